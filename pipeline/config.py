@@ -1,0 +1,151 @@
+"""One typed configuration per run. Its canonical JSON hash is written into every row's provenance.
+
+Defaults follow the papers they come from (Gopher: Rae et al. 2021, C4: Raffel et al. 2020,
+FineWeb: Penedo et al. 2024); `None` on a threshold switches that check off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReadConfig(_Section):
+    max_payload_bytes: int = Field(
+        10 * 1024 * 1024, description="Records with a larger HTTP body go to the ledger (read_too_large)."
+    )
+    content_types: tuple[str, ...] = Field(
+        ("text/html", "application/xhtml+xml", "text/plain"),
+        description="MIME types that can become documents; others go to the ledger (read_content_type).",
+    )
+
+
+class ExtractConfig(_Section):
+    extractor: Literal["trafilatura", "resiliparse"] = Field(
+        "trafilatura", description="trafilatura (precise, slow) or resiliparse (fast main-content extraction)."
+    )
+    favor_precision: bool = Field(True, description="trafilatura: prefer dropping boilerplate over recall.")
+    keep_title: bool = Field(True, description="Store the page title in the `title` column.")
+
+
+class LanguageConfig(_Section):
+    keep: tuple[str, ...] | None = Field(
+        None, description="ISO 639 codes to keep; None keeps every language (language is then only a tag)."
+    )
+    min_score: float = Field(
+        0.0, description="With `keep`, documents whose top-language score is lower are removed."
+    )
+
+
+class GopherConfig(_Section):
+    """Gopher quality and repetition rules (Rae et al. 2021, appendix A), as used by FineWeb."""
+
+    enabled: bool = True
+    min_words: int | None = 50
+    max_words: int | None = 100_000
+    min_avg_word_length: float | None = 3
+    max_avg_word_length: float | None = 10
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    max_non_alpha_words_ratio: float | None = 0.8  # TODO rename: a *minimum* share of alphabetic words
+    min_stop_words: int | None = 2
+    stop_words_languages: tuple[str, ...] = Field(
+        ("en",), description="The stop-word rule uses English stop words, so it only applies to these."
+    )
+    dup_line_frac: float | None = 0.3
+    dup_para_frac: float | None = 0.3
+    dup_line_char_frac: float | None = 0.2
+    dup_para_char_frac: float | None = 0.2
+    top_n_grams: tuple[tuple[int, float], ...] = ((2, 0.2), (3, 0.18), (4, 0.16))
+    dup_n_grams: tuple[tuple[int, float], ...] = (
+        (5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10),
+    )
+
+
+class C4Config(_Section):
+    """C4 rules (Raffel et al. 2020) with FineWeb's setting (no terminal-punctuation line filter)."""
+
+    enabled: bool = True
+    filter_no_terminal_punct: bool = False
+    min_words_per_line: int | None = 3
+    max_word_length: int | None = 1000
+    min_sentences: int | None = 5
+    remove_javascript_lines: bool = True
+    remove_policy_lines: bool = True
+    filter_lorem_ipsum: bool = True
+    filter_curly_bracket: bool = True
+
+
+class FineWebConfig(_Section):
+    """FineWeb's own heuristic filters (Penedo et al. 2024, section 3.3)."""
+
+    enabled: bool = True
+    line_punct_thr: float | None = 0.12
+    short_line_thr: float | None = 0.67
+    short_line_length: int = 30
+    char_duplicates_ratio: float | None = 0.01
+    new_line_ratio: float | None = 0.3
+
+
+class QualityConfig(_Section):
+    gopher: GopherConfig = GopherConfig()
+    c4: C4Config = C4Config()
+    fineweb: FineWebConfig = FineWebConfig()
+
+
+class PiiConfig(_Section):
+    """Placeholders as in the Apertus pipeline; counts are kept per document."""
+
+    emails: bool = True
+    ip_addresses: bool = True
+    ibans: bool = True
+
+
+class DedupConfig(_Section):
+    """Exact then MinHash near-duplicate dedup with FineWeb's defaults (5-grams, 14 bands x 8 rows)."""
+
+    exact: bool = True
+    near: bool = True
+    ngram_size: int = 5
+    bands: int = 14
+    rows_per_band: int = 8
+    seed: int = 1
+
+
+class RunConfig(_Section):
+    """Everything that decides what a release contains. Change a field, change the hash."""
+
+    dump: str = Field("apertura-local", description="Crawl/dump name written to the FineWeb `dump` column.")
+    batch_size: int = Field(256, description="Records per batch; bounds memory per worker.")
+    rows_per_file: int = Field(250_000, description="Maximum rows per output Parquet file.")
+    ledger_keep_text: bool = Field(
+        True, description="Keep extracted text of filtered/duplicate records in the ledger (never opt-outs)."
+    )
+    read: ReadConfig = ReadConfig()
+    extract: ExtractConfig = ExtractConfig()
+    language: LanguageConfig = LanguageConfig()
+    quality: QualityConfig = QualityConfig()
+    pii: PiiConfig = PiiConfig()
+    dedup: DedupConfig = DedupConfig()
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def hash(self) -> str:
+        return "sha256:" + hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    @classmethod
+    def load(cls, path: Path | None) -> RunConfig:
+        """Read a JSON config file; fields it leaves out keep their defaults."""
+        if path is None:
+            return cls()
+        return cls.model_validate_json(path.read_text())

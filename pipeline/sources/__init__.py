@@ -1,0 +1,1 @@
+"""Readers that turn inputs into record batches (see base.py for the contract)."""

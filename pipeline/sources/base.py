@@ -1,0 +1,56 @@
+"""The contract between sources and steps: what a batch of input records looks like.
+
+A source turns one input (a WARC/WET/ARC file, a Parquet/JSONL file of extracted documents, local
+or over http) into a stream of Polars DataFrames with exactly RECORD_SCHEMA, one row per
+*eligible* record (one that could become a document: WARC response/resource/conversion records,
+ARC responses, tabular rows). Every record, eligible or not, is counted by type in the
+`ReadReport`. A source never drops an eligible record: a record it cannot read fully is still
+emitted, with `read_error` set, so that it reaches the ledger.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import polars as pl
+
+RECORD_SCHEMA: dict[str, pl.DataType] = {
+    "warc_record_offset": pl.Int64(),   # byte offset of the record (gzip member start) or row number
+    "warc_record_length": pl.Int64(),   # bytes up to the next record (whole gzip member); null for rows
+    "record_type": pl.String(),         # response | resource | conversion | row
+    "warc_record_id": pl.String(),      # WARC-Record-ID, or the tabular input's own `id`
+    "url": pl.String(),                 # WARC-Target-URI
+    "date": pl.String(),                # WARC-Date, ISO 8601 UTC 'YYYY-MM-DDTHH:MM:SSZ'
+    "warc_payload_digest": pl.String(), # WARC-Payload-Digest as written ('sha1:BASE32')
+    "http_status": pl.Int32(),          # null for resource/conversion records and rows
+    "content_type": pl.String(),        # MIME type, lower-case, no parameters ('text/html')
+    "http_charset": pl.String(),        # charset parameter of the HTTP Content-Type, if any
+    "payload": pl.Binary(),             # HTTP body (de-chunked, content-decoded); null when `text` is given
+    "text": pl.String(),                # already-extracted text (WET conversion records, Parquet/JSONL)
+    "read_error": pl.String(),          # ledger reason when the record could not be read, e.g. 'read_truncated'
+    "read_detail": pl.String(),         # human-readable detail for read_error
+}
+
+ELIGIBLE_TYPES = frozenset({"response", "resource", "conversion", "row"})
+FORMATS = ("warc", "wet", "arc", "parquet", "jsonl")
+
+
+@dataclass
+class ReadReport:
+    """What reading one input saw; becomes that input's entry in the manifest."""
+
+    path: str
+    format: str
+    records_by_type: Counter[str] = field(default_factory=Counter)
+    sha256: str = ""
+    bytes: int = 0
+    read_stopped: dict | None = None  # {"offset": int, "error": str} when reading ended early
+
+    @property
+    def eligible(self) -> int:
+        return sum(n for t, n in self.records_by_type.items() if t in ELIGIBLE_TYPES)
+
+
+def empty_records() -> pl.DataFrame:
+    return pl.DataFrame(schema=RECORD_SCHEMA)

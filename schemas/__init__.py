@@ -1,0 +1,56 @@
+"""The release format: versioned table and manifest schemas shared by the pipeline, the app and `verify`.
+
+The JSON files beside this module are the contract; this module only loads them. Bump the version
+(new `<table>.v<N>.json`) when a column changes meaning or type.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import pyarrow as pa
+
+FORMAT_VERSION = 1
+TABLES: dict[str, int] = {"documents": 1, "ledger": 1, "signatures": 1}
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "list<uint32>": pa.list_(pa.uint32()),
+}
+
+
+def _read(name: str) -> dict[str, Any]:
+    return json.loads(resources.files(__name__).joinpath(name).read_text(encoding="utf-8"))
+
+
+@cache
+def table_spec(table: str, version: int | None = None) -> dict[str, Any]:
+    """The JSON description of one table: columns with type, nullability and meaning."""
+    return _read(f"{table}.v{version or TABLES[table]}.json")
+
+
+@cache
+def arrow_schema(table: str, version: int | None = None) -> pa.Schema:
+    spec = table_spec(table, version)
+    return pa.schema(
+        [pa.field(c["name"], _ARROW_TYPES[c["type"]], nullable=c["nullable"]) for c in spec["columns"]],
+        metadata={"apertura.table": table, "apertura.schema_version": str(spec["version"])},
+    )
+
+
+def column_names(table: str) -> list[str]:
+    return [c["name"] for c in table_spec(table)["columns"]]
+
+
+@cache
+def manifest_schema(version: int = FORMAT_VERSION) -> dict[str, Any]:
+    return _read(f"manifest.v{version}.json")

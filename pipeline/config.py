@@ -40,9 +40,7 @@ class LanguageConfig(_Section):
     keep: tuple[str, ...] | None = Field(
         None, description="ISO 639 codes to keep; None keeps every language (language is then only a tag)."
     )
-    min_score: float = Field(
-        0.0, description="With `keep`, documents whose top-language score is lower are removed."
-    )
+    min_score: float = Field(0.0, description="With `keep`, documents whose top-language score is lower are removed.")
 
 
 class GopherConfig(_Section):
@@ -67,7 +65,12 @@ class GopherConfig(_Section):
     dup_para_char_frac: float | None = 0.2
     top_n_grams: tuple[tuple[int, float], ...] = ((2, 0.2), (3, 0.18), (4, 0.16))
     dup_n_grams: tuple[tuple[int, float], ...] = (
-        (5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10),
+        (5, 0.15),
+        (6, 0.14),
+        (7, 0.13),
+        (8, 0.12),
+        (9, 0.11),
+        (10, 0.10),
     )
 
 

@@ -16,20 +16,20 @@ from dataclasses import dataclass, field
 import polars as pl
 
 RECORD_SCHEMA: dict[str, pl.DataType] = {
-    "warc_record_offset": pl.Int64(),   # byte offset of the record (gzip member start) or row number
-    "warc_record_length": pl.Int64(),   # bytes up to the next record (whole gzip member); null for rows
-    "record_type": pl.String(),         # response | resource | conversion | row
-    "warc_record_id": pl.String(),      # WARC-Record-ID, or the tabular input's own `id`
-    "url": pl.String(),                 # WARC-Target-URI
-    "date": pl.String(),                # WARC-Date, ISO 8601 UTC 'YYYY-MM-DDTHH:MM:SSZ'
-    "warc_payload_digest": pl.String(), # WARC-Payload-Digest as written ('sha1:BASE32')
-    "http_status": pl.Int32(),          # null for resource/conversion records and rows
-    "content_type": pl.String(),        # MIME type, lower-case, no parameters ('text/html')
-    "http_charset": pl.String(),        # charset parameter of the HTTP Content-Type, if any
-    "payload": pl.Binary(),             # HTTP body (de-chunked, content-decoded); null when `text` is given
-    "text": pl.String(),                # already-extracted text (WET conversion records, Parquet/JSONL)
-    "read_error": pl.String(),          # ledger reason when the record could not be read, e.g. 'read_truncated'
-    "read_detail": pl.String(),         # human-readable detail for read_error
+    "warc_record_offset": pl.Int64(),  # byte offset of the record (gzip member start) or row number
+    "warc_record_length": pl.Int64(),  # bytes up to the next record (whole gzip member); null for rows
+    "record_type": pl.String(),  # response | resource | conversion | row
+    "warc_record_id": pl.String(),  # WARC-Record-ID, or the tabular input's own `id`
+    "url": pl.String(),  # WARC-Target-URI
+    "date": pl.String(),  # WARC-Date, ISO 8601 UTC 'YYYY-MM-DDTHH:MM:SSZ'
+    "warc_payload_digest": pl.String(),  # WARC-Payload-Digest as written ('sha1:BASE32')
+    "http_status": pl.Int32(),  # null for resource/conversion records and rows
+    "content_type": pl.String(),  # MIME type, lower-case, no parameters ('text/html')
+    "http_charset": pl.String(),  # charset parameter of the HTTP Content-Type, if any
+    "payload": pl.Binary(),  # HTTP body (de-chunked, content-decoded); null when `text` is given
+    "text": pl.String(),  # already-extracted text (WET conversion records, Parquet/JSONL)
+    "read_error": pl.String(),  # ledger reason when the record could not be read, e.g. 'read_truncated'
+    "read_detail": pl.String(),  # human-readable detail for read_error
 }
 
 ELIGIBLE_TYPES = frozenset({"response", "resource", "conversion", "row"})

@@ -48,13 +48,17 @@ class Step(ABC):
         return StepResult(kept, removed.with_columns(stage=pl.lit(self.stage)))
 
 
-def first_reason(rules: list[tuple[pl.Expr, str, pl.Expr]]) -> tuple[pl.Expr, pl.Expr]:
-    """Combine (fires, reason, detail) rules into REASON/DETAIL expressions: the first rule that fires wins."""
+def first_reason(rules: list[tuple[pl.Expr, str | pl.Expr, pl.Expr]]) -> tuple[pl.Expr, pl.Expr]:
+    """Combine (fires, reason, detail) rules into REASON/DETAIL expressions: the first rule that fires wins.
+
+    `reason` is a literal reason name, or an expression when the reason comes from the data.
+    """
     if not rules:
         return pl.lit(None, pl.String).alias(REASON), pl.lit(None, pl.String).alias(DETAIL)
     reason: pl.Expr = pl.lit(None, pl.String)
     detail: pl.Expr = pl.lit(None, pl.String)
     for fires, name, why in reversed(rules):
-        reason = pl.when(fires).then(pl.lit(name)).otherwise(reason)
+        name_expr = pl.lit(name) if isinstance(name, str) else name
+        reason = pl.when(fires).then(name_expr).otherwise(reason)
         detail = pl.when(fires).then(why).otherwise(detail)
     return reason.alias(REASON), detail.alias(DETAIL)

@@ -1,0 +1,200 @@
+"""Damaged inputs: truncated at many offsets, bit-flipped. The reader never raises, never hands out
+corrupt bytes as a good record, and every eligible record is either emitted or lies at/after the
+offset where read_stopped says reading stopped (the conservation law)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import struct
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipeline.config import ReadConfig
+from pipeline.sources.base import RECORD_SCHEMA, empty_records
+from pipeline.sources.inputs import read_input
+from tests.helpers.warcs import Page, make_pages, record_spans, write_warc
+
+
+def read_all(path: Path) -> tuple[pl.DataFrame, object]:
+    batches, report = read_input(str(path), batch_size=2, read_config=ReadConfig())
+    frames = list(batches)
+    assert all(f.schema == pl.Schema(RECORD_SCHEMA) for f in frames)
+    df = pl.concat(frames) if frames else empty_records()
+    assert report.eligible == df.height
+    return df, report
+
+
+def check_conservation(df: pl.DataFrame, report, pages: list[Page], offsets: list[int], present: int) -> None:
+    """Each page whose record starts inside the first `present` bytes is emitted or explained."""
+    stop = report.read_stopped["offset"] if report.read_stopped else None
+    rows = {r["warc_record_offset"]: r for r in df.iter_rows(named=True)}
+    assert set(rows) <= set(offsets), "a row at an offset where no page record starts"
+    for page, off in zip(pages, offsets, strict=True):
+        row = rows.get(off)
+        if row is None:
+            assert off >= present or (stop is not None and stop <= off), (off, report.read_stopped)
+        elif row["read_error"] is None:
+            assert row["payload"] == page.body  # never a silently damaged payload
+        elif row["read_error"] == "read_truncated":
+            assert stop == off, "a partial record is where reading stopped"
+    if stop is not None:
+        assert report.read_stopped["error"]
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_truncated_at_many_offsets(tmp_path: Path, gz: bool) -> None:
+    pages = make_pages(3, size=150)
+    full = tmp_path / ("full.warc.gz" if gz else "full.warc")
+    offsets = write_warc(full, pages, gzip=gz)
+    data = full.read_bytes()
+    cut_path = tmp_path / ("cut.warc.gz" if gz else "cut.warc")
+    step = 3 if gz else 5
+    truncated_rows = 0
+    for cut in [*range(0, len(data), step), len(data) - 1]:
+        cut_path.write_bytes(data[:cut])
+        df, report = read_all(cut_path)
+        assert report.bytes == cut
+        assert report.sha256 == hashlib.sha256(data[:cut]).hexdigest()
+        check_conservation(df, report, pages, offsets, cut)
+        truncated_rows += (df["read_error"] == "read_truncated").sum()
+        # a page whose record is entirely before the cut is read in full
+        ends = [*offsets[1:], len(data)]
+        for page, off, end in zip(pages, offsets, ends, strict=True):
+            if end <= cut:
+                row = df.filter(pl.col("warc_record_offset") == off)
+                assert row.height == 1 and row["payload"][0] == page.body, (cut, off)
+    assert truncated_rows > 0, "some cut should land inside a response and emit it as read_truncated"
+
+
+def test_truncated_inside_a_large_gzip_record(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    body = "<html>" + " ".join(f"{rng.random():.12f}" for _ in range(40_000)) + "</html>"  # ~600 KB
+    pages = [make_pages(1)[0], Page("http://s.test/large", body)]
+    full = tmp_path / "large.warc.gz"
+    offsets = write_warc(full, pages)
+    data = full.read_bytes()
+    cut = offsets[1] + (offsets[1] - offsets[0]) + 100_000  # well inside the large member
+    path = tmp_path / "large-cut.warc.gz"
+    path.write_bytes(data[:cut])
+    df, report = read_all(path)
+    assert df["read_error"].to_list() == [None, "read_truncated"]
+    row = df.row(1, named=True)
+    assert row["warc_record_offset"] == offsets[1] and row["payload"] is None
+    assert row["warc_record_length"] == cut - offsets[1]
+    assert report.read_stopped["offset"] == offsets[1]
+    assert report.bytes == cut
+
+
+def test_corrupt_gzip_trailer_of_a_large_record(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    body = "<html>" + " ".join(f"{rng.random():.12f}" for _ in range(40_000)) + "</html>"
+    pages = [Page("http://s.test/large", body), *make_pages(2)]
+    full = tmp_path / "crc.warc.gz"
+    offsets = write_warc(full, pages, with_requests=False)
+    data = bytearray(full.read_bytes())
+    crc_at = offsets[1] - 8  # the large member's CRC32 (its last 8 bytes: CRC32, ISIZE)
+    (crc,) = struct.unpack("<I", data[crc_at : crc_at + 4])
+    data[crc_at : crc_at + 4] = struct.pack("<I", crc ^ 0xFFFF)
+    full.write_bytes(bytes(data))
+    df, report = read_all(full)
+    check_conservation(df, report, pages, offsets, len(data))
+    assert df["read_error"].to_list() == ["read_truncated"]
+    assert "corrupt gzip member" in df["read_detail"][0]
+    assert report.read_stopped["offset"] == offsets[0]
+    assert report.bytes == len(data)
+    assert report.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_bit_flips_in_gzip_warc(tmp_path: Path) -> None:
+    pages = make_pages(5, size=300)
+    full = tmp_path / "flip-src.warc.gz"
+    offsets = write_warc(full, pages)
+    data = full.read_bytes()
+    rng = random.Random(11)
+    path = tmp_path / "flip.warc.gz"
+    stopped = 0
+    for _ in range(120):
+        damaged = bytearray(data)
+        for _ in range(rng.choice((1, 1, 3))):
+            damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+        path.write_bytes(bytes(damaged))
+        df, report = read_all(path)
+        check_conservation(df, report, pages, offsets, len(data))
+        assert report.sha256 == hashlib.sha256(damaged).hexdigest()
+        stopped += report.read_stopped is not None
+    assert stopped > 50
+
+
+def test_bit_flips_in_plain_warc_payloads(tmp_path: Path) -> None:
+    pages = make_pages(4, size=300)
+    full = tmp_path / "flip-src.warc"
+    offsets = write_warc(full, pages, gzip=False)
+    data = full.read_bytes()
+    bodies = [(data.index(p.body, off), len(p.body)) for p, off in zip(pages, offsets, strict=True)]
+    rng = random.Random(5)
+    path = tmp_path / "flip.warc"
+    for _ in range(40):
+        damaged = bytearray(data)
+        start, n = rng.choice(bodies)
+        damaged[start + rng.randrange(n)] ^= 1 << rng.randrange(8)
+        path.write_bytes(bytes(damaged))
+        df, report = read_all(path)
+        check_conservation(df, report, pages, offsets, len(data))
+        assert report.read_stopped is None
+        assert (df["read_error"] == "read_digest_mismatch").sum() == 1
+
+
+def test_bit_flips_in_plain_warc_anywhere(tmp_path: Path) -> None:
+    """Flips in headers too: a record may change type or framing, but nothing raises and no
+    emitted good payload is damaged."""
+    pages = make_pages(4, size=200)
+    full = tmp_path / "any-src.warc"
+    offsets = write_warc(full, pages, gzip=False)
+    data = full.read_bytes()
+    rng = random.Random(9)
+    path = tmp_path / "any.warc"
+    for _ in range(80):
+        damaged = bytearray(data)
+        damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+        path.write_bytes(bytes(damaged))
+        df, _ = read_all(path)
+        for row in df.iter_rows(named=True):
+            if row["read_error"] is None and row["warc_record_offset"] in offsets:
+                assert row["payload"] == pages[offsets.index(row["warc_record_offset"])].body
+
+
+def test_spans_match_warcio_on_damage_free_prefixes(tmp_path: Path) -> None:
+    """A file cut exactly at record boundaries is a valid, shorter WARC: nothing stops."""
+    full = tmp_path / "b.warc.gz"
+    write_warc(full, make_pages(3))
+    data = full.read_bytes()
+    path = tmp_path / "prefix.warc.gz"
+    for off, length, _ in record_spans(full):
+        path.write_bytes(data[: off + length])
+        _, report = read_all(path)
+        assert report.read_stopped is None
+
+
+ARC_FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "warc" / "warcio").resolve()
+
+
+@pytest.mark.skipif(not ARC_FIXTURES.exists(), reason=f"shared fixtures not found at {ARC_FIXTURES}")
+@pytest.mark.parametrize("name", ["example.arc", "example.arc.gz"])
+def test_truncated_arc(tmp_path: Path, name: str) -> None:
+    data = (ARC_FIXTURES / name).read_bytes()
+    full_df, _ = read_all(ARC_FIXTURES / name)
+    (response_offset,) = full_df["warc_record_offset"].to_list()
+    payload = full_df["payload"][0]
+    path = tmp_path / name
+    for cut in range(0, len(data), 3):
+        path.write_bytes(data[:cut])
+        df, report = read_all(path)
+        assert report.bytes == cut
+        if df.height:
+            row = df.row(0, named=True)
+            assert row["payload"] == payload if row["read_error"] is None else row["read_error"] == "read_truncated"
+        elif cut > response_offset + 1:
+            assert report.read_stopped is not None and report.read_stopped["offset"] <= response_offset

@@ -38,7 +38,7 @@ def planted_corpus(seed: int = 0) -> tuple[list[list[Page]], dict[str, Expect]]:
         expect[page.url] = outcome
 
     originals = {}
-    for i, lang in enumerate(LANGUAGES):
+    for lang in LANGUAGES:
         for n in range(3):
             url = f"http://{lang}.news.test/article/{n}"
             page = make_page(seed + n, url, lang)

@@ -1,0 +1,306 @@
+"""Dedup: signatures equal datasketch's, and clusters match a corpus whose Jaccard values we know.
+
+Ground truth comes from construction and from exact shingle-set Jaccard computed here with plain sets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+
+import numpy as np
+import polars as pl
+import pytest
+from datasketch import MinHash, MinHashLSH
+
+from pipeline.config import DedupConfig
+from pipeline.steps.dedup import (
+    SIGNATURE_SPEC,
+    add_dedup_keys,
+    as_datasketch,
+    find_duplicates,
+    normalise,
+    shingle_hash,
+    signature_spec,
+)
+
+CFG = DedupConfig()
+NUM_PERM = CFG.bands * CFG.rows_per_band
+N = CFG.ngram_size
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def make_vocab(rng: random.Random, size: int = 20_000) -> list[str]:
+    """Random 5-9 letter words: two random documents share no 5-gram, so Jaccard is set by our edits."""
+    return sorted({"".join(rng.choices(LETTERS, k=rng.randint(5, 9))) for _ in range(size)})
+
+
+def shingles(text: str) -> set[str]:
+    """Word n-gram shingles of an already normalised text, written independently of the module."""
+    words = text.split()
+    if not words:
+        return set()
+    if len(words) < N:
+        return {" ".join(words)}
+    return {" ".join(words[i : i + N]) for i in range(len(words) - N + 1)}
+
+
+def jaccard(a: str, b: str) -> float:
+    sa, sb = shingles(" ".join(a.split()).lower()), shingles(" ".join(b.split()).lower())
+    return len(sa & sb) / len(sa | sb)
+
+
+def reference_minhash(normalised: str) -> MinHash:
+    m = MinHash(num_perm=NUM_PERM, seed=CFG.seed, hashfunc=shingle_hash, scheme="affine32")
+    m.update_batch([s.encode() for s in shingles(normalised)])
+    return m
+
+
+def replace_runs(rng: random.Random, words: list[str], vocab: list[str], starts: list[int], run: int) -> list[str]:
+    out = list(words)
+    for s in starts:
+        out[s : s + run] = rng.choices(vocab, k=run)
+    return out
+
+
+def test_normalise_nfkc_case_punctuation_whitespace() -> None:
+    texts = pl.Series(["Ｈｅｌｌｏ,  WORLD!!\tﬁne\u00a0day — it’s\n\n OK.", "  ", None, "Ça «va» $5 + 3"])
+    assert normalise(texts).to_list() == ["hello world fine day its ok", "", None, "ça va 5 3"]
+
+
+def test_signatures_equal_datasketch_elementwise() -> None:
+    rng = random.Random(7)
+    vocab = [*make_vocab(rng, 3000), "Café,", "naïve!", "ﬁnal", "“quoted”", "TAB\t"]
+    texts = ["", "   ", "one", "two words", "four little words here", "exactly five words in doc"]
+    texts += [" ".join(rng.choices(vocab, k=rng.randint(1, 900))) for _ in range(42)]
+    texts.append(" ".join(rng.choices(vocab, k=40_000)))  # spans several permutation blocks
+    texts.append(texts[10])  # a repeat in the same batch
+    out = add_dedup_keys(pl.DataFrame({"text": texts}), CFG)
+    assert out.schema["minhash"] == pl.List(pl.UInt32) and out.schema["norm_sha256"] == pl.String
+    normalised = normalise(pl.Series(texts)).to_list()
+    for text, sig in zip(normalised, out["minhash"].to_list(), strict=True):
+        assert len(sig) == NUM_PERM
+        np.testing.assert_array_equal(np.asarray(sig, dtype=np.uint32), reference_minhash(text).hashvalues)
+    assert out["minhash"][0].to_list() == [0xFFFFFFFF] * NUM_PERM  # empty document
+    assert out["norm_sha256"][0] == out["norm_sha256"][1]  # "" and "   " normalise alike
+    assert out["norm_sha256"][10] == out["norm_sha256"][-1]
+
+
+def test_stored_signature_round_trips_into_datasketch_lsh() -> None:
+    rng = random.Random(11)
+    vocab = make_vocab(rng, 5000)
+    base = rng.choices(vocab, k=300)
+    texts = [" ".join(base)] + [" ".join(rng.choices(vocab, k=300)) for _ in range(20)]
+    out = add_dedup_keys(pl.DataFrame({"id": [f"d{i}" for i in range(21)], "text": texts}), CFG)
+    lsh = MinHashLSH(num_perm=SIGNATURE_SPEC["num_perm"], params=(CFG.bands, CFG.rows_per_band))
+    for doc_id, sig in zip(out["id"], out["minhash"].to_list(), strict=True):
+        lsh.insert(doc_id, as_datasketch(sig, CFG))
+    query = " ".join(replace_runs(rng, base, vocab, [150], 3)).upper() + "!"  # J ~ 0.95 with d0
+    assert lsh.query(reference_minhash(normalise(pl.Series([query]))[0])) == ["d0"]
+    assert SIGNATURE_SPEC["scheme"] == "affine32" and SIGNATURE_SPEC["seed"] == CFG.seed
+    assert signature_spec(DedupConfig(seed=3))["seed"] == 3
+
+
+def test_jaccard_estimates_agree_with_datasketch() -> None:
+    rng = random.Random(5)
+    vocab = make_vocab(rng, 8000)
+    pairs = []
+    for run in (2, 8, 20, 60, 120, 200):
+        base = rng.choices(vocab, k=400)
+        pairs.append((" ".join(base), " ".join(replace_runs(rng, base, vocab, [100], run))))
+    out = add_dedup_keys(pl.DataFrame({"text": [t for p in pairs for t in p]}), CFG)
+    sigs = np.asarray(out["minhash"].to_list(), dtype=np.uint32)
+    errors = []
+    for i, (a, b) in enumerate(pairs):
+        ours = float((sigs[2 * i] == sigs[2 * i + 1]).mean())
+        assert ours == reference_minhash(a).jaccard(reference_minhash(b))
+        errors.append(abs(ours - jaccard(a, b)))
+    assert max(errors) < 0.15  # sd of a 112-permutation estimate is <= 0.05
+    assert float(np.mean(errors)) < 0.06
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict:
+    """A corpus with planted structure; `order` is a shuffled permutation so keepers are not just row 0."""
+    rng = random.Random(20251125)
+    vocab = make_vocab(rng)
+    docs: list[str] = []
+    truth: dict[str, list] = {"high": [], "low": [], "exact": [], "chain": [], "unique": []}
+
+    def add(text: str) -> int:
+        docs.append(text)
+        return len(docs) - 1
+
+    for run in (1, 2, 3, 4, 6, 8, 10, 10, 5, 7):  # changes run+4 of 296 shingles: J >= 0.909
+        base = rng.choices(vocab, k=300)
+        a, b = add(" ".join(base)), add(" ".join(replace_runs(rng, base, vocab, [rng.randint(10, 280)], run)))
+        truth["high"].append((a, b))
+    for run in (96, 100, 110, 130, 150, 160, 120, 140):  # J between ~0.3 and ~0.5
+        base = rng.choices(vocab, k=300)
+        a, b = add(" ".join(base)), add(" ".join(replace_runs(rng, base, vocab, [100], run)))
+        truth["low"].append((a, b))
+    for _ in range(3):  # same text up to case, punctuation and whitespace
+        base = " ".join(rng.choices(vocab, k=200))
+        noisy = "  " + base.upper().replace(" ", " ,\t", 20).replace(" ", "!\n", 5) + " ..."
+        truth["exact"].append((add(base), add(noisy)))
+    words = rng.choices(vocab, k=300)  # a chain: each link edits a new region, J(link) ~0.93
+    chain = [add(" ".join(words))]
+    for k in range(7):
+        words = replace_runs(rng, words, vocab, [10 + 40 * k], 6)
+        chain.append(add(" ".join(words)))
+    chain_copy = add(docs[chain[3]].title().replace(" ", ";  ", 30))  # exact copy of a chain member
+    truth["chain"] = [chain, chain_copy]
+    truth["unique"] = [add(" ".join(rng.choices(vocab, k=rng.randint(3, 400)))) for _ in range(30)]
+    truth["unique"].append(add(""))
+    order = list(range(len(docs)))
+    rng.shuffle(order)
+    frame = pl.DataFrame(
+        {"id": [f"doc-{i:03d}" for i in range(len(docs))], "order": order, "text": docs},
+        schema={"id": pl.String, "order": pl.Int64, "text": pl.String},
+    )
+    keyed = add_dedup_keys(frame, CFG)
+    return {"docs": docs, "truth": truth, "keyed": keyed, "result": find_duplicates(keyed.lazy(), CFG)}
+
+
+def _row(result: pl.DataFrame, i: int) -> dict:
+    return result.filter(pl.col("id") == f"doc-{i:03d}").row(0, named=True)
+
+
+def _order(corpus: dict, i: int) -> int:
+    return corpus["keyed"]["order"][i]
+
+
+def test_output_shape_and_order(corpus: dict) -> None:
+    result, keyed = corpus["result"], corpus["keyed"]
+    assert result.schema == pl.Schema(
+        {
+            "id": pl.String,
+            "duplicate_of": pl.String,
+            "reason": pl.String,
+            "detail": pl.String,
+            "cluster_id": pl.String,
+            "cluster_size": pl.Int32,
+        }
+    )
+    assert result["id"].to_list() == keyed.sort("order")["id"].to_list()  # one row per id, by order
+    assert set(result["reason"].drop_nulls().unique()) == {"dedup_exact", "dedup_near"}
+
+
+def test_high_jaccard_pairs_are_found(corpus: dict) -> None:
+    for a, b in corpus["truth"]["high"]:
+        true_j = jaccard(corpus["docs"][a], corpus["docs"][b])
+        assert true_j >= 0.9
+        keeper, dup = sorted((a, b), key=lambda i: _order(corpus, i))
+        row = _row(corpus["result"], dup)
+        assert row["reason"] == "dedup_near" and row["duplicate_of"] == f"doc-{keeper:03d}"
+        assert row["cluster_id"] == f"doc-{keeper:03d}" and row["cluster_size"] == 2
+        found = re.fullmatch(r"estimated jaccard (\d\.\d\d) with doc-(\d{3})", row["detail"])
+        assert found and int(found[2]) == keeper and abs(float(found[1]) - true_j) < 0.15
+        keeper_row = _row(corpus["result"], keeper)
+        assert keeper_row["reason"] is None and keeper_row["duplicate_of"] is None
+        assert keeper_row["cluster_id"] == f"doc-{keeper:03d}" and keeper_row["cluster_size"] == 2
+
+
+def test_low_jaccard_pairs_are_not_merged(corpus: dict) -> None:
+    # With 14 x 8 LSH a pair at J=0.5 collides with probability 1-(1-0.5^8)^14 ~ 5%, at J=0.4 ~ 0.9%;
+    # the corpus seed is fixed, so this is deterministic.
+    for a, b in corpus["truth"]["low"]:
+        assert 0.25 <= jaccard(corpus["docs"][a], corpus["docs"][b]) <= 0.5
+        for i in (a, b):
+            row = _row(corpus["result"], i)
+            assert row["reason"] is None and row["cluster_id"] is None and row["cluster_size"] == 1
+
+
+def test_exact_duplicates_up_to_case_punctuation_whitespace(corpus: dict) -> None:
+    for a, b in corpus["truth"]["exact"]:
+        assert corpus["keyed"]["norm_sha256"][a] == corpus["keyed"]["norm_sha256"][b]
+        keeper, dup = sorted((a, b), key=lambda i: _order(corpus, i))
+        row = _row(corpus["result"], dup)
+        assert row["reason"] == "dedup_exact" and row["duplicate_of"] == f"doc-{keeper:03d}"
+        assert row["detail"] == f"same normalised text as doc-{keeper:03d}"
+        assert row["cluster_id"] == f"doc-{keeper:03d}" and row["cluster_size"] == 2
+
+
+def test_chain_is_one_cluster_with_lowest_order_keeper(corpus: dict) -> None:
+    chain, copy = corpus["truth"]["chain"]
+    docs = corpus["docs"]
+    assert all(jaccard(docs[x], docs[y]) >= 0.9 for x, y in itertools.pairwise(chain))
+    assert jaccard(docs[chain[0]], docs[chain[-1]]) < 0.7  # the ends are linked only through the chain
+    members = [*chain, copy]
+    keeper = min(members, key=lambda i: _order(corpus, i))  # the exact copy may be the earliest
+    rows = [_row(corpus["result"], i) for i in members]
+    assert {r["cluster_id"] for r in rows} == {f"doc-{keeper:03d}"}
+    assert {r["cluster_size"] for r in rows} == {len(members)}
+    for i, r in zip(members, rows, strict=True):
+        if i == keeper:
+            assert r["reason"] is None and r["duplicate_of"] is None
+        else:
+            assert r["duplicate_of"] == f"doc-{keeper:03d}"
+    exact_pair = sorted((chain[3], copy), key=lambda i: _order(corpus, i))
+    dup_row = _row(corpus["result"], exact_pair[1])
+    assert dup_row["reason"] == "dedup_exact"
+    assert dup_row["detail"].startswith(f"same normalised text as doc-{exact_pair[0]:03d}")
+
+
+def test_unique_documents(corpus: dict) -> None:
+    for i in corpus["truth"]["unique"]:
+        row = _row(corpus["result"], i)
+        assert row == {
+            "id": f"doc-{i:03d}",
+            "duplicate_of": None,
+            "reason": None,
+            "detail": None,
+            "cluster_id": None,
+            "cluster_size": 1,
+        }
+
+
+def test_deterministic_under_shuffled_input(corpus: dict) -> None:
+    keyed = corpus["keyed"].drop("text")
+    for seed in (1, 2):
+        shuffled = keyed.sample(fraction=1.0, shuffle=True, seed=seed)
+        assert shuffled["id"].to_list() != keyed["id"].to_list()
+        assert find_duplicates(shuffled, CFG).equals(corpus["result"])
+
+
+def test_exact_and_near_switches(corpus: dict) -> None:
+    keyed = corpus["keyed"]
+    only_exact = find_duplicates(keyed, DedupConfig(near=False))
+    assert set(only_exact["reason"].drop_nulls()) == {"dedup_exact"}
+    only_near = find_duplicates(keyed, DedupConfig(exact=False))
+    a, b = corpus["truth"]["exact"][0]
+    dup = max((a, b), key=lambda i: _order(corpus, i))
+    row = _row(only_near, dup)
+    assert row["reason"] == "dedup_near" and row["detail"].startswith("estimated jaccard 1.00 with")
+
+
+def test_rejects_wrong_signature_length(corpus: dict) -> None:
+    with pytest.raises(ValueError, match="list of 80 values"):
+        find_duplicates(corpus["keyed"], DedupConfig(bands=10))
+
+
+def test_exact_copy_of_a_near_duplicate_joins_the_final_keepers_cluster() -> None:
+    rng = random.Random(3)
+    vocab = make_vocab(rng, 5000)
+    a = rng.choices(vocab, k=300)
+    b = " ".join(replace_runs(rng, a, vocab, [50], 3))
+    frame = pl.DataFrame(
+        {"id": ["a", "b", "b-copy", "other"], "order": [5, 7, 9, 1], "text": [" ".join(a), b, b.upper(), "x y"]}
+    )
+    result = find_duplicates(add_dedup_keys(frame, CFG).drop("text"), CFG)
+    assert result.rows() == [
+        ("other", None, None, None, None, 1),
+        ("a", None, None, None, "a", 3),
+        ("b", "a", "dedup_near", result["detail"][2], "a", 3),
+        ("b-copy", "a", "dedup_exact", "same normalised text as b, a near-duplicate of a", "a", 3),
+    ]
+    assert re.fullmatch(r"estimated jaccard 0\.9\d with a|estimated jaccard 1\.00 with a", result["detail"][2])
+
+
+def test_empty_input() -> None:
+    schema = {"id": pl.String, "order": pl.UInt64, "text": pl.String}
+    keyed = add_dedup_keys(pl.DataFrame(schema=schema), CFG)
+    assert keyed.schema["minhash"] == pl.List(pl.UInt32)
+    result = find_duplicates(keyed, CFG)
+    assert result.height == 0 and result.schema["cluster_size"] == pl.Int32

@@ -84,6 +84,7 @@ class C4Config(_Section):
     min_sentences: int | None = 5
     remove_javascript_lines: bool = True
     remove_policy_lines: bool = True
+    remove_citations: bool = Field(True, description="Strip Wikipedia-style [1], [edit], [citation needed] marks.")
     filter_lorem_ipsum: bool = True
     filter_curly_bracket: bool = True
 

@@ -67,12 +67,13 @@ def planted_corpus(seed: int = 0) -> tuple[list[list[Page]], dict[str, Expect]]:
     add(0, Page(fr2.url, replace(fr2, paragraphs=tuple(paragraphs)).html()), Expect(language="fr", pii=(2, 1, 1)))
     # 203.0.113.7 is TEST-NET-3 (documentation, not global), so only 8.8.4.4 counts as a public IP.
 
-    # Quality: too short (a dozen words), and one sentence repeated on 30 lines.
+    # Quality: too short (a dozen words), and spam whose most frequent word pair ("cheap watches",
+    # twice per line) covers ~30% of the characters (Gopher's limit for the top 2-gram: 20%).
+    # (Identical lines would not do: the extractor already drops repeated paragraphs.)
     add(1, Page("http://en.blog.test/short", _html("Short", ["The old bridge was repaired last week by the council."])),
         Expect("quality", "gopher_short_doc"))
-    line = "The council discussed the new budget for the market square during the meeting."
-    add(1, Page("http://en.blog.test/repeated", _html("Repeated", [line] * 30)),
-        Expect("quality", "gopher_dup_line_frac"))
+    spam = [f"Buy cheap watches online, buy cheap watches today, offer {i} is open to the public." for i in range(30)]
+    add(1, Page("http://en.blog.test/repeated", _html("Repeated", spam)), Expect("quality", "gopher_top_2_gram"))
 
     # Read stage: wrong status, wrong type, empty body.
     add(0, Page("http://en.blog.test/missing", _html("Not found", ["Gone."]), status=404),

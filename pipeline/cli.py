@@ -1,0 +1,298 @@
+"""`apertura`: the data engineer's command line. Thin: each command parses, calls one function, prints.
+
+Heavy libraries are imported inside commands so `apertura --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Apertura: build audited training-data releases from web data, and check them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """One clear line on stderr, no traceback."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+def run(
+    inputs: Annotated[
+        list[str], typer.Argument(help="WARC/WET/ARC (.gz) files, Parquet/JSONL, globs, directories, http(s) URLs.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="New release directory (must not exist).")],
+    config_file: Annotated[
+        Path | None, typer.Option("--config", "-c", help="JSON run config; omitted fields keep defaults.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (one input file per task).")] = 1,
+    resume: Annotated[
+        bool, typer.Option(help="Reuse shards finished by an interrupted run with the same config.")
+    ] = False,
+    extractor: Annotated[str | None, typer.Option(help="Override config: trafilatura or resiliparse.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the resolved config and inputs, then stop.")] = False,
+) -> None:
+    """Run the pipeline: read, extract, language, quality, PII, dedup; write a release."""
+    from pydantic import ValidationError
+
+    from pipeline.config import RunConfig
+    from pipeline.sources.inputs import InputError, expand_inputs
+
+    try:
+        config = RunConfig.load(config_file)
+        if extractor:
+            config = config.model_copy(update={"extract": config.extract.model_copy(update={"extractor": extractor})})
+            config = RunConfig.model_validate(config.model_dump())
+        specs = expand_inputs(inputs)
+    except (InputError, ValidationError, OSError) as err:
+        raise fail(str(err).splitlines()[0] if not isinstance(err, ValidationError) else f"config: {err}") from None
+    if dry_run:
+        _print_json({"config": config.model_dump(mode="json"), "config_hash": config.hash(), "inputs": specs})
+        return
+    if out_dir.exists():
+        raise fail(f"{out_dir} already exists: releases are immutable, choose a new --out")
+    manifest = build(specs, config, out_dir, workers=workers, resume=resume)
+    counts = manifest["counts"]
+    console.print(
+        f"[green]release written:[/] {out_dir}  documents={counts['kept']:,} removed={counts['removed']:,} "
+        f"inputs={counts['inputs']:,}"
+    )
+    for entry in manifest["inputs"]:
+        if entry["read_stopped"]:
+            stop = entry["read_stopped"]
+            console.print(
+                f"[yellow]warning:[/] {entry['path']}: reading stopped at byte {stop['offset']}: {stop['error']}"
+            )
+
+
+def build(specs: list[str], config, out_dir: Path, *, workers: int = 1, resume: bool = False) -> dict:
+    """Shards with progress bars, then the release; removes the work directory when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from pipeline.executors.local import run_shards
+    from pipeline.release import ReleaseError, build_release
+
+    workdir = out_dir.parent / f".{out_dir.name}.work"
+    if not resume:
+        shutil.rmtree(workdir, ignore_errors=True)
+    started = time.monotonic()
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
+        files = progress.add_task("inputs", total=len(specs), rate="")
+        records = progress.add_task("read→extract→lang→quality→pii", total=None, rate="")
+
+        def on_records(n: int) -> None:
+            progress.advance(records, n)
+            done = progress.tasks[records].completed
+            progress.update(records, rate=f"{done / max(time.monotonic() - started, 1e-9):,.0f} rec/s")
+
+        reused = []
+
+        def on_shard(shard, summary, was_reused: bool) -> None:
+            progress.advance(files)
+            if was_reused:
+                reused.append(shard.spec)
+
+        try:
+            shards = run_shards(
+                specs, config, workdir, workers=workers, resume=resume, on_records=on_records, on_shard=on_shard
+            )
+            progress.update(records, total=progress.tasks[records].completed)
+            if resume:
+                console.print(f"resumed: {len(reused)} of {len(specs)} inputs were already done")
+            written = progress.add_task(
+                "dedup + write release", total=sum(s.report()["eligible"] for s in shards), rate=""
+            )
+            manifest = build_release(shards, config, out_dir, on_written=lambda n: progress.advance(written, n))
+        except ReleaseError as err:
+            raise fail(str(err)) from None
+    shutil.rmtree(workdir, ignore_errors=True)
+    return manifest
+
+
+@app.command()
+def verify(
+    release: Annotated[Path, typer.Argument(help="Release directory.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Check hashes, schemas and conservation from the release files alone; exit 1 on any problem."""
+    from pipeline.verify import verify_release
+
+    report = verify_release(release)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for check in report.checks:
+            mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
+            out.print(f"{mark} {check.name}" + (f": {check.detail}" if check.detail else ""), highlight=False)
+        out.print("[green]release verifies[/]" if report.ok else "[bold red]release does NOT verify[/]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def show(
+    release: Annotated[Path, typer.Argument(help="Release directory.")],
+    doc_id: Annotated[str, typer.Argument(help="Document or ledger id, e.g. 3fa2c1d09e8b7a6f-1234.")],
+    as_json: JsonFlag = False,
+    payload_bytes: Annotated[
+        int, typer.Option("--bytes", help="How many bytes of the original payload to print.")
+    ] = 400,
+) -> None:
+    """Provenance chain of one record, and its original WARC bytes with the payload digest re-checked."""
+    from pipeline.lookup import InspectError, lookup
+
+    try:
+        found = lookup(release, doc_id, payload_bytes=payload_bytes)
+    except InspectError as err:
+        raise fail(str(err)) from None
+    if as_json:
+        _print_json(found)
+        return
+    row = found["row"]
+    status = (
+        "IN the release (documents)"
+        if found["table"] == "documents"
+        else (
+            f"REMOVED at stage {row['stage']}: {row['reason']}" + (f" ({row['detail']})" if row.get("detail") else "")
+        )
+    )
+    out.print(f"[bold]{doc_id}[/]: {status}", highlight=False)
+    chain = Table(show_header=False, box=None)
+    for key in (
+        "url",
+        "date",
+        "file_path",
+        "source_sha256",
+        "warc_record_id",
+        "warc_record_offset",
+        "warc_record_length",
+        "warc_payload_digest",
+        "http_status",
+        "content_type",
+        "charset",
+        "extractor",
+        "language",
+        "language_score",
+        "text_sha256",
+        "dedup_cluster_id",
+        "duplicate_of",
+        "pipeline_version",
+        "config_hash",
+    ):
+        if row.get(key) is not None:
+            chain.add_row(key, str(row[key]))
+    out.print(chain)
+    source = found["source"]
+    if source.get("error"):
+        out.print(f"[yellow]source bytes not re-checked:[/] {source['error']}", highlight=False)
+    else:
+        verdict = {
+            True: "[green]payload digest matches[/]",
+            False: "[bold red]payload digest MISMATCH[/]",
+            None: "no payload digest to compare",
+        }[source["digest_ok"]]
+        out.print(
+            f"reopened {source['record_type']} record {source['record_id']}: {verdict} "
+            f"(stored {source['stored_digest']}, computed {source['computed_digest']})",
+            highlight=False,
+        )
+        out.print("[dim]payload head:[/]")
+        out.print(source["payload_head"], markup=False, highlight=False)
+    if row.get("text"):
+        out.print("[dim]text head:[/]")
+        out.print(row["text"][:payload_bytes], markup=False, highlight=False)
+
+
+@app.command()
+def stats(
+    release: Annotated[Path, typer.Argument(help="Release directory.")],
+    as_json: JsonFlag = False,
+    top: Annotated[int, typer.Option(help="How many languages/domains to list.")] = 10,
+) -> None:
+    """Counts per stage and reason, languages and top domains."""
+    from pipeline.lookup import InspectError, release_stats
+
+    try:
+        data = release_stats(release, top=top)
+    except InspectError as err:
+        raise fail(str(err)) from None
+    if as_json:
+        _print_json(data)
+        return
+    c = data["counts"]
+    out.print(f"[bold]{release}[/]: {c['inputs']:,} input records → {c['kept']:,} documents, {c['removed']:,} removed")
+    funnel = Table("stage", "in", "removed", "out", title="funnel")
+    for s in c["stages"]:
+        funnel.add_row(s["stage"], f"{s['in']:,}", f"{s['removed']:,}", f"{s['out']:,}")
+    out.print(funnel)
+    reasons = Table("stage", "reason", "records", title="removals")
+    for stage, by_reason in c["removed_by_stage"].items():
+        for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1]):
+            reasons.add_row(stage, reason, f"{n:,}")
+    out.print(reasons)
+    for title, rows in (("languages", data["languages"]), ("top domains", data["domains"])):
+        table = Table(title.rstrip("s").split()[-1], "documents", title=title)
+        for name, n in rows:
+            table.add_row(str(name), f"{n:,}")
+        out.print(table)
+    types = ", ".join(f"{t}={n:,}" for t, n in c["records_by_type"].items())
+    out.print(f"records by type: {types}", highlight=False)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo release.")] = Path("releases/demo"),
+) -> None:
+    """Run the pipeline on the sample WARCs shipped in data/ and print what it produced."""
+    from pipeline.config import RunConfig
+    from pipeline.sources.inputs import expand_inputs
+
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample"
+    if not sample.is_dir():
+        raise fail(f"sample data not found at {sample}")
+    if out_dir.exists():
+        console.print(f"replacing the previous demo release at {out_dir}")
+        shutil.rmtree(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    manifest = build(expand_inputs([str(sample)]), RunConfig(), out_dir)
+    verify(out_dir, as_json=False)
+    stats(out_dir, as_json=False, top=10)
+    first = manifest["counts"]["kept"]
+    console.print(f"\n[bold green]demo release:[/] {out_dir.resolve()}  ({first:,} documents)")
+    console.print(
+        f"next: apertura show {out_dir} <id>   (ids: duckdb -c \"select id, url from '{out_dir}/documents/*.parquet'\")"
+    )
+
+
+if __name__ == "__main__":
+    app()

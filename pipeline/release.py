@@ -1,0 +1,193 @@
+"""A release: global dedup over the staged shards, the final Parquet tables and the manifest.
+
+The release directory is assembled under a staging name and renamed into place only when
+complete, so a release path either holds a whole, verified-consistent release or nothing.
+Releases are immutable: building onto an existing path is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+from collections import Counter
+from importlib.metadata import version
+from pathlib import Path
+
+import polars as pl
+
+import schemas
+from pipeline import __version__
+from pipeline.config import RunConfig
+from pipeline.executors.local import STAGES, Shard
+from pipeline.steps.dedup import find_duplicates, signature_spec
+from pipeline.steps.language import MODEL_FILE, model_sha256
+from pipeline.tables import PartWriter, file_sha256
+
+MANIFEST = "manifest.json"
+DEDUP_STAGE = "dedup"
+
+
+class ReleaseError(RuntimeError):
+    """A release cannot be built or does not verify; the message says what and where."""
+
+
+def software_versions(config: RunConfig) -> dict[str, str]:
+    names = ["polars", "pyarrow", "duckdb", "datasketch", config.extract.extractor, "fasttext-predict"]
+    found = {name: version(name) for name in names}
+    found["language_model"] = f"{MODEL_FILE} sha256:{model_sha256()}"
+    found["minhash"] = json.dumps(signature_spec(config.dedup), sort_keys=True)
+    found["python"] = platform.python_version()
+    return found
+
+
+def _dedup(shards: list[Shard], config: RunConfig) -> pl.DataFrame:
+    paths = [s.directory / "candidates.parquet" for s in shards if s.report()["candidates"]]
+    columns = ["id", "order", "norm_sha256", "minhash"]
+    if not paths:
+        return pl.DataFrame(
+            schema={
+                "id": pl.String,
+                "duplicate_of": pl.String,
+                "reason": pl.String,
+                "detail": pl.String,
+                "cluster_id": pl.String,
+                "cluster_size": pl.Int32,
+            }
+        )
+    candidates = pl.concat([pl.read_parquet(p, columns=columns) for p in paths])
+    if not (config.dedup.exact or config.dedup.near):
+        return candidates.select(
+            "id",
+            pl.lit(None, pl.String).alias("duplicate_of"),
+            pl.lit(None, pl.String).alias("reason"),
+            pl.lit(None, pl.String).alias("detail"),
+            pl.lit(None, pl.String).alias("cluster_id"),
+            pl.lit(1, pl.Int32).alias("cluster_size"),
+        )
+    return find_duplicates(candidates, config.dedup)
+
+
+def build_release(shards: list[Shard], config: RunConfig, out: Path, *, on_written=None) -> dict:
+    """Dedup globally, write documents/ledger/signatures and the manifest; return the manifest."""
+    if out.exists():
+        raise ReleaseError(f"{out} already exists: releases are immutable, choose a new --out")
+    reports = [s.report() for s in shards]
+    seen: dict[str, str] = {}
+    for r in reports:
+        if r["sha256"] in seen:
+            raise ReleaseError(f"inputs {seen[r['sha256']]} and {r['path']} are byte-identical: pass each file once")
+        seen[r["sha256"]] = r["path"]
+
+    dedup = _dedup(shards, config)
+    staging = out.parent / f".{out.name}.writing"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    writers = {t: PartWriter(staging, t, config.rows_per_file) for t in schemas.TABLES}
+    inputs, stage_removed, reasons = [], Counter(), Counter()
+    for shard, report in zip(shards, reports, strict=True):
+        candidates = pl.read_parquet(shard.directory / "candidates.parquet")
+        ledger = pl.read_parquet(shard.directory / "ledger.parquet")
+        kept = 0
+        if not candidates.is_empty():
+            joined = candidates.join(dedup, on="id", how="left")
+            is_dup = pl.col("duplicate_of").is_not_null()
+            docs = (
+                joined.filter(~is_dup)
+                .with_columns(
+                    pl.col("cluster_id").alias("dedup_cluster_id"),
+                    pl.col("cluster_size").fill_null(1).alias("dedup_cluster_size"),
+                )
+                .sort("order")
+            )
+            dups = joined.filter(is_dup).with_columns(stage=pl.lit(DEDUP_STAGE))
+            if not config.ledger_keep_text:
+                dups = dups.with_columns(pl.lit(None, pl.String).alias("text"))
+            writers["documents"].write(docs)
+            writers["signatures"].write(docs.select("id", "minhash"))
+            ledger = pl.concat([ledger, dups], how="diagonal_relaxed") if not ledger.is_empty() else dups
+            kept = len(docs)
+        if not ledger.is_empty():
+            ledger = ledger.sort("order")
+            writers["ledger"].write(ledger)
+            reasons.update({(st, rs): n for st, rs, n in ledger.group_by("stage", "reason").len().rows()})
+            stage_removed.update(ledger["stage"].to_list())
+        removed = len(ledger)
+        if report["eligible"] != kept + removed:
+            raise ReleaseError(
+                f"conservation broken for {report['path']}: "
+                f"{report['eligible']} eligible != {kept} kept + {removed} removed"
+            )
+        inputs.append(
+            {
+                "path": report["path"],
+                "sha256": report["sha256"],
+                "bytes": report["bytes"],
+                "format": report["format"],
+                "records_by_type": report["records_by_type"],
+                "eligible": report["eligible"],
+                "kept": kept,
+                "removed": removed,
+                "read_stopped": report["read_stopped"],
+            }
+        )
+        if on_written:
+            on_written(kept + removed)
+
+    files = []
+    for writer in writers.values():
+        for f in writer.close():
+            path = staging / f["path"]
+            files.append(
+                {
+                    **f,
+                    "schema_version": schemas.TABLES[f["table"]],
+                    "bytes": path.stat().st_size,
+                    "sha256": file_sha256(path),
+                }
+            )
+    total_in = sum(i["eligible"] for i in inputs)
+    stages, remaining = [], total_in
+    for stage in (*STAGES, DEDUP_STAGE):
+        removed_here = stage_removed.get(stage, 0)
+        stages.append({"stage": stage, "in": remaining, "removed": removed_here, "out": remaining - removed_here})
+        remaining -= removed_here
+    by_type: Counter[str] = Counter()
+    for i in inputs:
+        by_type.update(i["records_by_type"])
+    removed_by_stage: dict[str, dict[str, int]] = {}
+    for (stage, reason), n in sorted(reasons.items()):
+        removed_by_stage.setdefault(stage, {})[reason] = n
+    manifest = {
+        "format": "apertura-release",
+        "format_version": schemas.FORMAT_VERSION,
+        "release_id": out.name,
+        "pipeline_version": __version__,
+        "software": software_versions(config),
+        "config": config.model_dump(mode="json"),
+        "config_hash": config.hash(),
+        "inputs": inputs,
+        "counts": {
+            "records_by_type": dict(sorted(by_type.items())),
+            "inputs": total_in,
+            "kept": sum(i["kept"] for i in inputs),
+            "removed": sum(i["removed"] for i in inputs),
+            "removed_by_stage": removed_by_stage,
+            "stages": stages,
+        },
+        "files": sorted(files, key=lambda f: f["path"]),
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    os.replace(staging, out)
+    return manifest
+
+
+def load_manifest(release: Path) -> dict:
+    path = release / MANIFEST
+    if not path.is_file():
+        raise ReleaseError(f"{release} is not a release: {MANIFEST} is missing")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ReleaseError(f"{path} is not valid JSON: {err}") from err

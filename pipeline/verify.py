@@ -1,0 +1,201 @@
+"""`apertura verify`: check a release from its files alone, the way an outside auditor would.
+
+Checks: the manifest is well-formed; every listed file exists with the listed size, row count and
+sha256 and nothing unlisted sits beside them; every table has its schema from `schemas/`; the
+conservation law holds per input and in total (eligible == kept + removed, recomputed from the
+Parquet with DuckDB); ids are unique; signatures align with documents; every `duplicate_of`
+points at a kept document; every row carries the manifest's config hash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import jsonschema
+import pyarrow.parquet as pq
+
+import schemas
+from pipeline.config import RunConfig
+from pipeline.release import ReleaseError, load_manifest
+from pipeline.tables import file_sha256
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class VerifyReport:
+    release: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def add(self, name: str, ok: bool, detail: str = "") -> None:
+        self.checks.append(Check(name, bool(ok), detail))
+
+    def to_dict(self) -> dict:
+        return {"release": self.release, "ok": self.ok, "checks": [asdict(c) for c in self.checks]}
+
+
+def _check_files(release: Path, manifest: dict, report: VerifyReport) -> bool:
+    problems = []
+    listed = {f["path"] for f in manifest["files"]}
+    for f in manifest["files"]:
+        path = release / f["path"]
+        if not path.is_file():
+            problems.append(f"{f['path']}: missing")
+            continue
+        if path.stat().st_size != f["bytes"]:
+            problems.append(f"{f['path']}: {path.stat().st_size} bytes, manifest says {f['bytes']}")
+        elif file_sha256(path) != f["sha256"]:
+            problems.append(f"{f['path']}: sha256 differs from the manifest (file changed)")
+    for table in schemas.TABLES:
+        for path in sorted((release / table).glob("*")):
+            rel = f"{table}/{path.name}"
+            if rel not in listed:
+                problems.append(f"{rel}: not listed in the manifest")
+    report.add("files and sha256", not problems, "; ".join(problems) or f"{len(listed)} files match")
+    return not problems
+
+
+def _check_schemas(release: Path, manifest: dict, report: VerifyReport) -> None:
+    problems = []
+    for f in manifest["files"]:
+        expected = schemas.arrow_schema(f["table"], f["schema_version"])
+        meta = pq.read_metadata(release / f["path"])
+        found = meta.schema.to_arrow_schema()
+        if not found.remove_metadata().equals(expected.remove_metadata()):
+            problems.append(f"{f['path']}: columns differ from {f['table']}.v{f['schema_version']}")
+        if meta.num_rows != f["rows"]:
+            problems.append(f"{f['path']}: {meta.num_rows} rows, manifest says {f['rows']}")
+    report.add("table schemas", not problems, "; ".join(problems) or "every file matches schemas/")
+
+
+def _tables(release: Path, manifest: dict) -> dict[str, list[str]]:
+    files: dict[str, list[str]] = {t: [] for t in schemas.TABLES}
+    for f in manifest["files"]:
+        files[f["table"]].append(str(release / f["path"]))
+    return files
+
+
+def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
+    files = _tables(release, manifest)
+    con = duckdb.connect()
+    params = {"docs": files["documents"], "ledger": files["ledger"], "sigs": files["signatures"]}
+    per_source = con.sql(
+        """
+        with d as (select file_path, count(*) as kept from read_parquet($docs) group by all),
+             l as (select file_path, count(*) as removed from read_parquet($ledger) group by all)
+        select coalesce(d.file_path, l.file_path) as file_path, coalesce(kept, 0), coalesce(removed, 0)
+        from d full outer join l on d.file_path = l.file_path
+        """,
+        params={"docs": params["docs"], "ledger": params["ledger"]},
+    ).fetchall()
+    found = {path: (kept, removed) for path, kept, removed in per_source}
+    problems = []
+    for entry in manifest["inputs"]:
+        kept, removed = found.pop(entry["path"], (0, 0))
+        if (kept, removed) != (entry["kept"], entry["removed"]):
+            problems.append(
+                f"{entry['path']}: {kept} kept + {removed} removed in the tables, "
+                f"manifest says {entry['kept']} + {entry['removed']}"
+            )
+        if entry["eligible"] != kept + removed:
+            problems.append(f"{entry['path']}: {entry['eligible']} eligible records but {kept + removed} accounted for")
+    problems += [f"{path}: rows from an input the manifest does not list" for path in found]
+    counts = manifest["counts"]
+    kept_sum = sum(e["kept"] for e in manifest["inputs"])
+    removed_sum = sum(e["removed"] for e in manifest["inputs"])
+    if counts["inputs"] != counts["kept"] + counts["removed"] or (counts["kept"], counts["removed"]) != (
+        kept_sum,
+        removed_sum,
+    ):
+        problems.append(f"totals: {counts['inputs']} inputs != {counts['kept']} kept + {counts['removed']} removed")
+    report.add(
+        "conservation (inputs == kept + removed)",
+        not problems,
+        "; ".join(problems) or f"{counts['inputs']} = {counts['kept']} kept + {counts['removed']} removed",
+    )
+
+    by_reason = con.sql(
+        "select stage, reason, count(*) from read_parquet($ledger) group by all", params={"ledger": params["ledger"]}
+    ).fetchall()
+    table_reasons = {(s, r): n for s, r, n in by_reason}
+    manifest_reasons = {(s, r): n for s, rs in counts["removed_by_stage"].items() for r, n in rs.items()}
+    report.add(
+        "removal reasons match the ledger",
+        table_reasons == manifest_reasons,
+        "" if table_reasons == manifest_reasons else f"ledger {table_reasons} vs manifest {manifest_reasons}",
+    )
+
+    dup_ids = con.sql(
+        "select id from (select id from read_parquet($docs) union all select id from read_parquet($ledger)) "
+        "group by id having count(*) > 1 limit 5",
+        params={"docs": params["docs"], "ledger": params["ledger"]},
+    ).fetchall()
+    report.add("ids unique across documents and ledger", not dup_ids, f"repeated: {dup_ids}" if dup_ids else "")
+
+    misaligned = con.sql(
+        """
+        select count(*) from
+          (select id, row_number() over () as n from read_parquet($docs)) d
+          full outer join (select id, row_number() over () as n from read_parquet($sigs)) s using (n)
+        where d.id is distinct from s.id
+        """,
+        params={"docs": params["docs"], "sigs": params["sigs"]},
+    ).fetchall()[0][0]
+    report.add(
+        "signatures aligned 1:1 with documents", misaligned == 0, f"{misaligned} rows differ" if misaligned else ""
+    )
+
+    dangling = con.sql(
+        "select count(*) from read_parquet($ledger) where duplicate_of is not null "
+        "and duplicate_of not in (select id from read_parquet($docs))",
+        params={"docs": params["docs"], "ledger": params["ledger"]},
+    ).fetchall()[0][0]
+    report.add("every duplicate_of is a kept document", dangling == 0, f"{dangling} dangling" if dangling else "")
+
+    hashes = con.sql(
+        "select distinct config_hash from (select config_hash from read_parquet($docs) "
+        "union all select config_hash from read_parquet($ledger))",
+        params={"docs": params["docs"], "ledger": params["ledger"]},
+    ).fetchall()
+    foreign = sorted({h for (h,) in hashes} - {manifest["config_hash"]})
+    report.add("rows carry the manifest's config hash", not foreign, f"other hashes: {foreign}" if foreign else "")
+
+
+def verify_release(release: Path) -> VerifyReport:
+    report = VerifyReport(str(release))
+    try:
+        manifest = load_manifest(release)
+    except ReleaseError as err:
+        report.add("manifest", False, str(err))
+        return report
+    try:
+        jsonschema.validate(manifest, schemas.manifest_schema(manifest.get("format_version", schemas.FORMAT_VERSION)))
+    except (jsonschema.ValidationError, FileNotFoundError) as err:
+        report.add("manifest", False, f"manifest.json does not match its schema: {getattr(err, 'message', err)}")
+        return report
+    report.add("manifest", True, f"format {manifest['format_version']}, release {manifest['release_id']}")
+    try:
+        recomputed = RunConfig.model_validate(manifest["config"]).hash()
+        report.add(
+            "config hash",
+            recomputed == manifest["config_hash"],
+            "" if recomputed == manifest["config_hash"] else f"config hashes to {recomputed}",
+        )
+    except ValueError as err:
+        report.add("config hash", False, f"config does not load: {err}")
+    if not _check_files(release, manifest, report):
+        return report  # tables that fail their hashes are not worth querying
+    _check_schemas(release, manifest, report)
+    _check_counts(release, manifest, report)
+    return report

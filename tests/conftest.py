@@ -1,0 +1,37 @@
+"""Shared fixtures: the planted corpus and one release built from it (built once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import RunConfig
+from tests.helpers.corpus import write_planted_corpus
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def planted(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("planted")
+    return write_planted_corpus(directory)
+
+
+@pytest.fixture(scope="session")
+def planted_release(planted, tmp_path_factory):
+    """(release path, manifest, expectations) for the planted corpus with the default config."""
+    from pipeline.cli import build
+    from pipeline.sources.inputs import expand_inputs
+
+    paths, expect = planted
+    out = tmp_path_factory.mktemp("releases") / "r1"
+    manifest = build(expand_inputs([str(p) for p in paths]), RunConfig(), out)
+    return out, manifest, expect
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"shared fixtures not found at {FIXTURES}")
+    return FIXTURES

@@ -188,6 +188,8 @@ def show(
     )
     out.print(f"[bold]{doc_id}[/]: {status}", highlight=False)
     chain = Table(show_header=False, box=None)
+    chain.add_column(style="dim")
+    chain.add_column(overflow="fold")  # hashes and ids must be shown whole
     for key in (
         "url",
         "date",
@@ -287,11 +289,15 @@ def demo(
     manifest = build(expand_inputs([str(sample)]), RunConfig(), out_dir)
     verify(out_dir, as_json=False)
     stats(out_dir, as_json=False, top=10)
-    first = manifest["counts"]["kept"]
-    console.print(f"\n[bold green]demo release:[/] {out_dir.resolve()}  ({first:,} documents)")
-    console.print(
-        f"next: apertura show {out_dir} <id>   (ids: duckdb -c \"select id, url from '{out_dir}/documents/*.parquet'\")"
-    )
+    import duckdb
+
+    example = duckdb.sql(
+        "select id, url from read_parquet($files) order by id limit 1",
+        params={"files": [str(out_dir / f["path"]) for f in manifest["files"] if f["table"] == "documents"]},
+    ).fetchall()
+    console.print(f"\n[bold green]demo release:[/] {out_dir.resolve()}  ({manifest['counts']['kept']:,} documents)")
+    if example:
+        console.print(f"try: .venv/bin/apertura show {out_dir} {example[0][0]}   ({example[0][1]})", highlight=False)
 
 
 if __name__ == "__main__":

@@ -43,30 +43,14 @@ def software_versions(config: RunConfig) -> dict[str, str]:
 
 
 def _dedup(shards: list[Shard], config: RunConfig) -> pl.DataFrame:
-    paths = [s.directory / "candidates.parquet" for s in shards if s.report()["candidates"]]
-    columns = ["id", "order", "norm_sha256", "minhash"]
-    if not paths:
-        return pl.DataFrame(
-            schema={
-                "id": pl.String,
-                "duplicate_of": pl.String,
-                "reason": pl.String,
-                "detail": pl.String,
-                "cluster_id": pl.String,
-                "cluster_size": pl.Int32,
-            }
-        )
-    candidates = pl.concat([pl.read_parquet(p, columns=columns) for p in paths])
-    if not (config.dedup.exact or config.dedup.near):
-        return candidates.select(
-            "id",
-            pl.lit(None, pl.String).alias("duplicate_of"),
-            pl.lit(None, pl.String).alias("reason"),
-            pl.lit(None, pl.String).alias("detail"),
-            pl.lit(None, pl.String).alias("cluster_id"),
-            pl.lit(1, pl.Int32).alias("cluster_size"),
-        )
-    return find_duplicates(candidates, config.dedup)
+    """Global dedup over every shard's candidates (only the columns it needs are read)."""
+    columns = {"id": pl.String, "order": pl.Int64, "norm_sha256": pl.String, "minhash": pl.List(pl.UInt32)}
+    frames = [
+        pl.read_parquet(s.directory / "candidates.parquet", columns=list(columns))
+        for s in shards
+        if s.report()["candidates"]
+    ]
+    return find_duplicates(pl.concat(frames) if frames else pl.DataFrame(schema=columns), config.dedup)
 
 
 def build_release(shards: list[Shard], config: RunConfig, out: Path, *, on_written=None) -> dict:

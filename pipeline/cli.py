@@ -61,13 +61,17 @@ def run(
     from pipeline.sources.inputs import InputError, expand_inputs
 
     try:
-        config = RunConfig.load(config_file)
+        settings = RunConfig.load(config_file).model_dump()
         if extractor:
-            config = config.model_copy(update={"extract": config.extract.model_copy(update={"extractor": extractor})})
-            config = RunConfig.model_validate(config.model_dump())
+            settings["extract"]["extractor"] = extractor
+        config = RunConfig.model_validate(settings)
         specs = expand_inputs(inputs)
-    except (InputError, ValidationError, OSError) as err:
-        raise fail(str(err).splitlines()[0] if not isinstance(err, ValidationError) else f"config: {err}") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "JSON"
+        raise fail(f"config {config_file}: {where}: {first['msg']} ({err.error_count()} problem(s))") from None
+    except (InputError, OSError) as err:
+        raise fail(str(err).splitlines()[0]) from None
     if dry_run:
         _print_json({"config": config.model_dump(mode="json"), "config_hash": config.hash(), "inputs": specs})
         return

@@ -71,6 +71,13 @@ def test_clear_errors(tmp_path, planted):
     result = invoke("verify", tmp_path)
     assert result.exit_code == 1
 
+    config = tmp_path / "run.json"
+    config.write_text('{"dedup": {"bands": "many"}}')
+    result = invoke("run", planted[0][0], "--out", tmp_path / "r2", "--config", config)
+    assert result.exit_code == 2 and "dedup.bands" in result.output and "Traceback" not in result.output
+    result = invoke("run", planted[0][0], "--out", tmp_path / "r2", "--extractor", "nonsense")
+    assert result.exit_code == 2 and "extract.extractor" in result.output
+
 
 def test_dry_run_prints_config_and_hash(planted):
     result = invoke("run", planted[0][0], "--out", "unused", "--dry-run", "--extractor", "resiliparse")

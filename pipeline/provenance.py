@@ -29,6 +29,19 @@ def sha256_hex(texts: pl.Series) -> pl.Series:
     return pl.Series([None if t is None else hashlib.sha256(t.encode()).hexdigest() for t in texts], dtype=pl.String)
 
 
+PROVENANCE_COLUMNS = (
+    "id",
+    "order",
+    "file_path",
+    "source_sha256",
+    "source_format",
+    "dump",
+    "domain",
+    "pipeline_version",
+    "config_hash",
+)
+
+
 def add_provenance(
     frame: pl.DataFrame, *, index: int, path: str, sha256: str, fmt: str, dump: str, config_hash: str
 ) -> pl.DataFrame:

@@ -7,15 +7,18 @@ Releases are immutable: building onto an existing path is refused.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 import schemas
 from pipeline import __version__
@@ -53,6 +56,25 @@ def _dedup(shards: list[Shard], config: RunConfig) -> pl.DataFrame:
     return find_duplicates(pl.concat(frames) if frames else pl.DataFrame(schema=columns), config.dedup)
 
 
+PART_ROWS = 20_000  # rows per slice when streaming a shard's staged tables into the release
+
+
+def _parts(path: Path) -> Iterator[pl.DataFrame]:
+    """A staged Parquet file in slices, so building the release never holds a whole shard."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=PART_ROWS):
+        yield pl.from_arrow(batch)
+
+
+def _joined_parts(candidates: Path, dedup: pl.DataFrame, *, duplicates: bool) -> Iterator[pl.DataFrame]:
+    """Candidates with their dedup verdict: the kept ones, or (duplicates=True) the removed ones."""
+    for part in _parts(candidates):
+        joined = part.join(dedup, on="id", how="left", maintain_order="left")
+        is_dup = pl.col("duplicate_of").is_not_null()
+        selected = joined.filter(is_dup if duplicates else ~is_dup)
+        if not selected.is_empty():
+            yield selected
+
+
 def build_release(shards: list[Shard], config: RunConfig, out: Path, *, on_written=None) -> dict:
     """Dedup globally, write documents/ledger/signatures and the manifest; return the manifest."""
     if out.exists():
@@ -71,33 +93,27 @@ def build_release(shards: list[Shard], config: RunConfig, out: Path, *, on_writt
     writers = {t: PartWriter(staging, t, config.rows_per_file) for t in schemas.TABLES}
     inputs, stage_removed, reasons = [], Counter(), Counter()
     for shard, report in zip(shards, reports, strict=True):
-        candidates = pl.read_parquet(shard.directory / "candidates.parquet")
-        ledger = pl.read_parquet(shard.directory / "ledger.parquet")
-        kept = 0
-        if not candidates.is_empty():
-            joined = candidates.join(dedup, on="id", how="left")
-            is_dup = pl.col("duplicate_of").is_not_null()
-            docs = (
-                joined.filter(~is_dup)
-                .with_columns(
-                    pl.col("cluster_id").alias("dedup_cluster_id"),
-                    pl.col("cluster_size").fill_null(1).alias("dedup_cluster_size"),
-                )
-                .sort("order")
+        candidates = shard.directory / "candidates.parquet"
+        kept = removed = 0
+        for part in _joined_parts(candidates, dedup, duplicates=False):
+            docs = part.with_columns(
+                pl.col("cluster_id").alias("dedup_cluster_id"),
+                pl.col("cluster_size").fill_null(1).alias("dedup_cluster_size"),
             )
-            dups = joined.filter(is_dup).with_columns(stage=pl.lit(DEDUP_STAGE))
-            if not config.ledger_keep_text:
-                dups = dups.with_columns(pl.lit(None, pl.String).alias("text"))
             writers["documents"].write(docs)
             writers["signatures"].write(docs.select("id", "minhash"))
-            ledger = pl.concat([ledger, dups], how="diagonal_relaxed") if not ledger.is_empty() else dups
-            kept = len(docs)
-        if not ledger.is_empty():
-            ledger = ledger.sort("order")
-            writers["ledger"].write(ledger)
-            reasons.update({(st, rs): n for st, rs, n in ledger.group_by("stage", "reason").len().rows()})
-            stage_removed.update(ledger["stage"].to_list())
-        removed = len(ledger)
+            kept += len(docs)
+        dups = (
+            part.with_columns(stage=pl.lit(DEDUP_STAGE)).with_columns(
+                pl.when(config.ledger_keep_text).then(pl.col("text")).alias("text")
+            )
+            for part in _joined_parts(candidates, dedup, duplicates=True)
+        )
+        for part in itertools.chain(_parts(shard.directory / "ledger.parquet"), dups):
+            writers["ledger"].write(part)
+            reasons.update({(st, rs): n for st, rs, n in part.group_by("stage", "reason").len().rows()})
+            stage_removed.update(part["stage"].to_list())
+            removed += len(part)
         if report["eligible"] != kept + removed:
             raise ReleaseError(
                 f"conservation broken for {report['path']}: "

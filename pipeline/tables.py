@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
@@ -33,6 +34,21 @@ def conform(frame: pl.DataFrame, table: str) -> pa.Table:
         else:
             raise ValueError(f"{table}: required column {field.name!r} is missing")
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def polars_schema(table: str, exclude: Iterable[str] = ()) -> dict[str, pl.DataType]:
+    """The table's columns as Polars types, minus `exclude` (columns added at a later stage)."""
+    skip = set(exclude)
+    empty = pl.from_arrow(schemas.arrow_schema(table).empty_table())
+    return {name: dtype for name, dtype in empty.schema.items() if name not in skip}
+
+
+def fit(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Exactly `schema`'s columns, in order and type; absent ones are null. Staged files then always agree."""
+    return frame.select(
+        (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in schema.items()
+    )
 
 
 def file_sha256(path: Path) -> str:

@@ -15,7 +15,6 @@ import os
 import queue
 import shutil
 import threading
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.config import RunConfig
-from pipeline.ledger import ledger_rows
-from pipeline.provenance import add_provenance, sha256_hex
+from pipeline.ledger import STAGED_LEDGER_SCHEMA, staged_ledger
+from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
 from pipeline.sources.inputs import read_input
 from pipeline.steps.admit import AdmitStep
 from pipeline.steps.base import Step
@@ -34,9 +33,19 @@ from pipeline.steps.extract import ExtractStep
 from pipeline.steps.language import LanguageStep
 from pipeline.steps.pii import PiiStep
 from pipeline.steps.quality import QualityStep
+from pipeline.tables import fit, polars_schema
 
 STEP_CLASSES: tuple[type[Step], ...] = (AdmitStep, ExtractStep, LanguageStep, QualityStep, PiiStep)
 STAGES: tuple[str, ...] = tuple(s.stage for s in STEP_CLASSES)
+# Survivors of the per-record steps: the documents columns known before global dedup, plus the signature.
+CANDIDATE_SCHEMA = polars_schema(
+    "documents", exclude=(*PROVENANCE_COLUMNS, "dedup_cluster_id", "dedup_cluster_size")
+) | {"minhash": pl.List(pl.UInt32), "record_type": pl.String}
+
+
+def staged_candidates(kept: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
+    keyed = add_dedup_keys(kept, config.dedup)
+    return fit(keyed.with_columns(sha256_hex(keyed["text"]).alias("text_sha256")), CANDIDATE_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -53,33 +62,45 @@ class Shard:
         return json.loads(self.report_path.read_text())
 
 
-def _write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    frame.write_parquet(tmp, compression="zstd")
-    os.replace(tmp, path)
+def _finish_table(parts: list[Path], staged_schema: dict, provenance: dict, out: Path) -> int:
+    """Concatenate a shard's batch parts (streaming), add provenance, write `out` atomically; return rows."""
+    tmp = out.with_suffix(".tmp")
+    if parts:
+        pl.scan_parquet(parts).pipe(add_provenance, **provenance).sink_parquet(tmp, compression="zstd")
+    else:
+        add_provenance(pl.DataFrame(schema=staged_schema), **provenance).write_parquet(tmp)
+    os.replace(tmp, out)
+    return pl.scan_parquet(out).select(pl.len()).collect().item()
 
 
 def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[int], None] | None = None) -> dict:
-    """Read one input and run the per-record steps; stage results; return the shard report."""
+    """Read one input and run the per-record steps; stage results; return the shard report.
+
+    Each batch's survivors and removals are written to part files at once, so memory is bounded by
+    the batch size, not by the input's size; provenance that needs the whole file (its sha256, hence
+    the ids) is added when the input has been read to the end.
+    """
     steps = [cls(config) for cls in STEP_CLASSES]
-    counts = {stage: Counter() for stage in STAGES}
-    kept_parts: list[pl.DataFrame] = []
-    removed_parts: list[pl.DataFrame] = []
+    parts_dir = shard.directory / "parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    kept_parts: list[Path] = []
+    removed_parts: list[Path] = []
     batches, report = read_input(shard.spec, batch_size=config.batch_size, read_config=config.read)
-    for batch in batches:
-        counts[STAGES[0]]["in"] += len(batch)
-        current = batch
+    for n, batch in enumerate(batches):
+        current, removed = batch, []
         for step in steps:
             result = step.apply(current)
-            counts[step.stage]["removed"] += len(result.removed)
-            if len(result.removed):
-                removed_parts.append(result.removed)
+            removed.append(result.removed)
             current = result.kept
             if current.is_empty():
                 break
         if not current.is_empty():
-            keyed = add_dedup_keys(current, config.dedup)
-            kept_parts.append(keyed.with_columns(sha256_hex(keyed["text"]).alias("text_sha256")))
+            kept_parts.append(parts_dir / f"kept-{n:06d}.parquet")
+            staged_candidates(current, config).write_parquet(kept_parts[-1])
+        ledger = staged_ledger(pl.concat(removed, how="diagonal_relaxed"), keep_text=config.ledger_keep_text)
+        if not ledger.is_empty():
+            removed_parts.append(parts_dir / f"removed-{n:06d}.parquet")
+            ledger.sort("warc_record_offset").write_parquet(removed_parts[-1])
         if on_batch is not None:
             on_batch(len(batch))
 
@@ -91,16 +112,9 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[int], Non
         dump=config.dump,
         config_hash=config.hash(),
     )
-    candidates = pl.concat(kept_parts, how="diagonal_relaxed") if kept_parts else pl.DataFrame()
-    removed = pl.concat(removed_parts, how="diagonal_relaxed") if removed_parts else pl.DataFrame()
-    shard.directory.mkdir(parents=True, exist_ok=True)
-    if not candidates.is_empty():
-        candidates = add_provenance(candidates, **provenance)
-    if not removed.is_empty():
-        removed = ledger_rows(add_provenance(removed, **provenance), keep_text=config.ledger_keep_text)
-    _write_parquet_atomic(candidates, shard.directory / "candidates.parquet")
-    _write_parquet_atomic(removed, shard.directory / "ledger.parquet")
-
+    candidates = _finish_table(kept_parts, CANDIDATE_SCHEMA, provenance, shard.directory / "candidates.parquet")
+    removed = _finish_table(removed_parts, STAGED_LEDGER_SCHEMA, provenance, shard.directory / "ledger.parquet")
+    shutil.rmtree(parts_dir)
     summary = {
         "spec": shard.spec,
         "config_hash": config.hash(),
@@ -111,11 +125,8 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[int], Non
         "records_by_type": dict(sorted(report.records_by_type.items())),
         "eligible": report.eligible,
         "read_stopped": report.read_stopped,
-        "removed_by_stage": {stage: dict(counts[stage]) for stage in STAGES},
-        "removed_reasons": (
-            removed.group_by("stage", "reason").len().sort("stage", "reason").rows() if not removed.is_empty() else []
-        ),
-        "candidates": len(candidates),
+        "candidates": candidates,
+        "removed": removed,
     }
     tmp = shard.report_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary, indent=1))

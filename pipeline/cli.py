@@ -95,7 +95,7 @@ def build(specs: list[str], config, out_dir: Path, *, workers: int = 1, resume: 
     """Shards with progress bars, then the release; removes the work directory when done."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from pipeline.executors.local import run_shards
+    from pipeline.executors.local import STAGES, run_shards
     from pipeline.release import ReleaseError, build_release
 
     workdir = out_dir.parent / f".{out_dir.name}.work"
@@ -104,7 +104,7 @@ def build(specs: list[str], config, out_dir: Path, *, workers: int = 1, resume: 
     started = time.monotonic()
     columns = (
         SpinnerColumn(),
-        TextColumn("{task.description:<28}"),
+        TextColumn("{task.description:<14}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
@@ -112,12 +112,14 @@ def build(specs: list[str], config, out_dir: Path, *, workers: int = 1, resume: 
     )
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
         files = progress.add_task("inputs", total=len(specs), rate="")
-        records = progress.add_task("read→extract→lang→quality→pii", total=None, rate="")
+        stage_tasks = {stage: progress.add_task(stage, total=None, rate="") for stage in STAGES}
 
-        def on_records(n: int) -> None:
-            progress.advance(records, n)
-            done = progress.tasks[records].completed
-            progress.update(records, rate=f"{done / max(time.monotonic() - started, 1e-9):,.0f} rec/s")
+        def on_records(seen: dict[str, int]) -> None:
+            elapsed = max(time.monotonic() - started, 1e-9)
+            for stage, n in seen.items():
+                task = stage_tasks[stage]
+                progress.advance(task, n)
+                progress.update(task, rate=f"{progress.tasks[task].completed / elapsed:,.0f} rec/s")
 
         reused = []
 
@@ -130,11 +132,12 @@ def build(specs: list[str], config, out_dir: Path, *, workers: int = 1, resume: 
             shards = run_shards(
                 specs, config, workdir, workers=workers, resume=resume, on_records=on_records, on_shard=on_shard
             )
-            progress.update(records, total=progress.tasks[records].completed)
+            for task in stage_tasks.values():
+                progress.update(task, total=progress.tasks[task].completed)
             if resume:
                 console.print(f"resumed: {len(reused)} of {len(specs)} inputs were already done")
             written = progress.add_task(
-                "dedup + write release", total=sum(s.report()["eligible"] for s in shards), rate=""
+                "dedup + write", total=sum(s.report()["eligible"] for s in shards), rate=""
             )
             manifest = build_release(shards, config, out_dir, on_written=lambda n: progress.advance(written, n))
         except ReleaseError as err:

@@ -73,7 +73,7 @@ def _finish_table(parts: list[Path], staged_schema: dict, provenance: dict, out:
     return pl.scan_parquet(out).select(pl.len()).collect().item()
 
 
-def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[int], None] | None = None) -> dict:
+def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str, int]], None] | None = None) -> dict:
     """Read one input and run the per-record steps; stage results; return the shard report.
 
     Each batch's survivors and removals are written to part files at once, so memory is bounded by
@@ -87,8 +87,9 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[int], Non
     removed_parts: list[Path] = []
     batches, report = read_input(shard.spec, batch_size=config.batch_size, read_config=config.read)
     for n, batch in enumerate(batches):
-        current, removed = batch, []
+        current, removed, seen = batch, [], {}
         for step in steps:
+            seen[step.stage] = len(current)
             result = step.apply(current)
             removed.append(result.removed)
             current = result.kept
@@ -102,7 +103,7 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[int], Non
             removed_parts.append(parts_dir / f"removed-{n:06d}.parquet")
             ledger.sort("warc_record_offset").write_parquet(removed_parts[-1])
         if on_batch is not None:
-            on_batch(len(batch))
+            on_batch(seen)  # records that entered each stage in this batch, for per-stage progress
 
     provenance = dict(
         index=shard.index,
@@ -148,7 +149,7 @@ def run_shards(
     *,
     workers: int = 1,
     resume: bool = False,
-    on_records: Callable[[int], None] | None = None,
+    on_records: Callable[[dict[str, int]], None] | None = None,
     on_shard: Callable[[Shard, dict, bool], None] | None = None,
 ) -> list[Shard]:
     """Process every input as a shard (in parallel when workers > 1); return shards in input order.

@@ -307,5 +307,35 @@ def demo(
         console.print(f"try: .venv/bin/apertura show {out_dir} {example[0][0]}   ({example[0][1]})", highlight=False)
 
 
+@app.command("app")
+def open_app(
+    release: Annotated[Path, typer.Argument(help="Release directory, inside the data root (see below).")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8501,
+    headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = False,
+) -> None:
+    """Open the audit app (Streamlit) on a release, served on 127.0.0.1 only.
+
+    The app opens releases inside the data root only: $APERTURA_DATA_ROOT, default the working directory.
+    """
+    import os
+    import subprocess
+
+    root = Path(os.environ.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
+    if not release.resolve().is_relative_to(root):
+        raise fail(f"{release} is outside the data root {root}: set APERTURA_DATA_ROOT to a directory holding it")
+    if not (release / "manifest.json").is_file():
+        raise fail(f"{release} is not a release: manifest.json is missing")
+    script = Path(__file__).resolve().parent.parent / "audit_app" / "app.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--server.headless", str(headless).lower(),
+               "--browser.gatherUsageStats", "false", "--", "--release", str(release.resolve())]  # fmt: skip
+    console.print(f"audit app on http://127.0.0.1:{port}  (Ctrl+C stops it)", highlight=False)
+    try:
+        code = subprocess.call(command)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
 if __name__ == "__main__":
     app()

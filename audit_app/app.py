@@ -1,0 +1,87 @@
+"""Entrypoint of the audit app: release selection, shared sidebar, and the page router.
+
+    streamlit run audit_app/app.py -- --release releases/r1      (or: apertura app releases/r1)
+
+The release comes from `--release`, else $APERTURA_RELEASE; it must lie inside the data root
+($APERTURA_DATA_ROOT, default: the working directory). Other releases found under the root can be picked
+in the sidebar. Each page is one file in `pages/`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+try:
+    from audit_app import common, queries
+except ModuleNotFoundError:  # started as a script from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from audit_app import common, queries
+
+HERE = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="Apertura audit", page_icon=":material/fact_check:", layout="wide")
+
+PAGES = {
+    "overview": st.Page(HERE / "pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    "search": st.Page(HERE / "pages/search.py", title="Search & browse", icon=":material/search:"),
+    "document": st.Page(HERE / "pages/document.py", title="Document", icon=":material/description:"),
+    "am_i_in": st.Page(HERE / "pages/am_i_in.py", title="Am I in the training data?", icon=":material/person_search:"),
+    "removals": st.Page(HERE / "pages/removals.py", title="Removals", icon=":material/delete_sweep:"),
+}
+common.PAGES.clear()
+common.PAGES.update(PAGES)
+
+
+def _release_picker() -> None:
+    """The release to audit: the one given at start-up, or another one found under the data root."""
+    root = queries.data_root()
+    given = common.release_arg(sys.argv[1:]) or common.release_path()
+    options: list[str] = []
+    if given:
+        try:
+            options.append(str(queries.resolve_release(given, root).relative_to(root)) or ".")
+        except queries.ReleaseAccessError:
+            options.append(given)  # shown as given; opening it reports why it is refused
+    for name in common.releases_under(str(root)):
+        if name not in options:
+            options.append(name)
+    if not options:
+        return
+    if st.session_state.get(common.RELEASE_KEY) not in options:
+        st.session_state[common.RELEASE_KEY] = options[0]
+    st.sidebar.selectbox(
+        "Release", options, key=common.RELEASE_KEY, help=f"Release directories under the data root {root}"
+    )
+
+
+def _sidebar() -> None:
+    _release_picker()
+    if common.release_or_none() is None:
+        return  # the page itself says why
+    info = common.query("release_info")
+    side = st.sidebar
+    side.caption("Release id")
+    side.code(info["release_id"], language=None)
+    side.caption("Config hash")
+    side.code(info["config_hash"], language=None, wrap_lines=True)
+    side.caption(
+        f"apertura {common.plain(info['pipeline_version'])} · format v{common.plain(info['format_version'])} · "
+        f"{info['inputs']:,} input files · {info['kept']:,} documents · {info['removed']:,} removed"
+    )
+    if side.button("Check file hashes", key="verify_files", help="Re-hash every Parquet file against the manifest"):
+        result = queries.verify_files(common.release())  # not cached: a check must look at the files now
+        if result["ok"]:
+            side.badge(
+                f"verified: {result['files']} files match the manifest", icon=":material/verified:", color="green"
+            )
+        else:
+            side.badge("NOT verified", icon=":material/error:", color="red")
+            for problem in result["problems"]:
+                side.code(problem, language=None, wrap_lines=True)
+
+
+_sidebar()
+st.navigation(list(PAGES.values())).run()

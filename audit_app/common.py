@@ -1,0 +1,244 @@
+"""Streamlit glue shared by the entrypoint and the pages: which release, the cached connection and query
+results, and helpers that render release data safely (as text, never as HTML or Markdown).
+
+Which release: `st.session_state["release"]` (set by app.py from `--release` or the sidebar picker), else
+the environment variable APERTURA_RELEASE. Pages run on their own too (tests drive them with AppTest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import polars as pl
+import streamlit as st
+
+from audit_app import queries
+
+RELEASE_ENV = "APERTURA_RELEASE"
+RELEASE_KEY = "release"
+
+# The query functions pages may call through `query()` (cached). Anything else is refused.
+CACHED_QUERIES = frozenset(
+    {
+        "release_info",
+        "overview",
+        "languages",
+        "top_domains",
+        "tlds",
+        "crawl_dates",
+        "date_bounds",
+        "funnel",
+        "search",
+        "search_count",
+        "document",
+        "dedup_cluster",
+        "ledger_summary",
+        "ledger_examples",
+        "membership_domain",
+        "membership_url",
+        "membership_text",
+    }
+)
+
+# What each pipeline stage removes, in words an auditor or rights holder can act on.
+STAGE_HELP = {
+    "read": "the fetched record was not usable as a web page (HTTP status, content type, size, encoding or an "
+    "empty or damaged record)",
+    "extract": "no text could be extracted from it",
+    "language": "its language was not kept, or identified with too little confidence",
+    "quality": "it failed a quality filter (Gopher, C4 or FineWeb heuristics; `detail` gives the value)",
+    "pii": "it was removed by the personal-data step",
+    "optout": "the rights holder opted out (robots.txt, TDMRep, noai, ai.txt or the registry)",
+    "dedup": "it duplicates another document, which is kept (see `duplicate_of`)",
+}
+
+# Registered by app.py (st.Page objects by name) so pages can link to each other; empty when a page runs alone.
+PAGES: dict[str, Any] = {}
+
+
+def release_arg(argv: Sequence[str]) -> str | None:
+    """`--release PATH` from the script arguments (`streamlit run audit_app/app.py -- --release PATH`)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--release")
+    known, _ = parser.parse_known_args(list(argv))
+    return known.release
+
+
+def release_path() -> str | None:
+    return st.session_state.get(RELEASE_KEY) or os.environ.get(RELEASE_ENV) or None
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _open(path: str, root: str) -> queries.Release:
+    """One locked-down connection per release directory, shared by all sessions (queries take cursors)."""
+    return queries.open_release(path, Path(root))
+
+
+def _current() -> tuple[str, str]:
+    """(resolved release path, data root) of the current release; shows an error and stops if there is none."""
+    path = release_path()
+    root = queries.data_root()
+    if not path:
+        st.error("No release selected.")
+        st.caption("Start the app with a release directory:")
+        st.code("apertura app releases/<id>\nstreamlit run audit_app/app.py -- --release releases/<id>", language=None)
+        st.stop()
+    try:
+        resolved = queries.resolve_release(path, root)
+        _open(str(resolved), str(root))
+    except queries.ReleaseAccessError as err:
+        st.error("This release cannot be opened.")
+        st.code(str(err), language=None, wrap_lines=True)
+        st.stop()
+    return str(resolved), str(root)
+
+
+def release() -> queries.Release:
+    return _open(*_current())
+
+
+def release_or_none() -> queries.Release | None:
+    """The current release, or None (without rendering anything) when none is set or it cannot be opened."""
+    path = release_path()
+    if not path:
+        return None
+    root = queries.data_root()
+    try:
+        return _open(str(queries.resolve_release(path, root)), str(root))
+    except queries.ReleaseAccessError:
+        return None
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def releases_under(root: str) -> list[str]:
+    """Release directories under the data root, relative to it (re-listed at most every 30 s)."""
+    return [str(found.relative_to(root)) or "." for found in queries.find_releases(Path(root))]
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _cached(name: str, path: str, root: str, kwargs: tuple[tuple[str, Any], ...]) -> Any:
+    return getattr(queries, name)(_open(path, root), **dict(kwargs))
+
+
+def query(name: str, **kwargs: Any) -> Any:
+    """Run `queries.<name>(release, **kwargs)` on the current release, cached per release and arguments."""
+    if name not in CACHED_QUERIES:
+        raise ValueError(f"unknown query {name!r}")
+    path, root = _current()
+    return _cached(name, path, root, tuple(sorted(kwargs.items())))
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering release data and user input safely
+
+
+def code_span(value: Any) -> str:
+    """`value` as a Markdown inline code span: shown literally (no Markdown, links or HTML), one line."""
+    text = " ".join(str(value).split()) or " "
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def plain(value: Any) -> str:
+    """A value for a label or message that Streamlit renders as Markdown: every Markdown character escaped."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", " ".join(str(value).split()))
+
+
+def document_href(doc_id: str) -> str:
+    """Relative link to the document view of one id (resolves next to the current page's URL)."""
+    return f"document?doc={quote(str(doc_id), safe='')}"
+
+
+def show_table(
+    frame: pl.DataFrame,
+    *,
+    key: str,
+    link_column: str | None = "id",
+    download: str | None = None,
+    height: int | None = None,
+    selectable: bool = False,
+):
+    """A dataframe (drawn as text on a canvas, never as HTML) whose id column links to the document view,
+    with CSV and Parquet downloads of exactly the rows shown. Returns the selection state when selectable."""
+    shown = frame
+    config: dict[str, Any] = {}
+    for column in (link_column, "duplicate_of"):
+        if column and column in frame.columns:
+            shown = shown.with_columns(
+                pl.col(column).map_elements(document_href, return_dtype=pl.String, skip_nulls=True).alias(column)
+            )
+            config[column] = st.column_config.LinkColumn(
+                column, display_text=r"doc=(.+)$", help="Open in the document view (new tab)"
+            )
+    options: dict[str, Any] = {"hide_index": True, "column_config": config, "key": key}
+    if height:
+        options["height"] = height
+    if selectable:
+        options.update(on_select="rerun", selection_mode="single-row")
+    state = st.dataframe(shown, **options)
+    if download and frame.height:
+        download_buttons(frame, download, key=f"{key}_dl")
+    return state
+
+
+def download_buttons(frame: pl.DataFrame, name: str, *, key: str) -> None:
+    parquet = io.BytesIO()
+    frame.write_parquet(parquet)
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button("Download CSV", frame.write_csv().encode("utf-8"), f"{name}.csv", "text/csv", key=f"{key}_csv")
+    right.download_button(
+        "Download Parquet", parquet.getvalue(), f"{name}.parquet", "application/vnd.apache.parquet", key=f"{key}_pq"
+    )
+
+
+def selected_id(state: Any, frame: pl.DataFrame, column: str = "id") -> str | None:
+    """The id of the row selected in a `show_table(..., selectable=True)` table, if any."""
+    try:
+        rows = state.selection.rows
+    except AttributeError:
+        return None
+    if rows and rows[0] < frame.height:
+        return frame[column][rows[0]]
+    return None
+
+
+def link_to_document(doc_id: str, label: str = "Open in the document view") -> None:
+    """A page link to the document view (when the app runs with navigation) carrying `?doc=<id>`."""
+    page = PAGES.get("document")
+    if page is not None:
+        st.page_link(page, label=label, icon=":material/description:", query_params={"doc": doc_id})
+    else:
+        st.caption("Document view: " + code_span(document_href(doc_id)))
+
+
+def file_stem(value: str) -> str:
+    """A safe download file name part from an id or other data."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(value))[:80].strip("._") or "data"
+
+
+def plural(n: int, word: str) -> str:
+    """'1 document', '2 documents' (English -s plurals only)."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+def input_error(err: Exception) -> None:
+    """A refused input (too long, empty, ...): one message, no trace."""
+    st.warning("This input cannot be checked: " + plain(err))

@@ -1,0 +1,148 @@
+"""Am I in the training data? For a domain, a URL or a pasted text: in the release or not, which documents,
+and if not, where each record went (the ledger's stage and reason, or the kept copy it duplicates).
+
+Text matching here is exact hash, normalised hash and substring; near-duplicate and n-gram overlap come with
+the membership index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from audit_app import common, queries
+
+st.title("Am I in the training data?")
+common.release()
+st.caption(
+    "Check a site, a page or a text against this release. Every answer comes with the records that prove it: "
+    "the documents it is in, or the ledger rows that say why it is not."
+)
+
+
+def reasons_list(ledger_rows, reasons=None) -> None:
+    """One line per stage and reason, with what that stage removes."""
+    if reasons is None:
+        reasons = ledger_rows.group_by("stage", "reason").len("records").sort("records", descending=True)
+    for stage, reason, n in reasons.select("stage", "reason", "records").iter_rows():
+        why = common.STAGE_HELP.get(stage, "")
+        st.markdown(
+            f"- {n:,} removed at stage {common.code_span(stage)} for {common.code_span(reason)}"
+            + (f": {why}" if why else "")
+        )
+
+
+def duplicates_note(ledger_rows) -> None:
+    dups = ledger_rows.filter(ledger_rows["duplicate_of"].is_not_null()) if ledger_rows.height else ledger_rows
+    for row in dups.head(5).iter_rows(named=True):
+        st.caption(
+            f"{common.code_span(row['url'] or row['id'])} duplicates {common.code_span(row['duplicate_of'])} "
+            f"({common.code_span(row['duplicate_of_url'] or '-')}), which is in the training data."
+        )
+
+
+def evidence(result: dict[str, Any], key: str) -> None:
+    if result["document_rows"].height:
+        st.markdown(f"**Documents in the release** ({result['documents']:,})")
+        common.show_table(result["document_rows"], key=f"{key}_docs", download=f"{key}-documents")
+    if result["ledger_rows"].height:
+        st.markdown(f"**Removed records (ledger)** ({result['removed']:,})")
+        common.show_table(result["ledger_rows"], key=f"{key}_ledger", download=f"{key}-removed")
+
+
+domain_tab, url_tab, text_tab = st.tabs(["A domain", "A URL", "A text"])
+
+with domain_tab:
+    domain = st.text_input("Domain", key="q_domain", max_chars=300, placeholder="example.org")
+    subdomains = st.checkbox("Include subdomains", value=True, key="q_subdomains")
+    if domain.strip():
+        try:
+            result = common.query("membership_domain", domain=domain, subdomains=subdomains)
+        except ValueError as err:
+            common.input_error(err)
+        else:
+            site = common.code_span(result["query"])
+            if result["verdict"] == "in":
+                st.success(f"In the training data: {common.plural(result['documents'], 'document')} from {site}.")
+                if result["removed"]:
+                    st.caption(f"{common.plural(result['removed'], 'other record')} from {site} removed:")
+                    reasons_list(result["ledger_rows"], result["reasons"])
+            elif result["verdict"] == "removed":
+                st.error(
+                    f"Not in the training data: all {common.plural(result['removed'], 'record')} from {site} removed."
+                )
+                reasons_list(result["ledger_rows"], result["reasons"])
+            else:
+                st.info(f"Not in the training data: this release has no record at all from {site}.")
+            if result["hosts"].height > 1:
+                st.markdown("**Per host**")
+                common.show_table(result["hosts"], key="domain_hosts", link_column=None)
+            evidence(result, "domain")
+
+with url_tab:
+    url = st.text_input("URL", key="q_url", max_chars=2_000, placeholder="https://example.org/page")
+    prefix = st.checkbox("Every URL starting with this", value=False, key="q_prefix")
+    if url.strip():
+        try:
+            result = common.query("membership_url", url=url, prefix=prefix)
+        except ValueError as err:
+            common.input_error(err)
+        else:
+            what = "URLs starting with " if prefix else ""
+            target = what + common.code_span(result["query"])
+            if result["verdict"] == "in":
+                st.success(f"In the training data: {common.plural(result['documents'], 'document')} for {target}.")
+                if result["removed"]:
+                    st.caption(f"{common.plural(result['removed'], 'other record')} for it removed:")
+                    reasons_list(result["ledger_rows"])
+            elif result["verdict"] == "removed":
+                st.error(
+                    f"Not in the training data: {target} {'were' if prefix else 'was'} crawled but removed "
+                    f"({common.plural(result['removed'], 'record')})."
+                )
+                reasons_list(result["ledger_rows"])
+                duplicates_note(result["ledger_rows"])
+            else:
+                st.info(f"Not in the training data: this release has no record of {target}.")
+            st.caption("Spellings tried: " + ", ".join(common.code_span(v) for v in result["variants"]))
+            evidence(result, "url")
+
+with text_tab:
+    text = st.text_area(
+        "Text",
+        key="q_text",
+        max_chars=queries.MAX_INPUT_CHARS,
+        height=160,
+        placeholder="Paste a paragraph or a whole page",
+    )
+    if text.strip():
+        try:
+            result = common.query("membership_text", text=text)
+        except ValueError as err:
+            common.input_error(err)
+        else:
+            if result["verdict"] == "in":
+                kinds = result["document_rows"].select("exact", "normalised", "substring").sum().row(0, named=True)
+                how = ", ".join(f"{name} {n}" for name, n in kinds.items() if n)
+                st.success(
+                    f"In the training data: {common.plural(result['documents'], 'document')} with this text ({how})."
+                )
+                if result["removed"]:
+                    st.caption(f"{common.plural(result['removed'], 'removed record')} with it too:")
+                    reasons_list(result["ledger_rows"])
+            elif result["verdict"] == "removed":
+                st.error(
+                    f"Not in the training data: {common.plural(result['removed'], 'record')} with this text removed."
+                )
+                reasons_list(result["ledger_rows"])
+                duplicates_note(result["ledger_rows"])
+            else:
+                st.info("Not found: no document and no removed record has this text.")
+            st.caption(
+                "Matched by: exact = same sha256 of the text; normalised = same sha256 after NFKC, lower case, "
+                "punctuation removed, whitespace collapsed; substring = contained verbatim"
+                + ("" if result["substring_checked"] else f" (only for {queries.MIN_SUBSTRING_CHARS}+ characters)")
+                + ". Personal data in documents was replaced by placeholders, so text containing it may not match."
+            )
+            st.caption("sha256 of your text: " + common.code_span(result["text_sha256"]))
+            evidence(result, "text")

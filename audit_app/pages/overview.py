@@ -1,0 +1,111 @@
+"""Overview: what is in the release (documents, approximate tokens, bytes), its languages, domains, TLDs and
+crawl dates, and the funnel from input records through each pipeline stage to the kept documents."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from audit_app import common
+
+st.title("Overview")
+common.release()
+info = common.query("release_info")
+ov = common.query("overview")
+st.caption(f"Release {common.code_span(info['release_id'])} · config {common.code_span(info['config_hash'])}")
+
+cols = st.columns(6)
+cols[0].metric("Documents", f"{ov['documents']:,}", help="Rows of the documents table (kept records).")
+cols[1].metric(
+    "Tokens (approx.)",
+    f"{ov['approx_tokens']:,}",
+    help=f"{common.code_span(ov['token_formula'])}; words = {ov['words']:,}. Only an order of magnitude.",
+)
+cols[2].metric("Text", common.human_bytes(ov["text_bytes"]), help=f"{ov['text_bytes']:,} bytes of UTF-8 text.")
+cols[3].metric("Domains", f"{ov['domains']:,}")
+cols[4].metric("Languages", f"{ov['languages']:,}")
+cols[5].metric(
+    "Removed records",
+    f"{ov['removed']:,}",
+    help="Input records that are not in the release, each with a reason in the ledger (see Removals).",
+)
+st.caption(
+    f"Tokens: {common.code_span(ov['token_formula'])}. Crawl dates from {common.code_span(ov['first_date'] or '-')} "
+    f"to {common.code_span(ov['last_date'] or '-')}."
+)
+
+
+def chart_with_data(title: str, chart: alt.Chart, frame: pl.DataFrame, key: str) -> None:
+    st.subheader(title)
+    st.altair_chart(chart, key=f"{key}_chart")
+    with st.expander("Data"):
+        common.show_table(frame, key=f"{key}_table", link_column=None, download=key)
+
+
+left, right = st.columns(2)
+with left:
+    langs = common.query("languages")
+    chart = (
+        alt.Chart(langs)
+        .mark_bar()
+        .encode(
+            x=alt.X("documents:Q", title="documents"),
+            y=alt.Y("language:N", sort="-x", title=None),
+            tooltip=["language", "documents", "words"],
+        )
+    )
+    chart_with_data("Languages", chart, langs, "languages")
+with right:
+    top = st.slider("Top domains", min_value=5, max_value=50, value=15, step=5, key="top_domains")
+    domains = common.query("top_domains", limit=top)
+    chart = (
+        alt.Chart(domains)
+        .mark_bar()
+        .encode(
+            x=alt.X("documents:Q", title="documents"),
+            y=alt.Y("domain:N", sort="-x", title=None),
+            tooltip=["domain", "documents"],
+        )
+    )
+    chart_with_data("Top domains", chart, domains, "domains")
+
+left, right = st.columns(2)
+with left:
+    tlds = common.query("tlds", limit=20)
+    chart = (
+        alt.Chart(tlds)
+        .mark_bar()
+        .encode(x=alt.X("tld:N", sort="-y", title=None), y="documents:Q", tooltip=["tld", "documents"])
+    )
+    chart_with_data("Top-level domains", chart, tlds, "tlds")
+with right:
+    granularity = st.radio("Crawl dates per", ["day", "month"], horizontal=True, key="date_granularity")
+    dates = common.query("crawl_dates", granularity=granularity)
+    as_date = pl.col("period") if granularity == "day" else pl.col("period") + "-01"
+    plotted = dates.with_columns(as_date.str.to_date("%Y-%m-%d", strict=False).alias("when"))
+    unit = "yearmonthdate" if granularity == "day" else "yearmonth"
+    chart = (
+        alt.Chart(plotted)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{unit}(when):T", title="fetch date"),
+            y=alt.Y("documents:Q"),
+            tooltip=[alt.Tooltip("period:N", title=granularity), "documents"],
+        )
+    )
+    chart_with_data("Crawl dates", chart, dates, "crawl_dates")
+
+funnel = common.query("funnel")
+chart = (
+    alt.Chart(funnel)
+    .mark_bar()
+    .encode(
+        x=alt.X("records:Q"),
+        y=alt.Y("step:N", sort=funnel["step"].to_list(), title=None),
+        tooltip=["step", "records", "removed"],
+    )
+)
+labels = chart.mark_text(align="left", dx=3).encode(text="records:Q")
+chart_with_data("Funnel: input records → documents", chart + labels, funnel, "funnel")
+st.caption("From the manifest's counts. Every input record ends either in the documents or in the ledger.")

@@ -1,0 +1,66 @@
+"""Search & browse: filter the documents by domain, URL, language, fetch date and text; a paged table whose
+ids open the document view; the shown page downloads as CSV or Parquet."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from audit_app import common
+
+st.title("Search & browse")
+common.release()
+
+c1, c2, c3 = st.columns([1, 1, 1])
+domain = c1.text_input("Domain", key="f_domain", max_chars=300, placeholder="example.org (includes subdomains)")
+url = c2.text_input("URL contains", key="f_url", max_chars=2_000, placeholder="/article/")
+text = c3.text_input("Text contains", key="f_text", max_chars=1_000, placeholder="a phrase, case-insensitive")
+
+c1, c2, c3 = st.columns([1, 1, 1])
+language_options = common.query("languages")["language"].to_list()
+languages = c1.multiselect("Language", language_options, key="f_lang", placeholder="any language")
+first, last = common.query("date_bounds")
+date_from = date_to = None
+if first and last:
+    lo, hi = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    picked = c2.date_input("Fetch date", value=(lo, hi), min_value=lo, max_value=hi, key="f_dates")
+    if isinstance(picked, tuple | list) and len(picked) == 2 and (picked[0], picked[1]) != (lo, hi):
+        date_from, date_to = picked[0].isoformat(), picked[1].isoformat()
+page_size = c3.selectbox("Rows per page", [10, 25, 50, 100, 250], index=2, key="page_size")
+
+filters = {
+    "domain": domain,
+    "url_contains": url,
+    "languages": tuple(languages),
+    "date_from": date_from,
+    "date_to": date_to,
+    "text_contains": text,
+}
+signature = (tuple(filters.items()), page_size)
+if st.session_state.get("_search_signature") != signature:  # new filters: back to the first page
+    st.session_state["_search_signature"] = signature
+    st.session_state["page"] = 1
+
+try:
+    total = common.query("search_count", **filters)
+except ValueError as err:
+    common.input_error(err)
+    st.stop()
+pages = max(1, -(-total // page_size))
+page = int(st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="page"))
+result = common.query("search", **filters, limit=page_size, offset=(page - 1) * page_size, with_total=False)
+rows = result["rows"]
+
+if total == 0:
+    st.info("No document matches these filters.")
+    st.stop()
+start = (page - 1) * page_size
+st.caption(f"{total:,} matching documents · showing {start + 1:,}–{start + rows.height:,} · ordered by id")
+state = common.show_table(rows, key="results", download=f"search-page-{page}", selectable=True)
+chosen = common.selected_id(state, rows)
+if chosen:
+    st.caption("Selected " + common.code_span(chosen))
+    common.link_to_document(chosen)
+else:
+    st.caption("Click an id to open the document in a new tab, or select a row.")

@@ -1,0 +1,76 @@
+"""A real release for the app tests: the planted corpus plus one WARC of hostile and differently dated pages,
+built once per session by the pipeline, inside its own data root."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from audit_app import queries
+from pipeline.synthetic import make_page
+from tests.helpers.warcs import Page, write_warc
+
+HOSTILE_URL = "http://evil.test/page?q=%3Cscript%3E"
+HOSTILE_TEXT = "Here is <script>alert('apertura')</script> and <img src=x onerror=alert(1)> inside a sentence."
+HOSTILE_TITLE = "<b>Bold</b> & [link](http://evil.test) title"
+OLD_URL = "http://en.archive.test/2024/story"
+OLD_DATE = "2024-06-30T12:00:00Z"
+
+
+def hostile_pages() -> list[Page]:
+    """A kept English page whose text and title carry HTML/script and Markdown, and an older kept page."""
+    base = make_page(7, HOSTILE_URL, "en")
+    paragraphs = (*base.paragraphs[:-1], base.paragraphs[-1] + " " + HOSTILE_TEXT)
+    hostile = replace(base, title=HOSTILE_TITLE, paragraphs=paragraphs)
+    old = make_page(8, OLD_URL, "en")
+    return [Page(HOSTILE_URL, hostile.html()), Page(OLD_URL, old.html(), date=OLD_DATE)]
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """AppTest installs the script it runs as sys.modules['__main__'] and leaves it there (streamlit 1.67);
+    a later multiprocessing 'spawn' child (the pipeline's local executor) would then re-run that page as
+    its main module and die. Put pytest's own __main__ back after every test."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
+@pytest.fixture(scope="session")
+def app_release(planted, tmp_path_factory):
+    """(data root, release directory, manifest, expectations by URL) of a release built by the pipeline."""
+    from pipeline.cli import build
+    from pipeline.config import RunConfig
+    from pipeline.sources.inputs import expand_inputs
+
+    paths, expect = planted
+    root = tmp_path_factory.mktemp("app_data")
+    extra = root / "inputs" / "hostile.warc.gz"
+    extra.parent.mkdir()
+    write_warc(extra, hostile_pages())
+    release = root / "releases" / "r1"
+    manifest = build(expand_inputs([*(str(p) for p in paths), str(extra)]), RunConfig(), release)
+    return root, release, manifest, expect
+
+
+@pytest.fixture(scope="session")
+def rel(app_release) -> queries.Release:
+    root, release, _, _ = app_release
+    return queries.open_release(release, root)
+
+
+@pytest.fixture
+def app_env(app_release, monkeypatch) -> Path:
+    """Points the app at the test release (as `apertura app` would) and returns the release directory."""
+    root, release, _, _ = app_release
+    monkeypatch.setenv(queries.DATA_ROOT_ENV, str(root))
+    monkeypatch.setenv("APERTURA_RELEASE", str(release.relative_to(root)))
+    return release
+
+
+def table_files(release: Path, manifest: dict, table: str) -> list[str]:
+    return [str(release / f["path"]) for f in manifest["files"] if f["table"] == table]

@@ -1,0 +1,383 @@
+"""The app's query layer against a real release: counts agree with what DuckDB/Polars read from the Parquet
+directly, planted pages have the fate they were built for, user input cannot inject SQL or wildcards, and the
+connection can read nothing but the release's own files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from audit_app import queries
+from tests.app.conftest import HOSTILE_TEXT, HOSTILE_URL, OLD_DATE, OLD_URL, table_files
+
+HOSTILE_INPUTS = [
+    "' OR 1=1 --",
+    "'; DROP TABLE documents; --",
+    '" OR ""="',
+    "%",
+    "_",
+    "%%",
+    "\\",
+    "$1",
+    "?",
+    "<script>alert(1)</script>",
+    "../../etc/passwd",
+    "\x00",
+    "x" * 5_000,
+]
+
+
+@pytest.fixture(scope="module")
+def docs(app_release) -> pl.DataFrame:
+    _, release, manifest, _ = app_release
+    return pl.read_parquet(table_files(release, manifest, "documents"))
+
+
+@pytest.fixture(scope="module")
+def ledger(app_release) -> pl.DataFrame:
+    _, release, manifest, _ = app_release
+    return pl.read_parquet(table_files(release, manifest, "ledger"))
+
+
+# --- counts agree with the Parquet, read independently ------------------------------------------------
+
+
+def test_overview_counts_equal_the_parquet(rel, docs, ledger, app_release):
+    manifest = app_release[2]
+    ov = queries.overview(rel)
+    assert ov["documents"] == docs.height == manifest["counts"]["kept"]
+    assert ov["removed"] == ledger.height == manifest["counts"]["removed"]
+    assert ov["words"] == docs["word_count"].sum()
+    assert ov["approx_tokens"] == round(docs["word_count"].sum() * queries.TOKENS_PER_WORD)
+    assert ov["text_bytes"] == sum(len(t.encode("utf-8")) for t in docs["text"])
+    assert ov["domains"] == docs["domain"].n_unique()
+    assert ov["languages"] == docs["language"].n_unique()
+    assert ov["first_date"] == OLD_DATE
+
+
+def test_breakdowns_equal_the_parquet(rel, docs, app_release):
+    _, release, manifest, _ = app_release
+    langs = queries.languages(rel)
+    expected = docs.group_by("language").len("documents")
+    assert dict(langs.select("language", "documents").iter_rows()) == dict(expected.iter_rows())
+    assert langs["documents"].is_sorted(descending=True)
+
+    top = queries.top_domains(rel, limit=3)
+    assert top.height == 3
+    counted = duckdb.sql(
+        "select domain, count(*) from read_parquet($f) group by 1",
+        params={"f": table_files(release, manifest, "documents")},
+    ).fetchall()
+    assert all(dict(counted)[d] == n for d, n in top.iter_rows())
+    assert top["documents"][0] == max(n for _, n in counted)
+
+    assert dict(queries.tlds(rel).iter_rows()) == {"test": docs.height}
+
+    days = dict(queries.crawl_dates(rel, "day").iter_rows())
+    assert days == dict(docs.group_by(pl.col("date").str.slice(0, 10)).len().iter_rows())
+    months = dict(queries.crawl_dates(rel, "month").iter_rows())
+    assert months["2024-06"] == 1 and sum(months.values()) == docs.height
+
+
+def test_funnel_follows_the_manifest(rel, app_release):
+    counts = app_release[2]["counts"]
+    funnel = queries.funnel(rel)
+    assert funnel["records"][0] == counts["inputs"]
+    assert funnel["records"][-1] == counts["kept"]
+    assert funnel["removed"].sum() == counts["removed"]
+    assert funnel["records"].is_sorted(descending=True)
+
+
+def test_ledger_summary_equals_ledger_and_manifest(rel, ledger, app_release):
+    summary = queries.ledger_summary(rel)
+    expected = {(s, r): n for s, r, n in ledger.group_by("stage", "reason").len().iter_rows()}
+    assert {(s, r): n for s, r, n, _ in summary.iter_rows()} == expected
+    assert summary["records"].to_list() == summary["manifest"].to_list()
+    examples = queries.ledger_examples(rel, stage="quality", reason="gopher_short_doc")
+    assert examples["total"] == 1
+    assert examples["rows"]["url"].to_list() == ["http://en.blog.test/short"]
+    assert examples["rows"]["detail"][0].startswith("words=")
+
+
+def test_verify_files_passes_on_an_intact_release(rel):
+    assert queries.verify_files(rel) == {"ok": True, "problems": [], "files": len(rel.manifest["files"])}
+
+
+# --- the planted corpus, page by page --------------------------------------------------------------
+
+
+def test_every_planted_url_has_its_planted_fate(rel, app_release):
+    expect = app_release[3]
+    for url, outcome in expect.items():
+        found = queries.membership_url(rel, url)
+        if outcome.stage is None:
+            assert found["verdict"] == "in", url
+            assert found["document_rows"]["language"].to_list() == [outcome.language]
+        else:
+            assert found["verdict"] == "removed", url
+            row = found["ledger_rows"].row(0, named=True)
+            assert (row["stage"], row["reason"]) == (outcome.stage, outcome.reason), url
+            if outcome.duplicate_of:
+                assert row["duplicate_of_url"] == outcome.duplicate_of
+
+
+def test_url_spellings_and_prefix(rel):
+    assert queries.membership_url(rel, "en.blog.test/short")["verdict"] == "removed"  # no scheme
+    assert queries.membership_url(rel, "HTTP://EN.BLOG.TEST/short/")["verdict"] == "removed"
+    assert queries.membership_url(rel, "http://en.blog.test/Short")["verdict"] == "absent"  # paths are case-sensitive
+    mirror = queries.membership_url(rel, "http://mirror.test/", prefix=True)
+    assert mirror["verdict"] == "removed"
+    assert set(mirror["ledger_rows"]["reason"]) == {"dedup_exact", "dedup_near"}
+    assert queries.membership_url(rel, "http://mirror.tes", prefix=True)["removed"] == 2
+    assert queries.membership_url(rel, "http://nowhere.test/")["verdict"] == "absent"
+
+
+def test_membership_by_domain(rel):
+    news = queries.membership_domain(rel, "https://www.EN.news.test/article/0")
+    assert (news["query"], news["verdict"], news["documents"], news["removed"]) == ("en.news.test", "in", 3, 0)
+    img = queries.membership_domain(rel, "img.test")
+    assert img["verdict"] == "removed"
+    assert set(img["reasons"]["reason"]) == {"read_content_type", "extract_undecodable"}
+    blog = queries.membership_domain(rel, "test")  # every subdomain of .test
+    assert blog["documents"] == rel.manifest["counts"]["kept"]
+    assert queries.membership_domain(rel, "news.test", subdomains=False)["verdict"] == "absent"
+    assert queries.membership_domain(rel, "example.org")["verdict"] == "absent"
+    with pytest.raises(ValueError):
+        queries.membership_domain(rel, "   ")
+
+
+def test_membership_by_text(rel, docs, ledger):
+    text = docs.filter(pl.col("url") == OLD_URL)["text"][0]
+    exact = queries.membership_text(rel, text)
+    assert exact["verdict"] == "in"
+    assert exact["document_rows"].select("exact", "normalised", "substring", "url").row(0) == (
+        True,
+        True,
+        True,
+        OLD_URL,
+    )
+
+    shouted = queries.membership_text(rel, text.upper().replace(".", " !"))
+    assert shouted["document_rows"].select("exact", "normalised", "url").row(0) == (False, True, OLD_URL)
+
+    part = queries.membership_text(rel, text[200:320])
+    assert part["document_rows"].select("normalised", "substring", "url").row(0) == (False, True, OLD_URL)
+
+    short = ledger.filter(pl.col("reason") == "gopher_short_doc")["text"][0]
+    removed = queries.membership_text(rel, short)
+    assert removed["verdict"] == "removed"
+    assert removed["ledger_rows"]["reason"].to_list() == ["gopher_short_doc"]
+
+    absent = queries.membership_text(rel, "A sentence that no page of this corpus has ever contained, surely.")
+    assert (absent["verdict"], absent["documents"], absent["removed"]) == ("absent", 0, 0)
+    tiny = queries.membership_text(rel, "the")  # too short for substring matching: hashes only
+    assert not tiny["substring_checked"] and tiny["verdict"] == "absent"
+    with pytest.raises(ValueError):
+        queries.membership_text(rel, "x" * (queries.MAX_INPUT_CHARS + 1))
+
+
+def test_normalisation_reproduces_every_stored_norm_sha256(docs, ledger):
+    rows = [*docs.select("text", "norm_sha256").iter_rows(), *ledger.select("text", "norm_sha256").iter_rows()]
+    checked = [(t, h) for t, h in rows if t is not None]
+    assert len(checked) >= docs.height + 4  # every document, and the ledger rows that kept their text
+    assert all(queries.sha256_hex(queries.normalise_text(t)) == h for t, h in checked)
+    assert queries.normalise_text("  Ｈｅｌｌｏ,\tWORLD!!  ok… ") == "hello world ok"
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def test_search_filters(rel, docs):
+    def ids(**filters) -> list[str]:
+        found = queries.search(rel, limit=1_000, **filters)
+        assert found["total"] == found["rows"].height
+        return found["rows"]["id"].to_list()
+
+    assert ids() == sorted(docs["id"])
+    assert ids(domain="news.test") == sorted(docs.filter(pl.col("domain").str.ends_with(".news.test"))["id"])
+    assert ids(url_contains="ARTICLE/2") == sorted(docs.filter(pl.col("url").str.contains("article/2"))["id"])
+    assert ids(languages=("de", "it")) == sorted(docs.filter(pl.col("language").is_in(["de", "it"]))["id"])
+    old = docs.filter(pl.col("url") == OLD_URL)["id"].to_list()
+    assert ids(date_from="2024-01-01", date_to="2024-12-31") == old
+    assert ids(date_from="2025-01-01") == sorted(set(docs["id"]) - set(old))
+    assert ids(text_contains="ALERT('apertura')") == docs.filter(pl.col("url") == HOSTILE_URL)["id"].to_list()
+    assert ids(domain="de.news.test", languages=("fr",)) == []
+
+
+def test_search_pages_cover_every_match_once(rel, docs):
+    pages = [queries.search(rel, limit=7, offset=o) for o in range(0, docs.height + 7, 7)]
+    assert {p["total"] for p in pages} == {docs.height}
+    seen = [i for p in pages for i in p["rows"]["id"].to_list()]
+    assert seen == sorted(docs["id"])
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_INPUTS)
+def test_hostile_search_input_matches_only_literally(rel, docs, hostile):
+    literal = hostile.replace("\x00", "").strip()
+    for column, argument in (("url", "url_contains"), ("text", "text_contains")):
+        found = queries.search(rel, limit=1_000, **{argument: hostile})
+        expected = (
+            docs
+            if not literal
+            else docs.filter(pl.col(column).str.to_lowercase().str.contains(literal.lower(), literal=True))
+        )
+        assert sorted(found["rows"]["id"]) == sorted(expected["id"]), (argument, hostile)
+    assert queries.overview(rel)["documents"] == docs.height  # nothing changed
+
+
+def test_wildcards_are_literal(rel, docs):
+    assert queries.search(rel, url_contains="%")["total"] == 1  # only the hostile URL has a '%'
+    assert queries.search(rel, url_contains="_")["total"] == 0
+    assert queries.search(rel, url_contains="article_2")["total"] == 0
+    assert queries.search(rel, domain="%")["total"] == 0
+    assert queries.membership_url(rel, "%", prefix=True)["verdict"] == "absent"
+    assert queries.membership_domain(rel, "' OR 1=1 --")["verdict"] == "absent"
+    assert queries.membership_text(rel, "' OR '1'='1")["verdict"] == "absent"
+
+
+def test_document_by_id(rel, docs, ledger):
+    doc_id = docs.filter(pl.col("url") == HOSTILE_URL)["id"][0]
+    found = queries.document(rel, doc_id)
+    assert found["table"] == "documents"
+    assert HOSTILE_TEXT in found["row"]["text"]
+    for column in (
+        "file_path",
+        "source_sha256",
+        "warc_record_id",
+        "warc_record_offset",
+        "warc_record_length",
+        "warc_payload_digest",
+        "extractor",
+        "config_hash",
+        "pipeline_version",
+        "text_sha256",
+    ):
+        assert found["row"][column] is not None, column
+    assert found["row"]["config_hash"] == rel.config_hash
+
+    removed = ledger.filter(pl.col("reason") == "dedup_exact").row(0, named=True)
+    found = queries.document(rel, removed["id"])
+    assert found["table"] == "ledger" and found["row"]["duplicate_of"] == removed["duplicate_of"]
+    cluster = queries.dedup_cluster(rel, removed["duplicate_of"])
+    assert cluster.select("status", "id").rows() == [("kept", removed["duplicate_of"]), ("removed", removed["id"])]
+
+    assert queries.document(rel, "' OR 1=1 --") is None
+    assert queries.document(rel, "") is None
+
+
+def test_cursors_work_from_many_threads(rel, docs):
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: queries.overview(rel)["documents"], range(32)))
+    assert results == [docs.height] * 32
+
+
+# --- opening a release: confinement and lock-down -------------------------------------------------
+
+
+def test_release_paths_are_confined_to_the_data_root(app_release, tmp_path):
+    root, release, _, _ = app_release
+    assert queries.resolve_release("releases/r1", root) == release.resolve()
+    assert queries.resolve_release(str(release), root) == release.resolve()
+    for outside in ("/etc", "../", "releases/../../", str(tmp_path), "/", "~"):
+        with pytest.raises(queries.ReleaseAccessError, match="outside the data root"):
+            queries.resolve_release(outside, root)
+    link = root / "escape"
+    if not link.exists():
+        link.symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "manifest.json").write_text("{}")
+    with pytest.raises(queries.ReleaseAccessError, match="outside the data root"):
+        queries.resolve_release("escape", root)
+    with pytest.raises(queries.ReleaseAccessError, match="not a release"):
+        queries.resolve_release("inputs", root)
+    with pytest.raises(queries.ReleaseAccessError, match="not a directory"):
+        queries.resolve_release("releases/missing", root)
+    with pytest.raises(queries.ReleaseAccessError):
+        queries.resolve_release("", root)
+
+
+def test_data_root_comes_from_the_environment(app_release, monkeypatch):
+    root, release, _, _ = app_release
+    monkeypatch.setenv(queries.DATA_ROOT_ENV, str(root))
+    assert queries.data_root() == root.resolve()
+    assert queries.open_release("releases/r1").path == release.resolve()
+    assert release.resolve() in queries.find_releases()
+    monkeypatch.setenv(queries.DATA_ROOT_ENV, str(release / "documents"))
+    with pytest.raises(queries.ReleaseAccessError, match="outside the data root"):
+        queries.open_release(release)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY documents TO '{out}'",
+        "COPY (SELECT 1) TO '{out}' (FORMAT parquet)",
+        "SELECT * FROM read_parquet('/etc/passwd')",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM glob('/etc/*')",
+        "ATTACH '{out}' AS other",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "SET allowed_directories = ['/']",
+        "RESET allowed_paths",
+        "SET lock_configuration = false",
+    ],
+)
+def test_connection_is_locked_down(rel, tmp_path, statement):
+    out = tmp_path / "x.csv"
+    cur = rel.cursor()
+    with pytest.raises(duckdb.Error):
+        cur.sql(statement.format(out=out)).fetchall()
+    assert not out.exists()
+    assert cur.sql("SELECT count(*) FROM documents").fetchall()[0][0] == rel.manifest["counts"]["kept"]
+
+
+def test_other_release_files_are_not_readable(rel, app_release):
+    """Even files inside the release are refused unless the manifest lists them."""
+    release = app_release[1]
+    cur = rel.cursor()
+    with pytest.raises(duckdb.Error):
+        cur.sql("SELECT * FROM read_json_auto($p)", params={"p": str(release / "manifest.json")}).fetchall()
+
+
+def _copy_release(release: Path, target: Path, edit) -> Path:
+    shutil.copytree(release, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    edit(manifest)
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def test_manifest_cannot_point_outside_the_release(app_release, tmp_path):
+    release = app_release[1]
+
+    def escape(manifest):
+        manifest["files"][0]["path"] = "../../../../etc/passwd"
+
+    bad = _copy_release(release, tmp_path / "bad", escape)
+    with pytest.raises(queries.ReleaseAccessError, match="unexpected file"):
+        queries.open_release(bad, tmp_path)
+    (tmp_path / "notjson").mkdir()
+    (tmp_path / "notjson" / "manifest.json").write_text("{not json")
+    with pytest.raises(queries.ReleaseAccessError, match="cannot be read"):
+        queries.open_release(tmp_path / "notjson", tmp_path)
+
+
+def test_a_table_without_files_is_an_empty_view(app_release, tmp_path):
+    release = app_release[1]
+
+    def no_ledger(manifest):
+        manifest["files"] = [f for f in manifest["files"] if f["table"] != "ledger"]
+
+    copy = queries.open_release(_copy_release(release, tmp_path / "r", no_ledger), tmp_path)
+    assert queries.overview(copy)["removed"] == 0
+    assert queries.ledger_summary(copy).height == 0
+    assert queries.membership_url(copy, "http://en.blog.test/short")["verdict"] == "absent"
+    assert not queries.verify_files(copy)["ok"]  # the manifest was edited: its counts no longer hold

@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/apertura demo
+	$(BIN)/apertura app releases/demo --headless
 
 test: $(STAMP)
 	$(BIN)/ruff check .

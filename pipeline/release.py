@@ -56,7 +56,7 @@ def _dedup(shards: list[Shard], config: RunConfig) -> pl.DataFrame:
     return find_duplicates(pl.concat(frames) if frames else pl.DataFrame(schema=columns), config.dedup)
 
 
-PART_ROWS = 20_000  # rows per slice when streaming a shard's staged tables into the release
+PART_ROWS = 4_096  # rows per slice when streaming a shard's staged tables into the release
 
 
 def _parts(path: Path) -> Iterator[pl.DataFrame]:

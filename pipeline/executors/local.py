@@ -62,11 +62,16 @@ class Shard:
         return json.loads(self.report_path.read_text())
 
 
+STAGED_ROW_GROUP = 2_048  # rows; bounds memory when staged shards are written and read back
+
+
 def _finish_table(parts: list[Path], staged_schema: dict, provenance: dict, out: Path) -> int:
     """Concatenate a shard's batch parts (streaming), add provenance, write `out` atomically; return rows."""
     tmp = out.with_suffix(".tmp")
     if parts:
-        pl.scan_parquet(parts).pipe(add_provenance, **provenance).sink_parquet(tmp, compression="zstd")
+        staged = pl.scan_parquet(parts).pipe(add_provenance, **provenance)
+        # small row groups: otherwise the sink buffers the whole shard in one group (and so does the reader)
+        staged.sink_parquet(tmp, compression="zstd", row_group_size=STAGED_ROW_GROUP)
     else:
         add_provenance(pl.DataFrame(schema=staged_schema), **provenance).write_parquet(tmp)
     os.replace(tmp, out)

@@ -77,16 +77,22 @@ _ELIGIBLE = frozenset({"response", "resource", "conversion"})
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
 _TYPE_NAMES = {
     int(t): str(t)
-    for t in (WarcRecordType.warcinfo, WarcRecordType.response, WarcRecordType.resource, WarcRecordType.request,
-              WarcRecordType.metadata, WarcRecordType.revisit, WarcRecordType.conversion,
-              WarcRecordType.continuation)
+    for t in (
+        WarcRecordType.warcinfo,
+        WarcRecordType.response,
+        WarcRecordType.resource,
+        WarcRecordType.request,
+        WarcRecordType.metadata,
+        WarcRecordType.revisit,
+        WarcRecordType.conversion,
+        WarcRecordType.continuation,
+    )
 }
 
 Stop = tuple[int, str] | None  # (offset, error) where reading stopped; None when it reached the end
 
 # Row layout: positions of RECORD_SCHEMA's columns in a row list.
-(OFFSET, LENGTH, RTYPE, RECORD_ID, URL, DATE, DIGEST, STATUS, CTYPE, CHARSET, PAYLOAD, TEXT, ERROR,
- DETAIL) = range(14)
+(OFFSET, LENGTH, RTYPE, RECORD_ID, URL, DATE, DIGEST, STATUS, CTYPE, CHARSET, PAYLOAD, TEXT, ERROR, DETAIL) = range(14)
 _ROW_WIDTH = 14
 
 
@@ -458,8 +464,9 @@ def _process_warc_record(rec: Any, pos: int, offset: int, cfg: ReadConfig) -> Pe
         if seen < expected:
             p.partial = f"record block ends after {declared - expected + seen} of {declared} bytes"
             return p
-        finish_payload(row, raw, is_text=is_text, digest=digest, digest_header=digest_header, h=h,
-                       te=te, ce=ce, cfg=cfg)
+        finish_payload(
+            row, raw, is_text=is_text, digest=digest, digest_header=digest_header, h=h, te=te, ce=ce, cfg=cfg
+        )
     except _FATAL:
         raise
     except BaseException as e:  # stream errors (corrupt gzip, network) and fastwarc panics
@@ -516,13 +523,13 @@ def _finish(stream: HashingReader, report: ReadReport, out: _Collector, stop: St
     out.held.clear()
 
 
-def read_warc(
-    stream: HashingReader, report: ReadReport, *, batch_size: int, read_config: ReadConfig
+def _drive(
+    parse, stream: HashingReader, report: ReadReport, batch_size: int, cfg: ReadConfig
 ) -> Iterator[pl.DataFrame]:
-    """Batches of the eligible records of a WARC/WET file (plain or gzip); see the module docstring."""
+    """Run a record parser to its end, then flush: full batches while parsing, the rest after."""
     out = _Collector(report, batch_size)
     try:
-        stop = yield from _parse_warc(stream, out, read_config)
+        stop = yield from parse(stream, out, cfg)
     except GeneratorExit:
         stream.close()
         raise
@@ -531,9 +538,14 @@ def read_warc(
         yield out.take()
 
 
-def _parse_warc(
-    stream: HashingReader, out: _Collector, cfg: ReadConfig
-) -> Generator[pl.DataFrame, None, Stop]:
+def read_warc(
+    stream: HashingReader, report: ReadReport, *, batch_size: int, read_config: ReadConfig
+) -> Iterator[pl.DataFrame]:
+    """Batches of the eligible records of a WARC/WET file (plain or gzip); see the module docstring."""
+    return _drive(_parse_warc, stream, report, batch_size, read_config)
+
+
+def _parse_warc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
     """Yield full batches while parsing; return where reading stopped (None if it reached the end)."""
     try:
         members = GzipMembers(stream) if stream.peek(2) == GZIP_MAGIC else None
@@ -579,9 +591,7 @@ def _parse_warc(
             yield out.take()
 
 
-def _at_end(
-    pending: Pending | None, members: GzipMembers | None, stream: HashingReader, out: _Collector
-) -> Stop:
+def _at_end(pending: Pending | None, members: GzipMembers | None, stream: HashingReader, out: _Collector) -> Stop:
     """The parser reached the end of the input: settle the last record."""
     if members is None:
         if pending is not None:
@@ -607,9 +617,7 @@ def _at_end(
     return None
 
 
-def _at_failure(
-    pending: Pending | None, members: GzipMembers | None, out: _Collector, error: str
-) -> tuple[int, str]:
+def _at_failure(pending: Pending | None, members: GzipMembers | None, out: _Collector, error: str) -> tuple[int, str]:
     """The parser failed on the record after `pending`: settle `pending`, say where reading stopped."""
     if members is None:
         if pending is None:
@@ -670,8 +678,9 @@ def _process_arc_response(rec: Any, offset: int, cfg: ReadConfig) -> tuple[list,
     if got < expected:
         return row, f"record block ends {expected - got} bytes short of its declared length"
     if keep:
-        finish_payload(row, b"".join(parts), is_text=False, digest=None, digest_header=None, h=None,
-                       te=te, ce=ce, cfg=cfg)
+        finish_payload(
+            row, b"".join(parts), is_text=False, digest=None, digest_header=None, h=None, te=te, ce=ce, cfg=cfg
+        )
     return row, None
 
 
@@ -686,15 +695,7 @@ def read_arc(
     as 'read_truncated' and stops reading there; an error parsing the next record stops reading at
     that record (warcio's non-chunked gzip error is reported as NON_CHUNKED).
     """
-    out = _Collector(report, batch_size)
-    try:
-        stop = yield from _parse_arc(stream, out, read_config)
-    except GeneratorExit:
-        stream.close()
-        raise
-    _finish(stream, report, out, stop)
-    while out.rows:
-        yield out.take()
+    return _drive(_parse_arc, stream, report, batch_size, read_config)
 
 
 def _parse_arc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:

@@ -1,0 +1,82 @@
+"""IETF aipref `Content-Usage` (robots.txt group line and HTTP header) and Cloudflare `Content-Signal`."""
+
+from __future__ import annotations
+
+from pipeline.optout import aipref, robots
+
+
+def usage(text: str, path: str, agent: str = "GPTBot", category: str = "train-ai"):
+    parsed = robots.parse(text.encode(), url="https://e.org/robots.txt")
+    return robots.decide_usage(parsed, "https://e.org" + path, [agent], category)[0]
+
+
+def test_parse_prefs_vocabulary():
+    assert aipref.parse_prefs("train-ai=n, search=y") == {"train-ai": True, "search": False}
+    assert aipref.parse_prefs("train-ai=maybe, =n, junk") == {}
+    assert aipref.parse_prefs("train-ai=y, train-ai=n") == {"train-ai": True}  # most restrictive in a list
+    assert aipref.parse_prefs("search=yes, ai-train=no", content_signal=True) == {"search": False, "train-ai": True}
+
+
+def test_missing_category_falls_back_to_parent():
+    assert aipref.resolve({"train-ai": True}, "train-genai") == (True, "train-ai")
+    assert aipref.resolve({"bots": True}, "train-ai") == (True, "bots")
+    assert aipref.resolve({"search": True}, "train-ai") is None
+
+
+def test_group_line_reserves_training():
+    # draft-ietf-aipref-attach: a Content-Usage rule inside a robots.txt group.
+    d = usage("User-Agent: *\nAllow: /\nContent-Usage: train-ai=n\n", "/a")
+    assert not d.allowed and d.signal == "aipref"
+    assert d.rule == "Content-Usage: train-ai=n (line 3, group '*', category train-ai)"
+    assert d.evidence[0].where == "https://e.org/robots.txt"
+    # robots.txt itself still allows the fetch: the preference is about use, not access.
+    parsed = robots.parse(b"User-Agent: *\nAllow: /\nContent-Usage: train-ai=n\n")
+    assert robots.decide(parsed, "https://e.org/a", ["GPTBot"])[0].allowed
+
+
+def test_path_scoped_line_overrides_group_wide_line():
+    # After draft-ietf-aipref-attach's robots.txt example: training not wanted except under /ai-ok/.
+    text = "User-Agent: *\nAllow: /\nDisallow: /never/\nContent-Usage: train-ai=n\nContent-Usage: /ai-ok/ train-ai=y\n"
+    assert not usage(text, "/a").allowed
+    ok = usage(text, "/ai-ok/page")
+    assert ok.allowed and ok.rule.startswith("Content-Usage: /ai-ok/ train-ai=y")
+
+
+def test_equally_specific_lines_most_restrictive_wins():
+    text = "User-Agent: *\nContent-Usage: train-ai=y\nContent-Signal: ai-train=no\n"
+    d = usage(text, "/x")
+    assert not d.allowed and d.signal == "content-signal"
+    assert len(d.evidence) == 2
+
+
+def test_content_signal_cloudflare_managed_form():
+    # Cloudflare's managed robots.txt: "Content-Signal: search=yes,ai-train=no" in the '*' group.
+    text = "User-agent: *\nContent-Signal: search=yes,ai-train=no\nAllow: /\n"
+    assert not usage(text, "/x").allowed
+    assert usage(text, "/x", category="search").allowed
+
+
+def test_agent_group_replaces_star_group():
+    text = "User-Agent: *\nContent-Usage: train-ai=n\n\nUser-Agent: AperturaBot\nContent-Usage: train-ai=y\n"
+    assert usage(text, "/x", agent="AperturaBot").allowed
+    assert not usage(text, "/x", agent="CCBot").allowed
+
+
+def test_no_statement_and_blanket_outcomes_allow():
+    assert usage("User-Agent: *\nDisallow: /x\n", "/y").allowed
+    unreachable = robots.from_fetch(503, b"")
+    assert robots.decide_usage(unreachable, "https://e.org/y", ["GPTBot"])[0].allowed
+
+
+def test_header_most_restrictive_wins():
+    headers = [("Content-Usage", "train-ai=y"), ("content-usage", "train-ai=n, search=y")]
+    d = aipref.decide_header(headers, ["GPTBot", "CCBot"])
+    assert [x.allowed for x in d] == [False, False]
+    assert d[0].rule == "Content-Usage: train-ai=n, search=y (train-ai=n)"
+    assert len(d[0].evidence) == 2 and d[0].evidence[0].where == "http-header"
+
+
+def test_header_fallback_and_absence():
+    assert not aipref.decide_header({"Content-Usage": "bots=n"}, ["a"])[0].allowed
+    assert aipref.decide_header({"Content-Usage": "search=n"}, ["a"])[0].allowed
+    assert aipref.decide_header(None, ["a"])[0].rule == "no Content-Usage preference for train-ai"

@@ -1,0 +1,94 @@
+"""noai / noimageai, ai.txt and the default agent list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.optout import agents, aitxt, noai
+
+FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "ai-robots" / "robots.json"
+
+
+# --- noai ------------------------------------------------------------------------------------------------
+
+
+def test_x_robots_tag_noai_reserves_text():
+    d = noai.decide(["GPTBot"], headers={"X-Robots-Tag": "noai, noimageai"})[0]
+    assert not d.allowed and d.rule == "X-Robots-Tag: noai, noimageai (http-header)"
+
+
+def test_noimageai_alone_does_not_reserve_text_but_is_recorded():
+    d = noai.decide(["GPTBot"], headers={"X-Robots-Tag": "noimageai"})[0]
+    assert d.allowed and d.evidence[0].seen == "X-Robots-Tag: noimageai"
+
+
+def test_agent_prefixed_and_repeated_headers():
+    headers = [
+        ("X-Robots-Tag", "GPTBot: noai"),
+        ("x-robots-tag", "noindex"),
+        ("X-Robots-Tag", "unavailable_after: 2030"),
+    ]
+    gpt, cc = noai.decide(["GPTBot", "CCBot"], headers=headers)
+    assert not gpt.allowed and cc.allowed and cc.rule == "no noai directive"
+
+
+def test_meta_robots_and_bot_specific_meta():
+    html = b'<html><head><meta name="robots" content="noimageai"><meta name="GPTBot" content="noai"></head>'
+    gpt, cc = noai.decide(["GPTBot", "CCBot"], html=html)
+    assert not gpt.allowed and gpt.rule == '<meta name="GPTBot" content="noai"> (html-meta)'
+    assert cc.allowed and "noimageai only" in cc.rule
+    all_bots = noai.decide(["CCBot"], html=b'<meta name="robots" content="noai, noimageai">')[0]
+    assert not all_bots.allowed
+
+
+def test_meta_in_body_is_ignored_and_broken_html_never_raises():
+    assert noai.decide(["a"], html=b'<head></head><body><meta name="robots" content="noai">')[0].allowed
+    assert noai.decide(["a"], html=b"<meta name=robots content=noai" + b"\xff" * 1000)[0].allowed
+
+
+# --- ai.txt ----------------------------------------------------------------------------------------------
+
+# Shaped like Spawning's generated ai.txt: a '*' group disallowing file types.
+AI_TXT = b"""# Spawning AI
+User-Agent: *
+Disallow: *.txt
+Disallow: *.html
+Disallow: /articles/
+Allow: /articles/free/
+
+User-Agent: AperturaBot
+Allow: /
+"""
+
+
+def test_aitxt_file_patterns_and_paths():
+    parsed = aitxt.parse(AI_TXT, url="https://e.org/ai.txt")
+    page = aitxt.decide(parsed, "https://e.org/blog/post.html", ["GPTBot"])[0]
+    assert not page.allowed and page.signal == "ai.txt" and page.rule.startswith("Disallow: *.html")
+    assert page.evidence[0].signal == "ai.txt"
+    assert aitxt.decide(parsed, "https://e.org/blog/post", ["GPTBot"])[0].allowed
+    assert not aitxt.decide(parsed, "https://e.org/articles/x", ["GPTBot"])[0].allowed
+    assert aitxt.decide(parsed, "https://e.org/articles/free/x", ["GPTBot"])[0].allowed
+    assert aitxt.decide(parsed, "https://e.org/blog/post.html", ["AperturaBot"])[0].allowed
+
+
+def test_aitxt_missing_or_html_gives_no_signal():
+    assert aitxt.decide(aitxt.parse(None, status=404), "https://e.org/x.html", ["GPTBot"])[0].allowed
+    assert aitxt.decide(aitxt.parse(b"", status=None), "https://e.org/x.html", ["GPTBot"])[0].allowed
+    html = aitxt.parse(b"<!doctype html><html>Disallow: /</html>")
+    assert aitxt.decide(html, "https://e.org/x.html", ["GPTBot"])[0].allowed
+
+
+# --- agents ----------------------------------------------------------------------------------------------
+
+
+def test_generated_list_matches_committed_file_and_has_required_agents():
+    generated = agents.generate(FIXTURE)
+    committed = json.loads(agents.DATA_FILE.read_text(encoding="utf-8"))
+    assert committed["agents"] == generated
+    assert committed["license"] == "MIT" and "738c80df2169027ce0e07c9976fd3f2f57dd8f7b" in committed["source"]
+    known = {a.lower() for a in agents.default_agents()}  # agent tokens match case-insensitively
+    for token in (*agents.APERTUS_AGENTS, "*", "AperturaBot"):
+        assert token.lower() in known
+    assert len({a.lower() for a in generated}) == len(generated)

@@ -4,7 +4,9 @@
 
 The release comes from `--release`, else $APERTURA_RELEASE; it must lie inside the data root
 ($APERTURA_DATA_ROOT, default: the working directory). Other releases found under the root can be picked
-in the sidebar. Each page is one file in `pages/`.
+in the sidebar. Each page is one file in `views/`. (Not `pages/`: Streamlit 1.67 treats a `pages/` directory
+beside the main script as old-style multipage routing, and a deep link that is the first page opened on a fresh
+server then runs the page without this entrypoint: no release, no sidebar. tests/app/test_browser.py checks it.)
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ HERE = Path(__file__).resolve().parent
 st.set_page_config(page_title="Apertura audit", page_icon=":material/fact_check:", layout="wide")
 
 PAGES = {
-    "overview": st.Page(HERE / "pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    "search": st.Page(HERE / "pages/search.py", title="Search & browse", icon=":material/search:"),
-    "document": st.Page(HERE / "pages/document.py", title="Document", icon=":material/description:"),
-    "am_i_in": st.Page(HERE / "pages/am_i_in.py", title="Am I in the training data?", icon=":material/person_search:"),
-    "removals": st.Page(HERE / "pages/removals.py", title="Removals", icon=":material/delete_sweep:"),
+    "overview": st.Page(HERE / "views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    "search": st.Page(HERE / "views/search.py", title="Search & browse", icon=":material/search:"),
+    "document": st.Page(HERE / "views/document.py", title="Document", icon=":material/description:"),
+    "am_i_in": st.Page(HERE / "views/am_i_in.py", title="Am I in the training data?", icon=":material/person_search:"),
+    "removals": st.Page(HERE / "views/removals.py", title="Removals", icon=":material/delete_sweep:"),
+    "dedup": st.Page(HERE / "views/dedup.py", title="Dedup explorer", icon=":material/content_copy:"),
 }
 common.PAGES.clear()
 common.PAGES.update(PAGES)

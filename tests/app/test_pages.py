@@ -27,7 +27,7 @@ HOSTILE = [
 
 
 def page(name: str, **query_params: str) -> AppTest:
-    at = AppTest.from_file(str(APP / "pages" / f"{name}.py"), default_timeout=30)
+    at = AppTest.from_file(str(APP / "views" / f"{name}.py"), default_timeout=30)
     for key, value in query_params.items():
         at.query_params[key] = value
     return at.run()

@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.sample_web_cli import sample_web_app
+
 app = typer.Typer(
     help="Apertura: build audited training-data releases from web data, and check them.",
     no_args_is_help=True,
@@ -336,6 +338,8 @@ def open_app(
         code = 0
     raise typer.Exit(code)
 
+
+app.add_typer(sample_web_app, name="sample-web")
 
 if __name__ == "__main__":
     app()

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.optout_cli import optout_app
 from pipeline.sample_web_cli import sample_web_app
 
 app = typer.Typer(
@@ -340,6 +341,7 @@ def open_app(
 
 
 app.add_typer(sample_web_app, name="sample-web")
+app.add_typer(optout_app, name="optout")
 
 if __name__ == "__main__":
     app()

@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from pipeline.optout.agents import APERTUS_AGENTS
 from pipeline.synthetic import make_page
 
 SEED = 2025
@@ -73,21 +74,7 @@ SLOW_SECONDS = 0.4
 HUGE_PARAGRAPHS = 3000  # > 1 MiB of HTML
 
 # The AI user agents the opt-out step checks (issue 3), plus "*"; our own crawler is any other agent.
-AI_AGENTS: tuple[str, ...] = (
-    "AI2Bot",
-    "Applebot-Extended",
-    "Bytespider",
-    "CCBot",
-    "ClaudeBot",
-    "cohere-training-data-crawler",
-    "Diffbot",
-    "FacebookBot",
-    "Meta-ExternalAgent",
-    "Google-Extended",
-    "GPTBot",
-    "PanguBot",
-    "*",
-)
+AI_AGENTS: tuple[str, ...] = (*APERTUS_AGENTS, "*")
 
 # Signal names used in the ground truth.
 ROBOTS = "robots.txt"

@@ -12,19 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.config import ReadConfig
-from pipeline.sources.base import RECORD_SCHEMA, empty_records
-from pipeline.sources.inputs import read_input
+from tests.helpers.reading import read_all
 from tests.helpers.warcs import Page, make_pages, record_spans, write_warc
-
-
-def read_all(path: Path) -> tuple[pl.DataFrame, object]:
-    batches, report = read_input(str(path), batch_size=2, read_config=ReadConfig())
-    frames = list(batches)
-    assert all(f.schema == pl.Schema(RECORD_SCHEMA) for f in frames)
-    df = pl.concat(frames) if frames else empty_records()
-    assert report.eligible == df.height
-    return df, report
 
 
 def check_conservation(df: pl.DataFrame, report, pages: list[Page], offsets: list[int], present: int) -> None:
@@ -55,7 +44,7 @@ def test_truncated_at_many_offsets(tmp_path: Path, gz: bool) -> None:
     truncated_rows = 0
     for cut in [*range(0, len(data), step), len(data) - 1]:
         cut_path.write_bytes(data[:cut])
-        df, report = read_all(cut_path)
+        df, report, _ = read_all(cut_path, batch_size=2)
         assert report.bytes == cut
         assert report.sha256 == hashlib.sha256(data[:cut]).hexdigest()
         check_conservation(df, report, pages, offsets, cut)
@@ -79,7 +68,7 @@ def test_truncated_inside_a_large_gzip_record(tmp_path: Path) -> None:
     cut = offsets[1] + (offsets[1] - offsets[0]) + 100_000  # well inside the large member
     path = tmp_path / "large-cut.warc.gz"
     path.write_bytes(data[:cut])
-    df, report = read_all(path)
+    df, report, _ = read_all(path, batch_size=2)
     assert df["read_error"].to_list() == [None, "read_truncated"]
     row = df.row(1, named=True)
     assert row["warc_record_offset"] == offsets[1] and row["payload"] is None
@@ -99,7 +88,7 @@ def test_corrupt_gzip_trailer_of_a_large_record(tmp_path: Path) -> None:
     (crc,) = struct.unpack("<I", data[crc_at : crc_at + 4])
     data[crc_at : crc_at + 4] = struct.pack("<I", crc ^ 0xFFFF)
     full.write_bytes(bytes(data))
-    df, report = read_all(full)
+    df, report, _ = read_all(full, batch_size=2)
     check_conservation(df, report, pages, offsets, len(data))
     assert df["read_error"].to_list() == ["read_truncated"]
     assert "corrupt gzip member" in df["read_detail"][0]
@@ -121,7 +110,7 @@ def test_bit_flips_in_gzip_warc(tmp_path: Path) -> None:
         for _ in range(rng.choice((1, 1, 3))):
             damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
         path.write_bytes(bytes(damaged))
-        df, report = read_all(path)
+        df, report, _ = read_all(path, batch_size=2)
         check_conservation(df, report, pages, offsets, len(data))
         assert report.sha256 == hashlib.sha256(damaged).hexdigest()
         stopped += report.read_stopped is not None
@@ -141,7 +130,7 @@ def test_bit_flips_in_plain_warc_payloads(tmp_path: Path) -> None:
         start, n = rng.choice(bodies)
         damaged[start + rng.randrange(n)] ^= 1 << rng.randrange(8)
         path.write_bytes(bytes(damaged))
-        df, report = read_all(path)
+        df, report, _ = read_all(path, batch_size=2)
         check_conservation(df, report, pages, offsets, len(data))
         assert report.read_stopped is None
         assert (df["read_error"] == "read_digest_mismatch").sum() == 1
@@ -160,7 +149,7 @@ def test_bit_flips_in_plain_warc_anywhere(tmp_path: Path) -> None:
         damaged = bytearray(data)
         damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
         path.write_bytes(bytes(damaged))
-        df, _ = read_all(path)
+        df, _, _ = read_all(path, batch_size=2)
         for row in df.iter_rows(named=True):
             if row["read_error"] is None and row["warc_record_offset"] in offsets:
                 assert row["payload"] == pages[offsets.index(row["warc_record_offset"])].body
@@ -174,7 +163,7 @@ def test_spans_match_warcio_on_damage_free_prefixes(tmp_path: Path) -> None:
     path = tmp_path / "prefix.warc.gz"
     for off, length, _ in record_spans(full):
         path.write_bytes(data[: off + length])
-        _, report = read_all(path)
+        _, report, _ = read_all(path, batch_size=2)
         assert report.read_stopped is None
 
 
@@ -185,13 +174,13 @@ ARC_FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixture
 @pytest.mark.parametrize("name", ["example.arc", "example.arc.gz"])
 def test_truncated_arc(tmp_path: Path, name: str) -> None:
     data = (ARC_FIXTURES / name).read_bytes()
-    full_df, _ = read_all(ARC_FIXTURES / name)
+    full_df, _, _ = read_all(ARC_FIXTURES / name, batch_size=2)
     (response_offset,) = full_df["warc_record_offset"].to_list()
     payload = full_df["payload"][0]
     path = tmp_path / name
     for cut in range(0, len(data), 3):
         path.write_bytes(data[:cut])
-        df, report = read_all(path)
+        df, report, _ = read_all(path, batch_size=2)
         assert report.bytes == cut
         if df.height:
             row = df.row(0, named=True)

@@ -14,10 +14,8 @@ import polars as pl
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipeline.config import ReadConfig
-from pipeline.sources.base import RECORD_SCHEMA, empty_records
-from pipeline.sources.inputs import read_input
 from pipeline.sources.warc import NON_CHUNKED
+from tests.helpers.reading import read_all
 
 FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures").resolve()
 README = FIXTURES / "README.md"
@@ -51,15 +49,6 @@ STOPS = {
 }
 
 
-def read_all(path: Path) -> tuple[pl.DataFrame, object]:
-    batches, report = read_input(str(path), batch_size=2, read_config=ReadConfig())
-    frames = list(batches)
-    assert all(f.schema == pl.Schema(RECORD_SCHEMA) for f in frames)
-    df = pl.concat(frames) if frames else empty_records()
-    assert report.eligible == df.height
-    return df, report
-
-
 def test_readme_table_was_parsed() -> None:
     assert len(COUNTS) >= 15
     assert COUNTS["warc/warcio/example.warc"] == Counter(warcinfo=2, response=1, request=2, revisit=1)
@@ -69,7 +58,7 @@ def test_readme_table_was_parsed() -> None:
 @pytest.mark.parametrize("rel", sorted(COUNTS))
 def test_fixture_reads_with_readme_counts(rel: str) -> None:
     path = FIXTURES / rel
-    df, report = read_all(path)
+    df, report, _ = read_all(path, batch_size=2)
     data = path.read_bytes()
     assert report.bytes == len(data)
     assert report.sha256 == hashlib.sha256(data).hexdigest()
@@ -86,35 +75,39 @@ def test_fixture_reads_with_readme_counts(rel: str) -> None:
 
 
 def test_fixture_details() -> None:
-    df, _ = read_all(FIXTURES / "warc/jwarc-cc.warc.gz")
+    df, _, _ = read_all(FIXTURES / "warc/jwarc-cc.warc.gz", batch_size=2)
     row = df.row(0, named=True)
     assert (row["url"], row["http_status"], row["content_type"], row["read_error"]) == (
-        "http://commoncrawl.org/", 200, "text/html", None)
+        "http://commoncrawl.org/",
+        200,
+        "text/html",
+        None,
+    )
     assert row["date"] == "2019-12-10T10:00:01Z"
     assert row["payload"].lstrip().lower().startswith(b"<!doctype html")
 
-    df, _ = read_all(FIXTURES / "warc/warcio/example-iana.org-chunked.warc")
+    df, _, _ = read_all(FIXTURES / "warc/warcio/example-iana.org-chunked.warc", batch_size=2)
     row = df.row(0, named=True)
     assert row["read_error"] is None  # its digest is written in hex, over the chunked body
     assert b"\r\n0\r\n" not in row["payload"] and row["payload"].rstrip().endswith(b"</html>")
 
-    df, _ = read_all(FIXTURES / "warc/warcio/example.warc.gz")
+    df, _, _ = read_all(FIXTURES / "warc/warcio/example.warc.gz", batch_size=2)
     assert df["payload"][0].startswith(b"<!doctype html>")  # Content-Encoding: gzip undone
 
-    df, _ = read_all(FIXTURES / "warc/warcio/example-wget-bad-target-uri.warc.gz")
+    df, _, _ = read_all(FIXTURES / "warc/warcio/example-wget-bad-target-uri.warc.gz", batch_size=2)
     assert df["url"].to_list()[0] == "http://example.com/"  # wget's <...> removed
 
-    df, _ = read_all(FIXTURES / "warc/warcio/example-space-in-target-uri.warc.gz")
+    df, _, _ = read_all(FIXTURES / "warc/warcio/example-space-in-target-uri.warc.gz", batch_size=2)
     assert df["url"].to_list() == ["file:///example%20with%20spaces.png"]
     assert df["read_error"].to_list() == ["read_content_type"]
 
-    df, report = read_all(FIXTURES / "warc/warcio/example-trunc.warc")
+    df, report, _ = read_all(FIXTURES / "warc/warcio/example-trunc.warc", batch_size=2)
     assert df["read_error"].to_list() == ["read_digest_mismatch"]  # its block is cut 2 bytes short
 
-    df, report = read_all(FIXTURES / "warc/warcio/example-bad-non-chunked.warc.gz")
+    df, report, _ = read_all(FIXTURES / "warc/warcio/example-bad-non-chunked.warc.gz", batch_size=2)
     assert df.height == 0 and report.read_stopped == {"offset": 0, "error": NON_CHUNKED}
 
-    df, _ = read_all(FIXTURES / "warc/warcio/bad.arc")
+    df, _, _ = read_all(FIXTURES / "warc/warcio/bad.arc", batch_size=2)
     assert df["url"].to_list() == ["http://example.com/"] * 3
     assert df["http_status"].null_count() == 3  # those responses carry no HTTP headers
 
@@ -129,7 +122,7 @@ def _gzip_member(chunk: bytes) -> bytes:
 @pytest.mark.parametrize("rel", sorted(r for r in COUNTS if ".warc" in r))
 def test_fixture_offsets_reopen_records(rel: str) -> None:
     path = FIXTURES / rel
-    df, _ = read_all(path)
+    df, _, _ = read_all(path, batch_size=2)
     data = path.read_bytes()
     for row in df.filter(pl.col("read_error").is_null()).iter_rows(named=True):
         chunk = data[row["warc_record_offset"] : row["warc_record_offset"] + row["warc_record_length"]]
@@ -143,7 +136,7 @@ def test_fixture_offsets_reopen_records(rel: str) -> None:
 @pytest.mark.parametrize("rel", ["warc/warcio/example.arc", "warc/warcio/example.arc.gz"])
 def test_arc_offsets_reopen_records(rel: str) -> None:
     path = FIXTURES / rel
-    df, _ = read_all(path)
+    df, _, _ = read_all(path, batch_size=2)
     data = path.read_bytes()
     row = df.row(0, named=True)
     chunk = data[row["warc_record_offset"] : row["warc_record_offset"] + row["warc_record_length"]]

@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 
 from pipeline.config import ReadConfig
-from pipeline.sources.base import empty_records
 from pipeline.sources.inputs import InputError, read_input
+from tests.helpers.reading import read_all
 from tests.helpers.warcs import make_pages, write_warc
 
 
@@ -62,18 +62,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         thread.join(5)
 
 
-def read_all(spec: str) -> tuple[pl.DataFrame, object]:
-    batches, report = read_input(spec, batch_size=4, read_config=ReadConfig())
-    frames = list(batches)
-    return (pl.concat(frames) if frames else empty_records()), report
-
-
 def test_warc_gz_over_http_equals_local(served) -> None:
     base, root = served
     pages = make_pages(9, size=2000)
     write_warc(root / "crawl.warc.gz", pages)
-    remote_df, remote = read_all(f"{base}/crawl.warc.gz")
-    local_df, local = read_all(str(root / "crawl.warc.gz"))
+    remote_df, remote, _ = read_all(f"{base}/crawl.warc.gz", batch_size=4)
+    local_df, local, _ = read_all(str(root / "crawl.warc.gz"), batch_size=4)
     data = (root / "crawl.warc.gz").read_bytes()
     # the server said Content-Encoding: gzip, but the reader took the bytes as they were sent
     assert remote.sha256 == local.sha256 == hashlib.sha256(data).hexdigest()
@@ -87,12 +81,12 @@ def test_warc_gz_over_http_equals_local(served) -> None:
 def test_plain_warc_and_jsonl_over_http(served) -> None:
     base, root = served
     write_warc(root / "plain.warc", make_pages(3), gzip=False)
-    df, report = read_all(f"{base}/plain.warc")
+    df, report, _ = read_all(f"{base}/plain.warc", batch_size=4)
     assert df.height == 3 and report.read_stopped is None
 
     lines = [json.dumps({"text": f"doc {i}", "id": i}) for i in range(5)]
     (root / "docs.jsonl.gz").write_bytes(gzip.compress("\n".join(lines).encode()))
-    df, report = read_all(f"{base}/docs.jsonl.gz?token=abc")
+    df, report, _ = read_all(f"{base}/docs.jsonl.gz?token=abc", batch_size=4)
     assert df["text"].to_list() == [f"doc {i}" for i in range(5)]
     assert report.format == "jsonl" and report.read_stopped is None
 
@@ -107,15 +101,16 @@ def test_unreachable_url_is_an_input_error(served) -> None:
     base, _ = served
     port = int(base.rsplit(":", 1)[1])
     with pytest.raises(InputError, match="cannot fetch"):
-        read_input(f"http://127.0.0.1:{port + 1 if port < 65535 else 1}/x.warc.gz", batch_size=4,
-                   read_config=ReadConfig())
+        read_input(
+            f"http://127.0.0.1:{port + 1 if port < 65535 else 1}/x.warc.gz", batch_size=4, read_config=ReadConfig()
+        )
 
 
 def test_connection_dropped_mid_file(served) -> None:
     base, root = served
     pages = make_pages(8, size=3000)
     offsets = write_warc(root / "big.warc", pages, gzip=False)
-    df, report = read_all(f"{base}/cut/big.warc")
+    df, report, _ = read_all(f"{base}/cut/big.warc", batch_size=4)
     assert report.read_stopped is not None
     assert "RemoteProtocolError" in report.read_stopped["error"]  # the exception class is named
     size = (root / "big.warc").stat().st_size

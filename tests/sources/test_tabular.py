@@ -13,20 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import ReadConfig
-from pipeline.sources.base import RECORD_SCHEMA, empty_records
-from pipeline.sources.inputs import read_input
-
-
-def read_all(path: Path, batch_size: int = 4, **config) -> tuple[pl.DataFrame, object, list[pl.DataFrame]]:
-    batches, report = read_input(str(path), batch_size=batch_size, read_config=ReadConfig(**config))
-    frames = list(batches)
-    for f in frames:
-        assert f.schema == pl.Schema(RECORD_SCHEMA)
-        assert 0 < f.height <= batch_size
-    df = pl.concat(frames) if frames else empty_records()
-    assert report.eligible == df.height
-    return df, report, frames
+from tests.helpers.reading import read_all
 
 
 def fineweb_rows(n: int) -> dict[str, list]:
@@ -66,12 +53,20 @@ def test_parquet_fineweb_columns(tmp_path: Path) -> None:
 
 def test_parquet_other_types_and_limits(tmp_path: Path) -> None:
     path = tmp_path / "typed.parquet"
-    table = pa.table({
-        "text": ["short", "x" * 5000, "ok"],
-        "id": pa.array([1, 2, 3], pa.int64()),
-        "date": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), None,
-                          dt.datetime(2023, 6, 1, 12, 0, 0, tzinfo=dt.UTC)], pa.timestamp("us", tz="UTC")),
-    })
+    table = pa.table(
+        {
+            "text": ["short", "x" * 5000, "ok"],
+            "id": pa.array([1, 2, 3], pa.int64()),
+            "date": pa.array(
+                [
+                    dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+                    None,
+                    dt.datetime(2023, 6, 1, 12, 0, 0, tzinfo=dt.UTC),
+                ],
+                pa.timestamp("us", tz="UTC"),
+            ),
+        }
+    )
     pq.write_table(table, path)
     df, _, _ = read_all(path, max_payload_bytes=1000)
     assert df["warc_record_id"].to_list() == ["1", "2", "3"]
@@ -98,8 +93,16 @@ def test_parquet_without_text_or_corrupt(tmp_path: Path) -> None:
 
 def jsonl_lines() -> list[str]:
     return [
-        json.dumps({"text": "first doc", "id": "a", "url": "https://s.test/a", "date": "2024-01-01T00:00:00Z",
-                    "dump": "x", "language": "en"}),
+        json.dumps(
+            {
+                "text": "first doc",
+                "id": "a",
+                "url": "https://s.test/a",
+                "date": "2024-01-01T00:00:00Z",
+                "dump": "x",
+                "language": "en",
+            }
+        ),
         '{"text": "broken json',
         "",
         json.dumps({"id": "no-text"}),
@@ -118,7 +121,13 @@ def test_jsonl(tmp_path: Path, name: str) -> None:
     df, report, _ = read_all(path, batch_size=3)
     assert df["warc_record_offset"].to_list() == [0, 1, 3, 4, 5, 6, 7]  # line numbers; the blank line is no record
     assert df["read_error"].to_list() == [
-        None, "read_bad_json", "read_no_text", "read_no_text", "read_bad_json", None, "read_no_text",
+        None,
+        "read_bad_json",
+        "read_no_text",
+        "read_no_text",
+        "read_bad_json",
+        None,
+        "read_no_text",
     ]
     assert df["text"].to_list() == ["first doc", None, None, None, None, "café ✓", None]
     assert df["warc_record_id"].to_list() == ["a", None, "no-text", "null-text", None, "7", None]

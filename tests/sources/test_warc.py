@@ -11,27 +11,13 @@ import zlib
 from pathlib import Path
 
 import brotli
-import polars as pl
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.warcwriter import WARCWriter
 
-from pipeline.config import ReadConfig
-from pipeline.sources.base import RECORD_SCHEMA, empty_records
-from pipeline.sources.inputs import read_input
 from pipeline.sources.warc import NON_CHUNKED
+from tests.helpers.reading import read_all
 from tests.helpers.warcs import Page, make_pages, page_record, record_spans, request_record, write_warc
-
-
-def read_all(path: Path | str, batch_size: int = 3, **config) -> tuple[pl.DataFrame, object, list[pl.DataFrame]]:
-    batches, report = read_input(str(path), batch_size=batch_size, read_config=ReadConfig(**config))
-    batches = list(batches)
-    for b in batches:
-        assert b.schema == pl.Schema(RECORD_SCHEMA)
-        assert 0 < b.height <= batch_size
-    df = pl.concat(batches) if batches else empty_records()
-    assert report.eligible == df.height  # every counted eligible record was emitted
-    return df, report, batches
 
 
 def reopen(path: Path | str, offset: int, length: int):
@@ -57,8 +43,10 @@ def sha1_b32(data: bytes) -> str:
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_rows_counts_and_hash(tmp_path: Path, gz: bool) -> None:
-    pages = [*make_pages(7), Page("http://site.test/res.txt", "plain resource", content_type="text/plain",
-                                  record_type="resource")]
+    pages = [
+        *make_pages(7),
+        Page("http://site.test/res.txt", "plain resource", content_type="text/plain", record_type="resource"),
+    ]
     path = tmp_path / ("a.warc.gz" if gz else "a.warc")
     offsets = write_warc(path, pages, gzip=gz)
     df, report, batches = read_all(path, batch_size=3)
@@ -87,9 +75,11 @@ def test_rows_counts_and_hash(tmp_path: Path, gz: bool) -> None:
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_offsets_reopen_the_exact_record(tmp_path: Path, gz: bool) -> None:
-    pages = [*make_pages(4, size=3000),
-             Page("http://site.test/z", gzip.compress(b"<p>zipped</p>"), extra_headers=[("Content-Encoding", "gzip")]),
-             Page("http://site.test/r", "resource body", content_type="text/plain", record_type="resource")]
+    pages = [
+        *make_pages(4, size=3000),
+        Page("http://site.test/z", gzip.compress(b"<p>zipped</p>"), extra_headers=[("Content-Encoding", "gzip")]),
+        Page("http://site.test/r", "resource body", content_type="text/plain", record_type="resource"),
+    ]
     path = tmp_path / ("b.warc.gz" if gz else "b.warc")
     write_warc(path, pages, gzip=gz)
     df, _, _ = read_all(path)
@@ -116,10 +106,17 @@ def test_warc_1_1_and_wet_conversion_records(tmp_path: Path) -> None:
     df, report, _ = read_all(path)
     assert df.height == 2 and df["read_error"].null_count() == 2
 
-    docs = [Page("http://site.test/1", "Plain text one.\nSecond line.", content_type="text/plain",
-                 record_type="conversion"),
-            Page("http://site.test/2", b"caf\xc3\xa9 and a bad byte \xff", content_type="text/plain",
-                 record_type="conversion")]
+    docs = [
+        Page(
+            "http://site.test/1", "Plain text one.\nSecond line.", content_type="text/plain", record_type="conversion"
+        ),
+        Page(
+            "http://site.test/2",
+            b"caf\xc3\xa9 and a bad byte \xff",
+            content_type="text/plain",
+            record_type="conversion",
+        ),
+    ]
     wet = tmp_path / "CC-MAIN-x.warc.wet.gz"
     write_warc(wet, docs)
     df, report, _ = read_all(wet)
@@ -148,8 +145,11 @@ def test_http_decoding_status_and_content_type(tmp_path: Path) -> None:
         Page("http://s.test/rawdeflate", raw_deflate_body, extra_headers=[("Content-Encoding", "deflate")]),
         Page("http://s.test/br", brotli.compress(body), extra_headers=[("Content-Encoding", "br")]),
         Page("http://s.test/chunked", _chunked(body), extra_headers=[("Transfer-Encoding", "chunked")]),
-        Page("http://s.test/chunked-gzip", _chunked(gzip.compress(body)),
-             extra_headers=[("Transfer-Encoding", "chunked"), ("Content-Encoding", "gzip")]),
+        Page(
+            "http://s.test/chunked-gzip",
+            _chunked(gzip.compress(body)),
+            extra_headers=[("Transfer-Encoding", "chunked"), ("Content-Encoding", "gzip")],
+        ),
         Page("http://s.test/stored-dechunked", body, extra_headers=[("Transfer-Encoding", "chunked")]),
         Page("http://s.test/latin", body, content_type='Text/HTML; Charset="ISO-8859-1"'),
         Page("http://s.test/missing", b"<p>gone</p>", status=404),
@@ -219,10 +219,12 @@ def test_decoded_payload_too_large(tmp_path: Path) -> None:
 
 
 def test_content_type_outside_the_config_is_not_loaded(tmp_path: Path) -> None:
-    pages = [Page("http://s.test/a.png", b"\x89PNG....", content_type="image/png"),
-             Page("http://s.test/gone.png", b"\x89PNG....", content_type="image/png", status=404),
-             Page("http://s.test/none", b"???", content_type=""),
-             Page("http://s.test/page", "<p>ok</p>")]
+    pages = [
+        Page("http://s.test/a.png", b"\x89PNG....", content_type="image/png"),
+        Page("http://s.test/gone.png", b"\x89PNG....", content_type="image/png", status=404),
+        Page("http://s.test/none", b"???", content_type=""),
+        Page("http://s.test/page", "<p>ok</p>"),
+    ]
     path = tmp_path / "ct.warc.gz"
     write_warc(path, pages)
     df, _, _ = read_all(path)
@@ -244,15 +246,26 @@ def test_all_records_counted_only_eligible_emitted(tmp_path: Path) -> None:
                 page = Page("http://s.test/", "<p>x</p>")
                 rec = request_record(w, page) if rtype == "request" else page_record(w, page)
                 if rtype == "revisit":
-                    rec = w.create_revisit_record("http://s.test/", digest=sha1_b32(b"<p>x</p>"),
-                                                  refers_to_uri="http://s.test/", refers_to_date="2025-01-01T00:00:00Z")
+                    rec = w.create_revisit_record(
+                        "http://s.test/",
+                        digest=sha1_b32(b"<p>x</p>"),
+                        refers_to_uri="http://s.test/",
+                        refers_to_date="2025-01-01T00:00:00Z",
+                    )
             else:
-                rec = w.create_warc_record("http://s.test/", rtype, payload=payload, length=8,
-                                           warc_content_type="text/html")
+                rec = w.create_warc_record(
+                    "http://s.test/", rtype, payload=payload, length=8, warc_content_type="text/html"
+                )
             w.write_record(rec)
     df, report, _ = read_all(path)
     assert dict(report.records_by_type) == {
-        "warcinfo": 1, "response": 1, "metadata": 1, "resource": 1, "revisit": 1, "request": 1, "conversion": 1,
+        "warcinfo": 1,
+        "response": 1,
+        "metadata": 1,
+        "resource": 1,
+        "revisit": 1,
+        "request": 1,
+        "conversion": 1,
     }
     assert df["record_type"].to_list() == ["response", "resource", "conversion"]
     assert report.eligible == 3
@@ -260,17 +273,21 @@ def test_all_records_counted_only_eligible_emitted(tmp_path: Path) -> None:
 
 def raw_record(rtype: str, block: bytes, content_type: str = "application/http; msgtype=response") -> bytes:
     rid = f"<urn:uuid:00000000-0000-0000-0000-00000000000{len(block) % 10}>"
-    head = (f"WARC/1.0\r\nWARC-Type: {rtype}\r\nWARC-Record-ID: {rid}\r\n"
-            f"WARC-Date: 2020-01-01T00:00:00Z\r\nWARC-Target-URI: http://s.test/\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {len(block)}\r\n\r\n").encode()
+    head = (
+        f"WARC/1.0\r\nWARC-Type: {rtype}\r\nWARC-Record-ID: {rid}\r\n"
+        f"WARC-Date: 2020-01-01T00:00:00Z\r\nWARC-Target-URI: http://s.test/\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(block)}\r\n\r\n"
+    ).encode()
     return head + block + b"\r\n\r\n"
 
 
 def test_response_without_http_status_line(tmp_path: Path) -> None:
     path = tmp_path / "nohttp.warc"
-    path.write_bytes(raw_record("response", b"Content-Type: text/html\r\n\r\n<p>no status line</p>")
-                     + raw_record("response", b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>fine</p>")
-                     + raw_record("response", b"<p>dns-like body</p>", content_type="text/html"))
+    path.write_bytes(
+        raw_record("response", b"Content-Type: text/html\r\n\r\n<p>no status line</p>")
+        + raw_record("response", b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>fine</p>")
+        + raw_record("response", b"<p>dns-like body</p>", content_type="text/html")
+    )
     df, report, _ = read_all(path)
     assert df["read_error"].to_list() == ["read_bad_http", None, None]
     assert df["payload"].to_list() == [None, b"<p>fine</p>", b"<p>dns-like body</p>"]

@@ -301,9 +301,11 @@ def demo(
     stats(out_dir, as_json=False, top=10)
     import duckdb
 
+    from pipeline.release import table_files
+
     example = duckdb.sql(
         "select id, url from read_parquet($files) order by id limit 1",
-        params={"files": [str(out_dir / f["path"]) for f in manifest["files"] if f["table"] == "documents"]},
+        params={"files": table_files(out_dir, manifest, "documents")},
     ).fetchall()
     console.print(f"\n[bold green]demo release:[/] {out_dir.resolve()}  ({manifest['counts']['kept']:,} documents)")
     if example:

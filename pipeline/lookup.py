@@ -7,15 +7,11 @@ from pathlib import Path
 import duckdb
 
 from pipeline.provenance import reopen_record
-from pipeline.release import ReleaseError, load_manifest
+from pipeline.release import ReleaseError, load_manifest, table_files
 
 
 class InspectError(RuntimeError):
     pass
-
-
-def _files(release: Path, manifest: dict, table: str) -> list[str]:
-    return [str(release / f["path"]) for f in manifest["files"] if f["table"] == table]
 
 
 def _manifest(release: Path) -> dict:
@@ -32,7 +28,7 @@ def lookup(release: Path, doc_id: str, *, payload_bytes: int = 400) -> dict:
     for table in ("documents", "ledger"):
         rel = con.sql(
             "select * from read_parquet($files) where id = $id",
-            params={"files": _files(release, manifest, table), "id": doc_id},
+            params={"files": table_files(release, manifest, table), "id": doc_id},
         )
         rows = rel.fetchall()
         if rows:
@@ -67,7 +63,7 @@ def lookup(release: Path, doc_id: str, *, payload_bytes: int = 400) -> dict:
 def release_stats(release: Path, *, top: int = 10) -> dict:
     manifest = _manifest(release)
     con = duckdb.connect()
-    docs = _files(release, manifest, "documents")
+    docs = table_files(release, manifest, "documents")
     languages = con.sql(
         "select language, count(*) n from read_parquet($docs) group by all order by n desc, language limit $top",
         params={"docs": docs, "top": top},

@@ -183,6 +183,11 @@ def build_release(shards: list[Shard], config: RunConfig, out: Path, *, on_writt
     return manifest
 
 
+def table_files(release: Path, manifest: dict, table: str) -> list[str]:
+    """Paths of one table's Parquet files, as the manifest lists them (never a directory glob)."""
+    return [str(release / f["path"]) for f in manifest["files"] if f["table"] == table]
+
+
 def load_manifest(release: Path) -> dict:
     path = release / MANIFEST
     if not path.is_file():

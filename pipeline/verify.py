@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from pipeline.config import RunConfig
-from pipeline.release import ReleaseError, load_manifest
+from pipeline.release import ReleaseError, load_manifest, table_files
 from pipeline.tables import file_sha256
 
 
@@ -79,17 +79,10 @@ def _check_schemas(release: Path, manifest: dict, report: VerifyReport) -> None:
     report.add("table schemas", not problems, "; ".join(problems) or "every file matches schemas/")
 
 
-def _tables(release: Path, manifest: dict) -> dict[str, list[str]]:
-    files: dict[str, list[str]] = {t: [] for t in schemas.TABLES}
-    for f in manifest["files"]:
-        files[f["table"]].append(str(release / f["path"]))
-    return files
-
-
 def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
-    files = _tables(release, manifest)
     con = duckdb.connect()
-    params = {"docs": files["documents"], "ledger": files["ledger"], "sigs": files["signatures"]}
+    params = {name: table_files(release, manifest, table) for name, table in
+              (("docs", "documents"), ("ledger", "ledger"), ("sigs", "signatures"))}  # fmt: skip
     per_source = con.sql(
         """
         with d as (select file_path, count(*) as kept from read_parquet($docs) group by all),

@@ -6,6 +6,7 @@ Heavy libraries are imported inside commands so `apertura --help` stays fast.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -56,8 +57,15 @@ def run(
     ] = False,
     extractor: Annotated[str | None, typer.Option(help="Override config: trafilatura or resiliparse.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved config and inputs, then stop.")] = False,
+    optout_snapshot: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--optout-snapshot",
+            help="WARC files or directories from `apertura robots-snapshot`: today's opt-outs on older content.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the pipeline: read, extract, language, quality, PII, dedup; write a release."""
+    """Run the pipeline: read, opt-out, extract, language, quality, PII, dedup; write a release."""
     from pydantic import ValidationError
 
     from pipeline.config import RunConfig
@@ -69,6 +77,7 @@ def run(
             settings["extract"]["extractor"] = extractor
         config = RunConfig.model_validate(settings)
         specs = expand_inputs(inputs)
+        snapshots = expand_inputs(optout_snapshot) if optout_snapshot else []
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "JSON"
@@ -76,11 +85,18 @@ def run(
     except (InputError, OSError) as err:
         raise fail(str(err).splitlines()[0]) from None
     if dry_run:
-        _print_json({"config": config.model_dump(mode="json"), "config_hash": config.hash(), "inputs": specs})
+        _print_json(
+            {
+                "config": config.model_dump(mode="json"),
+                "config_hash": config.hash(),
+                "inputs": specs,
+                "optout_snapshots": snapshots,
+            }
+        )
         return
     if out_dir.exists():
         raise fail(f"{out_dir} already exists: releases are immutable, choose a new --out")
-    manifest = build(specs, config, out_dir, workers=workers, resume=resume)
+    manifest = build(specs, config, out_dir, workers=workers, resume=resume, snapshots=snapshots)
     counts = manifest["counts"]
     console.print(
         f"[green]release written:[/] {out_dir}  documents={counts['kept']:,} removed={counts['removed']:,} "
@@ -94,11 +110,20 @@ def run(
             )
 
 
-def build(specs: list[str], config, out_dir: Path, *, workers: int = 1, resume: bool = False) -> dict:
-    """Shards with progress bars, then the release; removes the work directory when done."""
+def build(
+    specs: list[str],
+    config,
+    out_dir: Path,
+    *,
+    workers: int = 1,
+    resume: bool = False,
+    snapshots: list[str] = (),
+) -> dict:
+    """Site policies, shards with progress bars, then the release; removes the work directory when done."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pipeline.executors.local import STAGES, run_shards
+    from pipeline.optout.policies import collect
     from pipeline.release import ReleaseError, build_release
 
     workdir = out_dir.parent / f".{out_dir.name}.work"
@@ -114,6 +139,13 @@ def build(specs: list[str], config, out_dir: Path, *, workers: int = 1, resume: 
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
+        scan = progress.add_task("site policies", total=len(specs) + len(snapshots), rate="")
+        workdir.mkdir(parents=True, exist_ok=True)
+        policies = workdir / "policies.parquet"
+        collected, scanned = collect([*snapshots, *specs], on_file=lambda _: progress.advance(scan))
+        collected.write_parquet(policies.with_suffix(".tmp"))
+        os.replace(policies.with_suffix(".tmp"), policies)
+        snapshot_files = [vars(f) for f in scanned[: len(snapshots)]]
         files = progress.add_task("inputs", total=len(specs), rate="")
         stage_tasks = {stage: progress.add_task(stage, total=None, rate="") for stage in STAGES}
 
@@ -133,7 +165,14 @@ def build(specs: list[str], config, out_dir: Path, *, workers: int = 1, resume: 
 
         try:
             shards = run_shards(
-                specs, config, workdir, workers=workers, resume=resume, on_records=on_records, on_shard=on_shard
+                specs,
+                config,
+                workdir,
+                workers=workers,
+                resume=resume,
+                policies=policies,
+                on_records=on_records,
+                on_shard=on_shard,
             )
             for task in stage_tasks.values():
                 progress.update(task, total=progress.tasks[task].completed)
@@ -142,7 +181,14 @@ def build(specs: list[str], config, out_dir: Path, *, workers: int = 1, resume: 
             written = progress.add_task(
                 "dedup + write", total=sum(s.report()["eligible"] for s in shards), rate=""
             )
-            manifest = build_release(shards, config, out_dir, on_written=lambda n: progress.advance(written, n))
+            manifest = build_release(
+                shards,
+                config,
+                out_dir,
+                policies=policies,
+                snapshots=snapshot_files,
+                on_written=lambda n: progress.advance(written, n),
+            )
         except ReleaseError as err:
             raise fail(str(err)) from None
     shutil.rmtree(workdir, ignore_errors=True)

@@ -125,6 +125,25 @@ class DedupConfig(_Section):
     seed: int = 1
 
 
+def _honoured_agents() -> tuple[str, ...]:
+    from pipeline.optout.agents import APERTUS_AGENTS, OUR_AGENT
+
+    return (*APERTUS_AGENTS, OUR_AGENT)
+
+
+class OptoutConfig(_Section):
+    """Which opt-outs remove a document. Robots groups for `*` apply to every agent without its own group."""
+
+    enabled: bool = True
+    agents: tuple[str, ...] = Field(
+        default_factory=_honoured_agents,
+        description="User agents whose reservations are honoured: the ones Apertus checked, plus our crawler.",
+    )
+    malformed_tdmrep: Literal["reserved", "allowed"] = Field(
+        "reserved", description="Verdict when the deciding source is a tdmrep.json that cannot be parsed."
+    )
+
+
 class RunConfig(_Section):
     """Everything that decides what a release contains. Change a field, change the hash."""
 
@@ -135,6 +154,7 @@ class RunConfig(_Section):
         True, description="Keep extracted text of filtered/duplicate records in the ledger (never opt-outs)."
     )
     read: ReadConfig = ReadConfig()
+    optout: OptoutConfig = OptoutConfig()
     extract: ExtractConfig = ExtractConfig()
     language: LanguageConfig = LanguageConfig()
     quality: QualityConfig = QualityConfig()

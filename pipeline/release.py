@@ -24,8 +24,10 @@ import schemas
 from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.executors.local import STAGES, Shard
+from pipeline.optout.policies import PolicyIndex
 from pipeline.steps.dedup import find_duplicates, signature_spec
 from pipeline.steps.language import MODEL_FILE, model_sha256
+from pipeline.steps.optout import evidence_table
 from pipeline.tables import PartWriter, file_sha256
 
 MANIFEST = "manifest.json"
@@ -75,8 +77,30 @@ def _joined_parts(candidates: Path, dedup: pl.DataFrame, *, duplicates: bool) ->
             yield selected
 
 
-def build_release(shards: list[Shard], config: RunConfig, out: Path, *, on_written=None) -> dict:
-    """Dedup globally, write documents/ledger/signatures and the manifest; return the manifest."""
+def _evidence_parts(shards: list[Shard], index: PolicyIndex, config: RunConfig) -> Iterator[pl.DataFrame]:
+    """Opt-out evidence: one row per policy-file fetch, then every shard's document decisions."""
+    files = index.file_evidence()
+    yield files.with_columns(pipeline_version=pl.lit(__version__), config_hash=pl.lit(config.hash()))
+    for shard in shards:
+        path = shard.directory / "evidence.parquet"
+        if path.exists():
+            yield evidence_table(pl.scan_parquet(path)).collect()
+
+
+def build_release(
+    shards: list[Shard],
+    config: RunConfig,
+    out: Path,
+    *,
+    policies: Path | None = None,
+    snapshots: list[dict] | None = None,
+    on_written=None,
+) -> dict:
+    """Dedup globally, write documents/ledger/signatures/optout_evidence and the manifest; return the manifest.
+
+    `policies` is the run's collected site policy files; `snapshots` the opt-out snapshot files
+    ({path, sha256, bytes}) they partly came from.
+    """
     if out.exists():
         raise ReleaseError(f"{out} already exists: releases are immutable, choose a new --out")
     reports = [s.report() for s in shards]
@@ -134,6 +158,9 @@ def build_release(shards: list[Shard], config: RunConfig, out: Path, *, on_writt
         )
         if on_written:
             on_written(kept + removed)
+    index = PolicyIndex.load(policies)
+    for part in _evidence_parts(shards, index, config):
+        writers["optout_evidence"].write(part)
 
     files = []
     for writer in writers.values():
@@ -175,6 +202,15 @@ def build_release(shards: list[Shard], config: RunConfig, out: Path, *, on_writt
             "removed": sum(i["removed"] for i in inputs),
             "removed_by_stage": removed_by_stage,
             "stages": stages,
+        },
+        "optout": {
+            "enabled": config.optout.enabled,
+            "agents": list(config.optout.agents),
+            "snapshots": snapshots or [],
+            "policy_files": len(index.file_rows),
+            "origins": len(index.sites),
+            "removed": sum(removed_by_stage.get("optout", {}).values()),
+            "removed_by_signal": removed_by_stage.get("optout", {}),
         },
         "files": sorted(files, key=lambda f: f["path"]),
     }

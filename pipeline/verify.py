@@ -4,7 +4,9 @@ Checks: the manifest is well-formed; every listed file exists with the listed si
 sha256 and nothing unlisted sits beside them; every table has its schema from `schemas/`; the
 conservation law holds per input and in total (eligible == kept + removed, recomputed from the
 Parquet with DuckDB); ids are unique; signatures align with documents; every `duplicate_of`
-points at a kept document; every row carries the manifest's config hash.
+points at a kept document; every row carries the manifest's config hash. From format 2: no kept
+document has an opt-out decision that reserves it (zero violations), every opt-out removal has that
+evidence, and every evidence row is about a record the release accounts for.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _check_files(release: Path, manifest: dict, report: VerifyReport) -> bool:
             problems.append(f"{f['path']}: {path.stat().st_size} bytes, manifest says {f['bytes']}")
         elif file_sha256(path) != f["sha256"]:
             problems.append(f"{f['path']}: sha256 differs from the manifest (file changed)")
-    for table in schemas.TABLES:
+    for table in schemas.TABLES_BY_FORMAT[manifest["format_version"]]:
         for path in sorted((release / table).glob("*")):
             rel = f"{table}/{path.name}"
             if rel not in listed:
@@ -165,6 +167,44 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
     report.add("rows carry the manifest's config hash", not foreign, f"other hashes: {foreign}" if foreign else "")
 
 
+VIOLATIONS_SQL = """
+select d.id, d.url, e.signal, e.rule
+from read_parquet($docs) d
+join read_parquet($evidence) e on e.document_id = d.id
+where e.kind = 'document' and e.verdict = 'reserved'
+order by d.id
+"""
+
+
+def _check_optout(release: Path, manifest: dict, report: VerifyReport) -> None:
+    con = duckdb.connect()
+    params = {
+        "docs": table_files(release, manifest, "documents"),
+        "ledger": table_files(release, manifest, "ledger"),
+        "evidence": table_files(release, manifest, "optout_evidence"),
+    }
+    violations = con.sql(VIOLATIONS_SQL, params={k: params[k] for k in ("docs", "evidence")}).fetchall()
+    report.add(
+        "opt-outs honoured (no kept document is reserved)",
+        not violations,
+        f"{len(violations)} violations, e.g. {violations[:3]}" if violations else "0 violations",
+    )
+    unexplained = con.sql(
+        "select count(*) from read_parquet($ledger) l where l.stage = 'optout' and not exists "
+        "(select 1 from read_parquet($evidence) e where e.document_id = l.id and e.verdict = 'reserved')",
+        params={k: params[k] for k in ("ledger", "evidence")},
+    ).fetchall()[0][0]
+    report.add(
+        "every opt-out removal has its evidence", unexplained == 0, f"{unexplained} without" if unexplained else ""
+    )
+    orphans = con.sql(
+        "select count(*) from read_parquet($evidence) e where e.kind = 'document' and e.document_id not in "
+        "(select id from read_parquet($docs) union all select id from read_parquet($ledger))",
+        params=params,
+    ).fetchall()[0][0]
+    report.add("evidence rows are about records in the release", orphans == 0, f"{orphans} orphans" if orphans else "")
+
+
 def verify_release(release: Path) -> VerifyReport:
     report = VerifyReport(str(release))
     try:
@@ -191,4 +231,6 @@ def verify_release(release: Path) -> VerifyReport:
         return report  # tables that fail their hashes are not worth querying
     _check_schemas(release, manifest, report)
     _check_counts(release, manifest, report)
+    if "optout_evidence" in schemas.TABLES_BY_FORMAT[manifest["format_version"]]:
+        _check_optout(release, manifest, report)
     return report

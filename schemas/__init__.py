@@ -13,8 +13,10 @@ from typing import Any
 
 import pyarrow as pa
 
-FORMAT_VERSION = 1
-TABLES: dict[str, int] = {"documents": 1, "ledger": 1, "signatures": 1}
+FORMAT_VERSION = 2
+TABLES: dict[str, int] = {"documents": 1, "ledger": 1, "signatures": 1, "optout_evidence": 1}
+# Which tables a release of each format version holds (format 2 added the opt-out evidence).
+TABLES_BY_FORMAT: dict[int, tuple[str, ...]] = {1: ("documents", "ledger", "signatures"), 2: tuple(TABLES)}
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -25,6 +27,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "float64": pa.float64(),
     "bool": pa.bool_(),
     "list<uint32>": pa.list_(pa.uint32()),
+    "list<string>": pa.list_(pa.string()),
 }
 
 

@@ -24,6 +24,7 @@ import polars as pl
 
 from pipeline.config import RunConfig
 from pipeline.ledger import STAGED_LEDGER_SCHEMA, staged_ledger
+from pipeline.optout.policies import PolicyIndex
 from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
 from pipeline.sources.inputs import read_input
 from pipeline.steps.admit import AdmitStep
@@ -31,11 +32,12 @@ from pipeline.steps.base import Step
 from pipeline.steps.dedup import add_dedup_keys
 from pipeline.steps.extract import ExtractStep
 from pipeline.steps.language import LanguageStep
+from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA, OptoutStep
 from pipeline.steps.pii import PiiStep
 from pipeline.steps.quality import QualityStep
-from pipeline.tables import fit, polars_schema
+from pipeline.tables import file_sha256, fit, polars_schema
 
-STEP_CLASSES: tuple[type[Step], ...] = (AdmitStep, ExtractStep, LanguageStep, QualityStep, PiiStep)
+STEP_CLASSES: tuple[type[Step], ...] = (AdmitStep, OptoutStep, ExtractStep, LanguageStep, QualityStep, PiiStep)
 STAGES: tuple[str, ...] = tuple(s.stage for s in STEP_CLASSES)
 # Survivors of the per-record steps: the documents columns known before global dedup, plus the signature.
 CANDIDATE_SCHEMA = polars_schema(
@@ -48,11 +50,18 @@ def staged_candidates(kept: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     return fit(keyed.with_columns(sha256_hex(keyed["text"]).alias("text_sha256")), CANDIDATE_SCHEMA)
 
 
+def make_steps(config: RunConfig, policies: Path | None) -> list[Step]:
+    index = PolicyIndex.load(policies)
+    return [OptoutStep(config, index) if cls is OptoutStep else cls(config) for cls in STEP_CLASSES]
+
+
 @dataclass(frozen=True)
 class Shard:
     index: int
     spec: str
     directory: Path
+    policies: Path | None = None  # the run's collected site policy files (see pipeline.optout.policies)
+    policies_sha256: str | None = None
 
     @property
     def report_path(self) -> Path:
@@ -85,11 +94,12 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
     the batch size, not by the input's size; provenance that needs the whole file (its sha256, hence
     the ids) is added when the input has been read to the end.
     """
-    steps = [cls(config) for cls in STEP_CLASSES]
+    steps = make_steps(config, shard.policies)
     parts_dir = shard.directory / "parts"
     parts_dir.mkdir(parents=True, exist_ok=True)
     kept_parts: list[Path] = []
     removed_parts: list[Path] = []
+    evidence_parts: list[Path] = []
     batches, report = read_input(shard.spec, batch_size=config.batch_size, read_config=config.read)
     for n, batch in enumerate(batches):
         current, removed, seen = batch, [], {}
@@ -98,6 +108,9 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
             result = step.apply(current)
             removed.append(result.removed)
             current = result.kept
+            if result.evidence is not None and not result.evidence.is_empty():
+                evidence_parts.append(parts_dir / f"evidence-{n:06d}.parquet")
+                result.evidence.write_parquet(evidence_parts[-1])
             if current.is_empty():
                 break
         if not current.is_empty():
@@ -120,10 +133,12 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
     )
     candidates = _finish_table(kept_parts, CANDIDATE_SCHEMA, provenance, shard.directory / "candidates.parquet")
     removed = _finish_table(removed_parts, STAGED_LEDGER_SCHEMA, provenance, shard.directory / "ledger.parquet")
+    evidence = _finish_table(evidence_parts, STAGED_EVIDENCE_SCHEMA, provenance, shard.directory / "evidence.parquet")
     shutil.rmtree(parts_dir)
     summary = {
         "spec": shard.spec,
         "config_hash": config.hash(),
+        "policies_sha256": shard.policies_sha256,
         "path": report.path,
         "format": report.format,
         "sha256": report.sha256,
@@ -133,6 +148,7 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
         "read_stopped": report.read_stopped,
         "candidates": candidates,
         "removed": removed,
+        "evidence": evidence,
     }
     tmp = shard.report_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary, indent=1))
@@ -144,7 +160,11 @@ def _is_done(shard: Shard, config: RunConfig) -> bool:
     if not shard.report_path.exists():
         return False
     report = shard.report()
-    return report.get("spec") == shard.spec and report.get("config_hash") == config.hash()
+    return (
+        report.get("spec") == shard.spec
+        and report.get("config_hash") == config.hash()
+        and report.get("policies_sha256") == shard.policies_sha256
+    )
 
 
 def run_shards(
@@ -154,6 +174,7 @@ def run_shards(
     *,
     workers: int = 1,
     resume: bool = False,
+    policies: Path | None = None,
     on_records: Callable[[dict[str, int]], None] | None = None,
     on_shard: Callable[[Shard, dict, bool], None] | None = None,
 ) -> list[Shard]:
@@ -161,7 +182,10 @@ def run_shards(
 
     `on_shard(shard, report, reused)` is called as each shard finishes (`reused` for resumed ones).
     """
-    shards = [Shard(i, spec, workdir / "shards" / f"{i:05d}") for i, spec in enumerate(specs)]
+    policies_sha256 = file_sha256(policies) if policies is not None else None
+    shards = [
+        Shard(i, spec, workdir / "shards" / f"{i:05d}", policies, policies_sha256) for i, spec in enumerate(specs)
+    ]
     todo = []
     for shard in shards:
         if resume and _is_done(shard, config):

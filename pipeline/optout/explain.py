@@ -3,11 +3,16 @@
 Each family decides independently (robots.txt Allow/Disallow, its Content-Usage/Content-Signal
 lines, the Content-Usage header, TDMRep, noai, ai.txt); a document is reserved for an agent when
 any family reserves it, and every deciding rule is reported with its evidence.
+
+The site-wide files are parsed once per origin into a `SitePolicy`, which may hold several
+versions of each (the one fetched at crawl time, and newer snapshots): the most restrictive wins,
+so a reservation made after the crawl still removes the page (the Apertus approach).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pipeline.optout import aipref, aitxt, noai, robots, tdmrep
 from pipeline.optout.base import Decision, Headers
@@ -19,6 +24,48 @@ class Verdict:
     reserved: bool
     reserving: tuple[Decision, ...]  # the decisions that reserve (empty when allowed)
     decisions: tuple[Decision, ...]  # every family's decision for this agent
+
+
+@dataclass(frozen=True)
+class SitePolicy:
+    """The parsed site policy files of one origin; each tuple holds every version seen. Empty: none seen
+    (a missing robots.txt allows, a missing tdmrep.json or ai.txt is no signal)."""
+
+    robots: tuple[robots.Robots, ...] = ()
+    tdmrep: tuple[tdmrep.TdmrepFile, ...] = ()
+    ai_txt: tuple[robots.Robots, ...] = ()
+
+
+def decide(
+    site: SitePolicy,
+    url: str,
+    agents: list[str] | tuple[str, ...],
+    *,
+    headers: Headers | None = None,
+    html: bytes | None = None,
+    malformed_tdmrep: Literal["reserved", "allowed"] = "reserved",
+) -> list[Verdict]:
+    """Per agent, allowed or reserved for AI training, with the rules that decided."""
+    families: list[list[Decision]] = [
+        aipref.decide_header(headers, agents),
+        noai.decide(agents, headers=headers, html=html),
+    ]
+    for rules in site.robots or (robots.missing(),):
+        families += [robots.decide(rules, url, agents), robots.decide_usage(rules, url, agents)]
+    for well_known in site.tdmrep or (None,):
+        families.append(
+            tdmrep.decide(
+                url, agents, headers=headers, html=html, well_known=well_known, malformed_default=malformed_tdmrep
+            )
+        )
+    for rules in site.ai_txt:
+        families.append(aitxt.decide(rules, url, agents))
+    verdicts = []
+    for agent in agents:
+        decisions = tuple(d for family in families for d in family if d.agent == agent)
+        reserving = tuple(d for d in decisions if not d.allowed)
+        verdicts.append(Verdict(agent, bool(reserving), reserving, decisions))
+    return verdicts
 
 
 def explain(
@@ -33,7 +80,7 @@ def explain(
     headers: Headers | None = None,
     html: bytes | None = None,
 ) -> list[Verdict]:
-    """Per agent, allowed or reserved for AI training, with the rules that decided.
+    """`decide` from the raw bytes of one version of each file.
 
     `robots_status` is how the robots.txt fetch ended (None: unreachable); RFC 9309 decides what a
     4xx or 5xx means. A missing tdmrep.json or ai.txt (None) is no signal.
@@ -42,19 +89,9 @@ def explain(
         rules = robots.missing()
     else:
         rules = robots.from_fetch(robots_status, robots_txt, content_type=robots_content_type)
-    well_known = tdmrep.parse_file(tdmrep_json) if tdmrep_json is not None else None
-    families = [
-        robots.decide(rules, url, agents),
-        robots.decide_usage(rules, url, agents),
-        aipref.decide_header(headers, agents),
-        tdmrep.decide(url, agents, headers=headers, html=html, well_known=well_known),
-        noai.decide(agents, headers=headers, html=html),
-    ]
-    if ai_txt is not None:
-        families.append(aitxt.decide(aitxt.parse(ai_txt), url, agents))
-    verdicts = []
-    for agent in agents:
-        decisions = tuple(d for family in families for d in family if d.agent == agent)
-        reserving = tuple(d for d in decisions if not d.allowed)
-        verdicts.append(Verdict(agent, bool(reserving), reserving, decisions))
-    return verdicts
+    site = SitePolicy(
+        robots=(rules,),
+        tdmrep=(tdmrep.parse_file(tdmrep_json),) if tdmrep_json is not None else (),
+        ai_txt=(aitxt.parse(ai_txt),) if ai_txt is not None else (),
+    )
+    return decide(site, url, agents, headers=headers, html=html)

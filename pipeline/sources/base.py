@@ -30,6 +30,7 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "text": pl.String(),  # already-extracted text (WET conversion records, Parquet/JSONL)
     "read_error": pl.String(),  # ledger reason when the record could not be read, e.g. 'read_truncated'
     "read_detail": pl.String(),  # human-readable detail for read_error
+    "http_headers": pl.String(),  # HTTP response headers as 'Name: value' lines ('\n'), for opt-out signals
 }
 
 ELIGIBLE_TYPES = frozenset({"response", "resource", "conversion", "row"})

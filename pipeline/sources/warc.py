@@ -61,6 +61,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.config import ReadConfig
+from pipeline.optout.base import policy_kind
 from pipeline.sources.base import ReadReport
 from pipeline.sources.inputs import (
     CHUNK,
@@ -92,8 +93,9 @@ _TYPE_NAMES = {
 Stop = tuple[int, str] | None  # (offset, error) where reading stopped; None when it reached the end
 
 # Row layout: positions of RECORD_SCHEMA's columns in a row list.
-(OFFSET, LENGTH, RTYPE, RECORD_ID, URL, DATE, DIGEST, STATUS, CTYPE, CHARSET, PAYLOAD, TEXT, ERROR, DETAIL) = range(14)
-_ROW_WIDTH = 14
+(OFFSET, LENGTH, RTYPE, RECORD_ID, URL, DATE, DIGEST, STATUS, CTYPE, CHARSET,
+ PAYLOAD, TEXT, ERROR, DETAIL, HEADERS) = range(15)  # fmt: skip
+_ROW_WIDTH = 15
 
 
 class GzipError(OSError):
@@ -346,11 +348,16 @@ class Pending:
     extra: dict = field(default_factory=dict)
 
 
-def _allowed(status: int | None, ctype: str | None, cfg: ReadConfig) -> bool:
-    """Whether to hold the body in memory; a non-2xx status is judged (and explained) by the admit step."""
+def _allowed(status: int | None, ctype: str | None, cfg: ReadConfig, url: str | None) -> bool:
+    """Whether to hold the body in memory; a non-2xx status is judged (and explained) by the admit step,
+    and a site policy file (robots.txt, tdmrep.json, ai.txt) is evidence for the opt-out step whatever its type."""
     if status is not None and not 200 <= status <= 299:
         return True
-    return ctype is not None and ctype in cfg.content_types
+    return (ctype is not None and ctype in cfg.content_types) or policy_kind(url) is not None
+
+
+def _header_lines(items: Any) -> str:
+    return "\n".join(f"{k}: {v}" for k, v in items)
 
 
 def _body(reader: Any, keep: bool, digest: tuple[str, bytes] | None) -> tuple[bytes | None, int, Any]:
@@ -440,6 +447,7 @@ def _process_warc_record(rec: Any, pos: int, offset: int, cfg: ReadConfig) -> Pe
             status = http.status_code
             ctype, charset = split_content_type(http.get("Content-Type"))
             te, ce = http.get("Transfer-Encoding"), http.get("Content-Encoding")
+            row[HEADERS] = _header_lines(http.items())
             if status is None:
                 row[ERROR], row[DETAIL] = "read_bad_http", "no HTTP status line"
         row[STATUS], row[CTYPE], row[CHARSET] = status, ctype, charset
@@ -450,7 +458,7 @@ def _process_warc_record(rec: Any, pos: int, offset: int, cfg: ReadConfig) -> Pe
             keep = False
             row[ERROR] = "read_too_large"
             row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
-        if keep and not is_text and not _allowed(status, ctype, cfg):
+        if keep and not is_text and not _allowed(status, ctype, cfg, row[URL]):
             keep = False
             row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
         digest = None
@@ -656,6 +664,7 @@ def _process_arc_response(rec: Any, offset: int, cfg: ReadConfig) -> tuple[list,
         status = int(code) if code and code.isdigit() else None
         ctype, charset = split_content_type(http.get_header("Content-Type"))
         te, ce = http.get_header("Transfer-Encoding"), http.get_header("Content-Encoding")
+        row[HEADERS] = _header_lines(http.headers)
     row[STATUS], row[CTYPE], row[CHARSET] = status, ctype, charset
     stream = rec.raw_stream
     expected = max(0, getattr(stream, "limit", 0))
@@ -664,7 +673,7 @@ def _process_arc_response(rec: Any, offset: int, cfg: ReadConfig) -> tuple[list,
         keep = False
         row[ERROR] = "read_too_large"
         row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
-    elif not _allowed(status, ctype, cfg):
+    elif not _allowed(status, ctype, cfg, row[URL]):
         keep = False
         row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
     parts, got = [], 0

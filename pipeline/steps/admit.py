@@ -1,14 +1,16 @@
 """Stage `read`: records that cannot become documents leave here, each with its reason.
 
 Sources never drop a record; this step decides which of the records they emit are unusable:
-the source's own read errors (truncated, digest mismatch, too large, bad JSON), non-2xx HTTP
-responses, payload types we do not extract, and empty bodies.
+the source's own read errors (truncated, digest mismatch, too large, bad JSON), site policy files
+(robots.txt, tdmrep.json, ai.txt: evidence, not content), non-2xx HTTP responses,
+payload types we do not extract, and empty bodies.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from pipeline.optout.base import POLICY_URL
 from pipeline.steps.base import Step, first_reason
 
 
@@ -20,6 +22,11 @@ class AdmitStep(Step):
         has_payload = pl.col("payload").is_not_null()
         rules = [
             (pl.col("read_error").is_not_null(), pl.col("read_error"), pl.col("read_detail")),
+            (
+                pl.col("url").str.contains(POLICY_URL),
+                "read_policy_file",
+                pl.lit("site policy file: evidence for the opt-out step, not a document"),
+            ),
             (
                 pl.col("http_status").is_not_null() & ~pl.col("http_status").is_between(200, 299),
                 "read_http_status",

@@ -22,6 +22,7 @@ DETAIL = "_detail"  # and this one to what fired, e.g. 'words=12 < 50'
 class StepResult:
     kept: pl.DataFrame
     removed: pl.DataFrame  # the removed rows with `stage`, `reason`, `detail` columns added
+    evidence: pl.DataFrame | None = None  # rows a step records beside its decisions (opt-out evidence)
 
 
 class Step(ABC):

@@ -1,0 +1,232 @@
+"""Site policy files found in the inputs and in opt-out snapshots, parsed once per origin.
+
+A crawl stores every robots.txt, /.well-known/tdmrep.json and ai.txt fetch as a WARC response
+record; an opt-out snapshot (`apertura robots-snapshot`) is a WARC of nothing else. `collect` reads
+those records (and the targets of their redirects) from every file in one pass, `PolicyIndex`
+parses them into a `SitePolicy` per origin and remembers which record each parsed file came from,
+so every decision can point at the exact bytes that justified it.
+
+Versions: when an origin has several fetches of one file (crawl time and a later snapshot), all of
+them are kept and the most restrictive wins. A tdmrep.json or ai.txt that is absent (4xx) or
+unreachable (5xx) is no signal; a robots.txt follows RFC 9309 (4xx allow, 5xx disallow all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin
+
+import polars as pl
+
+from pipeline.config import ReadConfig
+from pipeline.optout import aitxt, robots, tdmrep
+from pipeline.optout.base import POLICY_URL, origin_key, policy_kind, sha256_hex
+from pipeline.optout.explain import SitePolicy
+from pipeline.provenance import domain_expr
+from pipeline.sources.base import RECORD_SCHEMA
+from pipeline.sources.inputs import read_input
+
+RAW_CHARS = 2_000  # characters of a policy file kept in the evidence row (its sha256 covers all of it)
+MAX_REDIRECTS = robots.MAX_REDIRECTS
+
+COLLECTED_SCHEMA: dict[str, pl.DataType] = {
+    "url": pl.String(),
+    "http_status": pl.Int32(),
+    "content_type": pl.String(),
+    "http_headers": pl.String(),
+    "payload": pl.Binary(),
+    "read_error": pl.String(),
+    "date": pl.String(),
+    "warc_record_id": pl.String(),
+    "warc_record_offset": pl.Int64(),
+    "warc_record_length": pl.Int64(),
+    "source_file": pl.String(),
+    "source_sha256": pl.String(),
+    "source_id": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    path: str
+    sha256: str
+    bytes: int
+
+
+def collect(specs: list[str], on_file: Callable[[str], None] | None = None) -> tuple[pl.DataFrame, list[ScannedFile]]:
+    """Every policy-file record (and redirect target of one) in `specs`, in file then record order.
+
+    Bodies of other records are not held (an empty content-type allow list), so this pass costs one
+    decompression of the inputs, not an extraction.
+    """
+    config = ReadConfig(content_types=())
+    frames, scanned = [], []
+    for spec in specs:
+        batches, report = read_input(spec, batch_size=4096, read_config=config)
+        wanted: set[str] = set()
+        kept = []
+        for batch in batches:
+            hits = batch.filter(pl.col("url").str.contains(POLICY_URL) | pl.col("url").is_in(list(wanted)))
+            for url, status, headers in hits.select("url", "http_status", "http_headers").iter_rows():
+                if status is not None and 300 <= status < 400 and (target := _location(url, headers)):
+                    wanted.add(target)
+            kept.append(hits)
+        frame = pl.concat(kept) if kept else pl.DataFrame(schema=RECORD_SCHEMA)
+        frames.append(
+            frame.with_columns(
+                source_file=pl.lit(spec),
+                source_sha256=pl.lit(report.sha256),
+                source_id=pl.format("{}-{}", pl.lit(report.sha256[:16]), pl.col("warc_record_offset")),
+            )
+        )
+        scanned.append(ScannedFile(spec, report.sha256, report.bytes))
+        if on_file:
+            on_file(spec)
+    collected = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    return collected.select(
+        (pl.col(c) if c in collected.columns else pl.lit(None)).cast(t).alias(c) for c, t in COLLECTED_SCHEMA.items()
+    ), scanned
+
+
+def _location(url: str, headers: str | None) -> str | None:
+    for line in (headers or "").splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "location" and value.strip():
+            return urljoin(url, value.strip())
+    return None
+
+
+def _text(payload: bytes | None) -> str | None:
+    return None if payload is None else payload[: RAW_CHARS * 4].decode("utf-8", "replace")[:RAW_CHARS]
+
+
+@dataclass
+class PolicyIndex:
+    """Parsed site policies by origin, the source record of every parsed file, and one evidence row per fetch."""
+
+    sites: dict[str, SitePolicy] = field(default_factory=dict)
+    sources: dict[tuple[str, str | None, str | None], dict] = field(default_factory=dict)
+    file_rows: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, collected: pl.DataFrame) -> PolicyIndex:
+        index = cls()
+        by_url: dict[str, dict] = {}
+        for row in collected.iter_rows(named=True):
+            by_url.setdefault(row["url"], row)  # the first fetch of a redirect target is the one followed
+        versions: dict[str, dict[str, list]] = {}
+        for row in collected.iter_rows(named=True):
+            kind = policy_kind(row["url"])
+            if kind is None:
+                continue  # a redirect target: reached through the policy URL that redirected to it
+            final, hops = row, 0
+            while final["http_status"] is not None and 300 <= final["http_status"] < 400 and hops <= MAX_REDIRECTS:
+                target = _location(final["url"], final["http_headers"])
+                if target is None or target not in by_url:
+                    break
+                final, hops = by_url[target], hops + 1
+            verdict, rule, parsed = _parse(kind, row, final, hops)
+            index.file_rows.append(_file_row(kind, row, verdict, rule))
+            if parsed is None:
+                continue
+            origin = origin_key(row["url"])
+            versions.setdefault(origin, {"robots.txt": [], "tdmrep.json": [], "ai.txt": []})[kind].append(parsed)
+            index.sources[(parsed.url, parsed.sha256, parsed.fetched_at)] = _source(final)
+        for origin, files in versions.items():
+            index.sites[origin] = SitePolicy(
+                robots=tuple(files["robots.txt"]), tdmrep=tuple(files["tdmrep.json"]), ai_txt=tuple(files["ai.txt"])
+            )
+        return index
+
+    @classmethod
+    def load(cls, path: Path | None) -> PolicyIndex:
+        return cls() if path is None else cls.build(pl.read_parquet(path))
+
+    def site(self, url: str | None) -> SitePolicy:
+        return self.sites.get(origin_key(url) or "", SitePolicy())
+
+    def source(self, where: str, sha256: str | None, fetched_at: str | None) -> dict | None:
+        return self.sources.get((where, sha256, fetched_at))
+
+    def file_evidence(self) -> pl.DataFrame:
+        frame = pl.DataFrame(self.file_rows, schema=FILE_ROW_SCHEMA)
+        return frame.with_columns(domain=domain_expr(pl.col("url")))
+
+
+def _parse(kind: str, row: dict, final: dict, hops: int) -> tuple[str, str, object | None]:
+    """(verdict, rule, parsed file or None) for one policy-file fetch after following its redirects."""
+    url, status, body, fetched_at = row["url"], final["http_status"], final["payload"], row["date"]
+    if final["read_error"] is not None and final["read_error"] != "read_content_type":
+        return "malformed", f"record unreadable: {final['read_error']}", None
+    if status is not None and 300 <= status < 400:
+        if hops > MAX_REDIRECTS and kind == "robots.txt":  # RFC 9309 2.3.1.2: unreachable, disallow all
+            rules = robots.from_fetch(status, body, url=url, redirects=hops, fetched_at=fetched_at)
+            return "unreachable", rules.outcome, rules
+        return "redirect", f"redirect after {hops} hops not found in the inputs: no signal", None
+    if kind == "robots.txt":
+        rules = robots.from_fetch(
+            status, body, url=url, content_type=final["content_type"], redirects=hops, fetched_at=fetched_at
+        )
+        verdict = {"rules": "observed", "allow_all": "not_found", "disallow_all": "unreachable"}[rules.mode]
+        if rules.outcome.startswith("html"):
+            verdict = "malformed"
+        return verdict, f"{rules.outcome} ({rules.mode.replace('_', ' ')})", rules
+    ok = status is not None and 200 <= status < 300
+    if not ok:
+        verdict = "not_found" if status is not None and 400 <= status < 500 else "unreachable"
+        return verdict, f"HTTP {status}: no signal", None
+    if kind == "tdmrep.json":
+        parsed = tdmrep.parse_file(body or b"", url, fetched_at)
+        if parsed.malformed:
+            return "malformed", parsed.malformed, parsed
+        return "observed", f"{len(parsed.rules)} location rules", parsed
+    rules = aitxt.parse(body, url, fetched_at, status, final["content_type"])
+    return "observed", f"{len(rules.groups)} groups", rules
+
+
+def _source(record: dict) -> dict:
+    return {
+        "source_file": record["source_file"],
+        "source_id": record["source_id"],
+        "source_record_id": record["warc_record_id"],
+        "source_offset": record["warc_record_offset"],
+        "source_length": record["warc_record_length"],
+        "http_status": record["http_status"],
+    }
+
+
+FILE_ROW_SCHEMA: dict[str, pl.DataType] = {
+    "kind": pl.String(),
+    "url": pl.String(),
+    "origin": pl.String(),
+    "signal": pl.String(),
+    "verdict": pl.String(),
+    "rule": pl.String(),
+    "raw": pl.String(),
+    "raw_sha256": pl.String(),
+    "http_status": pl.Int32(),
+    "source_file": pl.String(),
+    "source_id": pl.String(),
+    "source_record_id": pl.String(),
+    "source_offset": pl.Int64(),
+    "source_length": pl.Int64(),
+    "fetched_at": pl.String(),
+}
+
+
+def _file_row(kind: str, row: dict, verdict: str, rule: str) -> dict:
+    body = row["payload"]
+    return {
+        "kind": "policy_file",
+        "url": row["url"],
+        "origin": origin_key(row["url"]),
+        "signal": kind,
+        "verdict": verdict,
+        "rule": rule,
+        "raw": _text(body),
+        "raw_sha256": None if body is None else sha256_hex(body),
+        **_source(row),
+        "fetched_at": row["date"],
+    }

@@ -1,0 +1,163 @@
+"""The pipeline's opt-out stage on every page of the sample web, against the sample web's ground truth.
+
+The sample web's responses are written to a WARC exactly as a crawler would store them (policy
+files included, one host per site), so this tests the step and the release's evidence without the
+crawler; tests/crawl runs the same checks on a real crawl.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.config import RunConfig
+from pipeline.provenance import reopen_record
+from pipeline.sources import sample_web as sw
+from pipeline.verify import verify_release
+from tests.helpers.warcs import Page, write_warc
+
+HONOURED = RunConfig().optout.agents
+FAMILY = {
+    sw.ROBOTS: "optout_robots",
+    sw.ROBOTS_5XX: "optout_robots",
+    sw.X_ROBOTS_TAG: "optout_noai",
+    sw.META_ROBOTS: "optout_noai",
+    sw.TDM_HEADER: "optout_tdmrep",
+    sw.TDM_META: "optout_tdmrep",
+    sw.TDMREP_JSON: "optout_tdmrep",
+    sw.TDMREP_MALFORMED: "optout_tdmrep",
+    sw.AI_TXT: "optout_ai_txt",
+    sw.CONTENT_USAGE_ROBOTS: "optout_aipref",
+    sw.CONTENT_USAGE_HEADER: "optout_aipref",
+    sw.CONTENT_SIGNAL: "optout_content_signal",
+}
+
+
+def host(site: str) -> str:
+    return f"http://{site}.sample.test"
+
+
+def sample_web_warc(path: Path) -> Path:
+    """Every response of every sample site (policy files first, as a crawler fetches them)."""
+    pages = []
+    for site in sw.SITES:
+        responses = sw.site_responses(site.name)
+        order = sorted(responses, key=lambda p: (p not in ("/robots.txt", "/.well-known/tdmrep.json", "/ai.txt"), p))
+        for p in order:
+            r = responses[p]
+            ctype = next((v for k, v in r.headers if k.lower() == "content-type"), "application/octet-stream")
+            extra = tuple((k, v) for k, v in r.headers if k.lower() != "content-type")
+            pages.append(Page(host(site.name) + p, r.body, content_type=ctype, status=r.status, extra_headers=extra))
+    write_warc(path, pages, warc_version="1.1")
+    return path
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("optout")
+    warc = sample_web_warc(tmp / "sample-web.warc.gz")
+    result = CliRunner().invoke(app, ["run", str(warc), "--out", str(tmp / "r"), "--extractor", "resiliparse"])
+    assert result.exit_code == 0, result.output
+    return tmp / "r"
+
+
+def _tables(release: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    return tuple(pl.read_parquet(release / t / "*.parquet") for t in ("documents", "ledger", "optout_evidence"))
+
+
+def test_every_reserved_page_leaves_with_its_signal_and_no_allowed_page_does(release):
+    docs, ledger, _ = _tables(release)
+    removed = {u: (s, r) for u, s, r in ledger.select("url", "stage", "reason").iter_rows()}
+    kept = set(docs["url"])
+    checked = 0
+    for e in sw.iter_expected(kind=sw.PAGE):
+        url = host(e.site) + e.path
+        expected = {FAMILY[r.signal] for agent in HONOURED for r in e.reserved_for(agent)}
+        if expected:
+            assert url not in kept, f"{url} is reserved ({expected}) but in the release"
+            assert removed[url][0] == "optout", f"{url}: removed at {removed[url]}, expected opt-out"
+            assert removed[url][1] in expected, f"{url}: {removed[url][1]} not in {expected}"
+            checked += 1
+        else:
+            assert removed.get(url, ("kept",))[0] != "optout", f"{url} is allowed but was opted out: {removed[url]}"
+    assert checked >= 15  # every signal family is exercised
+
+
+def test_policy_files_are_evidence_not_documents(release):
+    docs, ledger, evidence = _tables(release)
+    files = evidence.filter(pl.col("kind") == "policy_file")
+    for site in sw.SITES:
+        for p, r in sw.site_responses(site.name).items():
+            if p in ("/robots.txt", "/.well-known/tdmrep.json", "/ai.txt"):
+                url = host(site.name) + p
+                assert url not in set(docs["url"])
+                assert ledger.filter(pl.col("url") == url)["reason"].to_list() == ["read_policy_file"]
+                row = files.filter(pl.col("url") == url).row(0, named=True)
+                assert row["http_status"] == r.status
+    by = {(u.split("//")[1].split(".")[0], s): v for u, s, v in files.select("url", "signal", "verdict").iter_rows()}
+    assert by["vault", "robots.txt"] == "unreachable"  # 503
+    assert by["mirror", "robots.txt"] == "not_found"  # 404
+    assert by["archive", "robots.txt"] == "malformed"  # HTML served as robots.txt
+    assert by["archive", "tdmrep.json"] == "malformed"
+    assert by["news", "robots.txt"] == "observed"
+
+
+def test_evidence_points_at_the_exact_records(release):
+    _, ledger, evidence = _tables(release)
+    reserved = evidence.filter(pl.col("verdict") == "reserved")
+    assert set(ledger.filter(pl.col("stage") == "optout")["id"]) == set(reserved["document_id"])
+    for row in reserved.unique(["source_id"]).iter_rows(named=True):
+        record = reopen_record(row["source_file"], row["source_offset"], row["source_length"])
+        assert record.digest_ok is True
+        if row["signal"] in ("robots", "aipref", "content-signal", "ai.txt") and row["raw"] and "robots" in row["rule"]:
+            assert record.url.endswith(("/robots.txt", "/ai.txt"))
+        if record.url.endswith(("/robots.txt", "/ai.txt", "/tdmrep.json")):
+            assert row["raw_sha256"] is None or len(row["raw_sha256"]) == 64
+        else:
+            assert record.url == row["url"]  # header or meta tag seen in the page's own response
+    # every reserved row names honoured agents only
+    assert set(reserved.explode("agents")["agents"]) <= set(HONOURED)
+
+
+def test_release_verifies_and_manifest_counts_opt_outs(release):
+    report = verify_release(release)
+    assert report.ok, [c for c in report.checks if not c.ok]
+    manifest = json.loads((release / "manifest.json").read_text())
+    optout = manifest["optout"]
+    _, ledger, _ = _tables(release)
+    assert optout["removed"] == ledger.filter(pl.col("stage") == "optout").height
+    assert optout["origins"] == len(sw.SITES)
+    assert optout["agents"] == list(HONOURED)
+
+
+def test_verify_catches_a_reserved_document_in_the_release(release, tmp_path):
+    """Tamper: put an opted-out record's id into the documents table; verify must report a violation."""
+    import shutil
+
+    from pipeline.tables import file_sha256
+
+    copy = tmp_path / "r"
+    shutil.copytree(release, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    doc_file = next(f for f in manifest["files"] if f["table"] == "documents")
+    _, ledger, _ = _tables(copy)
+    victim = ledger.filter(pl.col("stage") == "optout")["id"][0]
+    path = copy / doc_file["path"]
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select * replace (case when row_number() over () = 1 then $v else id end as id) "
+        f"from read_parquet('{path}')) to '{path}.new' (format parquet)",
+        {"v": victim},
+    )
+    Path(f"{path}.new").replace(path)
+    doc_file["sha256"], doc_file["bytes"] = file_sha256(path), path.stat().st_size
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    report = verify_release(copy)
+    failed = {c.name for c in report.checks if not c.ok}
+    assert "opt-outs honoured (no kept document is reserved)" in failed

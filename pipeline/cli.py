@@ -327,6 +327,48 @@ def stats(
     out.print(f"records by type: {types}", highlight=False)
 
 
+@app.command("optout-status")
+def optout_status(
+    release: Annotated[Path, typer.Argument(help="Release directory.")],
+    domain: Annotated[str | None, typer.Option(help="A domain (its subdomains included), e.g. example.org.")] = None,
+    url: Annotated[str | None, typer.Option(help="One exact URL.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What opt-out signals were seen for a site or page, what was decided and why, and what is in the release."""
+    from pipeline.lookup import InspectError
+    from pipeline.lookup import optout_status as status_of
+
+    try:
+        data = status_of(release, domain=domain, url=url)
+    except InspectError as err:
+        raise fail(str(err)) from None
+    if as_json:
+        _print_json(data)
+        return
+    subject = url or domain
+    removed = sum(r["n"] for r in data["removed"])
+    out.print(f"[bold]{subject}[/] in {release}: {data['in_release']:,} documents in, {removed:,} records removed")
+    files = Table("policy file", "verdict", "rule", "HTTP", "fetched", "evidence record", title="site policy files")
+    for f in data["policy_files"]:
+        files.add_row(f["url"], f["verdict"], f["rule"], str(f["http_status"]), f["fetched_at"] or "", f["source_id"])
+    out.print(files)
+    decisions = Table("url", "signal", "verdict", "rule", "agents", title="opt-out decisions")
+    for d in data["decisions"]:
+        agents = d["agents"] or []
+        shown = ", ".join(agents) if len(agents) <= 3 else f"{len(agents)} agents"
+        decisions.add_row(d["url"], d["signal"], d["verdict"], d["rule"], shown)
+    out.print(decisions)
+    removals = Table("stage", "reason", "records", title="removed records")
+    for r in data["removed"]:
+        removals.add_row(r["stage"], r["reason"], f"{r['n']:,}")
+    out.print(removals)
+    if data["violations"]:
+        shown = data["violations"][:5]
+        out.print(f"[bold red]{len(data['violations'])} documents in the release are reserved:[/] {shown}")
+        raise typer.Exit(1)
+    out.print("[green]opt-outs honoured:[/] no document in the release is reserved by a signal", highlight=False)
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo release.")] = Path("releases/demo"),

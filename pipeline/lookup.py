@@ -79,3 +79,47 @@ def release_stats(release: Path, *, top: int = 10) -> dict:
         "languages": languages,
         "domains": domains,
     }
+
+
+
+def optout_status(release: Path, *, domain: str | None = None, url: str | None = None) -> dict:
+    """For a domain (with its subdomains) or one URL: the site policy files seen, every opt-out decision,
+    how many of its records are in the release or were removed and why, and any violation."""
+    if not domain and not url:
+        raise InspectError("give --domain or --url")
+    manifest = _manifest(release)
+    if "optout_evidence" not in {f["table"] for f in manifest["files"]}:
+        raise InspectError(f"{release} predates opt-out evidence (format {manifest['format_version']})")
+    con = duckdb.connect()
+    for name in ("documents", "ledger", "optout_evidence"):
+        con.read_parquet(table_files(release, manifest, name)).create_view(name)
+    domain = (domain or "").strip().lower().removeprefix("www.") or None
+    params = {"url": url, "domain": domain}
+    match = "(url = $url or domain = $domain or ends_with(domain, '.' || $domain))"
+
+    def rows(sql: str, extra: dict | None = None) -> list[dict]:
+        rel = con.sql(sql, params=params | (extra or {}))
+        return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+
+    # a URL's site policies are those of its origin
+    origins = "select origin from optout_evidence where " + match
+    return {
+        "release": manifest["release_id"],
+        "query": {"domain": domain, "url": url},
+        "agents": manifest["optout"]["agents"],
+        "policy_files": rows(
+            "select url, origin, signal, verdict, rule, raw_sha256, http_status, fetched_at, source_file, source_id "
+            f"from optout_evidence where kind = 'policy_file' and origin in ({origins}) "
+            "order by origin, signal, fetched_at"
+        ),
+        "decisions": rows(
+            "select document_id, url, signal, verdict, rule, agents, raw, source_id, fetched_at "
+            f"from optout_evidence where kind = 'document' and {match} order by url, signal"
+        ),
+        "in_release": rows(f"select count(*) as n from documents where {match}")[0]["n"],
+        "removed": rows(f"select stage, reason, count(*) as n from ledger where {match} group by all order by n desc"),
+        "violations": rows(
+            f"select id, url from documents where {match} and id in "
+            "(select document_id from optout_evidence where verdict = 'reserved') order by id"
+        ),
+    }

@@ -161,3 +161,26 @@ def test_verify_catches_a_reserved_document_in_the_release(release, tmp_path):
     report = verify_release(copy)
     failed = {c.name for c in report.checks if not c.ok}
     assert "opt-outs honoured (no kept document is reserved)" in failed
+
+
+def test_optout_status_reports_what_was_seen_and_decided(release):
+    runner = CliRunner()
+    url = host("blog") + "/about"
+    result = runner.invoke(app, ["optout-status", str(release), "--url", url, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["in_release"] == 0 and data["violations"] == []
+    assert [p["url"] for p in data["policy_files"]] == [host("blog") + "/robots.txt"]
+    (decision,) = data["decisions"]
+    assert decision["verdict"] == "reserved" and sorted(decision["agents"]) == ["CCBot", "GPTBot"]
+    assert data["removed"] == [{"stage": "optout", "reason": "optout_robots", "n": 1}]
+
+    allowed = runner.invoke(app, ["optout-status", str(release), "--domain", "mirror.sample.test", "--json"])
+    data = json.loads(allowed.output)
+    assert data["in_release"] > 0 and data["decisions"] == []
+    assert {p["verdict"] for p in data["policy_files"]} == {"not_found"}
+
+    text = runner.invoke(app, ["optout-status", str(release), "--domain", "sample.test"])
+    assert text.exit_code == 0 and "opt-outs honoured" in text.output
+    missing = runner.invoke(app, ["optout-status", str(release)])
+    assert missing.exit_code == 2 and "give --domain or --url" in missing.output

@@ -69,7 +69,8 @@ def run(
     from pydantic import ValidationError
 
     from pipeline.config import RunConfig
-    from pipeline.sources.inputs import InputError, expand_inputs
+    from pipeline.optout.policies import HTTP_FORMATS
+    from pipeline.sources.inputs import InputError, detect_format, expand_inputs
 
     try:
         settings = RunConfig.load(config_file).model_dump()
@@ -78,6 +79,8 @@ def run(
         config = RunConfig.model_validate(settings)
         specs = expand_inputs(inputs)
         snapshots = expand_inputs(optout_snapshot) if optout_snapshot else []
+        if bad := [s for s in snapshots if detect_format(s) not in HTTP_FORMATS]:
+            raise InputError(f"{bad[0]}: an opt-out snapshot must be a WARC (from `apertura robots-snapshot`)")
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "JSON"

@@ -26,8 +26,9 @@ from pipeline.optout.base import POLICY_URL, origin_key, policy_kind, sha256_hex
 from pipeline.optout.explain import SitePolicy
 from pipeline.provenance import domain_expr
 from pipeline.sources.base import RECORD_SCHEMA
-from pipeline.sources.inputs import read_input
+from pipeline.sources.inputs import detect_format, read_input
 
+HTTP_FORMATS = ("warc", "arc")  # formats whose records carry HTTP responses (and so policy files)
 RAW_CHARS = 2_000  # characters of a policy file kept in the evidence row (its sha256 covers all of it)
 MAX_REDIRECTS = robots.MAX_REDIRECTS
 
@@ -59,11 +60,16 @@ def collect(specs: list[str], on_file: Callable[[str], None] | None = None) -> t
     """Every policy-file record (and redirect target of one) in `specs`, in file then record order.
 
     Bodies of other records are not held (an empty content-type allow list), so this pass costs one
-    decompression of the inputs, not an extraction.
+    decompression of the inputs, not an extraction. WET and tabular inputs hold no HTTP responses and
+    are skipped.
     """
     config = ReadConfig(content_types=())
     frames, scanned = [], []
     for spec in specs:
+        if detect_format(spec) not in HTTP_FORMATS:
+            if on_file:
+                on_file(spec)
+            continue
         batches, report = read_input(spec, batch_size=4096, read_config=config)
         wanted: set[str] = set()
         kept = []

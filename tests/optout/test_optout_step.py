@@ -184,3 +184,33 @@ def test_optout_status_reports_what_was_seen_and_decided(release):
     assert text.exit_code == 0 and "opt-outs honoured" in text.output
     missing = runner.invoke(app, ["optout-status", str(release)])
     assert missing.exit_code == 2 and "give --domain or --url" in missing.output
+
+
+def test_a_newer_snapshot_applies_retroactively(release, tmp_path):
+    """The mirror had no robots.txt when crawled (404); a later snapshot disallows GPTBot: its pages must go."""
+    from pipeline.tables import file_sha256
+
+    warc = sample_web_warc(tmp_path / "sample-web.warc.gz")
+    snapshot = tmp_path / "snap" / "snapshot.warc.gz"
+    snapshot.parent.mkdir()
+    robots = "User-agent: GPTBot\nDisallow: /\n"
+    write_warc(snapshot, [Page(host("mirror") + "/robots.txt", robots, "text/plain", date="2026-11-01T00:00:00Z")])
+    out = tmp_path / "r"
+    result = CliRunner().invoke(
+        app,
+        ["run", str(warc), "--out", str(out), "--extractor", "resiliparse", "--optout-snapshot", str(snapshot.parent)],
+    )
+    assert result.exit_code == 0, result.output
+    docs, ledger, evidence = _tables(out)
+    assert not docs.filter(pl.col("domain") == "mirror.sample.test").height
+    before = pl.read_parquet(release / "documents" / "*.parquet").filter(pl.col("domain") == "mirror.sample.test")
+    gone = ledger.filter(pl.col("url").is_in(before["url"].implode()))
+    assert set(gone["reason"]) == {"optout_robots"} and gone.height == before.height > 0
+    rows = evidence.filter(pl.col("document_id").is_in(gone["id"].implode()))
+    assert set(rows["source_file"]) == {str(snapshot)}
+    assert set(rows["fetched_at"]) == {"2026-11-01T00:00:00Z"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["optout"]["snapshots"] == [
+        {"path": str(snapshot), "sha256": file_sha256(snapshot), "bytes": snapshot.stat().st_size}
+    ]
+    assert verify_release(out).ok

@@ -1,0 +1,11 @@
+"""The crawler: polite, robots.txt-first, WARC 1.1 out (`apertura crawl`, `apertura robots-snapshot`).
+
+`crawl(seeds, out, config)` and `robots_snapshot(hosts, out, config)` in `crawler.py`; the typed
+config in `config.py`; the WARC layout in `warc.py`; URL canonicalisation, scope and link extraction
+in `urls.py`; Crawl-delay and Retry-After in `politeness.py`; the Typer commands in `cli.py`.
+"""
+
+from pipeline.crawl.config import CrawlConfig
+from pipeline.crawl.crawler import CrawlError, CrawlSummary, crawl, read_url_list, robots_snapshot
+
+__all__ = ["CrawlConfig", "CrawlError", "CrawlSummary", "crawl", "read_url_list", "robots_snapshot"]

@@ -1,0 +1,158 @@
+"""`apertura crawl` and `apertura robots-snapshot`: thin Typer commands over `pipeline.crawl.crawler`.
+
+Plain functions, registered by `pipeline/cli.py` with `app.command("crawl")(crawl_command)` and
+`app.command("robots-snapshot")(robots_snapshot_command)`. Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from pipeline.crawl.config import CrawlConfig
+
+_err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    """One clear line on stderr, exit code 2, no traceback."""
+    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def _config(path: Path | None, **overrides: Any) -> CrawlConfig:
+    from pydantic import ValidationError
+
+    from pipeline.crawl.config import CrawlConfig
+
+    try:
+        return CrawlConfig.load(path, **overrides)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        source = f"config {path}" if path else "options"
+        raise _fail(f"{source}: {where}: {first['msg']} ({err.error_count()} problem(s))") from None
+    except OSError as err:
+        raise _fail(f"config {path}: {err.strerror or err}") from None
+    except ValueError as err:  # JSON syntax, or not an object
+        raise _fail(f"config {path}: {str(err).splitlines()[0]}") from None
+
+
+def _progress(flag: bool | None) -> bool:
+    return sys.stderr.isatty() if flag is None else flag
+
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="JSON CrawlConfig; options given here override it.")
+]
+UserAgentOpt = Annotated[
+    str | None, typer.Option("--user-agent", help="User-Agent header (default: AperturaBot/<version> (+<contact>)).")
+]
+ContactOpt = Annotated[str | None, typer.Option("--contact", help="Operator contact URL or mailto:, sent in the UA.")]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Connect/read timeout per request, seconds.")]
+DelayOpt = Annotated[
+    float | None, typer.Option("--delay", help="Seconds between requests to one host (robots Crawl-delay wins).")
+]
+ProgressOpt = Annotated[
+    bool | None, typer.Option("--progress/--no-progress", help="Progress line on stderr (default: if a terminal).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+
+
+def crawl_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory: WARC files + crawl-state.json.")],
+    seeds: Annotated[
+        Path | None, typer.Option("--seeds", help="File of seed URLs, one per line (optional with --resume).")
+    ] = None,
+    user_agent: UserAgentOpt = None,
+    contact: ContactOpt = None,
+    delay: DelayOpt = None,
+    max_pages: Annotated[int | None, typer.Option("--max-pages", help="Stop after this many page fetches.")] = None,
+    max_depth: Annotated[int | None, typer.Option("--max-depth", help="Link hops from a seed.")] = None,
+    max_bytes: Annotated[int | None, typer.Option("--max-bytes", help="Stop after this many body bytes.")] = None,
+    timeout: TimeoutOpt = None,
+    scope: Annotated[str | None, typer.Option("--scope", help="same-host (default) or same-site.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the crawl saved in --out.")] = False,
+    config: ConfigOpt = None,
+    progress: ProgressOpt = None,
+    json_out: JsonOpt = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and seeds, then stop.")] = False,
+) -> None:
+    """Crawl politely from seed URLs into WARC 1.1 files (robots.txt, tdmrep.json, ai.txt first per host)."""
+    from pipeline.crawl.crawler import STATE_FILE, CrawlError, crawl, read_url_list
+
+    cfg = _config(
+        config,
+        user_agent=user_agent,
+        contact=contact,
+        delay_seconds=delay,
+        max_pages=max_pages,
+        max_depth=max_depth,
+        max_bytes=max_bytes,
+        timeout_seconds=timeout,
+        scope=scope,
+    )
+    try:
+        if seeds is None and not resume:
+            raise CrawlError("--seeds is required (a file of URLs, one per line)")
+        urls = read_url_list(seeds) if seeds is not None else []
+        if dry_run:
+            doc = {"config": cfg.model_dump(mode="json"), "config_hash": cfg.hash(), "seeds": urls, "out": str(out)}
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+            return
+        summary = crawl(urls, out, cfg, resume=resume, progress=_progress(progress))
+    except CrawlError as err:
+        raise _fail(str(err)) from None
+    except KeyboardInterrupt:
+        _err.print(f"interrupted: WARC files closed and state saved in {out}; continue with --resume", soft_wrap=True)
+        raise typer.Exit(130) from None
+    if json_out:
+        sys.stdout.write(json.dumps(summary.to_json(), indent=2) + "\n")
+        return
+    statuses = " ".join(f"{code}×{n}" for code, n in sorted(summary.statuses.items())) or "none"
+    lines = [
+        f"pages: {summary.pages:,} ({summary.bytes / 1e6:,.2f} MB); HTTP status: {statuses}; errors: {summary.errors}",
+        f"skipped by robots.txt: {summary.robots_skipped} URL(s); content type skipped: {summary.type_skipped}; "
+        f"truncated: {summary.truncated}; site files fetched: {summary.site_files}",
+    ]
+    for o, why in summary.origins_not_crawled.items():
+        lines.append(f"not crawled: {o} (robots.txt {why})")
+    if summary.stopped:
+        lines.append(f"stopped: {summary.stopped} reached; {summary.frontier:,} URL(s) left (continue with --resume)")
+    lines.append(f"files: {len(summary.files)} WARC file(s) in {out}; state: {out / STATE_FILE}")
+    typer.echo("\n".join(lines))
+
+
+def robots_snapshot_command(
+    hosts: Annotated[Path, typer.Option("--hosts", help="File of hosts or origins, one per line (host -> https).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New output directory for the WARC files.")],
+    user_agent: UserAgentOpt = None,
+    contact: ContactOpt = None,
+    delay: DelayOpt = None,
+    timeout: TimeoutOpt = None,
+    config: ConfigOpt = None,
+    progress: ProgressOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fetch today's robots.txt, /.well-known/tdmrep.json and /ai.txt of each host into WARC files."""
+    from pipeline.crawl.crawler import CrawlError, read_url_list, robots_snapshot
+
+    cfg = _config(config, user_agent=user_agent, contact=contact, delay_seconds=delay, timeout_seconds=timeout)
+    try:
+        result = robots_snapshot(read_url_list(hosts, origins=True), out, cfg, progress=_progress(progress))
+    except CrawlError as err:
+        raise _fail(str(err)) from None
+    if json_out:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    for o, info in result.items():
+        files = " ".join(f"{p}={s}" for p, s in info["site_files"].items()) or "-"
+        typer.echo(f"{o}: robots.txt HTTP {info['robots_status']} -> {info['robots']}; {files}")
+    names = sorted(p.name for p in out.glob("*.warc.gz"))
+    typer.echo(f"files: {len(names)} WARC file(s) in {out}")

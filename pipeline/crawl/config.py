@@ -1,0 +1,117 @@
+"""One typed configuration per crawl. Its canonical JSON hash goes into every WARC's `warcinfo` record.
+
+Politeness defaults follow common practice for research crawlers (one connection per host, one
+second between requests, robots.txt `Crawl-delay` honoured when it asks for more) and RFC 9309
+(robots.txt redirects: at least five hops). Every field has a default, so `CrawlConfig()` is a
+complete, polite crawl of whatever seeds it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipeline import __version__
+from pipeline.optout.agents import OUR_AGENT
+
+DEFAULT_CONTACT = "https://apertura.example/crawler"  # placeholder: operators set their own page or mailto:
+_TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")  # RFC 9309 2.2.1: product tokens are [a-zA-Z_-]
+
+
+def default_user_agent(contact: str, token: str = OUR_AGENT) -> str:
+    """`AperturaBot/<version> (+<contact>)`: the product token robots.txt groups are matched against first."""
+    return f"{token}/{__version__} (+{contact})"
+
+
+class CrawlConfig(BaseModel):
+    """Everything that decides what a crawl fetches and how politely. Change a field, change the hash."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contact: str = Field(DEFAULT_CONTACT, description="Operator contact (URL or mailto:), sent in the user agent.")
+    robots_token: str = Field(OUR_AGENT, description="Product token matched against robots.txt user-agent groups.")
+    user_agent: str = Field(
+        "", description="User-Agent header; empty -> '<robots_token>/<version> (+<contact>)'. Filled in on load."
+    )
+    delay_seconds: float = Field(
+        1.0, ge=0, description="Pause between requests to one host (origin); a larger robots.txt Crawl-delay wins."
+    )
+    max_crawl_delay_seconds: float = Field(
+        60.0, ge=0, description="Cap on a robots.txt Crawl-delay, so one host cannot stall the crawl for hours."
+    )
+    max_connections_per_host: int = Field(1, ge=1, description="Concurrent connections (and workers) per origin.")
+    max_pages: int | None = Field(
+        None, ge=0, description="Stop after this many page fetches (redirect hops and errors count; site files don't)."
+    )
+    max_depth: int = Field(10, ge=0, description="Link hops from a seed (redirects keep the depth of their source).")
+    max_bytes: int | None = Field(None, ge=0, description="Stop after this many response-body bytes stored in total.")
+    max_page_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1,
+        description="Per response body; a longer body is cut there and its record gets `WARC-Truncated: length`.",
+    )
+    timeout_seconds: float = Field(30.0, gt=0, description="Connect/read timeout per request (httpx semantics).")
+    max_fetch_seconds: float = Field(
+        300.0, gt=0, description="Whole-body time limit; a body still arriving then is cut (`WARC-Truncated: time`)."
+    )
+    retries: int = Field(2, ge=0, description="Extra attempts after a connect error, timeout, HTTP 429 or 503.")
+    backoff_seconds: float = Field(1.0, ge=0, description="First retry waits this long, doubling per attempt.")
+    max_retry_after_seconds: float = Field(
+        60.0, ge=0, description="A server's Retry-After is honoured up to this many seconds."
+    )
+    max_redirects: int = Field(5, ge=0, description="Redirect hops followed per chain (RFC 9309 asks for >= 5).")
+    scope: Literal["same-host", "same-site"] = Field(
+        "same-host",
+        description="Follow links to the seeds' hosts (host and port) only, or to their registrable domains.",
+    )
+    content_types: tuple[str, ...] = Field(
+        ("text/html", "application/xhtml+xml", "text/plain"),
+        description="MIME types whose bodies are downloaded; others get a metadata record and no body.",
+    )
+    warc_max_bytes: int = Field(1_000_000_000, ge=1, description="Roll to a new WARC file past this size (bytes).")
+    checkpoint_seconds: float = Field(
+        300.0, gt=0, description="Close the current WARC file and save crawl-state.json at least this often."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_user_agent(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("user_agent"):
+            data = dict(data)
+            data["user_agent"] = default_user_agent(
+                data.get("contact") or DEFAULT_CONTACT, data.get("robots_token") or OUR_AGENT
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> CrawlConfig:
+        if not _TOKEN.match(self.robots_token):
+            raise ValueError(f"robots_token {self.robots_token!r} is not a product token ([A-Za-z0-9_.-]+)")
+        if any(c in self.user_agent for c in "\r\n"):
+            raise ValueError("user_agent must be one line")
+        return self
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def hash(self) -> str:
+        return "sha256:" + hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    @classmethod
+    def load(cls, path: Path | None, **overrides: Any) -> CrawlConfig:
+        """Defaults, then the JSON file (if any), then the non-None `overrides` (command-line options)."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"{path}: expected a JSON object")
+        previous = cls.model_validate(data) if overrides.get("contact") and data.get("user_agent") else None
+        if previous is not None and previous.user_agent == default_user_agent(previous.contact, previous.robots_token):
+            data.pop("user_agent")  # the file's agent was the default one: a new contact makes a new default
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(data)

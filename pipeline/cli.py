@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.crawl.cli import crawl_command, robots_snapshot_command
 from pipeline.optout_cli import optout_app
 from pipeline.sample_web_cli import sample_web_app
 
@@ -375,19 +376,33 @@ def optout_status(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the demo release.")] = Path("releases/demo"),
+    crawl_dir: Annotated[Path, typer.Option(help="Where to write the demo crawl's WARC files.")] = Path("crawls/demo"),
 ) -> None:
-    """Run the pipeline on the sample WARCs shipped in data/ and print what it produced."""
+    """Serve the sample web on 127.0.0.1, crawl it for real, run the pipeline on the crawl and the sample WARCs
+    in data/, verify the release and print what it holds and what the opt-outs removed."""
     from pipeline.config import RunConfig
+    from pipeline.crawl.config import CrawlConfig
+    from pipeline.crawl.crawler import crawl
     from pipeline.sources.inputs import expand_inputs
+    from pipeline.sources.sample_web import start_sample_web
 
     sample = Path(__file__).resolve().parent.parent / "data" / "sample"
     if not sample.is_dir():
         raise fail(f"sample data not found at {sample}")
-    if out_dir.exists():
-        console.print(f"replacing the previous demo release at {out_dir}")
-        shutil.rmtree(out_dir)
+    for previous in (out_dir, crawl_dir):
+        if previous.exists():
+            console.print(f"replacing the previous demo output at {previous}")
+            shutil.rmtree(previous)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    manifest = build(expand_inputs([str(sample)]), RunConfig(), out_dir)
+    with start_sample_web() as web:
+        console.print(f"sample web: {len(web.sites)} sites on 127.0.0.1; crawling into {crawl_dir}")
+        summary = crawl(web.seeds(), crawl_dir, CrawlConfig(delay_seconds=0.05), progress=console.is_terminal)
+    console.print(
+        f"crawled {summary.pages:,} pages ({summary.bytes:,} bytes), {summary.robots_skipped} URLs skipped by "
+        f"robots.txt, {len(summary.origins_not_crawled)} sites not crawled (robots.txt unreachable)"
+    )
+    specs = [str(crawl_dir / f) for f in summary.files] + expand_inputs([str(sample)])
+    manifest = build(specs, RunConfig(), out_dir)
     verify(out_dir, as_json=False)
     stats(out_dir, as_json=False, top=10)
     import duckdb
@@ -398,9 +413,17 @@ def demo(
         "select id, url from read_parquet($files) order by id limit 1",
         params={"files": table_files(out_dir, manifest, "documents")},
     ).fetchall()
-    console.print(f"\n[bold green]demo release:[/] {out_dir.resolve()}  ({manifest['counts']['kept']:,} documents)")
+    optout = manifest["optout"]
+    by_signal = ", ".join(f"{reason}={n}" for reason, n in sorted(optout["removed_by_signal"].items()))
+    console.print(
+        f"\nopt-outs: {optout['policy_files']} policy files from {optout['origins']} sites; "
+        f"{optout['removed']} records removed ({by_signal})",
+        highlight=False,
+    )
+    console.print(f"[bold green]demo release:[/] {out_dir.resolve()}  ({manifest['counts']['kept']:,} documents)")
     if example:
         console.print(f"try: .venv/bin/apertura show {out_dir} {example[0][0]}   ({example[0][1]})", highlight=False)
+    console.print(f"     .venv/bin/apertura optout-status {out_dir} --domain 127.0.0.1", highlight=False)
 
 
 @app.command("app")
@@ -433,6 +456,8 @@ def open_app(
     raise typer.Exit(code)
 
 
+app.command("crawl")(crawl_command)
+app.command("robots-snapshot")(robots_snapshot_command)
 app.add_typer(sample_web_app, name="sample-web")
 app.add_typer(optout_app, name="optout")
 

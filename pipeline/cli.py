@@ -182,9 +182,7 @@ def build(
                 progress.update(task, total=progress.tasks[task].completed)
             if resume:
                 console.print(f"resumed: {len(reused)} of {len(specs)} inputs were already done")
-            written = progress.add_task(
-                "dedup + write", total=sum(s.report()["eligible"] for s in shards), rate=""
-            )
+            written = progress.add_task("dedup + write", total=sum(s.report()["eligible"] for s in shards), rate="")
             manifest = build_release(
                 shards,
                 config,
@@ -203,11 +201,15 @@ def build(
 def verify(
     release: Annotated[Path, typer.Argument(help="Release directory.")],
     as_json: JsonFlag = False,
+    registry: Annotated[
+        Path | None,
+        typer.Option(help="Also check against this opt-out registry (default: the one a derived release names)."),
+    ] = None,
 ) -> None:
-    """Check hashes, schemas and conservation from the release files alone; exit 1 on any problem."""
+    """Check hashes, schemas, conservation and opt-outs from the release files alone; exit 1 on any problem."""
     from pipeline.verify import verify_release
 
-    report = verify_release(release)
+    report = verify_release(release, registry)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -456,6 +458,84 @@ def open_app(
     raise typer.Exit(code)
 
 
+release_app = typer.Typer(help="Releases from releases: retroactive opt-outs, and what changed.", no_args_is_help=True)
+
+
+@release_app.command("derive")
+def release_derive(
+    parent: Annotated[Path, typer.Argument(help="The release to start from (only read).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="New release directory (must not exist).")],
+    apply_optouts: Annotated[
+        bool, typer.Option("--apply-optouts", help="Apply the registry entries in force (and any snapshots).")
+    ] = False,
+    registry: Annotated[Path, typer.Option(envvar="APERTURA_REGISTRY", help="Opt-out registry directory.")] = Path(
+        "registry"
+    ),
+    optout_snapshot: Annotated[
+        list[str] | None, typer.Option("--optout-snapshot", help="Newer robots.txt/tdmrep.json/ai.txt WARC(s).")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Apply opt-outs in force at this ISO 8601 UTC time (default now).")
+    ] = None,
+) -> None:
+    """A new release without the documents today's opt-outs cover; everything else kept, the parent untouched."""
+    from pipeline.derive import derive_release
+    from pipeline.optout.registry import Registry, RegistryError
+    from pipeline.release import ReleaseError
+    from pipeline.sources.inputs import InputError, expand_inputs
+
+    if not apply_optouts:
+        raise fail("nothing to apply: pass --apply-optouts")
+    try:
+        snapshots = expand_inputs(optout_snapshot) if optout_snapshot else []
+        reg = Registry(registry) if registry.is_dir() else None
+        if reg is None and not snapshots:
+            raise fail(f"no registry at {registry} and no --optout-snapshot: nothing to apply")
+        manifest = derive_release(parent, out_dir, registry=reg, snapshots=snapshots, at=at)
+    except (ReleaseError, RegistryError, InputError) as err:
+        raise fail(str(err)) from None
+    lineage = manifest["lineage"]
+    removed = manifest["counts"]["stages"][-1]["removed"]
+    console.print(
+        f"[green]derived[/] {out_dir} from {parent}: {removed:,} documents removed, "
+        f"{manifest['counts']['kept']:,} kept; registry {lineage['registry'] and lineage['registry']['sha256'][:16]}",
+        highlight=False,
+    )
+
+
+@release_app.command("diff")
+def release_diff(
+    old: Annotated[Path, typer.Argument(help="The earlier release.")],
+    new: Annotated[Path, typer.Argument(help="The later release.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Documents that left and arrived between two releases, with reasons, by domain."""
+    from pipeline.derive import release_diff as diff
+    from pipeline.release import ReleaseError
+
+    try:
+        data = diff(old, new)
+    except ReleaseError as err:
+        raise fail(str(err)) from None
+    if as_json:
+        _print_json(data)
+        return
+    out.print(
+        f"{data['old']} → {data['new']}: {data['kept']['old']:,} → {data['kept']['new']:,} documents; "
+        f"{data['removed']:,} left, {data['added']:,} arrived",
+        highlight=False,
+    )
+    reasons = Table("stage", "reason", "documents", title="why documents left")
+    for r in data["removed_by_reason"]:
+        reasons.add_row(r["stage"], r["reason"], f"{r['n']:,}")
+    out.print(reasons)
+    domains = Table("domain", "reason", "documents", title="left, by domain")
+    for r in data["removed_by_domain"][:20]:
+        domains.add_row(str(r["domain"]), r["reason"], f"{r['n']:,}")
+    out.print(domains)
+
+
+app.add_typer(release_app, name="release")
 app.command("crawl")(crawl_command)
 app.command("robots-snapshot")(robots_snapshot_command)
 app.add_typer(sample_web_app, name="sample-web")

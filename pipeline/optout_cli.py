@@ -1,8 +1,9 @@
-"""`apertura optout ...`: a rights holder's tester for opt-out signals (more commands come with the registry)."""
+"""`apertura optout ...`: a rights holder's tester for opt-out signals, and the rights-holder registry."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -10,7 +11,35 @@ from typing import Annotated
 
 import typer
 
-optout_app = typer.Typer(help="Opt-out signals: test what a site's signals say for AI crawlers.", no_args_is_help=True)
+optout_app = typer.Typer(
+    help="Opt-out signals (test what a site's signals say) and the rights-holder opt-out registry.",
+    no_args_is_help=True,
+)
+RegistryOpt = Annotated[
+    Path,
+    typer.Option(
+        "--registry", envvar="APERTURA_REGISTRY", help="Registry directory (append-only; created on first add)."
+    ),
+]
+DEFAULT_REGISTRY = Path(os.environ.get("APERTURA_REGISTRY", "registry"))
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _subject(domain: str | None, url_prefix: str | None, text_file: Path | None) -> tuple[str, str, str | None]:
+    """(kind, value, text) from exactly one of the three options."""
+    given = [(k, v) for k, v in (("domain", domain), ("url_prefix", url_prefix), ("text", text_file)) if v]
+    if len(given) != 1:
+        raise _fail("give exactly one of --domain, --url-prefix, --text-file")
+    kind, value = given[0]
+    if kind != "text":
+        return kind, str(value), None
+    text = _read(Path(value))
+    return "text", "", (text or b"").decode("utf-8", "replace")
 
 
 def _read(path: Path | None) -> bytes | None:
@@ -59,3 +88,119 @@ def explain(
         typer.echo(f"{v.agent}: RESERVED")
         for d in v.reserving:
             typer.echo(f"    {d.signal}: {d.rule}")
+
+
+@optout_app.command()
+def add(
+    requester: Annotated[str, typer.Option(help="Who asks, with a contact: 'Example AG <legal@example.org>'.")],
+    domain: Annotated[str | None, typer.Option(help="A domain; its subdomains are covered too.")] = None,
+    url_prefix: Annotated[str | None, typer.Option(help="Every URL starting with this prefix.")] = None,
+    text_file: Annotated[Path | None, typer.Option(help="A text (UTF-8) whose copies and near-copies opt out.")] = None,
+    note: Annotated[str, typer.Option(help="Free text kept with the entry.")] = "",
+    effective_from: Annotated[str | None, typer.Option(help="ISO 8601 UTC; default: now.")] = None,
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+) -> None:
+    """Append an approved opt-out to the registry (never edits an earlier entry)."""
+    from pipeline.optout.registry import Registry, RegistryError
+
+    kind, value, text = _subject(domain, url_prefix, text_file)
+    try:
+        entry = Registry(registry).add(
+            kind, value, requester=requester, note=note, effective_from=effective_from, text=text
+        )
+    except RegistryError as err:
+        raise _fail(str(err)) from None
+    typer.echo(f"added {entry.describe()}, effective from {entry.effective_from}")
+
+
+@optout_app.command("list")
+def list_entries(registry: RegistryOpt = DEFAULT_REGISTRY, as_json: AsJson = False) -> None:
+    """Every entry in the registry, oldest first, and the registry's current hash."""
+    from pipeline.optout.registry import Registry, RegistryError
+
+    reg = Registry(registry)
+    try:
+        frame, state = reg.entries().drop("minhash"), reg.state()
+    except RegistryError as err:
+        raise _fail(str(err)) from None
+    if as_json:
+        sys.stdout.write(json.dumps({"state": state, "entries": frame.to_dicts()}, indent=2) + "\n")
+        return
+    for r in frame.iter_rows(named=True):
+        typer.echo(f"{r['entry_id']}  {r['kind']:<10} {r['value']:<40} {r['effective_from']}  {r['requester']}")
+    typer.echo(f"{state['entries']} entries, sha256 {state['sha256']}")
+
+
+@optout_app.command()
+def check(
+    domain: Annotated[str | None, typer.Option(help="A domain.")] = None,
+    url: Annotated[str | None, typer.Option(help="A URL.")] = None,
+    text_file: Annotated[Path | None, typer.Option(help="A text file.")] = None,
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    as_json: AsJson = False,
+) -> None:
+    """Which registry entries in force now cover a domain, a URL or a text."""
+    import polars as pl
+
+    from pipeline.optout.registry import Registry, RegistryError, entry_dict, fingerprint, match, normalise_domain
+
+    kind, value, text = _subject(domain, url, text_file)
+    reg = Registry(registry)
+    try:
+        if kind == "text":
+            norm, sig = fingerprint(text or "", reg.dedup)
+            row = {"id": "query", "url": None, "domain": None, "norm_sha256": norm, "minhash": sig}
+        elif kind == "domain":
+            row = {"id": "query", "url": None, "domain": normalise_domain(value), "norm_sha256": None, "minhash": None}
+        else:
+            from pipeline.provenance import domain_expr
+
+            host = pl.select(domain_expr(pl.lit(value))).item()
+            row = {"id": "query", "url": value, "domain": host, "norm_sha256": None, "minhash": None}
+        frame = pl.DataFrame([row], schema={"id": pl.String, "url": pl.String, "domain": pl.String,
+                                            "norm_sha256": pl.String, "minhash": pl.List(pl.UInt32)})  # fmt: skip
+        entries = reg.effective()
+        hits = match(frame, entries)
+    except RegistryError as err:
+        raise _fail(str(err)) from None
+    by_id = {e.entry_id: e for e in entries}
+    found = [entry_dict(by_id[i]) | {"rule": r} for i, r in hits.select("entry_id", "rule").iter_rows()]
+    if as_json:
+        sys.stdout.write(json.dumps({"opted_out": bool(found), "entries": found}, indent=2) + "\n")
+        return
+    if not found:
+        typer.echo("not covered by any registry entry in force")
+    for f in found:
+        typer.echo(f"OPTED OUT: {f['rule']}, effective from {f['effective_from']}")
+
+
+@optout_app.command()
+def pending(registry: RegistryOpt = DEFAULT_REGISTRY, as_json: AsJson = False) -> None:
+    """Requests filed from the audit app that wait for approval."""
+    from pipeline.optout.registry import Registry
+
+    frame = Registry(registry).pending().drop("minhash", "entry_id")
+    if as_json:
+        sys.stdout.write(json.dumps(frame.to_dicts(), indent=2) + "\n")
+        return
+    for r in frame.iter_rows(named=True):
+        typer.echo(
+            f"{r['request_id']}  {r['kind']:<10} {r['value']:<40} {r['received_at']}  {r['requester']}  {r['note']}"
+        )
+    typer.echo(f"{frame.height} pending")
+
+
+@optout_app.command()
+def approve(
+    request_id: Annotated[str, typer.Argument(help="A pending request id (see `apertura optout pending`).")],
+    effective_from: Annotated[str | None, typer.Option(help="ISO 8601 UTC; default: now.")] = None,
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+) -> None:
+    """Approve a pending request: appends a registry entry that names it."""
+    from pipeline.optout.registry import Registry, RegistryError
+
+    try:
+        entry = Registry(registry).approve(request_id, effective_from)
+    except RegistryError as err:
+        raise _fail(str(err)) from None
+    typer.echo(f"approved {request_id}: {entry.describe()}")

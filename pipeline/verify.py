@@ -151,12 +151,18 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
         "signatures aligned 1:1 with documents", misaligned == 0, f"{misaligned} rows differ" if misaligned else ""
     )
 
+    # a kept copy may itself be removed later by a retroactive opt-out (release derive): then it is in the ledger
     dangling = con.sql(
         "select count(*) from read_parquet($ledger) where duplicate_of is not null "
-        "and duplicate_of not in (select id from read_parquet($docs))",
+        "and duplicate_of not in (select id from read_parquet($docs)) "
+        "and duplicate_of not in (select id from read_parquet($ledger) where stage = 'optout')",
         params={"docs": params["docs"], "ledger": params["ledger"]},
     ).fetchall()[0][0]
-    report.add("every duplicate_of is a kept document", dangling == 0, f"{dangling} dangling" if dangling else "")
+    report.add(
+        "every duplicate_of is a kept (or since opted-out) document",
+        dangling == 0,
+        f"{dangling} dangling" * bool(dangling),
+    )
 
     hashes = con.sql(
         "select distinct config_hash from (select config_hash from read_parquet($docs) "
@@ -205,7 +211,45 @@ def _check_optout(release: Path, manifest: dict, report: VerifyReport) -> None:
     report.add("evidence rows are about records in the release", orphans == 0, f"{orphans} orphans" if orphans else "")
 
 
-def verify_release(release: Path) -> VerifyReport:
+def _check_registry(release: Path, manifest: dict, report: VerifyReport, registry_path: Path | None) -> None:
+    """With a registry: its recorded state recomputes from the registry files (no entry was edited or
+    dropped), and no document matches an opt-out in force when the release was derived (or now, for a
+    release that never applied the registry)."""
+    from pipeline.derive import registry_matches
+    from pipeline.optout.registry import Registry, RegistryError
+
+    recorded = (manifest.get("lineage") or {}).get("registry")
+    path = registry_path or (Path(recorded["path"]) if recorded else None)
+    if path is None:
+        return
+    registry = Registry(path)
+    at = manifest["lineage"]["derived_at"] if recorded else None
+    try:
+        if recorded:
+            state = registry.state(recorded["as_of"])
+            report.add(
+                "registry state matches the one applied",
+                state["sha256"] == recorded["sha256"],
+                ""
+                if state["sha256"] == recorded["sha256"]
+                else f"{path} at {recorded['as_of']} hashes to {state['sha256']}",
+            )
+        hits = registry_matches(release, manifest, registry, at)
+    except (RegistryError, OSError) as err:
+        report.add("registry opt-outs honoured", False, f"cannot read the registry {path}: {err}")
+        return
+    shown = hits.head(3).select("id", "rule").rows()
+    when = f"in force at {at}" if at else "in force now"
+    report.add(
+        "registry opt-outs honoured (no document matches an entry)",
+        hits.is_empty(),
+        f"0 documents match the {len(registry.effective(at))} entries {when}"
+        if hits.is_empty()
+        else f"{hits.height} documents match entries {when}, e.g. {shown}",
+    )
+
+
+def verify_release(release: Path, registry: Path | None = None) -> VerifyReport:
     report = VerifyReport(str(release))
     try:
         manifest = load_manifest(release)
@@ -233,4 +277,5 @@ def verify_release(release: Path) -> VerifyReport:
     _check_counts(release, manifest, report)
     if "optout_evidence" in schemas.TABLES_BY_FORMAT[manifest["format_version"]]:
         _check_optout(release, manifest, report)
+        _check_registry(release, manifest, report, registry)
     return report

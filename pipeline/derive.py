@@ -1,0 +1,282 @@
+"""Retroactive re-release: a new release from an existing one with today's opt-outs applied, and diffs.
+
+`derive_release` never re-crawls or re-extracts: it matches the parent's documents against the
+registry entries in force (domain, URL prefix, text fingerprint) and against newer opt-out snapshots
+(robots.txt, tdmrep.json, ai.txt decided on the URL alone), moves every match to the ledger with
+`stage=optout`, the reason and the registry entry or rule, and keeps everything else: a parent file
+without removals is copied byte for byte, a file with removals is rewritten without them (the
+remaining rows unchanged). The parent is only read; the child records it in `lineage`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+
+import schemas
+from pipeline.config import RunConfig
+from pipeline.optout.explain import decide
+from pipeline.optout.policies import PolicyIndex, collect
+from pipeline.optout.registry import Registry, match, now_utc
+from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
+from pipeline.steps.optout import reason_for
+from pipeline.tables import COMPRESSION, ROW_GROUP_SIZE, conform, file_sha256
+
+REGISTRY_REASON = "optout_registry"
+DERIVE_STAGE = "derive"  # funnel entry for the retroactive removals (ledger stage stays `optout`)
+
+
+def registry_matches(release: Path, manifest: dict, registry: Registry, at: str | None) -> pl.DataFrame:
+    """(id, entry_id, kind, rule) for every document of `release` a registry entry in force at `at` covers."""
+    con = duckdb.connect()
+    frame = con.sql(
+        "select d.id, d.url, d.domain, d.norm_sha256, s.minhash from read_parquet($docs) d "
+        "join read_parquet($sigs) s using (id)",
+        params={
+            "docs": table_files(release, manifest, "documents"),
+            "sigs": table_files(release, manifest, "signatures"),
+        },
+    ).pl()
+    return match(frame, registry.effective(at))
+
+
+def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], agents: tuple[str, ...]) -> tuple:
+    """Documents a snapshot's site policy files reserve (decided on the URL: no headers or HTML are kept)."""
+    collected, scanned = collect(snapshots)
+    index = PolicyIndex.build(collected)
+    docs = duckdb.sql(
+        "select id, url from read_parquet($docs)", params={"docs": table_files(release, manifest, "documents")}
+    ).fetchall()
+    rows = []
+    for doc_id, url in docs:
+        site = index.site(url)
+        if not (site.robots or site.tdmrep or site.ai_txt):
+            continue
+        reserved = next((v for v in decide(site, url, agents) if v.reserved), None)
+        if reserved is None:
+            continue
+        d = reserved.reserving[0]
+        ev = d.evidence[0] if d.evidence else None
+        source = (index.source(ev.where, ev.sha256, ev.fetched_at) if ev else None) or {}
+        rows.append(
+            {
+                "id": doc_id,
+                "reason": reason_for(d.signal),
+                "signal": d.signal,
+                "rule": d.rule,
+                "agents": [v.agent for v in decide(site, url, agents) if v.reserved],
+                "raw": None if ev is None else ev.seen,
+                "raw_sha256": None if ev is None else ev.sha256,
+                "fetched_at": None if ev is None else ev.fetched_at,
+                **source,
+            }
+        )
+    return rows, index, [{"path": f.path, "sha256": f.sha256, "bytes": f.bytes} for f in scanned]
+
+
+def _rewrite(src: Path, dst: Path, keep: pl.Expr, table: str) -> int:
+    """Copy `src` to `dst` byte for byte when every row stays; else write the kept rows. Returns rows kept."""
+    frame = pl.read_parquet(src)
+    kept = frame.filter(keep)
+    if kept.height == frame.height:
+        shutil.copyfile(src, dst)
+    else:
+        tmp = dst.with_suffix(".tmp")
+        pq.write_table(conform(kept, table), tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE)
+        os.replace(tmp, dst)
+    return kept.height
+
+
+def derive_release(
+    parent: Path,
+    out: Path,
+    *,
+    registry: Registry | None = None,
+    snapshots: list[str] = (),
+    at: str | None = None,
+) -> dict:
+    """Build `out` from `parent` minus every document an opt-out in force at `at` (default: now) covers."""
+    from pipeline.verify import verify_release
+
+    if out.exists():
+        raise ReleaseError(f"{out} already exists: releases are immutable, choose a new --out")
+    parent_report = verify_release(parent)
+    if not parent_report.ok:
+        failed = next(c for c in parent_report.checks if not c.ok)
+        raise ReleaseError(f"{parent} does not verify ({failed.name}: {failed.detail}); derive from a sound release")
+    manifest = load_manifest(parent)
+    if manifest["format_version"] < 2:
+        raise ReleaseError(f"{parent} is format {manifest['format_version']}: derive needs format 2 or later")
+    config = RunConfig.model_validate(manifest["config"])
+    at = at or now_utc()
+
+    registry_hits = registry_matches(parent, manifest, registry, at) if registry else pl.DataFrame()
+    snapshot_rows, _, snapshot_files = (
+        _snapshot_matches(parent, manifest, list(snapshots), config.optout.agents) if snapshots else ([], None, [])
+    )
+    removals: dict[str, dict] = {}
+    for r in registry_hits.iter_rows(named=True) if registry_hits.height else ():
+        removals[r["id"]] = {
+            "id": r["id"],
+            "reason": REGISTRY_REASON,
+            "signal": "registry",
+            "rule": r["rule"],
+            "agents": None,
+            "raw": r["entry_id"],
+            "raw_sha256": None,
+            "fetched_at": None,
+            "source_file": str(registry.path) if registry else None,
+            "source_id": r["entry_id"],
+        }
+    for r in snapshot_rows:
+        removals.setdefault(r["id"], r)
+    gone = pl.Series("id", list(removals), pl.String)
+
+    staging = out.parent / f".{out.name}.writing"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    files: list[dict] = []
+    for f in manifest["files"]:
+        (staging / f["table"]).mkdir(exist_ok=True)
+        src, dst = parent / f["path"], staging / f["path"]
+        if f["table"] in ("documents", "signatures"):
+            rows = _rewrite(src, dst, ~pl.col("id").is_in(gone.implode()), f["table"])
+        else:
+            shutil.copyfile(src, dst)
+            rows = f["rows"]
+        files.append({**f, "rows": rows})
+
+    removed_docs = (
+        duckdb.sql(
+            "select * from read_parquet($docs) where list_contains($ids, id)",
+            params={"docs": table_files(parent, manifest, "documents"), "ids": gone.to_list()},
+        ).pl()
+        if len(gone)
+        else pl.DataFrame()
+    )
+    if removed_docs.height:
+        ledger = removed_docs.with_columns(
+            stage=pl.lit("optout"),
+            reason=pl.col("id").replace_strict({k: v["reason"] for k, v in removals.items()}),
+            detail=pl.col("id").replace_strict({k: v["rule"] for k, v in removals.items()}),
+            text=pl.lit(None, pl.String),  # an opt-out never keeps its text
+            record_type=pl.lit("response"),
+        )
+        evidence = pl.DataFrame([removals[i] for i in removed_docs["id"]]).join(
+            removed_docs.select("id", "url", "domain"), on="id"
+        )
+        evidence = evidence.with_columns(
+            kind=pl.lit("document"),
+            document_id=pl.col("id"),
+            origin=pl.col("url").str.extract(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?([^/?#]+)").str.to_lowercase(),
+            verdict=pl.lit("reserved"),
+            pipeline_version=pl.lit(manifest["pipeline_version"]),
+            config_hash=pl.lit(manifest["config_hash"]),
+        )
+        for table, frame in (("ledger", ledger), ("optout_evidence", evidence)):
+            index = sum(1 for f in files if f["table"] == table)
+            rel = f"{table}/part-{index:05d}.parquet"
+            tmp = staging / (rel + ".tmp")
+            pq.write_table(conform(frame, table), tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE)
+            os.replace(tmp, staging / rel)
+            files.append({"path": rel, "table": table, "schema_version": schemas.TABLES[table], "rows": frame.height})
+
+    for f in files:
+        path = staging / f["path"]
+        f.update(bytes=path.stat().st_size, sha256=file_sha256(path))
+    lineage = {
+        "parent": {
+            "release_id": manifest["release_id"],
+            "manifest_sha256": hashlib.sha256((parent / MANIFEST).read_bytes()).hexdigest(),
+        },
+        "derived_at": at,
+        "registry": registry.state(at) if registry else None,
+        "snapshots": snapshot_files,
+    }
+    by_input = dict(removed_docs.group_by("file_path").len().iter_rows()) if removed_docs.height else {}
+    by_reason = Counter(removals[i]["reason"] for i in removed_docs["id"]) if removed_docs.height else Counter()
+    child = _child_manifest(manifest, out.name, files, by_input, by_reason, lineage)
+    (staging / MANIFEST).write_text(json.dumps(child, indent=2) + "\n")
+    os.replace(staging, out)
+    return child
+
+
+def _child_manifest(
+    manifest: dict,
+    release_id: str,
+    files: list[dict],
+    removed_by_input: dict[str, int],
+    removed_by_reason: Counter[str],
+    lineage: dict,
+) -> dict:
+    """The parent's manifest with the new files, the removals counted everywhere they are counted, and lineage."""
+    child = copy.deepcopy(manifest)
+    child["release_id"] = release_id
+    child["files"] = sorted(files, key=lambda f: f["path"])
+    for entry in child["inputs"]:
+        n = removed_by_input.get(entry["path"], 0)
+        entry["kept"] -= n
+        entry["removed"] += n
+    counts, optout = child["counts"], child["optout"]
+    n_removed = sum(removed_by_reason.values())
+    counts["stages"].append(
+        {"stage": DERIVE_STAGE, "in": counts["kept"], "removed": n_removed, "out": counts["kept"] - n_removed}
+    )
+    counts["kept"] -= n_removed
+    counts["removed"] += n_removed
+    optout["removed"] += n_removed
+    stage = counts["removed_by_stage"].setdefault("optout", {})
+    for reason, n in removed_by_reason.items():
+        stage[reason] = stage.get(reason, 0) + n
+        optout["removed_by_signal"][reason] = optout["removed_by_signal"].get(reason, 0) + n
+    counts["removed_by_stage"] = {k: dict(sorted(v.items())) for k, v in sorted(counts["removed_by_stage"].items())}
+    optout["snapshots"] = optout["snapshots"] + lineage["snapshots"]
+    child["lineage"] = lineage
+    return child
+
+
+def release_diff(old: Path, new: Path, *, limit: int = 20) -> dict:
+    """Documents that left (with the reason the new release's ledger gives) and arrived between two releases."""
+    con = duckdb.connect()
+    for name, release in (("old", old), ("new", new)):
+        manifest = load_manifest(release)
+        con.read_parquet(table_files(release, manifest, "documents")).create_view(f"{name}_docs")
+        con.read_parquet(table_files(release, manifest, "ledger")).create_view(f"{name}_ledger")
+    con.execute(
+        "create temp table left_docs as select o.id, o.url, o.domain, "
+        "coalesce(l.stage, 'absent') as stage, coalesce(l.reason, 'not in the new release') as reason, l.detail "
+        "from old_docs o left join new_ledger l using (id) where o.id not in (select id from new_docs)"
+    )
+    con.execute(
+        "create temp table arrived as select id, url, domain from new_docs where id not in (select id from old_docs)"
+    )
+
+    def rows(sql: str) -> list[dict]:
+        rel = con.sql(sql)
+        return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+
+    return {
+        "old": load_manifest(old)["release_id"],
+        "new": load_manifest(new)["release_id"],
+        "kept": rows("select (select count(*) from old_docs) as old, (select count(*) from new_docs) as new")[0],
+        "removed": rows("select count(*) as n from left_docs")[0]["n"],
+        "added": rows("select count(*) as n from arrived")[0]["n"],
+        "removed_by_reason": rows(
+            "select stage, reason, count(*) as n from left_docs group by all order by n desc, reason"
+        ),
+        "removed_by_domain": rows(
+            "select domain, reason, count(*) as n from left_docs group by all order by n desc, domain, reason"
+        ),
+        "added_by_domain": rows("select domain, count(*) as n from arrived group by all order by n desc, domain"),
+        "removed_examples": rows(f"select * from left_docs order by id limit {int(limit)}"),
+        "added_examples": rows(f"select * from arrived order by id limit {int(limit)}"),
+    }

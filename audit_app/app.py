@@ -32,6 +32,7 @@ PAGES = {
     "document": st.Page(HERE / "views/document.py", title="Document", icon=":material/description:"),
     "am_i_in": st.Page(HERE / "views/am_i_in.py", title="Am I in the training data?", icon=":material/person_search:"),
     "removals": st.Page(HERE / "views/removals.py", title="Removals", icon=":material/delete_sweep:"),
+    "compliance": st.Page(HERE / "views/compliance.py", title="Opt-out compliance", icon=":material/gpp_good:"),
     "dedup": st.Page(HERE / "views/dedup.py", title="Dedup explorer", icon=":material/content_copy:"),
 }
 common.PAGES.clear()

@@ -12,6 +12,7 @@ import io
 import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -49,6 +50,13 @@ CACHED_QUERIES = frozenset(
         "membership_domain",
         "membership_url",
         "membership_text",
+        "optout_info",
+        "optout_signals",
+        "optout_removed",
+        "optout_origins",
+        "optout_domain",
+        "optout_violations",
+        "optout_document",
     }
 )
 
@@ -80,10 +88,24 @@ def release_path() -> str | None:
     return st.session_state.get(RELEASE_KEY) or os.environ.get(RELEASE_ENV) or None
 
 
+# Whole-release figures too slow for a page run (they read every text); started when a release is opened.
+BACKGROUND_QUERIES = ("text_bytes",)
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _open(path: str, root: str) -> queries.Release:
     """One locked-down connection per release directory, shared by all sessions (queries take cursors)."""
-    return queries.open_release(path, Path(root))
+    rel = queries.open_release(path, Path(root))
+    for name in BACKGROUND_QUERIES:
+        rel.background(name, getattr(queries, name))
+    return rel
+
+
+def background(name: str) -> Future:
+    """The future of a background query on the current release (see BACKGROUND_QUERIES)."""
+    if name not in BACKGROUND_QUERIES:
+        raise ValueError(f"unknown background query {name!r}")
+    return release().background(name, getattr(queries, name))
 
 
 def _current() -> tuple[str, str]:
@@ -195,11 +217,18 @@ def show_table(
     return state
 
 
+def flat(frame: pl.DataFrame) -> pl.DataFrame:
+    """List columns (e.g. optout_evidence.agents) joined with ', ': CSV has no nested values."""
+    lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    return frame.with_columns(pl.col(name).list.join(", ") for name in lists) if lists else frame
+
+
 def download_buttons(frame: pl.DataFrame, name: str, *, key: str) -> None:
     parquet = io.BytesIO()
     frame.write_parquet(parquet)
     left, right, _ = st.columns([1, 1, 4])
-    left.download_button("Download CSV", frame.write_csv().encode("utf-8"), f"{name}.csv", "text/csv", key=f"{key}_csv")
+    csv = flat(frame).write_csv().encode("utf-8")
+    left.download_button("Download CSV", csv, f"{name}.csv", "text/csv", key=f"{key}_csv")
     right.download_button(
         "Download Parquet", parquet.getvalue(), f"{name}.parquet", "application/vnd.apache.parquet", key=f"{key}_pq"
     )

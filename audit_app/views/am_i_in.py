@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
 import streamlit as st
 
 from audit_app import common, queries
@@ -39,6 +40,32 @@ def duplicates_note(ledger_rows) -> None:
             f"{common.code_span(row['url'] or row['id'])} duplicates {common.code_span(row['duplicate_of'])} "
             f"({common.code_span(row['duplicate_of_url'] or '-')}), which is in the training data."
         )
+
+
+def optout_note(result: dict[str, Any], key: str) -> None:
+    """Plainly: which records were removed because the rights holder opted out, by which signal and rule."""
+    rows = result.get("optout")
+    if rows is None or not rows.height:
+        return
+    records = rows["id"].n_unique()
+    st.warning(
+        f"Removed for opt-out: {common.plural(records, 'record')} here {'was' if records == 1 else 'were'} "
+        "left out because the rights holder opted out of AI training."
+    )
+    grouped = (
+        rows.group_by("reason", "signal", "rule", maintain_order=True)
+        .agg(pl.col("id").n_unique().alias("records"))
+        .sort("records", descending=True, maintain_order=True)
+    )
+    for reason, signal, rule, n in grouped.select("reason", "signal", "rule", "records").iter_rows():
+        how = (
+            f"signal {common.code_span(signal)}, rule {common.code_span(rule)}"
+            if signal
+            else (f"reason {common.code_span(reason)} (no evidence row recorded)")
+        )
+        st.markdown(f"- {common.plural(n, 'record')}: {how}")
+    with st.expander("Opt-out evidence for these records"):
+        common.show_table(common.flat(rows), key=f"{key}_optout", download=f"{key}-optout")
 
 
 def evidence(result: dict[str, Any], key: str) -> None:
@@ -77,6 +104,7 @@ with domain_tab:
             if result["hosts"].height > 1:
                 st.markdown("**Per host**")
                 common.show_table(result["hosts"], key="domain_hosts", link_column=None)
+            optout_note(result, "domain")
             evidence(result, "domain")
 
 with url_tab:
@@ -105,6 +133,7 @@ with url_tab:
             else:
                 st.info(f"Not in the training data: this release has no record of {target}.")
             st.caption("Spellings tried: " + ", ".join(common.code_span(v) for v in result["variants"]))
+            optout_note(result, "url")
             evidence(result, "url")
 
 with text_tab:

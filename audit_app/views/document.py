@@ -1,5 +1,6 @@
 """Document: one record by id, kept or removed, with its text (shown as text), every column, its
-provenance chain from the source file down to the release, and its duplicate cluster.
+provenance chain from the source file down to the release (with a live re-check of the source record's payload
+digest), the opt-out signals seen for it and its site, and its duplicate cluster.
 
 Deep link: `?doc=<id>`."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from audit_app import common
+from audit_app import common, source
 
 CHAIN = (
     ("1 source file", ("file_path", "source_format", "source_sha256")),
@@ -74,7 +75,38 @@ if row.get("title"):
 if row.get("url"):
     st.code(row["url"], language=None, wrap_lines=True)
 
-text_tab, chain_tab, columns_tab, cluster_tab = st.tabs(["Text", "Provenance", "All columns", "Dedup cluster"])
+text_tab, chain_tab, optout_tab, columns_tab, cluster_tab = st.tabs(
+    ["Text", "Provenance", "Opt-out signals", "All columns", "Dedup cluster"]
+)
+
+
+def show_recheck(result: source.Recheck, key: str) -> None:
+    """The outcome of a digest re-check, every value shown as text."""
+    if result.status == "ok":
+        st.success("Payload digest re-checked: the source record's bytes match its stored digest.")
+    elif result.status == "mismatch":
+        st.error("Payload digest MISMATCH: the source bytes changed since they were crawled.")
+    elif result.status == "unreachable":
+        st.warning("Source not reachable: the file is gone or cannot be read.")
+    elif result.status == "outside":
+        st.warning("Not re-checked: the source file is outside the data directory.")
+    elif result.status == "no_digest":
+        st.info("The record carries no payload digest that can be re-checked.")
+    else:
+        st.error("The source record cannot be read back: the file changed at this offset.")
+    st.code(result.message, language=None, wrap_lines=True)
+    values = {
+        "file": result.path,
+        "record id": result.record_id,
+        "record url": result.record_url,
+        "digest in the record (stored)": result.stored_digest,
+        "digest recomputed now": result.computed_digest,
+        "digest in the release": result.release_digest,
+    }
+    shown = [{"field": k, "value": v} for k, v in values.items() if v]
+    if shown:
+        st.dataframe(pl.DataFrame(shown, schema={"field": pl.String, "value": pl.String}), hide_index=True, key=key)
+
 
 with text_tab:
     text = row.get("text")
@@ -109,11 +141,74 @@ with chain_tab:
         "step", maintain_order=True
     )
     st.dataframe(chain, hide_index=True, key="chain", height=min(38 + 35 * chain.height, 800))
+    st.markdown("**Live payload digest re-check**")
     st.caption(
-        "The source record can be reopened from these coordinates and its payload digest re-checked with "
-        "the command line (the app does not read source files):"
+        "Reopens the exact byte range of the source record (only files inside the data directory) and "
+        "recomputes its payload digest now. The same check on the command line:"
     )
     st.code(f"apertura show {rel.path} {doc_id}", language="bash", wrap_lines=True)
+    if st.button("Re-check the payload digest", key="recheck", icon=":material/verified:"):
+        show_recheck(  # not cached: the check must read the file as it is now
+            source.recheck(
+                row.get("file_path"),
+                row.get("warc_record_offset"),
+                row.get("warc_record_length"),
+                release_digest=row.get("warc_payload_digest"),
+            ),
+            key="recheck_result",
+        )
+
+with optout_tab:
+    if not rel.has_optout_evidence:
+        st.info("This release predates opt-out evidence (format version 1): no opt-out signals were recorded.")
+    else:
+        signals = common.query("optout_document", doc_id=doc_id, url=row.get("url"))
+        evidence, policy = signals["evidence"], signals["policy_files"]
+        reserved = evidence.filter(pl.col("verdict") == "reserved")
+        if reserved.height:
+            st.error(
+                f"Opted out: {common.plural(reserved.height, 'signal')} reserved this record for the honoured agents "
+                "(" + ", ".join(common.code_span(s) for s in reserved["signal"].unique(maintain_order=True)) + ")."
+            )
+            for signal, rule in reserved.select("signal", "rule").unique(maintain_order=True).iter_rows():
+                st.markdown(f"- {common.code_span(signal)}: rule {common.code_span(rule or '-')}")
+            if kept:
+                st.error("This document is nevertheless in the release: an opt-out violation.")
+        elif evidence.height:
+            st.success("Statements about this record were seen; none reserved it for the honoured agents.")
+        else:
+            st.info("No opt-out statement about this record itself (headers, meta tags, or a reserving policy).")
+        st.markdown(f"**Statements about this record** ({evidence.height:,})")
+        if evidence.height:
+            common.show_table(
+                common.flat(evidence), key="optout_doc", link_column=None,
+                download=f"optout-{common.file_stem(doc_id)}",
+            )  # fmt: skip
+            for raw in evidence.filter(pl.col("raw").is_not_null())["raw"].head(5):
+                st.code(raw, language=None, wrap_lines=True)
+        origins = ", ".join(common.code_span(o) for o in signals["origins"]) or "(none)"
+        st.markdown(f"**Policy files of its origin** {origins} ({policy.height:,})")
+        if policy.height:
+            common.show_table(
+                common.flat(policy), key="optout_policy", link_column=None,
+                download=f"policy-{common.file_stem(doc_id)}",
+            )  # fmt: skip
+        else:
+            st.caption("No robots.txt, tdmrep.json or ai.txt fetch was recorded for this origin.")
+        recheckable = policy.filter(pl.col("source_file").is_not_null() & pl.col("source_offset").is_not_null())
+        if recheckable.height:
+            labels = [
+                f"{signal} {url} @ {offset}"
+                for signal, url, offset in recheckable.select("signal", "url", "source_offset").iter_rows()
+            ]
+            choice = st.selectbox("Policy file record", range(len(labels)), format_func=labels.__getitem__,
+                                  key="policy_pick")  # fmt: skip
+            if st.button("Re-check this policy file's digest", key="recheck_policy"):
+                pick = recheckable.row(int(choice or 0), named=True)
+                show_recheck(
+                    source.recheck(pick["source_file"], pick["source_offset"], pick["source_length"]),
+                    key="recheck_policy_result",
+                )
 
 with columns_tab:
     columns = pl.DataFrame(

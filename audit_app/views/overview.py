@@ -3,11 +3,44 @@ crawl dates, and the funnel from input records through each pipeline stage to th
 
 from __future__ import annotations
 
+import contextlib
+
 import altair as alt
 import polars as pl
 import streamlit as st
 
 from audit_app import common
+
+TEXT_WAIT_S = 0.5  # how long a page run waits for the text size before drawing the rest of the page
+
+
+def _text_size(future) -> None:
+    """The Text metric from the background query (it reads every document's text: seconds on a large release)."""
+    try:
+        size = future.result(timeout=0)
+    except Exception as err:  # shown, not raised: the rest of the page stays usable
+        st.metric("Text", "-", help="Could not be measured: " + common.plain(err))
+        return
+    st.metric("Text", common.human_bytes(size), help=f"{size:,} bytes of UTF-8 text.")
+
+
+@st.fragment(run_every=1.0)
+def _text_size_polling() -> None:
+    """Redrawn every second until the size is known, then one full rerun draws it without polling."""
+    if common.background("text_bytes").done():
+        st.rerun()
+    st.metric("Text", "…", help="Being measured: every document's text is read once, in the background.")
+
+
+def text_size_metric() -> None:
+    future = common.background("text_bytes")
+    with contextlib.suppress(TimeoutError):
+        future.exception(timeout=TEXT_WAIT_S)  # a small release is measured by now
+    if future.done():
+        _text_size(future)
+    else:
+        _text_size_polling()
+
 
 st.title("Overview")
 common.release()
@@ -22,7 +55,8 @@ cols[1].metric(
     f"{ov['approx_tokens']:,}",
     help=f"{common.code_span(ov['token_formula'])}; words = {ov['words']:,}. Only an order of magnitude.",
 )
-cols[2].metric("Text", common.human_bytes(ov["text_bytes"]), help=f"{ov['text_bytes']:,} bytes of UTF-8 text.")
+with cols[2]:
+    text_size_metric()
 cols[3].metric("Domains", f"{ov['domains']:,}")
 cols[4].metric("Languages", f"{ov['languages']:,}")
 cols[5].metric(

@@ -42,14 +42,20 @@ if st.session_state.get("_search_signature") != signature:  # new filters: back 
     st.session_state["_search_signature"] = signature
     st.session_state["page"] = 1
 
+# One query gives the page's rows and the total (a text filter then scans the text once, not twice); the page
+# number is read before its widget is drawn, since the widget's maximum depends on that total.
+requested = max(1, int(st.session_state.get("page") or 1))
 try:
-    total = common.query("search_count", **filters)
+    result = common.query("search", **filters, limit=page_size, offset=(requested - 1) * page_size)
 except ValueError as err:
     common.input_error(err)
     st.stop()
+total = result["total"]
 pages = max(1, -(-total // page_size))
+if requested > pages:  # e.g. a page number typed for an earlier, larger result
+    st.session_state["page"] = requested = pages
+    result = common.query("search", **filters, limit=page_size, offset=(requested - 1) * page_size)
 page = int(st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="page"))
-result = common.query("search", **filters, limit=page_size, offset=(page - 1) * page_size, with_total=False)
 rows = result["rows"]
 
 if total == 0:

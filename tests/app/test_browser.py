@@ -32,6 +32,7 @@ import httpx
 import polars as pl
 import pytest
 
+from audit_app import queries
 from tests.app.conftest import HOSTILE_URL, table_files
 from tests.app.test_cli_app import free_port
 
@@ -278,3 +279,16 @@ def test_am_i_in_in_chromium(server, browser, counts, shots):
     assert f"{counts['documents']:,} documents · {counts['removed']:,} removed" in text
     assert "Traceback" not in text and not page["alerts"]
     assert all((shots / f"{name}.png").stat().st_size > 1000 for name in ("overview", "search", "document", "am_i_in"))
+
+
+def test_compliance_in_chromium(server, browser, counts, shots):
+    """The opt-out compliance page through the router: 0 violations, and the SQL that proves it, as text."""
+    # Ready once the SQL's code block is drawn (code blocks and metrics appear after the script run's marker).
+    page = browser.render(f"{server}/compliance", "AS by_removed_url", shots / "compliance.png")
+    text = page["text"]
+    assert "Opt-out compliance" in text
+    assert re.search(r"Violations\s*0\b", text), text[text.find("Deploy") :][:1500]
+    assert "0 violations: no document in this release" in text
+    squeezed = "".join(text.split())  # the code block is syntax-highlighted: one element per token
+    assert "".join(queries.VIOLATIONS_SQL.split()) in squeezed, text[:3000]
+    assert "Traceback" not in text and not page["alerts"]

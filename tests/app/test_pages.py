@@ -260,3 +260,38 @@ def test_a_release_outside_the_data_root_is_refused(app_env, monkeypatch):
     monkeypatch.delenv("APERTURA_RELEASE")
     at = page("search")
     assert not at.exception and "No release selected" in at.error[0].value
+
+
+def test_overview_draws_before_the_text_size_is_known(app_env, app_release, monkeypatch):
+    """The text size reads every text (seconds on a large release): it is measured in the background and the
+    page does not wait for it; once known, the metric shows it."""
+    import threading
+
+    import streamlit as st
+
+    from audit_app import queries
+
+    release = threading.Event()
+    slow = queries.text_bytes
+
+    def held(rel):
+        release.wait(30)
+        return slow(rel)
+
+    monkeypatch.setattr(queries, "text_bytes", held)
+    st.cache_resource.clear()  # the release is reopened, which starts the background measurement
+    try:
+        at = page("overview")
+        assert not at.exception
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Text"] == "…" and metrics["Documents"] != "…"
+        release.set()
+        for _ in range(100):
+            at.run()
+            if {m.label: m.value for m in at.metric}["Text"] != "…":
+                break
+        expected = sql(app_release, "select sum(octet_length(encode(text))) from T").fetchall()[0][0]
+        assert {m.label: m.value for m in at.metric}["Text"] == f"{expected / 1000:,.1f} kB"
+    finally:
+        release.set()
+        st.cache_resource.clear()

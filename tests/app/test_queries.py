@@ -55,7 +55,7 @@ def test_overview_counts_equal_the_parquet(rel, docs, ledger, app_release):
     assert ov["removed"] == ledger.height == manifest["counts"]["removed"]
     assert ov["words"] == docs["word_count"].sum()
     assert ov["approx_tokens"] == round(docs["word_count"].sum() * queries.TOKENS_PER_WORD)
-    assert ov["text_bytes"] == sum(len(t.encode("utf-8")) for t in docs["text"])
+    assert queries.text_bytes(rel) == sum(len(t.encode("utf-8")) for t in docs["text"])
     assert ov["domains"] == docs["domain"].n_unique()
     assert ov["languages"] == docs["language"].n_unique()
     assert ov["first_date"] == OLD_DATE
@@ -381,3 +381,25 @@ def test_a_table_without_files_is_an_empty_view(app_release, tmp_path):
     assert queries.ledger_summary(copy).height == 0
     assert queries.membership_url(copy, "http://en.blog.test/short")["verdict"] == "absent"
     assert not queries.verify_files(copy)["ok"]  # the manifest was edited: its counts no longer hold
+
+
+@pytest.mark.parametrize("pattern", [".*", "a.c", "(", "[a-z]+", "^", "$", "\\d", "a|b", "{2}", "\\Q", "é", " the "])
+def test_text_search_is_literal_and_case_insensitive(rel, docs, pattern):
+    """The text filter is an RE2 match of the escaped input: regex syntax in it is literal text."""
+    found = queries.search(rel, limit=1_000, text_contains=pattern)
+    needle = pattern.strip().lower()
+    expected = docs.filter(pl.col("text").str.to_lowercase().str.contains(needle, literal=True))
+    assert sorted(found["rows"]["id"]) == sorted(expected["id"]) and found["total"] == expected.height, pattern
+
+
+def test_text_search_pages_in_one_pass_match_the_two_query_path(rel, docs):
+    """With a text filter, `search` counts and pages in one scan (min_by); pages equal the ORDER BY path."""
+    total = queries.search_count(rel, text_contains="the")
+    assert total > 7
+    one_pass = [queries.search(rel, text_contains="the", limit=3, offset=o) for o in range(0, total + 3, 3)]
+    two_queries = [
+        queries.search(rel, text_contains="the", limit=3, offset=o, with_total=False) for o in range(0, total + 3, 3)
+    ]
+    assert {p["total"] for p in one_pass} == {total}
+    assert [p["rows"]["id"].to_list() for p in one_pass] == [p["rows"]["id"].to_list() for p in two_queries]
+    assert sum(p["rows"].height for p in one_pass) == total

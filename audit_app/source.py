@@ -1,0 +1,110 @@
+"""Live re-check of a row's source record: reopen the exact WARC/ARC byte range the release points at and
+recompute its payload digest, so an auditor sees that the bytes behind a document are still the ones crawled.
+
+A release is data, not trust: its `file_path` column could name any file. Only files under the data root
+($APERTURA_DATA_ROOT, the same root releases are confined to, see `queries.data_root`) are opened; anything
+else (another directory, `..` or a symlink leading out, a URL) is reported as outside the data directory and
+never read. Reading and parsing is `pipeline.provenance.reopen_record`, the same code as `apertura show`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from audit_app import queries
+
+MAX_RECORD_BYTES = 64 * 1024 * 1024  # a record longer than this is not reopened (a release could claim 1 TB)
+
+Status = Literal["ok", "mismatch", "no_digest", "unreachable", "outside", "damaged"]
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """Outcome of one re-check; `message` is safe to show (paths as given, no file contents)."""
+
+    status: Status
+    message: str
+    path: str | None = None  # the resolved local file, when confined
+    stored_digest: str | None = None  # WARC-Payload-Digest header of the reopened record
+    computed_digest: str | None = None  # recomputed from the reopened payload
+    release_digest: str | None = None  # what the release row says (warc_payload_digest)
+    record_id: str | None = None
+    record_url: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class SourceAccessError(ValueError):
+    """The source path is outside the data directory or not a local file. Safe to show."""
+
+
+def confine(file_path: str | None, root: Path | None = None) -> Path:
+    """The local file for a release's `file_path`, resolved (symlinks, `..`) and confined to the data root.
+    Relative paths are taken relative to the data root."""
+    root = (root or queries.data_root()).resolve()
+    text = (file_path or "").strip()
+    if not text or "\x00" in text:
+        raise SourceAccessError("the row names no source file")
+    if "://" in text:
+        raise SourceAccessError(f"{text!r} is not a local file: outside the data directory {root}")
+    candidate = Path(text).expanduser()
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(root):
+        raise SourceAccessError(f"{text!r} is outside the data directory {root}; it is not opened")
+    return resolved
+
+
+def recheck(
+    file_path: str | None,
+    offset: int | None,
+    length: int | None,
+    *,
+    release_digest: str | None = None,
+    root: Path | None = None,
+) -> Recheck:
+    """Reopen `length` bytes at `offset` of the (confined) source file and re-check the payload digest."""
+    try:
+        path = confine(file_path, root)
+    except SourceAccessError as err:
+        return Recheck("outside", str(err), release_digest=release_digest)
+    if offset is None or length is None or offset < 0 or length <= 0 or length > MAX_RECORD_BYTES:
+        return Recheck(
+            "damaged", f"the row's byte range (offset {offset}, length {length}) cannot be reopened", str(path)
+        )
+    if not path.is_file() or not os.access(path, os.R_OK):
+        return Recheck("unreachable", f"source not reachable: {file_path!r} is missing or unreadable", str(path))
+    from pipeline.provenance import reopen_record  # the pipeline's reader, imported only when a check is asked
+
+    try:
+        record = reopen_record(str(path), int(offset), int(length))
+    except OSError as err:
+        return Recheck("unreachable", f"source not reachable: {err.strerror or err}", str(path))
+    except Exception as err:  # zlib.error, StopIteration, warcio errors: the bytes are no longer a record
+        return Recheck(
+            "damaged",
+            f"the bytes at offset {offset} are not a readable record ({type(err).__name__}): the file changed",
+            str(path),
+            release_digest=release_digest,
+        )
+    found = {
+        "path": str(path),
+        "stored_digest": record.stored_digest,
+        "computed_digest": record.computed_digest,
+        "release_digest": release_digest,
+        "record_id": record.record_id,
+        "record_url": record.url,
+    }
+    if record.digest_ok is None:
+        return Recheck("no_digest", "the record carries no payload digest that can be recomputed", **found)
+    if not record.digest_ok:
+        return Recheck("mismatch", "MISMATCH: the payload no longer has the digest stored in its record", **found)
+    if release_digest and release_digest != record.stored_digest:
+        return Recheck("mismatch", "MISMATCH: the record's digest differs from the one in the release", **found)
+    return Recheck("ok", "payload digest re-checked: it matches", **found)

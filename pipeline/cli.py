@@ -58,6 +58,12 @@ def run(
     ] = False,
     extractor: Annotated[str | None, typer.Option(help="Override config: trafilatura or resiliparse.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the resolved config and inputs, then stop.")] = False,
+    registry: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="APERTURA_REGISTRY", help="Rights-holder opt-out registry to apply (see `apertura optout`)."
+        ),
+    ] = None,
     optout_snapshot: Annotated[
         list[str] | None,
         typer.Option(
@@ -80,6 +86,8 @@ def run(
         config = RunConfig.model_validate(settings)
         specs = expand_inputs(inputs)
         snapshots = expand_inputs(optout_snapshot) if optout_snapshot else []
+        if registry is not None and not registry.is_dir():
+            raise InputError(f"no opt-out registry at {registry} (create one with `apertura optout add`)")
         if bad := [s for s in snapshots if detect_format(s) not in HTTP_FORMATS]:
             raise InputError(f"{bad[0]}: an opt-out snapshot must be a WARC (from `apertura robots-snapshot`)")
     except ValidationError as err:
@@ -100,7 +108,7 @@ def run(
         return
     if out_dir.exists():
         raise fail(f"{out_dir} already exists: releases are immutable, choose a new --out")
-    manifest = build(specs, config, out_dir, workers=workers, resume=resume, snapshots=snapshots)
+    manifest = build(specs, config, out_dir, workers=workers, resume=resume, snapshots=snapshots, registry=registry)
     counts = manifest["counts"]
     console.print(
         f"[green]release written:[/] {out_dir}  documents={counts['kept']:,} removed={counts['removed']:,} "
@@ -122,12 +130,14 @@ def build(
     workers: int = 1,
     resume: bool = False,
     snapshots: list[str] = (),
+    registry: Path | None = None,
 ) -> dict:
     """Site policies, shards with progress bars, then the release; removes the work directory when done."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pipeline.executors.local import STAGES, run_shards
     from pipeline.optout.policies import collect
+    from pipeline.optout.registry import Registry
     from pipeline.release import ReleaseError, build_release
 
     workdir = out_dir.parent / f".{out_dir.name}.work"
@@ -189,6 +199,7 @@ def build(
                 out_dir,
                 policies=policies,
                 snapshots=snapshot_files,
+                registry=Registry(registry) if registry else None,
                 on_written=lambda n: progress.advance(written, n),
             )
         except ReleaseError as err:

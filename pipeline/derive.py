@@ -26,12 +26,11 @@ import schemas
 from pipeline.config import RunConfig
 from pipeline.optout.explain import decide
 from pipeline.optout.policies import PolicyIndex, collect
-from pipeline.optout.registry import Registry, match, now_utc
+from pipeline.optout.registry import Registry, match, now_utc, removal_rows
 from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
-from pipeline.steps.optout import reason_for
+from pipeline.steps.optout import decision_evidence, reason_for
 from pipeline.tables import COMPRESSION, ROW_GROUP_SIZE, conform, file_sha256
 
-REGISTRY_REASON = "optout_registry"
 DERIVE_STAGE = "derive"  # funnel entry for the retroactive removals (ledger stage stays `optout`)
 
 
@@ -124,19 +123,8 @@ def derive_release(
         _snapshot_matches(parent, manifest, list(snapshots), config.optout.agents) if snapshots else ([], None, [])
     )
     removals: dict[str, dict] = {}
-    for r in registry_hits.iter_rows(named=True) if registry_hits.height else ():
-        removals[r["id"]] = {
-            "id": r["id"],
-            "reason": REGISTRY_REASON,
-            "signal": "registry",
-            "rule": r["rule"],
-            "agents": None,
-            "raw": r["entry_id"],
-            "raw_sha256": None,
-            "fetched_at": None,
-            "source_file": str(registry.path) if registry else None,
-            "source_id": r["entry_id"],
-        }
+    for r in removal_rows(registry_hits, registry.path) if registry else ():
+        removals[r["id"]] = r
     for r in snapshot_rows:
         removals.setdefault(r["id"], r)
     gone = pl.Series("id", list(removals), pl.String)
@@ -171,16 +159,8 @@ def derive_release(
             text=pl.lit(None, pl.String),  # an opt-out never keeps its text
             record_type=pl.lit("response"),
         )
-        evidence = pl.DataFrame([removals[i] for i in removed_docs["id"]]).join(
-            removed_docs.select("id", "url", "domain"), on="id"
-        )
-        evidence = evidence.with_columns(
-            kind=pl.lit("document"),
-            document_id=pl.col("id"),
-            origin=pl.col("url").str.extract(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/?#]*@)?([^/?#]+)").str.to_lowercase(),
-            verdict=pl.lit("reserved"),
-            pipeline_version=pl.lit(manifest["pipeline_version"]),
-            config_hash=pl.lit(manifest["config_hash"]),
+        evidence = decision_evidence([removals[i] for i in removed_docs["id"]], removed_docs).with_columns(
+            pipeline_version=pl.lit(manifest["pipeline_version"]), config_hash=pl.lit(manifest["config_hash"])
         )
         for table, frame in (("ledger", ledger), ("optout_evidence", evidence)):
             index = sum(1 for f in files if f["table"] == table)

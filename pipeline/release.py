@@ -25,13 +25,16 @@ from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.executors.local import STAGES, Shard
 from pipeline.optout.policies import PolicyIndex
+from pipeline.optout.registry import REASON as REGISTRY_REASON
+from pipeline.optout.registry import Registry, match, now_utc, removal_rows
 from pipeline.steps.dedup import find_duplicates, signature_spec
 from pipeline.steps.language import MODEL_FILE, model_sha256
-from pipeline.steps.optout import evidence_table
+from pipeline.steps.optout import decision_evidence, evidence_table
 from pipeline.tables import PartWriter, file_sha256
 
 MANIFEST = "manifest.json"
 DEDUP_STAGE = "dedup"
+REGISTRY_STAGE = "registry"  # funnel entry for rights-holder registry removals
 
 
 class ReleaseError(RuntimeError):
@@ -47,15 +50,29 @@ def software_versions(config: RunConfig) -> dict[str, str]:
     return found
 
 
-def _dedup(shards: list[Shard], config: RunConfig) -> pl.DataFrame:
-    """Global dedup over every shard's candidates (only the columns it needs are read)."""
-    columns = {"id": pl.String, "order": pl.Int64, "norm_sha256": pl.String, "minhash": pl.List(pl.UInt32)}
+def _candidates(shards: list[Shard], columns: dict[str, pl.DataType]) -> pl.DataFrame:
     frames = [
         pl.read_parquet(s.directory / "candidates.parquet", columns=list(columns))
         for s in shards
         if s.report()["candidates"]
     ]
-    return find_duplicates(pl.concat(frames) if frames else pl.DataFrame(schema=columns), config.dedup)
+    return pl.concat(frames) if frames else pl.DataFrame(schema=columns)
+
+
+def _registry_hits(shards: list[Shard], registry: Registry | None, at: str | None) -> pl.DataFrame:
+    """Candidates a registry entry in force covers: they leave before dedup, so a copy elsewhere can be kept."""
+    empty = pl.DataFrame(schema={"id": pl.String, "entry_id": pl.String, "kind": pl.String, "rule": pl.String})
+    if registry is None:
+        return empty
+    columns = {"id": pl.String, "url": pl.String, "domain": pl.String, "norm_sha256": pl.String}
+    return match(_candidates(shards, columns | {"minhash": pl.List(pl.UInt32)}), registry.effective(at))
+
+
+def _dedup(shards: list[Shard], config: RunConfig, opted_out: pl.Series) -> pl.DataFrame:
+    """Global dedup over every shard's candidates (only the columns it needs are read)."""
+    columns = {"id": pl.String, "order": pl.Int64, "norm_sha256": pl.String, "minhash": pl.List(pl.UInt32)}
+    candidates = _candidates(shards, columns).filter(~pl.col("id").is_in(opted_out.implode()))
+    return find_duplicates(candidates, config.dedup)
 
 
 PART_ROWS = 4_096  # rows per slice when streaming a shard's staged tables into the release
@@ -94,12 +111,15 @@ def build_release(
     *,
     policies: Path | None = None,
     snapshots: list[dict] | None = None,
+    registry: Registry | None = None,
+    registry_at: str | None = None,
     on_written=None,
 ) -> dict:
     """Dedup globally, write documents/ledger/signatures/optout_evidence and the manifest; return the manifest.
 
     `policies` is the run's collected site policy files; `snapshots` the opt-out snapshot files
-    ({path, sha256, bytes}) they partly came from.
+    ({path, sha256, bytes}) they partly came from; `registry` the rights-holder opt-outs applied (entries
+    in force at `registry_at`, default now), whose state the manifest records.
     """
     if out.exists():
         raise ReleaseError(f"{out} already exists: releases are immutable, choose a new --out")
@@ -110,7 +130,10 @@ def build_release(
             raise ReleaseError(f"inputs {seen[r['sha256']]} and {r['path']} are byte-identical: pass each file once")
         seen[r["sha256"]] = r["path"]
 
-    dedup = _dedup(shards, config)
+    registry_at = registry_at or now_utc()
+    hits = _registry_hits(shards, registry, registry_at)
+    removals = {r["id"]: r for r in removal_rows(hits, registry.path)} if registry else {}
+    dedup = _dedup(shards, config, hits["id"])
     staging = out.parent / f".{out.name}.writing"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -119,7 +142,11 @@ def build_release(
     for shard, report in zip(shards, reports, strict=True):
         candidates = shard.directory / "candidates.parquet"
         kept = removed = 0
+        opted_out = []
         for part in _joined_parts(candidates, dedup, duplicates=False):
+            covered = pl.col("id").is_in(hits["id"].implode())
+            opted_out.append(part.filter(covered))
+            part = part.filter(~covered)
             docs = part.with_columns(
                 pl.col("cluster_id").alias("dedup_cluster_id"),
                 pl.col("cluster_size").fill_null(1).alias("dedup_cluster_size"),
@@ -133,7 +160,17 @@ def build_release(
             )
             for part in _joined_parts(candidates, dedup, duplicates=True)
         )
-        for part in itertools.chain(_parts(shard.directory / "ledger.parquet"), dups):
+        registry_removed = (
+            frame.with_columns(
+                stage=pl.lit("optout"),
+                reason=pl.lit(REGISTRY_REASON),
+                detail=pl.col("id").replace_strict({k: v["rule"] for k, v in removals.items()}, default=None),
+                text=pl.lit(None, pl.String),  # an opt-out never keeps its text
+            )
+            for frame in opted_out
+            if frame.height
+        )
+        for part in itertools.chain(_parts(shard.directory / "ledger.parquet"), dups, registry_removed):
             writers["ledger"].write(part)
             reasons.update({(st, rs): n for st, rs, n in part.group_by("stage", "reason").len().rows()})
             stage_removed.update(part["stage"].to_list())
@@ -161,6 +198,14 @@ def build_release(
     index = PolicyIndex.load(policies)
     for part in _evidence_parts(shards, index, config):
         writers["optout_evidence"].write(part)
+    if removals:
+        docs = _candidates(shards, {"id": pl.String, "url": pl.String, "domain": pl.String})
+        covered = docs.filter(pl.col("id").is_in(list(removals)))
+        writers["optout_evidence"].write(
+            decision_evidence([removals[i] for i in covered["id"]], covered).with_columns(
+                pipeline_version=pl.lit(__version__), config_hash=pl.lit(config.hash())
+            )
+        )
 
     files = []
     for writer in writers.values():
@@ -176,7 +221,12 @@ def build_release(
             )
     total_in = sum(i["eligible"] for i in inputs)
     stages, remaining = [], total_in
-    for stage in (*STAGES, DEDUP_STAGE):
+    funnel = (*STAGES, DEDUP_STAGE)
+    if registry is not None:  # registry removals (ledger stage optout) happen after pii, before dedup
+        stage_removed["optout"] -= len(removals)
+        stage_removed[REGISTRY_STAGE] = len(removals)
+        funnel = (*STAGES, REGISTRY_STAGE, DEDUP_STAGE)
+    for stage in funnel:
         removed_here = stage_removed.get(stage, 0)
         stages.append({"stage": stage, "in": remaining, "removed": removed_here, "out": remaining - removed_here})
         remaining -= removed_here
@@ -211,6 +261,7 @@ def build_release(
             "origins": len(index.sites),
             "removed": sum(removed_by_stage.get("optout", {}).values()),
             "removed_by_signal": removed_by_stage.get("optout", {}),
+            "registry": registry.state(registry_at) if registry else None,
         },
         "files": sorted(files, key=lambda f: f["path"]),
     }

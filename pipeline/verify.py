@@ -213,17 +213,18 @@ def _check_optout(release: Path, manifest: dict, report: VerifyReport) -> None:
 
 def _check_registry(release: Path, manifest: dict, report: VerifyReport, registry_path: Path | None) -> None:
     """With a registry: its recorded state recomputes from the registry files (no entry was edited or
-    dropped), and no document matches an opt-out in force when the release was derived (or now, for a
-    release that never applied the registry)."""
+    dropped), and no document matches an opt-out in force when the release was built or derived (or now,
+    for a release that never applied the registry)."""
     from pipeline.derive import registry_matches
     from pipeline.optout.registry import Registry, RegistryError
 
-    recorded = (manifest.get("lineage") or {}).get("registry")
+    lineage = manifest.get("lineage") or {}
+    recorded = lineage.get("registry") or manifest["optout"].get("registry")
     path = registry_path or (Path(recorded["path"]) if recorded else None)
     if path is None:
         return
     registry = Registry(path)
-    at = manifest["lineage"]["derived_at"] if recorded else None
+    at = lineage.get("derived_at") or (recorded["as_of"] if recorded else None)
     try:
         if recorded:
             state = registry.state(recorded["as_of"])

@@ -195,3 +195,40 @@ def test_derive_refuses_what_it_must(parent, planted, child, tmp_path):
         "release", "derive", parent, "--apply-optouts", "--registry", tmp_path / "none", "--out", tmp_path / "y"
     )
     assert no_registry.exit_code == 2 and "nothing to apply" in no_registry.output
+
+
+def test_run_with_registry_removes_before_dedup_so_another_copy_is_kept(parent, tmp_path):
+    """A kept document whose domain opts out leaves before dedup: its duplicate from another domain comes in."""
+    ledger = pl.read_parquet(parent / "ledger" / "*.parquet")
+    docs = _docs(parent)
+    pairs = (
+        ledger.filter(pl.col("duplicate_of").is_not_null())
+        .select("id", "domain", "duplicate_of")
+        .join(
+            docs.select(pl.col("id").alias("duplicate_of"), pl.col("domain").alias("keeper_domain")), on="duplicate_of"
+        )
+        .filter(pl.col("domain") != pl.col("keeper_domain"))
+    )
+    assert pairs.height, "the sample corpus plants cross-domain duplicates"
+    copy_id, keeper_domain = pairs.row(0, named=True)["id"], pairs.row(0, named=True)["keeper_domain"]
+    registry = tmp_path / "registry"
+    assert (
+        _invoke("optout", "add", "--domain", keeper_domain, "--requester", "X <x@y>", "--registry", registry).exit_code
+        == 0
+    )
+    out = tmp_path / "r"
+    result = _invoke("run", SAMPLE, "--out", out, "--extractor", "resiliparse", "--registry", registry)
+    assert result.exit_code == 0, result.output
+    after = _docs(out)
+    assert keeper_domain not in set(after["domain"])
+    assert copy_id in set(after["id"])  # the copy on another domain is now the kept one
+    removed = pl.read_parquet(out / "ledger" / "*.parquet").filter(pl.col("reason") == "optout_registry")
+    assert (
+        set(removed["domain"]) == {keeper_domain}
+        and removed.height == docs.filter(pl.col("domain") == keeper_domain).height
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["optout"]["registry"]["entries"] == 1
+    assert [s["stage"] for s in manifest["counts"]["stages"]][-2:] == ["registry", "dedup"]
+    assert verify_release(out).ok
+    assert _invoke("run", SAMPLE, "--out", tmp_path / "r3", "--registry", tmp_path / "none").exit_code == 2

@@ -31,6 +31,7 @@ from pipeline.steps.dedup import add_dedup_keys
 
 Kind = Literal["domain", "url_prefix", "text"]
 KINDS: tuple[str, ...] = ("domain", "url_prefix", "text")
+REASON = "optout_registry"  # ledger reason of a record an entry covers
 TEXT_JACCARD = 0.7  # estimated Jaccard at or above which a document counts as a copy of an opted-out text
 MIN_TEXT_WORDS = 20  # shorter texts cannot be fingerprinted reliably
 
@@ -265,3 +266,22 @@ def entry_dict(entry: Entry) -> dict:
     data = asdict(entry)
     data.pop("minhash")
     return data
+
+
+def removal_rows(hits: pl.DataFrame, registry_path: Path) -> list[dict]:
+    """One removal per matched record: the ledger reason and detail, and what its evidence row says."""
+    return [
+        {
+            "id": doc_id,
+            "reason": REASON,
+            "signal": "registry",
+            "rule": rule,
+            "agents": None,
+            "raw": entry_id,
+            "raw_sha256": None,
+            "fetched_at": None,
+            "source_file": str(registry_path),
+            "source_id": entry_id,
+        }
+        for doc_id, entry_id, rule in hits.select("id", "entry_id", "rule").iter_rows()
+    ]

@@ -151,3 +151,15 @@ def evidence_table(staged: pl.LazyFrame) -> pl.LazyFrame:
         pl.when(own).then(pl.col("warc_record_offset")).otherwise(pl.col("source_offset")).alias("source_offset"),
         pl.when(own).then(pl.col("warc_record_length")).otherwise(pl.col("source_length")).alias("source_length"),
     )
+
+
+def decision_evidence(removals: list[dict], docs: pl.DataFrame) -> pl.DataFrame:
+    """`optout_evidence` rows (kind 'document', verdict 'reserved') for records removed after this stage:
+    by the registry at release time, or retroactively by `release derive`. `docs` has id, url, domain."""
+    frame = pl.DataFrame(removals, infer_schema_length=None).join(docs.select("id", "url", "domain"), on="id")
+    return frame.with_columns(
+        kind=pl.lit("document"),
+        document_id=pl.col("id"),
+        origin=pl.col("url").map_elements(origin_key, return_dtype=pl.String),
+        verdict=pl.lit("reserved"),
+    )

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import pyarrow.parquet as pq
 
 import schemas
 from pipeline.config import RunConfig
@@ -29,7 +28,7 @@ from pipeline.optout.policies import PolicyIndex, collect
 from pipeline.optout.registry import Registry, match, now_utc, removal_rows
 from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.steps.optout import decision_evidence, reason_for
-from pipeline.tables import COMPRESSION, ROW_GROUP_SIZE, conform, file_sha256
+from pipeline.tables import file_sha256, write_part
 
 DERIVE_STAGE = "derive"  # funnel entry for the retroactive removals (ledger stage stays `optout`)
 
@@ -89,9 +88,7 @@ def _rewrite(src: Path, dst: Path, keep: pl.Expr, table: str) -> int:
     if kept.height == frame.height:
         shutil.copyfile(src, dst)
     else:
-        tmp = dst.with_suffix(".tmp")
-        pq.write_table(conform(kept, table), tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE)
-        os.replace(tmp, dst)
+        write_part(kept, table, dst)
     return kept.height
 
 
@@ -165,9 +162,7 @@ def derive_release(
         for table, frame in (("ledger", ledger), ("optout_evidence", evidence)):
             index = sum(1 for f in files if f["table"] == table)
             rel = f"{table}/part-{index:05d}.parquet"
-            tmp = staging / (rel + ".tmp")
-            pq.write_table(conform(frame, table), tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE)
-            os.replace(tmp, staging / rel)
+            write_part(frame, table, staging / rel)
             files.append({"path": rel, "table": table, "schema_version": schemas.TABLES[table], "rows": frame.height})
 
     for f in files:

@@ -19,6 +19,23 @@ import schemas
 
 ROW_GROUP_SIZE = 50_000  # rows; small enough for selective DuckDB scans, large enough to compress well
 COMPRESSION = "zstd"
+NO_STATISTICS = frozenset({"text", "raw"})  # min/max of whole documents would bloat every file footer
+
+
+def writer_options(schema: pa.Schema) -> dict:
+    """The options every release file is written with (PartWriter and `write_part` agree)."""
+    return {
+        "compression": COMPRESSION,
+        "write_statistics": [f.name for f in schema if f.name not in NO_STATISTICS],
+    }
+
+
+def write_part(frame: pl.DataFrame, table: str, path: Path) -> None:
+    """One whole release file of `table` at `path`, written under a temporary name and renamed."""
+    arrow = conform(frame, table)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(arrow, tmp, row_group_size=ROW_GROUP_SIZE, **writer_options(arrow.schema))
+    os.replace(tmp, path)
 
 
 def conform(frame: pl.DataFrame, table: str) -> pa.Table:
@@ -74,7 +91,7 @@ class PartWriter:
         rel = f"{self.table}/part-{len(self.files):05d}.parquet"
         (self.root / self.table).mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / (rel + ".tmp")
-        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression=COMPRESSION)
+        self._writer = pq.ParquetWriter(self._tmp, self.schema, **writer_options(self.schema))
         self.files.append({"path": rel, "table": self.table, "rows": 0})
         self._rows_in_file = 0
 

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from pipeline.crawl.cli import crawl_command, robots_snapshot_command
 from pipeline.optout_cli import optout_app
+from pipeline.reports.cli import report_app
 from pipeline.sample_web_cli import sample_web_app
 
 app = typer.Typer(
@@ -547,6 +548,7 @@ def release_diff(
 
 
 app.add_typer(release_app, name="release")
+app.add_typer(report_app, name="report")
 app.command("crawl")(crawl_command)
 app.command("robots-snapshot")(robots_snapshot_command)
 app.add_typer(sample_web_app, name="sample-web")

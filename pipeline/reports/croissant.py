@@ -1,0 +1,221 @@
+"""Croissant (MLCommons, format 1.0) JSON-LD for a release, so dataset tools can load and cite it.
+
+Each table's Parquet parts are `cr:FileObject`s carrying the manifest's sha256 (the integrity chain:
+manifest -> file hashes), grouped per table in a `cr:FileSet` that lists exactly those parts, and each
+table is a `cr:RecordSet` whose fields come from `schemas/<table>.v<N>.json`, so column meanings stay
+single-sourced. Responsible-AI properties (`rai:`) carry the collection period, the processing steps
+and the opt-out/PII handling. `contentUrl`s are relative to the release directory unless a `base_url`
+(where the release is published) is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import schemas
+from pipeline.reports.eu_summary import EUSummary, SummaryOptions, build_summary
+from pipeline.reports.release_files import MANIFEST, load_manifest
+
+CROISSANT_1_0 = "http://mlcommons.org/croissant/1.0"
+PARQUET = "application/x-parquet"
+
+# The standard Croissant 1.0 @context (as mlcroissant writes it; a shorter one triggers warnings).
+CONTEXT: dict[str, Any] = {
+    "@language": "en",
+    "@vocab": "https://schema.org/",
+    "citeAs": "cr:citeAs",
+    "column": "cr:column",
+    "conformsTo": "dct:conformsTo",
+    "cr": "http://mlcommons.org/croissant/",
+    "rai": "http://mlcommons.org/croissant/RAI/",
+    "data": {"@id": "cr:data", "@type": "@json"},
+    "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
+    "dct": "http://purl.org/dc/terms/",
+    "equivalentProperty": "cr:equivalentProperty",
+    "examples": {"@id": "cr:examples", "@type": "@json"},
+    "extract": "cr:extract",
+    "field": "cr:field",
+    "fileProperty": "cr:fileProperty",
+    "fileObject": "cr:fileObject",
+    "fileSet": "cr:fileSet",
+    "format": "cr:format",
+    "includes": "cr:includes",
+    "isLiveDataset": "cr:isLiveDataset",
+    "jsonPath": "cr:jsonPath",
+    "key": "cr:key",
+    "md5": "cr:md5",
+    "parentField": "cr:parentField",
+    "path": "cr:path",
+    "recordSet": "cr:recordSet",
+    "references": "cr:references",
+    "regex": "cr:regex",
+    "repeated": "cr:repeated",
+    "replace": "cr:replace",
+    "samplingRate": "cr:samplingRate",
+    "sc": "https://schema.org/",
+    "separator": "cr:separator",
+    "source": "cr:source",
+    "subField": "cr:subField",
+    "transform": "cr:transform",
+}
+
+# schemas/*.json column types -> Croissant data types (lists become repeated fields).
+DATA_TYPES: dict[str, str] = {
+    "string": "sc:Text",
+    "int16": "sc:Integer",
+    "int32": "sc:Integer",
+    "int64": "sc:Integer",
+    "float32": "sc:Float",
+    "float64": "sc:Float",
+    "bool": "sc:Boolean",
+}
+KEYS = {"documents": "id", "ledger": "id", "signatures": "id"}
+
+
+def data_type(column_type: str) -> tuple[str, bool]:
+    """(Croissant data type, repeated) for a schemas/ column type such as 'list<uint32>'."""
+    if column_type.startswith("list<") and column_type.endswith(">"):
+        inner = column_type[5:-1]
+        return ("sc:Integer" if inner.startswith(("int", "uint")) else DATA_TYPES[inner]), True
+    return DATA_TYPES[column_type], False
+
+
+def _url(base_url: str | None, path: str) -> str:
+    return (base_url.rstrip("/") + "/" + path) if base_url else path
+
+
+def _distribution(release: Path, manifest: dict, base_url: str | None) -> list[dict]:
+    manifest_bytes = (release / MANIFEST).read_bytes()
+    dist: list[dict] = [
+        {
+            "@type": "cr:FileObject",
+            "@id": MANIFEST,
+            "name": MANIFEST,
+            "description": "Release manifest: inputs with sha256, counts per stage and reason, run configuration "
+            "and its hash, software versions, and the sha256 of every Parquet file below.",
+            "contentUrl": _url(base_url, MANIFEST),
+            "contentSize": f"{len(manifest_bytes)} B",
+            "encodingFormat": "application/json",
+            "sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+        }
+    ]
+    tables = [t for t in schemas.TABLES if any(f["table"] == t for f in manifest["files"])]
+    for table in tables:
+        parts = [f for f in manifest["files"] if f["table"] == table]
+        dist += [
+            {
+                "@type": "cr:FileObject",
+                "@id": f["path"],
+                "name": f["path"],
+                "description": f"{table} part with {f['rows']:,} rows (schema {table}.v{f['schema_version']}).",
+                "contentUrl": _url(base_url, f["path"]),
+                "contentSize": f"{f['bytes']} B",
+                "encodingFormat": PARQUET,
+                "sha256": f["sha256"],
+            }
+            for f in parts
+        ]
+        dist.append(
+            {
+                "@type": "cr:FileSet",
+                "@id": f"{table}-parquet",
+                "name": f"{table}-parquet",
+                "description": f"The {len(parts)} Parquet part(s) of the {table} table, as the manifest lists them.",
+                "encodingFormat": PARQUET,
+                "includes": [f["path"] for f in parts],
+            }
+        )
+    return dist
+
+
+def _record_set(table: str, version: int) -> dict:
+    spec = schemas.table_spec(table, version)
+    fields = []
+    for column in spec["columns"]:
+        dtype, repeated = data_type(column["type"])
+        field: dict[str, Any] = {
+            "@type": "cr:Field",
+            "@id": f"{table}/{column['name']}",
+            "name": column["name"],
+            "description": column["description"] + ("" if column["nullable"] else " (never null)"),
+            "dataType": dtype,
+            "source": {"fileSet": {"@id": f"{table}-parquet"}, "extract": {"column": column["name"]}},
+        }
+        if repeated:
+            field["repeated"] = True
+        fields.append(field)
+    record_set: dict[str, Any] = {
+        "@type": "cr:RecordSet",
+        "@id": table,
+        "name": table,
+        "description": spec["description"],
+        "field": fields,
+    }
+    if table in KEYS:
+        record_set["key"] = {"@id": f"{table}/{KEYS[table]}"}
+    return record_set
+
+
+def build_croissant(
+    release: Path,
+    *,
+    summary: EUSummary | None = None,
+    name: str | None = None,
+    license: str | None = None,
+    creator: str | None = None,
+    url: str | None = None,
+    base_url: str | None = None,
+    version: str = "1.0.0",
+    date_published: str | None = None,
+) -> dict[str, Any]:
+    """The Croissant 1.0 JSON-LD dict for `release` (counts and languages from `summary`, computed if absent)."""
+    release = Path(release)
+    manifest = load_manifest(release)
+    s = summary or build_summary(release, SummaryOptions(last_update=date_published))
+    g, t = s.general, s.general.totals
+    stages = ", ".join(f"{x.stage} (-{x.removed:,})" for x in s.removal.stages)
+    versions = {f["table"]: f["schema_version"] for f in manifest["files"]}
+    doc: dict[str, Any] = {
+        "@context": CONTEXT,
+        "@type": "sc:Dataset",
+        "conformsTo": CROISSANT_1_0,
+        "name": name or f"apertura-{manifest['release_id']}",
+        "description": (
+            f"Apertura training-data release {manifest['release_id']!r}: {t.documents:,} text documents "
+            f"({t.words:,} words, {t.text_bytes:,} bytes of UTF-8 text) extracted from "
+            f"{len(manifest['inputs']):,} input files, every document with its provenance down to the WARC record, "
+            f"and a ledger of every removed record with its reason. Configuration {manifest['config_hash']}."
+        ),
+        "license": license or "[not recorded in the release: give --license]",
+        "url": url or base_url or f"urn:apertura:release:{manifest['release_id']}",
+        "version": version,
+        "datePublished": date_published or datetime.now(UTC).date().isoformat(),
+        "creator": {"@type": "sc:Organization", "name": creator or "[not recorded in the release: give --creator]"},
+        "citeAs": f"Apertura release {manifest['release_id']}, manifest sha256 {g.manifest_sha256}",
+        "keywords": ["training data", "web crawl", "provenance", "opt-out", "EU AI Act"],
+        "inLanguage": [x.name for x in g.languages],
+        "isAccessibleForFree": True,
+        "rai:dataCollection": (
+            "Web pages from the inputs listed in manifest.json (crawled WARC files and other web archives or "
+            "datasets); site policy files (robots.txt, tdmrep.json, ai.txt) are kept as opt-out evidence."
+        ),
+        "rai:dataCollectionType": ["Web Scraping"]
+        + (["Secondary Data Analysis"] if any(x.used for x in s.sources if x.category != "crawled") else []),
+        "rai:dataPreprocessingProtocol": [f"Stages in order: {stages}.", *s.removal.filters],
+        "rai:dataManipulationProtocol": (
+            f"Opt-outs honoured for {', '.join(s.tdm.agents)}: {s.tdm.removed:,} records removed; "
+            f"kept documents with a reservation: {s.tdm.violations}."
+        ),
+        "rai:personalSensitiveInformation": (
+            f"E-mail addresses ({s.removal.pii.emails:,}), public IP addresses ({s.removal.pii.ip_addresses:,}) "
+            f"and IBANs ({s.removal.pii.ibans:,}) were replaced by placeholders; other personal data may remain."
+        ),
+        "distribution": _distribution(release, manifest, base_url),
+        "recordSet": [_record_set(table, versions[table]) for table in schemas.TABLES if table in versions],
+    }
+    if t.first_date and t.last_date:
+        doc["rai:dataCollectionTimeframe"] = [t.first_date, t.last_date]
+    return doc

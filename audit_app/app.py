@@ -34,6 +34,10 @@ PAGES = {
     "removals": st.Page(HERE / "views/removals.py", title="Removals", icon=":material/delete_sweep:"),
     "compliance": st.Page(HERE / "views/compliance.py", title="Opt-out compliance", icon=":material/gpp_good:"),
     "dedup": st.Page(HERE / "views/dedup.py", title="Dedup explorer", icon=":material/content_copy:"),
+    "releases": st.Page(HERE / "views/releases.py", title="Releases", icon=":material/account_tree:"),
+    "rights_holder": st.Page(
+        HERE / "views/rights_holder.py", title="Rights holders: opt out", icon=":material/front_hand:"
+    ),
 }
 common.PAGES.clear()
 common.PAGES.update(PAGES)

@@ -57,6 +57,8 @@ CACHED_QUERIES = frozenset(
         "optout_domain",
         "optout_violations",
         "optout_document",
+        "rights_status",
+        "release_lineage",
     }
 )
 
@@ -152,6 +154,24 @@ def releases_under(root: str) -> list[str]:
 @st.cache_data(show_spinner=False, max_entries=1024)
 def _cached(name: str, path: str, root: str, kwargs: tuple[tuple[str, Any], ...]) -> Any:
     return getattr(queries, name)(_open(path, root), **dict(kwargs))
+
+
+def query_release(path: str, name: str, **kwargs: Any) -> Any:
+    """`queries.<name>(release, **kwargs)` on the release at `path` (relative to the data root), cached like
+    `query`: for pages that look at every release, not only the one picked in the sidebar. Raises
+    queries.ReleaseAccessError when that release cannot be opened."""
+    if name not in CACHED_QUERIES:
+        raise ValueError(f"unknown query {name!r}")
+    root = queries.data_root()
+    resolved = queries.resolve_release(path, root)
+    _open(str(resolved), str(root))
+    return _cached(name, str(resolved), str(root), tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def catalog(root: str) -> pl.DataFrame:
+    """`queries.release_catalog` of the data root (manifests only; re-read at most every 30 s)."""
+    return queries.release_catalog(Path(root))
 
 
 def query(name: str, **kwargs: Any) -> Any:

@@ -1180,3 +1180,187 @@ def _optout_removals(rel: Release, cond: str, params: dict[str, Any], limit: int
         **params,
         limit=int(limit),
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Every release under the data root (the Releases and rights-holder pages), read from manifests only
+
+
+CATALOG_SCHEMA: dict[str, Any] = {
+    "path": pl.String,  # relative to the data root ('.' for the root itself)
+    "release_id": pl.String,
+    "format_version": pl.Int64,
+    "documents": pl.Int64,
+    "removed": pl.Int64,
+    "config_hash": pl.String,
+    "manifest_sha256": pl.String,
+    "parent_id": pl.String,  # lineage.parent.release_id (derived releases only)
+    "parent_manifest_sha256": pl.String,
+    "parent_path": pl.String,  # the release under the root whose manifest has that sha256, if any
+    "derived_at": pl.String,
+    "registry_sha256": pl.String,
+    "registry_entries": pl.Int64,
+    "registry_as_of": pl.String,
+    "snapshots": pl.Int64,
+    "error": pl.String,  # why the manifest could not be read (the other columns are null then)
+}
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def release_catalog(root: Path | None = None) -> pl.DataFrame:
+    """One row per release directory under the data root (see `find_releases`): id, format, counts, config
+    hash and lineage, from each manifest.json (no Parquet is read, so listing stays instant).
+
+    A derived release names its parent by id and by the sha256 of the parent's manifest; `parent_path` is the
+    release under the root whose manifest has exactly that sha256, so a renamed or rebuilt release with the same
+    id is never taken for the parent. A manifest that cannot be read gives a row with `error` set."""
+    root = (root or data_root()).resolve()
+    rows: list[dict[str, Any]] = []
+    for directory in find_releases(root):
+        rel_path = str(directory.relative_to(root)) or "."
+        try:
+            raw = (directory / MANIFEST).read_bytes()
+            manifest = json.loads(raw)
+            if not isinstance(manifest, dict) or manifest.get("format") != "apertura-release":
+                raise ValueError("not an Apertura release manifest")
+        except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            rows.append({"path": rel_path, "release_id": directory.name, "error": f"{MANIFEST}: {err}"})
+            continue
+        counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+        lineage = manifest.get("lineage") if isinstance(manifest.get("lineage"), dict) else {}
+        parent = lineage.get("parent") if isinstance(lineage.get("parent"), dict) else {}
+        registry = lineage.get("registry") if isinstance(lineage.get("registry"), dict) else {}
+        snapshots = lineage.get("snapshots")
+        rows.append(
+            {
+                "path": rel_path,
+                "release_id": str(manifest.get("release_id") or directory.name),
+                "format_version": _int_or_none(manifest.get("format_version")),
+                "documents": _int_or_none(counts.get("kept")),
+                "removed": _int_or_none(counts.get("removed")),
+                "config_hash": _str_or_none(manifest.get("config_hash")),
+                "manifest_sha256": hashlib.sha256(raw).hexdigest(),
+                "parent_id": _str_or_none(parent.get("release_id")),
+                "parent_manifest_sha256": _str_or_none(parent.get("manifest_sha256")),
+                "derived_at": _str_or_none(lineage.get("derived_at")),
+                "registry_sha256": _str_or_none(registry.get("sha256")),
+                "registry_entries": _int_or_none(registry.get("entries")),
+                "registry_as_of": _str_or_none(registry.get("as_of")),
+                "snapshots": len(snapshots) if isinstance(snapshots, list) else None,
+            }
+        )
+    by_sha = {r["manifest_sha256"]: r["path"] for r in rows if r.get("manifest_sha256")}
+    for r in rows:
+        r["parent_path"] = by_sha.get(r.get("parent_manifest_sha256") or "")
+    return pl.DataFrame(rows, schema=CATALOG_SCHEMA)
+
+
+def release_lineage(rel: Release) -> dict[str, Any] | None:
+    """The manifest's `lineage` section (derived releases only), with the registry and snapshots as given."""
+    lineage = rel.manifest.get("lineage")
+    if not isinstance(lineage, dict):
+        return None
+    snapshots = [s for s in lineage.get("snapshots") or [] if isinstance(s, dict)]
+    return {
+        "parent": lineage.get("parent") if isinstance(lineage.get("parent"), dict) else None,
+        "derived_at": _str_or_none(lineage.get("derived_at")),
+        "registry": lineage.get("registry") if isinstance(lineage.get("registry"), dict) else None,
+        "snapshots": pl.DataFrame(
+            [
+                {"path": str(s.get("path")), "sha256": str(s.get("sha256")), "bytes": _int_or_none(s.get("bytes"))}
+                for s in snapshots
+            ],
+            schema={"path": pl.String, "sha256": pl.String, "bytes": pl.Int64},
+        ),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Rights holder: one subject (domain, URL or text) in one release
+
+SubjectKind = Literal["domain", "url", "text"]
+MAX_RIGHTS_TEXT_BYTES = 200_000  # pasted text longer than this (UTF-8) is refused: a page, not a book
+
+
+def _subject_cond(kind: SubjectKind, value: str, *, prefix: bool = False) -> tuple[str, dict[str, Any], str]:
+    """(condition over documents/ledger columns, bound parameters, the subject as matched) for one subject.
+
+    domain: the host or any subdomain; url: any spelling from `url_variants` (or every URL starting with one,
+    when `prefix`); text: same sha256, same normalised sha256, or (8+ characters) contained verbatim."""
+    if kind == "domain":
+        d = normalise_domain(value)
+        if not d:
+            raise ValueError("enter a domain, e.g. example.org")
+        return _DOMAIN_COND, {"domain": d}, d
+    if kind == "url":
+        variants = url_variants(value, toggle_slash=not prefix)
+        if not variants:
+            raise ValueError("enter a URL, e.g. https://example.org/page")
+        params = {f"u{i}": v for i, v in enumerate(variants)}
+        if prefix:
+            cond = "(" + " OR ".join(f"starts_with(url, $u{i})" for i in range(len(variants))) + ")"
+        else:
+            cond = "list_contains([" + ", ".join(f"$u{i}" for i in range(len(variants))) + "], url)"
+        return cond, params, variants[0]
+    if kind == "text":
+        raw = (value or "").replace("\x00", "")
+        if len(raw.encode("utf-8")) > MAX_RIGHTS_TEXT_BYTES:
+            raise ValueError(f"the text is longer than {MAX_RIGHTS_TEXT_BYTES // 1000} KB; paste one article")
+        if not raw.strip():
+            raise ValueError("paste some text")
+        normalised = normalise_text(raw)
+        params = {
+            "exact": sha256_hex(raw),
+            "exact2": sha256_hex(raw.strip()),
+            "norm": sha256_hex(normalised) if normalised else None,
+            "needle": raw.strip() if len(raw.strip()) >= MIN_SUBSTRING_CHARS else None,
+        }
+        cond = "(text_sha256 IN ($exact, $exact2) OR norm_sha256 = $norm OR contains(text, $needle))"
+        return cond, params, f"text sha256 {params['exact'][:16]}…"
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def rights_status(rel: Release, kind: SubjectKind, value: str, *, prefix: bool = False) -> dict[str, Any]:
+    """Is this domain / URL / text in the release, and if records of it were removed: why, and for an opt-out
+    by which signal, rule and registry entry (from the ledger joined to its opt-out evidence).
+
+    `reasons` has one row per (stage, reason, signal, rule, registry entry): how many records, and when the
+    evidence was fetched (crawl-time signals) — a registry removal has no fetch time; its date is the derived
+    release's `lineage.derived_at`."""
+    cond, params, shown = _subject_cond(kind, value, prefix=prefix)
+    documents = _scalar(rel, f"SELECT count(*) FROM documents WHERE {cond}", **params)
+    reasons = _frame(
+        rel,
+        f"""
+        SELECT l.stage, l.reason, e.signal, e.rule,
+               CASE WHEN e.signal = 'registry' THEN e.source_id END AS registry_entry,
+               count(DISTINCT l.id) AS records, min(e.fetched_at) AS evidence_fetched_at
+        FROM (SELECT id, stage, reason FROM ledger WHERE {cond}) l
+        LEFT JOIN optout_evidence e
+               ON e.document_id = l.id AND e.kind = 'document' AND e.verdict = 'reserved' AND l.stage = 'optout'
+        GROUP BY ALL ORDER BY records DESC, l.stage, l.reason, e.signal, e.rule
+        """,
+        **params,
+    )
+    removed, optout = _rows(
+        rel,
+        f"SELECT count(*), count(*) FILTER (WHERE stage = 'optout') FROM ledger WHERE {cond}",
+        **params,
+    )[0]
+    return {
+        "release_id": rel.release_id,
+        "query": shown,
+        "verdict": _verdict(int(documents), int(removed)),
+        "documents": int(documents),
+        "removed": int(removed),
+        "optout_removed": int(optout),
+        "reasons": reasons,
+        "registry_entries": sorted({e for e in reasons["registry_entry"].to_list() if e}),
+    }

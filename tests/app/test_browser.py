@@ -292,3 +292,19 @@ def test_compliance_in_chromium(server, browser, counts, shots):
     squeezed = "".join(text.split())  # the code block is syntax-highlighted: one element per token
     assert "".join(queries.VIOLATIONS_SQL.split()) in squeezed, text[:3000]
     assert "Traceback" not in text and not page["alerts"]
+
+
+def test_rights_holder_and_releases_in_chromium(server, browser, counts, shots):
+    """The two pages that look at every release under the data root, through the router (no input typed: the
+    checks and the request form are driven with AppTest in test_rights_releases.py)."""
+    # Ready once the form's last field is drawn (form widgets appear after the script run's marker).
+    page = browser.render(f"{server}/rights_holder", "Note (optional)", shots / "rights_holder.png")
+    text = page["text"]
+    assert "Rights holders: opt-out status and requests" in text and "under the data root" in text
+    assert "File the opt-out request" in text and "Your name or organisation" in text
+    assert "Traceback" not in text and not page["alerts"]
+    page = browser.render(f"{server}/releases", "A diff needs two releases", shots / "releases.png")
+    text = page["text"]  # the table is drawn on a canvas: its cells are checked with AppTest
+    assert "Every release in this data directory" in text and "Lineage" in text
+    assert "No derived release yet" in text  # the browser tests' data root holds one release built from inputs
+    assert "Traceback" not in text and not page["alerts"]

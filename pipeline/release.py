@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import platform
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -270,9 +271,21 @@ def build_release(
     return manifest
 
 
+PART_PATH = re.compile(r"[a-z_]+/part-[0-9]{5}\.parquet")
+
+
 def table_files(release: Path, manifest: dict, table: str) -> list[str]:
-    """Paths of one table's Parquet files, as the manifest lists them (never a directory glob)."""
-    return [str(release / f["path"]) for f in manifest["files"] if f["table"] == table]
+    """Paths of one table's Parquet files, as the manifest lists them (never a directory glob).
+
+    A listed path must be `<table>/part-NNNNN.parquet`: a crafted manifest cannot point a reader
+    outside the release.
+    """
+    paths = [f["path"] for f in manifest["files"] if f["table"] == table]
+    if bad := [
+        p for p in paths if not isinstance(p, str) or not PART_PATH.fullmatch(p) or not p.startswith(table + "/")
+    ]:
+        raise ReleaseError(f"{release}: manifest lists a file outside its table directory: {bad[0]!r}")
+    return [str(release / p) for p in paths]
 
 
 def load_manifest(release: Path) -> dict:

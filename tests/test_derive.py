@@ -232,3 +232,24 @@ def test_run_with_registry_removes_before_dedup_so_another_copy_is_kept(parent, 
     assert [s["stage"] for s in manifest["counts"]["stages"]][-2:] == ["registry", "dedup"]
     assert verify_release(out).ok
     assert _invoke("run", SAMPLE, "--out", tmp_path / "r3", "--registry", tmp_path / "none").exit_code == 2
+
+
+def test_a_crafted_manifest_cannot_point_readers_outside_the_release(parent, child, tmp_path):
+    crafted = tmp_path / "crafted"
+    shutil.copytree(child, crafted)
+    manifest = json.loads((crafted / "manifest.json").read_text())
+    next(f for f in manifest["files"] if f["table"] == "documents")["path"] = "../../etc/passwd"
+    (crafted / "manifest.json").write_text(json.dumps(manifest))
+    result = _invoke("release", "diff", parent, crafted)
+    assert result.exit_code == 2 and "outside its table directory" in result.output
+
+
+def test_registry_refuses_oversized_or_control_character_input(tmp_path):
+    reg = Registry(tmp_path / "reg")
+    with pytest.raises(RegistryError, match="control characters"):
+        reg.file_request("domain", "example.org", requester="A <a@x>", note="bad\x00note")
+    with pytest.raises(RegistryError, match="longer than"):
+        reg.file_request("domain", "example.org", requester="A" * 1000)
+    with pytest.raises(RegistryError, match="larger than"):
+        reg.file_request("text", requester="A <a@x>", text="word " * 50_000)
+    assert reg.pending().is_empty() and not (tmp_path / "reg").exists()

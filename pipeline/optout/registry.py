@@ -34,6 +34,9 @@ KINDS: tuple[str, ...] = ("domain", "url_prefix", "text")
 REASON = "optout_registry"  # ledger reason of a record an entry covers
 TEXT_JACCARD = 0.7  # estimated Jaccard at or above which a document counts as a copy of an opted-out text
 MIN_TEXT_WORDS = 20  # shorter texts cannot be fingerprinted reliably
+MAX_TEXT_BYTES = 200_000
+MAX_FIELD_CHARS = {"value": 2_048, "requester": 300, "note": 4_000}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 ENTRY_SCHEMA: dict[str, pl.DataType] = {
     "entry_id": pl.String(),
@@ -119,6 +122,13 @@ class Registry:
     def _new_row(self, kind: str, value: str, requester: str, note: str, effective_from: str | None, text: str | None):
         if kind not in KINDS:
             raise RegistryError(f"kind must be one of {', '.join(KINDS)}")
+        for name, field_value in (("value", value), ("requester", requester), ("note", note)):
+            if len(field_value) > MAX_FIELD_CHARS[name]:
+                raise RegistryError(f"{name} is longer than {MAX_FIELD_CHARS[name]} characters")
+            if _CONTROL.search(field_value):
+                raise RegistryError(f"{name} contains control characters")
+        if text is not None and len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+            raise RegistryError(f"the text is larger than {MAX_TEXT_BYTES:,} bytes")
         if not requester.strip():
             raise RegistryError("a requester (name and contact) is required")
         minhash = None

@@ -99,8 +99,10 @@ def header_values(headers: Headers | None, name: str) -> list[str]:
 
 
 HEAD_LIMIT = 512 * 1024  # meta tags are looked for in the first 512 KiB (or up to </head>)
-_META = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
-_ATTR = re.compile(r"""([a-zA-Z_:][-\w:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+_META_START = re.compile(r"<meta\b", re.IGNORECASE)
+# The lookbehind and possessive quantifiers keep this linear: without them a long word in a tag is
+# retried from every character (quadratic; a hostile page could stall the opt-out step).
+_ATTR = re.compile(r"""(?<![-\w:.])([a-zA-Z_:][-\w:.]*+)\s*+=\s*+(?:"([^"]*)"|'([^']*)'|([^\s"'>]++))""")
 _HEAD_END = re.compile(r"</head\s*>|<body[\s>]", re.IGNORECASE)
 
 
@@ -116,10 +118,22 @@ def html_meta(html: bytes | str | None) -> list[tuple[str, str, str]]:
     if end:
         text = text[: end.start()]
     out = []
-    for tag in _META.finditer(text):
+    for tag in _meta_tags(text):
         attrs: dict[str, str] = {}
-        for m in _ATTR.finditer(tag.group(0)[5:]):
+        for m in _ATTR.finditer(tag[5:]):
             attrs.setdefault(m.group(1).lower(), next(g for g in m.groups()[1:] if g is not None))
         if "name" in attrs and "content" in attrs:
-            out.append((attrs["name"].strip().lower(), _html.unescape(attrs["content"]).strip(), tag.group(0)))
+            out.append((attrs["name"].strip().lower(), _html.unescape(attrs["content"]).strip(), tag))
     return out
+
+
+def _meta_tags(text: str) -> Iterable[str]:
+    """Every `<meta ...>` up to its first '>', in order; linear (a regex `<meta[^>]*>` is quadratic when
+    a page holds many '<meta' and no '>')."""
+    pos = 0
+    while (start := _META_START.search(text, pos)) is not None:
+        end = text.find(">", start.end())
+        if end < 0:
+            return
+        yield text[start.start() : end + 1]
+        pos = end + 1

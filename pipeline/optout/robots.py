@@ -97,7 +97,7 @@ def parse(
     body: bytes | str, url: str = "robots.txt", fetched_at: str | None = None, content_type: str | None = None
 ) -> Robots:
     """Parse robots.txt bytes (a 2xx body). Never raises: junk lines are counted and skipped."""
-    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)  # lone surrogates: U+FFFD
     digest = sha256_hex(raw)
     if looks_like_html(raw, content_type):
         return Robots(url, "allow_all", "html served as robots.txt: no rules", (), digest, fetched_at)
@@ -188,31 +188,68 @@ _SAFE = "/?=&;:@!,'()*+$~-._%[]"
 
 
 def normalize_path(path: str) -> str:
-    """Percent-encode what must be encoded and upper-case existing escapes, so both sides compare."""
-    return _PCT.sub(lambda m: m.group(0).upper(), quote(path, safe=_SAFE))
+    """Percent-encode what must be encoded and upper-case existing escapes, so both sides compare.
+
+    A lone surrogate (a URL decoded with surrogateescape) is encoded as the byte it stands for, or
+    failing that as its UTF-8 bytes (surrogatepass), never raising.
+    """
+    try:
+        quoted = quote(path, safe=_SAFE, errors="surrogateescape")
+    except UnicodeEncodeError:
+        quoted = quote(path, safe=_SAFE, errors="surrogatepass")
+    return _PCT.sub(lambda m: m.group(0).upper(), quoted)
 
 
 @lru_cache(maxsize=4096)
-def pattern_regex(pattern: str) -> re.Pattern[str]:
+def pattern_parts(pattern: str) -> tuple[tuple[str, ...], bool]:
+    """The normalized pattern's literal pieces between `*`s, and whether it ends with `$`."""
     pattern = normalize_path(pattern)
     anchored = pattern.endswith("$")
     if anchored:
         pattern = pattern[:-1]
-    body = ".*".join(re.escape(part) for part in pattern.split("*"))
-    return re.compile(body + ("$" if anchored else ""), re.DOTALL)
+    return tuple(pattern.split("*")), anchored
 
 
 def path_matches(pattern: str, path: str) -> bool:
-    """`path` (already normalized) matches the robots-style pattern (prefix, `*` any run, `$` end)."""
-    return pattern_regex(pattern).match(path) is not None
+    """`path` (already normalized) matches the robots-style pattern (prefix, `*` any run, `$` end).
+
+    Not a regex: `/*a*a*a...x$` would backtrack exponentially (a hostile robots.txt could hang the
+    run). Placing each piece at its leftmost occurrence is enough, and takes linear time per piece.
+    """
+    parts, anchored = pattern_parts(pattern)
+    if not path.startswith(parts[0]):
+        return False
+    pos = len(parts[0])
+    if len(parts) == 1:
+        return not anchored or pos == len(path)
+    for part in parts[1:-1]:
+        found = path.find(part, pos)
+        if found < 0:
+            return False
+        pos = found + len(part)
+    last = parts[-1]
+    if anchored:
+        return len(path) - len(last) >= pos and path.endswith(last)
+    return path.find(last, pos) >= 0
+
+
+_AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 
 
 def url_path(url: str) -> str:
-    """Path + query of a URL (or of a bare path), normalized, '/' if empty."""
-    parts = urlsplit(url)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
+    """Path + query of a URL (or of a bare path), normalized, '/' if empty.
+
+    A URL urlsplit rejects (a broken IPv6 host such as 'http://[x/a', straight from a WARC's
+    WARC-Target-URI) still has a path: everything after the authority, up to any fragment.
+    """
+    try:
+        parts = urlsplit(url)
+        path, query = parts.path, parts.query
+    except ValueError:
+        path, _, query = _AUTHORITY.sub("", url, count=1).partition("#")[0].partition("?")
+    path = path or "/"
+    if query:
+        path += "?" + query
     return normalize_path(path)
 
 

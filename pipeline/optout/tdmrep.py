@@ -57,7 +57,7 @@ def _reservation(value: object) -> bool | None:
 
 def parse_file(body: bytes | str, url: str = "/.well-known/tdmrep.json", fetched_at: str | None = None) -> TdmrepFile:
     """Parse tdmrep.json. Never raises: a bad file comes back with `malformed` set to the error."""
-    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)  # then invalid JSON
     digest = sha256_hex(raw)
 
     def bad(error: str) -> TdmrepFile:

@@ -286,11 +286,21 @@ def normalise_date(value: object) -> str | None:
             return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:  # '0001-01-01T00:00:00+01:00' is before year 1 in UTC
+        return None
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")  # RFC 9110 token, lower-cased
 
 
 def split_content_type(value: str | None) -> tuple[str | None, str | None]:
-    """'Text/HTML; charset="UTF-8"' -> ('text/html', 'utf-8')."""
+    """'Text/HTML; charset="UTF-8"' -> ('text/html', 'utf-8').
+
+    A charset that is not a token ('utf-8\\x00', 'a b') is dropped: no codec has such a name, and
+    codecs.lookup raises ValueError (not LookupError) on a NUL, which would stop the extract step.
+    """
     if not value:
         return None, None
     mime, *params = value.split(";")
@@ -299,6 +309,8 @@ def split_content_type(value: str | None) -> tuple[str | None, str | None]:
         key, _, val = p.partition("=")
         if key.strip().lower() == "charset":
             charset = val.strip().strip("\"'").strip().lower() or None
+    if charset is not None and not _TOKEN.fullmatch(charset):
+        charset = None
     return mime.strip().lower() or None, charset
 
 

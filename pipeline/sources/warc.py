@@ -256,6 +256,8 @@ def dechunk(data: bytes) -> bytes:
     while i < n:
         j = data.index(b"\n", i)
         size = int(data[i:j].split(b";", 1)[0].strip(), 16)
+        if size < 0:  # '-4' parses as hex; stepping back would loop forever
+            raise ValueError(f"negative chunk size at byte {i}")
         if size == 0:
             break
         start = j + 1
@@ -411,11 +413,10 @@ def _process_warc_record(rec: Any, pos: int, offset: int, cfg: ReadConfig) -> Pe
     """Read one fastwarc record completely; None when its WARC header is incomplete."""
     headers = rec.headers
     rtype = _TYPE_NAMES.get(int(rec.record_type)) or (headers.get("WARC-Type") or "").strip().lower()
-    try:
-        declared = int(headers.get("Content-Length") or "")
-    except ValueError:
-        declared = -1
-    if not rtype or declared < 0:
+    length = (headers.get("Content-Length") or "").strip()
+    # ASCII digits only, and what fastwarc framed the record by (it reads an overflowing value as 0)
+    declared = int(length) if length.isascii() and length.isdigit() else -1
+    if not rtype or declared < 0 or declared != rec.content_length:
         return None
     p = Pending(rtype, pos, offset, None, extra={"rec": rec, "declared": declared})
     try:
@@ -716,6 +717,7 @@ def _parse_arc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Gener
         raise
     except BaseException as e:
         return (0, f"{type(e).__name__}: {e}")
+    good_end = 0  # where the last completely read record ends
     while True:
         try:
             rec = next(records)
@@ -727,7 +729,9 @@ def _parse_arc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Gener
             raise
         except BaseException as e:
             msg = f"{type(e).__name__}: {e}"
-            return (it.offset, NON_CHUNKED if "non-chunked gzip" in msg else " ".join(msg.split()))
+            # warcio's offset can go negative (non-chunked gzip ARC): then the end of the last good record
+            at = it.offset if 0 <= it.offset <= stream.tell() else good_end
+            return (at, NON_CHUNKED if "non-chunked gzip" in msg else " ".join(msg.split())[:300])
         offset = it.offset
         p = Pending(rec.rec_type or "unknown", offset, offset, None)
         length = None
@@ -750,5 +754,6 @@ def _parse_arc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Gener
             out.commit(p, None)
             return (offset, f"record at offset {offset} could not be read completely: {p.partial}")
         out.commit(p, length)
+        good_end = offset + max(length or 0, 0)  # warcio's length is negative for a non-chunked gzip ARC
         while out.full():
             yield out.take()

@@ -9,6 +9,7 @@ a rerun with `resume=True` skips exactly the shards that finished.
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -50,8 +51,14 @@ def staged_candidates(kept: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     return fit(keyed.with_columns(sha256_hex(keyed["text"]).alias("text_sha256")), CANDIDATE_SCHEMA)
 
 
-def make_steps(config: RunConfig, policies: Path | None) -> list[Step]:
-    index = PolicyIndex.load(policies)
+@functools.lru_cache(maxsize=2)
+def _policy_index(policies: Path | None, sha256: str | None) -> PolicyIndex:
+    """Parsed once per process, not once per shard (the sha256 keys it to the file's content)."""
+    return PolicyIndex.load(policies)
+
+
+def make_steps(config: RunConfig, policies: Path | None, policies_sha256: str | None = None) -> list[Step]:
+    index = _policy_index(policies, policies_sha256)
     return [OptoutStep(config, index) if cls is OptoutStep else cls(config) for cls in STEP_CLASSES]
 
 
@@ -94,7 +101,7 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
     the batch size, not by the input's size; provenance that needs the whole file (its sha256, hence
     the ids) is added when the input has been read to the end.
     """
-    steps = make_steps(config, shard.policies)
+    steps = make_steps(config, shard.policies, shard.policies_sha256)
     parts_dir = shard.directory / "parts"
     parts_dir.mkdir(parents=True, exist_ok=True)
     kept_parts: list[Path] = []

@@ -33,7 +33,7 @@ class Undecodable(ValueError):
 def _codec(name: str | None) -> str | None:
     try:
         return codecs.lookup(name).name if name else None
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL or other junk in the declared name
         return None
 
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.crawl.cli import crawl_command, robots_snapshot_command
+from pipeline.index.cli import check_command, index_command, search_command
 from pipeline.optout_cli import optout_app
 from pipeline.reports.cli import report_app
 from pipeline.sample_web_cli import sample_web_app
@@ -72,6 +73,9 @@ def run(
             help="WARC files or directories from `apertura robots-snapshot`: today's opt-outs on older content.",
         ),
     ] = None,
+    index: Annotated[
+        bool, typer.Option("--index/--no-index", help="Build the membership and search index (R/index/) at the end.")
+    ] = True,
 ) -> None:
     """Run the pipeline: read, opt-out, extract, language, quality, PII, dedup; write a release."""
     from pydantic import ValidationError
@@ -109,7 +113,9 @@ def run(
         return
     if out_dir.exists():
         raise fail(f"{out_dir} already exists: releases are immutable, choose a new --out")
-    manifest = build(specs, config, out_dir, workers=workers, resume=resume, snapshots=snapshots, registry=registry)
+    manifest = build(
+        specs, config, out_dir, workers=workers, resume=resume, snapshots=snapshots, registry=registry, index=index
+    )
     counts = manifest["counts"]
     console.print(
         f"[green]release written:[/] {out_dir}  documents={counts['kept']:,} removed={counts['removed']:,} "
@@ -132,8 +138,9 @@ def build(
     resume: bool = False,
     snapshots: list[str] = (),
     registry: Path | None = None,
+    index: bool = True,
 ) -> dict:
-    """Site policies, shards with progress bars, then the release; removes the work directory when done."""
+    """Site policies, shards with progress bars, then the release (and its index); removes the work directory."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pipeline.executors.local import STAGES, run_shards
@@ -206,7 +213,20 @@ def build(
         except ReleaseError as err:
             raise fail(str(err)) from None
     shutil.rmtree(workdir, ignore_errors=True)
+    if index:
+        _build_index(out_dir)
     return manifest
+
+
+def _build_index(release: Path) -> None:
+    """The sidecar index (R/index/, bound to the manifest's sha256): the release itself stays as written."""
+    from pipeline.index import build_index
+
+    started = time.monotonic()
+    with console.status("building the membership and search index"):
+        build_index(release)
+    seconds = time.monotonic() - started
+    console.print(f"index written: {release / 'index'} in {seconds:.1f} s", highlight=False)
 
 
 @app.command()
@@ -506,6 +526,7 @@ def release_derive(
         manifest = derive_release(parent, out_dir, registry=reg, snapshots=snapshots, at=at)
     except (ReleaseError, RegistryError, InputError) as err:
         raise fail(str(err)) from None
+    _build_index(out_dir)
     lineage = manifest["lineage"]
     removed = manifest["counts"]["stages"][-1]["removed"]
     console.print(
@@ -550,6 +571,9 @@ def release_diff(
 app.add_typer(release_app, name="release")
 app.add_typer(report_app, name="report")
 app.command("crawl")(crawl_command)
+app.command("index")(index_command)
+app.command("check")(check_command)
+app.command("search")(search_command)
 app.command("robots-snapshot")(robots_snapshot_command)
 app.add_typer(sample_web_app, name="sample-web")
 app.add_typer(optout_app, name="optout")

@@ -279,4 +279,8 @@ def verify_release(release: Path, registry: Path | None = None) -> VerifyReport:
     if "optout_evidence" in schemas.TABLES_BY_FORMAT[manifest["format_version"]]:
         _check_optout(release, manifest, report)
         _check_registry(release, manifest, report, registry)
+    from pipeline.index import verify_index
+
+    for name, ok, detail in verify_index(release):
+        report.add(name, ok, detail)
     return report

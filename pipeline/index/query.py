@@ -1,0 +1,769 @@
+"""Answers from the membership index: "is this text / URL / site in the training data?", and search.
+
+Every answer is evidence, not a guess: the sketch and the LSH keys only propose candidates; a document is
+named only after its real text was compared with the query (exact hash, verified shingle Jaccard, or
+verified shared word spans with their offsets). Removed copies are named with the ledger's stage, reason
+and rule, and duplicates with the kept document they duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import polars as pl
+
+from pipeline.index.build import (
+    FORMAT,
+    INDEX_DIR,
+    INDEX_JSON,
+    MembershipIndexError,
+    band_keys,
+    manifest_sha256,
+)
+from pipeline.index.config import IndexConfig
+from pipeline.index.sketch import Sketch
+from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, words
+from pipeline.release import ReleaseError, load_manifest
+from pipeline.steps.dedup import _shingle_hashes, _word_hashes, add_dedup_keys, normalise
+
+_EMPTY = np.uint32(0xFFFFFFFF)
+MAX_BUCKET = 2_000  # LSH bucket members examined per band (a huge bucket is boilerplate; its best are kept)
+MAX_PHRASES = 12  # sketch hits sent to the full-text index as phrase queries (spread over the text)
+MAX_SEARCH_CHARS = 1_000
+SPAN_TEXT_CHARS = 400
+IN, PARTLY, NOT_IN = "in", "partly in", "not in"
+
+
+@dataclass
+class Span:
+    """A run of words shared, in order, by the query and a document (offsets are characters)."""
+
+    words: int
+    query_start: int
+    query_end: int
+    doc_start: int
+    doc_end: int
+    text: str  # as it appears in the document (cut at SPAN_TEXT_CHARS)
+
+
+@dataclass
+class Match:
+    """One document (status 'in') or removed record (status 'removed') and how it matches the query."""
+
+    id: str
+    status: str
+    how: list[str]
+    url: str | None = None
+    domain: str | None = None
+    language: str | None = None
+    title: str | None = None
+    estimated_jaccard: float | None = None  # MinHash estimate (signature agreement)
+    jaccard: float | None = None  # verified on the texts: word 5-gram shingle sets
+    overlap: float | None = None  # share of the query's words inside verified shared spans
+    spans: list[Span] = field(default_factory=list)
+    stage: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    duplicate_of: str | None = None
+    duplicate_of_url: str | None = None
+
+
+@dataclass
+class Report:
+    """The answer to `check`: verdict, the evidence, and how far the sketch can be trusted."""
+
+    release: str
+    query: dict[str, Any]
+    verdict: str
+    summary: list[str]
+    matches: list[Match] = field(default_factory=list)
+    removed: list[Match] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)
+    sketch: dict[str, Any] = field(default_factory=dict)
+    index: dict[str, Any] = field(default_factory=dict)
+    elapsed_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SearchHit:
+    id: str
+    url: str | None
+    title: str | None
+    language: str | None
+    status: str
+    score: float
+    snippet: str
+    highlights: list[tuple[int, int]]  # character ranges inside `snippet`
+
+
+@dataclass
+class SearchReport:
+    release: str
+    query: str
+    language: str | None
+    total: int
+    hits: list[SearchHit]
+    elapsed_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _offsets(text: str, tokens: list[str]) -> list[tuple[int, int]]:
+    """Character offsets of each word in `text`, found in order in the lower-cased text."""
+    lower = text.lower()
+    if len(lower) != len(text):  # a few characters change length when lower-cased: offsets approximate
+        lower = "".join(c.lower()[:1] or c for c in text)
+    out, pos = [], 0
+    for token in tokens:
+        k = lower.find(token, pos)
+        if k < 0:
+            out.append((pos, pos))
+        else:
+            out.append((k, k + len(token)))
+            pos = k + len(token)
+    return out
+
+
+def shared_spans(query: list[str], doc: list[str], n: int) -> list[tuple[int, int, int]]:
+    """(query start, query end, doc start) of maximal word runs of at least n words found in order in both."""
+    if len(query) < n or len(doc) < n:
+        return []
+    first: dict[tuple[str, ...], int] = {}
+    for j in range(len(doc) - n + 1):
+        first.setdefault(tuple(doc[j : j + n]), j)
+    spans, i = [], 0
+    while i <= len(query) - n:
+        j = first.get(tuple(query[i : i + n]))
+        if j is None:
+            i += 1
+            continue
+        length = n
+        while i + length < len(query) and j + length < len(doc) and query[i + length] == doc[j + length]:
+            length += 1
+        spans.append((i, i + length, j))
+        i += length
+    return spans
+
+
+def _shingles(texts: list[str], n: int) -> list[np.ndarray]:
+    """Distinct dedup shingle hashes (the ones MinHash signatures are made of) of each text."""
+    norm = normalise(pl.Series(texts, dtype=pl.String)).fill_null("")
+    hashes, n_words = _word_hashes(norm)
+    shingles, n_sh = _shingle_hashes(hashes, n_words, n)
+    bounds = np.concatenate([[0], np.cumsum(n_sh)])
+    return [np.unique(shingles[bounds[i] : bounds[i + 1]]) for i in range(len(texts))]
+
+
+def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    union = len(np.union1d(a, b))
+    return len(np.intersect1d(a, b, assume_unique=True)) / union if union else 0.0
+
+
+def normalise_domain(value: str) -> str:
+    """A host as stored in `domain`: lower case, no scheme/port/path, no leading 'www.'."""
+    text = value.strip().lower()
+    try:
+        host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
+    except ValueError:
+        host = ""
+    return host.strip(".").removeprefix("www.")
+
+
+def url_variants(value: str) -> list[str]:
+    """Spellings of one URL worth trying: with http/https when no scheme, lower-cased scheme and host,
+    with and without a trailing slash."""
+    text = value.strip()
+    bases = [text] if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) else [f"http://{text}", f"https://{text}"]
+    out: list[str] = []
+    for base in bases:
+        scheme, _, rest = base.partition("://")
+        host, slash, path = rest.partition("/")
+        for url in (base, f"{scheme.lower()}://{host.lower()}{slash}{path}"):
+            for v in (url, url.rstrip("/") if url.endswith("/") else url + "/"):
+                if v not in out and v.partition("://")[2]:
+                    out.append(v)
+    return out
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.01 or x == 0 else f"{x:.2%}"
+
+
+class MembershipIndex:
+    """An opened `R/index/`: refuses to answer from an index built for another manifest."""
+
+    def __init__(self, release: str | Path) -> None:
+        import duckdb
+        import tantivy
+
+        self.release = Path(release)
+        directory = self.release / INDEX_DIR
+        try:
+            manifest = load_manifest(self.release)
+        except ReleaseError as err:
+            raise MembershipIndexError(str(err)) from None
+        path = directory / INDEX_JSON
+        if not path.is_file():
+            raise MembershipIndexError(f"{self.release} has no membership index: run `apertura index {self.release}`")
+        self.info = json.loads(path.read_text())
+        if self.info.get("format") != FORMAT:
+            raise MembershipIndexError(f"{path} is not an apertura index")
+        if self.info["manifest_sha256"] != manifest_sha256(self.release):
+            raise MembershipIndexError(
+                f"the index in {directory} was built for another manifest.json: rebuild it with "
+                f"`apertura index {self.release} --force`"
+            )
+        for f in self.info["files"]:
+            p = directory / f["path"]
+            if not p.is_file() or p.stat().st_size != f["bytes"]:
+                raise MembershipIndexError(f"index file {f['path']} is missing or changed: run `apertura verify`")
+        self.release_id = manifest.get("release_id", self.release.name)
+        self.config = IndexConfig(**self.info["config"])
+        self.dedup = self.info["dedup"]
+        self.con = duckdb.connect(str(directory / "entries.duckdb"), read_only=True)
+        self.signatures = np.load(directory / "signatures.npy", mmap_mode="r")
+        self.lsh_keys = np.load(directory / "lsh_keys.npy", mmap_mode="r")
+        self.lsh_entries = np.load(directory / "lsh_entries.npy", mmap_mode="r")
+        self.sketch = Sketch.load(directory / "ngrams.npy", self.info["sketch"]["k"])
+        self.text_index = tantivy.Index.open(str(directory / "text"))
+        self.text_index.register_tokenizer(ANALYZER, analyzer())
+        self.schema = self.text_index.schema
+        self.searcher = self.text_index.searcher()
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def _rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        rel = self.con.cursor().sql(sql, params=params)
+        return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+
+    def _match(self, row: dict[str, Any], how: str) -> Match:
+        keys = ("url", "domain", "language", "title", "stage", "reason", "detail", "duplicate_of")
+        return Match(id=row["id"], status=row["status"], how=[how], **{k: row.get(k) for k in keys})
+
+    def _texts(self, entries: list[int]) -> dict[int, str]:
+        """Stored texts by entry number (one term-set query on the full-text index)."""
+        import tantivy
+
+        if not entries:
+            return {}
+        query = tantivy.Query.term_set_query(self.schema, "entry", [int(e) for e in entries])
+        out = {}
+        for _, address in self.searcher.search(query, len(entries), count=False).hits:
+            doc = self.searcher.doc(address)
+            out[doc["entry"][0]] = doc["text"][0] if doc["text"] else ""
+        return out
+
+    def _entries(self, entries: list[int]) -> dict[int, dict[str, Any]]:
+        if not entries:
+            return {}
+        values = [int(e) for e in entries]
+        rows = self._rows(f"SELECT * FROM entries WHERE entry IN ({_in(values)})", **_params(values))
+        return {r["entry"]: r for r in rows}
+
+    def _duplicate_urls(self, matches: list[Match]) -> None:
+        ids = sorted({m.duplicate_of for m in matches if m.duplicate_of})
+        if ids:
+            rows = self._rows(f"SELECT id, url FROM entries WHERE id IN ({_in(ids)})", **_params(ids))
+            urls = {r["id"]: r["url"] for r in rows}
+            for m in matches:
+                m.duplicate_of_url = urls.get(m.duplicate_of) if m.duplicate_of else None
+
+    def _near_candidates(self, signature: np.ndarray) -> dict[int, float]:
+        """Entries sharing at least one LSH band with the query, with their estimated Jaccard."""
+        bands, rows = self.dedup["bands"], self.dedup["rows_per_band"]
+        keys = band_keys(signature[None, :], bands, rows)[:, 0]
+        found: set[int] = set()
+        for b in range(bands):
+            column = self.lsh_keys[b]
+            lo = int(np.searchsorted(column, keys[b], "left"))
+            hi = int(np.searchsorted(column, keys[b], "right"))
+            found.update(int(e) for e in self.lsh_entries[b][lo : min(hi, lo + MAX_BUCKET)])
+        if not found:
+            return {}
+        cands = np.array(sorted(found))
+        est = (np.asarray(self.signatures[cands]) == signature[None, :]).mean(axis=1)
+        return dict(zip(cands.tolist(), est.tolist(), strict=True))
+
+    def _phrase_candidates(self, tokens: list[str], hit_positions: np.ndarray, n: int) -> dict[int, str]:
+        """Documents containing some of the query's sketch-positive n-grams (phrase queries, BM25 order), with
+        their stored text (loaded anyway to read the entry number)."""
+        import tantivy
+
+        if len(hit_positions) == 0:
+            return {}
+        chosen = hit_positions[np.linspace(0, len(hit_positions) - 1, min(MAX_PHRASES, len(hit_positions))).astype(int)]
+        subqueries = [
+            (tantivy.Occur.Should, tantivy.Query.phrase_query(self.schema, "text", tokens[p : p + n]))
+            for p in sorted(set(chosen.tolist()))
+        ]
+        query = tantivy.Query.boolean_query(subqueries)
+        found = {}
+        for _, address in self.searcher.search(query, self.config.max_candidates * 2, count=False).hits:
+            doc = self.searcher.doc(address)
+            found[doc["entry"][0]] = doc["text"][0] if doc["text"] else ""
+        return found
+
+    # ------------------------------------------------------------------------------------------ checks
+
+    def check_text(self, text: str) -> Report:
+        """Exact, near-duplicate and partial-overlap membership of a text, each verified on real texts."""
+        started = time.perf_counter()
+        cfg = self.config
+        raw = (text or "").replace("\x00", "")
+        if not raw.strip():
+            raise MembershipIndexError("the text is empty: give the text to look for")
+        if len(raw) > cfg.max_query_chars:
+            raise MembershipIndexError(
+                f"the text is {len(raw):,} characters long; the limit is {cfg.max_query_chars:,}: "
+                "check it in parts (a few paragraphs each)"
+            )
+        tokens = words(pl.Series([raw]))[0].to_list()
+        if not tokens:
+            raise MembershipIndexError("the text has no words (only punctuation or symbols): nothing to look for")
+        norm = normalise(pl.Series([raw]))[0] or ""
+        digests = sorted({_sha(raw), _sha(raw.strip())})
+        norm_sha = _sha(norm) if norm else None
+
+        # 1. exact and normalised hashes
+        # (plain filters only: an ORDER BY on top makes DuckDB scan instead of using the index)
+        exact = self._rows(f"SELECT * FROM entries WHERE text_sha256 IN ({_in(digests)})", **_params(digests))
+        if norm_sha:
+            exact += self._rows("SELECT * FROM entries WHERE norm_sha256 = $n", n=norm_sha)
+        exact = sorted({r["entry"]: r for r in exact}.values(), key=lambda r: r["entry"])[:200]
+        how: dict[int, set[str]] = {}
+        for r in exact:
+            how.setdefault(r["entry"], set()).add("exact" if r["text_sha256"] in digests else "normalised")
+
+        # 2. near-duplicates: LSH candidates, best by estimate
+        dedup = self.dedup
+        sig = add_dedup_keys(pl.DataFrame({"text": [raw]}), _dedup_cfg(dedup))["minhash"][0].to_numpy()
+        estimates: dict[int, float] = {}
+        if not (sig == _EMPTY).all():
+            estimates = self._near_candidates(sig.astype(np.uint32))
+        near = sorted(estimates, key=lambda e: -estimates[e])[: cfg.max_candidates]
+
+        # 3. partial overlap: sketch over all query n-grams, then phrase queries for the positive ones
+        n = cfg.ngram
+        hashes, counts = word_hashes(pl.Series([tokens], dtype=pl.List(pl.String)))
+        grams = gram_hashes(hashes, counts, n, 1)
+        positive = self.sketch.contains(grams) if len(grams) else np.zeros(0, bool)
+        hit_positions = np.flatnonzero(positive)
+        if len(tokens) >= n:
+            phrase = self._phrase_candidates(tokens, hit_positions, n)
+            span_n = n
+        else:  # too short for the sketch: the whole text as one phrase
+            phrase = self._phrase_candidates(tokens, np.array([0]), len(tokens)) if len(tokens) >= 2 else {}
+            span_n = len(tokens)
+
+        # 4. verify every candidate on its real text
+        candidates = list(dict.fromkeys([*how, *near, *phrase]))[: 3 * cfg.max_candidates]
+        info = self._entries(candidates)
+        texts = {e: phrase[e] for e in candidates if e in phrase}
+        texts |= self._texts([e for e in candidates if info.get(e, {}).get("has_text") and e not in phrase])
+        shingles = _shingles([raw, *texts.values()], dedup["ngram_size"])
+        q_shingles, by_entry = shingles[0], dict(zip(texts, shingles[1:], strict=True))
+        q_offsets = _offsets(raw, tokens)
+        matches: dict[int, Match] = {}
+        covered_in = np.zeros(len(tokens), dtype=bool)
+        for e in candidates:
+            row = info.get(e)
+            if row is None:
+                continue
+            kinds = set(how.get(e, ()))
+            m = self._match(row, "")
+            if e in estimates:
+                m.estimated_jaccard = round(estimates[e], 4)
+            if e in texts:
+                doc_text = texts[e]
+                m.jaccard = round(_jaccard(q_shingles, by_entry[e]), 4)
+                doc_tokens = words(pl.Series([doc_text]))[0].to_list()
+                spans = shared_spans(tokens, doc_tokens, max(span_n, 1)) if span_n else []
+                d_offsets = _offsets(doc_text, doc_tokens) if spans else []
+                covered = np.zeros(len(tokens), dtype=bool)
+                for qa, qb, da in spans:
+                    covered[qa:qb] = True
+                    ds, de = d_offsets[da][0], d_offsets[da + qb - qa - 1][1]
+                    m.spans.append(
+                        Span(qb - qa, q_offsets[qa][0], q_offsets[qb - 1][1], ds, de, doc_text[ds:de][:SPAN_TEXT_CHARS])
+                    )
+                m.spans.sort(key=lambda s: -s.words)
+                m.overlap = round(float(covered.mean()), 4)
+                if m.jaccard >= cfg.near_threshold:
+                    kinds.add("near_duplicate")
+                if m.overlap >= cfg.contained and len(tokens) >= n:  # a few common words prove nothing
+                    kinds.add("contained")
+                elif spans:
+                    kinds.add("overlap")
+                if row["status"] == "in" and spans:
+                    covered_in |= covered
+            if not kinds:
+                continue
+            order = ("exact", "normalised", "near_duplicate", "contained", "overlap")
+            m.how = [k for k in order if k in kinds]
+            matches[e] = m
+
+        ranked = sorted(matches.values(), key=_rank)
+        found_in = [m for m in ranked if m.status == "in"][: cfg.max_candidates]
+        removed = [m for m in ranked if m.status == "removed"][: cfg.max_candidates]
+        # copies removed as duplicates of a matching document are copies of this text too
+        if found_in:
+            ids = [m.id for m in found_in]
+            dup_rows = self._rows(f"SELECT * FROM entries WHERE duplicate_of IN ({_in(ids)})", **_params(ids))
+            dup_rows = sorted((r for r in dup_rows if r["status"] == "removed"), key=lambda r: r["id"])[:50]
+            seen = {m.id for m in removed}
+            removed += [self._match(r, "duplicate_of_match") for r in dup_rows if r["id"] not in seen]
+        self._duplicate_urls(removed)
+
+        strong = {"exact", "normalised", "near_duplicate", "contained"}
+        if any(strong & set(m.how) for m in found_in):
+            verdict = IN
+        elif found_in:
+            verdict = PARTLY
+        else:
+            verdict = NOT_IN
+        overlap_all = float(covered_in.mean()) if len(tokens) else 0.0
+        sketch = {
+            **self._sketch_info(),
+            "ngrams_tested": len(grams),
+            "ngrams_positive": int(positive.sum()),
+            "guaranteed_from_words": n + self.config.stride - 1,
+        }
+        summary = [self._text_verdict(verdict, found_in, overlap_all, len(tokens))]
+        summary += [_removed_sentence(m) for m in removed]
+        summary.append(
+            f"Sketch: {sketch['ngrams_positive']} of {sketch['ngrams_tested']} word {n}-grams of the text test "
+            f"positive (false-positive rate per n-gram {_pct(sketch['false_positive_rate_configured'])} configured, "
+            f"{sketch['false_positive_rate_expected']:.3%} expected in this index); it only proposes candidates: "
+            "every match above was verified on the document's text."
+        )
+        if len(tokens) < n:
+            summary.append(
+                f"The text has fewer than {n} words: found passages are reported as partial overlap only, since a "
+                "few words in a row prove little; exact and near-duplicate matches still count."
+            )
+        elif len(tokens) < n + self.config.stride - 1:
+            summary.append(
+                f"The text has {len(tokens)} words: overlap is certain to be found only from "
+                f"{n + self.config.stride - 1} words (n-gram {n}, stride {self.config.stride})."
+            )
+        summary.append(
+            "Records removed as opted out carry no text, so a text cannot be matched to them: "
+            "check the page's --url or --domain as well."
+        )
+        return Report(
+            release=self.release_id,
+            query={"kind": "text", "chars": len(raw), "words": len(tokens), "text_sha256": _sha(raw),
+                   "norm_sha256": norm_sha},
+            verdict=verdict,
+            summary=summary,
+            matches=found_in,
+            removed=removed,
+            counts={
+                "documents": len(found_in),
+                "removed": len(removed),
+                "overlap": round(overlap_all, 4),
+                "same_text_documents": sum(1 for r in exact if r["status"] == "in"),  # exact or normalised, <= 200
+            },
+            sketch=sketch,
+            index=self._index_info(),
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    def check_url(self, url: str) -> Report:
+        """Is this page in? Any spelling of the URL; removed records with their reasons."""
+        started = time.perf_counter()
+        variants = url_variants((url or "").replace("\x00", ""))
+        if not variants:
+            raise MembershipIndexError("the URL is empty: give one, e.g. https://example.org/page")
+        if len(url) > 8_000:
+            raise MembershipIndexError(f"the URL is {len(url):,} characters long; the limit is 8,000")
+        rows = self._rows(f"SELECT * FROM entries WHERE url IN ({_in(variants)})", **_params(variants))
+        rows = sorted(rows, key=lambda r: (r["status"], r["id"]))[:200]
+        found = [self._match(r, "url") for r in rows if r["status"] == "in"]
+        removed = [self._match(r, "url") for r in rows if r["status"] == "removed"]
+        self._duplicate_urls(removed)
+        verdict = IN if found else NOT_IN
+        if found:
+            head = f"IN: {len(found)} document(s) of this release have this URL: " + ", ".join(m.id for m in found[:5])
+        elif removed:
+            head = f"NOT IN: this URL was crawled but removed ({len(removed)} record(s))."
+        else:
+            head = "NOT IN: this release has no record of this URL."
+        return Report(
+            release=self.release_id,
+            query={"kind": "url", "url": url, "variants": variants},
+            verdict=verdict,
+            summary=[head, *(_removed_sentence(m) for m in removed)],
+            matches=found,
+            removed=removed,
+            counts={"documents": len(found), "removed": len(removed)},
+            index=self._index_info(),
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    def check_domain(self, domain: str, *, limit: int = 20) -> Report:
+        """A site and its subdomains: documents in, records removed per stage and reason, examples of both."""
+        started = time.perf_counter()
+        d = normalise_domain((domain or "").replace("\x00", ""))
+        if not d:
+            raise MembershipIndexError("the domain is empty: give one, e.g. example.org")
+        # the `sites` table lists every entry under each suffix of its domain: subdomains come by index lookup
+        groups = self._rows("SELECT status, stage, reason, count(*) AS n FROM sites WHERE site = $d GROUP BY ALL", d=d)
+        groups.sort(key=lambda g: (-g["n"], g["stage"] or "", g["reason"] or ""))
+        n_in = sum(g["n"] for g in groups if g["status"] == "in")
+        by_reason = [g for g in groups if g["status"] == "removed"]
+        n_removed = sum(g["n"] for g in by_reason)
+        if n_in + n_removed <= 2_000:  # small site: one lookup, examples chosen here (cheaper than two LIMITs)
+            rows = self._rows("SELECT entry, status FROM sites WHERE site = $d", d=d)
+            picked = []
+            for status in ("in", "removed"):
+                picked += sorted(r["entry"] for r in rows if r["status"] == status)[:limit]
+        else:
+            picked = [
+                r["entry"]
+                for status in ("in", "removed")
+                for r in self._rows(
+                    "SELECT entry FROM sites WHERE site = $d AND status = $s LIMIT $n", d=d, s=status, n=int(limit)
+                )
+            ]
+        examples = sorted(self._entries(picked).values(), key=lambda r: (r["status"], r["id"]))
+        found = [self._match(r, "domain") for r in examples if r["status"] == "in"]
+        removed = [self._match(r, "domain") for r in examples if r["status"] == "removed"]
+        self._duplicate_urls(removed)
+        verdict = (PARTLY if n_removed else IN) if n_in else NOT_IN
+        if n_in:
+            head = f"{verdict.upper()}: {n_in:,} document(s) from {d} (with subdomains) are in the training data"
+            head += f"; {n_removed:,} record(s) were removed." if n_removed else "."
+        elif n_removed:
+            head = f"NOT IN: all {n_removed:,} record(s) from {d} were removed."
+        else:
+            head = f"NOT IN: this release has no record from {d}."
+        lines = [head] + [
+            f"{g['n']:,} removed at stage {g['stage']} ({g['reason']})"
+            + (": opted out" if g["stage"] == "optout" else "")
+            for g in by_reason
+        ]
+        return Report(
+            release=self.release_id,
+            query={"kind": "domain", "domain": d},
+            verdict=verdict,
+            summary=lines,
+            matches=found,
+            removed=removed,
+            counts={"documents": n_in, "removed": n_removed,
+                    "removed_by_reason": {f"{g['stage']}/{g['reason']}": g["n"] for g in by_reason}},
+            index=self._index_info(),
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    def check(self, *, text: str | None = None, url: str | None = None, domain: str | None = None) -> Report:
+        """One report for any combination: a rights holder's page (`url`) and its text (`text`) together
+        can say "your page was removed as opted out, but a copy of its text from mirror.net is in"."""
+        parts = [
+            p
+            for p in (
+                self.check_text(text) if text is not None else None,
+                self.check_url(url) if url is not None else None,
+                self.check_domain(domain) if domain is not None else None,
+            )
+            if p is not None
+        ]
+        if not parts:
+            raise MembershipIndexError("give a text, a URL or a domain to check")
+        if len(parts) == 1:
+            return parts[0]
+        rank = {IN: 2, PARTLY: 1, NOT_IN: 0}
+        seen: set[tuple[str, str]] = set()
+        merged = Report(
+            release=self.release_id,
+            query={p.query["kind"]: p.query for p in parts},
+            verdict=max((p.verdict for p in parts), key=rank.__getitem__),
+            summary=[f"[{p.query['kind']}] {line}" for p in parts for line in p.summary],
+            sketch=next((p.sketch for p in parts if p.sketch), {}),
+            index=self._index_info(),
+            counts={p.query["kind"]: p.counts for p in parts},
+            elapsed_ms=round(sum(p.elapsed_ms for p in parts), 2),
+        )
+        by_kind = {p.query["kind"]: p for p in parts}
+        if "text" in by_kind and ("url" in by_kind or "domain" in by_kind):
+            where = by_kind.get("url") or by_kind["domain"]
+            target = where.query.get("url") or where.query.get("domain")
+            gone = sorted({f"{m.stage}/{m.reason}" for m in where.removed})
+            elsewhere = [m for m in by_kind["text"].matches if m.id not in {x.id for x in where.matches}]
+            lead = f"{target}: {where.verdict}" + (f" (removed: {', '.join(gone)})" if gone else "")
+            lead += f"; its text: {by_kind['text'].verdict}"
+            if elsewhere:
+                lead += " (copies in: " + ", ".join(m.url or m.id for m in elsewhere[:3]) + ")"
+            merged.summary.insert(0, lead + ".")
+        for p in parts:
+            for attr in ("matches", "removed"):
+                for m in getattr(p, attr):
+                    if (attr, m.id) not in seen:
+                        seen.add((attr, m.id))
+                        getattr(merged, attr).append(m)
+        return merged
+
+    # ------------------------------------------------------------------------------------------ search
+
+    def search(
+        self, query: str, *, language: str | None = None, limit: int = 10, include_removed: bool = False
+    ) -> SearchReport:
+        """BM25 full-text search. Words are matched as words (no query syntax: any character is safe);
+        "quoted words" must appear as a phrase."""
+        import tantivy
+
+        started = time.perf_counter()
+        q = (query or "").replace("\x00", "")
+        if not q.strip():
+            raise MembershipIndexError("the search query is empty")
+        if len(q) > MAX_SEARCH_CHARS:
+            raise MembershipIndexError(f"the search query is {len(q):,} characters; the limit is {MAX_SEARCH_CHARS:,}")
+        if not 1 <= limit <= 100:
+            raise MembershipIndexError("--limit must be between 1 and 100")
+        if language is not None and not re.fullmatch(r"[a-z]{2,3}(_[A-Za-z]{4})?", language):
+            raise MembershipIndexError(f"--lang {language!r} is not an ISO 639 code such as 'de'")
+        phrases = [words(pl.Series([p]))[0].to_list() for p in re.findall(r'"([^"]*)"', q)]
+        loose = words(pl.Series([re.sub(r'"[^"]*"', " ", q)]))[0].to_list()
+        schema = self.schema
+        should = [
+            (tantivy.Occur.Should, tantivy.Query.term_query(schema, f, w))
+            for w in dict.fromkeys(loose)
+            for f in ("text", "title")
+        ]
+        must = []
+        for p in phrases:
+            if len(p) == 1:
+                must.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, "text", p[0])))
+            elif p:
+                must.append((tantivy.Occur.Must, tantivy.Query.phrase_query(schema, "text", p)))
+        if not should and not must:
+            raise MembershipIndexError("the search query has no words to look for")
+        text_query = tantivy.Query.boolean_query(
+            must + ([(tantivy.Occur.Must, tantivy.Query.boolean_query(should))] if should else [])
+        )
+        filters = [(tantivy.Occur.Must, text_query)]
+        if language:
+            filters.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, "language", language)))
+        if not include_removed:
+            filters.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, "status", "in")))
+        result = self.searcher.search(tantivy.Query.boolean_query(filters), limit, count=True)
+        snippets = tantivy.SnippetGenerator.create(self.searcher, text_query, schema, "text")
+        snippets.set_max_num_chars(240)
+        hits = []
+        for score, address in result.hits:
+            doc = self.searcher.doc(address)
+            snippet = snippets.snippet_from_doc(doc)
+            fragment = snippet.fragment()
+            raw = fragment.encode("utf-8")
+            ranges = [
+                (len(raw[: r.start].decode("utf-8", "ignore")), len(raw[: r.end].decode("utf-8", "ignore")))
+                for r in snippet.highlighted()
+            ]
+            hits.append(
+                SearchHit(
+                    id=_first(doc, "id") or "",
+                    url=_first(doc, "url"),
+                    title=_first(doc, "title"),
+                    language=_first(doc, "language"),
+                    status=_first(doc, "status") or "",
+                    score=round(float(score), 4),
+                    snippet=fragment,
+                    highlights=ranges,
+                )
+            )
+        return SearchReport(
+            release=self.release_id,
+            query=q,
+            language=language,
+            total=int(result.count or 0),
+            hits=hits,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    # ------------------------------------------------------------------------------------------ wording
+
+    def _sketch_info(self) -> dict[str, Any]:
+        s = self.info["sketch"]
+        keys = ("ngram", "stride", "k", "false_positive_rate_configured", "false_positive_rate_expected")
+        return {k: s[k] for k in keys}
+
+    def _index_info(self) -> dict[str, Any]:
+        return {"manifest_sha256": self.info["manifest_sha256"], "near_threshold": self.config.near_threshold,
+                "contained": self.config.contained}
+
+    def _text_verdict(self, verdict: str, found: list[Match], overlap: float, n_words: int) -> str:
+        if verdict == NOT_IN:
+            return "NOT IN: no document of this release contains this text, a near copy of it or a passage of it."
+        best = found[0]
+        where = f"{best.id} ({best.url or 'no URL'})"
+        if "exact" in best.how or "normalised" in best.how:
+            kind = "an exact copy" if "exact" in best.how else "the same text up to case, punctuation and spacing"
+            return f"IN: {kind} is in {len(found)} document(s), e.g. {where}."
+        if "near_duplicate" in best.how:
+            return (
+                f"IN: a near copy is in the training data: {where}, Jaccard {best.jaccard:.2f} verified on the text "
+                f"(MinHash estimate {best.estimated_jaccard if best.estimated_jaccard is not None else 'n/a'})."
+            )
+        if "contained" in best.how:
+            return f"IN: {_pct(best.overlap or 0)} of the text's words appear, in order, in {where}."
+        longest = max((s.words for m in found for s in m.spans), default=0)
+        return (
+            f"PARTLY IN: {_pct(overlap)} of the text's {n_words} words appear in {len(found)} document(s) "
+            f"(longest shared passage: {longest} words, in {where})."
+        )
+
+
+def _in(values: list[Any]) -> str:
+    """Placeholders `$p0, $p1, ...`: an IN list of bound parameters, which DuckDB answers from its ART index."""
+    return ", ".join(f"$p{i}" for i in range(len(values)))
+
+
+def _params(values: list[Any]) -> dict[str, Any]:
+    return {f"p{i}": v for i, v in enumerate(values)}
+
+
+def _first(doc: Any, name: str) -> Any:
+    values = doc.to_dict().get(name) or []
+    return values[0] if values else None
+
+
+def _rank(m: Match) -> tuple:
+    strength = 0 if {"exact", "normalised"} & set(m.how) else 1 if "near_duplicate" in m.how else 2
+    return (strength, -(m.jaccard or 0) if strength == 1 else 0, -(m.overlap or 0), m.id)
+
+
+def _removed_sentence(m: Match) -> str:
+    site = m.domain or (m.url or "an unknown site")
+    what = f"A copy from {site} ({m.url or m.id}) was removed at stage {m.stage} ({m.reason}"
+    what += f": {m.detail})" if m.detail else ")"
+    if m.stage == "optout":
+        what += ": the rights holder opted out"
+    if m.duplicate_of:
+        what += f"; it duplicates {m.duplicate_of} ({m.duplicate_of_url or 'no URL'}), which is in"
+    return what + "."
+
+
+def _dedup_cfg(dedup: dict[str, Any]) -> Any:
+    from pipeline.config import DedupConfig
+
+    return DedupConfig(**dedup)
+
+
+def open_index(release: str | Path) -> MembershipIndex:
+    return MembershipIndex(release)

@@ -1,0 +1,102 @@
+"""Full-text search (BM25 over tantivy): ranking, language filter, snippets, removed records, tokenisation."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.index import MembershipIndexError
+from pipeline.index.tokens import analyzer, word_list
+
+
+def test_phrase_finds_its_document_with_a_snippet(index, docs):
+    doc_id, text = docs["http://de.site.test/a/1"]
+    phrase = " ".join(text.split()[10:16])
+    report = index.search(f'"{phrase}"')
+    assert report.total >= 1 and report.hits[0].id == doc_id
+    hit = report.hits[0]
+    assert hit.url == "http://de.site.test/a/1" and hit.language == "de" and hit.status == "in"
+    marked = [hit.snippet[a:b].lower() for a, b in hit.highlights]
+    assert marked and set(marked) <= set(word_list(phrase))
+
+
+def test_bm25_ranking_and_limit(index, docs):
+    doc_id, _ = docs["http://en.long.test/essay"]  # has every word of the query, many times
+    report = index.search("council bridge library harbour", limit=20)
+    assert report.total > 1 and len(report.hits) <= 20
+    assert [h.score for h in report.hits] == sorted((h.score for h in report.hits), reverse=True)
+    assert doc_id in [h.id for h in report.hits[:5]]
+
+
+def test_language_filter(index):
+    for lang in ("de", "fr", "ru"):
+        report = index.search("der la с the", language=lang, limit=50)
+        assert report.total >= 1 and {h.language for h in report.hits} == {lang}
+    assert index.search("Gemeinderat", language="en").total == 0
+    assert index.search("Gemeinderat", language="de").total >= 1
+
+
+def test_cyrillic_search(index, docs):
+    doc_id, _ = docs["http://ru.site.test/statya"]
+    report = index.search("Старый мост", language="ru")
+    assert doc_id in [h.id for h in report.hits]
+    assert any(h.snippet[a:b].lower() in ("старый", "мост") for h in report.hits for a, b in h.highlights)
+
+
+def test_removed_records_only_on_request(index):
+    text = _removed_text(index)
+    phrase = '"' + " ".join(text.split()[3:9]) + '"'
+    assert all(h.status == "in" for h in index.search(phrase, limit=50).hits)
+    report = index.search(phrase, include_removed=True, limit=50)
+    assert any(h.status == "removed" and h.url == "http://ru.site.test/vtoraya" for h in report.hits)
+
+
+def _removed_text(index) -> str:
+    (row,) = index._rows("SELECT entry FROM entries WHERE url = 'http://ru.site.test/vtoraya'")
+    return index._texts([row["entry"]])[row["entry"]]
+
+
+def test_operators_are_words_not_syntax(index):
+    plain = index.search("bridge council", limit=100)
+    assert index.search("bridge OR council", limit=100).total >= plain.total  # 'or' is just one more word
+    assert index.search("title:bridge", limit=100).total == index.search("title bridge", limit=100).total
+
+
+@pytest.mark.parametrize(
+    ("query", "kwargs", "message"),
+    [
+        ("", {}, "empty"),
+        ("   ", {}, "empty"),
+        ("x" * 1_001, {}, "limit is 1,000"),
+        ("bridge", {"limit": 0}, "between 1 and 100"),
+        ("bridge", {"limit": 101}, "between 1 and 100"),
+        ("bridge", {"language": "de' OR 1=1"}, "not an ISO 639 code"),
+        ('"" ***', {}, "no words"),
+    ],
+)
+def test_bad_searches_are_refused_clearly(index, query, kwargs, message):
+    with pytest.raises(MembershipIndexError, match=message):
+        index.search(query, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello, Wörld! l'été — x_y 3.14 ΟΔΟΣ İstanbul Straße",
+        "東京は日本の首都です。 ภาษาไทย 한국어 텍스트",
+        "Привет, мир! नमस्ते दुनिया مرحبا",
+        "e\u0301te\u0301 café naïve 😀x " + "y" * 45,
+    ],
+)
+def test_one_word_definition_for_sketch_and_full_text(text):
+    """The sketch's words (Polars) and tantivy's tokens must agree, or a sketch n-gram could not be sent as a
+    phrase query."""
+    assert word_list(text) == analyzer().analyze(text)
+
+
+def test_word_definition_agrees_on_every_document(docs):
+    for _, text in docs.values():
+        assert word_list(text) == analyzer().analyze(text)
+
+
+def test_cjk_characters_are_words():
+    assert word_list("東京は日本") == ["東", "京", "は", "日", "本"]

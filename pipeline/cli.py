@@ -147,6 +147,7 @@ def build(
     from pipeline.optout.policies import collect
     from pipeline.optout.registry import Registry
     from pipeline.release import ReleaseError, build_release
+    from pipeline.tables import writing
 
     workdir = out_dir.parent / f".{out_dir.name}.work"
     if not resume:
@@ -162,11 +163,15 @@ def build(
     )
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
         scan = progress.add_task("site policies", total=len(specs) + len(snapshots), rate="")
-        workdir.mkdir(parents=True, exist_ok=True)
         policies = workdir / "policies.parquet"
         collected, scanned = collect([*snapshots, *specs], on_file=lambda _: progress.advance(scan))
-        collected.write_parquet(policies.with_suffix(".tmp"))
-        os.replace(policies.with_suffix(".tmp"), policies)
+        try:
+            with writing("the work directory", workdir):
+                workdir.mkdir(parents=True, exist_ok=True)
+                collected.write_parquet(policies.with_suffix(".tmp"))
+                os.replace(policies.with_suffix(".tmp"), policies)
+        except ReleaseError as err:
+            raise fail(str(err)) from None
         snapshot_files = [vars(f) for f in scanned[: len(snapshots)]]
         files = progress.add_task("inputs", total=len(specs), rate="")
         stage_tasks = {stage: progress.add_task(stage, total=None, rate="") for stage in STAGES}
@@ -223,8 +228,15 @@ def _build_index(release: Path) -> None:
     from pipeline.index import build_index
 
     started = time.monotonic()
-    with console.status("building the membership and search index"):
-        build_index(release)
+    try:
+        with console.status("building the membership and search index"):
+            build_index(release)
+    except Exception as err:  # duckdb, tantivy and OS errors alike: the release is whole, only its index failed
+        message = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise fail(
+            f"the release {release} is written and whole, but its index failed: {message}; "
+            f"rerun `apertura index {release}`"
+        ) from None
     seconds = time.monotonic() - started
     console.print(f"index written: {release / 'index'} in {seconds:.1f} s", highlight=False)
 

@@ -31,15 +31,11 @@ from pipeline.optout.registry import Registry, match, now_utc, removal_rows
 from pipeline.steps.dedup import find_duplicates, signature_spec
 from pipeline.steps.language import MODEL_FILE, model_sha256
 from pipeline.steps.optout import decision_evidence, evidence_table
-from pipeline.tables import PartWriter, file_sha256
+from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, write_failure
 
 MANIFEST = "manifest.json"
 DEDUP_STAGE = "dedup"
 REGISTRY_STAGE = "registry"  # funnel entry for rights-holder registry removals
-
-
-class ReleaseError(RuntimeError):
-    """A release cannot be built or does not verify; the message says what and where."""
 
 
 def software_versions(config: RunConfig) -> dict[str, str]:
@@ -137,137 +133,147 @@ def build_release(
     dedup = _dedup(shards, config, hits["id"])
     staging = out.parent / f".{out.name}.writing"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    writers = {t: PartWriter(staging, t, config.rows_per_file) for t in schemas.TABLES}
-    inputs, stage_removed, reasons = [], Counter(), Counter()
-    for shard, report in zip(shards, reports, strict=True):
-        candidates = shard.directory / "candidates.parquet"
-        kept = removed = 0
-        opted_out = []
-        for part in _joined_parts(candidates, dedup, duplicates=False):
-            covered = pl.col("id").is_in(hits["id"].implode())
-            opted_out.append(part.filter(covered))
-            part = part.filter(~covered)
-            docs = part.with_columns(
-                pl.col("cluster_id").alias("dedup_cluster_id"),
-                pl.col("cluster_size").fill_null(1).alias("dedup_cluster_size"),
+    writers: dict[str, PartWriter] = {}
+    try:
+        staging.mkdir(parents=True)
+        writers = {t: PartWriter(staging, t, config.rows_per_file) for t in schemas.TABLES}
+        inputs, stage_removed, reasons = [], Counter(), Counter()
+        for shard, report in zip(shards, reports, strict=True):
+            candidates = shard.directory / "candidates.parquet"
+            kept = removed = 0
+            opted_out = []
+            for part in _joined_parts(candidates, dedup, duplicates=False):
+                covered = pl.col("id").is_in(hits["id"].implode())
+                opted_out.append(part.filter(covered))
+                part = part.filter(~covered)
+                docs = part.with_columns(
+                    pl.col("cluster_id").alias("dedup_cluster_id"),
+                    pl.col("cluster_size").fill_null(1).alias("dedup_cluster_size"),
+                )
+                writers["documents"].write(docs)
+                writers["signatures"].write(docs.select("id", "minhash"))
+                kept += len(docs)
+            dups = (
+                part.with_columns(stage=pl.lit(DEDUP_STAGE)).with_columns(
+                    pl.when(config.ledger_keep_text).then(pl.col("text")).alias("text")
+                )
+                for part in _joined_parts(candidates, dedup, duplicates=True)
             )
-            writers["documents"].write(docs)
-            writers["signatures"].write(docs.select("id", "minhash"))
-            kept += len(docs)
-        dups = (
-            part.with_columns(stage=pl.lit(DEDUP_STAGE)).with_columns(
-                pl.when(config.ledger_keep_text).then(pl.col("text")).alias("text")
+            registry_removed = (
+                frame.with_columns(
+                    stage=pl.lit("optout"),
+                    reason=pl.lit(REGISTRY_REASON),
+                    detail=pl.col("id").replace_strict({k: v["rule"] for k, v in removals.items()}, default=None),
+                    text=pl.lit(None, pl.String),  # an opt-out never keeps its text
+                )
+                for frame in opted_out
+                if frame.height
             )
-            for part in _joined_parts(candidates, dedup, duplicates=True)
-        )
-        registry_removed = (
-            frame.with_columns(
-                stage=pl.lit("optout"),
-                reason=pl.lit(REGISTRY_REASON),
-                detail=pl.col("id").replace_strict({k: v["rule"] for k, v in removals.items()}, default=None),
-                text=pl.lit(None, pl.String),  # an opt-out never keeps its text
-            )
-            for frame in opted_out
-            if frame.height
-        )
-        for part in itertools.chain(_parts(shard.directory / "ledger.parquet"), dups, registry_removed):
-            writers["ledger"].write(part)
-            reasons.update({(st, rs): n for st, rs, n in part.group_by("stage", "reason").len().rows()})
-            stage_removed.update(part["stage"].to_list())
-            removed += len(part)
-        if report["eligible"] != kept + removed:
-            raise ReleaseError(
-                f"conservation broken for {report['path']}: "
-                f"{report['eligible']} eligible != {kept} kept + {removed} removed"
-            )
-        inputs.append(
-            {
-                "path": report["path"],
-                "sha256": report["sha256"],
-                "bytes": report["bytes"],
-                "format": report["format"],
-                "records_by_type": report["records_by_type"],
-                "eligible": report["eligible"],
-                "kept": kept,
-                "removed": removed,
-                "read_stopped": report["read_stopped"],
-            }
-        )
-        if on_written:
-            on_written(kept + removed)
-    index = PolicyIndex.load(policies)
-    for part in _evidence_parts(shards, index, config):
-        writers["optout_evidence"].write(part)
-    if removals:
-        docs = _candidates(shards, {"id": pl.String, "url": pl.String, "domain": pl.String})
-        covered = docs.filter(pl.col("id").is_in(list(removals)))
-        writers["optout_evidence"].write(
-            decision_evidence([removals[i] for i in covered["id"]], covered).with_columns(
-                pipeline_version=pl.lit(__version__), config_hash=pl.lit(config.hash())
-            )
-        )
-
-    files = []
-    for writer in writers.values():
-        for f in writer.close():
-            path = staging / f["path"]
-            files.append(
+            for part in itertools.chain(_parts(shard.directory / "ledger.parquet"), dups, registry_removed):
+                writers["ledger"].write(part)
+                reasons.update({(st, rs): n for st, rs, n in part.group_by("stage", "reason").len().rows()})
+                stage_removed.update(part["stage"].to_list())
+                removed += len(part)
+            if report["eligible"] != kept + removed:
+                raise ReleaseError(
+                    f"conservation broken for {report['path']}: "
+                    f"{report['eligible']} eligible != {kept} kept + {removed} removed"
+                )
+            inputs.append(
                 {
-                    **f,
-                    "schema_version": schemas.TABLES[f["table"]],
-                    "bytes": path.stat().st_size,
-                    "sha256": file_sha256(path),
+                    "path": report["path"],
+                    "sha256": report["sha256"],
+                    "bytes": report["bytes"],
+                    "format": report["format"],
+                    "records_by_type": report["records_by_type"],
+                    "eligible": report["eligible"],
+                    "kept": kept,
+                    "removed": removed,
+                    "read_stopped": report["read_stopped"],
                 }
             )
-    total_in = sum(i["eligible"] for i in inputs)
-    stages, remaining = [], total_in
-    funnel = (*STAGES, DEDUP_STAGE)
-    if registry is not None:  # registry removals (ledger stage optout) happen after pii, before dedup
-        stage_removed["optout"] -= len(removals)
-        stage_removed[REGISTRY_STAGE] = len(removals)
-        funnel = (*STAGES, REGISTRY_STAGE, DEDUP_STAGE)
-    for stage in funnel:
-        removed_here = stage_removed.get(stage, 0)
-        stages.append({"stage": stage, "in": remaining, "removed": removed_here, "out": remaining - removed_here})
-        remaining -= removed_here
-    by_type: Counter[str] = Counter()
-    for i in inputs:
-        by_type.update(i["records_by_type"])
-    removed_by_stage: dict[str, dict[str, int]] = {}
-    for (stage, reason), n in sorted(reasons.items()):
-        removed_by_stage.setdefault(stage, {})[reason] = n
-    manifest = {
-        "format": "apertura-release",
-        "format_version": schemas.FORMAT_VERSION,
-        "release_id": out.name,
-        "pipeline_version": __version__,
-        "software": software_versions(config),
-        "config": config.model_dump(mode="json"),
-        "config_hash": config.hash(),
-        "inputs": inputs,
-        "counts": {
-            "records_by_type": dict(sorted(by_type.items())),
-            "inputs": total_in,
-            "kept": sum(i["kept"] for i in inputs),
-            "removed": sum(i["removed"] for i in inputs),
-            "removed_by_stage": removed_by_stage,
-            "stages": stages,
-        },
-        "optout": {
-            "enabled": config.optout.enabled,
-            "agents": list(config.optout.agents),
-            "snapshots": snapshots or [],
-            "policy_files": len(index.file_rows),
-            "origins": len(index.sites),
-            "removed": sum(removed_by_stage.get("optout", {}).values()),
-            "removed_by_signal": removed_by_stage.get("optout", {}),
-            "registry": registry.state(registry_at) if registry else None,
-        },
-        "files": sorted(files, key=lambda f: f["path"]),
-    }
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
-    os.replace(staging, out)
+            if on_written:
+                on_written(kept + removed)
+        index = PolicyIndex.load(policies)
+        for part in _evidence_parts(shards, index, config):
+            writers["optout_evidence"].write(part)
+        if removals:
+            docs = _candidates(shards, {"id": pl.String, "url": pl.String, "domain": pl.String})
+            covered = docs.filter(pl.col("id").is_in(list(removals)))
+            writers["optout_evidence"].write(
+                decision_evidence([removals[i] for i in covered["id"]], covered).with_columns(
+                    pipeline_version=pl.lit(__version__), config_hash=pl.lit(config.hash())
+                )
+            )
+
+        files = []
+        for writer in writers.values():
+            for f in writer.close():
+                path = staging / f["path"]
+                files.append(
+                    {
+                        **f,
+                        "schema_version": schemas.TABLES[f["table"]],
+                        "bytes": path.stat().st_size,
+                        "sha256": file_sha256(path),
+                    }
+                )
+        total_in = sum(i["eligible"] for i in inputs)
+        stages, remaining = [], total_in
+        funnel = (*STAGES, DEDUP_STAGE)
+        if registry is not None:  # registry removals (ledger stage optout) happen after pii, before dedup
+            stage_removed["optout"] -= len(removals)
+            stage_removed[REGISTRY_STAGE] = len(removals)
+            funnel = (*STAGES, REGISTRY_STAGE, DEDUP_STAGE)
+        for stage in funnel:
+            removed_here = stage_removed.get(stage, 0)
+            stages.append({"stage": stage, "in": remaining, "removed": removed_here, "out": remaining - removed_here})
+            remaining -= removed_here
+        by_type: Counter[str] = Counter()
+        for i in inputs:
+            by_type.update(i["records_by_type"])
+        removed_by_stage: dict[str, dict[str, int]] = {}
+        for (stage, reason), n in sorted(reasons.items()):
+            removed_by_stage.setdefault(stage, {})[reason] = n
+        manifest = {
+            "format": "apertura-release",
+            "format_version": schemas.FORMAT_VERSION,
+            "release_id": out.name,
+            "pipeline_version": __version__,
+            "software": software_versions(config),
+            "config": config.model_dump(mode="json"),
+            "config_hash": config.hash(),
+            "inputs": inputs,
+            "counts": {
+                "records_by_type": dict(sorted(by_type.items())),
+                "inputs": total_in,
+                "kept": sum(i["kept"] for i in inputs),
+                "removed": sum(i["removed"] for i in inputs),
+                "removed_by_stage": removed_by_stage,
+                "stages": stages,
+            },
+            "optout": {
+                "enabled": config.optout.enabled,
+                "agents": list(config.optout.agents),
+                "snapshots": snapshots or [],
+                "policy_files": len(index.file_rows),
+                "origins": len(index.sites),
+                "removed": sum(removed_by_stage.get("optout", {}).values()),
+                "removed_by_signal": removed_by_stage.get("optout", {}),
+                "registry": registry.state(registry_at) if registry else None,
+            },
+            "files": sorted(files, key=lambda f: f["path"]),
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        os.replace(staging, out)
+    except BaseException as err:
+        # a full disk, a file size limit, Ctrl-C: no half release left behind, under any name
+        for writer in writers.values():
+            writer.abort()
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(err, WRITE_ERRORS):
+            raise write_failure(f"release {out.name}", out.parent, err) from err
+        raise
     return manifest
 
 

@@ -2,13 +2,19 @@
 
 All Parquet in a release goes through `PartWriter`, so every file has the schema from `schemas/`,
 the same compression and row-group size, and is written under a temporary name then renamed.
+A write that fails (disk full, file size limit, read-only or forbidden directory) becomes a
+one-line `ReleaseError` naming the path and the cause (`writing`), never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
-from collections.abc import Iterable
+import re
+import resource
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +26,68 @@ import schemas
 ROW_GROUP_SIZE = 50_000  # rows; small enough for selective DuckDB scans, large enough to compress well
 COMPRESSION = "zstd"
 NO_STATISTICS = frozenset({"text", "raw"})  # min/max of whole documents would bloat every file footer
+
+
+class ReleaseError(RuntimeError):
+    """A release cannot be built or does not verify; the message says what and where (one line).
+
+    Defined here, below both the executors and `pipeline.release` (which re-exports it), so a failed
+    write while staging shards and one while writing the release reach the CLI the same way.
+    """
+
+
+# What a failed write raises: OSError from Python and pyarrow, ComputeError from Polars' Parquet writer
+# (whose message carries the OS error as "(os error N)", or only "Invalid thrift: transport error").
+WRITE_ERRORS = (OSError, pl.exceptions.ComputeError)
+_OS_ERROR = re.compile(r"os error (\d+)")
+_HINTS = {
+    errno.ENOSPC: "free space on that file system and rerun",
+    errno.EDQUOT: "free space (disk quota) and rerun",
+    errno.EFBIG: "the process's file size limit (ulimit -f) is too small",
+    errno.EROFS: "the file system is read-only: choose another --out",
+    errno.EACCES: "no permission to write there: choose another --out",
+    errno.EPERM: "no permission to write there: choose another --out",
+}
+
+
+def _cause(err: BaseException, where: Path) -> int | None:
+    """The errno behind a failed write: the exception's own, the one Polars quotes, or what the system shows."""
+    if isinstance(err, OSError) and err.errno:
+        return err.errno
+    if m := _OS_ERROR.search(str(err)):
+        return int(m.group(1))
+    # Polars sometimes reports a failed footer write only as a thrift transport error: look around
+    probe = where
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    with contextlib.suppress(OSError):
+        fs = os.statvfs(probe)
+        if fs.f_bavail == 0:
+            return errno.ENOSPC
+    if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+        return errno.EFBIG
+    return None
+
+
+def write_failure(what: str, where: Path, err: BaseException) -> ReleaseError:
+    """A one-line ReleaseError for a failed write: what was being written, where, the cause and what to do."""
+    code = _cause(err, where)
+    if code is not None:
+        reason = f"{os.strerror(code)} [{errno.errorcode.get(code, code)}]"
+        if hint := _HINTS.get(code):
+            reason += f"; {hint}"
+    else:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return ReleaseError(f"cannot write {what} in {where}: {reason}")
+
+
+@contextlib.contextmanager
+def writing(what: str, where: Path) -> Iterator[None]:
+    """Turn a failed write inside the block into `write_failure` (a ReleaseError)."""
+    try:
+        yield
+    except WRITE_ERRORS as err:
+        raise write_failure(what, where, err) from err
 
 
 def writer_options(schema: pa.Schema) -> dict:
@@ -115,6 +183,16 @@ class PartWriter:
             self._writer.write_table(table.slice(start, take), row_group_size=ROW_GROUP_SIZE)
             self._rows_in_file += take
             start += take
+
+    def abort(self) -> None:
+        """Drop the file being written after a failed write (a full disk), quietly: no half file is left, and
+        no 'Exception ignored in ParquetWriter.__del__' traceback appears when the process exits."""
+        if self._writer is not None:
+            with contextlib.suppress(*WRITE_ERRORS):
+                self._writer.close()
+            self._writer = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
 
     def close(self) -> list[dict]:
         """Finish the last file (an empty table still gets one, so every table exists) and list them."""

@@ -57,7 +57,10 @@ class CrawlConfig(BaseModel):
     )
     timeout_seconds: float = Field(30.0, gt=0, description="Connect/read timeout per request (httpx semantics).")
     max_fetch_seconds: float = Field(
-        300.0, gt=0, description="Whole-body time limit; a body still arriving then is cut (`WARC-Truncated: time`)."
+        300.0,
+        gt=0,
+        description="Time limit per request (connect, head, body): a head not complete by then is a failed attempt "
+        "(retried); a body still arriving then is cut (`WARC-Truncated: time`).",
     )
     retries: int = Field(2, ge=0, description="Extra attempts after a connect error, timeout, HTTP 429 or 503.")
     backoff_seconds: float = Field(1.0, ge=0, description="First retry waits this long, doubling per attempt.")

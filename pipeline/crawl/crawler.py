@@ -412,12 +412,25 @@ class Crawler:
         st.next_at = max(st.next_at, asyncio.get_running_loop().time() + max(st.delay, pause))
 
     async def _exchange(self, url: str, gate: bool) -> Exchange:
-        """One GET, body read raw (still content-encoded) up to max_page_bytes / max_fetch_seconds."""
+        """One GET, body read raw (still content-encoded) up to max_page_bytes / max_fetch_seconds.
+
+        `max_fetch_seconds` bounds the whole exchange: a server that trickles its response head (each
+        byte within `timeout_seconds`, so httpx never times out) fails the attempt with a ReadTimeout;
+        a body still arriving then is cut (`WARC-Truncated: time`), as is one that stalls for longer
+        than `timeout_seconds`.
+        """
         assert self._client is not None
         request = self._client.build_request("GET", url)
         target = request.url.raw_path.decode("ascii")
         ex = Exchange(url, now(), f"GET {target} HTTP/1.1", _hdrs(request.headers.raw))
-        response = await self._client.send(request, stream=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.max_fetch_seconds
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._client.send(request, stream=True)
+        except TimeoutError:
+            limit = f"max_fetch_seconds={self.config.max_fetch_seconds:g}"
+            raise httpx.ReadTimeout(f"no complete response head within {limit}", request=request) from None
         try:
             ex.http_version = response.http_version or "HTTP/1.1"
             ex.status, ex.reason = response.status_code, response.reason_phrase
@@ -433,9 +446,8 @@ class Crawler:
             limit = self.config.max_page_bytes
             parts: list[bytes] = []
             got = 0
-            loop = asyncio.get_running_loop()
             try:
-                async with asyncio.timeout_at(loop.time() + self.config.max_fetch_seconds):
+                async with asyncio.timeout_at(deadline):
                     async for chunk in response.aiter_raw():
                         if got + len(chunk) > limit:
                             parts.append(chunk[: limit - got])
@@ -444,7 +456,7 @@ class Crawler:
                             break
                         parts.append(chunk)
                         got += len(chunk)
-            except TimeoutError:
+            except (TimeoutError, httpx.TimeoutException):  # max_fetch_seconds, or no byte for timeout_seconds
                 ex.truncated = "time"
             except httpx.TransportError:
                 ex.truncated = "disconnect"
@@ -691,7 +703,9 @@ class Crawler:
         if not self.scope.allows(target):
             detail = f"redirect to {target} not followed: out of scope ({self.config.scope})"
             return [metadata_record(item.url, {"event": "redirect_out_of_scope", "detail": detail})]
-        self._enqueue(Item(target, item.depth, item.hops + 1, item.url), front=True)
+        if not self._enqueue(Item(target, item.depth, item.hops + 1, item.url), front=True):
+            detail = f"redirect to {target} not followed: already fetched or queued (a redirect loop, or a known page)"
+            return [metadata_record(item.url, {"event": "redirect_not_followed", "detail": detail})]
         return []
 
     def _links(self, ex: Exchange) -> list[str]:

@@ -14,7 +14,8 @@ Layout of one file (`<prefix>-NNNNN.warc.gz`, NNNNN from 00000):
   the rule), `content_type_skipped` (request sent, body not downloaded; the response status line and
   headers are in the record, which takes the place of the response record: same record id that the
   request's `WARC-Concurrent-To` names), `fetch_error` (no response after all attempts, with the
-  errors), `redirect_limit`, `redirect_out_of_scope`, `redirect_not_followed`, `bad_redirect`,
+  errors), `redirect_limit`, `redirect_out_of_scope`, `redirect_not_followed` (a site file's redirect
+  leaving its origin or allowed paths; a page's redirect to a URL already fetched or queued), `bad_redirect`,
   `limit_reached` (max_pages / max_bytes; no target URI).
 
 A file is written as `<name>.open` and renamed when closed (after flush + fsync), so a file with a

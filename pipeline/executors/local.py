@@ -36,7 +36,7 @@ from pipeline.steps.language import LanguageStep
 from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA, OptoutStep
 from pipeline.steps.pii import PiiStep
 from pipeline.steps.quality import QualityStep
-from pipeline.tables import file_sha256, fit, polars_schema
+from pipeline.tables import file_sha256, fit, polars_schema, writing
 
 STEP_CLASSES: tuple[type[Step], ...] = (AdmitStep, OptoutStep, ExtractStep, LanguageStep, QualityStep, PiiStep)
 STAGES: tuple[str, ...] = tuple(s.stage for s in STEP_CLASSES)
@@ -103,7 +103,9 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
     """
     steps = make_steps(config, shard.policies, shard.policies_sha256)
     parts_dir = shard.directory / "parts"
-    parts_dir.mkdir(parents=True, exist_ok=True)
+    staging = functools.partial(writing, "the staged files of input " + repr(shard.spec), shard.directory)
+    with staging():  # a full disk or a file size limit: one clear ReleaseError, not a traceback
+        parts_dir.mkdir(parents=True, exist_ok=True)
     kept_parts: list[Path] = []
     removed_parts: list[Path] = []
     evidence_parts: list[Path] = []
@@ -117,16 +119,21 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
             current = result.kept
             if result.evidence is not None and not result.evidence.is_empty():
                 evidence_parts.append(parts_dir / f"evidence-{n:06d}.parquet")
-                result.evidence.write_parquet(evidence_parts[-1])
+                with staging():
+                    result.evidence.write_parquet(evidence_parts[-1])
             if current.is_empty():
                 break
         if not current.is_empty():
             kept_parts.append(parts_dir / f"kept-{n:06d}.parquet")
-            staged_candidates(current, config).write_parquet(kept_parts[-1])
+            candidates = staged_candidates(current, config)
+            with staging():
+                candidates.write_parquet(kept_parts[-1])
         ledger = staged_ledger(pl.concat(removed, how="diagonal_relaxed"), keep_text=config.ledger_keep_text)
         if not ledger.is_empty():
             removed_parts.append(parts_dir / f"removed-{n:06d}.parquet")
-            ledger.sort("warc_record_offset").write_parquet(removed_parts[-1])
+            ledger = ledger.sort("warc_record_offset")
+            with staging():
+                ledger.write_parquet(removed_parts[-1])
         if on_batch is not None:
             on_batch(seen)  # records that entered each stage in this batch, for per-stage progress
 
@@ -138,10 +145,13 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
         dump=config.dump,
         config_hash=config.hash(),
     )
-    candidates = _finish_table(kept_parts, CANDIDATE_SCHEMA, provenance, shard.directory / "candidates.parquet")
-    removed = _finish_table(removed_parts, STAGED_LEDGER_SCHEMA, provenance, shard.directory / "ledger.parquet")
-    evidence = _finish_table(evidence_parts, STAGED_EVIDENCE_SCHEMA, provenance, shard.directory / "evidence.parquet")
-    shutil.rmtree(parts_dir)
+    with staging():
+        candidates = _finish_table(kept_parts, CANDIDATE_SCHEMA, provenance, shard.directory / "candidates.parquet")
+        removed = _finish_table(removed_parts, STAGED_LEDGER_SCHEMA, provenance, shard.directory / "ledger.parquet")
+        evidence = _finish_table(
+            evidence_parts, STAGED_EVIDENCE_SCHEMA, provenance, shard.directory / "evidence.parquet"
+        )
+        shutil.rmtree(parts_dir)
     summary = {
         "spec": shard.spec,
         "config_hash": config.hash(),
@@ -158,8 +168,9 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
         "evidence": evidence,
     }
     tmp = shard.report_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, shard.report_path)
+    with staging():
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, shard.report_path)
     return summary
 
 

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +21,7 @@ from urllib.parse import quote
 import polars as pl
 import streamlit as st
 
-from audit_app import queries
+from audit_app import membership, queries
 
 RELEASE_ENV = "APERTURA_RELEASE"
 RELEASE_KEY = "release"
@@ -183,6 +184,85 @@ def query(name: str, **kwargs: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
+# The membership index (R/index/): opened once per release and index version, read-only
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """The current release's membership index, or why there is none (`index` None, `problem` set when an
+    index exists but cannot be used: stale, changed or damaged)."""
+
+    release: str
+    index: Any = None
+    problem: str | None = None
+    stamp: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.index is not None
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _open_index(path: str, stamp: str) -> IndexState:
+    """One opened index per release directory and index version (`stamp`), shared by all sessions: opening
+    hashes the manifest and maps the sketch, too slow to repeat per page run. A refusal is cached too (same
+    stamp, same answer), so a stale index costs one check, not one per run."""
+    from pipeline.index import MembershipIndexError
+
+    try:
+        return IndexState(path, membership.open_membership(Path(path)), None, stamp)
+    except MembershipIndexError as err:
+        return IndexState(path, None, str(err), stamp)
+
+
+def membership_index() -> IndexState:
+    """The current release's membership index state (see IndexState); never raises for a bad index."""
+    path, _ = _current()
+    stamp = membership.stamp(Path(path))
+    if stamp is None:
+        return IndexState(path)
+    return _open_index(path, stamp)
+
+
+def index_advice(state: IndexState) -> str:
+    """The command that builds (or rebuilds) the index of this release, as a Markdown code span."""
+    force = " --force" if state.problem else ""
+    return code_span(f"apertura index {state.release}{force}")
+
+
+def index_notice(state: IndexState, fallback: str) -> None:
+    """Says which path answers: a warning when an index exists but cannot be used, a caption when there is none."""
+    if state.problem:
+        st.warning(
+            f"The membership index of this release cannot be used, so {plain(fallback)} is used instead: "
+            f"{plain(state.problem)}. Rebuild it with {index_advice(state)}."
+        )
+    elif not state.usable:
+        st.caption(f"No index: {fallback}; build one with {index_advice(state)}.")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _index_search(path: str, stamp: str, root: str, kwargs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return membership.search(_open_index(path, stamp).index, _open(path, root), **dict(kwargs))
+
+
+def index_search(state: IndexState, **filters: Any) -> dict[str, Any]:
+    """`membership.search` on the current release, cached per index version and filters."""
+    path, root = _current()
+    return _index_search(path, str(state.stamp), root, tuple(sorted(filters.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _index_check_text(path: str, stamp: str, text: str) -> Any:
+    return _open_index(path, stamp).index.check_text(text)
+
+
+def index_check_text(state: IndexState, text: str) -> Any:
+    """`MembershipIndex.check_text` (a Report), cached per index version and text."""
+    return _index_check_text(state.release, str(state.stamp), text)
+
+
+# --------------------------------------------------------------------------------------------------
 # Rendering release data and user input safely
 
 
@@ -198,6 +278,11 @@ def code_span(value: Any) -> str:
 def plain(value: Any) -> str:
     """A value for a label or message that Streamlit renders as Markdown: every Markdown character escaped."""
     return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", " ".join(str(value).split()))
+
+
+def escape_markdown(value: Any) -> str:
+    """Like `plain`, but keeps single spaces at the ends, so escaped pieces can be joined around bold text."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])", r"\\\1", re.sub(r"\s+", " ", str(value)))
 
 
 def document_href(doc_id: str) -> str:

@@ -1,6 +1,6 @@
 """The audit app on a release of a million documents: first render of every page and typical filters.
 
-    .venv/bin/python -m bench.app_scale [--docs 1000000] [--ledger 300000] [--out DIR] [--keep]
+    .venv/bin/python -m bench.app_scale [--docs 1000000] [--ledger 300000] [--out DIR] [--keep] [--no-index]
 
 1. Builds a synthetic format-2 release in a temporary directory (or `--out`), never in the repository:
    `--docs` documents, a `--ledger` of removed records (read, extract, language, quality, dedup and 10%
@@ -9,12 +9,17 @@
    `pipeline.tables.PartWriter` (the release's schemas, zstd, 50k-row groups) in vectorised Polars chunks.
    Domains follow a Zipf-like law over 20k sites; texts are `--paragraphs` (9) paragraphs from a pool of 5,000
    plus the document's id: about 3,500 characters, the size of a FineWeb document (FineWeb: ~680 tokens per
-   document). No signatures (no page reads them).
+   document). Random MinHash signatures (no page reads them; the index needs the table: random signatures share
+   no LSH band, so near-duplicate lookups find nothing and only the exact/overlap paths are exercised).
+   Then, unless `--no-index`, the membership index (`pipeline.index.build_index`) in a spawned process: its
+   build time and size are figures too (about 10 min for a million documents on 2 cores, hence `--docs`).
 2. In a fresh spawned process (so its peak RSS is its own), drives each page with
    `streamlit.testing.v1.AppTest`: the first render of every page with `st.cache_data` cleared (the DuckDB
    connection is opened once, by the first page), then the typical interactions: search by domain, URL
    substring, language and text substring; "Am I in" for a domain and a URL (kept and opted out); the
-   compliance drill-down for one domain; the removals reason switch.
+   compliance drill-down for one domain; the removals reason switch. With an index this runs twice: with the
+   index (figures `*_index`) and with `index/` moved aside (figures `*_no_index`: the DuckDB scans), so the
+   text search and "Am I in?" with pasted text (3 words and a whole paragraph) are compared on the same data.
 
 Prints one JSON line per figure on stdout ({name, value, unit, target, ok, peak_rss_mb, command, runs, shown:
 the page's first message, to see the filter matched what it should}), then a table on stderr. `value` is the
@@ -275,6 +280,7 @@ def build_release(out: Path, docs: int, ledger_rows: int, seed: int, paragraphs:
     import numpy as np
     import polars as pl
 
+    from pipeline.config import DedupConfig
     from pipeline.tables import PartWriter, file_sha256
 
     started = time.perf_counter()
@@ -283,7 +289,9 @@ def build_release(out: Path, docs: int, ledger_rows: int, seed: int, paragraphs:
     domains = _domain_names()
     release = out / "release"
     release.mkdir(parents=True)
-    writers = {t: PartWriter(release, t, rows_per_file=250_000) for t in ("documents", "ledger", "optout_evidence")}
+    tables = ("documents", "signatures", "ledger", "optout_evidence")
+    writers = {t: PartWriter(release, t, rows_per_file=250_000) for t in tables}
+    num_perm = DedupConfig().bands * DedupConfig().rows_per_band
     clusters: list[str] = []
     kept_samples = []
     sample: dict[str, Any] = {}
@@ -291,12 +299,19 @@ def build_release(out: Path, docs: int, ledger_rows: int, seed: int, paragraphs:
     for start in range(0, docs, CHUNK):
         frame = _documents(start, min(CHUNK, docs - start), rng, pool, domains, paragraphs)
         writers["documents"].write(frame)
+        sig = rng.integers(0, 2**32 - 1, (frame.height, num_perm), dtype=np.uint32)
+        writers["signatures"].write(
+            pl.DataFrame(
+                {"id": frame["id"], "minhash": pl.Series(sig.reshape(-1)).reshape((frame.height, num_perm))}
+            ).with_columns(pl.col("minhash").cast(pl.List(pl.UInt32)))
+        )
         text_chars += int(frame["text"].str.len_chars().sum())
         clusters.extend(frame.filter(pl.col("dup"))["id"].head(2_000).to_list())
         kept_samples.append(frame.select("id", "url", "domain").gather_every(20))
         if not sample:
             row = frame.row(12_345 % frame.height, named=True)
-            sample = {"url": row["url"], "id": row["id"], "text": row["text"].split()[5:8]}
+            sample = {"url": row["url"], "id": row["id"], "text": row["text"].split()[5:8],
+                      "paragraph": row["text"].split("\n\n")[1]}  # fmt: skip
         del frame
     ledger = _ledger(ledger_rows, rng, pool, domains, clusters or ["none"])
     writers["ledger"].write(ledger)
@@ -320,10 +335,10 @@ def build_release(out: Path, docs: int, ledger_rows: int, seed: int, paragraphs:
     manifest = {
         "format": "apertura-release",
         "format_version": 2,
-        "release_id": "bench-1m",
+        "release_id": f"bench-{docs}",
         "pipeline_version": VERSION,
         "software": {},
-        "config": {},
+        "config": {"dedup": DedupConfig().model_dump(mode="json")},
         "config_hash": CONFIG_HASH,
         "inputs": [{"path": f"/data/crawl/CC-MAIN-2025-05-{k:05d}.warc.gz"} for k in range(-(-docs // 10_000))],
         "counts": {
@@ -361,6 +376,7 @@ def build_release(out: Path, docs: int, ledger_rows: int, seed: int, paragraphs:
         "doc_id": sample["id"],
         "url_part": "/article/12345",
         "text_part": " ".join(sample["text"]),
+        "paragraph": sample["paragraph"],
         "optout_domain": busiest,
         "optout_url": optout["url"][0],
     }
@@ -369,8 +385,9 @@ def build_release(out: Path, docs: int, ledger_rows: int, seed: int, paragraphs:
 # --------------------------------------------------------------------------------------------- measure
 
 
-def measure(root: str, info: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every page's first render and the interactions, in this (fresh) process."""
+def measure(root: str, info: dict[str, Any], variant: str = "") -> list[dict[str, Any]]:
+    """Every page's first render and the interactions, in this (fresh) process. `variant` ('index' or
+    'no_index') is appended to every figure's name: the same script measures both answers."""
     os.environ["APERTURA_DATA_ROOT"] = root
     os.environ["APERTURA_RELEASE"] = "release"
     import streamlit as st
@@ -392,7 +409,8 @@ def measure(root: str, info: dict[str, Any]) -> list[dict[str, Any]]:
         messages = [m.value for kind in ("error", "warning", "success", "info", "caption") for m in getattr(at, kind)]
         target = FIRST_RENDER_TARGET_S if kind == "first_render" else FILTER_TARGET_S
         results.append(
-            {"name": f"app_{kind}_{name}", "value": round(seconds, 3), "unit": "s", "target": target,
+            {"name": f"app_{kind}_{name}" + (f"_{variant}" if variant else ""), "value": round(seconds, 3),
+             "unit": "s", "target": target,
              "ok": seconds < target and problem is None, "error": problem, "peak_rss_mb": round(rss_mb(), 1),
              "shown": messages[0][:120] if messages else None}
         )  # fmt: skip
@@ -403,11 +421,23 @@ def measure(root: str, info: dict[str, Any]) -> list[dict[str, Any]]:
     page("overview").run()
     # ... and the background measurement the release's opening started (the overview's Text metric, drawn when
     # known) is let finish: a server that has been up a few seconds. Timed on its own below.
-    from audit_app import common, queries
+    from audit_app import common, membership, queries
 
     opened = common._open(str(queries.resolve_release("release", Path(root))), str(Path(root).resolve()))
     for name in common.BACKGROUND_QUERIES:
         opened.background(name, getattr(queries, name)).result()
+    # The membership index is opened once per release too (a cache_resource, like the connection): timed here,
+    # informational, so the first renders below measure pages, not the one-off opening.
+    t0 = time.perf_counter()
+    stamp = membership.stamp(opened.path)
+    state = common._open_index(str(opened.path), stamp) if stamp else None
+    if variant == "index":
+        if state is None or not state.usable:
+            raise RuntimeError(f"the bench release's index cannot be opened: {state and state.problem}")
+        results.append(
+            {"name": "app_index_open", "value": round(time.perf_counter() - t0, 3), "unit": "s", "target": None,
+             "ok": True, "error": None, "peak_rss_mb": round(rss_mb(), 1), "shown": None}
+        )  # fmt: skip
 
     def first(name: str, **params: str) -> AppTest:
         st.cache_data.clear()
@@ -422,7 +452,8 @@ def measure(root: str, info: dict[str, Any]) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     queries.text_bytes(rel)
     results.append(
-        {"name": "app_background_overview_text_bytes", "value": round(time.perf_counter() - t0, 3), "unit": "s",
+        {"name": "app_background_overview_text_bytes" + (f"_{variant}" if variant else ""),
+         "value": round(time.perf_counter() - t0, 3), "unit": "s",
          "target": None, "ok": True, "error": None, "peak_rss_mb": round(rss_mb(), 1), "shown": None}
     )  # fmt: skip
 
@@ -440,7 +471,10 @@ def measure(root: str, info: dict[str, Any]) -> list[dict[str, Any]]:
     at.text_input(key="f_text").input(info["text_part"])
     at = timed("search_text_substring", "filter", at.run)
     at.text_input(key="f_text").input("no document contains this phrase zq")
-    timed("search_text_substring_no_match", "filter", at.run)
+    at = timed("search_text_substring_no_match", "filter", at.run)
+    at.text_input(key="f_text").input(info["text_part"])
+    at.multiselect(key="f_lang").set_value(["de"])
+    timed("search_text_language", "filter", at.run)
 
     at = page("am_i_in").run()
     at.text_input(key="q_domain").input(info["domain"])
@@ -456,7 +490,11 @@ def measure(root: str, info: dict[str, Any]) -> list[dict[str, Any]]:
 
     at.text_input(key="q_url").input("")
     at.text_area(key="q_text").input(info["text_part"])
-    timed("am_i_in_text", "filter", at.run)
+    at = timed("am_i_in_text", "filter", at.run)
+    at.text_area(key="q_text").input(info["paragraph"])
+    at = timed("am_i_in_text_paragraph", "filter", at.run)
+    at.text_area(key="q_text").input("Zebra quantum marmalade flew over seventeen purple bicycles beyond the harbour.")
+    timed("am_i_in_text_absent", "filter", at.run)
 
     at = page("compliance").run()
     at.text_input(key="optout_domain").input(info["optout_domain"])
@@ -489,6 +527,25 @@ def _build_in_child(out: str, docs: int, ledger: int, seed: int, paragraphs: int
     return build_release(Path(out), docs, ledger, seed, paragraphs)
 
 
+def _index_in_child(release: str) -> dict[str, Any]:
+    """`build_index` on the bench release, in its own process (so its peak RSS is its own)."""
+    from pipeline.index import build_index
+
+    started = time.perf_counter()
+    info = build_index(release, force=True)
+    size = sum(f.stat().st_size for f in (Path(release) / "index").rglob("*") if f.is_file())
+    return {"seconds": time.perf_counter() - started, "bytes": size, "peak_rss_mb": rss_mb(),
+            "stages": info.get("build_seconds", {})}  # fmt: skip
+
+
+def _measure_runs(out: Path, info: dict[str, Any], variant: str, repeat: int) -> list[dict[str, Any]]:
+    runs: list[list[dict[str, Any]]] = []
+    for _ in range(max(1, repeat)):  # each run in a fresh process: cold query caches, its own peak RSS
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+            runs.append(pool.submit(measure, str(out), info, variant).result())
+    return _median(runs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=1_000_000)
@@ -501,6 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="measure an existing --out release, do not build")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--repeat", type=int, default=3, help="measurement runs; each figure is their median")
+    parser.add_argument(
+        "--no-index", dest="index", action="store_false", help="no membership index: measure the DuckDB paths only"
+    )
     args = parser.parse_args(argv)
     command = "python -m bench.app_scale " + " ".join(sys.argv[1:] if argv is None else argv)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="apertura-app-scale-"))
@@ -526,11 +586,25 @@ def main(argv: list[str] | None = None) -> int:
                  "release_mb": round(info["bytes"] / 1e6, 1),
                  "text_chars_per_doc": info["text_chars"]}
             )  # fmt: skip
-        runs: list[list[dict[str, Any]]] = []
-        for _ in range(max(1, args.repeat)):  # each run in a fresh process: cold query caches, its own peak RSS
+        index_dir = out / "release" / "index"
+        if args.index and not index_dir.is_dir():
             with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-                runs.append(pool.submit(measure, str(out), info).result())
-        rows.extend(_median(runs))
+                built = pool.submit(_index_in_child, str(out / "release")).result()
+            rows.append(
+                {"name": "app_scale_index_build", "value": round(built["seconds"], 1), "unit": "s", "target": None,
+                 "ok": True, "peak_rss_mb": round(built["peak_rss_mb"], 1), "documents": info["documents"],
+                 "index_mb": round(built["bytes"] / 1e6, 1), "stages": built["stages"]}
+            )  # fmt: skip
+        if args.index:
+            rows.extend(_measure_runs(out, info, "index", args.repeat))
+            aside = out / "index.aside"
+            os.replace(index_dir, aside)  # the same release without its index: the DuckDB fallback paths
+            try:
+                rows.extend(_measure_runs(out, info, "no_index", args.repeat))
+            finally:
+                os.replace(aside, index_dir)
+        else:
+            rows.extend(_measure_runs(out, info, "", args.repeat))
     finally:
         if not args.out and not args.keep:
             shutil.rmtree(out, ignore_errors=True)

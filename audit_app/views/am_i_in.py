@@ -1,8 +1,9 @@
 """Am I in the training data? For a domain, a URL or a pasted text: in the release or not, which documents,
 and if not, where each record went (the ledger's stage and reason, or the kept copy it duplicates).
 
-Text matching here is exact hash, normalised hash and substring; near-duplicate and n-gram overlap come with
-the membership index."""
+Pasted text is answered by the release's membership index when it has a valid one (exact, near-duplicate and
+partial overlap, each verified on the document's text, with the shared passages): the fallback, exact hash
+plus substring over DuckDB, reads every text (3.1 s on a million documents) and finds only verbatim copies."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from audit_app import common, queries
+from audit_app import common, membership, queries
+from pipeline.index import MembershipIndexError
 
 st.title("Am I in the training data?")
 common.release()
@@ -136,6 +138,95 @@ with url_tab:
             optout_note(result, "url")
             evidence(result, "url")
 
+VERDICT_STYLE = {"in": st.success, "partly in": st.warning, "not in": st.info}
+
+
+def index_text_answer(index: common.IndexState, text: str) -> None:
+    """`check_text` from the membership index: verdict, matches with similarity, overlap and the shared spans,
+    removed copies with their ledger reason, and the sketch's stated false-positive rate."""
+    try:
+        report = common.index_check_text(index, text)
+    except MembershipIndexError as err:
+        common.input_error(err)
+        return
+    VERDICT_STYLE.get(report.verdict, st.info)(common.plain(report.summary[0]) + " (membership index)")
+    frames = membership.text_report_frames(report)
+    if report.matches:
+        st.markdown(f"**Documents in the release with this text** ({len(report.matches):,})")
+        st.caption(
+            "how: exact / normalised = same sha256; near_duplicate = word 5-gram Jaccard at or above "
+            f"{report.index.get('near_threshold', '')} verified on the text; contained = "
+            "that share of your words appears in order in one document; overlap = shared passages. "
+            "jaccard is verified on the texts, estimated_jaccard is the MinHash estimate, overlap is the share of "
+            "your text's words inside shared passages."
+        )
+        common.show_table(frames["matches"], key="text_index_docs", download="text-documents")
+        for m in report.matches[:5]:
+            if not m.spans:
+                continue
+            with st.expander(f"Shared passages with {common.plain(m.url or m.id)} ({len(m.spans)})", expanded=True):
+                for s in m.spans[:5]:
+                    st.caption(
+                        f"{s.words} words: your characters {s.query_start:,}–{s.query_end:,}, "
+                        f"document characters {s.doc_start:,}–{s.doc_end:,}"
+                    )
+                    st.code(s.text, language=None, wrap_lines=True)
+    if report.removed:
+        st.markdown(f"**Removed copies (ledger)** ({len(report.removed):,})")
+        for line in report.summary[1:]:
+            if line.startswith("A copy from"):
+                st.markdown("- " + common.plain(line))
+        common.show_table(frames["removed"], key="text_index_removed", download="text-removed")
+    sketch = report.sketch
+    if sketch:
+        st.caption(
+            f"Sketch: {sketch['ngrams_positive']:,} of {sketch['ngrams_tested']:,} word {sketch['ngram']}-grams of "
+            f"your text test positive. Its false-positive rate per n-gram is "
+            f"{sketch['false_positive_rate_configured']:.2%} configured and "
+            f"{sketch['false_positive_rate_expected']:.3%} expected in this index; it only proposes candidates, "
+            f"every match above was verified on the document's text. A copied passage is certain to be found from "
+            f"{sketch['guaranteed_from_words']} words on."
+        )
+    for line in report.summary[1:]:
+        if not line.startswith(("A copy from", "Sketch:")):
+            st.caption(common.plain(line))
+    st.caption(
+        f"sha256 of your text: {common.code_span(report.query['text_sha256'])} · answered in "
+        f"{report.elapsed_ms:,.0f} ms. Personal data in documents was replaced by placeholders, so text containing "
+        "it may not match."
+    )
+
+
+def duckdb_text_answer(text: str) -> None:
+    """The fallback without an index: exact hash, normalised hash and verbatim substring, over every text."""
+    try:
+        result = common.query("membership_text", text=text)
+    except ValueError as err:
+        common.input_error(err)
+        return
+    if result["verdict"] == "in":
+        kinds = result["document_rows"].select("exact", "normalised", "substring").sum().row(0, named=True)
+        how = ", ".join(f"{name} {n}" for name, n in kinds.items() if n)
+        st.success(f"In the training data: {common.plural(result['documents'], 'document')} with this text ({how}).")
+        if result["removed"]:
+            st.caption(f"{common.plural(result['removed'], 'removed record')} with it too:")
+            reasons_list(result["ledger_rows"])
+    elif result["verdict"] == "removed":
+        st.error(f"Not in the training data: {common.plural(result['removed'], 'record')} with this text removed.")
+        reasons_list(result["ledger_rows"])
+        duplicates_note(result["ledger_rows"])
+    else:
+        st.info("Not found: no document and no removed record has this text.")
+    st.caption(
+        "Matched by: exact = same sha256 of the text; normalised = same sha256 after NFKC, lower case, "
+        "punctuation removed, whitespace collapsed; substring = contained verbatim"
+        + ("" if result["substring_checked"] else f" (only for {queries.MIN_SUBSTRING_CHARS}+ characters)")
+        + ". Personal data in documents was replaced by placeholders, so text containing it may not match."
+    )
+    st.caption("sha256 of your text: " + common.code_span(result["text_sha256"]))
+    evidence(result, "text")
+
+
 with text_tab:
     text = st.text_area(
         "Text",
@@ -145,33 +236,9 @@ with text_tab:
         placeholder="Paste a paragraph or a whole page",
     )
     if text.strip():
-        try:
-            result = common.query("membership_text", text=text)
-        except ValueError as err:
-            common.input_error(err)
+        index = common.membership_index()
+        if index.usable:
+            index_text_answer(index, text)
         else:
-            if result["verdict"] == "in":
-                kinds = result["document_rows"].select("exact", "normalised", "substring").sum().row(0, named=True)
-                how = ", ".join(f"{name} {n}" for name, n in kinds.items() if n)
-                st.success(
-                    f"In the training data: {common.plural(result['documents'], 'document')} with this text ({how})."
-                )
-                if result["removed"]:
-                    st.caption(f"{common.plural(result['removed'], 'removed record')} with it too:")
-                    reasons_list(result["ledger_rows"])
-            elif result["verdict"] == "removed":
-                st.error(
-                    f"Not in the training data: {common.plural(result['removed'], 'record')} with this text removed."
-                )
-                reasons_list(result["ledger_rows"])
-                duplicates_note(result["ledger_rows"])
-            else:
-                st.info("Not found: no document and no removed record has this text.")
-            st.caption(
-                "Matched by: exact = same sha256 of the text; normalised = same sha256 after NFKC, lower case, "
-                "punctuation removed, whitespace collapsed; substring = contained verbatim"
-                + ("" if result["substring_checked"] else f" (only for {queries.MIN_SUBSTRING_CHARS}+ characters)")
-                + ". Personal data in documents was replaced by placeholders, so text containing it may not match."
-            )
-            st.caption("sha256 of your text: " + common.code_span(result["text_sha256"]))
-            evidence(result, "text")
+            common.index_notice(index, "exact hash and substring match only (slower, verbatim copies only)")
+            duckdb_text_answer(text)

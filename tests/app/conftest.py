@@ -3,6 +3,7 @@ built once per session by the pipeline, inside its own data root."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -74,3 +75,38 @@ def app_env(app_release, monkeypatch) -> Path:
 
 def table_files(release: Path, manifest: dict, table: str) -> list[str]:
     return [str(release / f["path"]) for f in manifest["files"] if f["table"] == table]
+
+
+def without_index(release: Path, name: str) -> Path:
+    """A copy of `release` beside it, minus its membership index: the app must fall back to DuckDB."""
+    copy = release.parent / name
+    if not copy.exists():
+        shutil.copytree(release, copy, ignore=shutil.ignore_patterns("index"))
+    return copy
+
+
+@pytest.fixture
+def app_env_no_index(app_release, monkeypatch) -> Path:
+    """Like `app_env`, on a copy of the test release without `index/` (the DuckDB text paths)."""
+    root, release, _, _ = app_release
+    copy = without_index(release, "r1-no-index")
+    monkeypatch.setenv(queries.DATA_ROOT_ENV, str(root))
+    monkeypatch.setenv("APERTURA_RELEASE", str(copy.relative_to(root)))
+    return copy
+
+
+@pytest.fixture(scope="session")
+def cli_release(tmp_path_factory) -> tuple[Path, Path]:
+    """(data root, release) built from data/sample by the real command line, `apertura run`, which writes the
+    membership index by default."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    root = tmp_path_factory.mktemp("cli_data")
+    release = root / "releases" / "sample"
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample"
+    result = CliRunner().invoke(app, ["run", str(sample), "--out", str(release)])
+    assert result.exit_code == 0, result.output
+    assert (release / "index" / "index.json").is_file(), result.output
+    return root, release

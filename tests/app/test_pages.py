@@ -123,7 +123,8 @@ def test_search_finds_a_planted_url_and_pages(app_env, docs):
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
-def test_search_hostile_input(app_env, hostile):
+def test_search_hostile_input(app_env_no_index, hostile):
+    """The DuckDB filters (the text box is a substring filter without an index; with one: test_index_pages)."""
     at = page("search")
     for key in ("f_domain", "f_url", "f_text"):
         at.text_input(key=key).input(hostile).run()
@@ -201,6 +202,19 @@ def test_am_i_in_duplicates_domains_and_text(app_env, docs):
     text = docs.filter(pl.col("url") == OLD_URL)["text"][0]
     at.text_area(key="q_text").input(text.upper()).run()
     assert not at.exception
+    assert at.success[0].value.startswith("IN") and "the same text up to case" in at.success[0].value
+    assert "(membership index)" in at.success[0].value
+    at.text_area(key="q_text").input("Nothing in this corpus reads like this sentence at all.").run()
+    assert at.info[0].value.startswith("NOT IN")
+
+
+def test_am_i_in_text_without_index(app_env_no_index, docs):
+    """The fallback: exact hash, normalised hash and substring over DuckDB, and the page says so."""
+    at = page("am_i_in")
+    text = docs.filter(pl.col("url") == OLD_URL)["text"][0]
+    at.text_area(key="q_text").input(text.upper()).run()
+    assert not at.exception
+    assert "No index" in texts(at)
     assert (
         "In the training data: 1 document with this text" in at.success[0].value
         and "normalised 1" in at.success[0].value

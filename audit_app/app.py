@@ -35,6 +35,7 @@ PAGES = {
     "compliance": st.Page(HERE / "views/compliance.py", title="Opt-out compliance", icon=":material/gpp_good:"),
     "dedup": st.Page(HERE / "views/dedup.py", title="Dedup explorer", icon=":material/content_copy:"),
     "releases": st.Page(HERE / "views/releases.py", title="Releases", icon=":material/account_tree:"),
+    "reports": st.Page(HERE / "views/reports.py", title="Reports", icon=":material/summarize:"),
     "rights_holder": st.Page(
         HERE / "views/rights_holder.py", title="Rights holders: opt out", icon=":material/front_hand:"
     ),

@@ -16,7 +16,7 @@ import polars as pl
 from pipeline.config import RunConfig
 from pipeline.optout.base import origin_key
 from pipeline.optout.explain import Verdict, decide
-from pipeline.optout.policies import RAW_CHARS, PolicyIndex
+from pipeline.optout.policies import FILE_ROW_SCHEMA, RAW_CHARS, PolicyIndex
 from pipeline.provenance import domain_expr
 from pipeline.steps.base import DETAIL, REASON, Step, StepResult
 
@@ -29,22 +29,8 @@ STAGED_EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
     "warc_record_id": pl.String(),
     "warc_record_length": pl.Int64(),
     "in_record": pl.Boolean(),
-    "kind": pl.String(),
-    "url": pl.String(),
-    "origin": pl.String(),
-    "signal": pl.String(),
     "agents": pl.List(pl.String()),
-    "verdict": pl.String(),
-    "rule": pl.String(),
-    "raw": pl.String(),
-    "raw_sha256": pl.String(),
-    "http_status": pl.Int32(),
-    "source_file": pl.String(),
-    "source_id": pl.String(),
-    "source_record_id": pl.String(),
-    "source_offset": pl.Int64(),
-    "source_length": pl.Int64(),
-    "fetched_at": pl.String(),
+    **FILE_ROW_SCHEMA,  # the columns a policy-file row has too
 }
 
 

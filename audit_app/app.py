@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import altair  # noqa: F401  imported here, once: concurrent first page runs raced on a half-imported pandas
+import pandas  # noqa: F401
 import streamlit as st
 
 try:

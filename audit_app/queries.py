@@ -136,7 +136,10 @@ def _table_files(release: Path, manifest: dict) -> dict[str, list[Path]]:
     """The Parquet files of each table, as listed in the manifest, each checked to lie inside the release."""
     files: dict[str, list[Path]] = {t: [] for t in TABLES}
     allowed = format_tables(manifest)
-    for entry in manifest.get("files", []):
+    entries = manifest.get("files")
+    if not isinstance(entries, list):
+        raise ReleaseAccessError("manifest.json: malformed files list")
+    for entry in entries:
         if not isinstance(entry, dict):
             raise ReleaseAccessError("manifest.json: malformed files list")
         rel, table = str(entry.get("path", "")), entry.get("table")

@@ -15,7 +15,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from pipeline.crawl.cli import crawl_command, robots_snapshot_command
 from pipeline.index.cli import check_command, index_command, search_command
@@ -37,8 +39,13 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable J
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """One clear line on stderr, no traceback."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def _row(table: Table, *cells: object) -> None:
+    """A table row whose cells are plain text: data (URLs, ids, rules) is never read as rich markup."""
+    table.add_row(*(Text(str(c)) for c in cells))
 
 
 def _print_json(data) -> None:
@@ -259,7 +266,8 @@ def verify(
     else:
         for check in report.checks:
             mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
-            out.print(f"{mark} {check.name}" + (f": {check.detail}" if check.detail else ""), highlight=False)
+            line = check.name + (f": {check.detail}" if check.detail else "")
+            out.print(f"{mark} {escape(line)}", highlight=False)
         out.print("[green]release verifies[/]" if report.ok else "[bold red]release does NOT verify[/]")
     if not report.ok:
         raise typer.Exit(1)
@@ -276,10 +284,11 @@ def show(
 ) -> None:
     """Provenance chain of one record, and its original WARC bytes with the payload digest re-checked."""
     from pipeline.lookup import InspectError, lookup
+    from pipeline.release import ReleaseError
 
     try:
         found = lookup(release, doc_id, payload_bytes=payload_bytes)
-    except InspectError as err:
+    except (InspectError, ReleaseError) as err:
         raise fail(str(err)) from None
     if as_json:
         _print_json(found)
@@ -292,7 +301,7 @@ def show(
             f"REMOVED at stage {row['stage']}: {row['reason']}" + (f" ({row['detail']})" if row.get("detail") else "")
         )
     )
-    out.print(f"[bold]{doc_id}[/]: {status}", highlight=False)
+    out.print(f"[bold]{escape(doc_id)}[/]: {escape(status)}", highlight=False)
     chain = Table(show_header=False, box=None)
     chain.add_column(style="dim")
     chain.add_column(overflow="fold")  # hashes and ids must be shown whole
@@ -318,11 +327,11 @@ def show(
         "config_hash",
     ):
         if row.get(key) is not None:
-            chain.add_row(key, str(row[key]))
+            _row(chain, key, str(row[key]))
     out.print(chain)
     source = found["source"]
     if source.get("error"):
-        out.print(f"[yellow]source bytes not re-checked:[/] {source['error']}", highlight=False)
+        out.print(f"[yellow]source bytes not re-checked:[/] {escape(str(source['error']))}", highlight=False)
     else:
         verdict = {
             True: "[green]payload digest matches[/]",
@@ -330,8 +339,8 @@ def show(
             None: "no payload digest to compare",
         }[source["digest_ok"]]
         out.print(
-            f"reopened {source['record_type']} record {source['record_id']}: {verdict} "
-            f"(stored {source['stored_digest']}, computed {source['computed_digest']})",
+            f"reopened {source['record_type']} record {escape(str(source['record_id']))}: {verdict} "
+            f"(stored {escape(str(source['stored_digest']))}, computed {escape(str(source['computed_digest']))})",
             highlight=False,
         )
         out.print("[dim]payload head:[/]")
@@ -349,29 +358,31 @@ def stats(
 ) -> None:
     """Counts per stage and reason, languages and top domains."""
     from pipeline.lookup import InspectError, release_stats
+    from pipeline.release import ReleaseError
 
     try:
         data = release_stats(release, top=top)
-    except InspectError as err:
+    except (InspectError, ReleaseError) as err:
         raise fail(str(err)) from None
     if as_json:
         _print_json(data)
         return
     c = data["counts"]
-    out.print(f"[bold]{release}[/]: {c['inputs']:,} input records → {c['kept']:,} documents, {c['removed']:,} removed")
+    totals = f"{c['inputs']:,} input records → {c['kept']:,} documents, {c['removed']:,} removed"
+    out.print(f"[bold]{escape(str(release))}[/]: {totals}")
     funnel = Table("stage", "in", "removed", "out", title="funnel")
     for s in c["stages"]:
-        funnel.add_row(s["stage"], f"{s['in']:,}", f"{s['removed']:,}", f"{s['out']:,}")
+        _row(funnel, s["stage"], f"{s['in']:,}", f"{s['removed']:,}", f"{s['out']:,}")
     out.print(funnel)
     reasons = Table("stage", "reason", "records", title="removals")
     for stage, by_reason in c["removed_by_stage"].items():
         for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1]):
-            reasons.add_row(stage, reason, f"{n:,}")
+            _row(reasons, stage, reason, f"{n:,}")
     out.print(reasons)
     for title, rows in (("languages", data["languages"]), ("top domains", data["domains"])):
         table = Table(title.rstrip("s").split()[-1], "documents", title=title)
         for name, n in rows:
-            table.add_row(str(name), f"{n:,}")
+            _row(table, str(name), f"{n:,}")
         out.print(table)
     types = ", ".join(f"{t}={n:,}" for t, n in c["records_by_type"].items())
     out.print(f"records by type: {types}", highlight=False)
@@ -387,34 +398,36 @@ def optout_status(
     """What opt-out signals were seen for a site or page, what was decided and why, and what is in the release."""
     from pipeline.lookup import InspectError
     from pipeline.lookup import optout_status as status_of
+    from pipeline.release import ReleaseError
 
     try:
         data = status_of(release, domain=domain, url=url)
-    except InspectError as err:
+    except (InspectError, ReleaseError) as err:
         raise fail(str(err)) from None
     if as_json:
         _print_json(data)
         return
     subject = url or domain
     removed = sum(r["n"] for r in data["removed"])
-    out.print(f"[bold]{subject}[/] in {release}: {data['in_release']:,} documents in, {removed:,} records removed")
+    counts = f"{data['in_release']:,} documents in, {removed:,} records removed"
+    out.print(f"[bold]{escape(str(subject))}[/] in {escape(str(release))}: {counts}")
     files = Table("policy file", "verdict", "rule", "HTTP", "fetched", "evidence record", title="site policy files")
     for f in data["policy_files"]:
-        files.add_row(f["url"], f["verdict"], f["rule"], str(f["http_status"]), f["fetched_at"] or "", f["source_id"])
+        _row(files, f["url"], f["verdict"], f["rule"], str(f["http_status"]), f["fetched_at"] or "", f["source_id"])
     out.print(files)
     decisions = Table("url", "signal", "verdict", "rule", "agents", title="opt-out decisions")
     for d in data["decisions"]:
         agents = d["agents"] or []
         shown = ", ".join(agents) if len(agents) <= 3 else f"{len(agents)} agents"
-        decisions.add_row(d["url"], d["signal"], d["verdict"], d["rule"], shown)
+        _row(decisions, d["url"], d["signal"], d["verdict"], d["rule"], shown)
     out.print(decisions)
     removals = Table("stage", "reason", "records", title="removed records")
     for r in data["removed"]:
-        removals.add_row(r["stage"], r["reason"], f"{r['n']:,}")
+        _row(removals, r["stage"], r["reason"], f"{r['n']:,}")
     out.print(removals)
     if data["violations"]:
         shown = data["violations"][:5]
-        out.print(f"[bold red]{len(data['violations'])} documents in the release are reserved:[/] {shown}")
+        out.print(f"[bold red]{len(data['violations'])} documents in the release are reserved:[/] {escape(str(shown))}")
         raise typer.Exit(1)
     out.print("[green]opt-outs honoured:[/] no document in the release is reserved by a signal", highlight=False)
 
@@ -572,11 +585,11 @@ def release_diff(
     )
     reasons = Table("stage", "reason", "documents", title="why documents left")
     for r in data["removed_by_reason"]:
-        reasons.add_row(r["stage"], r["reason"], f"{r['n']:,}")
+        _row(reasons, r["stage"], r["reason"], f"{r['n']:,}")
     out.print(reasons)
     domains = Table("domain", "reason", "documents", title="left, by domain")
     for r in data["removed_by_domain"][:20]:
-        domains.add_row(str(r["domain"]), r["reason"], f"{r['n']:,}")
+        _row(domains, str(r["domain"]), r["reason"], f"{r['n']:,}")
     out.print(domains)
 
 

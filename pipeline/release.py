@@ -291,6 +291,9 @@ def table_files(release: Path, manifest: dict, table: str) -> list[str]:
         p for p in paths if not isinstance(p, str) or not PART_PATH.fullmatch(p) or not p.startswith(table + "/")
     ]:
         raise ReleaseError(f"{release}: manifest lists a file outside its table directory: {bad[0]!r}")
+    root = release.resolve()
+    if outside := [p for p in paths if not (release / p).resolve().is_relative_to(root)]:  # e.g. a symlinked part
+        raise ReleaseError(f"{release}: manifest lists a file that resolves outside the release: {outside[0]!r}")
     return [str(release / p) for p in paths]
 
 
@@ -299,6 +302,10 @@ def load_manifest(release: Path) -> dict:
     if not path.is_file():
         raise ReleaseError(f"{release} is not a release: {MANIFEST} is missing")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ReleaseError(f"{path} is not valid JSON: {err}") from err
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ReleaseError(f"{path} is not valid JSON: {err}") from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("path"), str) for f in files):
+        raise ReleaseError(f"{path} is not a release manifest (no list of files)")
+    return manifest

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test fuzz lint bench clean
+.PHONY: demo test fuzz lint bench test-ray clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,14 @@ test: $(STAMP)
 fuzz: $(STAMP)  # nightly-style: more hypothesis examples and corrupt variants than the test suite runs
 	APERTURA_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q -p no:cacheprovider tests/hardening
 
-bench: $(STAMP)
-	$(BIN)/python -m bench.spine
+bench: $(STAMP) .venv-bench/.installed  # every benchmark, peers (datatrove) in their own venv; figures as JSON lines
+	$(BIN)/python -m bench --jsonl bench/runs.jsonl
+
+.venv-bench/.installed: bench/requirements-peer.txt
+	$(PYTHON) -m venv .venv-bench && .venv-bench/bin/pip install --quiet -r bench/requirements-peer.txt && touch $@
+
+test-ray: $(STAMP)  # the Ray executor test (Ray is an optional extra, not installed by `make test`)
+	$(BIN)/pip install --quiet -e '.[dev,ray]' && $(BIN)/pytest -q tests/test_ray_executor.py
 
 clean:
-	rm -rf $(VENV) releases .pytest_cache
+	rm -rf $(VENV) .venv-bench releases crawls .pytest_cache

@@ -123,6 +123,11 @@ class DedupConfig(_Section):
     bands: int = 14
     rows_per_band: int = 8
     seed: int = 1
+    min_signature_agreement: float | None = Field(
+        0.7,
+        description="A band collision links two documents only if this share of their signatures agrees "
+        "(estimated Jaccard); None links on any collision, as FineWeb does. Stops merges of pairs below 0.5.",
+    )
 
 
 def _honoured_agents() -> tuple[str, ...]:

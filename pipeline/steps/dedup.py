@@ -351,7 +351,12 @@ def find_duplicates(candidates: pl.LazyFrame | pl.DataFrame, cfg: DedupConfig) -
         if lists.null_count() or (lists.list.len() != num_perm).any():
             raise ValueError(f"every minhash must be a list of {num_perm} values (bands x rows_per_band)")
         sig = lists.explode().to_numpy().astype(np.uint32, copy=False).reshape(len(keepers), num_perm)
-        labels = _components(len(keepers), *_lsh_edges(sig, cfg.bands, cfg.rows_per_band))
+        u, v = _lsh_edges(sig, cfg.bands, cfg.rows_per_band)
+        if cfg.min_signature_agreement is not None and len(u):
+            # a band collision is a candidate, not a verdict: at J = 0.5 one pair in 19 collides somewhere
+            agree = (sig[u] == sig[v]).mean(axis=1) >= cfg.min_signature_agreement
+            u, v = u[agree], v[agree]
+        labels = _components(len(keepers), u, v)
         final[keepers] = keepers[labels]
         near = np.flatnonzero(labels != np.arange(len(keepers)))
         jaccard[keepers[near]] = (sig[near] == sig[labels[near]]).mean(axis=1)

@@ -85,6 +85,28 @@ def _resiliparse(cfg: ExtractConfig) -> Extractor:
     return run
 
 
+MAX_NESTING = 2_000  # real pages nest < 100 deep; main-content extraction is quadratic in depth (a hostile page)
+_TAGS_WORTH_CHECKING = 4_000  # pages with fewer tags cannot nest deeper than MAX_NESTING: no scan
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
+_VOID = frozenset(
+    ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"]
+)
+
+
+def nesting_depth(html: str) -> int:
+    """The deepest element nesting of a page (0 when it has too few tags to matter), by one linear scan."""
+    if html.count("<") < _TAGS_WORTH_CHECKING:
+        return 0
+    depth = deepest = 0
+    for closing, name, self_closing in _TAG.findall(html):
+        if closing:
+            depth = max(depth - 1, 0)
+        elif not self_closing and name.lower() not in _VOID:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
 _EXTRACTORS: dict[str, Callable[[ExtractConfig], Extractor]] = {
     "trafilatura": _trafilatura,
     "resiliparse": _resiliparse,
@@ -107,6 +129,9 @@ class ExtractStep(Step):
             return {"reason": "extract_undecodable", "detail": str(err)}
         if content_type == "text/plain":
             text, title = html, None
+        elif (depth := nesting_depth(html)) > MAX_NESTING:
+            detail = f"nesting depth {depth} > {MAX_NESTING}"
+            return {"charset": charset, "reason": "extract_too_deep", "detail": detail}
         else:
             try:
                 text, title = self.extractor(html)

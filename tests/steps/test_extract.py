@@ -72,3 +72,13 @@ def test_meta_charset_wins_over_guessing():
 def test_binary_payload_is_undecodable():
     with pytest.raises(Undecodable):
         decode_payload(bytes(1000), None)
+
+
+def test_nesting_depth_is_measured_only_where_it_could_matter():
+    from pipeline.steps.extract import MAX_NESTING, nesting_depth
+
+    assert nesting_depth("<div>" * 10 + "x" + "</div>" * 10) == 0  # too few tags to scan
+    deep = "<html><body>" + "<div><br><img src=x>" * 3000 + "x" + "</div>" * 3000 + "</body></html>"
+    assert nesting_depth(deep) == 3002 > MAX_NESTING  # void elements do not nest
+    flat = "<p>a</p>" * 5000
+    assert nesting_depth(flat) == 1

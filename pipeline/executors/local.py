@@ -185,6 +185,33 @@ def _is_done(shard: Shard, config: RunConfig) -> bool:
     )
 
 
+def plan_shards(
+    specs: list[str],
+    config: RunConfig,
+    workdir: Path,
+    *,
+    resume: bool = False,
+    policies: Path | None = None,
+    on_shard: Callable[[Shard, dict, bool], None] | None = None,
+) -> tuple[list[Shard], list[Shard]]:
+    """(every shard in input order, the shards still to process): with `resume`, finished shards whose
+    report matches the config and policies are reported through `on_shard` and skipped. Every executor
+    plans the same way, so a run resumed on another executor reuses the same shards."""
+    policies_sha256 = file_sha256(policies) if policies is not None else None
+    shards = [
+        Shard(i, spec, Path(workdir) / "shards" / f"{i:05d}", policies, policies_sha256) for i, spec in enumerate(specs)
+    ]
+    todo = []
+    for shard in shards:
+        if resume and _is_done(shard, config):
+            if on_shard:
+                on_shard(shard, shard.report(), True)
+            continue
+        shutil.rmtree(shard.directory, ignore_errors=True)
+        todo.append(shard)
+    return shards, todo
+
+
 def run_shards(
     specs: list[str],
     config: RunConfig,
@@ -200,18 +227,7 @@ def run_shards(
 
     `on_shard(shard, report, reused)` is called as each shard finishes (`reused` for resumed ones).
     """
-    policies_sha256 = file_sha256(policies) if policies is not None else None
-    shards = [
-        Shard(i, spec, workdir / "shards" / f"{i:05d}", policies, policies_sha256) for i, spec in enumerate(specs)
-    ]
-    todo = []
-    for shard in shards:
-        if resume and _is_done(shard, config):
-            if on_shard:
-                on_shard(shard, shard.report(), True)
-            continue
-        shutil.rmtree(shard.directory, ignore_errors=True)
-        todo.append(shard)
+    shards, todo = plan_shards(specs, config, workdir, resume=resume, policies=policies, on_shard=on_shard)
     if workers <= 1 or len(todo) <= 1:
         for shard in todo:
             summary = process_shard(shard, config, on_records)

@@ -20,15 +20,13 @@ command to run.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import RunConfig
-from pipeline.executors.local import Shard, _is_done, process_shard
-from pipeline.tables import file_sha256
+from pipeline.executors.local import Shard, plan_shards, process_shard
 
 try:
     import ray
@@ -77,18 +75,7 @@ def run_shards(
     down afterwards unless `shutdown=False`). A failed task fails the run with the task's exception.
     Shards are returned in input order; resume skips shards whose report matches, as locally.
     """
-    policies_sha256 = file_sha256(policies) if policies is not None else None
-    shards = [
-        Shard(i, spec, Path(workdir) / "shards" / f"{i:05d}", policies, policies_sha256) for i, spec in enumerate(specs)
-    ]
-    todo: list[Shard] = []
-    for shard in shards:
-        if resume and _is_done(shard, config):
-            if on_shard:
-                on_shard(shard, shard.report(), True)
-            continue
-        shutil.rmtree(shard.directory, ignore_errors=True)
-        todo.append(shard)
+    shards, todo = plan_shards(specs, config, workdir, resume=resume, policies=policies, on_shard=on_shard)
     if not todo:
         return shards
 

@@ -29,6 +29,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.test_pages import elements, page
 from tests.hardening.support import tree_digest
 from tests.hardening.test_cli_hostile import PAYLOAD_TEXT, PAYLOAD_TITLE, PAYLOAD_URLS, build_hostile_release
 
@@ -95,22 +96,6 @@ def env(data_root, monkeypatch):
 def docs(data_root) -> pl.DataFrame:
     _, release, _ = data_root
     return pl.read_parquet(sorted((release / "documents").glob("*.parquet")))
-
-
-def page(name: str, **query_params: str) -> AppTest:
-    at = AppTest.from_file(str(APP / "views" / f"{name}.py"), default_timeout=30)
-    for key, value in query_params.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def elements(node):
-    children = getattr(node, "children", None)
-    if children is None:
-        yield node
-        return
-    for child in children.values():
-        yield from elements(child)
 
 
 def rendered_markdown(at: AppTest) -> list[str]:

@@ -41,22 +41,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import multiprocessing as mp
 import random
-import resource
 import shutil
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.spine import figure, print_table
+from bench.spine import figure, measure, print_table
 
 MB = 1_000_000
 BATCH_SIZE = 256
@@ -232,11 +228,6 @@ def write_corpus(directory: Path, pages: int, n_origins: int, seed: int) -> Corp
 # ------------------------------------------------------------------------------------ measured pieces
 
 
-def _peak_rss_mb() -> float:
-    """Peak RSS of this process in MB (ru_maxrss is KiB on Linux), as bench.spine measures it."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def policy_prepass(spec: str, out_file: str) -> dict[str, Any]:
     """`collect` alone (timed), then `PolicyIndex.build` (timed apart); the collected frame goes to Parquet."""
     from pipeline.optout.policies import PolicyIndex, collect
@@ -329,32 +320,6 @@ def protego_baseline(robots: dict[str, str | None], urls: list[str], agents: tup
         removed += not all(allowed)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "parse_seconds": parse_seconds, "removed": removed}
-
-
-def _child(target: str, args: tuple, queue: Any) -> None:
-    """Measurement process body: run `target`, send its result (or the traceback) back."""
-    try:
-        result = globals()[target](*args)
-        queue.put({**result, "peak_rss_mb": _peak_rss_mb()})
-    except BaseException:
-        queue.put({"error": traceback.format_exc()})
-        raise
-
-
-def measure(target: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-    """Run one measured piece in a fresh spawned process, so its imports and peak RSS are its own."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(target.__name__, args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    if "error" in result or proc.exitcode:
-        raise SystemExit(f"{target.__name__} failed (exit {proc.exitcode}):\n{result.get('error', '')}")
-    return result
-
-
-# --------------------------------------------------------------------------------------------- run
 
 
 def main(argv: list[str] | None = None) -> None:

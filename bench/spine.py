@@ -26,6 +26,7 @@ peak_rss_mb, command}, plus a few extra fields), then a table on stderr.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import multiprocessing as mp
 import os
@@ -404,10 +405,10 @@ def end_to_end(specs: list[str], config_json: str, out_dir: str, workers: int) -
     }
 
 
-def _child(target: str, args: tuple, queue: Any) -> None:
-    """Measurement process body: run `target`, send its result (or the traceback) back."""
+def _child(module: str, target: str, args: tuple, queue: Any) -> None:
+    """Measurement process body: run `module.target`, send its result (or the traceback) back."""
     try:
-        result = globals()[target](*args)
+        result = getattr(importlib.import_module(module), target)(*args)
         queue.put({**result, "peak_rss_mb": _peak_rss_mb()})
     except BaseException:
         queue.put({"error": traceback.format_exc()})
@@ -415,10 +416,11 @@ def _child(target: str, args: tuple, queue: Any) -> None:
 
 
 def measure(target: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-    """Run one measured piece in a fresh spawned process, so its imports and peak RSS are its own."""
+    """Run one measured piece (a module-level function of any bench module) in a fresh spawned process,
+    so its imports and peak RSS are its own."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(target.__name__, args, queue))
+    proc = ctx.Process(target=_child, args=(target.__module__, target.__name__, args, queue))
     proc.start()
     result = queue.get()
     proc.join()

@@ -147,12 +147,12 @@ def scale(n: int, profile: bool) -> dict[str, Any]:
 def edge_check(n: int, tau: float) -> dict[str, Any]:
     """A proposal, measured: LSH candidate pairs kept only if their signatures agree on >= `tau` of the values.
 
-    Same planted signatures and the same private building blocks as `find_duplicates` (`_lsh_edges`,
+    Same planted signatures and the same building blocks as `find_duplicates` (`band_keys`, `bucket_edges`,
     `_components`), plus one vectorised check per candidate edge; exact groups are left out (they are
     unaffected). Scores recall and merges below 0.5 as `scale` does.
     """
     from pipeline.config import DedupConfig
-    from pipeline.steps.dedup import _components, _lsh_edges
+    from pipeline.steps.dedup import _components, band_keys, bucket_edges
 
     cfg = DedupConfig()
     num_perm = cfg.bands * cfg.rows_per_band
@@ -160,7 +160,7 @@ def edge_check(n: int, tau: float) -> dict[str, Any]:
     sig = frame["minhash"].explode().to_numpy().astype(np.uint32, copy=False).reshape(n, num_perm)
     del frame
     start = time.perf_counter()
-    u, v = _lsh_edges(sig, cfg.bands, cfg.rows_per_band)
+    u, v = bucket_edges(band_keys(sig, cfg.bands, cfg.rows_per_band))
     agree = np.empty(len(u))
     for c in range(0, len(u), 200_000):
         agree[c : c + 200_000] = (sig[u[c : c + 200_000]] == sig[v[c : c + 200_000]]).mean(axis=1)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -28,7 +29,15 @@ from pipeline.executors.local import STAGES, Shard
 from pipeline.optout.policies import PolicyIndex
 from pipeline.optout.registry import REASON as REGISTRY_REASON
 from pipeline.optout.registry import Registry, match, now_utc, removal_rows
-from pipeline.steps.dedup import find_duplicates, signature_spec
+from pipeline.steps.dedup import (
+    EdgeFinder,
+    band_keys,
+    bucket_edges,
+    cluster,
+    norm_keys,
+    signature_matrix,
+    signature_spec,
+)
 from pipeline.steps.language import MODEL_FILE, model_sha256
 from pipeline.steps.optout import decision_evidence, evidence_table
 from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, write_failure
@@ -47,29 +56,102 @@ def software_versions(config: RunConfig) -> dict[str, str]:
     return found
 
 
-def _candidates(shards: list[Shard], columns: dict[str, pl.DataType]) -> pl.DataFrame:
-    frames = [
-        pl.read_parquet(s.directory / "candidates.parquet", columns=list(columns))
-        for s in shards
-        if s.report()["candidates"]
-    ]
-    return pl.concat(frames) if frames else pl.DataFrame(schema=columns)
+class _Staged:
+    """Every shard's staged candidates, addressed by one global row number (shards in input order).
+
+    The global dedup reads them in batches: only fixed-width keys per candidate stay in memory, and the
+    few signatures and ids a verdict needs are gathered back from disk.
+    """
+
+    def __init__(self, shards: list[Shard]) -> None:
+        self.paths = [s.directory / "candidates.parquet" if s.report()["candidates"] else None for s in shards]
+        sizes = [pq.ParquetFile(p).metadata.num_rows if p else 0 for p in self.paths]
+        self.starts = np.cumsum([0, *sizes])
+        self.total = int(self.starts[-1])
+
+    def batches(self, columns: list[str]) -> Iterator[tuple[int, pl.DataFrame]]:
+        """(global row of the first row, frame) per batch of `columns`, in global order."""
+        for path, start in zip(self.paths, self.starts, strict=False):
+            if path is None:
+                continue
+            offset = int(start)
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=PART_ROWS, columns=columns):
+                frame = pl.from_arrow(batch)
+                yield offset, frame
+                offset += frame.height
+
+    def frames(self, columns: dict[str, pl.DataType]) -> Iterator[pl.DataFrame]:
+        """Each shard's `columns` as one frame (for the few per-shard passes that need whole shards)."""
+        for path in filter(None, self.paths):
+            yield pl.read_parquet(path, columns=list(columns))
+
+    def gather(self, column: str, rows: np.ndarray) -> pl.Series:
+        """`column` at the global `rows` (any order), read one batch at a time."""
+        order = np.argsort(rows, kind="stable")
+        wanted = rows[order]
+        parts = [pl.from_arrow(pq.read_schema(p).empty_table().select([column]))[column] for p in self.paths if p][:1]
+        for start, frame in self.batches([column]) if len(rows) else ():
+            lo, hi = np.searchsorted(wanted, [start, start + frame.height])
+            if hi > lo:
+                parts.append(frame[column].gather(wanted[lo:hi] - start))
+        return pl.concat(parts).gather(np.argsort(order)) if parts else pl.Series(column, [])
 
 
-def _registry_hits(shards: list[Shard], registry: Registry | None, at: str | None) -> pl.DataFrame:
+class _Dedup:
+    """The release's dedup verdicts, computed from keys streamed out of the staged shards."""
+
+    def __init__(self, staged: _Staged, config: RunConfig, opted_out: pl.Series, edges: EdgeFinder) -> None:
+        cfg = config.dedup
+        n = staged.total
+        norm = np.empty((n, 2), dtype=np.uint64)
+        keys = np.empty((cfg.bands if cfg.near else 0, n), dtype=np.uint64)
+        active = np.empty(n, dtype=bool)
+        order = np.empty(n, dtype=np.int64)
+        for start, frame in staged.batches(["id", "order", "norm_sha256", "minhash"]):
+            rows = slice(start, start + frame.height)
+            norm[rows] = norm_keys(frame["norm_sha256"])
+            if cfg.near:
+                keys[:, rows] = band_keys(signature_matrix(frame["minhash"], cfg), cfg.bands, cfg.rows_per_band)
+            active[rows] = ~frame["id"].is_in(opted_out.implode()).to_numpy()
+            order[rows] = frame["order"].to_numpy()
+        # priority is the global row: `order` (input index, then offset) increases through the shards, which
+        # is what lets keepers be chosen without sorting ids; a violation would silently change keepers
+        if n and not np.all(order[1:] > order[:-1]):
+            raise ReleaseError("staged candidates are not in input order: rerun without --resume")
+        del order
+        self.staged = staged
+
+        def signatures(rows: np.ndarray) -> np.ndarray:
+            return signature_matrix(staged.gather("minhash", rows), cfg)
+
+        self.clusters = cluster(norm, keys, cfg, signatures, active=active, edges=edges)
+        del norm, keys
+        named = self.clusters.named_rows()
+        self.names = (named, staged.gather("id", named))
+
+    def parts(self, shard_index: int, *, duplicates: bool) -> Iterator[pl.DataFrame]:
+        """A shard's candidates with their verdict: the kept ones, or (duplicates=True) the removed ones."""
+        path = self.staged.paths[shard_index]
+        offset = int(self.staged.starts[shard_index])
+        for part in _parts(path) if path else ():
+            rows = np.arange(offset, offset + part.height)
+            offset += part.height
+            joined = part.hstack(self.clusters.verdicts(part["id"], rows, self.names).drop("id"))
+            is_dup = pl.col("duplicate_of").is_not_null()
+            selected = joined.filter(is_dup if duplicates else ~is_dup)
+            if not selected.is_empty():
+                yield selected
+
+
+def _registry_hits(staged: _Staged, registry: Registry | None, at: str | None) -> pl.DataFrame:
     """Candidates a registry entry in force covers: they leave before dedup, so a copy elsewhere can be kept."""
     empty = pl.DataFrame(schema={"id": pl.String, "entry_id": pl.String, "kind": pl.String, "rule": pl.String})
     if registry is None:
         return empty
+    entries = list(registry.effective(at))
     columns = {"id": pl.String, "url": pl.String, "domain": pl.String, "norm_sha256": pl.String}
-    return match(_candidates(shards, columns | {"minhash": pl.List(pl.UInt32)}), registry.effective(at))
-
-
-def _dedup(shards: list[Shard], config: RunConfig, opted_out: pl.Series) -> pl.DataFrame:
-    """Global dedup over every shard's candidates (only the columns it needs are read)."""
-    columns = {"id": pl.String, "order": pl.Int64, "norm_sha256": pl.String, "minhash": pl.List(pl.UInt32)}
-    candidates = _candidates(shards, columns).filter(~pl.col("id").is_in(opted_out.implode()))
-    return find_duplicates(candidates, config.dedup)
+    hits = [match(frame, entries) for frame in staged.frames(columns | {"minhash": pl.List(pl.UInt32)})]
+    return pl.concat([empty, *hits])
 
 
 PART_ROWS = 4_096  # rows per slice when streaming a shard's staged tables into the release
@@ -79,16 +161,6 @@ def _parts(path: Path) -> Iterator[pl.DataFrame]:
     """A staged Parquet file in slices, so building the release never holds a whole shard."""
     for batch in pq.ParquetFile(path).iter_batches(batch_size=PART_ROWS):
         yield pl.from_arrow(batch)
-
-
-def _joined_parts(candidates: Path, dedup: pl.DataFrame, *, duplicates: bool) -> Iterator[pl.DataFrame]:
-    """Candidates with their dedup verdict: the kept ones, or (duplicates=True) the removed ones."""
-    for part in _parts(candidates):
-        joined = part.join(dedup, on="id", how="left", maintain_order="left")
-        is_dup = pl.col("duplicate_of").is_not_null()
-        selected = joined.filter(is_dup if duplicates else ~is_dup)
-        if not selected.is_empty():
-            yield selected
 
 
 def _evidence_parts(shards: list[Shard], index: PolicyIndex, config: RunConfig) -> Iterator[pl.DataFrame]:
@@ -111,12 +183,14 @@ def build_release(
     registry: Registry | None = None,
     registry_at: str | None = None,
     on_written=None,
+    bucket_edges: EdgeFinder = bucket_edges,
 ) -> dict:
     """Dedup globally, write documents/ledger/signatures/optout_evidence and the manifest; return the manifest.
 
     `policies` is the run's collected site policy files; `snapshots` the opt-out snapshot files
     ({path, sha256, bytes}) they partly came from; `registry` the rights-holder opt-outs applied (entries
-    in force at `registry_at`, default now), whose state the manifest records.
+    in force at `registry_at`, default now), whose state the manifest records. `bucket_edges` finds the
+    LSH candidate pairs (an executor may pass its own shuffle, see `pipeline.steps.dedup.bucket_edges`).
     """
     if out.exists():
         raise ReleaseError(f"{out} already exists: releases are immutable, choose a new --out")
@@ -128,9 +202,10 @@ def build_release(
         seen[r["sha256"]] = r["path"]
 
     registry_at = registry_at or now_utc()
-    hits = _registry_hits(shards, registry, registry_at)
+    staged = _Staged(shards)
+    hits = _registry_hits(staged, registry, registry_at)
     removals = {r["id"]: r for r in removal_rows(hits, registry.path)} if registry else {}
-    dedup = _dedup(shards, config, hits["id"])
+    dedup = _Dedup(staged, config, hits["id"], bucket_edges)
     staging = out.parent / f".{out.name}.writing"
     shutil.rmtree(staging, ignore_errors=True)
     writers: dict[str, PartWriter] = {}
@@ -138,11 +213,10 @@ def build_release(
         staging.mkdir(parents=True)
         writers = {t: PartWriter(staging, t, config.rows_per_file) for t in schemas.TABLES}
         inputs, stage_removed, reasons = [], Counter(), Counter()
-        for shard, report in zip(shards, reports, strict=True):
-            candidates = shard.directory / "candidates.parquet"
+        for i, (shard, report) in enumerate(zip(shards, reports, strict=True)):
             kept = removed = 0
             opted_out = []
-            for part in _joined_parts(candidates, dedup, duplicates=False):
+            for part in dedup.parts(i, duplicates=False):
                 covered = pl.col("id").is_in(hits["id"].implode())
                 opted_out.append(part.filter(covered))
                 part = part.filter(~covered)
@@ -157,7 +231,7 @@ def build_release(
                 part.with_columns(stage=pl.lit(DEDUP_STAGE)).with_columns(
                     pl.when(config.ledger_keep_text).then(pl.col("text")).alias("text")
                 )
-                for part in _joined_parts(candidates, dedup, duplicates=True)
+                for part in dedup.parts(i, duplicates=True)
             )
             registry_removed = (
                 frame.with_columns(
@@ -198,8 +272,8 @@ def build_release(
         for part in _evidence_parts(shards, index, config):
             writers["optout_evidence"].write(part)
         if removals:
-            docs = _candidates(shards, {"id": pl.String, "url": pl.String, "domain": pl.String})
-            covered = docs.filter(pl.col("id").is_in(list(removals)))
+            columns = {"id": pl.String, "url": pl.String, "domain": pl.String}
+            covered = pl.concat(f.filter(pl.col("id").is_in(list(removals))) for f in staged.frames(columns))
             writers["optout_evidence"].write(
                 decision_evidence([removals[i] for i in covered["id"]], covered).with_columns(
                     pipeline_version=pl.lit(__version__), config_hash=pl.lit(config.hash())

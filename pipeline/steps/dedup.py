@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -254,43 +256,52 @@ def add_dedup_keys(batch: pl.DataFrame, cfg: DedupConfig) -> pl.DataFrame:
     )
 
 
-def _bucket_roots(band: np.ndarray) -> np.ndarray:
-    """For each row, the lowest row with an identical band (its LSH bucket's first member).
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(bands, n) uint64: one key per LSH band of each (n, bands*rows) uint32 signature.
 
-    Rows are grouped by a 64-bit key (stable sort keeps row order inside a key), then every row is
-    compared with its group's first row, so the grouping is exact; a key collision falls back to np.unique.
+    Equal bands give equal keys; a key collision of unequal bands (p ~ 2^-64 per pair) only proposes a
+    candidate pair, which the signature-agreement check then rejects. 8 bytes per band instead of 32 is
+    what lets the global dedup hold every candidate's keys in memory (112 B per document).
     """
-    key = np.zeros(len(band), dtype=np.uint64)
-    for j in range(band.shape[1]):
-        key = key * np.uint64(_POLY) + band[:, j].astype(np.uint64) + np.uint64(1)
-        key ^= key >> np.uint64(29)
+    keys = np.empty((bands, len(sig)), dtype=np.uint64)
+    poly = np.uint64(_POLY)
+    for b in range(bands):
+        key = np.zeros(len(sig), dtype=np.uint64)
+        for j in range(b * rows, (b + 1) * rows):
+            key = key * poly + sig[:, j].astype(np.uint64) + np.uint64(1)
+            key ^= key >> np.uint64(29)
+        keys[b] = key
+    return keys
+
+
+def _group_first(key: np.ndarray) -> np.ndarray:
+    """For each row, the lowest row with the same key (a stable sort keeps row order inside a key)."""
     order = np.argsort(key, kind="stable")
     skey = key[order]
-    new_group = np.ones(len(band), dtype=bool)
+    new_group = np.ones(len(key), dtype=bool)
     new_group[1:] = skey[1:] != skey[:-1]
-    group_first = order[np.flatnonzero(new_group)][np.cumsum(new_group) - 1]
-    if not np.array_equal(band[order], band[group_first]):
-        groups = np.unique(band, axis=0, return_inverse=True)[1].reshape(-1)
-        first = np.full(groups.max() + 1, len(band), dtype=np.int64)
-        np.minimum.at(first, groups, np.arange(len(band)))
-        return first[groups]
-    roots = np.empty(len(band), dtype=np.int64)
-    roots[order] = group_first
-    return roots
+    first = np.empty(len(key), dtype=np.int64)
+    first[order] = order[np.flatnonzero(new_group)][np.cumsum(new_group) - 1]
+    return first
 
 
-def _lsh_edges(sig: np.ndarray, bands: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Edges (u, v), u > v, linking each row to the first (lowest) row of every band bucket it shares."""
+def bucket_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (u, v), u > v, linking each row to the lowest row of every band bucket it shares.
+
+    `keys` is `band_keys`' (bands, n) array; pairs are returned once, sorted. An executor may replace this
+    with its own shuffle/group-by (the Ray executor does) as long as the edges are the same.
+    """
+    n = keys.shape[1]
     us, vs = [], []
-    for b in range(bands):
-        root = _bucket_roots(np.ascontiguousarray(sig[:, b * rows : (b + 1) * rows]))
-        linked = np.flatnonzero(root != np.arange(len(sig)))
+    for band in keys:
+        root = _group_first(band)
+        linked = np.flatnonzero(root != np.arange(n))
         us.append(linked)
         vs.append(root[linked])
     u, v = np.concatenate(us), np.concatenate(vs)
     if len(u):
-        pairs = np.unique(u * len(sig) + v)
-        u, v = pairs // len(sig), pairs % len(sig)
+        pairs = np.unique(u * n + v)
+        u, v = pairs // n, pairs % n
     return u, v
 
 
@@ -315,87 +326,162 @@ def _components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return labels
 
 
-def find_duplicates(candidates: pl.LazyFrame | pl.DataFrame, cfg: DedupConfig) -> pl.DataFrame:
-    """Clusters over all candidates: exact groups by `norm_sha256`, then LSH near-duplicates among the
-    exact keepers; keeper = lowest `order` (then id). One row per input id, sorted by `order`:
-    id, duplicate_of, reason ('dedup_exact' | 'dedup_near' | null), detail, cluster_id, cluster_size.
+_NO_TEXT_KEY = np.iinfo(np.uint64).max  # norm key of a row without a (valid) norm_sha256: never grouped
+
+
+def norm_keys(norm_sha256: pl.Series) -> np.ndarray:
+    """(n, 2) uint64 from the first 128 bits of each hex `norm_sha256` (a null or non-hex value: all ones).
+
+    128 bits keep exact grouping exact in practice (a collision among 10^9 texts has p ~ 10^-21) at 16
+    bytes per document instead of a 64-character string.
     """
-    df = (
-        candidates.lazy()
-        .select("id", "order", "norm_sha256", "minhash")
-        .sort("order", "id")
-        .with_row_index("_row")
-        .collect()
-    )
-    n = df.height
-    rows = np.arange(n)
-    if cfg.exact:
-        exact_keeper = (
-            df.select(
-                pl.when(pl.col("norm_sha256").is_null())
-                .then(pl.col("_row"))
-                .otherwise(pl.col("_row").min().over("norm_sha256"))
-            )
-            .to_series()
-            .to_numpy()
-            .astype(np.int64)
+    head = norm_sha256.cast(pl.String).str.slice(0, 32)
+    words = [head.str.slice(at, 8).str.to_integer(base=16, strict=False).cast(pl.UInt64) for at in range(0, 32, 8)]
+    valid = pl.all_horizontal(*(w.is_not_null() for w in words)) & (head.str.len_bytes() == 32)
+    halves = [
+        pl.select(pl.when(valid).then(hi * (1 << 32) + lo).otherwise(_NO_TEXT_KEY)).to_series().to_numpy()
+        for hi, lo in (words[:2], words[2:])
+    ]
+    return np.column_stack(halves).astype(np.uint64, copy=False).reshape(len(norm_sha256), 2)
+
+
+@dataclass
+class Clusters:
+    """Dedup verdicts over rows numbered in priority order (row 0 is kept before row 1, and so on).
+
+    `final[r]`: the keeper of r's cluster (r itself when r is kept); `exact[r]`: the lowest row with r's
+    normalised text; `jaccard[r]`: estimated Jaccard with `final[r]` for near-duplicates (else NaN);
+    `size[r]`: the cluster's size.
+    """
+
+    final: np.ndarray
+    exact: np.ndarray
+    jaccard: np.ndarray
+    size: np.ndarray
+
+    def named_rows(self) -> np.ndarray:
+        """Rows whose id a verdict mentions (keepers of others, exact originals): the ids to look up."""
+        rows = np.arange(len(self.final))
+        return np.union1d(self.final[self.final != rows], self.exact[self.exact != rows])
+
+    def verdicts(self, ids: pl.Series, rows: np.ndarray, names: tuple[np.ndarray, pl.Series]) -> pl.DataFrame:
+        """One row per `ids` (at priority `rows`): id, duplicate_of, reason, detail, cluster_id, cluster_size.
+
+        `names` is (sorted `named_rows()`, their ids).
+        """
+        named, named_ids = names
+        final, exact = self.final[rows], self.exact[rows]
+
+        def name(of: np.ndarray) -> pl.Series:
+            at = np.minimum(np.searchsorted(named, of), max(len(named) - 1, 0))
+            looked_up = named_ids.gather(at) if len(named) else pl.Series([None] * len(of), dtype=pl.String)
+            return pl.select(pl.when(pl.Series(of == rows)).then(ids).otherwise(looked_up)).to_series()
+
+        is_exact = exact != rows
+        j100 = np.rint(np.nan_to_num(self.jaccard[rows]) * 100).astype(np.int64)
+        out = pl.DataFrame(
+            {
+                "id": ids,
+                "keeper": name(final),
+                "exact_of": name(exact),
+                "is_exact": is_exact,
+                "is_near": ~is_exact & (final != rows),
+                "j100": j100,
+                "cluster_size": self.size[rows].astype(np.int32),
+            }
         )
-    else:
-        exact_keeper = rows.copy()
-    keepers = np.flatnonzero(exact_keeper == rows)
-    final = exact_keeper.copy()
+        jaccard_text = pl.format(
+            "{}.{}", pl.col("j100") // 100, (pl.col("j100") % 100).cast(pl.String).str.zfill(2)
+        )
+        exact_detail = pl.concat_str(pl.lit("same normalised text as "), pl.col("exact_of")) + pl.when(
+            pl.col("exact_of") != pl.col("keeper")
+        ).then(pl.concat_str(pl.lit(", a near-duplicate of "), pl.col("keeper"))).otherwise(pl.lit(""))
+        return out.select(
+            "id",
+            pl.when(pl.col("is_exact") | pl.col("is_near")).then(pl.col("keeper")).alias("duplicate_of"),
+            pl.when(pl.col("is_exact"))
+            .then(pl.lit("dedup_exact"))
+            .when(pl.col("is_near"))
+            .then(pl.lit("dedup_near"))
+            .alias("reason"),
+            pl.when(pl.col("is_exact"))
+            .then(exact_detail)
+            .when(pl.col("is_near"))
+            .then(pl.format("estimated jaccard {} with {}", jaccard_text, pl.col("keeper")))
+            .alias("detail"),
+            pl.when(pl.col("cluster_size") > 1).then(pl.col("keeper")).alias("cluster_id"),
+            "cluster_size",
+        )
+
+
+EdgeFinder = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def cluster(
+    norm: np.ndarray,
+    keys: np.ndarray,
+    cfg: DedupConfig,
+    signatures: Callable[[np.ndarray], np.ndarray],
+    *,
+    active: np.ndarray | None = None,
+    edges: EdgeFinder = bucket_edges,
+) -> Clusters:
+    """Exact groups by `norm` ((n, 2) `norm_keys`), then LSH near-duplicates among the exact keepers.
+
+    Only fixed-width keys are held (16 + 8 x bands bytes per row); `signatures(rows)` returns the
+    (len(rows), num_perm) signatures of sorted rows on demand, for the candidate pairs only, so a caller
+    can stream them from disk. Rows with `active` False take no part (they stay singletons).
+    """
+    n = len(norm)
+    rows = np.arange(n)
+    active = np.ones(n, dtype=bool) if active is None else active
+    exact = rows.copy()
+    if cfg.exact and n:
+        where = np.flatnonzero(active)
+        order = np.lexsort((norm[where, 1], norm[where, 0]))  # stable: the lowest row leads its group
+        skey = norm[where][order]
+        new = np.ones(len(where), dtype=bool)
+        new[1:] = (skey[1:] != skey[:-1]).any(axis=1)
+        new |= (skey == _NO_TEXT_KEY).all(axis=1)  # no text hash: every such row is its own group
+        exact[where[order]] = where[order][np.flatnonzero(new)][np.cumsum(new) - 1]
+    keepers = np.flatnonzero((exact == rows) & active)
+    final = exact.copy()
     jaccard = np.full(n, np.nan)
-    num_perm = cfg.bands * cfg.rows_per_band
     if cfg.near and len(keepers) > 1:
-        lists = df["minhash"].gather(keepers)
-        if lists.null_count() or (lists.list.len() != num_perm).any():
-            raise ValueError(f"every minhash must be a list of {num_perm} values (bands x rows_per_band)")
-        sig = lists.explode().to_numpy().astype(np.uint32, copy=False).reshape(len(keepers), num_perm)
-        u, v = _lsh_edges(sig, cfg.bands, cfg.rows_per_band)
+        u, v = edges(np.ascontiguousarray(keys[:, keepers]))
+        ends = np.unique(np.concatenate([u, v]))
+        sig = signatures(keepers[ends])
+        at = lambda x: np.searchsorted(ends, x)  # noqa: E731 - a row's place in `sig`
         if cfg.min_signature_agreement is not None and len(u):
             # a band collision is a candidate, not a verdict: at J = 0.5 one pair in 19 collides somewhere
-            agree = (sig[u] == sig[v]).mean(axis=1) >= cfg.min_signature_agreement
+            agree = (sig[at(u)] == sig[at(v)]).mean(axis=1) >= cfg.min_signature_agreement
             u, v = u[agree], v[agree]
         labels = _components(len(keepers), u, v)
         final[keepers] = keepers[labels]
         near = np.flatnonzero(labels != np.arange(len(keepers)))
-        jaccard[keepers[near]] = (sig[near] == sig[labels[near]]).mean(axis=1)
-        final = final[exact_keeper]  # an exact duplicate follows its exact keeper into its cluster
+        jaccard[keepers[near]] = (sig[at(near)] == sig[at(labels[near])]).mean(axis=1)
+        final = final[exact]  # an exact duplicate follows its exact keeper into its cluster
     size = np.bincount(final, minlength=n)[final]
-    ids = df["id"]
-    keeper_id = ids.gather(final)
-    exact_id = ids.gather(exact_keeper)
-    is_exact = exact_keeper != rows
-    is_near = ~is_exact & (final != rows)
-    j100 = np.rint(np.nan_to_num(jaccard) * 100).astype(np.int64)
-    out = pl.DataFrame(
-        {
-            "id": ids,
-            "keeper": keeper_id,
-            "exact_of": exact_id,
-            "is_exact": is_exact,
-            "is_near": is_near,
-            "j100": j100,
-            "cluster_size": size.astype(np.int32),
-        }
-    )
-    jaccard_text = pl.format("{}.{}", pl.col("j100") // 100, (pl.col("j100") % 100).cast(pl.String).str.zfill(2))
-    exact_detail = pl.concat_str(pl.lit("same normalised text as "), pl.col("exact_of")) + pl.when(
-        pl.col("exact_of") != pl.col("keeper")
-    ).then(pl.concat_str(pl.lit(", a near-duplicate of "), pl.col("keeper"))).otherwise(pl.lit(""))
-    return out.select(
-        "id",
-        pl.when(pl.col("is_exact") | pl.col("is_near")).then(pl.col("keeper")).alias("duplicate_of"),
-        pl.when(pl.col("is_exact"))
-        .then(pl.lit("dedup_exact"))
-        .when(pl.col("is_near"))
-        .then(pl.lit("dedup_near"))
-        .alias("reason"),
-        pl.when(pl.col("is_exact"))
-        .then(exact_detail)
-        .when(pl.col("is_near"))
-        .then(pl.format("estimated jaccard {} with {}", jaccard_text, pl.col("keeper")))
-        .alias("detail"),
-        pl.when(pl.col("cluster_size") > 1).then(pl.col("keeper")).alias("cluster_id"),
-        "cluster_size",
-    )
+    return Clusters(final=final, exact=exact, jaccard=jaccard, size=size)
+
+
+def find_duplicates(candidates: pl.LazyFrame | pl.DataFrame, cfg: DedupConfig) -> pl.DataFrame:
+    """Clusters over all candidates held in memory: exact groups by `norm_sha256`, then LSH near-duplicates
+    among the exact keepers; keeper = lowest `order` (then id). One row per input id, sorted by `order`:
+    id, duplicate_of, reason ('dedup_exact' | 'dedup_near' | null), detail, cluster_id, cluster_size.
+    (A release streams the same `cluster` from its staged shards: `pipeline.release`.)
+    """
+    df = candidates.lazy().select("id", "order", "norm_sha256", "minhash").sort("order", "id").collect()
+    sig = signature_matrix(df["minhash"], cfg) if cfg.near else np.zeros((df.height, 0), np.uint32)
+    keys = band_keys(sig, cfg.bands, cfg.rows_per_band) if cfg.near else np.zeros((0, df.height), np.uint64)
+    clusters = cluster(norm_keys(df["norm_sha256"]), keys, cfg, lambda rows: sig[rows])
+    rows = np.arange(df.height)
+    return clusters.verdicts(df["id"], rows, (rows, df["id"]))
+
+
+def signature_matrix(minhash: pl.Series, cfg: DedupConfig) -> np.ndarray:
+    """(n, num_perm) uint32 from a List(UInt32) column; a wrong length is a clear error, not a bad match."""
+    num_perm = cfg.bands * cfg.rows_per_band
+    if minhash.null_count() or (minhash.list.len() != num_perm).any():
+        raise ValueError(f"every minhash must be a list of {num_perm} values (bands x rows_per_band)")
+    return minhash.explode().to_numpy().astype(np.uint32, copy=False).reshape(len(minhash), num_perm)

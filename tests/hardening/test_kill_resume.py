@@ -53,12 +53,12 @@ if slow == "read":  # each batch of each input takes a second longer
     local.staged_candidates = staged_candidates
 elif slow == "dedup":  # announce the dedup, then take long over it
     import pipeline.release as release
-    real_dedup = release.find_duplicates
-    def find_duplicates(*args, **kwargs):
+    real_dedup = release.cluster
+    def cluster(*args, **kwargs):
         Path(os.environ["APERTURA_TEST_MARK"]).touch()
         time.sleep(30)
         return real_dedup(*args, **kwargs)
-    release.find_duplicates = find_duplicates
+    release.cluster = cluster
 elif slow == "write":  # pause after each finished Parquet part of the release
     import pipeline.tables as tables
     real_close = tables.PartWriter._close

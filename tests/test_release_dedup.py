@@ -1,0 +1,62 @@
+"""The release's streamed global dedup gives the same verdicts as `find_duplicates` holding every candidate.
+
+`pipeline.release` keeps only fixed-width keys per candidate and gathers signatures and ids back from the
+staged shards batch by batch; the in-memory `find_duplicates` is the reference it must agree with, here
+with batches small enough that clusters span batch and shard boundaries.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from pipeline import release
+from pipeline.config import RunConfig
+from pipeline.executors.local import run_shards
+from pipeline.sources.inputs import expand_inputs
+from pipeline.steps.dedup import bucket_edges, find_duplicates
+
+VERDICT = ["id", "duplicate_of", "reason", "detail", "cluster_id", "cluster_size"]
+
+
+@pytest.fixture(scope="module")
+def shards(planted, tmp_path_factory):
+    paths, _ = planted
+    return run_shards(expand_inputs([str(p) for p in paths]), RunConfig(), tmp_path_factory.mktemp("work"))
+
+
+def _streamed(shards, config: RunConfig, opted_out: list[str]) -> pl.DataFrame:
+    dedup = release._Dedup(release._Staged(shards), config, pl.Series(opted_out, dtype=pl.String), bucket_edges)
+    parts = [dedup.parts(i, duplicates=dup) for i in range(len(shards)) for dup in (False, True)]
+    return pl.concat(p.select(VERDICT) for shard_parts in parts for p in shard_parts).sort("id")
+
+
+def _in_memory(shards, config: RunConfig, opted_out: list[str]) -> pl.DataFrame:
+    staged = [s.directory / "candidates.parquet" for s in shards if s.report()["candidates"]]
+    candidates = pl.concat(pl.read_parquet(path) for path in staged)
+    return find_duplicates(candidates.filter(~pl.col("id").is_in(opted_out)), config.dedup).sort("id")
+
+
+@pytest.mark.parametrize("part_rows", [release.PART_ROWS, 7])
+def test_streamed_dedup_equals_in_memory(shards, monkeypatch, part_rows):
+    monkeypatch.setattr(release, "PART_ROWS", part_rows)
+    config = RunConfig()
+    expected = _in_memory(shards, config, [])
+    assert expected["reason"].drop_nulls().n_unique() == 2  # the plant has exact and near duplicates
+    assert _streamed(shards, config, []).equals(expected)
+
+
+def test_opted_out_candidates_take_no_part(shards):
+    config = RunConfig()
+    keepers = _in_memory(shards, config, [])["cluster_id"].drop_nulls().unique().to_list()
+    assert len(keepers) >= 2
+    streamed = _streamed(shards, config, keepers)
+    untouched = streamed.filter(~pl.col("id").is_in(keepers))
+    assert untouched.equals(_in_memory(shards, config, keepers))
+    assert streamed.filter(pl.col("id").is_in(keepers))["cluster_size"].to_list() == [1] * len(keepers)
+    assert not streamed["duplicate_of"].is_in(keepers).any()
+
+
+def test_candidates_out_of_input_order_are_refused(shards):
+    with pytest.raises(release.ReleaseError, match="not in input order"):
+        release._Dedup(release._Staged(shards[::-1]), RunConfig(), pl.Series([], dtype=pl.String), bucket_edges)

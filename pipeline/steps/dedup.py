@@ -137,11 +137,15 @@ def normalise(texts: pl.Series) -> pl.Series:
 
 @cache
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's own affine32 parameters (a odd, b), so signatures match it by construction."""
-    from datasketch import MinHash
+    """datasketch 2.0's affine32 parameters (a odd, b), drawn the way `MinHash._init_permutations` draws them.
 
-    a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
-    return np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32)
+    Drawn here rather than read from a `datasketch.MinHash`: importing datasketch costs each worker
+    process ~3 s (it pulls in scipy). Equality with datasketch's signatures is tested.
+    """
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 def _fmix32(h: np.ndarray) -> np.ndarray:

@@ -20,6 +20,10 @@ extraction and dedup are unrealistically easy) and keeps every original page in 
   computed and written to `truth.jsonl` beside the WARCs (one line per variant: url, root url,
   target, exact Jaccard, language). Several variants of one root form a cluster.
 * Also short pages, link-list pages, non-HTML bodies (PNG/PDF) and 404s, as crawls have them.
+* `--state-kb K` adds ~K KB (0.5K-1.5K) of incompressible inline application state (a JSON `<script>`,
+  as framework-built pages carry) to every HTML page. At the default 0 a page is ~3.4 KB of gzip, about
+  a tenth of a Common Crawl capture (~30 KB: a monthly crawl is ~3 billion pages in ~100 TiB of WARC);
+  `--state-kb 34` gives CC's bytes per page, so "10 GB of WARC" means CC's number of pages.
 
 Every page is a pure function of (seed, global page index): files are generated in parallel
 processes with constant memory (a variant regenerates its root's text instead of remembering it), and
@@ -294,7 +298,16 @@ def _menu(rng: np.random.Generator, language: str, n: int, cls: str) -> str:
     return f'<ul class="{cls}">{items}</ul>'
 
 
-def render_html(seed: int, doc: Document) -> bytes:
+def _app_state(seed: int, index: int, state_kb: float) -> str:
+    """An inline JSON state blob of 0.5-1.5 x `state_kb` KB of base64 (random, so gzip cannot shrink it)."""
+    if not state_kb:
+        return ""
+    rng = _rng(seed, index, 10)
+    raw = rng.bytes(int(state_kb * 768 * rng.uniform(0.5, 1.5)))  # 3 raw bytes -> 4 base64 characters
+    return f'<script id="__APP_STATE__" type="application/json">"{base64.b64encode(raw).decode()}"</script>'
+
+
+def render_html(seed: int, doc: Document, state_kb: float = 0) -> bytes:
     """The page around the article: one of six site templates chosen by host, with boilerplate blocks."""
     if doc.kind == "non_html":
         rng = _rng(seed, doc.index, 8)
@@ -341,7 +354,8 @@ def render_html(seed: int, doc: Document) -> bytes:
     head = (
         f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{h.escape(title)}</title>{_STYLE}{_SCRIPT if template != 3 else ''}</head>\n"
+        f"<title>{h.escape(title)}</title>{_STYLE}{_SCRIPT if template != 3 else ''}"
+        f"{_app_state(seed, doc.index, state_kb)}</head>\n"
     )
     return (head + f"<body class='t{template}'>\n{body}\n{_SCRIPT}</body></html>\n").encode()
 
@@ -366,9 +380,9 @@ def _warc_record(rec_type: str, url: str | None, content_type: str, block: bytes
     return head.encode() + block + b"\r\n\r\n"
 
 
-def warc_response(seed: int, doc: Document) -> bytes:
+def warc_response(seed: int, doc: Document, state_kb: float = 0) -> bytes:
     """One gzip member holding the page's `response` record (with a WARC-Payload-Digest, as crawlers write)."""
-    body = render_html(seed, doc)
+    body = render_html(seed, doc, state_kb)
     reason = {200: "OK", 404: "Not Found"}[doc.status]
     http = (
         f"HTTP/1.1 {doc.status} {reason}\r\nContent-Type: {doc.content_type}\r\n"
@@ -390,7 +404,7 @@ def file_pages(seed: int, docs: int, files: int, file_index: int) -> range:
 
 
 def write_file(out: str, seed: int, docs: int, files: int, file_index: int,
-               languages: tuple[str, ...] = LANGUAGES) -> dict:
+               languages: tuple[str, ...] = LANGUAGES, state_kb: float = 0) -> dict:
     """Write one WARC (and its part of the ground truth); constant memory: one page at a time."""
     directory = Path(out)
     path = directory / f"corpus-{file_index:04d}.warc.gz"
@@ -402,7 +416,7 @@ def write_file(out: str, seed: int, docs: int, files: int, file_index: int,
                                              str(uuid.UUID(int=seed * 1_000_003 + file_index)))))
         for index in file_pages(seed, docs, files, file_index):
             doc = document(seed, index, languages=languages)
-            warc.write(warc_response(seed, doc))
+            warc.write(warc_response(seed, doc, state_kb))
             kinds[doc.kind] += 1
             if doc.kind == "variant":
                 line = {
@@ -416,19 +430,20 @@ def write_file(out: str, seed: int, docs: int, files: int, file_index: int,
     return {"file": str(path), "bytes": path.stat().st_size, "kinds": dict(kinds)}
 
 
-def bytes_per_page(seed: int, sample: int = 300, languages: tuple[str, ...] = LANGUAGES) -> float:
+def bytes_per_page(seed: int, sample: int = 300, languages: tuple[str, ...] = LANGUAGES, state_kb: float = 0) -> float:
     """Average gzip record size over the first `sample` pages (used to turn --mb into a page count)."""
-    return sum(len(warc_response(seed, document(seed, i, languages=languages))) for i in range(sample)) / sample
+    pages = (warc_response(seed, document(seed, i, languages=languages), state_kb) for i in range(sample))
+    return sum(map(len, pages)) / sample
 
 
 def generate(out: Path, *, seed: int = 0, docs: int | None = None, mb: float | None = None, files: int = 1,
-             processes: int = 2, languages: tuple[str, ...] = LANGUAGES) -> dict:
+             processes: int = 2, languages: tuple[str, ...] = LANGUAGES, state_kb: float = 0) -> dict:
     """Write the corpus (`docs` pages, or about `mb` MB) into `out`; return and save its summary."""
     out.mkdir(parents=True, exist_ok=True)
     if docs is None:
-        docs = max(files, round((mb or 10) * MB / bytes_per_page(seed, languages=languages)))
+        docs = max(files, round((mb or 10) * MB / bytes_per_page(seed, languages=languages, state_kb=state_kb)))
     started = time.perf_counter()
-    args = [(str(out), seed, docs, files, f, tuple(languages)) for f in range(files)]
+    args = [(str(out), seed, docs, files, f, tuple(languages), state_kb) for f in range(files)]
     if processes > 1 and files > 1:
         with mp.get_context("spawn").Pool(min(processes, files)) as pool:
             results = pool.starmap(write_file, args)
@@ -445,6 +460,7 @@ def generate(out: Path, *, seed: int = 0, docs: int | None = None, mb: float | N
     summary = {
         "generator": "bench.corpus",
         "seed": seed,
+        "state_kb": state_kb,
         "docs": docs,
         "files": [r["file"] for r in results],
         "bytes": sum(r["bytes"] for r in results),
@@ -473,9 +489,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--languages", default=",".join(LANGUAGES), help="comma-separated, from " + ",".join(LANGUAGES))
     parser.add_argument("--processes", type=int, default=2, help="files generated in parallel")
+    parser.add_argument("--state-kb", type=float, default=0,
+                        help="KB of incompressible inline state per HTML page (34: Common Crawl's ~30 KB per page)")
     args = parser.parse_args(argv)
     summary = generate(args.out, seed=args.seed, docs=args.docs, mb=args.mb, files=args.files,
-                       processes=args.processes, languages=tuple(args.languages.split(",")))
+                       processes=args.processes, languages=tuple(args.languages.split(",")), state_kb=args.state_kb)
     print(json.dumps({k: v for k, v in summary.items() if k != "files"}), file=sys.stderr)
 
 

@@ -22,6 +22,9 @@ from pipeline.steps.base import DETAIL, REASON, Step
 
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
 _BINARY_NUL_SHARE = 0.01  # text never has NULs; >1% means an image/PDF served as text/html
+# A byte-order mark decides the encoding before any label (WHATWG "decode"); UTF-16 text is half NULs, so
+# it must be recognised before the binary check.
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 Extractor = Callable[[str], tuple[str | None, str | None]]
 
@@ -38,11 +41,22 @@ def _codec(name: str | None) -> str | None:
 
 
 def decode_payload(payload: bytes, http_charset: str | None) -> tuple[str, str]:
-    """Return (text, charset used). Raises Undecodable for binary or undecodable payloads."""
+    """Return (text, charset used). Raises Undecodable for binary or undecodable payloads.
+
+    Order: a byte-order mark; else a UTF-16 charset the server declared; else (unless the payload is
+    binary) the HTTP charset, the <meta> charset, UTF-8, then charset detection.
+    """
+    declared = _codec(http_charset)
+    bom = next((charset for mark, charset in _BOMS if payload.startswith(mark)), None)
+    for charset in filter(None, (bom, declared if declared and declared.startswith("utf-16") else None)):
+        try:
+            return payload.decode(charset), codecs.lookup(charset).name.removesuffix("-sig")
+        except UnicodeDecodeError:
+            continue
     if payload.count(b"\x00") > _BINARY_NUL_SHARE * len(payload):
         raise Undecodable("binary payload (NUL bytes)")
     meta = _META_CHARSET.search(payload[:4096])
-    candidates = [_codec(http_charset), _codec(meta.group(1).decode("ascii")) if meta else None, "utf-8"]
+    candidates = [declared, _codec(meta.group(1).decode("ascii")) if meta else None, "utf-8"]
     for charset in dict.fromkeys(c for c in candidates if c):
         try:
             return payload.decode(charset), charset

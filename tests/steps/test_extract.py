@@ -1,5 +1,7 @@
 """Extraction: charset handling and the reasons a payload yields no document."""
 
+import codecs
+
 import polars as pl
 import pytest
 
@@ -55,6 +57,9 @@ def test_plain_text_payload_is_kept_verbatim(step):
     assert result.kept["text"].to_list() == ["Zeile eins.\nZeile zwei."]
 
 
+PAGE_16 = "<html><body><p>Grüezi: Ünïcödé in UTF-16, 日本語 too.</p></body></html>"
+
+
 def test_mislabelled_charset_falls_back_to_a_charset_that_decodes():
     text = "Grüezi mitenand, das Café an der Aare ist geöffnet. " * 5
     latin1 = f"<html><body><p>{text}</p></body></html>".encode("latin-1")
@@ -67,6 +72,21 @@ def test_meta_charset_wins_over_guessing():
     body = '<html><head><meta charset="windows-1252"></head><body>Öl für 5 €</body></html>'.encode("cp1252")
     decoded, charset = decode_payload(body, None)
     assert "Öl für 5 €" in decoded and charset == "cp1252"
+
+
+@pytest.mark.parametrize(
+    ("encoded", "header"),
+    [
+        (codecs.BOM_UTF16_LE + PAGE_16.encode("utf-16-le"), None),  # the BOM alone decides
+        (codecs.BOM_UTF16_BE + PAGE_16.encode("utf-16-be"), "iso-8859-1"),  # and overrides a wrong label
+        (PAGE_16.encode("utf-16-le"), "UTF-16LE"),  # no BOM: the server's UTF-16 label
+        (codecs.BOM_UTF8 + PAGE_16.encode("utf-8"), "windows-1252"),
+    ],
+)
+def test_byte_order_marks_and_utf16_labels_decode_before_the_binary_check(encoded, header):
+    decoded, charset = decode_payload(encoded, header)
+    assert decoded.lstrip("\ufeff") == PAGE_16  # the text itself, whatever the charset is called
+    assert charset.startswith("utf-")
 
 
 def test_binary_payload_is_undecodable():

@@ -16,15 +16,17 @@
   pages of `bench.corpus` (article texts, five languages, planted clusters) through `add_dedup_keys` and
   `find_duplicates`; the true J is the exact word 5-gram Jaccard of the two normalised texts.
   Recall is also given per target J bucket (how sharp the LSH S-curve is).
-* `dedup_proposal_edge_check_<tau>`: what a candidate check in `find_duplicates` would give (measured on
-  the same signatures with its own building blocks; dedup.py itself is not changed here): time, recall,
-  merges below 0.5.
+* `release_dedup_rss_<n>` (`--release-docs`, e.g. 500000,1500000,3000000): peak RSS of the release's
+  global dedup over n planted candidates staged as 8 shards, every verdict produced, in a fresh process;
+  baseline: the same verdicts with every candidate's id and signature in memory (`find_duplicates`, what
+  the release did before). Then `release_dedup_rss_per_doc`: the slope in bytes per candidate.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -144,37 +146,54 @@ def scale(n: int, profile: bool) -> dict[str, Any]:
     }
 
 
-def edge_check(n: int, tau: float) -> dict[str, Any]:
-    """A proposal, measured: LSH candidate pairs kept only if their signatures agree on >= `tau` of the values.
+def stage_shards(out: str, n: int, shards: int, seed: int = 0) -> dict[str, Any]:
+    """Write `n` planted candidates as `shards` staged shards (candidates.parquet + report.json), as the local
+    executor leaves them before the release: ids, `order`, norm_sha256, minhash and a short text."""
+    import json
 
-    Same planted signatures and the same building blocks as `find_duplicates` (`band_keys`, `bucket_edges`,
-    `_components`), plus one vectorised check per candidate edge; exact groups are left out (they are
-    unaffected). Scores recall and merges below 0.5 as `scale` does.
+    import polars as pl
+
+    frame, _, _ = planted_signatures(n, 112, seed)
+    bounds = np.linspace(0, n, shards + 1).astype(int)
+    for i in range(shards):
+        directory = Path(out) / "shards" / f"{i:05d}"
+        directory.mkdir(parents=True)
+        part = frame.slice(bounds[i], bounds[i + 1] - bounds[i])
+        part.with_columns(text=pl.format("document {} of the staged corpus", pl.col("id"))).write_parquet(
+            directory / "candidates.parquet", row_group_size=2_048
+        )
+        (directory / "report.json").write_text(json.dumps({"candidates": part.height}))
+    return {"docs": n}
+
+
+def release_dedup(out: str, shards: int, streamed: bool) -> dict[str, Any]:
+    """The release's global dedup over staged shards, every verdict produced (the part the driver holds).
+
+    streamed=True: `pipeline.release`'s streamed keys; False: what the release did before (every shard's
+    id, order, norm_sha256, minhash concatenated, then `find_duplicates`), as the in-memory baseline.
     """
-    from pipeline.config import DedupConfig
-    from pipeline.steps.dedup import _components, band_keys, bucket_edges
+    import polars as pl
 
-    cfg = DedupConfig()
-    num_perm = cfg.bands * cfg.rows_per_band
-    frame, root, jacc = planted_signatures(n, num_perm)
-    sig = frame["minhash"].explode().to_numpy().astype(np.uint32, copy=False).reshape(n, num_perm)
-    del frame
+    from pipeline import release
+    from pipeline.config import RunConfig
+    from pipeline.executors.local import Shard
+    from pipeline.steps.dedup import bucket_edges, find_duplicates
+
+    config = RunConfig()
+    plan = [Shard(i, f"shard-{i}", Path(out) / "shards" / f"{i:05d}") for i in range(shards)]
     start = time.perf_counter()
-    u, v = bucket_edges(band_keys(sig, cfg.bands, cfg.rows_per_band))
-    agree = np.empty(len(u))
-    for c in range(0, len(u), 200_000):
-        agree[c : c + 200_000] = (sig[u[c : c + 200_000]] == sig[v[c : c + 200_000]]).mean(axis=1)
-    ok = agree >= tau
-    labels = _components(n, u[ok], v[ok])
-    seconds = time.perf_counter() - start
-    removed = np.flatnonzero(labels != np.arange(n))
-    true_j = _true_j_signatures(removed, labels[removed], root, jacc)
-    planted = np.flatnonzero(root >= 0)
-    same = labels[planted] == labels[root[planted]]
-    high = jacc[planted] >= 0.8
-    return {"seconds": seconds, "edges": len(u), "edges_kept": int(ok.sum()), "removed": len(removed),
-            "pairs_ge_08": int(high.sum()), "found_ge_08": int(same[high].sum()),
-            "false_merges_lt_05": int((true_j < 0.5).sum())}
+    removed = 0
+    if streamed:
+        dedup = release._Dedup(release._Staged(plan), config, pl.Series([], dtype=pl.String), bucket_edges)
+        for i in range(shards):
+            removed += sum(part.height for part in dedup.parts(i, duplicates=True))
+            for _ in dedup.parts(i, duplicates=False):
+                pass
+    else:
+        columns = ["id", "order", "norm_sha256", "minhash"]
+        candidates = pl.concat(pl.read_parquet(s.directory / "candidates.parquet", columns=columns) for s in plan)
+        removed = find_duplicates(candidates, config.dedup)["duplicate_of"].is_not_null().sum()
+    return {"seconds": time.perf_counter() - start, "removed": int(removed), "vm_rss_mb": _vm_rss_mb()}
 
 
 def text_quality(n: int, seed: int) -> dict[str, Any]:
@@ -239,8 +258,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quality-docs", type=int, default=20_000, help="corpus pages for the text quality figure")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="cProfile find_duplicates (stderr)")
-    parser.add_argument("--edge-check", type=float, default=0.7,
-                        help="also measure the proposed candidate check at this signature agreement (0: off)")
+    parser.add_argument("--release-docs", default="",
+                        help="candidate counts for the release dedup memory figure, e.g. 500000,3000000")
     args = parser.parse_args(argv)
     command = command_line("bench.dedup_scale", argv)
     res = in_process("bench.dedup_scale:scale", args.docs, args.profile)
@@ -253,14 +272,23 @@ def main(argv: list[str] | None = None) -> None:
                 target=">= 0.95"))
     emit(figure("dedup_signature_false_merges_j_lt_0.5", res["false_merges_lt_05"], "docs", None, command,
                 removed=res["removed"], target="0"))
-    if args.edge_check:
-        e = in_process("bench.dedup_scale:edge_check", args.docs, args.edge_check)
-        emit(figure(f"dedup_proposal_edge_check_{args.edge_check}", res["docs"] / e["seconds"], "docs/s",
-                    e["peak_rss_mb"], command, seconds=round(e["seconds"], 2),
-                    recall_j_ge_08=round(e["found_ge_08"] / max(1, e["pairs_ge_08"]), 4),
-                    false_merges_lt_05=e["false_merges_lt_05"], edges=e["edges"], edges_kept=e["edges_kept"],
-                    removed=e["removed"], note="proposed change to find_duplicates, not applied: LSH edges kept "
-                    "only when the two signatures agree on >= this share of values (near duplicates only)"))
+    points = []
+    for n in (int(x) for x in args.release_docs.split(",") if x):
+        with tempfile.TemporaryDirectory(prefix="apertura-release-dedup-") as out:
+            in_process("bench.dedup_scale:stage_shards", out, n, 8, args.seed)
+            ours = in_process("bench.dedup_scale:release_dedup", out, 8, True)
+            base = in_process("bench.dedup_scale:release_dedup", out, 8, False)
+        if ours["removed"] != base["removed"]:
+            raise SystemExit(f"streamed and in-memory dedup disagree: {ours['removed']} vs {base['removed']} removed")
+        points.append((n, ours["peak_rss_mb"]))
+        emit(figure(f"release_dedup_rss_{n // 1000}k", ours["peak_rss_mb"], "MB", ours["peak_rss_mb"], command,
+                    baseline="the same verdicts with every candidate in memory (find_duplicates)",
+                    baseline_value=base["peak_rss_mb"], seconds=round(ours["seconds"], 1),
+                    baseline_seconds=round(base["seconds"], 1), removed=ours["removed"], shards=8))
+    if len(points) > 1:
+        (n0, r0), (n1, r1) = points[0], points[-1]
+        emit(figure("release_dedup_rss_per_doc", (r1 - r0) * 1e6 / (n1 - n0), "bytes/doc", None, command,
+                    points=points, note="peak RSS slope between the smallest and largest --release-docs"))
     if args.quality_docs:
         q = in_process("bench.dedup_scale:text_quality", args.quality_docs, args.seed)
         emit(figure("dedup_text_recall_j_ge_0.8", q["found_ge_08"] / max(1, q["pairs_ge_08"]), "fraction",

@@ -330,23 +330,19 @@ def _components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return labels
 
 
-_NO_TEXT_KEY = np.iinfo(np.uint64).max  # norm key of a row without a (valid) norm_sha256: never grouped
+_NO_TEXT_KEY = np.iinfo(np.uint64).max  # norm key of a row without a norm_sha256: never grouped
 
 
 def norm_keys(norm_sha256: pl.Series) -> np.ndarray:
-    """(n, 2) uint64 from the first 128 bits of each hex `norm_sha256` (a null or non-hex value: all ones).
+    """(n, 2) uint64: two independently seeded 64-bit hashes of each `norm_sha256` (null: all ones).
 
     128 bits keep exact grouping exact in practice (a collision among 10^9 texts has p ~ 10^-21) at 16
-    bytes per document instead of a 64-character string.
+    bytes per document instead of a 64-character string. The keys only need to agree within one run.
     """
-    head = norm_sha256.cast(pl.String).str.slice(0, 32)
-    words = [head.str.slice(at, 8).str.to_integer(base=16, strict=False).cast(pl.UInt64) for at in range(0, 32, 8)]
-    valid = pl.all_horizontal(*(w.is_not_null() for w in words)) & (head.str.len_bytes() == 32)
-    halves = [
-        pl.select(pl.when(valid).then(hi * (1 << 32) + lo).otherwise(_NO_TEXT_KEY)).to_series().to_numpy()
-        for hi, lo in (words[:2], words[2:])
-    ]
-    return np.column_stack(halves).astype(np.uint64, copy=False).reshape(len(norm_sha256), 2)
+    values = norm_sha256.cast(pl.String)
+    keys = np.column_stack([values.hash(seed=seed).to_numpy() for seed in (0x5EED1, 0x5EED2)])
+    keys[values.is_null().to_numpy()] = _NO_TEXT_KEY
+    return keys.astype(np.uint64, copy=False).reshape(len(values), 2)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from pipeline.steps.dedup import (
     add_dedup_keys,
     as_datasketch,
     find_duplicates,
+    norm_keys,
     normalise,
     shingle_hash,
     signature_spec,
@@ -304,3 +305,14 @@ def test_empty_input() -> None:
     assert keyed.schema["minhash"] == pl.List(pl.UInt32)
     result = find_duplicates(keyed, CFG)
     assert result.height == 0 and result.schema["cluster_size"] == pl.Int32
+
+
+def test_norm_keys_group_equal_hashes_only_and_never_group_nulls() -> None:
+    same_prefix = ["0" * 63 + "1", "0" * 63 + "2", "0" * 63 + "1", None, None, "not hex at all"]
+    keys = norm_keys(pl.Series(same_prefix, dtype=pl.String))
+    assert keys.shape == (6, 2) and keys.dtype == np.uint64
+    assert (keys[0] == keys[2]).all() and not (keys[0] == keys[1]).all()  # the whole value counts
+    frame = pl.DataFrame({"id": list("abcdef"), "order": range(6), "norm_sha256": same_prefix})
+    frame = frame.with_columns(minhash=pl.lit([1] * 112, dtype=pl.List(pl.UInt32)))
+    result = find_duplicates(frame, DedupConfig(near=False))
+    assert result["reason"].to_list() == [None, None, "dedup_exact", None, None, None]  # nulls stay apart

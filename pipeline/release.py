@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from pipeline import __version__
-from pipeline.config import RunConfig
+from pipeline.config import DedupConfig, RunConfig
 from pipeline.executors.local import STAGES, Shard
 from pipeline.optout.policies import PolicyIndex
 from pipeline.optout.registry import REASON as REGISTRY_REASON
@@ -85,16 +85,29 @@ class _Staged:
         for path in filter(None, self.paths):
             yield pl.read_parquet(path, columns=list(columns))
 
-    def gather(self, column: str, rows: np.ndarray) -> pl.Series:
-        """`column` at the global `rows` (any order), read one batch at a time."""
+    def _located(self, column: str, rows: np.ndarray) -> Iterator[tuple[np.ndarray, pl.Series]]:
+        """(positions in `rows`, values) batch by batch for the global `rows` (any order)."""
         order = np.argsort(rows, kind="stable")
         wanted = rows[order]
-        parts = [pl.from_arrow(pq.read_schema(p).empty_table().select([column]))[column] for p in self.paths if p][:1]
         for start, frame in self.batches([column]) if len(rows) else ():
             lo, hi = np.searchsorted(wanted, [start, start + frame.height])
             if hi > lo:
-                parts.append(frame[column].gather(wanted[lo:hi] - start))
-        return pl.concat(parts).gather(np.argsort(order)) if parts else pl.Series(column, [])
+                yield order[lo:hi], frame[column].gather(wanted[lo:hi] - start)
+
+    def gather(self, column: str, rows: np.ndarray) -> pl.Series:
+        """`column` at the global `rows` (any order), read one batch at a time."""
+        found = list(self._located(column, rows))
+        if not found:
+            return pl.Series(column, [], dtype=pl.String)
+        positions = np.concatenate([p for p, _ in found])
+        return pl.concat([values for _, values in found]).gather(np.argsort(positions))
+
+    def signatures(self, rows: np.ndarray, cfg: DedupConfig) -> np.ndarray:
+        """(len(rows), num_perm) uint32 MinHash signatures at the global `rows`, filled batch by batch."""
+        out = np.empty((len(rows), cfg.bands * cfg.rows_per_band), dtype=np.uint32)
+        for positions, values in self._located("minhash", rows):
+            out[positions] = signature_matrix(values, cfg)
+        return out
 
 
 class _Dedup:
@@ -121,10 +134,7 @@ class _Dedup:
         del order
         self.staged = staged
 
-        def signatures(rows: np.ndarray) -> np.ndarray:
-            return signature_matrix(staged.gather("minhash", rows), cfg)
-
-        self.clusters = cluster(norm, keys, cfg, signatures, active=active, edges=edges)
+        self.clusters = cluster(norm, keys, cfg, lambda rows: staged.signatures(rows, cfg), active=active, edges=edges)
         del norm, keys
         named = self.clusters.named_rows()
         self.names = (named, staged.gather("id", named))

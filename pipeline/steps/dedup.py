@@ -430,7 +430,8 @@ def cluster(
 
     Only fixed-width keys are held (16 + 8 x bands bytes per row); `signatures(rows)` returns the
     (len(rows), num_perm) signatures of sorted rows on demand, for the candidate pairs only, so a caller
-    can stream them from disk. Rows with `active` False take no part (they stay singletons).
+    can stream them from disk. Rows with `active` False take no part (they stay singletons); their
+    columns of `keys` are overwritten.
     """
     n = len(norm)
     rows = np.arange(n)
@@ -444,22 +445,27 @@ def cluster(
         new[1:] = (skey[1:] != skey[:-1]).any(axis=1)
         new |= (skey == _NO_TEXT_KEY).all(axis=1)  # no text hash: every such row is its own group
         exact[where[order]] = where[order][np.flatnonzero(new)][np.cumsum(new) - 1]
-    keepers = np.flatnonzero((exact == rows) & active)
     final = exact.copy()
-    jaccard = np.full(n, np.nan)
-    if cfg.near and len(keepers) > 1:
-        u, v = edges(np.ascontiguousarray(keys[:, keepers]))
+    jaccard = np.full(n, np.nan, dtype=np.float32)
+    if cfg.near and n > 1:
+        # Banding runs over every row, without copying the keys of the exact keepers out: an exact
+        # duplicate has its keeper's signature, so it only adds edges inside its keeper's buckets and the
+        # components (labelled by their lowest row) are those of the keepers. Inactive rows get keys no
+        # other row has.
+        inactive = np.flatnonzero(~active)
+        keys[:, inactive] = _NO_TEXT_KEY - inactive.astype(np.uint64)
+        u, v = edges(keys)
         ends = np.unique(np.concatenate([u, v]))
-        sig = signatures(keepers[ends])
+        sig = signatures(ends)
         at = lambda x: np.searchsorted(ends, x)  # noqa: E731 - a row's place in `sig`
         if cfg.min_signature_agreement is not None and len(u):
             # a band collision is a candidate, not a verdict: at J = 0.5 one pair in 19 collides somewhere
             agree = (sig[at(u)] == sig[at(v)]).mean(axis=1) >= cfg.min_signature_agreement
             u, v = u[agree], v[agree]
-        labels = _components(len(keepers), u, v)
-        final[keepers] = keepers[labels]
-        near = np.flatnonzero(labels != np.arange(len(keepers)))
-        jaccard[keepers[near]] = (sig[at(near)] == sig[at(labels[near])]).mean(axis=1)
+        labels = _components(n, u, v)
+        near = np.flatnonzero((labels != rows) & (exact == rows))
+        final[near] = labels[near]
+        jaccard[near] = (sig[at(near)] == sig[at(labels[near])]).mean(axis=1)
         final = final[exact]  # an exact duplicate follows its exact keeper into its cluster
     size = np.bincount(final, minlength=n)[final]
     return Clusters(final=final, exact=exact, jaccard=jaccard, size=size)

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test fuzz lint bench test-ray clean
+.PHONY: demo test fuzz lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,11 @@ demo: $(STAMP)
 	$(BIN)/apertura demo
 	$(BIN)/apertura app releases/demo --headless
 
-test: $(STAMP)
+$(VENV)/.ray-stamp: $(STAMP)  # the tests also cover the Ray executor (the optional `ray` extra)
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
+	touch $@
+
+test: $(STAMP) $(VENV)/.ray-stamp
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
@@ -28,9 +32,6 @@ bench: $(STAMP) .venv-bench/.installed  # every benchmark, peers (datatrove) in 
 
 .venv-bench/.installed: bench/requirements-peer.txt
 	$(PYTHON) -m venv .venv-bench && .venv-bench/bin/pip install --quiet -r bench/requirements-peer.txt && touch $@
-
-test-ray: $(STAMP)  # the Ray executor test (Ray is an optional extra, not installed by `make test`)
-	$(BIN)/pip install --quiet -e '.[dev,ray]' && $(BIN)/pytest -q tests/test_ray_executor.py
 
 clean:
 	rm -rf $(VENV) .venv-bench releases crawls .pytest_cache

@@ -5,6 +5,7 @@ Heavy libraries are imported inside commands so `apertura --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -85,7 +86,7 @@ def run(
         bool, typer.Option("--index/--no-index", help="Build the membership and search index (R/index/) at the end.")
     ] = True,
     executor: Annotated[
-        str, typer.Option(help="local (processes on this machine) or ray (Ray tasks; pip install 'apertura[ray]').")
+        str, typer.Option(help="local (processes on this machine) or ray (Ray Data; pip install 'apertura[ray]').")
     ] = "local",
     ray_address: Annotated[
         str | None, typer.Option(help="With --executor ray: a cluster address ('auto'); default: a local Ray.")
@@ -172,12 +173,15 @@ def build(
 
     from pipeline.executors.local import STAGES, run_shards
 
-    if executor == "ray":  # same contract and byte-identical output; shards run as Ray tasks
+    session, release_options = contextlib.nullcontext(), {}
+    if executor == "ray":  # same contract and byte-identical release; Ray Data pipeline, dedup group-by on Ray
         try:
             from pipeline.executors import ray as ray_executor
         except ImportError as err:
             raise fail(str(err)) from None
         run_shards = functools.partial(ray_executor.run_shards, address=ray_address)
+        session = ray_executor.session(workers, ray_address)  # one Ray for the shards and the dedup
+        release_options = {"bucket_edges": ray_executor.ray_bucket_edges}
     from pipeline.optout.policies import collect
     from pipeline.optout.registry import Registry
     from pipeline.release import ReleaseError, build_release
@@ -195,7 +199,7 @@ def build(
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
+    with session, Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
         scan = progress.add_task("site policies", total=len(specs) + len(snapshots), rate="")
         policies = workdir / "policies.parquet"
         collected, scanned = collect([*snapshots, *specs], on_file=lambda _: progress.advance(scan))
@@ -248,6 +252,7 @@ def build(
                 snapshots=snapshot_files,
                 registry=Registry(registry) if registry else None,
                 on_written=lambda n: progress.advance(written, n),
+                **release_options,
             )
         except ReleaseError as err:
             raise fail(str(err)) from None
@@ -618,6 +623,28 @@ def release_diff(
     for r in data["removed_by_domain"][:20]:
         _row(domains, str(r["domain"]), r["reason"], f"{r['n']:,}")
     out.print(domains)
+
+
+@release_app.command("publish")
+def release_publish(
+    release: Annotated[Path, typer.Argument(help="A finished release directory.")],
+    uri: Annotated[
+        str,
+        typer.Argument(
+            help="Where to: a path, file:///…, or s3://bucket/prefix (S3-compatible stores: "
+            "?endpoint_override=host:port&scheme=http). Credentials: AWS_* variables, ~/.aws, instance roles."
+        ),
+    ],
+) -> None:
+    """Copy a release to object storage or another filesystem: every file hash-checked, manifest.json last."""
+    from pipeline.publish import publish
+    from pipeline.release import ReleaseError
+
+    try:
+        target = publish(release, uri)
+    except (ReleaseError, OSError, ValueError) as err:  # pyarrow: unknown scheme, unreachable store, credentials
+        raise fail(str(err)) from None
+    out.print(f"[green]published[/] {escape(str(release))} → {escape(target)}", highlight=False)
 
 
 app.add_typer(release_app, name="release")

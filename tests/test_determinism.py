@@ -50,3 +50,17 @@ def test_resume_after_kill_gives_the_same_release(planted, planted_release, tmp_
     assert first_shard.parent.exists() is False  # the work directory is cleaned up after success
     assert "resumed: 1 of 3 inputs were already done" in done.stderr
     assert file_hashes(out) == file_hashes(release)
+
+
+def test_one_input_split_into_many_batches_over_two_workers_gives_the_same_release(planted, tmp_path):
+    """Batches, not files, are what workers share: one input of many small batches on 2 workers (finished
+    out of order) stages and releases exactly what one process does."""
+    paths, _ = planted
+    config = RunConfig(batch_size=2)
+    largest = [str(max(paths, key=lambda p: p.stat().st_size))]
+    one = build(expand_inputs(largest), config, tmp_path / "one", workers=1, index=False)
+    assert one["counts"]["inputs"] >= 5 * config.batch_size  # enough batches to interleave
+    two = build(expand_inputs(largest), config, tmp_path / "two", workers=2, index=False)
+    assert file_hashes(tmp_path / "two") == file_hashes(tmp_path / "one")
+    strip = lambda m: {k: v for k, v in m.items() if k != "release_id"}  # noqa: E731
+    assert strip(two) == strip(one)

@@ -1,4 +1,4 @@
-"""Local executor: one shard per input file, run in worker processes, each shard resumable.
+"""Local executor: one shard per input file, its batches run in worker processes, each shard resumable.
 
 A shard reads one input, runs every per-record step over its batches and stages three files in
 `<workdir>/shards/NNNNN/`: `candidates.parquet` (records that survived every step, with their
@@ -13,11 +13,9 @@ import functools
 import json
 import multiprocessing
 import os
-import queue
 import shutil
-import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from pipeline.config import RunConfig
 from pipeline.ledger import STAGED_LEDGER_SCHEMA, staged_ledger
 from pipeline.optout.policies import PolicyIndex
 from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
+from pipeline.sources.base import ReadReport
 from pipeline.sources.inputs import read_input
 from pipeline.steps.admit import AdmitStep
 from pipeline.steps.base import Step
@@ -94,49 +93,66 @@ def _finish_table(parts: list[Path], staged_schema: dict, provenance: dict, out:
     return pl.scan_parquet(out).select(pl.len()).collect().item()
 
 
-def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str, int]], None] | None = None) -> dict:
-    """Read one input and run the per-record steps; stage results; return the shard report.
+@dataclass(frozen=True)
+class BatchOutput:
+    """What the per-record steps made of one batch, ready to stage (shared by every executor)."""
 
-    Each batch's survivors and removals are written to part files at once, so memory is bounded by
-    the batch size, not by the input's size; provenance that needs the whole file (its sha256, hence
-    the ids) is added when the input has been read to the end.
+    candidates: pl.DataFrame | None  # survivors with their dedup keys (CANDIDATE_SCHEMA); None if none
+    ledger: pl.DataFrame | None  # removals as staged ledger rows, by record offset; None if none
+    evidence: pl.DataFrame | None  # opt-out evidence rows; None if none
+    seen: dict[str, int]  # records that entered each stage
+
+    def stage(self, parts_dir: Path, tag: str) -> tuple[Path | None, Path | None, Path | None]:
+        """Write the non-empty outputs as `{kept,removed,evidence}-<tag>.parquet`; return the paths (None: nothing)."""
+        paths: list[Path | None] = []
+        for kind, frame in (("kept", self.candidates), ("removed", self.ledger), ("evidence", self.evidence)):
+            if frame is None:
+                paths.append(None)
+                continue
+            path = parts_dir / f"{kind}-{tag}.parquet"
+            frame.write_parquet(path)
+            paths.append(path)
+        return paths[0], paths[1], paths[2]
+
+
+def run_steps(steps: list[Step], batch: pl.DataFrame, config: RunConfig) -> BatchOutput:
+    """Every per-record step over one batch (a step sees only what the previous kept); no I/O.
+
+    The one place that decides what a batch stages, so executors that batch differently stage the same rows.
     """
-    steps = make_steps(config, shard.policies, shard.policies_sha256)
-    parts_dir = shard.directory / "parts"
-    staging = functools.partial(writing, "the staged files of input " + repr(shard.spec), shard.directory)
-    with staging():  # a full disk or a file size limit: one clear ReleaseError, not a traceback
-        parts_dir.mkdir(parents=True, exist_ok=True)
-    kept_parts: list[Path] = []
-    removed_parts: list[Path] = []
-    evidence_parts: list[Path] = []
-    batches, report = read_input(shard.spec, batch_size=config.batch_size, read_config=config.read)
-    for n, batch in enumerate(batches):
-        current, removed, seen = batch, [], {}
-        for step in steps:
-            seen[step.stage] = len(current)
-            result = step.apply(current)
-            removed.append(result.removed)
-            current = result.kept
-            if result.evidence is not None and not result.evidence.is_empty():
-                evidence_parts.append(parts_dir / f"evidence-{n:06d}.parquet")
-                with staging():
-                    result.evidence.write_parquet(evidence_parts[-1])
-            if current.is_empty():
-                break
-        if not current.is_empty():
-            kept_parts.append(parts_dir / f"kept-{n:06d}.parquet")
-            candidates = staged_candidates(current, config)
-            with staging():
-                candidates.write_parquet(kept_parts[-1])
-        ledger = staged_ledger(pl.concat(removed, how="diagonal_relaxed"), keep_text=config.ledger_keep_text)
-        if not ledger.is_empty():
-            removed_parts.append(parts_dir / f"removed-{n:06d}.parquet")
-            ledger = ledger.sort("warc_record_offset")
-            with staging():
-                ledger.write_parquet(removed_parts[-1])
-        if on_batch is not None:
-            on_batch(seen)  # records that entered each stage in this batch, for per-stage progress
+    current, removed, evidence, seen = batch, [], [], {}
+    for step in steps:
+        seen[step.stage] = len(current)
+        result = step.apply(current)
+        removed.append(result.removed)
+        current = result.kept
+        if result.evidence is not None and not result.evidence.is_empty():
+            evidence.append(result.evidence)
+        if current.is_empty():
+            break
+    candidates = None if current.is_empty() else staged_candidates(current, config)
+    ledger = staged_ledger(pl.concat(removed, how="diagonal_relaxed"), keep_text=config.ledger_keep_text)
+    return BatchOutput(
+        candidates=candidates,
+        ledger=None if ledger.is_empty() else ledger.sort("warc_record_offset"),
+        evidence=pl.concat(evidence) if evidence else None,
+        seen=seen,
+    )
 
+
+def finish_shard(
+    shard: Shard,
+    config: RunConfig,
+    report: ReadReport,
+    kept_parts: list[Path],
+    removed_parts: list[Path],
+    evidence_parts: list[Path],
+) -> dict:
+    """Concatenate a shard's staged parts (in the order given) with provenance, then write `report.json` last.
+
+    The report's presence marks the shard done for `resume`, whichever executor staged the parts.
+    """
+    staging = functools.partial(writing, "the staged files of input " + repr(shard.spec), shard.directory)
     provenance = dict(
         index=shard.index,
         path=shard.spec,
@@ -151,7 +167,7 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
         evidence = _finish_table(
             evidence_parts, STAGED_EVIDENCE_SCHEMA, provenance, shard.directory / "evidence.parquet"
         )
-        shutil.rmtree(parts_dir)
+        shutil.rmtree(shard.directory / "parts", ignore_errors=True)
     summary = {
         "spec": shard.spec,
         "config_hash": config.hash(),
@@ -172,6 +188,32 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
         tmp.write_text(json.dumps(summary, indent=1))
         os.replace(tmp, shard.report_path)
     return summary
+
+
+def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str, int]], None] | None = None) -> dict:
+    """Read one input and run the per-record steps; stage results; return the shard report.
+
+    Each batch's survivors and removals are written to part files at once, so memory is bounded by
+    the batch size, not by the input's size; provenance that needs the whole file (its sha256, hence
+    the ids) is added when the input has been read to the end.
+    """
+    steps = make_steps(config, shard.policies, shard.policies_sha256)
+    parts_dir = shard.directory / "parts"
+    staging = functools.partial(writing, "the staged files of input " + repr(shard.spec), shard.directory)
+    with staging():  # a full disk or a file size limit: one clear ReleaseError, not a traceback
+        parts_dir.mkdir(parents=True, exist_ok=True)
+    parts: tuple[list[Path], list[Path], list[Path]] = ([], [], [])
+    batches, report = read_input(shard.spec, batch_size=config.batch_size, read_config=config.read)
+    for n, batch in enumerate(batches):
+        output = run_steps(steps, batch, config)
+        with staging():
+            staged = output.stage(parts_dir, f"{n:06d}")
+        for found, path in zip(parts, staged, strict=True):
+            if path is not None:
+                found.append(path)
+        if on_batch is not None:
+            on_batch(output.seen)  # records that entered each stage in this batch, for per-stage progress
+    return finish_shard(shard, config, report, *parts)
 
 
 def _is_done(shard: Shard, config: RunConfig) -> bool:
@@ -212,6 +254,86 @@ def plan_shards(
     return shards, todo
 
 
+_STEPS: dict[tuple[str, Path | None, str | None], list[Step]] = {}  # per worker process: models load once
+
+
+def _stage_batch(shard: Shard, config: RunConfig, n: int, batch: pl.DataFrame) -> tuple[int, tuple, dict[str, int]]:
+    """Body of one pool task: batch `n` of `shard` through every step, staged as its part files."""
+    key = (config.hash(), shard.policies, shard.policies_sha256)
+    if key not in _STEPS:
+        _STEPS.clear()
+        _STEPS[key] = make_steps(config, shard.policies, shard.policies_sha256)
+    output = run_steps(_STEPS[key], batch, config)
+    with writing("the staged files of input " + repr(shard.spec), shard.directory):
+        staged = output.stage(shard.directory / "parts", f"{n:06d}")
+    return n, staged, output.seen
+
+
+def _run_batches(
+    todo: list[Shard],
+    config: RunConfig,
+    workers: int,
+    on_records: Callable[[dict[str, int]], None] | None,
+    on_shard: Callable[[Shard, dict, bool], None] | None,
+) -> None:
+    """Every input's batches across `workers` processes; a shard is finished once all its batches are staged.
+
+    Batches, not files, are the unit of parallelism, so one large WARC uses every core. This process
+    reads (cheap next to the steps) and keeps at most two batches per worker in flight; parts are named by
+    batch number, so the staged shards are byte-identical to a one-process run.
+    """
+    # spawn, not fork: Polars' and DuckDB's thread pools do not survive a fork (the child deadlocks)
+    context = multiprocessing.get_context("spawn")
+    staged: dict[int, dict[int, tuple]] = {}  # shard index -> batch number -> staged part paths
+    batches_of: dict[int, int] = {}  # shard index -> number of batches, once read to the end
+    reports: dict[int, ReadReport] = {}
+    tasks: dict[Future, tuple[str, Shard]] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+
+        def finish_if_staged(shard: Shard) -> None:
+            done = staged[shard.index]
+            if batches_of.get(shard.index) == len(done):
+                ordered = [done[n] for n in range(len(done))]
+                kept, removed, evidence = ([p[i] for p in ordered if p[i] is not None] for i in range(3))
+                report = reports.pop(shard.index)
+                tasks[pool.submit(finish_shard, shard, config, report, kept, removed, evidence)] = ("finish", shard)
+                del batches_of[shard.index]
+
+        def collect(limit: int) -> None:
+            while len(tasks) > limit:
+                done, _ = wait(tasks, return_when=FIRST_COMPLETED)
+                for future in done:
+                    kind, shard = tasks.pop(future)
+                    result = future.result()  # a failed batch fails the run loudly (datatrove#339)
+                    if kind == "finish":
+                        if on_shard:
+                            on_shard(shard, result, False)
+                        continue
+                    n, paths, seen = result
+                    staged[shard.index][n] = paths
+                    if on_records:
+                        on_records(seen)  # records that entered each stage in this batch
+                    finish_if_staged(shard)
+
+        try:
+            for shard in todo:
+                with writing("the staged files of input " + repr(shard.spec), shard.directory):
+                    (shard.directory / "parts").mkdir(parents=True, exist_ok=True)
+                staged[shard.index] = {}
+                batches, report = read_input(shard.spec, batch_size=config.batch_size, read_config=config.read)
+                count = 0
+                for n, batch in enumerate(batches):
+                    collect(2 * workers - 1)
+                    tasks[pool.submit(_stage_batch, shard, config, n, batch)] = ("batch", shard)
+                    count = n + 1
+                batches_of[shard.index], reports[shard.index] = count, report
+                finish_if_staged(shard)
+            collect(0)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
 def run_shards(
     specs: list[str],
     config: RunConfig,
@@ -223,43 +345,18 @@ def run_shards(
     on_records: Callable[[dict[str, int]], None] | None = None,
     on_shard: Callable[[Shard, dict, bool], None] | None = None,
 ) -> list[Shard]:
-    """Process every input as a shard (in parallel when workers > 1); return shards in input order.
+    """Process every input as a shard (its batches in parallel processes when workers > 1); return shards
+    in input order.
 
     `on_shard(shard, report, reused)` is called as each shard finishes (`reused` for resumed ones).
     """
     shards, todo = plan_shards(specs, config, workdir, resume=resume, policies=policies, on_shard=on_shard)
-    if workers <= 1 or len(todo) <= 1:
+    if workers <= 1:
         for shard in todo:
             summary = process_shard(shard, config, on_records)
             if on_shard:
                 on_shard(shard, summary, False)
         return shards
 
-    # spawn, not fork: Polars' and DuckDB's thread pools do not survive a fork (the child deadlocks)
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager:
-        events = manager.Queue()
-        stop = threading.Event()
-
-        def drain() -> None:
-            while not stop.is_set() or not events.empty():
-                try:
-                    n = events.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if on_records:
-                    on_records(n)
-
-        drainer = threading.Thread(target=drain, daemon=True)
-        drainer.start()
-        try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {pool.submit(process_shard, s, config, events.put): s for s in todo}
-                for future in as_completed(futures):
-                    summary = future.result()  # a failed shard fails the run loudly (datatrove#339)
-                    if on_shard:
-                        on_shard(futures[future], summary, False)
-        finally:
-            stop.set()
-            drainer.join()
+    _run_batches(todo, config, workers, on_records, on_shard)
     return shards

@@ -80,11 +80,6 @@ class _Staged:
                 yield offset, frame
                 offset += frame.height
 
-    def frames(self, columns: dict[str, pl.DataType]) -> Iterator[pl.DataFrame]:
-        """Each shard's `columns` as one frame (for the few per-shard passes that need whole shards)."""
-        for path in filter(None, self.paths):
-            yield pl.read_parquet(path, columns=list(columns))
-
     def _located(self, column: str, rows: np.ndarray) -> Iterator[tuple[np.ndarray, pl.Series]]:
         """(positions in `rows`, values) batch by batch for the global `rows` (any order)."""
         order = np.argsort(rows, kind="stable")
@@ -159,8 +154,8 @@ def _registry_hits(staged: _Staged, registry: Registry | None, at: str | None) -
     if registry is None:
         return empty
     entries = list(registry.effective(at))
-    columns = {"id": pl.String, "url": pl.String, "domain": pl.String, "norm_sha256": pl.String}
-    hits = [match(frame, entries) for frame in staged.frames(columns | {"minhash": pl.List(pl.UInt32)})]
+    columns = ["id", "url", "domain", "norm_sha256", "minhash"]
+    hits = [match(frame, entries) for _, frame in staged.batches(columns)]
     return pl.concat([empty, *hits])
 
 
@@ -282,8 +277,9 @@ def build_release(
         for part in _evidence_parts(shards, index, config):
             writers["optout_evidence"].write(part)
         if removals:
-            columns = {"id": pl.String, "url": pl.String, "domain": pl.String}
-            covered = pl.concat(f.filter(pl.col("id").is_in(list(removals))) for f in staged.frames(columns))
+            wanted = pl.Series(list(removals), dtype=pl.String).implode()
+            batches = staged.batches(["id", "url", "domain"])
+            covered = pl.concat(frame.filter(pl.col("id").is_in(wanted)) for _, frame in batches)
             writers["optout_evidence"].write(
                 decision_evidence([removals[i] for i in covered["id"]], covered).with_columns(
                     pipeline_version=pl.lit(__version__), config_hash=pl.lit(config.hash())

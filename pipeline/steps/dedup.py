@@ -414,6 +414,15 @@ class Clusters:
         )
 
 
+def _agreement(sig: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 16_384) -> np.ndarray:
+    """Share of equal values between signature rows a[i] and b[i] (the Jaccard estimate), in chunks so the
+    temporaries stay a few MB however many pairs there are."""
+    out = np.empty(len(a), dtype=np.float32)
+    for c in range(0, len(a), chunk):
+        out[c : c + chunk] = (sig[a[c : c + chunk]] == sig[b[c : c + chunk]]).mean(axis=1)
+    return out
+
+
 EdgeFinder = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -460,12 +469,12 @@ def cluster(
         at = lambda x: np.searchsorted(ends, x)  # noqa: E731 - a row's place in `sig`
         if cfg.min_signature_agreement is not None and len(u):
             # a band collision is a candidate, not a verdict: at J = 0.5 one pair in 19 collides somewhere
-            agree = (sig[at(u)] == sig[at(v)]).mean(axis=1) >= cfg.min_signature_agreement
+            agree = _agreement(sig, at(u), at(v)) >= cfg.min_signature_agreement
             u, v = u[agree], v[agree]
         labels = _components(n, u, v)
         near = np.flatnonzero((labels != rows) & (exact == rows))
         final[near] = labels[near]
-        jaccard[near] = (sig[at(near)] == sig[at(labels[near])]).mean(axis=1)
+        jaccard[near] = _agreement(sig, at(near), at(labels[near]))
         final = final[exact]  # an exact duplicate follows its exact keeper into its cluster
     size = np.bincount(final, minlength=n)[final]
     return Clusters(final=final, exact=exact, jaccard=jaccard, size=size)

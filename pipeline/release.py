@@ -138,7 +138,9 @@ class _Dedup:
         """A shard's candidates with their verdict: the kept ones, or (duplicates=True) the removed ones."""
         path = self.staged.paths[shard_index]
         offset = int(self.staged.starts[shard_index])
-        for part in _parts(path) if path else ():
+        # removed copies go to the ledger, which has no signature column: skip decoding it
+        columns = [c for c in pq.read_schema(path).names if c != "minhash"] if path and duplicates else None
+        for part in _parts(path, columns) if path else ():
             rows = np.arange(offset, offset + part.height)
             offset += part.height
             joined = part.hstack(self.clusters.verdicts(part["id"], rows, self.names).drop("id"))
@@ -162,9 +164,9 @@ def _registry_hits(staged: _Staged, registry: Registry | None, at: str | None) -
 PART_ROWS = 4_096  # rows per slice when streaming a shard's staged tables into the release
 
 
-def _parts(path: Path) -> Iterator[pl.DataFrame]:
+def _parts(path: Path, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
     """A staged Parquet file in slices, so building the release never holds a whole shard."""
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=PART_ROWS):
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=PART_ROWS, columns=columns):
         yield pl.from_arrow(batch)
 
 

@@ -1,6 +1,7 @@
 """The membership index on a synthetic release of a million documents: build, query latency, sketch accuracy.
 
     .venv/bin/python -m bench.index_scale [--docs 1000000] [--queries 300] [--absent 10000] [--out DIR] [--keep]
+                                          [--build-only]
 
 1. Writes a synthetic format-2 release into a temporary directory (or `--out`), never into the repository:
    `--docs` documents of about 3 KB (`--words` words drawn from a Zipf law over 30,000 pseudo-words, so common
@@ -9,7 +10,9 @@
    manifest.json (files with sha256, the dedup config). MinHash signatures are real (`add_dedup_keys`) for
    the first `--real-signatures` documents, the ones near-duplicate queries are made from, and random for
    the rest (computing them is the pipeline's cost, not the index's; random ones never share a band).
-2. `build_index` in a fresh spawned process: seconds, bytes per document, peak RSS.
+2. `build_index` in a fresh spawned process: seconds, bytes per document, peak RSS (ru_maxrss), and the
+   sampled peaks of its anonymous and file-backed (memory-mapped) parts. `--build-only` stops here: run it at
+   a few sizes to see how the build's memory grows with the number of documents.
 3. In another fresh process, after one warm-up query per kind: latency of `--queries` queries of each kind:
    exact (a whole document), near (a real-signature document with one word in 60 replaced: shingle
    Jaccard ~0.85), partial (60 words of a document), absent (100 words never in the corpus), url, domain,
@@ -23,6 +26,7 @@ One JSON line per figure on stdout ({name, value, unit, peak_rss_mb, command, ..
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import shutil
@@ -182,12 +186,42 @@ def generate(out: str, docs: int, words: int, real_signatures: int, seed: int) -
     }
 
 
+def _status_mb() -> dict[str, float]:
+    """VmRSS and its anonymous / file-backed parts (memory-mapped index files count in RSS as RssFile)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
 def build(release: str) -> dict[str, Any]:
+    """build_index with RSS sampled every 0.1 s: the peak of its anonymous and file-backed parts, and the
+    peak during each build stage (a stage's seconds are accumulated over batches, so stages interleave)."""
+    import threading
+
     from pipeline.index import build_index
 
+    peaks: dict[str, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            with contextlib.suppress(OSError, ValueError):
+                for key, value in _status_mb().items():
+                    peaks[key] = max(peaks.get(key, 0.0), value)
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     started = time.perf_counter()
-    info = build_index(release)
-    return {"seconds": time.perf_counter() - started, "info": info}
+    try:
+        info = build_index(release)
+    finally:
+        done.set()
+        sampler.join()
+    return {"seconds": time.perf_counter() - started, "info": info, "rss_parts": peaks}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -296,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="working directory (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the release and its index")
+    parser.add_argument("--build-only", action="store_true", help="no query figures (memory scaling runs)")
     args = parser.parse_args(argv)
     command = command_line("bench.index_scale", argv)
     work = args.out or Path(tempfile.mkdtemp(prefix="apertura-index-bench-"))
@@ -317,10 +352,16 @@ def main(argv: list[str] | None = None) -> None:
             figure("index_bytes_per_doc", size / args.docs, "B/doc", rss, command, index_mb=round(size / 1e6, 1),
                    by_part={k: round(sum(f["bytes"] for f in info["files"] if f["path"].startswith(k)) / args.docs, 1)
                             for k in ("entries", "signatures", "lsh", "ngrams", "text/")}),
-            figure("index_build_peak_rss", rss, "MB", rss, command),
+            figure("index_build_peak_rss", rss, "MB", rss, command, documents=args.docs,
+                   rss_per_doc_kb=round(rss * 1024 / args.docs, 3),
+                   sampled_peak_anon_mb=round(built["rss_parts"].get("RssAnon", 0), 1),
+                   sampled_peak_file_mb=round(built["rss_parts"].get("RssFile", 0), 1),
+                   text_shards=len(info["text_shards"])),
         ]  # fmt: skip
         for row in rows:
             emit(row)
+        if args.build_only:
+            return
         q = in_process("bench.index_scale:queries", gen["release"], str(work / "samples.json"), args.queries,
                        args.absent, args.seed)  # fmt: skip
         qrss = q["peak_rss_mb"]

@@ -13,16 +13,26 @@ sha256 of the release's `manifest.json`):
                              from the release; removed rows: computed with the release's dedup config)
     index/lsh_keys.npy       (bands, n) uint64 band keys, sorted per band; `lsh_entries.npy` the entries
     index/ngrams.npy         the n-gram sketch (blocked Bloom filter, uint64 words)
-    index/text/              tantivy index (BM25): text, title, language, status, url, entry; text stored
+    index/text/NNNNN/        tantivy indexes (BM25): text, title, language, status, url, entry; text stored.
+                             Shard k holds the contiguous entries `text_shards[k]` of index.json (at most
+                             `text_shard_docs` each), so no merge ever reads more than one shard back.
+
+Memory while building is bounded by the batch sizes, not the release: documents stream batch by batch into
+DuckDB (itself under a memory limit), the full-text shards and temporary files; what is held whole is a few
+fixed-size numpy arrays per entry (one LSH band at a time: 24 bytes per entry) and the sketch's bit array.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
+import math
 import os
 import shutil
 import time
 from collections.abc import Iterator
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -37,15 +47,15 @@ from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, words
 from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
-from pipeline.steps.dedup import add_dedup_keys
+from pipeline.steps.dedup import add_dedup_keys, band_keys
 from pipeline.tables import file_sha256
 
 INDEX_DIR = "index"
 INDEX_JSON = "index.json"
 FORMAT = "apertura-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the full-text index is split into shards under text/NNNNN/
 _EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a text without shingles
-_POLY = np.uint64(0x9E3779B97F4A7C15)
+_LSH_ROWS = 65_536  # signatures read at a time while computing band keys (29 MB of uint32 at 112 perms)
 LOCK_FILES = (".tantivy-meta.lock", ".tantivy-writer.lock")  # tantivy's own, empty, not part of the index
 
 DOC_COLUMNS = ["id", "url", "domain", "language", "title", "text_sha256", "norm_sha256", "text"]
@@ -69,6 +79,9 @@ ENTRY_SCHEMA: dict[str, pl.DataType] = {
     "duplicate_of": pl.String,
     "has_text": pl.Boolean,
 }
+SITE_SCHEMA: dict[str, pl.DataType] = {
+    "site": pl.String, "entry": pl.Int64, "status": pl.String, "stage": pl.String, "reason": pl.String,
+}  # fmt: skip
 
 
 class MembershipIndexError(RuntimeError):
@@ -84,43 +97,67 @@ def dedup_config(manifest: dict) -> DedupConfig:
     return DedupConfig(**manifest.get("config", {}).get("dedup", {}))
 
 
-def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """(bands, n) uint64 key per LSH band: equal bands give equal keys (collisions are caught later by
-    comparing whole signatures)."""
-    keys = np.empty((bands, len(sig)), dtype=np.uint64)
-    for b in range(bands):
-        key = np.zeros(len(sig), dtype=np.uint64)
-        for j in range(b * rows, (b + 1) * rows):
-            key = key * _POLY + sig[:, j].astype(np.uint64) + np.uint64(1)
-            key ^= key >> np.uint64(29)
-        keys[b] = key
-    return keys
+@cache
+def _glibc() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Give freed heap pages back to the OS after each batch. glibc keeps them in the per-thread arenas of
+    tantivy's, Arrow's and Polars' threads, where they add up (+140 MB of RSS at 300k documents, measured)
+    without being reused. A no-op without glibc."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _batches(files: list[str], columns: list[str], rows: int) -> Iterator[pa.RecordBatch]:
+    """Record batches read through a small buffer, one column chunk at a time: pyarrow's defaults (pre-buffered,
+    threaded reads) hold several row groups of text at once (330 MB at 20k-row groups, measured)."""
     for path in files:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
         present = [c for c in columns if c in parquet.schema_arrow.names]
-        yield from parquet.iter_batches(batch_size=rows, columns=present)
+        yield from parquet.iter_batches(batch_size=rows, columns=present, use_threads=False)
+
+
+def _even_batches(files: list[str], columns: list[str], rows: int) -> Iterator[pa.Table]:
+    """Batches of exactly `rows` rows (the last one shorter) across file boundaries, so two tables written in
+    the same order (documents and their signatures) can be read side by side without holding either."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in _batches(files, columns, rows):
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending)
 
 
 class _RowWriter:
     """An .npy file of known shape written row block by row block through a file handle (no memory map, so
-    written pages are not held in this process's memory)."""
+    written pages are not held in this process's memory). Values are appended in row-major order."""
 
     def __init__(self, path: Path, dtype: np.dtype, shape: tuple[int, int]) -> None:
         self.f = open(path, "wb")  # noqa: SIM115 - closed in close()
         np.lib.format.write_array_header_2_0(self.f, {"descr": dtype.str, "fortran_order": False, "shape": shape})
-        self.dtype, self.shape, self.rows = dtype, shape, 0
+        self.dtype, self.shape, self.values = dtype, shape, 0
 
-    def write(self, block: np.ndarray) -> None:
-        self.f.write(np.ascontiguousarray(block, dtype=self.dtype).tobytes())
-        self.rows += len(block)
+    def write(self, values: np.ndarray) -> None:
+        self.f.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+        self.values += values.size
 
     def close(self) -> None:
         self.f.close()
-        if self.rows != self.shape[0]:
-            raise MembershipIndexError(f"wrote {self.rows} signature rows, expected {self.shape[0]}")
+        if self.values != self.shape[0] * self.shape[1]:
+            raise MembershipIndexError(f"wrote {self.values} values to {self.f.name}, expected shape {self.shape}")
 
 
 def _npy_rows(path: Path) -> int:
@@ -151,33 +188,78 @@ def _text_schema() -> Any:
     return sb.build()
 
 
-class _Builder:
-    """One pass over documents, one over the ledger; every structure appended batch by batch."""
+class _TextShards:
+    """Full-text shards of at most `text_shard_docs` texts each, written one after the other.
 
-    def __init__(self, release: Path, staging: Path, config: IndexConfig) -> None:
-        import duckdb
+    tantivy merges a shard's segments by reading them back through memory maps, and every mapped page
+    counts in this process's memory until the shard is closed; one index over the whole release would end
+    with a merge that maps all of it (2.6 GB at a million documents). A shard is committed, merged and
+    closed before the next one starts, so the build holds one writer heap and at most one shard.
+    """
+
+    def __init__(self, directory: Path, config: IndexConfig, texts: int) -> None:
+        directory.mkdir()
+        self.directory, self.config = directory, config
+        # equal shards (none a small tail with skewed BM25 statistics): ceil(texts / shards) each
+        shards = max(1, math.ceil(texts / config.text_shard_docs))
+        self.per_shard = max(1, math.ceil(texts / shards))
+        self.shards: list[dict[str, Any]] = []
+        self.index: Any = None
+        self.writer: Any = None
+
+    def _open(self, first_entry: int) -> None:
         import tantivy
 
+        path = self.directory / f"{len(self.shards):05d}"
+        path.mkdir()
+        self.index = tantivy.Index(_text_schema(), path=str(path))
+        self.index.register_tokenizer(ANALYZER, analyzer())
+        self.writer = self.index.writer(
+            heap_size=self.config.writer_heap_mb * 1_000_000, num_threads=self.config.writer_threads
+        )
+        self.shards.append({"path": path.relative_to(self.directory.parent).as_posix(), "first_entry": first_entry,
+                            "entries": 0})  # fmt: skip
+
+    def add(self, doc: Any, entry: int) -> None:
+        if self.writer is None or self.shards[-1]["entries"] >= self.per_shard:
+            self.close()
+            self._open(entry)
+        shard = self.shards[-1]
+        if entry != shard["first_entry"] + shard["entries"]:
+            raise MembershipIndexError(f"full-text entries out of order at {entry}")  # shards are entry ranges
+        self.writer.add_document(doc)
+        shard["entries"] += 1
+
+    def close(self) -> None:
+        """Commit, merge and release the open shard (its memory maps go with the index object)."""
+        if self.writer is not None:
+            self.writer.commit()
+            self.writer.wait_merging_threads()
+        self.writer = self.index = None
+
+    def finish(self) -> list[dict[str, Any]]:
+        self.close()
+        if not self.shards:  # an empty release still gets a (empty) searchable shard
+            self._open(0)
+            self.close()
+        return self.shards
+
+
+class _Builder:
+    """One pass over documents (with their signatures), one over the ledger; every structure appended batch
+    by batch, nothing held per document but fixed-size numpy rows."""
+
+    def __init__(self, release: Path, staging: Path, config: IndexConfig) -> None:
         self.release, self.staging, self.config = release, staging, config
         self.manifest = load_manifest(release)
         self.dedup = dedup_config(self.manifest)
         self.num_perm = self.dedup.bands * self.dedup.rows_per_band
-        self.con = duckdb.connect(str(staging / "entries.duckdb"), config={"memory_limit": "1GB", "threads": 2})
-        self.con.execute(
-            "CREATE TABLE entries (" + ", ".join(f"{n} {_sql_type(t)}" for n, t in ENTRY_SCHEMA.items()) + ")"
-        )
-        # one row per (site suffix, entry): 'a.news.example.org' is listed under itself, 'news.example.org' and
-        # 'example.org', so "this site with its subdomains" is an index lookup, not a scan with ends_with
-        self.con.execute(
-            "CREATE TABLE sites (site VARCHAR, entry BIGINT, status VARCHAR, stage VARCHAR, reason VARCHAR)"
-        )
-        (staging / "text").mkdir()
-        self.text_index = tantivy.Index(_text_schema(), path=str(staging / "text"))
-        self.text_index.register_tokenizer(ANALYZER, analyzer())
-        self.writer = self.text_index.writer(
-            heap_size=config.writer_heap_mb * 1_000_000, num_threads=config.writer_threads
-        )
-        self.gram_file = open(staging / "grams.tmp", "wb")  # noqa: SIM115 - closed in finish()
+        # Entries are staged in Parquet and loaded into DuckDB at the end: DuckDB's table buffers grew with every
+        # inserted batch (~0.8 KB per document, measured) while the other structures were being written.
+        self.entry_rows = _Staged(staging / "entries.tmp.parquet", _arrow_schema(ENTRY_SCHEMA))
+        self.site_rows = _Staged(staging / "sites.tmp.parquet", _arrow_schema(SITE_SCHEMA))
+        self.text: _TextShards  # opened in run(), once the number of texts is known
+        self.gram_file = open(staging / "grams.tmp", "wb")  # noqa: SIM115 - closed in _sketch()
         self.grams = 0
         self.timings: dict[str, float] = {}
 
@@ -192,10 +274,13 @@ class _Builder:
 
         t = time.perf_counter()
         if status == "in":
-            hashes, counts = word_hashes(words(frame["text"]))
-            grams = gram_hashes(hashes, counts, self.config.ngram, self.config.stride)
-            self.gram_file.write(grams.tobytes())
-            self.grams += len(grams)
+            step = self.config.sketch_rows  # a word list takes many times its text: a few texts at a time
+            for start in range(0, len(frame), step):
+                hashes, counts = word_hashes(words(frame["text"].slice(start, step)))
+                grams = gram_hashes(hashes, counts, self.config.ngram, self.config.stride)
+                self.gram_file.write(grams.tobytes())
+                self.grams += len(grams)
+                del hashes, counts, grams
             t = self._tick("sketch_ngrams", t)
         for i, (doc_id, text, title, language, url) in enumerate(
             frame.select("id", "text", "title", "language", "url").iter_rows()
@@ -207,56 +292,77 @@ class _Builder:
                 doc.add_text("language", language)
             if url:
                 doc.add_text("url", url)
-            self.writer.add_document(doc)
+            self.text.add(doc, first_entry + i)
         self._tick("full_text_add", t)
 
     def add_entries(self, frame: pl.DataFrame) -> None:
         rows = frame.select(
             (pl.col(n) if n in frame.columns else pl.lit(None)).cast(t).alias(n) for n, t in ENTRY_SCHEMA.items()
         )
-        self.con.register("batch", rows.to_arrow())
-        self.con.execute("INSERT INTO entries SELECT * FROM batch")
-        self.con.unregister("batch")
-        self.con.register("batch", _site_rows(rows).to_arrow())
-        self.con.execute("INSERT INTO sites SELECT * FROM batch")
-        self.con.unregister("batch")
+        self.entry_rows.write(rows)
+        self.site_rows.write(_site_rows(rows))
+
+    def load_entries(self) -> None:
+        """The staged rows into `entries.duckdb` (streamed, in staging order) with its point-lookup indexes,
+        under DuckDB's memory limit (its ART indexes are buffer-managed: 330 MB peak at 1M entries at 256 MB)."""
+        import duckdb
+
+        con = duckdb.connect(
+            str(self.staging / "entries.duckdb"),
+            config={"memory_limit": f"{self.config.entries_memory_mb}MB", "threads": 1,
+                    "temp_directory": str(self.staging / "duckdb.tmp")},
+        )  # fmt: skip
+        for table, staged in (("entries", self.entry_rows), ("sites", self.site_rows)):
+            columns = ", ".join(f"{n} {t}" for n, t in staged.sql_columns())
+            con.execute(f"CREATE TABLE {table} ({columns})")
+            if staged.close():
+                con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)", [str(staged.path)])
+            staged.path.unlink(missing_ok=True)
+        for column in ("entry", "id", "text_sha256", "norm_sha256", "url", "domain", "duplicate_of"):
+            con.execute(f"CREATE INDEX entries_{column} ON entries ({column})")
+        # one row per (site suffix, entry): 'a.news.example.org' is listed under itself, 'news.example.org' and
+        # 'example.org', so "this site with its subdomains" is an index lookup, not a scan with ends_with
+        con.execute("CREATE INDEX sites_site ON sites (site)")
+        con.execute("CHECKPOINT")
+        con.close()
+        shutil.rmtree(self.staging / "duckdb.tmp", ignore_errors=True)
 
     def run(self) -> dict[str, Any]:
         cfg, manifest = self.config, self.manifest
-        sig_files = table_files(self.release, manifest, "signatures")
         n_docs = sum(f["rows"] for f in manifest["files"] if f["table"] == "documents")
-        t = time.perf_counter()
-        # Signatures first (aligned 1:1 with documents, same order): copy into a memory map.
         ledger_files = table_files(self.release, manifest, "ledger")
         n_ledger_text = 0
         for batch in _batches(ledger_files, ["text"], cfg.batch_rows):
             n_ledger_text += batch.num_rows - batch.column("text").null_count
         n_sig = n_docs + n_ledger_text
         sig = _RowWriter(self.staging / "signatures.npy", np.dtype(np.uint32), (n_sig, self.num_perm))
-        sig_ids: list[pa.Array] = []
-        row = 0
-        for batch in _batches(sig_files, ["id", "minhash"], cfg.batch_rows):
-            values = batch.column("minhash").flatten().to_numpy(zero_copy_only=False)
-            sig.write(values.reshape(batch.num_rows, self.num_perm))
-            sig_ids.append(batch.column("id"))
-            row += batch.num_rows
-        if row != n_docs:
-            raise MembershipIndexError(f"signatures have {row} rows, documents {n_docs}: the release is inconsistent")
-        all_sig_ids = pa.concat_arrays(sig_ids) if sig_ids else pa.array([], pa.string())
-        t = self._tick("signatures_copy", t)
+        self.text = _TextShards(self.staging / "text", cfg, n_sig)  # the entries with text: documents first
 
+        # Documents and their signatures (same order, same ids) read side by side, batch by batch.
+        docs = _even_batches(table_files(self.release, manifest, "documents"), DOC_COLUMNS, cfg.batch_rows)
+        sigs = _even_batches(table_files(self.release, manifest, "signatures"), ["id", "minhash"], cfg.batch_rows)
         row = 0
-        for batch in _batches(table_files(self.release, manifest, "documents"), DOC_COLUMNS, cfg.batch_rows):
-            frame = pl.from_arrow(batch)
-            if not batch.column("id").equals(all_sig_ids.slice(row, batch.num_rows)):
-                raise MembershipIndexError("signatures are not aligned with documents: run `apertura verify`")
+        for batch in docs:
             t = time.perf_counter()
+            sig_batch = next(sigs, None)
+            if sig_batch is None or not batch.column("id").equals(sig_batch.column("id")):
+                raise MembershipIndexError("signatures are not aligned with documents: run `apertura verify`")
+            values = sig_batch.column("minhash").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            sig.write(values.reshape(batch.num_rows, self.num_perm))
+            del sig_batch, values
+            t = self._tick("signatures_copy", t)
+            frame = pl.from_arrow(batch)
+            del batch
             self.add_entries(
                 frame.with_columns(entry=pl.int_range(row, row + len(frame)), status=pl.lit("in"), has_text=True)
             )
             t = self._tick("entries", t)
             self.add_texts(row, frame, "in")
             row += len(frame)
+            del frame
+            _release_freed_memory()
+        if next(sigs, None) is not None or row != n_docs:
+            raise MembershipIndexError(f"signatures or documents do not have the manifest's {n_docs} rows")
 
         # Ledger: rows with text get signatures and full text (status 'removed'); all get an entry.
         with_text, without = row, n_sig
@@ -277,6 +383,7 @@ class _Builder:
                 )
                 self.add_texts(with_text, has, "removed")
                 with_text += len(has)
+                _release_freed_memory()
             rest = frame.filter(pl.col("text").is_null())
             if len(rest):
                 self.add_entries(
@@ -288,15 +395,9 @@ class _Builder:
         sig.close()
 
         t = time.perf_counter()
-        self.writer.commit()
-        self.writer.wait_merging_threads()
-        del self.writer
+        shards = self.text.finish()
         t = self._tick("full_text_commit", t)
-        for column in ("entry", "id", "text_sha256", "norm_sha256", "url", "domain", "duplicate_of"):
-            self.con.execute(f"CREATE INDEX entries_{column} ON entries ({column})")
-        self.con.execute("CREATE INDEX sites_site ON sites (site)")
-        self.con.execute("CHECKPOINT")
-        self.con.close()
+        self.load_entries()
         t = self._tick("entries", t)
 
         lsh = self._lsh(self.staging / "signatures.npy")
@@ -310,43 +411,52 @@ class _Builder:
             "entries": without,
             "lsh": lsh,
             "sketch": sketch,
+            "text_shards": shards,
         }
 
     def _lsh(self, path: Path) -> dict[str, Any]:
-        """Band keys of every signed entry, sorted per band; signatures are read in chunks (not mapped), so
-        memory stays at the keys (bands x 8 bytes per entry) whatever the signature file's size."""
+        """Band keys of every signed entry, sorted per band. Keys go to one temporary file per band, then each
+        band is sorted on its own: memory is one band (key, order, entry: 24 bytes per entry), not all 14."""
         bands, rows = self.dedup.bands, self.dedup.rows_per_band
-        step = 200_000
         n = _npy_rows(path)
-        chunk_keys, chunk_valid = [], []
-        for start in range(0, n, step):
-            block = _read_rows(path, start, min(n, start + step))
-            ok = (block != _EMPTY).any(axis=1)
-            chunk_valid.append(np.flatnonzero(ok) + start)
-            chunk_keys.append(band_keys(block[ok], bands, rows))
-        valid = np.concatenate(chunk_valid) if chunk_valid else np.zeros(0, np.int64)
-        raw = np.concatenate(chunk_keys, axis=1) if chunk_keys else np.zeros((bands, 0), np.uint64)
-        del chunk_keys
-        keys = np.lib.format.open_memmap(
-            self.staging / "lsh_keys.npy", mode="w+", dtype=np.uint64, shape=(bands, len(valid))
-        )
-        entries = np.lib.format.open_memmap(
-            self.staging / "lsh_entries.npy", mode="w+", dtype=np.int64, shape=(bands, len(valid))
-        )
+        tmp = [self.staging / f"lsh_band_{b}.tmp" for b in range(bands)]
+        valid_path = self.staging / "lsh_valid.tmp"
+        outs = [open(p, "wb") for p in tmp]  # noqa: SIM115 - closed below
+        m = 0
+        with open(valid_path, "wb") as valid_out:
+            for start in range(0, n, _LSH_ROWS):
+                block = _read_rows(path, start, min(n, start + _LSH_ROWS))
+                ok = (block != _EMPTY).any(axis=1)
+                valid_out.write((np.flatnonzero(ok) + start).astype(np.int64).tobytes())
+                keys = band_keys(block[ok], bands, rows)
+                for b in range(bands):
+                    outs[b].write(keys[b].tobytes())
+                m += int(ok.sum())
+        for f in outs:
+            f.close()
+        key_out = _RowWriter(self.staging / "lsh_keys.npy", np.dtype(np.uint64), (bands, m))
+        entry_out = _RowWriter(self.staging / "lsh_entries.npy", np.dtype(np.int64), (bands, m))
+        valid = np.fromfile(valid_path, dtype=np.int64)
         for b in range(bands):
-            order = np.argsort(raw[b], kind="stable")
-            keys[b] = raw[b][order]
-            entries[b] = valid[order]
-        keys.flush()
-        entries.flush()
-        return {"bands": bands, "rows_per_band": rows, "signed_entries": len(valid)}
+            raw = np.fromfile(tmp[b], dtype=np.uint64)
+            tmp[b].unlink()
+            order = np.argsort(raw, kind="stable")
+            for i in range(0, m, _LSH_ROWS):
+                part = order[i : i + _LSH_ROWS]
+                key_out.write(raw[part])
+                entry_out.write(valid[part])
+            del raw, order
+        key_out.close()
+        entry_out.close()
+        valid_path.unlink()
+        return {"bands": bands, "rows_per_band": rows, "signed_entries": m}
 
     def _sketch(self) -> dict[str, Any]:
         cfg = self.config
         self.gram_file.close()
         path = self.staging / "grams.tmp"
         sketch = Sketch.empty(self.grams, cfg.false_positive_rate, self.staging / "ngrams.npy")
-        step = 1 << 22  # n-grams per chunk: 32 MB
+        step = 1 << 20  # n-grams per chunk: 8 MB, ~6 such arrays while locating their bits
         with open(path, "rb") as f:
             for _ in range(0, self.grams, step):
                 sketch.add(np.fromfile(f, dtype=np.uint64, count=step))
@@ -366,6 +476,35 @@ class _Builder:
         }
 
 
+class _Staged:
+    """Rows appended batch by batch to a temporary Parquet file (one row group per batch)."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema = path, schema
+        self.writer = pq.ParquetWriter(path, schema, compression="lz4")
+        self.rows = 0
+
+    def write(self, frame: pl.DataFrame) -> None:
+        if len(frame):
+            self.writer.write_table(frame.to_arrow().cast(self.schema))
+            self.rows += len(frame)
+
+    def close(self) -> int:
+        self.writer.close()
+        return self.rows
+
+    def sql_columns(self) -> list[tuple[str, str]]:
+        return [(f.name, _SQL_TYPES[f.type]) for f in self.schema]
+
+
+_SQL_TYPES = {pa.int64(): "BIGINT", pa.large_string(): "VARCHAR", pa.bool_(): "BOOLEAN"}
+
+
+def _arrow_schema(columns: dict[str, pl.DataType]) -> pa.Schema:
+    arrow = {pl.Int64: pa.int64(), pl.String: pa.large_string(), pl.Boolean: pa.bool_()}
+    return pa.schema([(name, arrow[dtype]) for name, dtype in columns.items()])
+
+
 def _site_rows(entries: pl.DataFrame) -> pl.DataFrame:
     """(site, entry, status, stage, reason) for every suffix of each domain with at least two labels."""
     labels = entries.select("entry", "status", "stage", "reason", pl.col("domain").str.split(".").alias("labels"))
@@ -377,12 +516,7 @@ def _site_rows(entries: pl.DataFrame) -> pl.DataFrame:
         )
         for k in range(max(0, longest - 1))
     ]
-    schema = {"site": pl.String, "entry": pl.Int64, "status": pl.String, "stage": pl.String, "reason": pl.String}
-    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
-
-
-def _sql_type(dtype: pl.DataType) -> str:
-    return {pl.Int64: "BIGINT", pl.String: "VARCHAR", pl.Boolean: "BOOLEAN"}[dtype]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=SITE_SCHEMA)
 
 
 def _listing(directory: Path) -> list[dict[str, Any]]:
@@ -424,9 +558,10 @@ def build_index(release_dir: str | os.PathLike[str], config: IndexConfig | None 
             "manifest_sha256": manifest_sha256(release),
             "config": config.model_dump(mode="json"),
             "dedup": builder.dedup.model_dump(mode="json"),
-            "counts": {k: v for k, v in counts.items() if k not in ("lsh", "sketch")},
+            "counts": {k: v for k, v in counts.items() if k not in ("lsh", "sketch", "text_shards")},
             "lsh": counts["lsh"],
             "sketch": counts["sketch"],
+            "text_shards": counts["text_shards"],
             "software": {name: version(name) for name in ("tantivy", "duckdb", "numpy", "polars", "xxhash")},
             "build_seconds": {k: round(v, 3) for k, v in sorted(builder.timings.items())},
             "files": _listing(staging),

@@ -29,6 +29,15 @@ class IndexConfig(BaseModel):
     )
     max_query_chars: int = Field(200_000, ge=1_000, description="Longer queries are refused (split them).")
     max_candidates: int = Field(20, ge=1, le=200, description="Documents verified on their real text per query.")
-    writer_heap_mb: int = Field(256, ge=16, description="Full-text writer memory (MB), shared by its threads.")
+    writer_heap_mb: int = Field(128, ge=16, description="Full-text writer memory (MB), shared by its threads.")
     writer_threads: int = Field(1, ge=1, le=8, description="Full-text writer threads.")
-    batch_rows: int = Field(8_192, ge=64, description="Documents read per batch while building.")
+    text_shard_docs: int = Field(
+        150_000, ge=1, description="Texts per full-text shard: a shard's merges read it back through memory "
+        "maps, so this (x ~2.7 KB) bounds the build's memory; queries search every shard."
+    )
+    entries_memory_mb: int = Field(256, ge=64, description="DuckDB memory limit (MB) while writing the entries.")
+    batch_rows: int = Field(4_096, ge=64, description="Documents read per batch while building.")
+    sketch_rows: int = Field(
+        2_048, ge=16, description="Documents split into words at a time for the sketch (a word list takes many "
+        "times its text)."
+    )

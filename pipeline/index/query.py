@@ -25,14 +25,13 @@ from pipeline.index.build import (
     INDEX_DIR,
     INDEX_JSON,
     MembershipIndexError,
-    band_keys,
     manifest_sha256,
 )
 from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, words
 from pipeline.release import ReleaseError, load_manifest
-from pipeline.steps.dedup import _shingle_hashes, _word_hashes, add_dedup_keys, normalise
+from pipeline.steps.dedup import _shingle_hashes, _word_hashes, add_dedup_keys, band_keys, normalise
 
 _EMPTY = np.uint32(0xFFFFFFFF)
 MAX_BUCKET = 2_000  # LSH bucket members examined per band (a huge bucket is boilerplate; its best are kept)
@@ -205,6 +204,19 @@ def _pct(x: float) -> str:
     return f"{x:.0%}" if x >= 0.01 or x == 0 else f"{x:.2%}"
 
 
+@dataclass
+class _Shard:
+    """One full-text shard: the entries [first, first + entries) (format 1: one shard holding all)."""
+
+    first: int
+    entries: int | None
+    index: Any
+    searcher: Any
+
+    def holds(self, entry: int) -> bool:
+        return self.entries is None or self.first <= entry < self.first + self.entries
+
+
 class MembershipIndex:
     """An opened `R/index/`: refuses to answer from an index built for another manifest."""
 
@@ -241,10 +253,13 @@ class MembershipIndex:
         self.lsh_keys = np.load(directory / "lsh_keys.npy", mmap_mode="r")
         self.lsh_entries = np.load(directory / "lsh_entries.npy", mmap_mode="r")
         self.sketch = Sketch.load(directory / "ngrams.npy", self.info["sketch"]["k"])
-        self.text_index = tantivy.Index.open(str(directory / "text"))
-        self.text_index.register_tokenizer(ANALYZER, analyzer())
-        self.schema = self.text_index.schema
-        self.searcher = self.text_index.searcher()
+        # format 1 had one full-text index in text/; format 2 has entry-range shards under text/NNNNN/
+        self.shards: list[_Shard] = []
+        for shard in self.info.get("text_shards") or [{"path": "text", "first_entry": 0, "entries": None}]:
+            text_index = tantivy.Index.open(str(directory / shard["path"]))
+            text_index.register_tokenizer(ANALYZER, analyzer())
+            self.shards.append(_Shard(shard["first_entry"], shard["entries"], text_index, text_index.searcher()))
+        self.schema = self.shards[0].index.schema
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -257,17 +272,32 @@ class MembershipIndex:
         return Match(id=row["id"], status=row["status"], how=[how], **{k: row.get(k) for k in keys})
 
     def _texts(self, entries: list[int]) -> dict[int, str]:
-        """Stored texts by entry number (one term-set query on the full-text index)."""
+        """Stored texts by entry number (one term-set query on each shard holding some of them)."""
         import tantivy
 
-        if not entries:
-            return {}
-        query = tantivy.Query.term_set_query(self.schema, "entry", [int(e) for e in entries])
-        out = {}
-        for _, address in self.searcher.search(query, len(entries), count=False).hits:
-            doc = self.searcher.doc(address)
-            out[doc["entry"][0]] = doc["text"][0] if doc["text"] else ""
+        out: dict[int, str] = {}
+        for shard in self.shards:
+            wanted = [int(e) for e in entries if shard.holds(int(e))]
+            if not wanted:
+                continue
+            query = tantivy.Query.term_set_query(self.schema, "entry", wanted)
+            for _, address in shard.searcher.search(query, len(wanted), count=False).hits:
+                doc = shard.searcher.doc(address)
+                out[doc["entry"][0]] = doc["text"][0] if doc["text"] else ""
         return out
+
+    def _search(self, query: Any, limit: int, count: bool = False) -> tuple[list[tuple[float, _Shard, Any]], int]:
+        """The best `limit` hits over all shards by score (ties in shard order, as one index would list them
+        in segment order) and the total count. Each shard ranks with its own BM25 statistics: shards are equal
+        slices of the release (~`text_shard_docs` texts at scale), so they differ little from the whole's."""
+        hits: list[tuple[float, _Shard, Any]] = []
+        total = 0
+        for shard in self.shards:
+            result = shard.searcher.search(query, limit, count=count)
+            hits += [(float(score), shard, address) for score, address in result.hits]
+            total += int(result.count or 0) if count else 0
+        hits.sort(key=lambda h: -h[0])  # stable: equal scores keep shard order
+        return hits[:limit], total
 
     def _entries(self, entries: list[int]) -> dict[int, dict[str, Any]]:
         if not entries:
@@ -314,8 +344,8 @@ class MembershipIndex:
         ]
         query = tantivy.Query.boolean_query(subqueries)
         found = {}
-        for _, address in self.searcher.search(query, self.config.max_candidates * 2, count=False).hits:
-            doc = self.searcher.doc(address)
+        for _, shard, address in self._search(query, self.config.max_candidates * 2)[0]:
+            doc = shard.searcher.doc(address)
             found[doc["entry"][0]] = doc["text"][0] if doc["text"] else ""
         return found
 
@@ -662,13 +692,15 @@ class MembershipIndex:
             filters.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, "language", language)))
         if not include_removed:
             filters.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, "status", "in")))
-        result = self.searcher.search(tantivy.Query.boolean_query(filters), limit, count=True)
-        snippets = tantivy.SnippetGenerator.create(self.searcher, text_query, schema, "text")
-        snippets.set_max_num_chars(240)
+        found, total = self._search(tantivy.Query.boolean_query(filters), limit, count=True)
+        generators: dict[int, Any] = {}
         hits = []
-        for score, address in result.hits:
-            doc = self.searcher.doc(address)
-            snippet = snippets.snippet_from_doc(doc)
+        for score, shard, address in found:
+            if id(shard) not in generators:  # one per shard that has hits: it reads that shard's terms
+                generators[id(shard)] = tantivy.SnippetGenerator.create(shard.searcher, text_query, schema, "text")
+                generators[id(shard)].set_max_num_chars(240)
+            doc = shard.searcher.doc(address)
+            snippet = generators[id(shard)].snippet_from_doc(doc)
             fragment = snippet.fragment()
             raw = fragment.encode("utf-8")
             ranges = [
@@ -691,7 +723,7 @@ class MembershipIndex:
             release=self.release_id,
             query=q,
             language=language,
-            total=int(result.count or 0),
+            total=total,
             hits=hits,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )

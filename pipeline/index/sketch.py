@@ -43,16 +43,16 @@ def plan(items: int, fpr: float) -> tuple[int, int]:
         bits *= 1.02
 
 
-def _locate(grams: np.ndarray, blocks: int, k: int) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
-    h1 = fmix64(grams)
-    h2 = fmix64(grams ^ _SALT)
-    base = (h1 % np.uint64(blocks)).astype(np.int64) * WORDS_PER_BLOCK
-    words, masks = [], []
-    for i in range(k):
-        bit = (h2 >> np.uint64(9 * i)) & np.uint64(BLOCK_BITS - 1)
-        words.append(base + (bit >> np.uint64(6)).astype(np.int64))
-        masks.append(np.left_shift(np.uint64(1), bit & np.uint64(63)))
-    return base, words, masks
+def _hash(grams: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first word of each n-gram's block, the hash its k bit positions are cut from)."""
+    base = (fmix64(grams) % np.uint64(blocks)).astype(np.int64) * WORDS_PER_BLOCK
+    return base, fmix64(grams ^ _SALT)
+
+
+def _bit(base: np.ndarray, h2: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """The word and mask of bit `i` (of k) of each n-gram: 9 bits of h2 pick one of the block's 512 bits."""
+    bit = (h2 >> np.uint64(9 * i)) & np.uint64(BLOCK_BITS - 1)
+    return base + (bit >> np.uint64(6)).astype(np.int64), np.left_shift(np.uint64(1), bit & np.uint64(63))
 
 
 class Sketch:
@@ -75,14 +75,17 @@ class Sketch:
         return cls(np.load(path, mmap_mode="r"), k)
 
     def add(self, grams: np.ndarray) -> None:
-        _, words, masks = _locate(grams, self.blocks, self.k)
-        for w, m in zip(words, masks, strict=True):
+        """Set the k bits of each n-gram, one bit position at a time (a few arrays of len(grams) at most)."""
+        base, h2 = _hash(grams, self.blocks)
+        for i in range(self.k):
+            w, m = _bit(base, h2, i)
             np.bitwise_or.at(self.bits, w, m)  # duplicates must accumulate: plain fancy |= would drop them
 
     def contains(self, grams: np.ndarray) -> np.ndarray:
-        _, words, masks = _locate(grams, self.blocks, self.k)
+        base, h2 = _hash(grams, self.blocks)
         hit = np.ones(len(grams), dtype=bool)
-        for w, m in zip(words, masks, strict=True):
+        for i in range(self.k):
+            w, m = _bit(base, h2, i)
             hit &= (self.bits[w] & m) != 0
         return hit
 

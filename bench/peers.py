@@ -91,9 +91,10 @@ def run_datatrove(args: list[str], cache: Path, timeout: float = 3600) -> dict[s
 
 
 def run_apertura(warcs: list[str], out: Path, workers: int, extractor: str) -> dict[str, Any]:
-    """`apertura run` as a user runs it (a fresh process, start-up included)."""
+    """`apertura run` as a user runs it (a fresh process, start-up included), without the membership and
+    search index: the peer pipeline builds none (`bench.index_scale` measures that build)."""
     cmd = [sys.executable, "-m", "pipeline.cli", "run", *warcs, "--out", str(out), "--workers", str(workers),
-           "--extractor", extractor]
+           "--extractor", extractor, "--no-index"]
     res = subprocess_tree(cmd)
     if res["returncode"]:
         raise SystemExit(f"apertura run failed:\n{res['stderr'][-4000:]}")

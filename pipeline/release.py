@@ -125,10 +125,9 @@ class _Dedup:
         # priority is the global row: `order` (input index, then offset) increases through the shards, which
         # is what lets keepers be chosen without sorting ids; a violation would silently change keepers
         if n and not np.all(order[1:] > order[:-1]):
-            raise ReleaseError("staged candidates are not in input order: rerun without --resume")
+            raise ReleaseError("staged candidates are not in input order (an executor staged rows out of order)")
         del order
         self.staged = staged
-
         self.clusters = cluster(norm, keys, cfg, lambda rows: staged.signatures(rows, cfg), active=active, edges=edges)
         del norm, keys
         named = self.clusters.named_rows()

@@ -47,7 +47,7 @@ from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, words
 from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
-from pipeline.steps.dedup import add_dedup_keys, band_keys
+from pipeline.steps.dedup import add_dedup_keys, band_keys, signature_matrix
 from pipeline.tables import file_sha256
 
 INDEX_DIR = "index"
@@ -374,7 +374,7 @@ class _Builder:
             if len(has):
                 t = time.perf_counter()
                 keyed = add_dedup_keys(has.select("text"), self.dedup)
-                sig.write(np.asarray(keyed["minhash"].to_list(), dtype=np.uint32))
+                sig.write(signature_matrix(keyed["minhash"], self.dedup))
                 t = self._tick("ledger_signatures", t)
                 self.add_entries(
                     has.with_columns(

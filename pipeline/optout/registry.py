@@ -254,7 +254,7 @@ def match(frame: pl.DataFrame, entries: Iterable[Entry]) -> pl.DataFrame:
                 has = frame["minhash"].is_not_null().to_numpy()
                 sigs = np.zeros((frame.height, len(e.minhash)), dtype=np.uint32)
                 if has.any():
-                    sigs[has] = np.array(frame["minhash"].filter(pl.Series(has)).to_list(), dtype=np.uint32)
+                    sigs[has] = frame["minhash"].filter(pl.Series(has)).explode().to_numpy().reshape(-1, sigs.shape[1])
             estimate = np.where(has, _jaccard(sigs, np.array(e.minhash, dtype=np.uint32)), 0.0)
             exact = (frame["norm_sha256"] == e.value).fill_null(False).to_numpy()
             hit = exact | (estimate >= TEXT_JACCARD)

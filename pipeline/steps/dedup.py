@@ -1,7 +1,8 @@
 """Stage `dedup`: exact (normalised-text SHA-256) then MinHash-LSH near-duplicate clusters.
 
-Dedup is global: `add_dedup_keys` runs per batch and adds the keys, `find_duplicates` runs once over
-every candidate of a release and names, per document, the keeper of its cluster. Defaults follow
+Dedup is global: `add_dedup_keys` runs per batch and adds the keys; `cluster` runs once over every
+candidate of a release (streamed from the staged shards by `pipeline.release`; `find_duplicates` is the
+same over a frame in memory) and names, per document, the keeper of its cluster. Defaults follow
 FineWeb (Penedo et al. 2024): word 5-grams, 14 bands x 8 rows (threshold ~0.8).
 
 Signatures are computed vectorised (numpy) but are bit-for-bit those of datasketch 2.0, so

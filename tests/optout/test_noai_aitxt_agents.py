@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from pipeline.optout import agents, aitxt, noai
-
-FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "ai-robots" / "robots.json"
-
 
 # --- noai ------------------------------------------------------------------------------------------------
 
@@ -83,8 +79,8 @@ def test_aitxt_missing_or_html_gives_no_signal():
 # --- agents ----------------------------------------------------------------------------------------------
 
 
-def test_generated_list_matches_committed_file_and_has_required_agents():
-    generated = agents.generate(FIXTURE)
+def test_generated_list_matches_committed_file_and_has_required_agents(fixtures_dir):
+    generated = agents.generate(fixtures_dir / "ai-robots" / "robots.json")
     committed = json.loads(agents.DATA_FILE.read_text(encoding="utf-8"))
     assert committed["agents"] == generated
     assert committed["license"] == "MIT" and "738c80df2169027ce0e07c9976fd3f2f57dd8f7b" in committed["source"]

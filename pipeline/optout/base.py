@@ -51,7 +51,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def policy_kind(url: str | None) -> str | None:
     """'robots.txt', 'tdmrep.json' or 'ai.txt' when `url` is that site policy file (no query), else None."""
-    if not url:
+    if not url or not any(path in url for path in POLICY_FILES):  # cheap: asked of every record read
         return None
     try:
         parts = urlsplit(url)

@@ -5,7 +5,6 @@ Heavy libraries are imported inside commands so `apertura --help` stays fast.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -171,9 +170,9 @@ def build(
     """Site policies, shards with progress bars, then the release (and its index); removes the work directory."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from pipeline.executors.local import STAGES, run_shards
+    from pipeline.executors.local import STAGES, run_shards, worker_pool
 
-    session, release_options = contextlib.nullcontext(), {}
+    session, release_options = worker_pool(workers, config), {}
     if executor == "ray":  # same contract and byte-identical release; Ray Data pipeline, dedup group-by on Ray
         try:
             from pipeline.executors import ray as ray_executor
@@ -185,6 +184,7 @@ def build(
     from pipeline.optout.policies import collect
     from pipeline.optout.registry import Registry
     from pipeline.release import ReleaseError, build_release
+    from pipeline.sources.inputs import InputError
     from pipeline.tables import writing
 
     workdir = out_dir.parent / f".{out_dir.name}.work"
@@ -199,10 +199,18 @@ def build(
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
     )
-    with session, Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
+    progress = Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
+    with session as pool, progress:  # pool: the local worker processes when there are several (Ray: None)
         scan = progress.add_task("site policies", total=len(specs) + len(snapshots), rate="")
         policies = workdir / "policies.parquet"
-        collected, scanned = collect([*snapshots, *specs], on_file=lambda _: progress.advance(scan))
+        # one pass over every input finds the policy files and, for the worker pool, where each batch starts
+        collected, scanned = collect(
+            [*snapshots, *specs],
+            on_file=lambda _: progress.advance(scan),
+            batch_size=config.batch_size if pool else None,
+            map_files=pool.map if pool and len(specs) + len(snapshots) > 1 else map,  # one file: read here
+        )
+        run_options = {"pool": pool, "plans": {f.path: f.plan for f in scanned if f.plan}} if pool else {}
         try:
             with writing("the work directory", workdir):
                 workdir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +218,7 @@ def build(
                 os.replace(policies.with_suffix(".tmp"), policies)
         except ReleaseError as err:
             raise fail(str(err)) from None
-        snapshot_files = [vars(f) for f in scanned[: len(snapshots)]]
+        snapshot_files = [f.describe() for f in scanned[: len(snapshots)]]
         files = progress.add_task("inputs", total=len(specs), rate="")
         stage_tasks = {stage: progress.add_task(stage, total=None, rate="") for stage in STAGES}
 
@@ -238,6 +246,7 @@ def build(
                 policies=policies,
                 on_records=on_records,
                 on_shard=on_shard,
+                **run_options,
             )
             for task in stage_tasks.values():
                 progress.update(task, total=progress.tasks[task].completed)
@@ -254,7 +263,7 @@ def build(
                 on_written=lambda n: progress.advance(written, n),
                 **release_options,
             )
-        except ReleaseError as err:
+        except (ReleaseError, InputError) as err:  # InputError: an input changed while the run read it
             raise fail(str(err)) from None
     shutil.rmtree(workdir, ignore_errors=True)
     if index:

@@ -78,7 +78,7 @@ def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], agent
                 **source,
             }
         )
-    return rows, index, [{"path": f.path, "sha256": f.sha256, "bytes": f.bytes} for f in scanned]
+    return rows, index, [f.describe() for f in scanned]
 
 
 def _rewrite(src: Path, dst: Path, keep: pl.Expr, table: str) -> int:

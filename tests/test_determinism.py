@@ -9,9 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from pipeline.cli import build
 from pipeline.config import RunConfig
-from pipeline.sources.inputs import expand_inputs
+from pipeline.executors.local import run_shards, worker_pool
+from pipeline.optout.policies import collect
+from pipeline.sources.inputs import InputError, expand_inputs
+from tests.helpers.warcs import make_pages, write_warc
 
 
 def file_hashes(release: Path) -> dict[str, str]:
@@ -64,3 +69,34 @@ def test_one_input_split_into_many_batches_over_two_workers_gives_the_same_relea
     assert file_hashes(tmp_path / "two") == file_hashes(tmp_path / "one")
     strip = lambda m: {k: v for k, v in m.items() if k != "release_id"}  # noqa: E731
     assert strip(two) == strip(one)
+
+
+def test_planned_and_unplanned_inputs_mixed_over_two_workers_give_the_same_release(planted, tmp_path):
+    """Workers read the planned inputs from their byte ranges; a truncated file (no plan: reading stops)
+    and an uncompressed one are read as before. Together on 2 workers: exactly the one-process release."""
+    paths, _ = planted
+    largest = max(paths, key=lambda p: p.stat().st_size)
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(largest.read_bytes()[: largest.stat().st_size // 2])
+    plain = tmp_path / "plain.warc"
+    write_warc(plain, make_pages(9, host="plain.test"), gzip=False)
+    specs = expand_inputs([*map(str, paths), str(cut), str(plain)])
+    config = RunConfig(batch_size=3)
+    one = build(specs, config, tmp_path / "one", workers=1, index=False)
+    assert any(i["read_stopped"] for i in one["inputs"])
+    two = build(specs, config, tmp_path / "two", workers=2, index=False)
+    assert file_hashes(tmp_path / "two") == file_hashes(tmp_path / "one")
+    strip = lambda m: {k: v for k, v in m.items() if k != "release_id"}  # noqa: E731
+    assert strip(two) == strip(one)
+
+
+def test_the_workers_read_planned_inputs_themselves(tmp_path):
+    """The driver does not read a planned input: a file rewritten after its policy scan fails the run in
+    the worker that reads it, with a clear error, instead of being read as something else."""
+    path = tmp_path / "in.warc.gz"
+    write_warc(path, make_pages(12))
+    config = RunConfig(batch_size=4)
+    _, scanned = collect([str(path)], batch_size=config.batch_size)
+    write_warc(path, make_pages(14))
+    with worker_pool(2, config) as pool, pytest.raises(InputError, match="changed while the run was reading it"):
+        run_shards([str(path)], config, tmp_path / "work", workers=2, pool=pool, plans={str(path): scanned[0].plan})

@@ -9,12 +9,14 @@ a rerun with `resume=True` skips exactly the shards that finished.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import json
 import multiprocessing
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from pipeline.optout.policies import PolicyIndex
 from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
 from pipeline.sources.base import ReadReport
 from pipeline.sources.inputs import read_input
+from pipeline.sources.warc import BatchPlan, read_planned_batch
 from pipeline.steps.admit import AdmitStep
 from pipeline.steps.base import Step
 from pipeline.steps.dedup import add_dedup_keys
@@ -78,6 +81,9 @@ class Shard:
 
 
 STAGED_ROW_GROUP = 2_048  # rows; bounds memory when staged shards are written and read back
+# Staged files live until the release is written: lz4 reads back ~3x faster than zstd (the release's own
+# files stay zstd), for ~1.5x the disk while the run lasts.
+STAGED_COMPRESSION = "lz4"
 
 
 def _finish_table(parts: list[Path], staged_schema: dict, provenance: dict, out: Path) -> int:
@@ -86,9 +92,10 @@ def _finish_table(parts: list[Path], staged_schema: dict, provenance: dict, out:
     if parts:
         staged = pl.scan_parquet(parts).pipe(add_provenance, **provenance)
         # small row groups: otherwise the sink buffers the whole shard in one group (and so does the reader)
-        staged.sink_parquet(tmp, compression="zstd", row_group_size=STAGED_ROW_GROUP)
+        staged.sink_parquet(tmp, compression=STAGED_COMPRESSION, row_group_size=STAGED_ROW_GROUP)
     else:
-        add_provenance(pl.DataFrame(schema=staged_schema), **provenance).write_parquet(tmp)
+        empty = add_provenance(pl.DataFrame(schema=staged_schema), **provenance)
+        empty.write_parquet(tmp, compression=STAGED_COMPRESSION)
     os.replace(tmp, out)
     return pl.scan_parquet(out).select(pl.len()).collect().item()
 
@@ -110,7 +117,7 @@ class BatchOutput:
                 paths.append(None)
                 continue
             path = parts_dir / f"{kind}-{tag}.parquet"
-            frame.write_parquet(path)
+            frame.write_parquet(path, compression=STAGED_COMPRESSION)
             paths.append(path)
         return paths[0], paths[1], paths[2]
 
@@ -257,81 +264,113 @@ def plan_shards(
 _STEPS: dict[tuple[str, Path | None, str | None], list[Step]] = {}  # per worker process: models load once
 
 
-def _stage_batch(shard: Shard, config: RunConfig, n: int, batch: pl.DataFrame) -> tuple[int, tuple, dict[str, int]]:
-    """Body of one pool task: batch `n` of `shard` through every step, staged as its part files."""
+def _steps_for(shard: Shard, config: RunConfig) -> list[Step]:
     key = (config.hash(), shard.policies, shard.policies_sha256)
     if key not in _STEPS:
         _STEPS.clear()
         _STEPS[key] = make_steps(config, shard.policies, shard.policies_sha256)
-    output = run_steps(_STEPS[key], batch, config)
+    return _STEPS[key]
+
+
+def _stage_batch(
+    shard: Shard, config: RunConfig, n: int, batch: pl.DataFrame | BatchPlan
+) -> tuple[int, tuple, dict[str, int]]:
+    """Body of one pool task: batch `n` of `shard` (given, or read here from its planned byte range)
+    through every step, staged as its part files."""
+    if isinstance(batch, BatchPlan):
+        batch = read_planned_batch(batch, n, config.read)
+    output = run_steps(_steps_for(shard, config), batch, config)
     with writing("the staged files of input " + repr(shard.spec), shard.directory):
         staged = output.stage(shard.directory / "parts", f"{n:06d}")
     return n, staged, output.seen
+
+
+def _warm_up(config: RunConfig) -> None:
+    """Pool initializer: imports and the extractor load while the driver is still busy (policy scan)."""
+    make_steps(config, None)
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int, config: RunConfig) -> Iterator[ProcessPoolExecutor | None]:
+    """The run's worker processes (None for one worker: everything runs in this process), all started at
+    once, so their start-up overlaps the policy scan that comes before any batch."""
+    if workers <= 1:
+        yield None
+        return
+    # spawn, not fork: Polars' and DuckDB's thread pools do not survive a fork (the child deadlocks)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up, initargs=(config,)) as pool:
+        for _ in range(workers):  # the pool starts a process per task while none is idle: start them all now
+            pool.submit(os.getpid)
+        yield pool
 
 
 def _run_batches(
     todo: list[Shard],
     config: RunConfig,
     workers: int,
+    pool: ProcessPoolExecutor,
+    plans: dict[str, BatchPlan],
     on_records: Callable[[dict[str, int]], None] | None,
     on_shard: Callable[[Shard, dict, bool], None] | None,
 ) -> None:
-    """Every input's batches across `workers` processes; a shard is finished once all its batches are staged.
+    """Every input's batches across the pool's processes; a shard is finished once all its batches are staged.
 
-    Batches, not files, are the unit of parallelism, so one large WARC uses every core. This process
-    reads (cheap next to the steps) and keeps at most two batches per worker in flight; parts are named by
-    batch number, so the staged shards are byte-identical to a one-process run.
+    Batches, not files, are the unit of parallelism, so one large WARC uses every core. A planned input's
+    batches are read by the workers from their byte ranges; any other input is read here and its batches
+    shipped. At most two batches per worker are in flight; parts are named by batch number, so the staged
+    shards are byte-identical to a one-process run.
     """
-    # spawn, not fork: Polars' and DuckDB's thread pools do not survive a fork (the child deadlocks)
-    context = multiprocessing.get_context("spawn")
     staged: dict[int, dict[int, tuple]] = {}  # shard index -> batch number -> staged part paths
     batches_of: dict[int, int] = {}  # shard index -> number of batches, once read to the end
     reports: dict[int, ReadReport] = {}
     tasks: dict[Future, tuple[str, Shard]] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
 
-        def finish_if_staged(shard: Shard) -> None:
-            done = staged[shard.index]
-            if batches_of.get(shard.index) == len(done):
-                ordered = [done[n] for n in range(len(done))]
-                kept, removed, evidence = ([p[i] for p in ordered if p[i] is not None] for i in range(3))
-                report = reports.pop(shard.index)
-                tasks[pool.submit(finish_shard, shard, config, report, kept, removed, evidence)] = ("finish", shard)
-                del batches_of[shard.index]
+    def finish_if_staged(shard: Shard) -> None:
+        done = staged[shard.index]
+        if batches_of.get(shard.index) == len(done):
+            ordered = [done[n] for n in range(len(done))]
+            kept, removed, evidence = ([p[i] for p in ordered if p[i] is not None] for i in range(3))
+            report = reports.pop(shard.index)
+            tasks[pool.submit(finish_shard, shard, config, report, kept, removed, evidence)] = ("finish", shard)
+            del batches_of[shard.index]
 
-        def collect(limit: int) -> None:
-            while len(tasks) > limit:
-                done, _ = wait(tasks, return_when=FIRST_COMPLETED)
-                for future in done:
-                    kind, shard = tasks.pop(future)
-                    result = future.result()  # a failed batch fails the run loudly (datatrove#339)
-                    if kind == "finish":
-                        if on_shard:
-                            on_shard(shard, result, False)
-                        continue
-                    n, paths, seen = result
-                    staged[shard.index][n] = paths
-                    if on_records:
-                        on_records(seen)  # records that entered each stage in this batch
-                    finish_if_staged(shard)
-
-        try:
-            for shard in todo:
-                with writing("the staged files of input " + repr(shard.spec), shard.directory):
-                    (shard.directory / "parts").mkdir(parents=True, exist_ok=True)
-                staged[shard.index] = {}
-                batches, report = read_input(shard.spec, batch_size=config.batch_size, read_config=config.read)
-                count = 0
-                for n, batch in enumerate(batches):
-                    collect(2 * workers - 1)
-                    tasks[pool.submit(_stage_batch, shard, config, n, batch)] = ("batch", shard)
-                    count = n + 1
-                batches_of[shard.index], reports[shard.index] = count, report
+    def collect(limit: int) -> None:
+        while len(tasks) > limit:
+            done, _ = wait(tasks, return_when=FIRST_COMPLETED)
+            for future in done:
+                kind, shard = tasks.pop(future)
+                result = future.result()  # a failed batch fails the run loudly (datatrove#339)
+                if kind == "finish":
+                    if on_shard:
+                        on_shard(shard, result, False)
+                    continue
+                n, paths, seen = result
+                staged[shard.index][n] = paths
+                if on_records:
+                    on_records(seen)  # records that entered each stage in this batch
                 finish_if_staged(shard)
-            collect(0)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+
+    try:
+        for shard in todo:
+            with writing("the staged files of input " + repr(shard.spec), shard.directory):
+                (shard.directory / "parts").mkdir(parents=True, exist_ok=True)
+            staged[shard.index] = {}
+            if (plan := plans.get(shard.spec)) is not None:
+                batches, report = itertools.repeat(plan, len(plan)), plan.report
+            else:
+                batches, report = read_input(shard.spec, batch_size=config.batch_size, read_config=config.read)
+            count = 0
+            for n, batch in enumerate(batches):
+                collect(2 * workers - 1)
+                tasks[pool.submit(_stage_batch, shard, config, n, batch)] = ("batch", shard)
+                count = n + 1
+            batches_of[shard.index], reports[shard.index] = count, report
+            finish_if_staged(shard)
+        collect(0)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
 
 
 def run_shards(
@@ -344,11 +383,15 @@ def run_shards(
     policies: Path | None = None,
     on_records: Callable[[dict[str, int]], None] | None = None,
     on_shard: Callable[[Shard, dict, bool], None] | None = None,
+    pool: ProcessPoolExecutor | None = None,
+    plans: dict[str, BatchPlan] | None = None,
 ) -> list[Shard]:
     """Process every input as a shard (its batches in parallel processes when workers > 1); return shards
     in input order.
 
     `on_shard(shard, report, reused)` is called as each shard finishes (`reused` for resumed ones).
+    `pool`: the run's `worker_pool` when it already has one; `plans`: batch plans by spec, from the policy
+    scan, so the workers read those inputs themselves.
     """
     shards, todo = plan_shards(specs, config, workdir, resume=resume, policies=policies, on_shard=on_shard)
     if workers <= 1:
@@ -357,6 +400,6 @@ def run_shards(
             if on_shard:
                 on_shard(shard, summary, False)
         return shards
-
-    _run_batches(todo, config, workers, on_records, on_shard)
+    with contextlib.nullcontext(pool) if pool else worker_pool(workers, config) as running:
+        _run_batches(todo, config, workers, running, plans or {}, on_records, on_shard)
     return shards

@@ -27,6 +27,7 @@ from pipeline.optout.explain import SitePolicy
 from pipeline.provenance import domain_expr
 from pipeline.sources.base import RECORD_SCHEMA
 from pipeline.sources.inputs import detect_format, read_input
+from pipeline.sources.warc import BatchPlan
 
 HTTP_FORMATS = ("warc", "arc")  # formats whose records carry HTTP responses (and so policy files)
 RAW_CHARS = 2_000  # characters of a policy file kept in the evidence row (its sha256 covers all of it)
@@ -54,40 +55,60 @@ class ScannedFile:
     path: str
     sha256: str
     bytes: int
+    plan: BatchPlan | None = None  # where its batches start (local WARC files read cleanly): see BatchPlan
+
+    def describe(self) -> dict:
+        return {"path": self.path, "sha256": self.sha256, "bytes": self.bytes}
 
 
-def collect(specs: list[str], on_file: Callable[[str], None] | None = None) -> tuple[pl.DataFrame, list[ScannedFile]]:
-    """Every policy-file record (and redirect target of one) in `specs`, in file then record order.
+def scan(spec: str, batch_size: int | None = None) -> tuple[pl.DataFrame, ScannedFile] | None:
+    """The policy-file records (and redirect targets of one) of one input, in record order; None for a
+    format without HTTP responses. With `batch_size`, the scan also plans the file's batches.
 
-    Bodies of other records are not held (an empty content-type allow list), so this pass costs one
-    decompression of the inputs, not an extraction. WET and tabular inputs hold no HTTP responses and
-    are skipped.
+    Bodies of other records are not held (an empty content-type allow list), so this costs one
+    decompression of the input, not an extraction.
     """
-    config = ReadConfig(content_types=())
+    if detect_format(spec) not in HTTP_FORMATS:
+        return None
+    batches, report = read_input(spec, batch_size=4096, read_config=ReadConfig(content_types=()))
+    wanted: set[str] = set()
+    kept, first_offsets, seen = [], [], 0
+    for batch in batches:
+        if batch_size:  # the offset of every batch_size-th eligible record starts a batch of the real read
+            first_offsets += batch["warc_record_offset"].gather_every(batch_size, -seen % batch_size).to_list()
+            seen += batch.height
+        hits = batch.filter(pl.col("url").str.contains(POLICY_URL) | pl.col("url").is_in(list(wanted)))
+        for url, status, headers in hits.select("url", "http_status", "http_headers").iter_rows():
+            if status is not None and 300 <= status < 400 and (target := _location(url, headers)):
+                wanted.add(target)
+        kept.append(hits)
+    frame = pl.concat(kept) if kept else pl.DataFrame(schema=RECORD_SCHEMA)
+    frame = frame.with_columns(
+        source_file=pl.lit(spec),
+        source_sha256=pl.lit(report.sha256),
+        source_id=pl.format("{}-{}", pl.lit(report.sha256[:16]), pl.col("warc_record_offset")),
+    )
+    plan = BatchPlan.of(spec, report, batch_size, first_offsets) if batch_size else None
+    return frame, ScannedFile(spec, report.sha256, report.bytes, plan)
+
+
+def collect(
+    specs: list[str],
+    on_file: Callable[[str], None] | None = None,
+    *,
+    batch_size: int | None = None,
+    map_files: Callable = map,
+) -> tuple[pl.DataFrame, list[ScannedFile]]:
+    """Every policy-file record (and redirect target of one) in `specs`, in file then record order, and
+    the scanned files (WET and tabular inputs hold no HTTP responses and are skipped).
+
+    `map_files` runs `scan` over the files (a process pool's `map` scans several at once).
+    """
     frames, scanned = [], []
-    for spec in specs:
-        if detect_format(spec) not in HTTP_FORMATS:
-            if on_file:
-                on_file(spec)
-            continue
-        batches, report = read_input(spec, batch_size=4096, read_config=config)
-        wanted: set[str] = set()
-        kept = []
-        for batch in batches:
-            hits = batch.filter(pl.col("url").str.contains(POLICY_URL) | pl.col("url").is_in(list(wanted)))
-            for url, status, headers in hits.select("url", "http_status", "http_headers").iter_rows():
-                if status is not None and 300 <= status < 400 and (target := _location(url, headers)):
-                    wanted.add(target)
-            kept.append(hits)
-        frame = pl.concat(kept) if kept else pl.DataFrame(schema=RECORD_SCHEMA)
-        frames.append(
-            frame.with_columns(
-                source_file=pl.lit(spec),
-                source_sha256=pl.lit(report.sha256),
-                source_id=pl.format("{}-{}", pl.lit(report.sha256[:16]), pl.col("warc_record_offset")),
-            )
-        )
-        scanned.append(ScannedFile(spec, report.sha256, report.bytes))
+    for spec, found in zip(specs, map_files(scan, specs, [batch_size] * len(specs)), strict=True):
+        if found is not None:
+            frames.append(found[0])
+            scanned.append(found[1])
         if on_file:
             on_file(spec)
     collected = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()

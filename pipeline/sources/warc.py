@@ -49,6 +49,7 @@ import binascii
 import contextlib
 import hashlib
 import io
+import os
 import zlib
 from collections import deque
 from collections.abc import Generator, Iterator
@@ -63,10 +64,11 @@ from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.config import ReadConfig
 from pipeline.optout.base import policy_kind
-from pipeline.sources.base import ReadReport
+from pipeline.sources.base import ReadReport, empty_records
 from pipeline.sources.inputs import (
     CHUNK,
     HashingReader,
+    InputError,
     finish_stream,
     normalise_date,
     rows_to_frame,
@@ -553,6 +555,80 @@ def read_warc(
 ) -> Iterator[pl.DataFrame]:
     """Batches of the eligible records of a WARC/WET file (plain or gzip); see the module docstring."""
     return _drive(_parse_warc, stream, report, batch_size, read_config)
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Where every batch of a local WARC file starts, noted by a pass that read the whole file cleanly.
+
+    With it each worker reads its own batch (`read_planned_batch`) instead of one process reading the file
+    and shipping batches to the others, so reading is parallel too. Made only for files read to the end
+    without a stop: every record is then addressable, and a read from a batch's first record to the next
+    batch's gives exactly the rows the sequential read gives that batch.
+    """
+
+    path: str
+    report: ReadReport  # what the planning pass saw: records by type, sha256, bytes of the whole file
+    batch_size: int
+    starts: tuple[int, ...]  # byte offset where batch n begins (batch 0 at 0, later ones at a record start)
+    size: int  # the file's size and mtime when planned: a file changed since is refused, not misread
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str, report: ReadReport, batch_size: int, first_offsets: list[int]) -> BatchPlan | None:
+        """The plan of a file whose reading gave `report` and `first_offsets` (the offset of every
+        `batch_size`-th eligible record, from the first); None if the file cannot be read in pieces."""
+        if report.format != "warc" or report.read_stopped is not None or not os.path.isfile(path):
+            return None
+        stat = os.stat(path)
+        if stat.st_size != report.bytes:
+            return None
+        return cls(path, report, batch_size, (0, *first_offsets[1:]), stat.st_size, stat.st_mtime_ns)
+
+    def __len__(self) -> int:
+        return len(self.starts) if self.report.eligible else 0
+
+    def batch(self, n: int) -> tuple[int, int | None, int]:
+        """(start, end or None for the end of the file, eligible records) of batch `n`."""
+        end = self.starts[n + 1] if n + 1 < len(self.starts) else None
+        rows = self.batch_size if end is not None else self.report.eligible - self.batch_size * n
+        return self.starts[n], end, rows
+
+
+class _Window:
+    """Bytes [start, end) of an open file, as a stream whose positions count from `start`."""
+
+    def __init__(self, raw: Any, start: int, end: int | None) -> None:
+        raw.seek(start)
+        self._raw = raw
+        self._left = None if end is None else end - start
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left is not None and (n is None or n < 0 or n > self._left):
+            n = self._left
+        data = self._raw.read(n)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def read_planned_batch(plan: BatchPlan, n: int, read_config: ReadConfig) -> pl.DataFrame:
+    """Batch `n` of a planned file, read from its own byte range: the same rows as a sequential read."""
+    start, end, rows = plan.batch(n)
+    stat = os.stat(plan.path)
+    if (stat.st_size, stat.st_mtime_ns) != (plan.size, plan.mtime_ns):
+        raise InputError(f"{plan.path} changed while the run was reading it: run again")
+    report = ReadReport(path=plan.path, format="warc")
+    stream = HashingReader(_Window(open(plan.path, "rb"), start, end))  # noqa: SIM115 (the reader closes it)
+    frames = list(read_warc(stream, report, batch_size=max(rows, 1), read_config=read_config))
+    frame = pl.concat(frames) if frames else empty_records()
+    if report.read_stopped is not None or frame.height != rows:
+        raise InputError(f"{plan.path}: batch {n} at byte {start} did not read as planned ({frame.height} of {rows} "
+                         f"records, {report.read_stopped}): was the file changed during the run?")
+    return frame.with_columns(pl.col("warc_record_offset") + start)
 
 
 def _parse_warc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:

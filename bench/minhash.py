@@ -183,7 +183,7 @@ def _datasketch_clusters(n: int, repeat: int) -> dict[str, Any]:
     from pipeline.steps.dedup import SCHEME
 
     cfg = DedupConfig()
-    num_perm = cfg.bands * cfg.rows_per_band
+    num_perm, agreement = cfg.bands * cfg.rows_per_band, cfg.min_signature_agreement
     candidates = synthetic_candidates(n, num_perm)
     ids = candidates["id"].to_list()
     shas = candidates["norm_sha256"].to_list()
@@ -208,6 +208,9 @@ def _datasketch_clusters(n: int, repeat: int) -> dict[str, Any]:
             first_of[shas[i]] = i
             m = LeanMinHash(MinHash(hashvalues=sigs[i], seed=cfg.seed, scheme=SCHEME))
             for other in lsh.query(m):
+                # the same rule as ours: a band collision links only if enough of the signatures agree
+                if agreement is not None and (sigs[i] == sigs[int(other)]).mean() < agreement:
+                    continue
                 a, b = find(i), find(int(other))
                 parent[max(a, b)] = min(a, b)
             lsh.insert(i, m)

@@ -72,11 +72,9 @@ def scan(spec: str, batch_size: int | None = None) -> tuple[pl.DataFrame, Scanne
         return None
     batches, report = read_input(spec, batch_size=4096, read_config=ReadConfig(content_types=()))
     wanted: set[str] = set()
-    kept, first_offsets, seen = [], [], 0
+    kept, offsets = [], [pl.Series(dtype=pl.Int64)]
     for batch in batches:
-        if batch_size:  # the offset of every batch_size-th eligible record starts a batch of the real read
-            first_offsets += batch["warc_record_offset"].gather_every(batch_size, -seen % batch_size).to_list()
-            seen += batch.height
+        offsets.append(batch["warc_record_offset"])  # every eligible record's, for the batch plan
         hits = batch.filter(pl.col("url").str.contains(POLICY_URL) | pl.col("url").is_in(list(wanted)))
         for url, status, headers in hits.select("url", "http_status", "http_headers").iter_rows():
             if status is not None and 300 <= status < 400 and (target := _location(url, headers)):
@@ -88,7 +86,7 @@ def scan(spec: str, batch_size: int | None = None) -> tuple[pl.DataFrame, Scanne
         source_sha256=pl.lit(report.sha256),
         source_id=pl.format("{}-{}", pl.lit(report.sha256[:16]), pl.col("warc_record_offset")),
     )
-    plan = BatchPlan.of(spec, report, batch_size, first_offsets) if batch_size else None
+    plan = BatchPlan.of(spec, report, batch_size, pl.concat(offsets)) if batch_size else None
     return frame, ScannedFile(spec, report.sha256, report.bytes, plan)
 
 

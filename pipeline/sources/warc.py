@@ -575,15 +575,16 @@ class BatchPlan:
     mtime_ns: int
 
     @classmethod
-    def of(cls, path: str, report: ReadReport, batch_size: int, first_offsets: list[int]) -> BatchPlan | None:
-        """The plan of a file whose reading gave `report` and `first_offsets` (the offset of every
-        `batch_size`-th eligible record, from the first); None if the file cannot be read in pieces."""
+    def of(cls, path: str, report: ReadReport, batch_size: int, offsets: pl.Series) -> BatchPlan | None:
+        """The plan of a file whose reading gave `report` and the `offsets` of its eligible records, in
+        order; None if the file cannot be read in pieces (not a local WARC, or its reading stopped)."""
         if report.format != "warc" or report.read_stopped is not None or not os.path.isfile(path):
             return None
         stat = os.stat(path)
         if stat.st_size != report.bytes:
             return None
-        return cls(path, report, batch_size, (0, *first_offsets[1:]), stat.st_size, stat.st_mtime_ns)
+        firsts = offsets.gather_every(batch_size).to_list()  # each batch's first record
+        return cls(path, report, batch_size, (0, *firsts[1:]), stat.st_size, stat.st_mtime_ns)
 
     def __len__(self) -> int:
         return len(self.starts) if self.report.eligible else 0

@@ -3,6 +3,7 @@ exactly the rows of that batch in a sequential read; files that cannot be read i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from pathlib import Path
@@ -101,12 +102,17 @@ def test_damaged_files_are_planned_only_when_they_read_to_the_end(tmp_path):
     assert with_plan >= 20
 
 
-def test_other_formats_and_urls_get_no_plan(tmp_path, fixtures_dir):
+def test_arc_files_get_no_plan(fixtures_dir):
     arc = fixtures_dir / "warc" / "warcio" / "example.arc.gz"
     assert scan(str(arc), 2)[1].plan is None
-    found = scan(str(SAMPLE[0]), 2)
-    report = found[1].plan.report
-    assert BatchPlan.of("http://127.0.0.1:9/x.warc.gz", report, 2, [0]) is None
+
+
+def test_urls_and_stopped_reads_get_no_plan():
+    report = scan(str(SAMPLE[0]), 2)[1].plan.report
+    offsets = pl.Series([0], dtype=pl.Int64)
+    assert BatchPlan.of("http://127.0.0.1:9/x.warc.gz", report, 2, offsets) is None
+    stopped = dataclasses.replace(report, read_stopped={"offset": 10, "error": "truncated"})
+    assert BatchPlan.of(str(SAMPLE[0]), stopped, 2, offsets) is None
 
 
 def test_a_file_changed_after_planning_is_refused(tmp_path):

@@ -286,8 +286,10 @@ def _stage_batch(
 
 
 def _warm_up(config: RunConfig) -> None:
-    """Pool initializer: imports and the extractor load while the driver is still busy (policy scan)."""
+    """Pool initializer: imports, the extractor and the compiled dedup kernels load while the driver is
+    still busy (policy scan)."""
     make_steps(config, None)
+    add_dedup_keys(pl.DataFrame({"text": ["warm up", "é"]}), config.dedup)
 
 
 @contextlib.contextmanager

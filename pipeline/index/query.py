@@ -31,7 +31,7 @@ from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, words
 from pipeline.release import ReleaseError, load_manifest
-from pipeline.steps.dedup import _shingle_hashes, _word_hashes, add_dedup_keys, band_keys, normalise
+from pipeline.steps.dedup import add_dedup_keys, band_keys, normalise, shingle_hashes
 
 _EMPTY = np.uint32(0xFFFFFFFF)
 MAX_BUCKET = 2_000  # LSH bucket members examined per band (a huge bucket is boilerplate; its best are kept)
@@ -162,9 +162,7 @@ def shared_spans(query: list[str], doc: list[str], n: int) -> list[tuple[int, in
 
 def _shingles(texts: list[str], n: int) -> list[np.ndarray]:
     """Distinct dedup shingle hashes (the ones MinHash signatures are made of) of each text."""
-    norm = normalise(pl.Series(texts, dtype=pl.String)).fill_null("")
-    hashes, n_words = _word_hashes(norm)
-    shingles, n_sh = _shingle_hashes(hashes, n_words, n)
+    shingles, n_sh = shingle_hashes(pl.Series(texts, dtype=pl.String), n)
     bounds = np.concatenate([[0], np.cumsum(n_sh)])
     return [np.unique(shingles[bounds[i] : bounds[i + 1]]) for i in range(len(texts))]
 

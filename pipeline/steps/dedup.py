@@ -34,6 +34,7 @@ not "legacy" ((a*h+b) mod (2^61-1)): datasketch documents legacy as biased on la
 from __future__ import annotations
 
 import hashlib
+import itertools
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,19 +44,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import xxhash
 
 from pipeline.config import DedupConfig
+from pipeline.steps import minhash_kernel as kernel
 
 if TYPE_CHECKING:
     from datasketch import MinHash
 
 SCHEME = "affine32"
 _MASK64 = (1 << 64) - 1
-_POLY = 0x9E3779B97F4A7C15  # odd 64-bit multiplier (2^64 / golden ratio) combining the word hashes
-_MAX32 = np.uint32(0xFFFFFFFF)  # datasketch's "empty" value: a document without shingles
-_CHUNK = 1 << 14  # shingles per permutation block: 112 x 16k uint32 = 7 MB (measured best of 2k..64k)
 _PUNCT = r"[\p{P}\p{S}]+"  # Unicode punctuation and symbols (covers all of string.punctuation)
 _SPACES = r"\s\s+|[^\S ]"  # only runs and non-space whitespace: rewriting every single space is 2x slower
 
@@ -68,7 +66,7 @@ def shingle_hash(shingle: bytes) -> int:
     """
     h = 0
     for word in shingle.split(b" "):
-        h = (h * _POLY + xxhash.xxh3_64_intdigest(word)) & _MASK64
+        h = (h * kernel.POLY + xxhash.xxh3_64_intdigest(word)) & _MASK64
     return h >> 32
 
 
@@ -86,8 +84,7 @@ def signature_spec(cfg: DedupConfig) -> dict[str, Any]:
         "hashvalue_dtype": "uint32",
         "hashfunc": "pipeline.steps.dedup:shingle_hash",
         "hashfunc_definition": (
-            "h=0; for w in shingle.split(b' '): h=(h*0x9E3779B97F4A7C15+xxh3_64(w, seed=0)) mod 2^64; "
-            "return h>>32"
+            "h=0; for w in shingle.split(b' '): h=(h*0x9E3779B97F4A7C15+xxh3_64(w, seed=0)) mod 2^64; return h>>32"
         ),
         "shingles": (
             f"word {cfg.ngram_size}-grams of the normalised text joined by ' ', UTF-8; fewer than "
@@ -113,27 +110,70 @@ def as_datasketch(signature: Any, cfg: DedupConfig | None = None) -> MinHash:
     return MinHash(hashvalues=values, seed=seed, scheme=SCHEME, hashfunc=shingle_hash)
 
 
+def _utf8(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of all texts and each text's start (and the end) in them; a null is empty."""
+    arr = texts.cast(pl.String).fill_null("").rechunk().to_arrow()
+    if not isinstance(arr, pa.LargeStringArray):
+        arr = arr.cast(pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    return np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8), offsets
+
+
+def _normalised(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`normalise` as UTF-8 bytes and offsets (a null text is empty), what the keys are computed from.
+
+    All-ASCII texts (NFKC-invariant) are normalised compiled in one branch-free pass. The rest first get
+    NFKC from Python's `unicodedata` (its quick-check makes it ~10x faster than Polars' `str.normalize` on
+    web text, which is mostly normalised already; Unicode's stability policy keeps the result fixed for
+    assigned characters), then the compiled pass a code point at a time, with Polars' own answers for
+    each code point (`_codepoint_table`). Texts whose lower case depends on context go through Polars.
+    """
+    out, offsets, non_ascii = kernel.normalise_ascii(*_utf8(texts))
+    if non_ascii.any():
+        rows = np.flatnonzero(non_ascii)
+        nfkc = [unicodedata.normalize("NFKC", t) for t in texts.cast(pl.String).gather(rows).fill_null("").to_list()]
+        nfkc_series = pl.Series(nfkc, dtype=pl.String)
+        sub, sub_offsets, contextual = kernel.normalise_utf8(*_utf8(nfkc_series), _codepoint_table())
+        if contextual.any():
+            slow = np.flatnonzero(contextual)
+            sub, sub_offsets = kernel.splice(sub, sub_offsets, slow, *_utf8(_polars_steps(nfkc_series.gather(slow))))
+        out, offsets = kernel.splice(out, offsets, rows, sub, sub_offsets)
+    return out, offsets
+
+
+def _polars_steps(s: pl.Series) -> pl.Series:
+    """The normalisation after NFKC, as defined: Polars' lower case, punctuation/symbols, whitespace."""
+    return s.str.to_lowercase().str.replace_all(_PUNCT, "").str.replace_all(_SPACES, " ").str.strip_chars()
+
+
+@cache
+def _codepoint_table(size: int = 0x30000) -> np.ndarray:
+    """What `_polars_steps` does to each code point below `size` on its own (BMP, SMP, SIP; ~0.1 s, once):
+    its lower case, or kernel.DROPPED / WHITESPACE / CONTEXTUAL. Per code point is exact for Polars'
+    per-character lower case, character classes and whitespace runs; the one context-dependent lower
+    case (Greek final sigma) and multi-character ones are CONTEXTUAL, so their texts take Polars' path.
+    """
+    points = np.setdiff1d(np.arange(size), np.arange(0xD800, 0xE000))  # surrogates are not text
+    lower = pl.Series([chr(p) for p in points], dtype=pl.String).str.to_lowercase()
+    kept = lower.str.replace_all(_PUNCT, "")
+    table = np.full(size, kernel.CONTEXTUAL, dtype=np.int32)
+    single = (kept.str.len_chars() == 1).to_numpy()
+    codes = np.array([ord(c) for c in kept.filter(single).to_list()], dtype=np.int32)
+    table[points[single]] = codes
+    table[points[(kept == "").to_numpy()]] = kernel.DROPPED
+    table[points[kept.str.contains(r"^\s$").to_numpy()]] = kernel.WHITESPACE
+    table[ord("Σ")] = kernel.CONTEXTUAL  # lower case ς at a word's end, σ elsewhere
+    return table
+
+
 def normalise(texts: pl.Series) -> pl.Series:
     """NFKC, lower case, punctuation/symbols removed, whitespace collapsed: the text both keys are built on.
-
-    NFKC runs only on rows with non-ASCII characters (ASCII is NFKC-invariant), with Python's
-    `unicodedata`: its quick-check makes it ~10x faster than Polars' `str.normalize` on web text, which is
-    mostly normalised already. Unicode's normalisation stability policy keeps the result fixed across
-    Unicode versions for assigned characters. Nulls stay null.
-    """
-    s = texts.cast(pl.String).clone()  # scatter below writes in place
-    non_ascii = (s.str.len_bytes() != s.str.len_chars()).fill_null(False)
-    if non_ascii.any():
-        rows = non_ascii.arg_true()
-        nfkc = [unicodedata.normalize("NFKC", t) for t in s.gather(rows).to_list()]
-        s = s.scatter(rows, pl.Series(nfkc, dtype=pl.String))
-    return (
-        s.str.to_lowercase()
-        .str.replace_all(_PUNCT, "")
-        .str.replace_all(_SPACES, " ")
-        .str.strip_chars()
-        .alias(texts.name)
+    Nulls stay null."""
+    data, offsets = _normalised(texts)
+    norm = pl.Series(
+        texts.name, pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(data))
     )
+    return norm.scatter(texts.is_null().arg_true(), None) if texts.null_count() else norm
 
 
 @cache
@@ -149,116 +189,32 @@ def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finaliser: datasketch affine32's one-off pre-mix of every input hash."""
-    h = h ^ (h >> np.uint32(16))
-    h *= np.uint32(0x85EBCA6B)
-    h ^= h >> np.uint32(13)
-    h *= np.uint32(0xC2B2AE35)
-    h ^= h >> np.uint32(16)
-    return h
-
-
-def _word_hashes(norm: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """xxh3_64 of every word of every (normalised, non-null) text, and each text's word count.
-
-    Words are cut from the Arrow buffer without copying, dictionary-encoded, and only distinct words are
-    hashed in Python. A word cut this way keeps its trailing space, which is stripped before hashing.
-    """
-    arr = norm.rechunk().to_arrow()
-    if not isinstance(arr, pa.LargeStringArray):
-        arr = arr.cast(pa.large_string())
-    n_docs = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n_docs + 1]
-    start, end = int(offsets[0]), int(offsets[-1])
-    if end == start:
-        return np.zeros(0, np.uint64), np.zeros(n_docs, np.int64)
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
-    is_bound = np.zeros(end - start + 1, dtype=bool)
-    is_bound[np.flatnonzero(data[start:end] == 32) + 1] = True  # a word starts after each space
-    is_bound[offsets - start] = True  # and at each text's start; empty texts add no word
-    bounds = np.flatnonzero(is_bound).astype(np.int64) + start
-    words = pa.LargeStringArray.from_buffers(len(bounds) - 1, pa.py_buffer(bounds), arr.buffers()[2])
-    encoded = pc.dictionary_encode(words)
-    distinct = encoded.dictionary.cast(pa.large_binary()).to_pylist()
-    table = np.fromiter(
-        (xxhash.xxh3_64_intdigest(w.rstrip(b" ")) for w in distinct), dtype=np.uint64, count=len(distinct)
-    )
-    indices = encoded.indices  # read the int32 buffer directly: np.asarray() on it is ~40x slower
-    hashes = table[np.frombuffer(indices.buffers()[1], np.int32)[indices.offset : indices.offset + len(indices)]]
-    n_words = np.diff(np.searchsorted(bounds[:-1], offsets))
+def _word_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """xxh3_64 of every word of every normalised text (compiled), and each text's word count."""
+    hashes, n_words, long_words = kernel.word_hashes(data, offsets)
+    for k, s, e in long_words:
+        hashes[k] = xxhash.xxh3_64_intdigest(data[s:e].tobytes())
     return hashes, n_words
 
 
-def _shingle_hashes(words: np.ndarray, n_words: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """`shingle_hash` of every word n-gram, doc after doc, as uint32; and the shingle count per doc."""
-    powers = [np.uint64(pow(_POLY, k, 1 << 64)) for k in range(n)]
-    n_sh = np.where(n_words >= n, n_words - n + 1, np.minimum(n_words, 1))
-    out = np.empty(int(n_sh.sum()), dtype=np.uint64)
-    doc_of_shingle = np.repeat(np.arange(len(n_words)), n_sh)
-    long_doc = n_words >= n
-    if len(words) >= n and long_doc.any():
-        m = len(words) - n + 1
-        rolled = np.zeros(m, dtype=np.uint64)
-        for j in range(n):  # h = sum_j w[i+j] * P^(n-1-j), wrapping mod 2^64
-            rolled += words[j : j + m] * powers[n - 1 - j]
-        word_end = np.repeat(np.cumsum(n_words), n_words)[:m]
-        valid = np.arange(m) + n <= word_end  # the n-gram does not run into the next doc
-        out[long_doc[doc_of_shingle]] = rolled[valid]
-    first_word = np.cumsum(n_words) - n_words
-    first_shingle = np.cumsum(n_sh) - n_sh
-    for k in range(1, n):  # short docs: one shingle of all k words
-        docs = np.flatnonzero(n_words == k)
-        if len(docs):
-            h = np.zeros(len(docs), dtype=np.uint64)
-            for j in range(k):
-                h += words[first_word[docs] + j] * powers[k - 1 - j]
-            out[first_shingle[docs]] = h
-    return (out >> np.uint64(32)).astype(np.uint32), n_sh
-
-
-def _signatures(hashes: np.ndarray, n_sh: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
-    """Per-doc minimum of the affine32 permutations of its shingle hashes: (docs x num_perm) uint32.
-
-    Blocks of `_CHUNK` shingles: (num_perm x chunk) products, then `np.minimum.reduceat` per doc segment;
-    a doc split over two blocks is folded in with `np.minimum`.
-    """
-    a, b = _permutations(num_perm, seed)
-    sig = np.full((len(n_sh), num_perm), _MAX32, dtype=np.uint32)
-    mixed = _fmix32(hashes.copy())
-    ends = np.cumsum(n_sh)
-    starts = ends - n_sh
-    nonempty = np.flatnonzero(n_sh > 0)
-    ne_starts, ne_ends = starts[nonempty], ends[nonempty]
-    block = np.empty((num_perm, _CHUNK), dtype=np.uint32)
-    for c0 in range(0, len(mixed), _CHUNK):
-        c1 = min(len(mixed), c0 + _CHUNK)
-        lo = np.searchsorted(ne_ends, c0, side="right")
-        hi = np.searchsorted(ne_starts, c1, side="left")
-        docs = nonempty[lo:hi]
-        seg = np.maximum(ne_starts[lo:hi], c0) - c0
-        prod = block[:, : c1 - c0]
-        np.multiply(a[:, None], mixed[None, c0:c1], out=prod)
-        prod += b[:, None]
-        mins = np.minimum.reduceat(prod, seg, axis=1).T
-        sig[docs] = np.minimum(sig[docs], mins)
-    return sig
+def shingle_hashes(texts: pl.Series, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`shingle_hash` of every word n-gram of every text once normalised, doc after doc, as uint32; and
+    the shingle count per doc. These are what signatures are made of."""
+    return kernel.shingle_hashes(*_word_hashes(*_normalised(texts)), n)
 
 
 def add_dedup_keys(batch: pl.DataFrame, cfg: DedupConfig) -> pl.DataFrame:
     """Adds `norm_sha256` (hex SHA-256 of the normalised text) and `minhash` (List(UInt32), bands x rows)
     computed from `text`. A null text counts as empty. Row-wise Python only for SHA-256 (no Polars kernel).
     """
-    norm = normalise(batch["text"]).fill_null("")
-    digests = [hashlib.sha256(t.encode()).hexdigest() for t in norm.to_list()]
+    data, offsets = _normalised(batch["text"])
+    view, bounds = memoryview(data), offsets.tolist()
+    digests = [hashlib.sha256(view[a:b]).hexdigest() for a, b in itertools.pairwise(bounds)]
     num_perm = cfg.bands * cfg.rows_per_band
-    words, n_words = _word_hashes(norm)
-    hashes, n_sh = _shingle_hashes(words, n_words, cfg.ngram_size)
-    sig = _signatures(hashes, n_sh, num_perm, cfg.seed)
+    shingles, n_sh = kernel.shingle_hashes(*_word_hashes(data, offsets), cfg.ngram_size)
+    sig = kernel.signatures(shingles, n_sh, *_permutations(num_perm, cfg.seed))
     minhash = pl.Series("minhash", sig.reshape(-1), pl.UInt32).reshape((len(sig), num_perm))
-    return batch.with_columns(
-        pl.Series("norm_sha256", digests, pl.String), minhash.cast(pl.List(pl.UInt32))
-    )
+    return batch.with_columns(pl.Series("norm_sha256", digests, pl.String), minhash.cast(pl.List(pl.UInt32)))
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -269,7 +225,7 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     what lets the global dedup hold every candidate's keys in memory (112 B per document).
     """
     keys = np.empty((bands, len(sig)), dtype=np.uint64)
-    poly = np.uint64(_POLY)
+    poly = np.uint64(kernel.POLY)
     for b in range(bands):
         key = np.zeros(len(sig), dtype=np.uint64)
         for j in range(b * rows, (b + 1) * rows):
@@ -391,9 +347,7 @@ class Clusters:
                 "cluster_size": self.size[rows].astype(np.int32),
             }
         )
-        jaccard_text = pl.format(
-            "{}.{}", pl.col("j100") // 100, (pl.col("j100") % 100).cast(pl.String).str.zfill(2)
-        )
+        jaccard_text = pl.format("{}.{}", pl.col("j100") // 100, (pl.col("j100") % 100).cast(pl.String).str.zfill(2))
         exact_detail = pl.concat_str(pl.lit("same normalised text as "), pl.col("exact_of")) + pl.when(
             pl.col("exact_of") != pl.col("keeper")
         ).then(pl.concat_str(pl.lit(", a near-duplicate of "), pl.col("keeper"))).otherwise(pl.lit(""))

@@ -1,0 +1,90 @@
+"""The compiled dedup-key kernels against independent references: the `xxhash` library for XXH3, and
+the normalisation as defined (Python NFKC, then Polars' lower case, character classes and whitespace)."""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+
+import numpy as np
+import polars as pl
+import pytest
+import xxhash
+
+from pipeline.steps import minhash_kernel as kernel
+from pipeline.steps.dedup import _codepoint_table, _normalised, _polars_steps, _word_hashes, normalise
+
+
+def reference_normalise(texts: list[str | None]) -> list[str | None]:
+    nfkc = pl.Series([None if t is None else unicodedata.normalize("NFKC", t) for t in texts], dtype=pl.String)
+    return _polars_steps(nfkc).to_list()
+
+
+def test_xxh3_64_equals_xxhash_for_every_length_it_handles() -> None:
+    rng = np.random.default_rng(3)
+    for n in range(kernel.MAX_WORD + 1):
+        for _ in range(8):
+            buf = rng.integers(0, 256, n + 7, dtype=np.uint8)
+            assert int(kernel.xxh3_64(buf, 5, n)) == xxhash.xxh3_64_intdigest(buf[5 : 5 + n].tobytes()), n
+
+
+def test_word_hashes_are_xxh3_of_each_space_separated_word() -> None:
+    rng = random.Random(1)
+    long_word = "x" * 241 + "é" * 150  # past XXH3's mid-size path: hashed by the xxhash library
+    texts = ["", "a", "two words", "é ünïcode wörds", long_word, f"a {long_word} b", "a  b", " lead", "trail "]
+    texts += [" ".join("".join(rng.choices("abcdé ", k=rng.randint(0, 30))) for _ in range(20)) for _ in range(50)]
+    hashes, n_words = _word_hashes(*_utf8_of(texts))
+    expected = [[xxhash.xxh3_64_intdigest(w) for w in t.encode().split(b" ")] if t else [] for t in texts]
+    assert n_words.tolist() == [len(e) for e in expected]
+    assert hashes.tolist() == [h for e in expected for h in e]
+
+
+def _utf8_of(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    encoded = [t.encode() for t in texts]
+    offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64)
+    return np.frombuffer(b"".join(encoded) or b"", dtype=np.uint8), offsets
+
+
+ASCII = [chr(c) for c in range(128)]
+# web text's usual non-ASCII, plus what is hard: final sigma, multi-character lower case, combining
+# marks, compatibility forms NFKC rewrites, Unicode whitespace, symbols outside the BMP, unassigned points
+SPECIAL = list("éÉüßẞ“”’—…½ﬁＡａ\u00a0\u2003\u3000\u200bİΣσςΟΔΟΣǅ\u0301\u0308한글漢字😀🂡\U0001d400\U0002a6d6\u0378")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_normalise_equals_the_definition_on_random_unicode(seed: int) -> None:
+    rng = random.Random(seed)
+
+    def char() -> str:
+        roll = rng.random()
+        if roll < 0.55:
+            return rng.choice(ASCII)
+        if roll < 0.8:
+            return rng.choice(SPECIAL)
+        c = rng.randrange(0x80, 0x30000 if roll < 0.98 else 0x110000)
+        return chr(c) if not 0xD800 <= c < 0xE000 else "x"
+
+    texts: list[str | None] = ["".join(char() for _ in range(rng.randint(0, 60))) for _ in range(3000)]
+    texts += [None, "", " \t\n ", "ΟΔΟΣ ΟΔΟΣ.", "İstanbul", "ǅemal", "A\u0301", "  — ½ ", "plain ascii, DONE."]
+    rng.shuffle(texts)
+    assert normalise(pl.Series(texts, dtype=pl.String)).to_list() == reference_normalise(texts)
+
+
+def test_normalise_takes_each_path_for_what_it_can_do() -> None:
+    """Plain ASCII, Unicode the table covers, and a text needing Polars (final sigma) in one batch."""
+    texts = ["Hello, World!", "Ça «va» ½", "ΟΔΟΣ"]
+    _, _, non_ascii = kernel.normalise_ascii(*_utf8_of(texts))
+    assert non_ascii.tolist() == [False, True, True]
+    _, _, contextual = kernel.normalise_utf8(*_utf8_of(texts[1:]), _codepoint_table())
+    assert contextual.tolist() == [False, True]
+    data, offsets = _normalised(pl.Series(texts))
+    got = [data[a:b].tobytes().decode() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    assert got == ["hello world", "ça va 12", "οδος"] == reference_normalise(texts)
+
+
+def test_codepoint_table_agrees_with_the_ascii_map() -> None:
+    table = _codepoint_table()
+    for c in range(128):
+        mapped = int(kernel._ASCII_MAP[c])
+        expected = {kernel._DROP: kernel.DROPPED, 32: kernel.WHITESPACE}.get(mapped, mapped)
+        assert table[c] == expected, c

@@ -15,6 +15,7 @@ import os
 import re
 import resource
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -145,7 +146,12 @@ def file_sha256(path: Path) -> str:
 
 
 class PartWriter:
-    """Writes one table as `<dir>/part-NNNNN.parquet` files of at most `rows_per_file` rows."""
+    """Writes one table as `<dir>/part-NNNNN.parquet` files of at most `rows_per_file` rows.
+
+    Encoding and compression run in a background thread (pyarrow releases the GIL), one frame at a time,
+    so the caller prepares the next frame meanwhile; a write error surfaces at the next `write` or at
+    `close`, and the files stay in write order.
+    """
 
     def __init__(self, root: Path, table: str, rows_per_file: int) -> None:
         self.root, self.table, self.rows_per_file = root, table, rows_per_file
@@ -154,6 +160,13 @@ class PartWriter:
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_file = 0
         self._tmp: Path | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"write-{table}")
+        self._pending: Future | None = None
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def _open(self) -> None:
         rel = f"{self.table}/part-{len(self.files):05d}.parquet"
@@ -174,6 +187,10 @@ class PartWriter:
 
     def write(self, frame: pl.DataFrame) -> None:
         table = conform(frame, self.table)
+        self._wait()
+        self._pending = self._thread.submit(self._write, table)
+
+    def _write(self, table: pa.Table) -> None:
         start = 0
         while start < table.num_rows:
             if self._writer is None or self._rows_in_file >= self.rows_per_file:
@@ -187,6 +204,9 @@ class PartWriter:
     def abort(self) -> None:
         """Drop the file being written after a failed write (a full disk), quietly: no half file is left, and
         no 'Exception ignored in ParquetWriter.__del__' traceback appears when the process exits."""
+        with contextlib.suppress(Exception):  # the caller is already handling the error
+            self._wait()
+        self._thread.shutdown()
         if self._writer is not None:
             with contextlib.suppress(*WRITE_ERRORS):
                 self._writer.close()
@@ -196,6 +216,8 @@ class PartWriter:
 
     def close(self) -> list[dict]:
         """Finish the last file (an empty table still gets one, so every table exists) and list them."""
+        self._wait()
+        self._thread.shutdown()
         if not self.files:
             self._open()
         self._close()

@@ -39,6 +39,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,13 +48,13 @@ import pyarrow as pa
 import xxhash
 
 from pipeline.config import DedupConfig
-from pipeline.steps import minhash_kernel as kernel
 
 if TYPE_CHECKING:
     from datasketch import MinHash
 
 SCHEME = "affine32"
 _MASK64 = (1 << 64) - 1
+_POLY = 0x9E3779B97F4A7C15  # odd 64-bit multiplier (2^64 / golden ratio) combining the word hashes
 _PUNCT = r"[\p{P}\p{S}]+"  # Unicode punctuation and symbols (covers all of string.punctuation)
 _SPACES = r"\s\s+|[^\S ]"  # only runs and non-space whitespace: rewriting every single space is 2x slower
 
@@ -66,7 +67,7 @@ def shingle_hash(shingle: bytes) -> int:
     """
     h = 0
     for word in shingle.split(b" "):
-        h = (h * kernel.POLY + xxhash.xxh3_64_intdigest(word)) & _MASK64
+        h = (h * _POLY + xxhash.xxh3_64_intdigest(word)) & _MASK64
     return h >> 32
 
 
@@ -110,6 +111,15 @@ def as_datasketch(signature: Any, cfg: DedupConfig | None = None) -> MinHash:
     return MinHash(hashvalues=values, seed=seed, scheme=SCHEME, hashfunc=shingle_hash)
 
 
+@cache
+def _kernel() -> ModuleType:
+    """The compiled kernels (`minhash_kernel`), imported on first use: numba costs a process ~0.3 s and
+    ~150 MB, which one that only clusters or reads a release (the driver, the app) need not pay."""
+    from pipeline.steps import minhash_kernel
+
+    return minhash_kernel
+
+
 def _utf8(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """The UTF-8 bytes of all texts and each text's start (and the end) in them; a null is empty."""
     arr = texts.cast(pl.String).fill_null("").rechunk().to_arrow()
@@ -128,6 +138,7 @@ def _normalised(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     assigned characters), then the compiled pass a code point at a time, with Polars' own answers for
     each code point (`_codepoint_table`). Texts whose lower case depends on context go through Polars.
     """
+    kernel = _kernel()
     out, offsets, non_ascii = kernel.normalise_ascii(*_utf8(texts))
     if non_ascii.any():
         rows = np.flatnonzero(non_ascii)
@@ -153,6 +164,7 @@ def _codepoint_table(size: int = 0x30000) -> np.ndarray:
     per-character lower case, character classes and whitespace runs; the one context-dependent lower
     case (Greek final sigma) and multi-character ones are CONTEXTUAL, so their texts take Polars' path.
     """
+    kernel = _kernel()
     points = np.setdiff1d(np.arange(size), np.arange(0xD800, 0xE000))  # surrogates are not text
     lower = pl.Series([chr(p) for p in points], dtype=pl.String).str.to_lowercase()
     kept = lower.str.replace_all(_PUNCT, "")
@@ -191,6 +203,7 @@ def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _word_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """xxh3_64 of every word of every normalised text (compiled), and each text's word count."""
+    kernel = _kernel()
     hashes, n_words, long_words = kernel.word_hashes(data, offsets)
     for k, s, e in long_words:
         hashes[k] = xxhash.xxh3_64_intdigest(data[s:e].tobytes())
@@ -200,18 +213,20 @@ def _word_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.
 def shingle_hashes(texts: pl.Series, n: int) -> tuple[np.ndarray, np.ndarray]:
     """`shingle_hash` of every word n-gram of every text once normalised, doc after doc, as uint32; and
     the shingle count per doc. These are what signatures are made of."""
-    return kernel.shingle_hashes(*_word_hashes(*_normalised(texts)), n)
+    kernel = _kernel()
+    return kernel.shingle_hashes(*_word_hashes(*_normalised(texts)), n, _POLY)
 
 
 def add_dedup_keys(batch: pl.DataFrame, cfg: DedupConfig) -> pl.DataFrame:
     """Adds `norm_sha256` (hex SHA-256 of the normalised text) and `minhash` (List(UInt32), bands x rows)
     computed from `text`. A null text counts as empty. Row-wise Python only for SHA-256 (no Polars kernel).
     """
+    kernel = _kernel()
     data, offsets = _normalised(batch["text"])
     view, bounds = memoryview(data), offsets.tolist()
     digests = [hashlib.sha256(view[a:b]).hexdigest() for a, b in itertools.pairwise(bounds)]
     num_perm = cfg.bands * cfg.rows_per_band
-    shingles, n_sh = kernel.shingle_hashes(*_word_hashes(data, offsets), cfg.ngram_size)
+    shingles, n_sh = kernel.shingle_hashes(*_word_hashes(data, offsets), cfg.ngram_size, _POLY)
     sig = kernel.signatures(shingles, n_sh, *_permutations(num_perm, cfg.seed))
     minhash = pl.Series("minhash", sig.reshape(-1), pl.UInt32).reshape((len(sig), num_perm))
     return batch.with_columns(pl.Series("norm_sha256", digests, pl.String), minhash.cast(pl.List(pl.UInt32)))
@@ -225,7 +240,7 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     what lets the global dedup hold every candidate's keys in memory (112 B per document).
     """
     keys = np.empty((bands, len(sig)), dtype=np.uint64)
-    poly = np.uint64(kernel.POLY)
+    poly = np.uint64(_POLY)
     for b in range(bands):
         key = np.zeros(len(sig), dtype=np.uint64)
         for j in range(b * rows, (b + 1) * rows):

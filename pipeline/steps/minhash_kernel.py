@@ -23,7 +23,6 @@ _P64_3 = _U64(0x165667B19E3779F9)
 _MX1 = _U64(0x165667919E3779F9)
 _MX2 = _U64(0x9FB21C651E98DF25)
 MAX_WORD = 240  # longest word hashed here (XXH3_MIDSIZE_MAX)
-POLY = 0x9E3779B97F4A7C15  # odd 64-bit multiplier (2^64 / golden ratio) combining the word hashes
 
 # XXH3's default secret (kSecret): its first 144 of 192 bytes, all that inputs up to 240 bytes use.
 _SECRET = np.frombuffer(
@@ -187,16 +186,17 @@ def word_hashes(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 @njit(cache=True)
-def shingle_hashes(words: np.ndarray, n_words: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """`shingle_hash` of every word n-gram, doc after doc, as uint32; and each doc's shingle count.
+def shingle_hashes(words: np.ndarray, n_words: np.ndarray, ngram: int, poly: int) -> tuple[np.ndarray, np.ndarray]:
+    """`shingle_hash` of every word n-gram (h = h * poly + word hash, mod 2^64, top 32 bits), doc after
+    doc, as uint32; and each doc's shingle count.
 
     A doc with fewer than `ngram` words (but at least one) is one shingle of all its words.
     """
     powers = np.empty(ngram, dtype=np.uint64)
     p = _U64(1)
     for k in range(ngram):
-        powers[k] = p  # POLY^k mod 2^64
-        p *= _U64(POLY)
+        powers[k] = p  # poly^k mod 2^64
+        p *= _U64(poly)
     n_sh = np.zeros(len(n_words), dtype=np.int64)
     for d in range(len(n_words)):
         n_sh[d] = max(n_words[d] - ngram + 1, 1) if n_words[d] > 0 else 0

@@ -5,7 +5,7 @@ candidate of a release (streamed from the staged shards by `pipeline.release`; `
 same over a frame in memory) and names, per document, the keeper of its cluster. Defaults follow
 FineWeb (Penedo et al. 2024): word 5-grams, 14 bands x 8 rows (threshold ~0.8).
 
-Signatures are computed vectorised (numpy) but are bit-for-bit those of datasketch 2.0, so
+Signatures are computed compiled (`minhash_kernel`, numba) but are bit-for-bit those of datasketch 2.0, so
 `datasketch.MinHashLSH` can serve query-time lookups over a release:
 
 * text -> `normalise` (NFKC, lower case, Unicode punctuation/symbols removed, whitespace collapsed);
@@ -28,7 +28,7 @@ A stored signature becomes a datasketch MinHash without re-hashing the text::
 (`as_datasketch` does the first step.) `SIGNATURE_SPEC` / `signature_spec(cfg)` hold the parameters
 for the manifest. The scheme is datasketch 2.0's "affine32" (fmix32 pre-mix, then a*h+b mod 2^32),
 not "legacy" ((a*h+b) mod (2^61-1)): datasketch documents legacy as biased on large sets, and the
-32-bit wrap-around arithmetic is ~18x cheaper in numpy than the 64-bit modulo (measured here).
+32-bit wrap-around arithmetic vectorises (SIMD lanes) where the 64-bit modulo does not.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def shingle_hash(shingle: bytes) -> int:
     """The 32-bit shingle hash (datasketch `hashfunc`): xxh3_64 of each space-separated word, folded as
     h = h * 0x9E3779B97F4A7C15 + word_hash (mod 2^64), then the top 32 bits.
 
-    Word-level so the batch hashes each distinct word once and combines n-grams in numpy.
+    Word-level so a batch hashes each word once and folds n-grams from the word hashes.
     """
     h = 0
     for word in shingle.split(b" "):

@@ -1,10 +1,11 @@
-"""Compiled (numba) kernels for the dedup keys: word hashes, shingle hashes and signatures in one pass.
+"""Compiled (numba) kernels for the dedup keys: normalisation, word and shingle hashes, signatures.
 
 They compute exactly what `pipeline.steps.dedup` defines (and tests against datasketch and xxhash):
 xxh3_64 of every space-separated word of the normalised UTF-8 text, word n-grams folded as a polynomial
 mod 2^64, the top 32 bits pre-mixed with fmix32, and per document the minimum of datasketch's affine32
-permutations. numpy needs one pass over memory per operation (~90 µs a document); here each shingle's
-112 permuted values stay in registers (~10 µs). Compiled once and cached beside this file (`cache=True`).
+permutations; and the normalisation's per-character steps. numpy needed a pass over memory per operation
+and Python per distinct word (92 µs a document in all); here each shingle's 112 permuted values stay in
+registers (37 µs in all, bench/RESULTS.md). Compiled once and cached beside this file (`cache=True`).
 
 xxh3_64 is written out for words up to 240 bytes (XXH3's short and mid-size paths, seed 0, default
 secret); the caller hashes the rare longer word with the `xxhash` library.

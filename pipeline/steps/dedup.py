@@ -121,8 +121,8 @@ def _kernel() -> ModuleType:
 
 
 def _utf8(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of all texts and each text's start (and the end) in them; a null is empty."""
-    arr = texts.cast(pl.String).fill_null("").rechunk().to_arrow()
+    """The UTF-8 bytes of all (String) texts and each text's start (and the end) in them; a null is empty."""
+    arr = texts.fill_null("").rechunk().to_arrow()
     if not isinstance(arr, pa.LargeStringArray):
         arr = arr.cast(pa.large_string())
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
@@ -139,10 +139,11 @@ def _normalised(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     each code point (`_codepoint_table`). Texts whose lower case depends on context go through Polars.
     """
     kernel = _kernel()
+    texts = texts.cast(pl.String)
     out, offsets, non_ascii = kernel.normalise_ascii(*_utf8(texts))
     if non_ascii.any():
         rows = np.flatnonzero(non_ascii)
-        nfkc = [unicodedata.normalize("NFKC", t) for t in texts.cast(pl.String).gather(rows).fill_null("").to_list()]
+        nfkc = [unicodedata.normalize("NFKC", t) for t in texts.gather(rows).to_list()]
         nfkc_series = pl.Series(nfkc, dtype=pl.String)
         sub, sub_offsets, contextual = kernel.normalise_utf8(*_utf8(nfkc_series), _codepoint_table())
         if contextual.any():
@@ -159,7 +160,7 @@ def _polars_steps(s: pl.Series) -> pl.Series:
 
 @cache
 def _codepoint_table(size: int = 0x30000) -> np.ndarray:
-    """What `_polars_steps` does to each code point below `size` on its own (BMP, SMP, SIP; ~0.1 s, once):
+    """What `_polars_steps` does to each code point below `size` on its own (BMP, SMP, SIP; ~0.16 s, once):
     its lower case, or kernel.DROPPED / WHITESPACE / CONTEXTUAL. Per code point is exact for Polars'
     per-character lower case, character classes and whitespace runs; the one context-dependent lower
     case (Greek final sigma) and multi-character ones are CONTEXTUAL, so their texts take Polars' path.

@@ -39,17 +39,10 @@ _SECRET = np.frombuffer(
 
 
 @njit(cache=True, inline="always")
-def _read64(buf: np.ndarray, at: int) -> np.uint64:
+def _read(buf: np.ndarray, at: int, size: int) -> np.uint64:
+    """`size` bytes of `buf` from `at`, little-endian (XXH3's readLE32/readLE64)."""
     v = _U64(0)
-    for k in range(8):
-        v |= _U64(buf[at + k]) << _U64(8 * k)
-    return v
-
-
-@njit(cache=True, inline="always")
-def _read32(buf: np.ndarray, at: int) -> np.uint64:
-    v = _U64(0)
-    for k in range(4):
+    for k in range(size):
         v |= _U64(buf[at + k]) << _U64(8 * k)
     return v
 
@@ -74,9 +67,18 @@ def _avalanche(h: np.uint64) -> np.uint64:
 
 
 @njit(cache=True, inline="always")
+def _xxh64_avalanche(h: np.uint64) -> np.uint64:
+    h ^= h >> _U64(33)
+    h *= _P64_2
+    h ^= h >> _U64(29)
+    h *= _P64_3
+    return h ^ (h >> _U64(32))
+
+
+@njit(cache=True, inline="always")
 def _mix16(buf: np.ndarray, at: int, sec: int) -> np.uint64:
-    lo = _read64(buf, at) ^ _read64(_SECRET, sec)
-    hi = _read64(buf, at + 8) ^ _read64(_SECRET, sec + 8)
+    lo = _read(buf, at, 8) ^ _read(_SECRET, sec, 8)
+    hi = _read(buf, at + 8, 8) ^ _read(_SECRET, sec + 8, 8)
     return _mul128_fold64(lo, hi)
 
 
@@ -84,12 +86,7 @@ def _mix16(buf: np.ndarray, at: int, sec: int) -> np.uint64:
 def xxh3_64(buf: np.ndarray, at: int, n: int) -> np.uint64:
     """XXH3_64bits(buf[at:at+n]) with seed 0, for n <= 240."""
     if n == 0:
-        h = _read64(_SECRET, 56) ^ _read64(_SECRET, 64)
-        h ^= h >> _U64(33)
-        h *= _P64_2
-        h ^= h >> _U64(29)
-        h *= _P64_3
-        return h ^ (h >> _U64(32))
+        return _xxh64_avalanche(_read(_SECRET, 56, 8) ^ _read(_SECRET, 64, 8))
     if n <= 3:
         combined = (
             (_U64(buf[at]) << _U64(16))
@@ -97,23 +94,18 @@ def xxh3_64(buf: np.ndarray, at: int, n: int) -> np.uint64:
             | _U64(buf[at + n - 1])
             | (_U64(n) << _U64(8))
         )
-        h = combined ^ (_read32(_SECRET, 0) ^ _read32(_SECRET, 4))
-        h ^= h >> _U64(33)
-        h *= _P64_2
-        h ^= h >> _U64(29)
-        h *= _P64_3
-        return h ^ (h >> _U64(32))
+        return _xxh64_avalanche(combined ^ (_read(_SECRET, 0, 4) ^ _read(_SECRET, 4, 4)))
     if n <= 8:
-        word = _read32(buf, at + n - 4) + (_read32(buf, at) << _U64(32))
-        h = word ^ (_read64(_SECRET, 8) ^ _read64(_SECRET, 16))
+        word = _read(buf, at + n - 4, 4) + (_read(buf, at, 4) << _U64(32))
+        h = word ^ (_read(_SECRET, 8, 8) ^ _read(_SECRET, 16, 8))
         h ^= ((h << _U64(49)) | (h >> _U64(15))) ^ ((h << _U64(24)) | (h >> _U64(40)))
         h *= _MX2
         h ^= (h >> _U64(35)) + _U64(n)
         h *= _MX2
         return h ^ (h >> _U64(28))
     if n <= 16:
-        lo = _read64(buf, at) ^ (_read64(_SECRET, 24) ^ _read64(_SECRET, 32))
-        hi = _read64(buf, at + n - 8) ^ (_read64(_SECRET, 40) ^ _read64(_SECRET, 48))
+        lo = _read(buf, at, 8) ^ (_read(_SECRET, 24, 8) ^ _read(_SECRET, 32, 8))
+        hi = _read(buf, at + n - 8, 8) ^ (_read(_SECRET, 40, 8) ^ _read(_SECRET, 48, 8))
         swapped = _U64(0)
         for k in range(8):
             swapped |= ((lo >> _U64(8 * k)) & _U64(0xFF)) << _U64(56 - 8 * k)

@@ -186,9 +186,7 @@ def release_dedup(out: str, shards: int, streamed: bool) -> dict[str, Any]:
     if streamed:
         dedup = release._Dedup(release._Staged(plan), config, pl.Series([], dtype=pl.String), bucket_edges)
         for i in range(shards):
-            removed += sum(part.height for part in dedup.parts(i, duplicates=True))
-            for _ in dedup.parts(i, duplicates=False):
-                pass
+            removed += sum(dups.height for _, dups in dedup.parts(i))
     else:
         columns = ["id", "order", "norm_sha256", "minhash"]
         candidates = pl.concat(pl.read_parquet(s.directory / "candidates.parquet", columns=columns) for s in plan)

@@ -7,7 +7,6 @@ Releases are immutable: building onto an existing path is refused.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import platform
@@ -40,7 +39,7 @@ from pipeline.steps.dedup import (
 )
 from pipeline.steps.language import MODEL_FILE, model_sha256
 from pipeline.steps.optout import decision_evidence, evidence_table
-from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, write_failure
+from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, read_ahead, write_failure
 
 MANIFEST = "manifest.json"
 DEDUP_STAGE = "dedup"
@@ -75,8 +74,7 @@ class _Staged:
             if path is None:
                 continue
             offset = int(start)
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=PART_ROWS, columns=columns):
-                frame = pl.from_arrow(batch)
+            for frame in _parts(path, columns):
                 yield offset, frame
                 offset += frame.height
 
@@ -133,20 +131,16 @@ class _Dedup:
         named = self.clusters.named_rows()
         self.names = (named, staged.gather("id", named))
 
-    def parts(self, shard_index: int, *, duplicates: bool) -> Iterator[pl.DataFrame]:
-        """A shard's candidates with their verdict: the kept ones, or (duplicates=True) the removed ones."""
+    def parts(self, shard_index: int) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        """A shard's candidates with their verdict, slice by slice: (kept ones, removed ones); one read."""
         path = self.staged.paths[shard_index]
         offset = int(self.staged.starts[shard_index])
-        # removed copies go to the ledger, which has no signature column: skip decoding it
-        columns = [c for c in pq.read_schema(path).names if c != "minhash"] if path and duplicates else None
-        for part in _parts(path, columns) if path else ():
+        for part in _parts(path) if path else ():
             rows = np.arange(offset, offset + part.height)
             offset += part.height
             joined = part.hstack(self.clusters.verdicts(part["id"], rows, self.names).drop("id"))
             is_dup = pl.col("duplicate_of").is_not_null()
-            selected = joined.filter(is_dup if duplicates else ~is_dup)
-            if not selected.is_empty():
-                yield selected
+            yield joined.filter(~is_dup), joined.filter(is_dup)
 
 
 def _registry_hits(staged: _Staged, registry: Registry | None, at: str | None) -> pl.DataFrame:
@@ -164,9 +158,10 @@ PART_ROWS = 4_096  # rows per slice when streaming a shard's staged tables into 
 
 
 def _parts(path: Path, columns: list[str] | None = None) -> Iterator[pl.DataFrame]:
-    """A staged Parquet file in slices, so building the release never holds a whole shard."""
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=PART_ROWS, columns=columns):
-        yield pl.from_arrow(batch)
+    """A staged Parquet file in slices, so building the release never holds a whole shard; the next
+    slice is read while the caller works on this one."""
+    batches = pq.ParquetFile(path).iter_batches(batch_size=PART_ROWS, columns=columns)
+    return read_ahead(pl.from_arrow(batch) for batch in batches)
 
 
 def _evidence_parts(shards: list[Shard], index: PolicyIndex, config: RunConfig) -> Iterator[pl.DataFrame]:
@@ -221,8 +216,19 @@ def build_release(
         inputs, stage_removed, reasons = [], Counter(), Counter()
         for i, (shard, report) in enumerate(zip(shards, reports, strict=True)):
             kept = removed = 0
+
+            def to_ledger(part: pl.DataFrame) -> None:
+                nonlocal removed
+                writers["ledger"].write(part)
+                reasons.update({(st, rs): n for st, rs, n in part.group_by("stage", "reason").len().rows()})
+                stage_removed.update(part["stage"].to_list())
+                removed += len(part)
+
+            # the ledger keeps its order: the shard's own removals, its dedup copies, then the registry's
+            for part in _parts(shard.directory / "ledger.parquet"):
+                to_ledger(part)
             opted_out = []
-            for part in dedup.parts(i, duplicates=False):
+            for part, dups in dedup.parts(i):
                 covered = pl.col("id").is_in(hits["id"].implode())
                 opted_out.append(part.filter(covered))
                 part = part.filter(~covered)
@@ -233,27 +239,24 @@ def build_release(
                 writers["documents"].write(docs)
                 writers["signatures"].write(docs.select("id", "minhash"))
                 kept += len(docs)
-            dups = (
-                part.with_columns(stage=pl.lit(DEDUP_STAGE)).with_columns(
-                    pl.when(config.ledger_keep_text).then(pl.col("text")).alias("text")
-                )
-                for part in dedup.parts(i, duplicates=True)
-            )
-            registry_removed = (
-                frame.with_columns(
-                    stage=pl.lit("optout"),
-                    reason=pl.lit(REGISTRY_REASON),
-                    detail=pl.col("id").replace_strict({k: v["rule"] for k, v in removals.items()}, default=None),
-                    text=pl.lit(None, pl.String),  # an opt-out never keeps its text
-                )
-                for frame in opted_out
-                if frame.height
-            )
-            for part in itertools.chain(_parts(shard.directory / "ledger.parquet"), dups, registry_removed):
-                writers["ledger"].write(part)
-                reasons.update({(st, rs): n for st, rs, n in part.group_by("stage", "reason").len().rows()})
-                stage_removed.update(part["stage"].to_list())
-                removed += len(part)
+                if dups.height:
+                    to_ledger(
+                        dups.with_columns(stage=pl.lit(DEDUP_STAGE)).with_columns(
+                            pl.when(config.ledger_keep_text).then(pl.col("text")).alias("text")
+                        )
+                    )
+            for frame in opted_out:
+                if frame.height:
+                    to_ledger(
+                        frame.with_columns(
+                            stage=pl.lit("optout"),
+                            reason=pl.lit(REGISTRY_REASON),
+                            detail=pl.col("id").replace_strict(
+                                {k: v["rule"] for k, v in removals.items()}, default=None
+                            ),
+                            text=pl.lit(None, pl.String),  # an opt-out never keeps its text
+                        )
+                    )
             if report["eligible"] != kept + removed:
                 raise ReleaseError(
                     f"conservation broken for {report['path']}: "

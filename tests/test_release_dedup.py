@@ -27,8 +27,8 @@ def shards(planted, tmp_path_factory):
 
 def _streamed(shards, config: RunConfig, opted_out: list[str]) -> pl.DataFrame:
     dedup = release._Dedup(release._Staged(shards), config, pl.Series(opted_out, dtype=pl.String), bucket_edges)
-    parts = [dedup.parts(i, duplicates=dup) for i in range(len(shards)) for dup in (False, True)]
-    return pl.concat(p.select(VERDICT) for shard_parts in parts for p in shard_parts).sort("id")
+    parts = [frame for i in range(len(shards)) for pair in dedup.parts(i) for frame in pair]
+    return pl.concat(p.select(VERDICT) for p in parts).sort("id")
 
 
 def _in_memory(shards, config: RunConfig, opted_out: list[str]) -> pl.DataFrame:

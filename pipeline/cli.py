@@ -62,7 +62,7 @@ def run(
     config_file: Annotated[
         Path | None, typer.Option("--config", "-c", help="JSON run config; omitted fields keep defaults.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes (one input file per task).")] = 1,
+    workers: Annotated[int, typer.Option(help="Worker processes (batches of the inputs run in parallel).")] = 1,
     resume: Annotated[
         bool, typer.Option(help="Reuse shards finished by an interrupted run with the same config.")
     ] = False,
@@ -208,7 +208,8 @@ def build(
             [*snapshots, *specs],
             on_file=lambda _: progress.advance(scan),
             batch_size=config.batch_size if pool else None,
-            map_files=pool.map if pool and len(specs) + len(snapshots) > 1 else map,  # one file: read here
+            map_files=pool.map if pool else map,
+            pieces=workers + 1 if pool else 1,  # a large WARC is scanned in pieces: here and in each worker
         )
         run_options = {"pool": pool, "plans": {f.path: f.plan for f in scanned if f.plan}} if pool else {}
         try:

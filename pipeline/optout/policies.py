@@ -13,7 +13,10 @@ unreachable (5xx) is no signal; a robots.txt follows RFC 9309 (4xx allow, 5xx di
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin
@@ -25,9 +28,9 @@ from pipeline.optout import aitxt, robots, tdmrep
 from pipeline.optout.base import POLICY_URL, origin_key, policy_kind, sha256_hex
 from pipeline.optout.explain import SitePolicy
 from pipeline.provenance import domain_expr
-from pipeline.sources.base import RECORD_SCHEMA
+from pipeline.sources.base import RECORD_SCHEMA, ReadReport
 from pipeline.sources.inputs import detect_format, read_input
-from pipeline.sources.warc import BatchPlan
+from pipeline.sources.warc import GZIP_MAGIC, BatchPlan, read_window, record_members
 
 HTTP_FORMATS = ("warc", "arc")  # formats whose records carry HTTP responses (and so policy files)
 RAW_CHARS = 2_000  # characters of a policy file kept in the evidence row (its sha256 covers all of it)
@@ -61,6 +64,62 @@ class ScannedFile:
         return {"path": self.path, "sha256": self.sha256, "bytes": self.bytes}
 
 
+SPLIT_BYTES = 64 << 20  # a local gzip WARC at least this big is scanned in pieces when a pool scans
+_SCAN_READ = ReadConfig(content_types=())  # bodies of other records are not held
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What one sequential read (of a file, or of a piece of one) saw, in record order."""
+
+    hits: pl.DataFrame  # policy-file records and redirect targets of one
+    offsets: pl.Series  # every eligible record's offset, for the batch plan
+    urls: pl.Series  # every eligible record's URL
+    wanted: frozenset[str]  # redirect targets of the hits
+    report: ReadReport
+
+
+def _find(batches: Iterator[pl.DataFrame], report: ReadReport) -> _Found:
+    """Policy records (URL match) and, record by record, the targets of earlier redirects among them."""
+    wanted: dict[str, int] = {}  # redirect target -> global row of the first redirect to it
+    kept = [pl.DataFrame(schema=RECORD_SCHEMA)]
+    offsets, urls = [pl.Series(dtype=pl.Int64)], [pl.Series(dtype=pl.String)]
+    first = 0
+    for batch in batches:
+        offsets.append(batch["warc_record_offset"])
+        urls.append(batch["url"])
+        rows = batch.with_row_index("row", offset=first)
+        first += batch.height
+        while True:  # until no redirect among the hits names a target not yet wanted
+            after = pl.col("url").replace_strict(wanted, default=None, return_dtype=pl.Int64)
+            hits = rows.filter(pl.col("url").str.contains(POLICY_URL) | (pl.col("row") > after).fill_null(False))
+            grew = False
+            for row, url, status, headers in hits.select("row", "url", "http_status", "http_headers").iter_rows():
+                target = _location(url, headers) if status is not None and 300 <= status < 400 else None
+                if target is not None and target not in wanted:
+                    wanted[target], grew = row, True
+            if not grew:
+                break
+        kept.append(hits.drop("row"))
+    return _Found(pl.concat(kept), pl.concat(offsets), pl.concat(urls), frozenset(wanted), report)
+
+
+def _scan_piece(spec: str, start: int, end: int | None) -> _Found:
+    """The pool task of a piece: bytes [start, end) of a local gzip WARC."""
+    return _find(*read_window(spec, start, end, 4096, _SCAN_READ))
+
+
+def _result(spec: str, found: _Found, batch_size: int | None) -> tuple[pl.DataFrame, ScannedFile]:
+    report = found.report
+    frame = found.hits.with_columns(
+        source_file=pl.lit(spec),
+        source_sha256=pl.lit(report.sha256),
+        source_id=pl.format("{}-{}", pl.lit(report.sha256[:16]), pl.col("warc_record_offset")),
+    )
+    plan = BatchPlan.of(spec, report, batch_size, found.offsets) if batch_size else None
+    return frame, ScannedFile(spec, report.sha256, report.bytes, plan)
+
+
 def scan(spec: str, batch_size: int | None = None) -> tuple[pl.DataFrame, ScannedFile] | None:
     """The policy-file records (and redirect targets of one) of one input, in record order; None for a
     format without HTTP responses. With `batch_size`, the scan also plans the file's batches.
@@ -70,24 +129,42 @@ def scan(spec: str, batch_size: int | None = None) -> tuple[pl.DataFrame, Scanne
     """
     if detect_format(spec) not in HTTP_FORMATS:
         return None
-    batches, report = read_input(spec, batch_size=4096, read_config=ReadConfig(content_types=()))
+    batches, report = read_input(spec, batch_size=4096, read_config=_SCAN_READ)
+    return _result(spec, _find(batches, report), batch_size)
+
+
+def _joined(spec: str, pieces: list[_Found]) -> _Found | None:
+    """The pieces of one file as if read in one go, or None where that cannot be vouched for: a piece did
+    not read cleanly to its end, or a redirect's target may lie in a later piece than the redirect."""
     wanted: set[str] = set()
-    kept, offsets = [], [pl.Series(dtype=pl.Int64)]
-    for batch in batches:
-        offsets.append(batch["warc_record_offset"])  # every eligible record's, for the batch plan
-        hits = batch.filter(pl.col("url").str.contains(POLICY_URL) | pl.col("url").is_in(list(wanted)))
-        for url, status, headers in hits.select("url", "http_status", "http_headers").iter_rows():
-            if status is not None and 300 <= status < 400 and (target := _location(url, headers)):
-                wanted.add(target)
-        kept.append(hits)
-    frame = pl.concat(kept) if kept else pl.DataFrame(schema=RECORD_SCHEMA)
-    frame = frame.with_columns(
-        source_file=pl.lit(spec),
-        source_sha256=pl.lit(report.sha256),
-        source_id=pl.format("{}-{}", pl.lit(report.sha256[:16]), pl.col("warc_record_offset")),
+    for piece in pieces:
+        if piece.report.read_stopped is not None or piece.urls.is_in(list(wanted)).any():
+            return None
+        wanted |= piece.wanted
+    records: Counter[str] = Counter()
+    for piece in pieces:
+        records.update(piece.report.records_by_type)
+    with open(spec, "rb") as f:
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    report = ReadReport(spec, "warc", records, sha256, os.path.getsize(spec))
+    return _Found(
+        pl.concat([p.hits for p in pieces]),
+        pl.concat([p.offsets for p in pieces]),
+        pl.concat([p.urls for p in pieces]),
+        frozenset(wanted),
+        report,
     )
-    plan = BatchPlan.of(spec, report, batch_size, pl.concat(offsets)) if batch_size else None
-    return frame, ScannedFile(spec, report.sha256, report.bytes, plan)
+
+
+def _pieces(spec: str, pieces: int) -> list[tuple[int, int | None]]:
+    """Byte ranges to scan `spec` in: several for a large local gzip WARC, else the whole file."""
+    if pieces < 2 or not os.path.isfile(spec) or os.path.getsize(spec) < SPLIT_BYTES:
+        return [(0, None)]
+    with open(spec, "rb") as f:
+        if f.read(2) != GZIP_MAGIC or detect_format(spec) != "warc":
+            return [(0, None)]
+    cuts = record_members(spec, pieces)
+    return list(zip([0, *cuts], [*cuts, None], strict=True))
 
 
 def collect(
@@ -96,14 +173,30 @@ def collect(
     *,
     batch_size: int | None = None,
     map_files: Callable = map,
+    pieces: int = 1,
 ) -> tuple[pl.DataFrame, list[ScannedFile]]:
     """Every policy-file record (and redirect target of one) in `specs`, in file then record order, and
     the scanned files (WET and tabular inputs hold no HTTP responses and are skipped).
 
-    `map_files` runs `scan` over the files (a process pool's `map` scans several at once).
+    `map_files` runs the scans (a process pool's `map` scans several files, or pieces of one, at once).
+    With `pieces` > 1 a large local gzip WARC is scanned in that many byte ranges cut at records (the first
+    here, the others by `map_files`); the
+    result is the one-piece scan's, which is what a file whose pieces cannot be vouched for gets instead.
     """
+    ranges = {spec: _pieces(spec, pieces) for spec in specs}
+    # a split file's first piece is scanned here, while the pool scans the others
+    others = [(spec, start, end) for spec in specs if len(ranges[spec]) > 1 for start, end in ranges[spec][1:]]
+    whole = [spec for spec in specs if len(ranges[spec]) == 1]
+    by_piece = iter(map_files(_scan_piece, *zip(*others, strict=True)) if others else ())
+    scanned_whole = iter(map_files(scan, whole, [batch_size] * len(whole)))
     frames, scanned = [], []
-    for spec, found in zip(specs, map_files(scan, specs, [batch_size] * len(specs)), strict=True):
+    for spec in specs:
+        if len(ranges[spec]) > 1:
+            first = _scan_piece(spec, *ranges[spec][0])
+            joined = _joined(spec, [first, *(next(by_piece) for _ in ranges[spec][1:])])
+            found = _result(spec, joined, batch_size) if joined else scan(spec, batch_size)
+        else:
+            found = next(scanned_whole)
         if found is not None:
             frames.append(found[0])
             scanned.append(found[1])

@@ -616,20 +616,55 @@ class _Window:
         self._raw.close()
 
 
+def read_window(
+    path: str, start: int, end: int | None, batch_size: int, read_config: ReadConfig
+) -> tuple[Iterator[pl.DataFrame], ReadReport]:
+    """Batches of the records in bytes [start, end) of a local WARC file, read as a file of its own (so
+    `start` must begin a record, and a gzip member); offsets are the whole file's. The report fills in
+    as the batches are read."""
+    report = ReadReport(path=path, format="warc")
+    stream = HashingReader(_Window(open(path, "rb"), start, end))  # noqa: SIM115 (the reader closes it)
+    batches = read_warc(stream, report, batch_size=batch_size, read_config=read_config)
+    return (batch.with_columns(pl.col("warc_record_offset") + start) for batch in batches), report
+
+
+def record_members(path: str, pieces: int, probe: int = 1 << 20) -> list[int]:
+    """Offsets that cut a gzip WARC file into about `pieces` equal parts, each at a gzip member that starts
+    a WARC record (checked by inflating its first bytes); a cut with no such member near it is left out.
+
+    A chance match (the magic bytes inside compressed data, inflating to "WARC/") is not ruled out here:
+    whoever reads in pieces checks that every piece read cleanly to its end.
+    """
+    size = os.path.getsize(path)
+    cuts: list[int] = []
+    with open(path, "rb") as f:
+        for k in range(1, pieces):
+            near = size * k // pieces
+            f.seek(near)
+            window = f.read(probe)
+            at = window.find(GZIP_MAGIC + b"\x08")
+            while at != -1:
+                with contextlib.suppress(isal_zlib.error):
+                    if isal_zlib.decompressobj(31).decompress(window[at : at + 4096], 5) == b"WARC/":
+                        cuts.append(near + at)
+                        break
+                at = window.find(GZIP_MAGIC + b"\x08", at + 1)
+    return sorted({c for c in cuts if 0 < c < size})
+
+
 def read_planned_batch(plan: BatchPlan, n: int, read_config: ReadConfig) -> pl.DataFrame:
     """Batch `n` of a planned file, read from its own byte range: the same rows as a sequential read."""
     start, end, rows = plan.batch(n)
     stat = os.stat(plan.path)
     if (stat.st_size, stat.st_mtime_ns) != (plan.size, plan.mtime_ns):
         raise InputError(f"{plan.path} changed while the run was reading it: run again")
-    report = ReadReport(path=plan.path, format="warc")
-    stream = HashingReader(_Window(open(plan.path, "rb"), start, end))  # noqa: SIM115 (the reader closes it)
-    frames = list(read_warc(stream, report, batch_size=max(rows, 1), read_config=read_config))
+    batches, report = read_window(plan.path, start, end, max(rows, 1), read_config)
+    frames = list(batches)
     frame = pl.concat(frames) if frames else empty_records()
     if report.read_stopped is not None or frame.height != rows:
         raise InputError(f"{plan.path}: batch {n} at byte {start} did not read as planned ({frame.height} of {rows} "
                          f"records, {report.read_stopped}): was the file changed during the run?")
-    return frame.with_columns(pl.col("warc_record_offset") + start)
+    return frame
 
 
 def _parse_warc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:

@@ -74,20 +74,21 @@ class _Found:
 
     hits: pl.DataFrame  # policy-file records and redirect targets of one
     offsets: pl.Series  # every eligible record's offset, for the batch plan
-    urls: pl.Series  # every eligible record's URL
+    url_hashes: pl.Series | None  # a piece's: every eligible record's URL, hashed (Polars, this run only)
     wanted: frozenset[str]  # redirect targets of the hits
     report: ReadReport
 
 
-def _find(batches: Iterator[pl.DataFrame], report: ReadReport) -> _Found:
+def _find(batches: Iterator[pl.DataFrame], report: ReadReport, *, piece: bool = False) -> _Found:
     """Policy records (URL match) and, record by record, the targets of earlier redirects among them."""
     wanted: dict[str, int] = {}  # redirect target -> global row of the first redirect to it
     kept = [pl.DataFrame(schema=RECORD_SCHEMA)]
-    offsets, urls = [pl.Series(dtype=pl.Int64)], [pl.Series(dtype=pl.String)]
+    offsets, urls = [pl.Series(dtype=pl.Int64)], [pl.Series(dtype=pl.UInt64)]
     first = 0
     for batch in batches:
         offsets.append(batch["warc_record_offset"])
-        urls.append(batch["url"])
+        if piece:
+            urls.append(batch["url"].hash())
         rows = batch.with_row_index("row", offset=first)
         first += batch.height
         while True:  # until no redirect among the hits names a target not yet wanted
@@ -101,12 +102,13 @@ def _find(batches: Iterator[pl.DataFrame], report: ReadReport) -> _Found:
             if not grew:
                 break
         kept.append(hits.drop("row"))
-    return _Found(pl.concat(kept), pl.concat(offsets), pl.concat(urls), frozenset(wanted), report)
+    url_hashes = pl.concat(urls) if piece else None
+    return _Found(pl.concat(kept), pl.concat(offsets), url_hashes, frozenset(wanted), report)
 
 
 def _scan_piece(spec: str, start: int, end: int | None) -> _Found:
     """The pool task of a piece: bytes [start, end) of a local gzip WARC."""
-    return _find(*read_window(spec, start, end, 4096, _SCAN_READ))
+    return _find(*read_window(spec, start, end, 4096, _SCAN_READ), piece=True)
 
 
 def _result(spec: str, found: _Found, batch_size: int | None) -> tuple[pl.DataFrame, ScannedFile]:
@@ -138,7 +140,8 @@ def _joined(spec: str, pieces: list[_Found]) -> _Found | None:
     not read cleanly to its end, or a redirect's target may lie in a later piece than the redirect."""
     wanted: set[str] = set()
     for piece in pieces:
-        if piece.report.read_stopped is not None or piece.urls.is_in(list(wanted)).any():
+        earlier_targets = pl.Series(list(wanted), dtype=pl.String).hash()  # a hash collision only falls back
+        if piece.report.read_stopped is not None or piece.url_hashes.is_in(earlier_targets.implode()).any():
             return None
         wanted |= piece.wanted
     records: Counter[str] = Counter()
@@ -150,7 +153,7 @@ def _joined(spec: str, pieces: list[_Found]) -> _Found | None:
     return _Found(
         pl.concat([p.hits for p in pieces]),
         pl.concat([p.offsets for p in pieces]),
-        pl.concat([p.urls for p in pieces]),
+        None,
         frozenset(wanted),
         report,
     )

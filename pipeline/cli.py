@@ -249,6 +249,8 @@ def build(
                 on_shard=on_shard,
                 **run_options,
             )
+            if pool:  # the release is written here: let the workers' memory go meanwhile
+                pool.shutdown(wait=False)
             for task in stage_tasks.values():
                 progress.update(task, total=progress.tasks[task].completed)
             if resume:

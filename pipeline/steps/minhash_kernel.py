@@ -210,21 +210,30 @@ def shingle_hashes(words: np.ndarray, n_words: np.ndarray, ngram: int, poly: int
 @njit(cache=True)
 def signatures(shingles: np.ndarray, n_sh: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per doc, the minimum over its shingles h of (a * fmix32(h) + b) mod 2^32: (docs x len(a)) uint32;
-    a doc without shingles keeps datasketch's empty value 0xFFFFFFFF."""
+    a doc without shingles keeps datasketch's empty value 0xFFFFFFFF.
+
+    Permutation by permutation, each a min-reduction over the doc's shingles held in SIMD registers
+    (the other loop order stores the signature row back for every shingle).
+    """
     sig = np.full((len(n_sh), len(a)), np.uint32(0xFFFFFFFF), dtype=np.uint32)
+    mixed = np.empty(n_sh.max() if len(n_sh) else 0, dtype=np.uint32)
     at = 0
     for d in range(len(n_sh)):
-        row = sig[d]
-        for _ in range(n_sh[d]):
-            x = np.uint32(shingles[at])  # fmix32: datasketch affine32's pre-mix
+        n = n_sh[d]
+        for s in range(n):
+            x = np.uint32(shingles[at + s])  # fmix32: datasketch affine32's pre-mix
             x ^= x >> np.uint32(16)
             x = np.uint32(x * np.uint32(0x85EBCA6B))
             x ^= x >> np.uint32(13)
             x = np.uint32(x * np.uint32(0xC2B2AE35))
-            x ^= x >> np.uint32(16)
-            at += 1
-            for q in range(len(a)):  # vectorised (32-bit lanes): keep it branch-free
-                row[q] = min(row[q], np.uint32(a[q] * x + b[q]))
+            mixed[s] = x ^ (x >> np.uint32(16))
+        at += n
+        for q in range(len(a) if n else 0):
+            aq, bq = a[q], b[q]
+            low = np.uint32(0xFFFFFFFF)
+            for s in range(n):
+                low = min(low, np.uint32(aq * mixed[s] + bq))
+            sig[d, q] = low
     return sig
 
 
@@ -260,7 +269,7 @@ def normalise_ascii(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, 
             out[w] = v
             advance = (v != _DROP) & ((v != 32) | (last != 32))
             w += advance
-            last = v if advance else last
+            last = v if v != _DROP else last  # equals the last byte written: a space not written follows one
         if w > begin and last == 32:
             w -= 1  # a trailing space
         if seen >= 128:

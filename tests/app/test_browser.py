@@ -120,8 +120,8 @@ class Browser:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message.get("result", {})
 
-    def render(self, url: str, ready: str, screenshot: Path) -> dict[str, Any]:
-        """Open `url` in a new tab; once the script run finished and `ready` is in the page text, return
+    def render(self, url: str, ready: str | tuple[str, ...], screenshot: Path) -> dict[str, Any]:
+        """Open `url` in a new tab; once the script run finished and every `ready` text is on the page, return
         {'html': outerHTML, 'text': visible text incl. hidden tabs, 'alerts': dialogs the page tried to open}."""
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
@@ -129,9 +129,11 @@ class Browser:
             self.send("Page.enable", session)
             self.send("Page.addScriptToEvaluateOnNewDocument", session, source=TRAP)
             self.send("Page.navigate", session, url=url)
+            # Elements drawn after the script run's marker (code blocks, metrics) are waited for by their text.
+            wanted = json.dumps([ready] if isinstance(ready, str) else list(ready))
             probe = (
                 f"(() => document.querySelector({json.dumps(DONE)}) && document.body"
-                f" && document.body.textContent.includes({json.dumps(ready)})"
+                f" && {wanted}.every((t) => document.body.textContent.includes(t))"
                 " ? {html: document.documentElement.outerHTML, alerts: window.__alerts || []} : null)()"
             )
             deadline = time.monotonic() + PAGE_TIMEOUT
@@ -239,11 +241,12 @@ def test_document_deep_link_first_in_chromium(server, browser, counts, shots):
     through the entrypoint (release, sidebar), not as a stand-alone page (see audit_app/app.py)."""
     doc_id = counts["hostile_id"]
     url = f"{server}/document?doc={quote(doc_id, safe='')}"
-    page = browser.render(url, HOSTILE_URL, shots / "document.png")
+    command = f"apertura show {counts['release']} {doc_id}"  # a code block, drawn after the run's marker
+    page = browser.render(url, (HOSTILE_URL, command), shots / "document.png")
     dom, text = page["html"], page["text"]
     assert "In the training data: this document is in the release" in text
     assert f"{counts['documents']:,} documents · {counts['removed']:,} removed" in text  # the entrypoint's sidebar
-    assert HOSTILE_URL in text and f"apertura show {counts['release']} {doc_id}" in text
+    assert HOSTILE_URL in text and command in text
     # The document's text carries <script> and <img onerror>: shown as text, never elements, never run.
     assert "<script>alert('apertura')</script>" in text
     assert "&lt;script&gt;alert('apertura')&lt;/script&gt;" in dom

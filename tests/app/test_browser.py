@@ -3,8 +3,8 @@ rendered by Debian's headless Chromium, assertions on the rendered DOM, whose te
 (counts, a planted URL, a deep-linked document, hostile document text shown as text and never executed).
 
 Chromium is driven over its DevTools protocol on a pipe (`--remote-debugging-pipe`, no extra package): load a
-page, wait until Streamlit's script run has finished and the expected text is there, then read the DOM and save
-a screenshot under the test's tmp dir. (`--dump-dom --virtual-time-budget` was tried first: virtual time runs
+page, wait until Streamlit's script run has finished, the expected text is there and the DOM has stopped
+changing, then read it and save a screenshot under the test's tmp dir. (`--dump-dom --virtual-time-budget` was tried first: virtual time runs
 out before Streamlit's websocket delivers the page in about 4 of 5 loads here, so it cannot be a reliable test.)
 
 Four page loads in one browser. Skipped when /usr/bin/chromium is absent; CI installs it (.ci/run)."""
@@ -137,10 +137,11 @@ class Browser:
                 " ? {html: document.documentElement.outerHTML, alerts: window.__alerts || []} : null)()"
             )
             deadline = time.monotonic() + PAGE_TIMEOUT
-            while True:
+            page, before = None, None
+            while True:  # ready, and the DOM unchanged between two probes: nothing is still being drawn
                 value = self.send("Runtime.evaluate", session, expression=probe, returnByValue=True)["result"]
-                if value.get("value"):
-                    page = value["value"]
+                page, before = value.get("value"), page
+                if page and before and page["html"] == before["html"]:
                     break
                 if time.monotonic() > deadline:
                     shot = self.send("Page.captureScreenshot", session, format="png")["data"]

@@ -4,8 +4,9 @@ rendered by Debian's headless Chromium, assertions on the rendered DOM, whose te
 
 Chromium is driven over its DevTools protocol on a pipe (`--remote-debugging-pipe`, no extra package): load a
 page, wait until Streamlit's script run has finished, the expected text is there and the DOM has stopped
-changing, then read it and save a screenshot under the test's tmp dir. (`--dump-dom --virtual-time-budget` was tried first: virtual time runs
-out before Streamlit's websocket delivers the page in about 4 of 5 loads here, so it cannot be a reliable test.)
+changing, then read it and save a screenshot under the test's tmp dir. (`--dump-dom --virtual-time-budget`
+was tried first: virtual time runs out before Streamlit's websocket delivers the page in about 4 of 5 loads
+here, so it cannot be a reliable test.)
 
 Four page loads in one browser. Skipped when /usr/bin/chromium is absent; CI installs it (.ci/run)."""
 

@@ -48,6 +48,7 @@ import pyarrow as pa
 import xxhash
 
 from pipeline.config import DedupConfig
+from pipeline.steps.base import utf8_buffers
 
 if TYPE_CHECKING:
     from datasketch import MinHash
@@ -120,15 +121,6 @@ def _kernel() -> ModuleType:
     return minhash_kernel
 
 
-def _utf8(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of all (String) texts and each text's start (and the end) in them; a null is empty."""
-    arr = texts.fill_null("").rechunk().to_arrow()
-    if not isinstance(arr, pa.LargeStringArray):
-        arr = arr.cast(pa.large_string())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    return np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8), offsets
-
-
 def _normalised(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """`normalise` as UTF-8 bytes and offsets (a null text is empty), what the keys are computed from.
 
@@ -140,15 +132,17 @@ def _normalised(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """
     kernel = _kernel()
     texts = texts.cast(pl.String)
-    out, offsets, non_ascii = kernel.normalise_ascii(*_utf8(texts))
+    out, offsets, non_ascii = kernel.normalise_ascii(*utf8_buffers(texts))
     if non_ascii.any():
         rows = np.flatnonzero(non_ascii)
         nfkc = [unicodedata.normalize("NFKC", t) for t in texts.gather(rows).to_list()]
         nfkc_series = pl.Series(nfkc, dtype=pl.String)
-        sub, sub_offsets, contextual = kernel.normalise_utf8(*_utf8(nfkc_series), _codepoint_table())
+        sub, sub_offsets, contextual = kernel.normalise_utf8(*utf8_buffers(nfkc_series), _codepoint_table())
         if contextual.any():
             slow = np.flatnonzero(contextual)
-            sub, sub_offsets = kernel.splice(sub, sub_offsets, slow, *_utf8(_polars_steps(nfkc_series.gather(slow))))
+            sub, sub_offsets = kernel.splice(
+                sub, sub_offsets, slow, *utf8_buffers(_polars_steps(nfkc_series.gather(slow)))
+            )
         out, offsets = kernel.splice(out, offsets, rows, sub, sub_offsets)
     return out, offsets
 

@@ -29,18 +29,18 @@ The Gopher rules and C4 see the input text; FineWeb sees C4's rewritten text (as
 FineWeb pipeline). Kept rows, and rows only FineWeb drops, carry the rewritten text; rows the
 Gopher or C4 rules drop keep the original text for the ledger. `word_count` counts `WORD`s of the
 row's final text. Statistics are computed first, vectorised (score once), then every threshold is a
-cheap expression; only the n-gram statistics run per row in Python.
+cheap expression; the n-gram statistics are a compiled loop per row (`repetition_kernel`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 from pipeline.config import C4Config, GopherConfig, QualityConfig
-from pipeline.steps.base import DETAIL, REASON, Step, first_reason
+from pipeline.steps.base import DETAIL, REASON, Step, first_reason, utf8_buffers
 
 _NOT_WORD = r"\s\p{P}\p{S}"
 WORD = rf"[^{_NOT_WORD}]+(?:['’.\-][^{_NOT_WORD}]+)*"  # a word: not whitespace, punctuation or symbols
@@ -104,38 +104,21 @@ def gopher_quality_stats(text: pl.Series) -> pl.DataFrame:
     )
 
 
-def ngram_chars(words: list[str], top_ns: Sequence[int], dup_ns: Sequence[int]) -> list[int]:
-    """Characters in the most frequent n-gram (per n in top_ns, words joined by spaces, times its count),
-    then characters in repeated n-grams (per n in dup_ns; a repeat skips its n words, as in datatrove)."""
-    out = []
-    for n in top_ns:
-        if len(words) < n:
-            out.append(0)
-            continue
-        gram, count = Counter(zip(*(words[i:] for i in range(n)), strict=False)).most_common(1)[0]
-        out.append(count * (sum(map(len, gram)) + n - 1))
-    unique_from = None  # smallest n whose n-grams are all distinct: then so are all longer ones
-    for n in dup_ns:
-        if unique_from is not None and n >= unique_from:
-            out.append(0)
-            continue
-        grams = list(zip(*(words[i:] for i in range(n)), strict=False))
-        seen = set(grams)
-        if len(seen) == len(grams):
-            unique_from = n
-            out.append(0)
-            continue
-        seen.clear()
-        chars, i = 0, 0
-        while i < len(grams):
-            if grams[i] in seen:
-                chars += sum(map(len, grams[i]))
-                i += n
-            else:
-                seen.add(grams[i])
-                i += 1
-        out.append(chars)
-    return out
+def ngram_chars(words: pl.Series, top_ns: Sequence[int], dup_ns: Sequence[int]) -> np.ndarray:
+    """Per document (a list of words each): characters in the most frequent n-gram (per n in top_ns, words
+    joined by spaces, times its count), then characters in repeated n-grams (per n in dup_ns; a repeat
+    skips its n words, as in datatrove). Compiled (`repetition_kernel`), imported on first use."""
+    from pipeline.steps import repetition_kernel as kernel
+
+    per_doc = words.list.len().fill_null(0).to_numpy().astype(np.int64)
+    doc_offsets = np.concatenate([[0], np.cumsum(per_doc)]).astype(np.int64)
+    flat = words.explode(empty_as_null=False, keep_nulls=False)
+    if len(flat) != doc_offsets[-1]:
+        raise ValueError("ngram_chars: a word list holds a null")
+    ids = kernel.word_ids(*utf8_buffers(flat), kernel.table_size(len(flat)))
+    chars = flat.str.len_chars().to_numpy().astype(np.int64)
+    ns = [np.array(list(n), dtype=np.int64) for n in (top_ns, dup_ns)]
+    return kernel.ngram_chars(ids, chars, doc_offsets, *ns, kernel.table_size(int(per_doc.max(initial=0))))
 
 
 def gopher_repetition_stats(text: pl.Series, words: pl.Series, cfg: GopherConfig) -> pl.DataFrame:
@@ -163,11 +146,7 @@ def gopher_repetition_stats(text: pl.Series, words: pl.Series, cfg: GopherConfig
     names = [f"top_{n}_gram_char_frac" for n in top_ns] + [f"dup_{n}_gram_char_frac" for n in dup_ns]
     if not names:
         return stats.drop("n_chars")
-    counts = (
-        pl.DataFrame([ngram_chars(ws, top_ns, dup_ns) for ws in words.to_list()], schema=names, orient="row")
-        if len(words)
-        else pl.DataFrame(schema=dict.fromkeys(names, pl.Int64))
-    )
+    counts = pl.DataFrame(ngram_chars(words, top_ns, dup_ns), schema=dict.fromkeys(names, pl.Int64), orient="row")
     return pl.concat([stats, counts], how="horizontal").select(
         pl.exclude("n_chars", *names), *(_ratio(pl.col(c), pl.col("n_chars")).alias(c) for c in names)
     )

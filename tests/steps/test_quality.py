@@ -3,6 +3,7 @@ Gopher statistics checked against a plain-Python computation written from the pa
 
 from __future__ import annotations
 
+import random
 import re
 import unicodedata
 from collections import Counter
@@ -541,8 +542,47 @@ def test_statistics_match_a_plain_python_computation(text):
         assert got[name] == pytest.approx(value), name
 
 
+def py_ngram_chars(words: list[str], top_ns, dup_ns) -> list[int]:
+    """The n-gram statistics from their definitions, with no shortcut (Counter of tuples, a set of seen grams)."""
+    out = []
+    for n in top_ns:
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        counts = Counter(grams)
+        top = max(counts.values(), default=0)
+        first_top = next((g for g in grams if counts[g] == top), ())  # ties: the first one seen
+        out.append(top * len(" ".join(first_top)))
+    for n in dup_ns:
+        seen, chars, i = set(), 0, 0
+        while i <= len(words) - n:
+            gram = tuple(words[i : i + n])
+            if gram in seen:
+                chars += sum(len(w) for w in gram)
+                i += n
+            else:
+                seen.add(gram)
+                i += 1
+        out.append(chars)
+    return out
+
+
 def test_ngram_chars_counts_repeats_once_and_skips_them():
-    words = list("abcde" * 3)
+    batch = pl.Series([list("abcde" * 3), ["w"] * 3, [], None])
     # top 2-gram 'a b' x3 = 9 chars; repeated 5-grams: two repeats of 5 one-letter words = 10 chars
-    assert ngram_chars(words, [2], [5, 6]) == [9, 10, 6]
-    assert ngram_chars(["w"] * 3, [4], [5]) == [0, 0]
+    assert ngram_chars(batch, [2], [5, 6]).tolist() == [[9, 10, 6], [6, 0, 0], [0, 0, 0], [0, 0, 0]]
+    assert ngram_chars(batch[1:2], [4], [5]).tolist() == [[0, 0]]
+    assert ngram_chars(batch[:0], [2], [5]).shape == (0, 2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ngram_chars_match_their_definition_on_random_batches(seed):
+    """Small vocabularies (many repeats and ties), words sharing prefixes, non-ASCII words, documents
+    shorter than n, and n in any order: the compiled counts equal the definition's, document by document."""
+    rng = random.Random(seed)
+    vocab = ["a", "ab", "abc", "b", "ba", "été", "été-là", "日本", "x" * 40, "ß", "ss", "Ab"]
+    docs = [
+        [rng.choice(vocab[: rng.randint(1, len(vocab))]) for _ in range(rng.choice([0, 1, 3, 9, 40, 300]))]
+        for _ in range(300)
+    ]
+    for top_ns, dup_ns in (((2, 3, 4), (5, 6, 7, 8, 9, 10)), ((3, 1), (7, 5, 10, 6))):
+        got = ngram_chars(pl.Series(docs, dtype=pl.List(pl.String)), top_ns, dup_ns).tolist()
+        assert got == [py_ngram_chars(words, top_ns, dup_ns) for words in docs]

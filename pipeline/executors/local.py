@@ -37,7 +37,7 @@ from pipeline.steps.extract import ExtractStep
 from pipeline.steps.language import LanguageStep
 from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA, OptoutStep
 from pipeline.steps.pii import PiiStep
-from pipeline.steps.quality import QualityStep
+from pipeline.steps.quality import QualityStep, ngram_chars
 from pipeline.tables import file_sha256, fit, polars_schema, writing
 
 STEP_CLASSES: tuple[type[Step], ...] = (AdmitStep, OptoutStep, ExtractStep, LanguageStep, QualityStep, PiiStep)
@@ -286,10 +286,11 @@ def _stage_batch(
 
 
 def _warm_up(config: RunConfig) -> None:
-    """Pool initializer: imports, the extractor and the compiled dedup kernels load while the driver is
-    still busy (policy scan)."""
+    """Pool initializer: imports, the extractor and the compiled kernels (dedup keys, n-gram repetition)
+    load while the driver is still busy (policy scan)."""
     make_steps(config, None)
     add_dedup_keys(pl.DataFrame({"text": ["warm up", "é"]}), config.dedup)
+    ngram_chars(pl.Series([["warm", "up"]]), [2], [5])
 
 
 @contextlib.contextmanager

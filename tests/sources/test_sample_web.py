@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import socket
@@ -301,16 +302,21 @@ def test_stop_is_clean():
     web.stop()  # idempotent
 
 
+def _serve_on_a_free_range(attempts: int = 20):
+    """The sample web on consecutive ports from a free one; another range if one of them is taken."""
+    for _ in range(attempts):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + len(SITES) > 65535:
+            continue
+        with contextlib.suppress(OSError):
+            return base, serve_sample_web(base_port=base)
+    pytest.skip(f"no free range of {len(SITES)} ports in {attempts} attempts")
+
+
 def test_base_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        base = s.getsockname()[1]
-    if base + len(SITES) > 65535:
-        pytest.skip("no room for a port range")
-    try:
-        web = serve_sample_web(base_port=base)
-    except OSError:
-        pytest.skip("port range busy")
+    base, web = _serve_on_a_free_range()
     with web:
         assert [int(u.rsplit(":", 1)[1]) for u in web.sites.values()] == list(range(base, base + len(SITES)))
         assert httpx.get(web.url("vault", "/robots.txt")).status_code == 503

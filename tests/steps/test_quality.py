@@ -473,6 +473,29 @@ def py_find_duplicates(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
+def py_ngram_chars(words: list[str], top_ns, dup_ns) -> list[int]:
+    """The n-gram statistics from their definitions, with no shortcut (Counter of tuples, a set of seen grams)."""
+    out = []
+    for n in top_ns:
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        counts = Counter(grams)
+        top = max(counts.values(), default=0)
+        first_top = next((g for g in grams if counts[g] == top), ())  # ties: the first one seen
+        out.append(top * len(" ".join(first_top)))
+    for n in dup_ns:
+        seen, chars, i = set(), 0, 0
+        while i <= len(words) - n:
+            gram = tuple(words[i : i + n])
+            if gram in seen:
+                chars += sum(len(w) for w in gram)
+                i += n
+            else:
+                seen.add(gram)
+                i += 1
+        out.append(chars)
+    return out
+
+
 def py_gopher_repetition(text: str) -> dict:
     paragraphs = re.split(r"\n{2,}", text.strip())
     text_lines = [line for line in text.split("\n") if line]
@@ -485,24 +508,10 @@ def py_gopher_repetition(text: str) -> dict:
         "dup_line_char_frac": line_chars / len(text),
         "dup_para_char_frac": para_chars / len(text),
     }
-    for n in (2, 3, 4):
-        grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
-        counts = Counter(grams)
-        top = max(counts.values())
-        first_top = next(g for g in grams if counts[g] == top)  # ties: the first one seen
-        out[f"top_{n}_gram_char_frac"] = top * len(first_top) / len(text)
-    for n in (5, 6, 7, 8, 9, 10):
-        seen, chars, i = set(), 0, 0
-        while i <= len(words) - n:
-            gram = tuple(words[i : i + n])
-            if gram in seen:
-                chars += sum(len(w) for w in gram)
-                i += n
-            else:
-                seen.add(gram)
-                i += 1
-        out[f"dup_{n}_gram_char_frac"] = chars / len(text)
-    return out
+    top_ns, dup_ns = (2, 3, 4), (5, 6, 7, 8, 9, 10)
+    names = [f"top_{n}_gram_char_frac" for n in top_ns] + [f"dup_{n}_gram_char_frac" for n in dup_ns]
+    chars = py_ngram_chars(words, top_ns, dup_ns)
+    return out | {name: count / len(text) for name, count in zip(names, chars, strict=True)}
 
 
 def py_fineweb(text: str, short: int = 30) -> dict:
@@ -540,29 +549,6 @@ def test_statistics_match_a_plain_python_computation(text):
     assert got.keys() == want.keys()
     for name, value in want.items():
         assert got[name] == pytest.approx(value), name
-
-
-def py_ngram_chars(words: list[str], top_ns, dup_ns) -> list[int]:
-    """The n-gram statistics from their definitions, with no shortcut (Counter of tuples, a set of seen grams)."""
-    out = []
-    for n in top_ns:
-        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-        counts = Counter(grams)
-        top = max(counts.values(), default=0)
-        first_top = next((g for g in grams if counts[g] == top), ())  # ties: the first one seen
-        out.append(top * len(" ".join(first_top)))
-    for n in dup_ns:
-        seen, chars, i = set(), 0, 0
-        while i <= len(words) - n:
-            gram = tuple(words[i : i + n])
-            if gram in seen:
-                chars += sum(len(w) for w in gram)
-                i += n
-            else:
-                seen.add(gram)
-                i += 1
-        out.append(chars)
-    return out
 
 
 def test_ngram_chars_counts_repeats_once_and_skips_them():

@@ -183,8 +183,8 @@ def collect(
 
     `map_files` runs the scans (a process pool's `map` scans several files, or pieces of one, at once).
     With `pieces` > 1 a large local gzip WARC is scanned in that many byte ranges cut at records (the first
-    here, the others by `map_files`); the
-    result is the one-piece scan's, which is what a file whose pieces cannot be vouched for gets instead.
+    here, the others by `map_files`); the result is the one-piece scan's, which is what a file whose pieces
+    cannot be vouched for gets instead.
     """
     ranges = {spec: _pieces(spec, pieces) for spec in specs}
     # a split file's first piece is scanned here, while the pool scans the others

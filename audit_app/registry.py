@@ -96,38 +96,18 @@ def coverage(kind: str, value: str, *, root: Path | None = None) -> Coverage:
     """Which registry entries in force now cover a subject: kind 'domain' / 'url' (a page's URL: domain and
     URL-prefix entries apply) / 'text' (exact normalised hash or near copy by MinHash). Same rules as
     `apertura optout check`. Raises RequestError on bad input, RegistryAccessError if the registry is unusable."""
-    from pipeline.optout.registry import RegistryError, entry_dict, fingerprint, match, normalise_domain
+    from pipeline.optout.registry import RegistryError, entry_dict
 
+    if kind not in ("domain", "url", "text"):
+        raise RequestError(f"unknown kind {kind!r}")
     path = registry_path(root)
     reg = _registry(path)
-    schema = {"id": pl.String, "url": pl.String, "domain": pl.String, "norm_sha256": pl.String,
-              "minhash": pl.List(pl.UInt32)}  # fmt: skip
     try:
-        if kind == "text":
-            norm, signature = fingerprint(check_text(value), reg.dedup)
-            rows = [{"id": "q0", "url": None, "domain": None, "norm_sha256": norm, "minhash": signature}]
-        elif kind == "domain":
-            domain = normalise_domain(queries.normalise_domain(value) or value)
-            rows = [{"id": "q0", "url": None, "domain": domain, "norm_sha256": None, "minhash": None}]
-        elif kind == "url":
-            # every spelling worth trying (with http:// and https:// when no scheme was typed; lower-cased host)
-            variants = queries.url_variants(value, toggle_slash=False)
-            if not variants:
-                raise RequestError("enter a URL, e.g. https://example.org/page")
-            rows = [{"id": f"q{i}", "url": url, "domain": queries.normalise_domain(url), "norm_sha256": None,
-                     "minhash": None} for i, url in enumerate(variants)]  # fmt: skip
-        else:
-            raise RequestError(f"unknown kind {kind!r}")
-        entries = reg.effective()
-        hits = match(pl.DataFrame(rows, schema=schema), entries).unique("entry_id", keep="first", maintain_order=True)
+        covering = reg.covering(kind, check_text(value) if kind == "text" else value)
         state = reg.state()
     except RegistryError as err:
         raise RequestError(str(err)) from None
-    by_id = {e.entry_id: e for e in entries}
-    found = [
-        {k: v for k, v in entry_dict(by_id[i]).items() if k != "note"} | {"rule": rule}
-        for i, rule in hits.select("entry_id", "rule").iter_rows()
-    ]
+    found = [{k: v for k, v in entry_dict(entry).items() if k != "note"} | {"rule": rule} for entry, rule in covering]
     columns = {"entry_id": pl.String, "kind": pl.String, "value": pl.String, "requester": pl.String,
                "received_at": pl.String, "effective_from": pl.String, "rule": pl.String}  # fmt: skip
     frame = pl.DataFrame([{k: f.get(k) for k in columns} for f in found], schema=columns)

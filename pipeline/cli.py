@@ -96,6 +96,7 @@ def run(
 
     from pipeline.config import RunConfig
     from pipeline.optout.policies import HTTP_FORMATS
+    from pipeline.optout.registry import Registry, RegistryError
     from pipeline.sources.inputs import InputError, detect_format, expand_inputs
 
     try:
@@ -109,13 +110,15 @@ def run(
             raise InputError(f"--executor must be local or ray, not {executor!r}")
         if registry is not None and not registry.is_dir():
             raise InputError(f"no opt-out registry at {registry} (create one with `apertura optout add`)")
+        if registry is not None:
+            Registry(registry).validate()  # a malformed registry stops the run before any work, naming the file
         if bad := [s for s in snapshots if detect_format(s) not in HTTP_FORMATS]:
             raise InputError(f"{bad[0]}: an opt-out snapshot must be a WARC (from `apertura robots-snapshot`)")
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "JSON"
         raise fail(f"config {config_file}: {where}: {first['msg']} ({err.error_count()} problem(s))") from None
-    except (InputError, OSError) as err:
+    except (InputError, RegistryError, OSError) as err:
         raise fail(str(err).splitlines()[0]) from None
     if dry_run:
         _print_json(
@@ -576,7 +579,7 @@ def release_derive(
         list[str] | None, typer.Option("--optout-snapshot", help="Newer robots.txt/tdmrep.json/ai.txt WARC(s).")
     ] = None,
     at: Annotated[
-        str | None, typer.Option(help="Apply opt-outs in force at this ISO 8601 UTC time (default now).")
+        str | None, typer.Option(help="Apply opt-outs in force at this instant (ISO 8601 with a zone; default now).")
     ] = None,
 ) -> None:
     """A new release without the documents today's opt-outs cover; everything else kept, the parent untouched."""

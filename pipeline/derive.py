@@ -25,7 +25,7 @@ import schemas
 from pipeline.config import RunConfig
 from pipeline.optout.explain import decide
 from pipeline.optout.policies import PolicyIndex, collect
-from pipeline.optout.registry import Registry, match, now_utc, removal_rows
+from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
 from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.steps.optout import decision_evidence, reason_for
 from pipeline.tables import file_sha256, write_part
@@ -113,7 +113,7 @@ def derive_release(
     if manifest["format_version"] < 2:
         raise ReleaseError(f"{parent} is format {manifest['format_version']}: derive needs format 2 or later")
     config = RunConfig.model_validate(manifest["config"])
-    at = at or now_utc()
+    at = instant(at, "--at") if at else now_utc()
 
     registry_hits = registry_matches(parent, manifest, registry, at) if registry else pl.DataFrame()
     snapshot_rows, _, snapshot_files = (

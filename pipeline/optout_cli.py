@@ -23,6 +23,7 @@ RegistryOpt = Annotated[
 ]
 DEFAULT_REGISTRY = Path(os.environ.get("APERTURA_REGISTRY", "registry"))
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+EFFECTIVE_HELP = "ISO 8601 with a time zone (2026-12-05T10:00:00Z, 2026-12-05T11:00+01:00) or 'now'; default: now."
 
 
 def _fail(message: str) -> typer.Exit:
@@ -97,10 +98,11 @@ def add(
     url_prefix: Annotated[str | None, typer.Option(help="Every URL starting with this prefix.")] = None,
     text_file: Annotated[Path | None, typer.Option(help="A text (UTF-8) whose copies and near-copies opt out.")] = None,
     note: Annotated[str, typer.Option(help="Free text kept with the entry.")] = "",
-    effective_from: Annotated[str | None, typer.Option(help="ISO 8601 UTC; default: now.")] = None,
+    effective_from: Annotated[str | None, typer.Option(help=EFFECTIVE_HELP)] = None,
     registry: RegistryOpt = DEFAULT_REGISTRY,
 ) -> None:
-    """Append an approved opt-out to the registry (never edits an earlier entry)."""
+    """Append an approved opt-out to the registry (never edits an earlier entry). The domain or URL prefix is
+    stored in its canonical form, which is printed; it covers every spelling of the same URLs."""
     from pipeline.optout.registry import Registry, RegistryError
 
     kind, value, text = _subject(domain, url_prefix, text_file)
@@ -111,6 +113,8 @@ def add(
     except RegistryError as err:
         raise _fail(str(err)) from None
     typer.echo(f"added {entry.describe()}, effective from {entry.effective_from}")
+    if kind != "text" and entry.value != value.strip():
+        typer.echo(f"stored as {entry.value!r} (given as {value.strip()!r}): it covers every spelling of the same URLs")
 
 
 @optout_app.command("list")
@@ -140,31 +144,14 @@ def check(
     as_json: AsJson = False,
 ) -> None:
     """Which registry entries in force now cover a domain, a URL or a text."""
-    import polars as pl
-
-    from pipeline.optout.registry import Registry, RegistryError, entry_dict, fingerprint, match, normalise_domain
+    from pipeline.optout.registry import Registry, RegistryError, entry_dict
 
     kind, value, text = _subject(domain, url, text_file)
-    reg = Registry(registry)
     try:
-        if kind == "text":
-            norm, sig = fingerprint(text or "", reg.dedup)
-            row = {"id": "query", "url": None, "domain": None, "norm_sha256": norm, "minhash": sig}
-        elif kind == "domain":
-            row = {"id": "query", "url": None, "domain": normalise_domain(value), "norm_sha256": None, "minhash": None}
-        else:
-            from pipeline.provenance import domain_expr
-
-            host = pl.select(domain_expr(pl.lit(value))).item()
-            row = {"id": "query", "url": value, "domain": host, "norm_sha256": None, "minhash": None}
-        frame = pl.DataFrame([row], schema={"id": pl.String, "url": pl.String, "domain": pl.String,
-                                            "norm_sha256": pl.String, "minhash": pl.List(pl.UInt32)})  # fmt: skip
-        entries = reg.effective()
-        hits = match(frame, entries)
+        covering = Registry(registry).covering("url" if kind == "url_prefix" else kind, text or value)
     except RegistryError as err:
         raise _fail(str(err)) from None
-    by_id = {e.entry_id: e for e in entries}
-    found = [entry_dict(by_id[i]) | {"rule": r} for i, r in hits.select("entry_id", "rule").iter_rows()]
+    found = [entry_dict(entry) | {"rule": rule} for entry, rule in covering]
     if as_json:
         sys.stdout.write(json.dumps({"opted_out": bool(found), "entries": found}, indent=2) + "\n")
         return
@@ -177,9 +164,12 @@ def check(
 @optout_app.command()
 def pending(registry: RegistryOpt = DEFAULT_REGISTRY, as_json: AsJson = False) -> None:
     """Requests filed from the audit app that wait for approval."""
-    from pipeline.optout.registry import Registry
+    from pipeline.optout.registry import Registry, RegistryError
 
-    frame = Registry(registry).pending().drop("minhash", "entry_id")
+    try:
+        frame = Registry(registry).pending().drop("minhash", "entry_id")
+    except RegistryError as err:
+        raise _fail(str(err)) from None
     if as_json:
         sys.stdout.write(json.dumps(frame.to_dicts(), indent=2) + "\n")
         return
@@ -193,7 +183,7 @@ def pending(registry: RegistryOpt = DEFAULT_REGISTRY, as_json: AsJson = False) -
 @optout_app.command()
 def approve(
     request_id: Annotated[str, typer.Argument(help="A pending request id (see `apertura optout pending`).")],
-    effective_from: Annotated[str | None, typer.Option(help="ISO 8601 UTC; default: now.")] = None,
+    effective_from: Annotated[str | None, typer.Option(help=EFFECTIVE_HELP)] = None,
     registry: RegistryOpt = DEFAULT_REGISTRY,
 ) -> None:
     """Approve a pending request: appends a registry entry that names it."""

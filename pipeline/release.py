@@ -27,7 +27,7 @@ from pipeline.config import DedupConfig, RunConfig
 from pipeline.executors.local import STAGES, Shard
 from pipeline.optout.policies import PolicyIndex
 from pipeline.optout.registry import REASON as REGISTRY_REASON
-from pipeline.optout.registry import Registry, match, now_utc, removal_rows
+from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
 from pipeline.steps.dedup import (
     EdgeFinder,
     band_keys,
@@ -106,19 +106,17 @@ class _Staged:
 class _Dedup:
     """The release's dedup verdicts, computed from keys streamed out of the staged shards."""
 
-    def __init__(self, staged: _Staged, config: RunConfig, opted_out: pl.Series, edges: EdgeFinder) -> None:
+    def __init__(self, staged: _Staged, config: RunConfig, edges: EdgeFinder) -> None:
         cfg = config.dedup
         n = staged.total
         norm = np.empty((n, 2), dtype=np.uint64)
         keys = np.empty((cfg.bands if cfg.near else 0, n), dtype=np.uint64)
-        active = np.empty(n, dtype=bool)
         order = np.empty(n, dtype=np.int64)
         for start, frame in staged.batches(["id", "order", "norm_sha256", "minhash"]):
             rows = slice(start, start + frame.height)
             norm[rows] = norm_keys(frame["norm_sha256"])
             if cfg.near:
                 keys[:, rows] = band_keys(signature_matrix(frame["minhash"], cfg), cfg.bands, cfg.rows_per_band)
-            active[rows] = ~frame["id"].is_in(opted_out.implode()).to_numpy()
             order[rows] = frame["order"].to_numpy()
         # priority is the global row: `order` (input index, then offset) increases through the shards, which
         # is what lets keepers be chosen without sorting ids; a violation would silently change keepers
@@ -126,7 +124,7 @@ class _Dedup:
             raise ReleaseError("staged candidates are not in input order (an executor staged rows out of order)")
         del order
         self.staged = staged
-        self.clusters = cluster(norm, keys, cfg, lambda rows: staged.signatures(rows, cfg), active=active, edges=edges)
+        self.clusters = cluster(norm, keys, cfg, lambda rows: staged.signatures(rows, cfg), edges=edges)
         del norm, keys
         named = self.clusters.named_rows()
         self.names = (named, staged.gather("id", named))
@@ -144,7 +142,14 @@ class _Dedup:
 
 
 def _registry_hits(staged: _Staged, registry: Registry | None, at: str | None) -> pl.DataFrame:
-    """Candidates a registry entry in force covers: they leave before dedup, so a copy elsewhere can be kept."""
+    """Candidates a registry entry in force covers. Those dedup keeps leave the release; those dedup already
+    removed as another document's copy stay in the ledger as copies.
+
+    Applied after dedup, not before, so that `release derive --apply-optouts` on a release built without the
+    registry removes exactly what this run removes: dedup's clusters do not depend on the registry. A
+    near-copy whose kept representative opts out therefore leaves with it (the ledger names it a copy of the
+    opted-out document); for consent that is the cautious side, since a near-copy is most often the same work.
+    """
     empty = pl.DataFrame(schema={"id": pl.String, "entry_id": pl.String, "kind": pl.String, "rule": pl.String})
     if registry is None:
         return empty
@@ -202,11 +207,11 @@ def build_release(
             raise ReleaseError(f"inputs {seen[r['sha256']]} and {r['path']} are byte-identical: pass each file once")
         seen[r["sha256"]] = r["path"]
 
-    registry_at = registry_at or now_utc()
+    registry_at = instant(registry_at, "registry_at") if registry_at else now_utc()
     staged = _Staged(shards)
     hits = _registry_hits(staged, registry, registry_at)
     removals = {r["id"]: r for r in removal_rows(hits, registry.path)} if registry else {}
-    dedup = _Dedup(staged, config, hits["id"], bucket_edges)
+    dedup = _Dedup(staged, config, bucket_edges)
     staging = out.parent / f".{out.name}.writing"
     shutil.rmtree(staging, ignore_errors=True)
     writers: dict[str, PartWriter] = {}
@@ -214,6 +219,7 @@ def build_release(
         staging.mkdir(parents=True)
         writers = {t: PartWriter(staging, t, config.rows_per_file) for t in schemas.TABLES}
         inputs, stage_removed, reasons = [], Counter(), Counter()
+        registry_removed: list[str] = []  # the hits dedup kept: they leave now (the others are copies already)
         for i, (shard, report) in enumerate(zip(shards, reports, strict=True)):
             kept = removed = 0
 
@@ -247,6 +253,7 @@ def build_release(
                     )
             for frame in opted_out:
                 if frame.height:
+                    registry_removed.extend(frame["id"])
                     to_ledger(
                         frame.with_columns(
                             stage=pl.lit("optout"),
@@ -280,8 +287,8 @@ def build_release(
         index = PolicyIndex.load(policies)
         for part in _evidence_parts(shards, index, config):
             writers["optout_evidence"].write(part)
-        if removals:
-            wanted = pl.Series(list(removals), dtype=pl.String).implode()
+        if registry_removed:
+            wanted = pl.Series(registry_removed, dtype=pl.String).implode()
             batches = staged.batches(["id", "url", "domain"])
             covered = pl.concat(frame.filter(pl.col("id").is_in(wanted)) for _, frame in batches)
             writers["optout_evidence"].write(
@@ -305,10 +312,10 @@ def build_release(
         total_in = sum(i["eligible"] for i in inputs)
         stages, remaining = [], total_in
         funnel = (*STAGES, DEDUP_STAGE)
-        if registry is not None:  # registry removals (ledger stage optout) happen after pii, before dedup
-            stage_removed["optout"] -= len(removals)
-            stage_removed[REGISTRY_STAGE] = len(removals)
-            funnel = (*STAGES, REGISTRY_STAGE, DEDUP_STAGE)
+        if registry is not None:  # registry removals (ledger stage optout) happen after dedup
+            stage_removed["optout"] -= len(registry_removed)
+            stage_removed[REGISTRY_STAGE] = len(registry_removed)
+            funnel = (*STAGES, DEDUP_STAGE, REGISTRY_STAGE)
         for stage in funnel:
             removed_here = stage_removed.get(stage, 0)
             stages.append({"stage": stage, "in": remaining, "removed": removed_here, "out": remaining - removed_here})

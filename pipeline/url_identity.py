@@ -176,9 +176,18 @@ def _as_url(value: str) -> str:
     return text
 
 
-def normalise_domain(value: str) -> str:
+def user_url(value: str) -> str:
+    """The canonical URL of what a person typed as a page's address; the scheme may be left out (it is not
+    part of a page's identity). BadUrl (one line) when it is no http(s) address."""
+    if not value.strip():
+        raise BadUrl("the URL is empty: give one, e.g. https://example.org/page")
+    return canonical_url(_as_url(value))
+
+
+def normalise_domain(value: str, *, public_suffix_ok: bool = False) -> str:
     """A domain entry or query as stored and compared: canonical host without `www.`, plus `:port` for
-    a port other than 80/443. Accepts a bare host or a URL. BadUrl (one line) for anything else."""
+    a port other than 80/443. Accepts a bare host or a URL. BadUrl (one line) for anything else, and for a
+    public suffix unless `public_suffix_ok` (an entry already in a registry is honoured as written)."""
     text = value.strip()
     if not text:
         raise BadUrl("the domain is empty: give one, e.g. example.org")
@@ -188,7 +197,7 @@ def normalise_domain(value: str) -> str:
         raise BadUrl(f"not a domain: {value[:200]!r}") from None
     host, port = _host_port(authority)
     host = host.removeprefix("www.")
-    if _is_public_suffix(host):
+    if not public_suffix_ok and _is_public_suffix(host):
         raise BadUrl(f"{host} is a public suffix, not a site: give the site's domain, e.g. example.{host}")
     return f"{host}:{port}" if port and port not in ("80", "443") else host
 
@@ -209,8 +218,8 @@ def normalise_prefix(value: str) -> str:
         text = "https://" + text.removeprefix("//")
     try:
         return canonical_url(text)
-    except BadUrl as err:
-        raise BadUrl(f"not a URL prefix: {err}") from None
+    except BadUrl:
+        raise BadUrl(f"not a URL prefix (it must start with http:// or https:// and a host): {value[:200]!r}") from None
 
 
 def _without_www(key: str) -> str:

@@ -197,8 +197,9 @@ def test_derive_refuses_what_it_must(parent, planted, child, tmp_path):
     assert no_registry.exit_code == 2 and "nothing to apply" in no_registry.output
 
 
-def test_run_with_registry_removes_before_dedup_so_another_copy_is_kept(parent, tmp_path):
-    """A kept document whose domain opts out leaves before dedup: its duplicate from another domain comes in."""
+def test_run_with_registry_removes_what_derive_removes_copies_included(parent, tmp_path):
+    """A kept document whose domain opts out leaves after dedup: its copy from another domain stays in the ledger
+    as a copy of it, so a fresh run and `derive` on the parent keep the same documents."""
     ledger = pl.read_parquet(parent / "ledger" / "*.parquet")
     docs = _docs(parent)
     pairs = (
@@ -210,7 +211,7 @@ def test_run_with_registry_removes_before_dedup_so_another_copy_is_kept(parent, 
         .filter(pl.col("domain") != pl.col("keeper_domain"))
     )
     assert pairs.height, "the sample corpus plants cross-domain duplicates"
-    copy_id, keeper_domain = pairs.row(0, named=True)["id"], pairs.row(0, named=True)["keeper_domain"]
+    copy_id, keeper_id, keeper_domain = (pairs.row(0, named=True)[k] for k in ("id", "duplicate_of", "keeper_domain"))
     registry = tmp_path / "registry"
     assert (
         _invoke("optout", "add", "--domain", keeper_domain, "--requester", "X <x@y>", "--registry", registry).exit_code
@@ -221,16 +222,22 @@ def test_run_with_registry_removes_before_dedup_so_another_copy_is_kept(parent, 
     assert result.exit_code == 0, result.output
     after = _docs(out)
     assert keeper_domain not in set(after["domain"])
-    assert copy_id in set(after["id"])  # the copy on another domain is now the kept one
-    removed = pl.read_parquet(out / "ledger" / "*.parquet").filter(pl.col("reason") == "optout_registry")
+    out_ledger = pl.read_parquet(out / "ledger" / "*.parquet")
+    copy_row = out_ledger.filter(pl.col("id") == copy_id).row(0, named=True)
+    assert (copy_row["stage"], copy_row["duplicate_of"]) == ("dedup", keeper_id)  # it left with its keeper
+    removed = out_ledger.filter(pl.col("reason") == "optout_registry")
     assert (
         set(removed["domain"]) == {keeper_domain}
         and removed.height == docs.filter(pl.col("domain") == keeper_domain).height
     )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["optout"]["registry"]["entries"] == 1
-    assert [s["stage"] for s in manifest["counts"]["stages"]][-2:] == ["registry", "dedup"]
+    assert [s["stage"] for s in manifest["counts"]["stages"]][-2:] == ["dedup", "registry"]
     assert verify_release(out).ok
+    derived = tmp_path / "d"
+    derive = _invoke("release", "derive", parent, "--apply-optouts", "--registry", registry, "--out", derived)
+    assert derive.exit_code == 0, derive.output
+    assert set(_docs(derived)["id"]) == set(after["id"])
     assert _invoke("run", SAMPLE, "--out", tmp_path / "r3", "--registry", tmp_path / "none").exit_code == 2
 
 

@@ -9,6 +9,12 @@ that state's canonical JSON, so a release can record the exact state it applied 
 recompute it from the same files. A text opt-out stores only fingerprints of the text (the
 normalised-text sha256 and a MinHash signature), never the text: near-copies match by estimated
 Jaccard, exact copies by hash.
+
+Values are checked at the door: a domain or URL prefix is stored in the one form `pipeline.url_identity`
+gives it (and matched by that module's coverage rules, on the URL's identity, never its spelling);
+`effective_from` is an ISO 8601 instant with a time zone, or `now`, stored as UTC; instants are compared as
+instants. A registry file that does not hold what an entry must (a column, a known kind, a value, a whole
+MinHash, a readable instant) makes the registry unreadable, with one line naming the file.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from pipeline import url_identity
 from pipeline.config import DedupConfig
 from pipeline.steps.dedup import add_dedup_keys
 
@@ -55,24 +62,47 @@ class RegistryError(ValueError):
     """A bad opt-out request or an unreadable registry; the message says which."""
 
 
+INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # how every instant is stored: UTC, microseconds, so text order is time order
+
+
 def now_utc() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime(INSTANT_FORMAT)
+
+
+def parse_instant(value: str, what: str = "the time") -> datetime:
+    """An ISO 8601 date-time with a time zone ('2026-12-05T10:00:00Z', '2026-12-05T11:00+01:00') as an aware
+    UTC datetime. A time without a zone is refused: it would mean a different instant on every machine."""
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise RegistryError(f"{what} {value!r} is not an ISO 8601 date-time (e.g. 2026-12-05T10:00:00Z)") from None
+    if parsed.tzinfo is None:
+        raise RegistryError(f"{what} {value!r} has no time zone: add Z for UTC or an offset such as +01:00")
+    return parsed.astimezone(UTC)
+
+
+def instant(value: str, what: str = "the time") -> str:
+    """`value` ('now' or ISO 8601 with a zone) in the stored form: UTC, `INSTANT_FORMAT`."""
+    if value.strip().lower() == "now":
+        return now_utc()
+    return parse_instant(value, what).strftime(INSTANT_FORMAT)
 
 
 def normalise_domain(value: str) -> str:
-    domain = value.strip().lower().removeprefix("www.").rstrip(".")
-    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d+)?", domain):
-        raise RegistryError(f"not a domain: {value!r}")
-    return domain
+    """A domain entry as stored (see `pipeline.url_identity.normalise_domain`); RegistryError if it is none."""
+    try:
+        return url_identity.normalise_domain(value)
+    except url_identity.BadUrl as err:
+        raise RegistryError(str(err)) from None
 
 
 def normalise_prefix(value: str) -> str:
-    prefix = value.strip()
-    if not re.match(r"^https?://[^/\s]+", prefix, re.IGNORECASE):
-        raise RegistryError(f"a URL prefix must start with http:// or https:// and a host: {value!r}")
-    scheme, rest = prefix.split("://", 1)
-    host, _, path = rest.partition("/")
-    return f"{scheme.lower()}://{host.lower()}/{path}"
+    """A URL-prefix entry as stored (see `pipeline.url_identity.normalise_prefix`); RegistryError if it is none."""
+    try:
+        return url_identity.normalise_prefix(value)
+    except url_identity.BadUrl as err:
+        raise RegistryError(str(err)) from None
 
 
 def fingerprint(text: str, cfg: DedupConfig) -> tuple[str, list[int]]:
@@ -146,7 +176,7 @@ class Registry:
             "requester": requester.strip(),
             "note": note.strip(),
             "received_at": received,
-            "effective_from": effective_from or received,
+            "effective_from": instant(effective_from, "effective_from") if effective_from else received,
         }
 
     def add(
@@ -184,25 +214,31 @@ class Registry:
         r = pending[request_id]
         row = {k: r[k] for k in ("kind", "value", "minhash", "requester", "note")}
         row |= {"received_at": now_utc(), "request_id": request_id}
-        row["effective_from"] = effective_from or row["received_at"]
+        row["effective_from"] = instant(effective_from, "effective_from") if effective_from else row["received_at"]
         row["entry_id"] = "opt-" + hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:12]
         self._append("entries", row)
         return Entry(**row)
 
     # ---- reading
     def _read(self, folder: str) -> pl.DataFrame:
-        files = sorted((self.path / folder).glob("*.parquet")) if (self.path / folder).is_dir() else []
-        if not files:
+        directory = self.path / folder
+        files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
+        frames = [_read_file(f, folder, self.dedup) for f in files]
+        if not frames:
             return pl.DataFrame(schema=ENTRY_SCHEMA)
-        try:
-            frame = pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
-        except Exception as err:  # any unreadable file makes the registry unusable
-            raise RegistryError(f"{self.path}: unreadable registry file: {err}") from None
-        return frame.select(ENTRY_SCHEMA.keys()).cast(ENTRY_SCHEMA).sort("received_at", "entry_id")
+        return pl.concat(frames).sort("received_at", "entry_id")
+
+    def validate(self) -> None:
+        """Raise RegistryError (one line naming the file) unless every file holds a whole entry or request."""
+        self._read("entries")
+        self._read("requests")
 
     def entries(self, as_of: str | None = None) -> pl.DataFrame:
         frame = self._read("entries")
-        return frame if as_of is None else frame.filter(pl.col("received_at") <= as_of)
+        if as_of is None:
+            return frame
+        cut = parse_instant(as_of, "as of")
+        return frame.filter(pl.Series([_received(r) <= cut for r in frame.iter_rows(named=True)], dtype=pl.Boolean))
 
     def pending(self) -> pl.DataFrame:
         requests = self._read("requests")
@@ -221,11 +257,82 @@ class Registry:
             "as_of": as_of or latest,
         }
 
+    def covering(self, kind: str, value: str, at: str | None = None) -> list[tuple[Entry, str]]:
+        """The entries in force at `at` (default now) that cover a subject, with the rule that matched: kind
+        'domain' (asked as its home page: domain entries and URL prefixes of the whole host cover it), 'url' (a
+        page, whatever its spelling) or 'text' (exact or near copy). What `optout check` and the app ask."""
+        if kind == "text":
+            norm, signature = fingerprint(value, self.dedup)
+            row = {"url": None, "domain": None, "norm_sha256": norm, "minhash": signature}
+        elif kind in ("domain", "url"):
+            try:
+                page = url_identity.user_url(value if kind == "url" else url_identity.normalise_domain(value))
+            except url_identity.BadUrl as err:
+                raise RegistryError(str(err)) from None
+            row = {"url": page, "domain": url_identity.domain_of(page), "norm_sha256": None, "minhash": None}
+        else:
+            raise RegistryError(f"kind must be one of domain, url, text, not {kind!r}")
+        schema = {"id": pl.String, "url": pl.String, "domain": pl.String, "norm_sha256": pl.String,
+                  "minhash": pl.List(pl.UInt32)}  # fmt: skip
+        entries = self.effective(at)
+        hits = match(pl.DataFrame([{"id": "query", **row}], schema=schema), entries)
+        by_id = {e.entry_id: e for e in entries}
+        return [(by_id[i], rule) for i, rule in hits.select("entry_id", "rule").iter_rows()]
+
     def effective(self, at: str | None = None) -> list[Entry]:
-        """Entries in force at `at` (default: now): received and effective at or before it."""
+        """Entries in force at `at` (default: now): received and effective at or before it, as instants."""
         at = at or now_utc()
-        frame = self.entries(at).filter(pl.col("effective_from") <= at)
-        return [Entry(**r) for r in frame.iter_rows(named=True)]
+        cut = parse_instant(at, "the time")
+        rows = self.entries(at).iter_rows(named=True)
+        return [Entry(**r) for r in rows if _effective(r) <= cut]
+
+
+def _received(row: dict) -> datetime:
+    return parse_instant(row["received_at"], "received_at")
+
+
+def _effective(row: dict) -> datetime:
+    """When an entry takes effect. 'now', stored as text by releases before 2026-12, meant its receipt."""
+    value = row["effective_from"]
+    return _received(row) if value.strip().lower() == "now" else parse_instant(value, "effective_from")
+
+
+def _read_file(path: Path, folder: str, dedup: DedupConfig) -> pl.DataFrame:
+    """One registry file, checked: RegistryError naming the file unless it holds whole entries (or requests)."""
+
+    def bad(problem: str) -> RegistryError:
+        return RegistryError(f"registry file {path}: {problem}")
+
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as err:  # not Parquet, truncated, unreadable: the registry cannot be trusted
+        raise bad(f"unreadable ({str(err).splitlines()[0][:200]})") from None
+    if missing := [c for c in ENTRY_SCHEMA if c not in frame.columns]:
+        raise bad(f"missing column(s) {', '.join(missing)}")
+    try:
+        frame = frame.select(ENTRY_SCHEMA.keys()).cast(ENTRY_SCHEMA)
+    except pl.exceptions.PolarsError:
+        raise bad("a column has the wrong type") from None
+    num_perm = dedup.bands * dedup.rows_per_band
+    id_column = "entry_id" if folder == "entries" else "request_id"
+    for row in frame.iter_rows(named=True):
+        if not row[id_column]:
+            raise bad(f"a row without {id_column}")
+        if row["kind"] not in KINDS:
+            raise bad(f"unknown kind {row['kind']!r} (known: {', '.join(KINDS)})")
+        if not row["value"]:
+            raise bad(f"{row[id_column]}: no value")
+        if row["kind"] == "text" and len(row["minhash"] or ()) != num_perm:
+            raise bad(f"{row[id_column]}: the text's MinHash has {len(row['minhash'] or ())} values, not {num_perm}")
+        try:
+            if row["kind"] == "domain":
+                url_identity.normalise_domain(row["value"], public_suffix_ok=True)
+            elif row["kind"] == "url_prefix":
+                url_identity.normalise_prefix(row["value"])
+            _effective(row)
+        except (url_identity.BadUrl, RegistryError) as err:
+            raise bad(f"{row[id_column]}: {err}") from None
+    return frame
 
 
 def _jaccard(signatures: np.ndarray, entry: np.ndarray) -> np.ndarray:
@@ -233,22 +340,34 @@ def _jaccard(signatures: np.ndarray, entry: np.ndarray) -> np.ndarray:
 
 
 def match(frame: pl.DataFrame, entries: Iterable[Entry]) -> pl.DataFrame:
-    """Which rows of `frame` (id, url, domain, norm_sha256, minhash) each entry covers.
+    """Which rows of `frame` (id, url, domain, norm_sha256, minhash; `url_key` if already computed) each
+    entry covers.
 
-    Returns (id, entry_id, kind, rule): the first matching entry per row, in registry order.
-    Text entries match an equal normalised hash, or an estimated Jaccard >= TEXT_JACCARD.
+    Returns (id, entry_id, kind, rule): the first matching entry per row, in registry order. Domain and
+    URL-prefix entries are compared on the URL's identity (`pipeline.url_identity`: scheme, case, port,
+    encoding and trailing-dot variants are one URL); a row whose URL has no identity falls back to its
+    spelling (the `domain` column, the URL's text), so it is never covered by less. Text entries match an
+    equal normalised hash, or an estimated Jaccard >= TEXT_JACCARD.
     """
     out: list[pl.DataFrame] = []
     entries = list(entries)
     if not entries or frame.is_empty():
         return pl.DataFrame(schema={"id": pl.String, "entry_id": pl.String, "kind": pl.String, "rule": pl.String})
+    if "url_key" not in frame.columns:
+        frame = frame.with_columns(url_key=url_identity.url_key_expr(pl.col("url")))
+    key, no_key = pl.col("url_key"), pl.col("url_key").is_null()
     sigs = None
     for e in entries:
         if e.kind == "domain":
-            hit = (pl.col("domain") == e.value) | pl.col("domain").str.ends_with("." + e.value)
+            domain = url_identity.normalise_domain(e.value, public_suffix_ok=True)
+            host = domain.rsplit(":", 1)[0] if not domain.endswith("]") else domain
+            spelled = (pl.col("domain") == host) | pl.col("domain").str.ends_with("." + host)
+            hit = url_identity.domain_covered_expr(key, domain) | (no_key & spelled.fill_null(False))
             rows = frame.filter(hit).select("id", rule=pl.lit(e.describe()))
         elif e.kind == "url_prefix":
-            rows = frame.filter(pl.col("url").str.starts_with(e.value)).select("id", rule=pl.lit(e.describe()))
+            spelled = pl.col("url").str.starts_with(e.value).fill_null(False)
+            hit = url_identity.prefix_covered_expr(key, e.value) | (no_key & spelled)
+            rows = frame.filter(hit).select("id", rule=pl.lit(e.describe()))
         else:
             if sigs is None:
                 has = frame["minhash"].is_not_null().to_numpy()

@@ -31,12 +31,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import duckdb
 import polars as pl
 
 import schemas
+from pipeline import url_identity
 
 DATA_ROOT_ENV = "APERTURA_DATA_ROOT"
 MANIFEST = "manifest.json"
@@ -152,6 +152,20 @@ def _table_files(release: Path, manifest: dict) -> dict[str, list[Path]]:
     return files
 
 
+def _identity_columns(con: duckdb.DuckDBPyConnection, manifest: dict) -> dict[str, str]:
+    """Select lists that give tables written before format 3 the columns every query compares URLs by: `url_key`
+    and a `domain` computed by `pipeline.url_identity` (as Python functions on this connection), so pages answer
+    the same on every format. Documents and ledger v2 store both; they then come straight from the files."""
+    old = {f.get("table") for f in manifest.get("files", []) if isinstance(f, dict) and f.get("schema_version") == 1}
+    if (manifest.get("format_version") or 0) >= 3 and not old:
+        return {}
+    url_identity.register_sql_functions(con)
+    select = {t: url_identity.IDENTITY_SELECT for t in ("documents", "ledger") if t in old}
+    if (manifest.get("format_version") or 0) < 3:
+        select["optout_evidence"] = "* REPLACE (apertura_domain(url) AS domain)"
+    return select
+
+
 def _empty_view(table: str) -> str:
     """A typed, empty SELECT for a table with no files (e.g. a release where nothing was removed)."""
     columns = ", ".join(
@@ -212,10 +226,11 @@ def open_release(path: str | os.PathLike[str], root: Path | None = None) -> Rele
         raise ReleaseAccessError(f"{directory.name}/{MANIFEST} is not an Apertura release manifest")
     files = _table_files(directory, manifest)
     con = duckdb.connect(":memory:")
+    old_identity = _identity_columns(con, manifest)
     for table, paths in files.items():
         if paths:
             listed = ", ".join(_sql_string(str(p)) for p in paths)
-            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listed}])")
+            con.execute(f"CREATE VIEW {table} AS SELECT {old_identity.get(table, '*')} FROM read_parquet([{listed}])")
         else:
             con.execute(f"CREATE VIEW {table} AS {_empty_view(table)}")
     every_file = [str(p) for paths in files.values() for p in paths]
@@ -276,38 +291,47 @@ def escape_regex(value: str) -> str:
     return "".join("\\" + c if c in string.punctuation else c for c in value)
 
 
-def normalise_domain(value: str | None) -> str:
-    """A host as stored in the `domain` column: lower case, no scheme/port/path/user, no leading 'www.'."""
-    text = clean_input(value, 2_000).lower()
-    if not text:
-        return ""
+def domain_query(value: str | None) -> str:
+    """A typed domain in its stored form (`pipeline.url_identity.normalise_domain`); ValueError saying what is
+    expected when it is none (an invalid input never gets a verdict)."""
     try:
-        host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
-    except ValueError:
-        host = ""
-    host = host.strip(".").removeprefix("www.")
-    return host or text  # unparseable input stays as typed: it then matches nothing rather than everything
+        return url_identity.normalise_domain(clean_input(value, 2_000))
+    except url_identity.BadUrl as err:
+        raise ValueError(str(err)) from None
 
 
-def url_variants(value: str | None, *, toggle_slash: bool = True) -> list[str]:
-    """The spellings of one URL worth trying: as given; with http:// and https:// when it has no scheme;
-    with the scheme and host lower-cased (they are case-insensitive); with and without a trailing slash
-    (unless `toggle_slash` is off: as a prefix, 'http://a.test' would also match 'http://a.test.evil/')."""
-    text = clean_input(value, 8_000)
-    if not text:
-        return []
-    bases = [text] if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) else [f"http://{text}", f"https://{text}"]
-    variants: list[str] = []
-    for base in bases:
-        scheme, _, rest = base.partition("://")
-        host, slash, path = rest.partition("/")
-        lowered = f"{scheme.lower()}://{host.lower()}{slash}{path}"
-        for url in (base, lowered):
-            toggled = url.rstrip("/") if url.endswith("/") else url + "/"
-            for v in (url, toggled) if toggle_slash else (url,):
-                if v not in variants and v.partition("://")[2]:
-                    variants.append(v)
-    return variants
+def domain_cond(
+    domain: str, site_sql: str = "split_part(url_key, '/', 1)", *, subdomains: bool = True
+) -> tuple[str, dict[str, Any]]:
+    """(SQL condition, parameters): rows of this domain (and its subdomains), by `pipeline.url_identity`'s rule."""
+    return url_identity.domain_condition(domain_query(domain), site_sql, subdomains=subdomains)
+
+
+def url_cond(url: str | None, *, prefix: bool = False) -> tuple[str, dict[str, Any], str]:
+    """(SQL condition, parameters, the canonical URL): rows of this page, whatever the spelling of its URL
+    (`pipeline.url_identity`: scheme, case, port, %-escapes, trailing dot), or with `prefix` every page whose
+    URL starts with it (the rule of a registry URL-prefix entry)."""
+    try:
+        canonical = url_identity.user_url(clean_input(url, url_identity.MAX_URL_CHARS))
+    except url_identity.BadUrl as err:
+        raise ValueError(str(err)) from None
+    if prefix:
+        cond, params = url_identity.prefix_condition(canonical)
+        return cond, params, canonical
+    return "url_key = $url_key", {"url_key": url_identity.url_key(canonical)}, canonical
+
+
+def similar_urls(rel: Release, canonical: str, *, limit: int = 5) -> list[str]:
+    """URLs of records that differ from `canonical` only by a trailing slash or a leading `www.`: not the same
+    page for Apertura, but worth naming before anyone reads "not in" as "not there"."""
+    rows = _rows(
+        rel,
+        "SELECT DISTINCT url FROM (SELECT url, url_key FROM documents UNION ALL SELECT url, url_key FROM ledger) "
+        "WHERE list_contains($twins, url_key) ORDER BY url LIMIT $limit",
+        twins=url_identity.near_miss_keys(url_identity.url_key(canonical) or ""),
+        limit=int(limit),
+    )
+    return [r[0] for r in rows]
 
 
 _PUNCT = r"[\p{P}\p{S}]+"
@@ -492,9 +516,10 @@ def _search_filter(
 ) -> tuple[str, dict[str, Any]]:
     """(WHERE clause, parameters) for the search filters; the clause is built from constant fragments."""
     where, params = [], {}
-    if d := normalise_domain(domain):
-        where.append("(domain = $domain OR ends_with(domain, '.' || $domain))")
-        params["domain"] = d
+    if clean_input(domain, 2_000):
+        cond, bound = domain_cond(domain)
+        where.append(cond)
+        params.update(bound)
     if u := clean_input(url_contains, 8_000):
         where.append("url ILIKE '%' || $url || '%' ESCAPE '\\'")
         params["url"] = escape_like(u)
@@ -756,11 +781,9 @@ def _verdict(documents: int, removed: int) -> str:
 
 def membership_domain(rel: Release, domain: str, *, subdomains: bool = True, limit: int = 50) -> dict[str, Any]:
     """Documents and ledger rows from a site: counts, reasons for removals, and examples of both."""
-    d = normalise_domain(domain)
-    if not d:
-        raise ValueError("enter a domain, e.g. example.org")
-    cond = "(domain = $domain OR ends_with(domain, '.' || $domain))" if subdomains else "domain = $domain"
-    documents = _scalar(rel, f"SELECT count(*) FROM documents WHERE {cond}", domain=d)
+    d = domain_query(domain)
+    cond, bound = domain_cond(d, subdomains=subdomains)
+    documents = _scalar(rel, f"SELECT count(*) FROM documents WHERE {cond}", **bound)
     hosts = _frame(
         rel,
         f"""
@@ -769,7 +792,7 @@ def membership_domain(rel: Release, domain: str, *, subdomains: bool = True, lim
               UNION ALL SELECT domain, false FROM ledger WHERE {cond})
         GROUP BY domain ORDER BY documents DESC, removed DESC, domain LIMIT 100
         """,
-        domain=d,
+        **bound,
     )
     reasons = _frame(
         rel,
@@ -777,23 +800,23 @@ def membership_domain(rel: Release, domain: str, *, subdomains: bool = True, lim
         SELECT stage, reason, count(*) AS records FROM ledger WHERE {cond}
         GROUP BY stage, reason ORDER BY records DESC, stage, reason
         """,
-        domain=d,
+        **bound,
     )
     doc_rows = _frame(
         rel,
         f"SELECT {_columns(DOCUMENT_LIST_COLUMNS)} FROM documents WHERE {cond} ORDER BY id LIMIT $limit",
-        domain=d,
+        **bound,
         limit=int(limit),
     )
     ledger_rows = _frame(
         rel,
         f"SELECT {_columns(LEDGER_LIST_COLUMNS)} FROM ledger WHERE {cond} ORDER BY id LIMIT $limit",
-        domain=d,
+        **bound,
         limit=int(limit),
     )
     removed = int(reasons["records"].sum()) if reasons.height else 0
     return {
-        "optout": _optout_removals(rel, cond, {"domain": d}, limit),
+        "optout": _optout_removals(rel, cond, bound, limit),
         "query": d,
         "verdict": _verdict(int(documents), removed),
         "documents": int(documents),
@@ -806,18 +829,10 @@ def membership_domain(rel: Release, domain: str, *, subdomains: bool = True, lim
 
 
 def membership_url(rel: Release, url: str, *, prefix: bool = False, limit: int = 50) -> dict[str, Any]:
-    """Documents and ledger rows for one URL (any of `url_variants`), or for every URL starting with it."""
-    variants = url_variants(url, toggle_slash=not prefix)
-    if not variants:
-        raise ValueError("enter a URL, e.g. https://example.org/page")
-    params: dict[str, Any] = {f"u{i}": v for i, v in enumerate(variants)}
-
-    def url_matches(column: str) -> str:
-        if prefix:
-            return "(" + " OR ".join(f"starts_with({column}, $u{i})" for i in range(len(variants))) + ")"
-        return "list_contains([" + ", ".join(f"$u{i}" for i in range(len(variants))) + f"], {column})"
-
-    cond = url_matches("url")
+    """Documents and ledger rows of one page, whatever the spelling of its URL, or with `prefix` of every page
+    whose URL starts with it (both by `pipeline.url_identity`); `similar` names records at a URL that differs
+    only by a trailing slash or `www.` when the page itself has none."""
+    cond, params, canonical = url_cond(url, prefix=prefix)
     documents = _scalar(rel, f"SELECT count(*) FROM documents WHERE {cond}", **params)
     removed = _scalar(rel, f"SELECT count(*) FROM ledger WHERE {cond}", **params)
     doc_rows = _frame(
@@ -830,22 +845,22 @@ def membership_url(rel: Release, url: str, *, prefix: bool = False, limit: int =
         rel,
         f"""
         SELECT {_columns(LEDGER_LIST_COLUMNS, "l.")}, d.url AS duplicate_of_url
-        FROM ledger l LEFT JOIN documents d ON d.id = l.duplicate_of
-        WHERE {url_matches("l.url")} ORDER BY l.url, l.id LIMIT $limit
+        FROM (SELECT * FROM ledger WHERE {cond}) l LEFT JOIN documents d ON d.id = l.duplicate_of
+        ORDER BY l.url, l.id LIMIT $limit
         """,
         **params,
         limit=int(limit),
     )
     return {
         "optout": _optout_removals(rel, cond, params, limit),
-        "query": variants[0],
-        "variants": variants,
+        "query": canonical,
         "prefix": prefix,
         "verdict": _verdict(int(documents), int(removed)),
         "documents": int(documents),
         "removed": int(removed),
         "document_rows": doc_rows,
         "ledger_rows": ledger_rows,
+        "similar": [] if prefix or documents or removed else similar_urls(rel, canonical),
     }
 
 
@@ -972,7 +987,6 @@ SELECT id, url, domain, reserved_id, removed_url FROM (
 WHERE reserved_id OR removed_url
 ORDER BY id LIMIT $limit"""
 
-_DOMAIN_COND = "(domain = $domain OR ends_with(domain, '.' || $domain))"
 
 
 def optout_info(rel: Release) -> dict[str, Any]:
@@ -1036,8 +1050,8 @@ def optout_removed(rel: Release) -> pl.DataFrame:
 def optout_origins(rel: Release, *, domain: str = "", limit: int = 500) -> pl.DataFrame:
     """Per origin: policy files seen (and their verdicts), document decisions (reserved / allowed), the
     records the ledger removed for opt-out and the documents kept from its domain. Optionally one site."""
-    d = normalise_domain(domain)
-    where = f"WHERE {_DOMAIN_COND}" if d else ""
+    cond, bound = domain_cond(domain, "origin") if clean_input(domain, 2_000) else ("", {})
+    where = f"WHERE {cond}" if cond else ""
     return _frame(
         rel,
         f"""
@@ -1058,7 +1072,7 @@ def optout_origins(rel: Release, *, domain: str = "", limit: int = 500) -> pl.Da
                reserving_signals
         FROM ev ORDER BY reserved_documents DESC, policy_files DESC, origin LIMIT $limit
         """,
-        **({"domain": d} if d else {}),
+        **bound,
         limit=max(1, min(int(limit), 10_000)),
     )
 
@@ -1066,39 +1080,39 @@ def optout_origins(rel: Release, *, domain: str = "", limit: int = 500) -> pl.Da
 def optout_domain(rel: Release, domain: str, *, limit: int = 200) -> dict[str, Any]:
     """Drill-down for one site (and its subdomains): its policy files, the opt-out decisions about its
     records, the records removed for opt-out, and how many of its documents are kept."""
-    d = normalise_domain(domain)
-    if not d:
-        raise ValueError("enter a domain, e.g. example.org")
+    d = domain_query(domain)
+    evidence_cond, evidence_params = domain_cond(d, "origin")
+    cond, params = domain_cond(d)
     columns = _columns(EVIDENCE_LIST_COLUMNS)
     policy = _frame(
         rel,
         f"""
-        SELECT {columns} FROM optout_evidence WHERE kind = 'policy_file' AND {_DOMAIN_COND}
+        SELECT {columns} FROM optout_evidence WHERE kind = 'policy_file' AND {evidence_cond}
         ORDER BY origin, signal, fetched_at DESC NULLS LAST LIMIT $limit
         """,
-        domain=d,
+        **evidence_params,
         limit=int(limit),
     )
     decisions = _frame(
         rel,
         f"""
-        SELECT {columns} FROM optout_evidence WHERE kind = 'document' AND {_DOMAIN_COND}
+        SELECT {columns} FROM optout_evidence WHERE kind = 'document' AND {evidence_cond}
         ORDER BY verdict = 'reserved' DESC, url, signal LIMIT $limit
         """,
-        domain=d,
+        **evidence_params,
         limit=int(limit),
     )
     removed = _frame(
         rel,
         f"""
-        SELECT {_columns(LEDGER_LIST_COLUMNS)} FROM ledger WHERE stage = 'optout' AND {_DOMAIN_COND}
+        SELECT {_columns(LEDGER_LIST_COLUMNS)} FROM ledger WHERE stage = 'optout' AND {cond}
         ORDER BY url, id LIMIT $limit
         """,
-        domain=d,
+        **params,
         limit=int(limit),
     )
-    removed_total = _scalar(rel, f"SELECT count(*) FROM ledger WHERE stage = 'optout' AND {_DOMAIN_COND}", domain=d)
-    kept = _scalar(rel, f"SELECT count(*) FROM documents WHERE {_DOMAIN_COND}", domain=d)
+    removed_total = _scalar(rel, f"SELECT count(*) FROM ledger WHERE stage = 'optout' AND {cond}", **params)
+    kept = _scalar(rel, f"SELECT count(*) FROM documents WHERE {cond}", **params)
     return {
         "query": d,
         "policy_files": policy,
@@ -1127,20 +1141,6 @@ def optout_violations(rel: Release, *, limit: int = 1_000) -> dict[str, Any]:
     }
 
 
-def url_origin(url: str | None) -> str | None:
-    """The origin a site policy applies to, as in optout_evidence.origin: lower-cased host, plus ':port'
-    when it is not the scheme's default (RFC 9309)."""
-    try:
-        parts = urlsplit(url or "")
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return None
-    if not host:
-        return None
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    return f"{host}:{port}" if port and port != default else host
-
-
 def optout_document(rel: Release, doc_id: str, url: str | None = None, *, limit: int = 200) -> dict[str, Any]:
     """Opt-out evidence about one record (rows whose document_id is its id) and the policy files of its
     origin (from its URL and from its evidence rows)."""
@@ -1154,7 +1154,7 @@ def optout_document(rel: Release, doc_id: str, url: str | None = None, *, limit:
         id=doc_id,
         limit=int(limit),
     )
-    origins = sorted({o for o in [url_origin(url), *evidence["origin"].to_list()] if o})
+    origins = sorted({o for o in [url_identity.site_key(url), *evidence["origin"].to_list()] if o})
     policy = _frame(
         rel,
         f"""
@@ -1295,23 +1295,15 @@ MAX_RIGHTS_TEXT_BYTES = 200_000  # pasted text longer than this (UTF-8) is refus
 def _subject_cond(kind: SubjectKind, value: str, *, prefix: bool = False) -> tuple[str, dict[str, Any], str]:
     """(condition over documents/ledger columns, bound parameters, the subject as matched) for one subject.
 
-    domain: the host or any subdomain; url: any spelling from `url_variants` (or every URL starting with one,
-    when `prefix`); text: same sha256, same normalised sha256, or (8+ characters) contained verbatim."""
+    domain: the host or any subdomain; url: the page whatever the spelling of its URL (or every page whose URL
+    starts with it, when `prefix`), both by `pipeline.url_identity`; text: same sha256, same normalised sha256,
+    or (8+ characters) contained verbatim."""
     if kind == "domain":
-        d = normalise_domain(value)
-        if not d:
-            raise ValueError("enter a domain, e.g. example.org")
-        return _DOMAIN_COND, {"domain": d}, d
+        d = domain_query(value)
+        cond, params = domain_cond(d)
+        return cond, params, d
     if kind == "url":
-        variants = url_variants(value, toggle_slash=not prefix)
-        if not variants:
-            raise ValueError("enter a URL, e.g. https://example.org/page")
-        params = {f"u{i}": v for i, v in enumerate(variants)}
-        if prefix:
-            cond = "(" + " OR ".join(f"starts_with(url, $u{i})" for i in range(len(variants))) + ")"
-        else:
-            cond = "list_contains([" + ", ".join(f"$u{i}" for i in range(len(variants))) + "], url)"
-        return cond, params, variants[0]
+        return url_cond(value, prefix=prefix)
     if kind == "text":
         raw = (value or "").replace("\x00", "")
         if len(raw.encode("utf-8")) > MAX_RIGHTS_TEXT_BYTES:
@@ -1357,9 +1349,11 @@ def rights_status(rel: Release, kind: SubjectKind, value: str, *, prefix: bool =
         f"SELECT count(*), count(*) FILTER (WHERE stage = 'optout') FROM ledger WHERE {cond}",
         **params,
     )[0]
+    similar = similar_urls(rel, shown) if kind == "url" and not prefix and not documents and not removed else []
     return {
         "release_id": rel.release_id,
         "query": shown,
+        "similar": similar,
         "verdict": _verdict(int(documents), int(removed)),
         "documents": int(documents),
         "removed": int(removed),

@@ -81,14 +81,14 @@ def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], agent
     return rows, index, [f.describe() for f in scanned]
 
 
-def _rewrite(src: Path, dst: Path, keep: pl.Expr, table: str) -> int:
+def _rewrite(src: Path, dst: Path, keep: pl.Expr, table: str, version: int) -> int:
     """Copy `src` to `dst` byte for byte when every row stays; else write the kept rows. Returns rows kept."""
     frame = pl.read_parquet(src)
     kept = frame.filter(keep)
     if kept.height == frame.height:
         shutil.copyfile(src, dst)
     else:
-        write_part(kept, table, dst)
+        write_part(kept, table, dst, version)
     return kept.height
 
 
@@ -134,7 +134,7 @@ def derive_release(
         (staging / f["table"]).mkdir(exist_ok=True)
         src, dst = parent / f["path"], staging / f["path"]
         if f["table"] in ("documents", "signatures"):
-            rows = _rewrite(src, dst, ~pl.col("id").is_in(gone.implode()), f["table"])
+            rows = _rewrite(src, dst, ~pl.col("id").is_in(gone.implode()), f["table"], f["schema_version"])
         else:
             shutil.copyfile(src, dst)
             rows = f["rows"]
@@ -159,11 +159,12 @@ def derive_release(
         evidence = decision_evidence([removals[i] for i in removed_docs["id"]], removed_docs).with_columns(
             pipeline_version=pl.lit(manifest["pipeline_version"]), config_hash=pl.lit(manifest["config_hash"])
         )
+        versions = schemas.TABLE_VERSIONS[manifest["format_version"]]  # the child keeps its parent's format
         for table, frame in (("ledger", ledger), ("optout_evidence", evidence)):
             index = sum(1 for f in files if f["table"] == table)
             rel = f"{table}/part-{index:05d}.parquet"
-            write_part(frame, table, staging / rel)
-            files.append({"path": rel, "table": table, "schema_version": schemas.TABLES[table], "rows": frame.height})
+            write_part(frame, table, staging / rel, versions[table])
+            files.append({"path": rel, "table": table, "schema_version": versions[table], "rows": frame.height})
 
     for f in files:
         path = staging / f["path"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline import url_identity
 from pipeline.provenance import reopen_record
 from pipeline.release import ReleaseError, load_manifest, table_files
 
@@ -91,12 +92,21 @@ def optout_status(release: Path, *, domain: str | None = None, url: str | None =
     if "optout_evidence" not in {f["table"] for f in manifest["files"]}:
         raise InspectError(f"{release} predates opt-out evidence (format {manifest['format_version']})")
     con = duckdb.connect()
+    url_identity.register_sql_functions(con)
+    stored = manifest["format_version"] >= 3  # documents and ledger carry url_key and the identity's domain
     for name in ("documents", "ledger", "optout_evidence"):
-        con.read_parquet(table_files(release, manifest, name)).create_view(name)
-    domain = (domain or "").strip().lower().removeprefix("www.") or None
-    params = {"url": url, "domain": domain}
-    match = "(url = $url or domain = $domain or ends_with(domain, '.' || $domain))"
-
+        select = "*" if stored and name != "optout_evidence" else url_identity.IDENTITY_SELECT
+        files = ", ".join("'" + p.replace("'", "''") + "'" for p in table_files(release, manifest, name))
+        con.execute(f"create view {name} as select {select} from read_parquet([{files}])")
+    try:  # one URL identity: every spelling of the page or host is the same (pipeline/url_identity.py)
+        if url:
+            url = url_identity.user_url(url)
+            match, params = "url_key = $url_key", {"url_key": url_identity.url_key(url)}
+        else:
+            domain = url_identity.normalise_domain(domain or "")
+            match, params = url_identity.domain_condition(domain)
+    except url_identity.BadUrl as err:
+        raise InspectError(str(err)) from None
     def rows(sql: str, extra: dict | None = None) -> list[dict]:
         rel = con.sql(sql, params=params | (extra or {}))
         return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]

@@ -15,14 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline import __version__
-
-URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^/:?#]*)"
-
-
-def domain_expr(url: pl.Expr) -> pl.Expr:
-    """Lower-cased host of a URL without a leading 'www.' (null when there is no host)."""
-    host = url.str.extract(URL_HOST, 1).str.to_lowercase().str.strip_prefix("www.")
-    return pl.when(host == "").then(None).otherwise(host)
+from pipeline.url_identity import domain_expr, url_key_expr
 
 
 def sha256_hex(texts: pl.Series) -> pl.Series:
@@ -36,6 +29,7 @@ PROVENANCE_COLUMNS = (
     "source_sha256",
     "source_format",
     "dump",
+    "url_key",
     "domain",
     "pipeline_version",
     "config_hash",
@@ -53,6 +47,7 @@ def add_provenance(
         pl.lit(sha256).alias("source_sha256"),
         pl.lit(fmt).alias("source_format"),
         pl.lit(dump).alias("dump"),
+        url_key_expr(pl.col("url")).alias("url_key"),
         domain_expr(pl.col("url")).alias("domain"),
         pl.lit(__version__).alias("pipeline_version"),
         pl.lit(config_hash).alias("config_hash"),

@@ -40,6 +40,7 @@ from pipeline.steps.dedup import (
 from pipeline.steps.language import MODEL_FILE, model_sha256
 from pipeline.steps.optout import decision_evidence, evidence_table
 from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, read_ahead, write_failure
+from pipeline.url_identity import identity_spec
 
 MANIFEST = "manifest.json"
 DEDUP_STAGE = "dedup"
@@ -51,6 +52,7 @@ def software_versions(config: RunConfig) -> dict[str, str]:
     found = {name: version(name) for name in names}
     found["language_model"] = f"{MODEL_FILE} sha256:{model_sha256()}"
     found["minhash"] = json.dumps(signature_spec(config.dedup), sort_keys=True)
+    found["url_identity"] = identity_spec()
     found["python"] = platform.python_version()
     return found
 

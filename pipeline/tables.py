@@ -100,17 +100,18 @@ def writer_options(schema: pa.Schema) -> dict:
     }
 
 
-def write_part(frame: pl.DataFrame, table: str, path: Path) -> None:
-    """One whole release file of `table` at `path`, written under a temporary name and renamed."""
-    arrow = conform(frame, table)
+def write_part(frame: pl.DataFrame, table: str, path: Path, version: int | None = None) -> None:
+    """One whole release file of `table` (schema `version`, default the newest) at `path`, written under a
+    temporary name and renamed."""
+    arrow = conform(frame, table, version)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(arrow, tmp, row_group_size=ROW_GROUP_SIZE, **writer_options(arrow.schema))
     os.replace(tmp, path)
 
 
-def conform(frame: pl.DataFrame, table: str) -> pa.Table:
+def conform(frame: pl.DataFrame, table: str, version: int | None = None) -> pa.Table:
     """Select and cast the table's columns in schema order; absent nullable columns become nulls."""
-    schema = schemas.arrow_schema(table)
+    schema = schemas.arrow_schema(table, version)
     arrow = frame.to_arrow()
     columns = []
     for field in schema:

@@ -49,6 +49,14 @@ import ada_url
 import polars as pl
 
 SCHEMES = {"http": 80, "https": 443}
+RULES_VERSION = 1  # bump when any rule above changes what `url_key` or `domain_of` returns for some URL
+
+
+def identity_spec() -> str:
+    """What a release records about the rules its `url_key` and `domain` columns were computed with."""
+    from importlib.metadata import version
+
+    return f"rules {RULES_VERSION}; ada-url {version('ada-url')}"
 UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 RESERVED = ":/?#[]@!$&'()*+,;="
 _SAFE = RESERVED + "".join(sorted(UNRESERVED)) + "%"  # characters `quote` leaves alone
@@ -222,6 +230,16 @@ def normalise_prefix(value: str) -> str:
         raise BadUrl(f"not a URL prefix (it must start with http:// or https:// and a host): {value[:200]!r}") from None
 
 
+def near_miss_keys(key: str) -> list[str]:
+    """Keys of URLs that differ from `key` only by a trailing slash or a leading `www.`: other pages for this
+    module, but ones a lookup should name before anyone reads "not in" as "not there"."""
+    site, slash, rest = key.partition("/")
+    path = slash + rest
+    twins = {site + path.rstrip("/") if path.endswith("/") and path != "/" else site + path + "/"}
+    twins.add(site.removeprefix("www.") + path if site.startswith("www.") else "www." + site + path)
+    return sorted(twins - {key})
+
+
 def _without_www(key: str) -> str:
     return key.removeprefix("www.")
 
@@ -242,6 +260,44 @@ def covers_prefix(prefix: str, url: str | None) -> bool:
     """Does the URL-prefix entry `prefix` (as `normalise_prefix` stored it) cover `url`?"""
     key, want = url_key(url), url_key(prefix)
     return key is not None and want is not None and _without_www(key).startswith(_without_www(want))
+
+
+# --- SQL: the same rules as DuckDB conditions over a release's `domain` and `url_key` columns -------------
+
+
+def domain_condition(
+    domain: str, site_sql: str = "split_part(url_key, '/', 1)", *, subdomains: bool = True
+) -> tuple[str, dict[str, str]]:
+    """(condition, parameters) for "the domain entry or query `domain` (stored form) covers this row", over the
+    `domain` column and `site_sql`, an expression for the row's `host[:port]` (a constant from the caller).
+    `subdomains=False` narrows it to the host itself (with or without `www.`)."""
+    host, port = _host_port(domain)
+    cond = "(domain = $domain OR ends_with(domain, '.' || $domain))" if subdomains else "domain = $domain"
+    params = {"domain": host}
+    if port:
+        cond += f" AND ends_with({site_sql}, $domain_port)"
+        params["domain_port"] = ":" + port
+    return cond, params
+
+
+# A select list giving any table with a `url` column this module's `url_key` and `domain` (for releases written
+# before format 3 stored them, and for opt-out evidence); needs `register_sql_functions` on the connection.
+IDENTITY_SELECT = "* REPLACE (apertura_domain(url) AS domain), apertura_url_key(url) AS url_key"
+
+
+def register_sql_functions(con) -> None:
+    """`apertura_url_key(url)` and `apertura_domain(url)` as functions of a DuckDB connection."""
+    for name, fn in (("apertura_url_key", url_key), ("apertura_domain", domain_of)):
+        con.create_function(name, fn, ["VARCHAR"], "VARCHAR", null_handling="special", side_effects=False)
+
+
+def prefix_condition(prefix: str) -> tuple[str, dict[str, str]]:
+    """(condition, parameters) for "the URL prefix `prefix` covers this row", over the `url_key` column."""
+    want = url_key(prefix)
+    if want is None:
+        raise BadUrl(f"not a URL prefix: {prefix[:200]!r}")
+    bare = "CASE WHEN starts_with(url_key, 'www.') THEN url_key[5:] ELSE url_key END"
+    return f"starts_with({bare}, $url_prefix)", {"url_prefix": _without_www(want)}
 
 
 # --- columns: the same rules over a Polars column, for release-sized frames ---------------------------

@@ -211,6 +211,31 @@ def _check_optout(release: Path, manifest: dict, report: VerifyReport) -> None:
     report.add("evidence rows are about records in the release", orphans == 0, f"{orphans} orphans" if orphans else "")
 
 
+def _check_url_identity(release: Path, manifest: dict, report: VerifyReport) -> None:
+    """Format 3: every `url_key` and `domain` is what the URL identity computes from `url`, so lookups and
+    opt-outs that go by them see every record. Only with the rules the release was built with."""
+    import polars as pl
+
+    from pipeline.url_identity import domain_expr, identity_spec, url_key_expr
+
+    name = "URL identities recompute (url_key, domain)"
+    built_with = manifest.get("software", {}).get("url_identity")
+    if built_with != identity_spec():
+        report.add(name, False, f"built with URL identity {built_with!r}; this apertura has {identity_spec()!r}")
+        return
+    wrong, examples = 0, []
+    for table in ("documents", "ledger"):
+        for path in table_files(release, manifest, table):
+            frame = pl.read_parquet(path, columns=["id", "url", "url_key", "domain"])
+            redone = frame.select("id", url_key_expr(pl.col("url")).alias("k"), domain_expr(pl.col("url")).alias("d"))
+            bad = frame.filter(
+                pl.col("url_key").ne_missing(redone["k"]) | pl.col("domain").ne_missing(redone["d"])
+            )
+            wrong += bad.height
+            examples += bad["id"].head(3).to_list()
+    report.add(name, wrong == 0, f"{wrong} rows differ, e.g. {examples[:3]}" if wrong else "")
+
+
 def _check_registry(release: Path, manifest: dict, report: VerifyReport, registry_path: Path | None) -> None:
     """With a registry: its recorded state recomputes from the registry files (no entry was edited or
     dropped), and no document matches an opt-out in force when the release was built or derived (or now,
@@ -277,6 +302,8 @@ def verify_release(release: Path, registry: Path | None = None) -> VerifyReport:
     try:
         _check_schemas(release, manifest, report)
         _check_counts(release, manifest, report)
+        if manifest["format_version"] >= 3:
+            _check_url_identity(release, manifest, report)
         if "optout_evidence" in schemas.TABLES_BY_FORMAT[manifest["format_version"]]:
             _check_optout(release, manifest, report)
             _check_registry(release, manifest, report, registry)

@@ -13,10 +13,17 @@ from typing import Any
 
 import pyarrow as pa
 
-FORMAT_VERSION = 2
-TABLES: dict[str, int] = {"documents": 1, "ledger": 1, "signatures": 1, "optout_evidence": 1}
-# Which tables a release of each format version holds (format 2 added the opt-out evidence).
-TABLES_BY_FORMAT: dict[int, tuple[str, ...]] = {1: ("documents", "ledger", "signatures"), 2: tuple(TABLES)}
+FORMAT_VERSION = 3
+TABLES: dict[str, int] = {"documents": 2, "ledger": 2, "signatures": 1, "optout_evidence": 1}
+# Which tables a release of each format version holds (format 2 added the opt-out evidence; format 3 the URL
+# identity columns of documents and ledger v2).
+# The schema version of each table in a release of each format.
+TABLE_VERSIONS: dict[int, dict[str, int]] = {
+    1: {"documents": 1, "ledger": 1, "signatures": 1},
+    2: {"documents": 1, "ledger": 1, "signatures": 1, "optout_evidence": 1},
+    3: TABLES,
+}
+TABLES_BY_FORMAT: dict[int, tuple[str, ...]] = {version: tuple(t) for version, t in TABLE_VERSIONS.items()}
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),

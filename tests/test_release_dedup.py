@@ -25,38 +25,27 @@ def shards(planted, tmp_path_factory):
     return run_shards(expand_inputs([str(p) for p in paths]), RunConfig(), tmp_path_factory.mktemp("work"))
 
 
-def _streamed(shards, config: RunConfig, opted_out: list[str]) -> pl.DataFrame:
-    dedup = release._Dedup(release._Staged(shards), config, pl.Series(opted_out, dtype=pl.String), bucket_edges)
+def _streamed(shards, config: RunConfig) -> pl.DataFrame:
+    dedup = release._Dedup(release._Staged(shards), config, bucket_edges)
     parts = [frame for i in range(len(shards)) for pair in dedup.parts(i) for frame in pair]
     return pl.concat(p.select(VERDICT) for p in parts).sort("id")
 
 
-def _in_memory(shards, config: RunConfig, opted_out: list[str]) -> pl.DataFrame:
+def _in_memory(shards, config: RunConfig) -> pl.DataFrame:
     staged = [s.directory / "candidates.parquet" for s in shards if s.report()["candidates"]]
     candidates = pl.concat(pl.read_parquet(path) for path in staged)
-    return find_duplicates(candidates.filter(~pl.col("id").is_in(opted_out)), config.dedup).sort("id")
+    return find_duplicates(candidates, config.dedup).sort("id")
 
 
 @pytest.mark.parametrize("part_rows", [release.PART_ROWS, 7])
 def test_streamed_dedup_equals_in_memory(shards, monkeypatch, part_rows):
     monkeypatch.setattr(release, "PART_ROWS", part_rows)
     config = RunConfig()
-    expected = _in_memory(shards, config, [])
+    expected = _in_memory(shards, config)
     assert expected["reason"].drop_nulls().n_unique() == 2  # the plant has exact and near duplicates
-    assert _streamed(shards, config, []).equals(expected)
-
-
-def test_opted_out_candidates_take_no_part(shards):
-    config = RunConfig()
-    keepers = _in_memory(shards, config, [])["cluster_id"].drop_nulls().unique().to_list()
-    assert len(keepers) >= 2
-    streamed = _streamed(shards, config, keepers)
-    untouched = streamed.filter(~pl.col("id").is_in(keepers))
-    assert untouched.equals(_in_memory(shards, config, keepers))
-    assert streamed.filter(pl.col("id").is_in(keepers))["cluster_size"].to_list() == [1] * len(keepers)
-    assert not streamed["duplicate_of"].is_in(keepers).any()
+    assert _streamed(shards, config).equals(expected)
 
 
 def test_candidates_out_of_input_order_are_refused(shards):
     with pytest.raises(release.ReleaseError, match="not in input order"):
-        release._Dedup(release._Staged(shards[::-1]), RunConfig(), pl.Series([], dtype=pl.String), bucket_edges)
+        release._Dedup(release._Staged(shards[::-1]), RunConfig(), bucket_edges)

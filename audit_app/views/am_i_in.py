@@ -132,9 +132,18 @@ with url_tab:
                 )
                 reasons_list(result["ledger_rows"])
                 duplicates_note(result["ledger_rows"])
+            elif result["similar"]:
+                st.warning(
+                    f"This release has no record of {target}, but it has records at a URL that differs only by a "
+                    "trailing slash or 'www.': " + ", ".join(common.code_span(u) for u in result["similar"])
+                    + ". Check those URLs too."
+                )
             else:
                 st.info(f"Not in the training data: this release has no record of {target}.")
-            st.caption("Spellings tried: " + ", ".join(common.code_span(v) for v in result["variants"]))
+            st.caption(
+                "Compared by the page's identity: http and https, upper and lower case in the host, a default port, "
+                "%-escaped letters and a trailing dot in the host all count as the same URL."
+            )
             optout_note(result, "url")
             evidence(result, "url")
 

@@ -116,6 +116,9 @@ def _release_lines(summary: pl.DataFrame, statuses: dict[str, dict[str, Any]]) -
                 line += f" — since {common.code_span(row['removed_since'])}"
         else:
             line = f"**Not in** {name}: no document and no removed record"
+            if similar := statuses[row["path"]].get("similar"):
+                line += " at this URL, but records at a URL that differs only by a trailing slash or 'www.': "
+                line += ", ".join(common.code_span(u) for u in similar)
         st.markdown(line)
         reasons = statuses[row["path"]]["reasons"]
         for r in reasons.iter_rows(named=True):

@@ -1,86 +1,49 @@
 """URLs as the crawler sees them: one canonical spelling per page, origins, scope, and `<a href>` links.
 
-Canonical form (what the seen-set, the frontier and `WARC-Target-URI` hold): scheme and host
-lower-cased, IDNA host in punycode, default port dropped, fragment dropped, dot segments removed
-(RFC 3986 5.2.4), an empty path made `/`, percent escapes in the path upper-cased, and characters that may not
-appear in a URL (spaces, non-ASCII) percent-encoded as UTF-8, as browsers send them. The query is
-otherwise kept as it is: reordering parameters can change what a server returns.
+The canonical form (what the seen-set, the frontier and `WARC-Target-URI` hold) is the project's one URL
+identity, `pipeline.url_identity.canonical_url`: the crawler requests and records a page under the same
+spelling that the registry, lookups and the app compare by.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from tld import get_fld
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
-_PCT = re.compile(r"%[0-9a-fA-F]{2}")
-_SAFE = "!#$%&'()*+,/:;=?@[]~-._"  # RFC 3986 reserved + unreserved + '%': only other characters get encoded
+from pipeline.url_identity import SCHEMES as DEFAULT_PORTS
+from pipeline.url_identity import BadUrl, canonical_url
+
 _IP = re.compile(r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])$")
 
-
-class BadUrl(ValueError):
-    """A URL that cannot be crawled (not http(s), no host, bad port); the message is one line."""
-
-
-def _remove_dot_segments(path: str) -> str:
-    out: list[str] = []
-    for seg in path.split("/")[1:] if path.startswith("/") else path.split("/"):
-        if seg == "..":
-            if out:
-                out.pop()
-        elif seg != ".":
-            out.append(seg)
-    last = path.rsplit("/", 1)[-1]
-    tail = "/" if last in (".", "..") and out else ""
-    return "/" + "/".join(out) + tail
+__all__ = ["DEFAULT_PORTS", "BadUrl", "Scope", "canonicalize", "extract_links", "host_port", "origin", "site_of"]
 
 
 def canonicalize(url: str, base: str | None = None) -> str:
     """The canonical form of `url` (resolved against `base` if given); BadUrl if it is not crawlable."""
-    raw = url.strip()
-    try:
-        if base is not None:
-            raw = urljoin(base, raw)
-        parts = urlsplit(raw)
-        port = parts.port
-    except ValueError as e:
-        raise BadUrl(f"{url!r}: {e}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise BadUrl(f"{url!r}: not an http(s) URL")
-    host = (parts.hostname or "").rstrip(".")
-    if not host:
-        raise BadUrl(f"{url!r}: no host")
-    try:
-        host = host.encode("idna").decode("ascii") if not host.isascii() else host.lower()
-    except UnicodeError as e:
-        raise BadUrl(f"{url!r}: bad host ({e})") from None
-    if ":" in host:
-        host = f"[{host}]"  # IPv6 literal
-    netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    path = _PCT.sub(lambda m: m.group(0).upper(), quote(parts.path, safe=_SAFE)) or "/"
-    path = _remove_dot_segments(path)
-    query = quote(parts.query, safe=_SAFE)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    return canonical_url(url.strip(), base)
 
 
 def origin(url: str) -> str:
     """`scheme://host[:port]` of a canonical URL: the unit of robots.txt, politeness and workers."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 def host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return (parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme, 0))
+    """(host, port) of a canonical URL, the port filled in from the scheme when it is the default."""
+    scheme, _, rest = url.partition("://")
+    authority = rest.split("/", 1)[0]
+    host, sep, port = authority.rpartition(":") if not authority.endswith("]") else (authority, "", "")
+    if not sep:
+        return authority, DEFAULT_PORTS.get(scheme, 0)
+    return host, int(port)
 
 
 def site_of(url: str) -> str:
     """Registrable domain (public suffix list, offline via `tld`); the host itself for IPs and bare names."""
-    host = urlsplit(url).hostname or ""
+    host = host_port(url)[0].strip("[]") if url.startswith(("http://", "https://")) else ""
     if _IP.match(host) or "." not in host:
         return host
     return get_fld(host, fix_protocol=True, fail_silently=True) or host

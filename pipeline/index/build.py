@@ -49,18 +49,19 @@ from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, 
 from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.steps.dedup import add_dedup_keys, band_keys, signature_matrix
 from pipeline.tables import file_sha256
+from pipeline.url_identity import domain_expr, url_key_expr
 
 INDEX_DIR = "index"
 INDEX_JSON = "index.json"
 FORMAT = "apertura-index"
-FORMAT_VERSION = 2  # 2: the full-text index is split into shards under text/NNNNN/
+FORMAT_VERSION = 3  # 2: the full-text index is split into shards under text/NNNNN/; 3: entries carry `url_key`
 _EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a text without shingles
 _LSH_ROWS = 65_536  # signatures read at a time while computing band keys (29 MB of uint32 at 112 perms)
 LOCK_FILES = (".tantivy-meta.lock", ".tantivy-writer.lock")  # tantivy's own, empty, not part of the index
 
-DOC_COLUMNS = ["id", "url", "domain", "language", "title", "text_sha256", "norm_sha256", "text"]
+DOC_COLUMNS = ["id", "url", "url_key", "domain", "language", "title", "text_sha256", "norm_sha256", "text"]
 LEDGER_COLUMNS = [
-    "id", "url", "domain", "language", "title", "text_sha256", "norm_sha256", "stage", "reason", "detail",
+    "id", "url", "url_key", "domain", "language", "title", "text_sha256", "norm_sha256", "stage", "reason", "detail",
     "duplicate_of", "text",
 ]  # fmt: skip
 ENTRY_SCHEMA: dict[str, pl.DataType] = {
@@ -68,6 +69,7 @@ ENTRY_SCHEMA: dict[str, pl.DataType] = {
     "status": pl.String,
     "id": pl.String,
     "url": pl.String,
+    "url_key": pl.String,
     "domain": pl.String,
     "language": pl.String,
     "title": pl.String,
@@ -296,6 +298,8 @@ class _Builder:
         self._tick("full_text_add", t)
 
     def add_entries(self, frame: pl.DataFrame) -> None:
+        if "url_key" not in frame.columns:  # a release written before format 3: the identity computed here
+            frame = frame.with_columns(url_key=url_key_expr(pl.col("url")), domain=domain_expr(pl.col("url")))
         rows = frame.select(
             (pl.col(n) if n in frame.columns else pl.lit(None)).cast(t).alias(n) for n, t in ENTRY_SCHEMA.items()
         )
@@ -318,7 +322,7 @@ class _Builder:
             if staged.close():
                 con.execute(f"INSERT INTO {table} SELECT * FROM read_parquet(?)", [str(staged.path)])
             staged.path.unlink(missing_ok=True)
-        for column in ("entry", "id", "text_sha256", "norm_sha256", "url", "domain", "duplicate_of"):
+        for column in ("entry", "id", "text_sha256", "norm_sha256", "url", "url_key", "domain", "duplicate_of"):
             con.execute(f"CREATE INDEX entries_{column} ON entries ({column})")
         # one row per (site suffix, entry): 'a.news.example.org' is listed under itself, 'news.example.org' and
         # 'example.org', so "this site with its subdomains" is an index lookup, not a scan with ends_with

@@ -15,13 +15,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import polars as pl
 
+from pipeline import url_identity
 from pipeline.index.build import (
     FORMAT,
+    FORMAT_VERSION,
     INDEX_DIR,
     INDEX_JSON,
     MembershipIndexError,
@@ -172,32 +173,6 @@ def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return len(np.intersect1d(a, b, assume_unique=True)) / union if union else 0.0
 
 
-def normalise_domain(value: str) -> str:
-    """A host as stored in `domain`: lower case, no scheme/port/path, no leading 'www.'."""
-    text = value.strip().lower()
-    try:
-        host = urlsplit(text if "//" in text else f"//{text}").hostname or ""
-    except ValueError:
-        host = ""
-    return host.strip(".").removeprefix("www.")
-
-
-def url_variants(value: str) -> list[str]:
-    """Spellings of one URL worth trying: with http/https when no scheme, lower-cased scheme and host,
-    with and without a trailing slash."""
-    text = value.strip()
-    bases = [text] if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) else [f"http://{text}", f"https://{text}"]
-    out: list[str] = []
-    for base in bases:
-        scheme, _, rest = base.partition("://")
-        host, slash, path = rest.partition("/")
-        for url in (base, f"{scheme.lower()}://{host.lower()}{slash}{path}"):
-            for v in (url, url.rstrip("/") if url.endswith("/") else url + "/"):
-                if v not in out and v.partition("://")[2]:
-                    out.append(v)
-    return out
-
-
 def _pct(x: float) -> str:
     return f"{x:.0%}" if x >= 0.01 or x == 0 else f"{x:.2%}"
 
@@ -234,6 +209,11 @@ class MembershipIndex:
         self.info = json.loads(path.read_text())
         if self.info.get("format") != FORMAT:
             raise MembershipIndexError(f"{path} is not an apertura index")
+        if self.info.get("format_version") != FORMAT_VERSION:
+            raise MembershipIndexError(
+                f"the index in {directory} is format {self.info.get('format_version')}, this apertura reads format "
+                f"{FORMAT_VERSION}: rebuild it with `apertura index {self.release} --force`"
+            )
         if self.info["manifest_sha256"] != manifest_sha256(self.release):
             raise MembershipIndexError(
                 f"the index in {directory} was built for another manifest.json: rebuild it with "
@@ -516,12 +496,18 @@ class MembershipIndex:
     def check_url(self, url: str) -> Report:
         """Is this page in? Any spelling of the URL; removed records with their reasons."""
         started = time.perf_counter()
-        variants = url_variants((url or "").replace("\x00", ""))
-        if not variants:
-            raise MembershipIndexError("the URL is empty: give one, e.g. https://example.org/page")
-        if len(url) > 8_000:
-            raise MembershipIndexError(f"the URL is {len(url):,} characters long; the limit is 8,000")
-        rows = self._rows(f"SELECT * FROM entries WHERE url IN ({_in(variants)})", **_params(variants))
+        try:  # one URL identity: every spelling of the page is the same (pipeline/url_identity.py)
+            canonical = url_identity.user_url((url or "").replace("\x00", ""))
+        except url_identity.BadUrl as err:
+            raise MembershipIndexError(str(err)) from None
+        key = url_identity.url_key(canonical)
+        rows = self._rows("SELECT * FROM entries WHERE url_key = $k", k=key)
+        similar = [] if rows else [
+            r["url"] for r in self._rows(
+                "SELECT DISTINCT url FROM entries WHERE list_contains($twins, url_key) ORDER BY url LIMIT 5",
+                twins=url_identity.near_miss_keys(key),
+            )
+        ]  # fmt: skip
         rows = sorted(rows, key=lambda r: (r["status"], r["id"]))[:200]
         found = [self._match(r, "url") for r in rows if r["status"] == "in"]
         removed = [self._match(r, "url") for r in rows if r["status"] == "removed"]
@@ -533,9 +519,11 @@ class MembershipIndex:
             head = f"NOT IN: this URL was crawled but removed ({len(removed)} record(s))."
         else:
             head = "NOT IN: this release has no record of this URL."
+        if similar:
+            head += " It has records at a URL that differs only by a trailing slash or 'www.': " + ", ".join(similar)
         return Report(
             release=self.release_id,
-            query={"kind": "url", "url": url, "variants": variants},
+            query={"kind": "url", "url": url, "canonical": canonical},
             verdict=verdict,
             summary=[head, *(_removed_sentence(m) for m in removed)],
             matches=found,
@@ -548,17 +536,22 @@ class MembershipIndex:
     def check_domain(self, domain: str, *, limit: int = 20) -> Report:
         """A site and its subdomains: documents in, records removed per stage and reason, examples of both."""
         started = time.perf_counter()
-        d = normalise_domain((domain or "").replace("\x00", ""))
-        if not d:
-            raise MembershipIndexError("the domain is empty: give one, e.g. example.org")
-        # the `sites` table lists every entry under each suffix of its domain: subdomains come by index lookup
-        groups = self._rows("SELECT status, stage, reason, count(*) AS n FROM sites WHERE site = $d GROUP BY ALL", d=d)
+        try:  # one URL identity (pipeline/url_identity.py): the stored form, `host[:port]`
+            d = url_identity.normalise_domain((domain or "").replace("\x00", ""))
+        except url_identity.BadUrl as err:
+            raise MembershipIndexError(str(err)) from None
+        cond, params = url_identity.domain_condition(d)
+        if "domain_port" in params:  # one port of a host: a scan of the entries (the `sites` table has no ports)
+            source = f"(SELECT entry, status, stage, reason FROM entries WHERE {cond})"
+        else:  # `sites` lists every entry under each suffix of its domain: subdomains come by index lookup
+            source = "(SELECT entry, status, stage, reason FROM sites WHERE site = $domain)"
+        groups = self._rows(f"SELECT status, stage, reason, count(*) AS n FROM {source} GROUP BY ALL", **params)
         groups.sort(key=lambda g: (-g["n"], g["stage"] or "", g["reason"] or ""))
         n_in = sum(g["n"] for g in groups if g["status"] == "in")
         by_reason = [g for g in groups if g["status"] == "removed"]
         n_removed = sum(g["n"] for g in by_reason)
         if n_in + n_removed <= 2_000:  # small site: one lookup, examples chosen here (cheaper than two LIMITs)
-            rows = self._rows("SELECT entry, status FROM sites WHERE site = $d", d=d)
+            rows = self._rows(f"SELECT entry, status FROM {source}", **params)
             picked = []
             for status in ("in", "removed"):
                 picked += sorted(r["entry"] for r in rows if r["status"] == status)[:limit]
@@ -567,7 +560,7 @@ class MembershipIndex:
                 r["entry"]
                 for status in ("in", "removed")
                 for r in self._rows(
-                    "SELECT entry FROM sites WHERE site = $d AND status = $s LIMIT $n", d=d, s=status, n=int(limit)
+                    f"SELECT entry FROM {source} WHERE status = $s LIMIT $n", **params, s=status, n=int(limit)
                 )
             ]
         examples = sorted(self._entries(picked).values(), key=lambda r: (r["status"], r["id"]))

@@ -46,7 +46,6 @@ class Decision:
 # Site policy files: fetched once per origin, they are evidence for every page of it, never documents.
 POLICY_FILES = {"/robots.txt": "robots.txt", "/.well-known/tdmrep.json": "tdmrep.json", "/ai.txt": "ai.txt"}
 POLICY_URL = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]+(/robots\.txt|/\.well-known/tdmrep\.json|/ai\.txt)$"  # as a regex
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def policy_kind(url: str | None) -> str | None:
@@ -58,26 +57,6 @@ def policy_kind(url: str | None) -> str | None:
     except ValueError:
         return None
     return None if parts.query else POLICY_FILES.get(parts.path)
-
-
-def origin_key(url: str | None) -> str | None:
-    """Lower-cased host plus ':port' unless it is the scheme's default: what a site policy file covers.
-
-    RFC 9309 scopes robots.txt to scheme, host and port; the scheme is left out so that a robots.txt
-    fetched over https today (an opt-out snapshot) also covers pages crawled over http years ago.
-    """
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return None
-    if not host:
-        return None
-    if port is None or port == _DEFAULT_PORTS.get(parts.scheme.lower()):
-        return host
-    return f"{host}:{port}"
 
 
 def sha256_hex(data: bytes | str) -> str:

@@ -25,12 +25,12 @@ import polars as pl
 
 from pipeline.config import ReadConfig
 from pipeline.optout import aitxt, robots, tdmrep
-from pipeline.optout.base import POLICY_URL, origin_key, policy_kind, sha256_hex
+from pipeline.optout.base import POLICY_URL, policy_kind, sha256_hex
 from pipeline.optout.explain import SitePolicy
-from pipeline.provenance import domain_expr
 from pipeline.sources.base import RECORD_SCHEMA, ReadReport
 from pipeline.sources.inputs import detect_format, read_input
 from pipeline.sources.warc import GZIP_MAGIC, BatchPlan, read_window, record_members
+from pipeline.url_identity import domain_expr, site_key
 
 HTTP_FORMATS = ("warc", "arc")  # formats whose records carry HTTP responses (and so policy files)
 RAW_CHARS = 2_000  # characters of a policy file kept in the evidence row (its sha256 covers all of it)
@@ -252,7 +252,7 @@ class PolicyIndex:
             index.file_rows.append(_file_row(kind, row, verdict, rule))
             if parsed is None:
                 continue
-            origin = origin_key(row["url"])
+            origin = site_key(row["url"])
             versions.setdefault(origin, {"robots.txt": [], "tdmrep.json": [], "ai.txt": []})[kind].append(parsed)
             index.sources[(parsed.url, parsed.sha256, parsed.fetched_at)] = _source(final)
         for origin, files in versions.items():
@@ -266,7 +266,7 @@ class PolicyIndex:
         return cls() if path is None else cls.build(pl.read_parquet(path))
 
     def site(self, url: str | None) -> SitePolicy:
-        return self.sites.get(origin_key(url) or "", SitePolicy())
+        return self.sites.get(site_key(url) or "", SitePolicy())
 
     def source(self, where: str, sha256: str | None, fetched_at: str | None) -> dict | None:
         return self.sources.get((where, sha256, fetched_at))
@@ -342,7 +342,7 @@ def _file_row(kind: str, row: dict, verdict: str, rule: str) -> dict:
     return {
         "kind": "policy_file",
         "url": row["url"],
-        "origin": origin_key(row["url"]),
+        "origin": site_key(row["url"]),
         "signal": kind,
         "verdict": verdict,
         "rule": rule,

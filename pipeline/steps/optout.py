@@ -14,11 +14,10 @@ from collections import defaultdict
 import polars as pl
 
 from pipeline.config import RunConfig
-from pipeline.optout.base import origin_key
 from pipeline.optout.explain import Verdict, decide
 from pipeline.optout.policies import FILE_ROW_SCHEMA, RAW_CHARS, PolicyIndex
-from pipeline.provenance import domain_expr
 from pipeline.steps.base import DETAIL, REASON, Step, StepResult
+from pipeline.url_identity import domain_expr, site_key
 
 IN_RECORD = ("http-header", "html-meta")  # evidence found in the document's own response
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -83,7 +82,7 @@ class OptoutStep(Step):
             reasons.append(None if first is None else reason_for(first.reserving[0].signal))
             details.append(None if first is None else f"{first.agent}: {first.reserving[0].rule}")
             for row in self._rows(verdicts):
-                row.update(record, url=url, origin=origin_key(url), fetched_at=row["fetched_at"] or date)
+                row.update(record, url=url, origin=site_key(url), fetched_at=row["fetched_at"] or date)
                 if row["in_record"]:
                     row["http_status"] = status
                 rows.append(row)
@@ -146,6 +145,6 @@ def decision_evidence(removals: list[dict], docs: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         kind=pl.lit("document"),
         document_id=pl.col("id"),
-        origin=pl.col("url").map_elements(origin_key, return_dtype=pl.String),
+        origin=pl.col("url").map_elements(site_key, return_dtype=pl.String),
         verdict=pl.lit("reserved"),
     )

@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from audit_app import queries, source
 from pipeline.tables import conform
+from pipeline.url_identity import url_key
 from tests.app.conftest import HOSTILE_URL, table_files
 from tests.app.test_pages import HOSTILE, assert_no_raw_html, texts
 from tests.helpers.warcs import Page, record_spans, write_warc
@@ -110,7 +111,8 @@ def optout_ledger(ledger: pl.DataFrame) -> pl.DataFrame:
     """The base ledger plus the three opt-out removals (copies of a ledger row, never with text)."""
     template = ledger.row(0, named=True)
     rows = [
-        {**template, "id": doc_id, "url": url, "domain": OPTOUT_SITE, "stage": "optout", "reason": reason,
+        {**template, "id": doc_id, "url": url, "url_key": url_key(url), "domain": OPTOUT_SITE, "stage": "optout",
+         "reason": reason,
          "detail": rule, "duplicate_of": None, "title": None, "text": None, "text_sha256": None, "norm_sha256": None,
          "language": None, "language_score": None}
         for doc_id, url, _, reason, rule in OPTED_OUT

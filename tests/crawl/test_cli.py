@@ -58,7 +58,7 @@ def test_crawl_command_with_config_file(web, tmp_path):
     ("seeds_text", "config_text", "args", "message"),
     [
         (None, None, [], "no such file"),
-        ("http://127.0.0.1:9/\nmailto:x@y.z\n", None, [], "seeds.txt:2: 'mailto:x@y.z': not an http(s) URL"),
+        ("http://127.0.0.1:9/\nmailto:x@y.z\n", None, [], "seeds.txt:2: not an http(s) URL: 'mailto:x@y.z'"),
         ("\n# nothing\n", None, [], "no URLs in file"),
         ("http://127.0.0.1:9/\n", '{"delay": 1}', [], "delay: Extra inputs are not permitted"),
         ("http://127.0.0.1:9/\n", "{not json", [], "config"),

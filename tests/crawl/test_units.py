@@ -24,7 +24,8 @@ from pipeline.crawl.urls import BadUrl, Scope, canonicalize, extract_links, orig
         ("https://example.com:443/a#frag", "https://example.com/a"),
         ("http://example.com:8080/a/./b/../c", "http://example.com:8080/a/c"),
         ("http://example.com/a/b/..", "http://example.com/a/"),
-        ("http://example.com/%7e%2f?q=%aa", "http://example.com/%7E%2F?q=%aa"),  # query left as is
+        # RFC 3986 6.2.2: escaped unreserved characters decoded (%7e is ~), other escapes upper-cased
+        ("http://example.com/%7e%2f?q=%aa", "http://example.com/~%2F?q=%AA"),
         ("http://bücher.example/", "http://xn--bcher-kva.example/"),
         ("http://127.0.0.1:5000", "http://127.0.0.1:5000/"),
         ("http://[::1]:8080/x", "http://[::1]:8080/x"),
@@ -111,7 +112,7 @@ def test_read_url_list(tmp_path):
     f.write_text("https://a.example/x#frag\n  # comment\nhttp://a.example/x\n")
     assert read_url_list(f) == ["https://a.example/x", "http://a.example/x"]
     f.write_text("http://a.example/\nftp://b.example/\n")
-    with pytest.raises(CrawlError, match=r"hosts.txt:2: 'ftp://b.example/': not an http\(s\) URL"):
+    with pytest.raises(CrawlError, match=r"hosts.txt:2: not an http\(s\) URL: 'ftp://b.example/'"):
         read_url_list(f)
     with pytest.raises(CrawlError, match=r"(?i)no such file"):
         read_url_list(tmp_path / "missing.txt")

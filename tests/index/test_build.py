@@ -22,7 +22,7 @@ def _copy_without_index(release, tmp_path):
 def test_layout_binds_to_manifest(planted_index):
     release = planted_index.release
     info = json.loads((release / "index" / "index.json").read_text())
-    assert info["format"] == "apertura-index" and info["format_version"] == 2
+    assert info["format"] == "apertura-index" and info["format_version"] == 3
     assert info["manifest_sha256"] == _sha(release / "manifest.json")
     paths = {f["path"] for f in info["files"]}
     assert {"entries.duckdb", "signatures.npy", "lsh_keys.npy", "lsh_entries.npy", "ngrams.npy"} <= paths

@@ -21,7 +21,9 @@ from pipeline.synthetic import make_page
 from tests.helpers.warcs import Page, page_record
 
 HOSTILE_UA = 'EvilCrawler/1.0 (<script>alert("ua")</script>)'
-HOSTILE_HOST = "<script>alert(1)</script>.test"  # the domain column keeps '<script>alert(1)<' (host ends at '/')
+# a host a browser accepts (WHATWG forbids '<' and '>' in hosts, so a '<script>' host has no domain at all) that is
+# still hostile in HTML: a quote to break out of an attribute, an entity
+HOSTILE_HOST = "x\"onmouseover=alert(1)&amp;'.test"
 HOSTILE_TITLE = "<script>alert('title')</script> & <img src=x onerror=alert(2)>"
 CRAWLER = "ExampleCrawler 2.0"
 LANGS = ("en", "de", "fr", "it")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from pipeline.release import load_manifest
 from pipeline.reports.eu_summary import EUSummary, SummaryOptions, _classify, build_summary
-from tests.reports.conftest import CRAWLER, HOSTILE_UA, N_DOMAINS, copy_release
+from tests.reports.conftest import CRAWLER, HOSTILE_HOST, HOSTILE_UA, N_DOMAINS, copy_release
 
 DATE = "2026-11-25"
 
@@ -61,7 +61,7 @@ def test_top_ten_percent_of_crawled_domains_by_text_bytes(web):
     k = math.ceil(len(expected) * 0.10)
     assert k == 4
     assert [(x.name, x.documents, x.text_bytes) for x in crawled.top_domains] == expected[:k]
-    assert crawled.top_domains[0].name.startswith("<script>")  # built as the largest site
+    assert crawled.top_domains[0].name == HOSTILE_HOST  # built as the largest site
     total = sum(b for _, _, b in expected)
     assert crawled.top_domains[0].share == pytest.approx(expected[0][2] / total)
 
@@ -230,12 +230,12 @@ def test_html_and_markdown_escape_hostile_text(web_release):
     assert parser.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4", "p", "dl",
                            "dt", "dd", "ul", "li", "table", "thead", "tbody", "tr", "th", "td", "em"}
     assert not {a for a in parser.attrs if a in ("src", "href") or a.startswith("on")}
-    assert "&lt;script&gt;alert(1)&lt;" in page  # the hostile domain, shown as text
+    assert "x&quot;onmouseover=alert(1)&amp;amp;&#x27;.test" in page  # the hostile domain, shown as text
     assert "&lt;script&gt;alert(&quot;ua&quot;)&lt;/script&gt;" in page  # the crawler's user agent
     assert "&lt;img src=x onerror=alert(1)&gt; ACME" in page
     md = s.to_markdown()
     assert "<script" not in md and "<img" not in md and "[x](javascript" not in md and "\\[x\\](javascript" in md
-    assert "&lt;script&gt;alert(1)&lt;" in md
+    assert "x\"onmouseover=alert(1)&amp;amp;'.test" in md  # an entity in Markdown is escaped too
 
 
 def test_placeholders_until_the_provider_fills_them(web_release):

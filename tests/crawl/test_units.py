@@ -71,6 +71,8 @@ def test_crawl_delay_uses_our_group_else_star():
     assert crawl_delay(b"User-agent: *\nDisallow: /x\n", "AperturaBot") is None
     assert crawl_delay(b"\xef\xbb\xbfUser-agent: *\nCrawl-delay: nan\nCrawl-delay: x\nCrawl-delay: 1.5", "A") == 1.5
     assert crawl_delay(b"Crawl-delay: 9\n", "A") is None  # outside any group
+    # The same lines as the opt-out parser reads: Google's misspelled, colon-less user-agent lines count.
+    assert crawl_delay(b"User-agent: *\nCrawl-delay: 1\n\nuseragent AperturaBot\nCrawl-delay: 7\n", "AperturaBot") == 7
 
 
 def test_retry_after():

@@ -3,6 +3,7 @@ bounded time, and a crawl carrying such files still becomes a verified release."
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from pipeline.optout import aipref, aitxt, noai, robots, tdmrep
@@ -138,6 +139,13 @@ def test_crawl_with_hostile_policy_files_becomes_a_release(tmp_path):
     assert reasons[f"http://r{valid}.test/page/0"].startswith("optout_")  # Content-Usage: train-ai=n for '*'
     truncated = list(TDMREP).index("truncated")
     assert not reasons.get(f"http://t{truncated}.test/page/0", "").startswith("optout_")  # protocol error: unset
+    files = rows(out, "optout_evidence").filter(pl.col("kind") == "policy_file")
+    verdicts = {u: (v, r) for u, v, r in files.select("url", "verdict", "rule").iter_rows()}
+    assert verdicts[f"http://t{truncated}.test/.well-known/tdmrep.json"][0] == "malformed"  # an auditor sees it
+    bad_entry = list(TDMREP).index("reservation-2")
+    verdict, rule = verdicts[f"http://t{bad_entry}.test/.well-known/tdmrep.json"]
+    assert verdict == "observed"
+    assert rule == "1 location rules; protocol error in entry 0: 'tdm-reservation' must be 0 or 1, got 2"
     valid = list(TDMREP).index("valid")
     assert reasons[f"http://t{valid}.test/reserved/page/2"] == "optout_tdmrep"
     assert reasons[f"http://t{valid}.test/private/page/1"] == "optout_robots"

@@ -144,8 +144,12 @@ class OptoutConfig(_Section):
         default_factory=_honoured_agents,
         description="User agents whose reservations are honoured: the ones Apertus checked, plus our crawler.",
     )
-    malformed_tdmrep: Literal["reserved", "allowed"] = Field(
-        "reserved", description="Verdict when the deciding source is a tdmrep.json that cannot be parsed."
+    malformed_tdmrep: Literal["unset", "reserved", "allowed"] = Field(
+        "unset",
+        description="What a TDMRep protocol error means (a tdm-reservation other than 0 or 1, a tdmrep.json that "
+        "is not a JSON array, an entry without a location or value): 'unset', as the spec says (that source sets "
+        "nothing; the error is kept as evidence), or 'reserved' (treated as a reservation). 'allowed' is the old "
+        "spelling of 'unset', still accepted so that existing releases' configs load and hash unchanged.",
     )
 
 

@@ -22,7 +22,7 @@ import duckdb
 import polars as pl
 
 import schemas
-from pipeline.config import RunConfig
+from pipeline.config import OptoutConfig, RunConfig
 from pipeline.optout.explain import decide
 from pipeline.optout.policies import PolicyIndex, collect
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
@@ -47,8 +47,10 @@ def registry_matches(release: Path, manifest: dict, registry: Registry, at: str 
     return match(frame, registry.effective(at))
 
 
-def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], agents: tuple[str, ...]) -> tuple:
-    """Documents a snapshot's site policy files reserve (decided on the URL: no headers or HTML are kept)."""
+def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], optout: OptoutConfig) -> tuple:
+    """Documents a snapshot's site policy files reserve (decided on the URL: no headers or HTML are kept), by
+    the release's own opt-out config (agents, and what a TDMRep protocol error means)."""
+    agents = optout.agents
     collected, scanned = collect(snapshots)
     index = PolicyIndex.build(collected)
     docs = duckdb.sql(
@@ -59,7 +61,8 @@ def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], agent
         site = index.site(url)
         if not (site.robots or site.tdmrep or site.ai_txt):
             continue
-        reserved = next((v for v in decide(site, url, agents) if v.reserved), None)
+        verdicts = decide(site, url, agents, malformed_tdmrep=optout.malformed_tdmrep)
+        reserved = next((v for v in verdicts if v.reserved), None)
         if reserved is None:
             continue
         d = reserved.reserving[0]
@@ -71,7 +74,7 @@ def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], agent
                 "reason": reason_for(d.signal),
                 "signal": d.signal,
                 "rule": d.rule,
-                "agents": [v.agent for v in decide(site, url, agents) if v.reserved],
+                "agents": [v.agent for v in verdicts if v.reserved],
                 "raw": None if ev is None else ev.seen,
                 "raw_sha256": None if ev is None else ev.sha256,
                 "fetched_at": None if ev is None else ev.fetched_at,
@@ -117,7 +120,7 @@ def derive_release(
 
     registry_hits = registry_matches(parent, manifest, registry, at) if registry else pl.DataFrame()
     snapshot_rows, _, snapshot_files = (
-        _snapshot_matches(parent, manifest, list(snapshots), config.optout.agents) if snapshots else ([], None, [])
+        _snapshot_matches(parent, manifest, list(snapshots), config.optout) if snapshots else ([], None, [])
     )
     removals: dict[str, dict] = {}
     for r in removal_rows(registry_hits, registry.path) if registry else ():

@@ -35,9 +35,11 @@ def _config(path: Path | None, **overrides: Any) -> CrawlConfig:
         return CrawlConfig.load(path, **overrides)
     except ValidationError as err:
         first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
+        loc = ".".join(str(p) for p in first["loc"])
+        where = f"{loc}: " if loc else ""  # a check across fields has no location
         source = f"config {path}" if path else "options"
-        raise _fail(f"{source}: {where}: {first['msg']} ({err.error_count()} problem(s))") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise _fail(f"{source}: {where}{message} ({err.error_count()} problem(s))") from None
     except OSError as err:
         raise _fail(f"config {path}: {err.strerror or err}") from None
     except ValueError as err:  # JSON syntax, or not an object
@@ -52,7 +54,19 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="JSON CrawlConfig; options given here override it.")
 ]
 UserAgentOpt = Annotated[
-    str | None, typer.Option("--user-agent", help="User-Agent header (default: AperturaBot/<version> (+<contact>)).")
+    str | None,
+    typer.Option(
+        "--user-agent",
+        help="User-Agent header (default: AperturaBot/<version> (+<contact>)); robots.txt is checked for its product.",
+    ),
+]
+RobotsTokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--robots-token",
+        help="Product token robots.txt groups are matched for (default: the one the user agent names); it must "
+        "be a product the user agent names.",
+    ),
 ]
 ContactOpt = Annotated[str | None, typer.Option("--contact", help="Operator contact URL or mailto:, sent in the UA.")]
 TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Connect/read timeout per request, seconds.")]
@@ -71,6 +85,7 @@ def crawl_command(
         Path | None, typer.Option("--seeds", help="File of seed URLs, one per line (optional with --resume).")
     ] = None,
     user_agent: UserAgentOpt = None,
+    robots_token: RobotsTokenOpt = None,
     contact: ContactOpt = None,
     delay: DelayOpt = None,
     max_pages: Annotated[int | None, typer.Option("--max-pages", help="Stop after this many page fetches.")] = None,
@@ -90,6 +105,7 @@ def crawl_command(
     cfg = _config(
         config,
         user_agent=user_agent,
+        robots_token=robots_token,
         contact=contact,
         delay_seconds=delay,
         max_pages=max_pages,
@@ -133,6 +149,7 @@ def robots_snapshot_command(
     hosts: Annotated[Path, typer.Option("--hosts", help="File of hosts or origins, one per line (host -> https).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="New output directory for the WARC files.")],
     user_agent: UserAgentOpt = None,
+    robots_token: RobotsTokenOpt = None,
     contact: ContactOpt = None,
     delay: DelayOpt = None,
     timeout: TimeoutOpt = None,
@@ -143,7 +160,14 @@ def robots_snapshot_command(
     """Fetch today's robots.txt, /.well-known/tdmrep.json and /ai.txt of each host into WARC files."""
     from pipeline.crawl.crawler import CrawlError, read_url_list, robots_snapshot
 
-    cfg = _config(config, user_agent=user_agent, contact=contact, delay_seconds=delay, timeout_seconds=timeout)
+    cfg = _config(
+        config,
+        user_agent=user_agent,
+        robots_token=robots_token,
+        contact=contact,
+        delay_seconds=delay,
+        timeout_seconds=timeout,
+    )
     try:
         result = robots_snapshot(read_url_list(hosts, origins=True), out, cfg, progress=_progress(progress))
     except CrawlError as err:

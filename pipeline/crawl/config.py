@@ -18,14 +18,49 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline import __version__
 from pipeline.optout.agents import OUR_AGENT
+from pipeline.optout.robots import product_token
 
 DEFAULT_CONTACT = "https://apertura.example/crawler"  # placeholder: operators set their own page or mailto:
-_TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")  # RFC 9309 2.2.1: product tokens are [a-zA-Z_-]
+_TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")  # RFC 9309 2.2.1: product tokens are [a-zA-Z_-]; ai.robots.txt has digits
+# `name/version` products of a User-Agent (RFC 9110 10.1.5), also inside comments: `(compatible; GPTBot/1.2; ...)`.
+_PRODUCT = re.compile(r"(?:^|[\s;(])([A-Za-z0-9_.-]+)/")
 
 
 def default_user_agent(contact: str, token: str = OUR_AGENT) -> str:
     """`AperturaBot/<version> (+<contact>)`: the product token robots.txt groups are matched against first."""
     return f"{token}/{__version__} (+{contact})"
+
+
+def user_agent_products(user_agent: str) -> list[str]:
+    """The product tokens a User-Agent names: its leading one (`robots.product_token`), then every other
+    `name/version`, case-insensitively distinct. `Mozilla/5.0 (compatible; GPTBot/1.2)` names two."""
+    found = [product_token(user_agent), *_PRODUCT.findall(user_agent)]
+    seen: dict[str, str] = {}
+    for token in found:
+        if token and token.lower() not in seen:
+            seen[token.lower()] = token
+    return list(seen.values())
+
+
+def _robots_token(user_agent: str, token: str | None) -> str:
+    """The token robots.txt is checked for: the one the User-Agent names, or a one-line ValueError."""
+    products = user_agent_products(user_agent)
+    if token:
+        if token.lower() not in (p.lower() for p in products):
+            raise ValueError(
+                f"robots_token {token!r} is not a product the user agent {user_agent!r} names "
+                f"({', '.join(products) or 'none'}): robots.txt would be checked for another crawler than the "
+                "one that asks; leave robots_token out (it follows the user agent) or send a user agent naming it"
+            )
+        return token
+    if not products:
+        raise ValueError(f"user agent {user_agent!r} names no product token: start it with one, e.g. 'MyBot/1.0'")
+    if len(products) > 1:
+        raise ValueError(
+            f"user agent {user_agent!r} names {len(products)} products ({', '.join(products)}): give robots_token, "
+            "the one whose robots.txt groups this crawl obeys"
+        )
+    return products[0]
 
 
 class CrawlConfig(BaseModel):
@@ -34,7 +69,12 @@ class CrawlConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     contact: str = Field(DEFAULT_CONTACT, description="Operator contact (URL or mailto:), sent in the user agent.")
-    robots_token: str = Field(OUR_AGENT, description="Product token matched against robots.txt user-agent groups.")
+    robots_token: str = Field(
+        "",
+        description="Product token matched against robots.txt user-agent groups; empty -> the one the user agent "
+        "names (AperturaBot by default). It must be a product the user agent names: robots.txt is checked for the "
+        "crawler that is announced. Filled in on load.",
+    )
     user_agent: str = Field(
         "", description="User-Agent header; empty -> '<robots_token>/<version> (+<contact>)'. Filled in on load."
     )
@@ -84,11 +124,15 @@ class CrawlConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _fill_user_agent(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("user_agent"):
-            data = dict(data)
-            data["user_agent"] = default_user_agent(
-                data.get("contact") or DEFAULT_CONTACT, data.get("robots_token") or OUR_AGENT
-            )
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if not data.get("user_agent"):
+            token = data.get("robots_token") or OUR_AGENT
+            data["user_agent"] = default_user_agent(data.get("contact") or DEFAULT_CONTACT, token)
+        agent, token = data["user_agent"], data.get("robots_token")
+        if isinstance(agent, str) and (token is None or isinstance(token, str)):  # other types: pydantic says why
+            data["robots_token"] = _robots_token(agent, token or None)
         return data
 
     @model_validator(mode="after")
@@ -113,6 +157,9 @@ class CrawlConfig(BaseModel):
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise ValueError(f"{path}: expected a JSON object")
+        agent, token = data.get("user_agent"), data.get("robots_token")
+        if overrides.get("user_agent") and isinstance(agent, str) and token and user_agent_products(agent) == [token]:
+            data.pop("robots_token")  # the file's token followed its agent: a new agent brings its own
         previous = cls.model_validate(data) if overrides.get("contact") and data.get("user_agent") else None
         if previous is not None and previous.user_agent == default_user_agent(previous.contact, previous.robots_token):
             data.pop("user_agent")  # the file's agent was the default one: a new contact makes a new default

@@ -1,8 +1,9 @@
 """robots.txt `Crawl-delay` for one product token, and `Retry-After` parsing.
 
 `pipeline.optout.robots` parses the rule lines that decide opt-outs but skips `Crawl-delay` (it is
-not an opt-out signal), so the crawler reads it here. Groups as in RFC 9309 2.2.1: a run of
-`user-agent` lines starts a group, the agent's own groups are merged and `*` applies only when the
+not an opt-out signal), so the crawler groups it here, over the same lines (`robots.directives`: BOM,
+500 KiB cut, line endings, Google's key leniencies) and product tokens. Groups as in RFC 9309 2.2.1:
+a run of `user-agent` lines starts a group, the agent's own groups are merged and `*` applies only when the
 agent has none. Unlike `optout.robots` (where only allow/disallow/content-usage lines close a run of
 user-agent lines), a `Crawl-delay` line closes it too, as Google's parser does: in
 `User-agent: *` / `Crawl-delay: 5` / `User-agent: AperturaBot` the 5 s belong to `*` only.
@@ -13,54 +14,42 @@ largest value in the merged groups wins.
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from pipeline.optout.robots import MAX_BYTES
+from pipeline.optout.robots import directives, product_token
 
 _RULE_KEYS = ("allow", "disallow", "content-usage", "content-signal")
 
 
-def _token(agent: str) -> str:
-    return re.split(r"[\s/]", agent.strip(), maxsplit=1)[0].lower() if agent.strip() else ""
-
-
 def crawl_delay(body: bytes, token: str) -> float | None:
     """Crawl-delay (seconds) that robots.txt `body` sets for `token`, or None if it sets none."""
-    text = body[:MAX_BYTES].decode("utf-8", "replace")
-    if text.startswith("\ufeff"):
-        text = text[1:]
     groups: list[tuple[list[str], list[float]]] = []
     agents: list[str] = []
     delays: list[float] = []
     in_rules = False
-    for physical in text.splitlines():
-        key, sep, value = physical.split("#", 1)[0].strip().partition(":")
-        if not sep:
-            continue
-        key, value = key.strip().lower(), value.strip()
-        if key in ("user-agent", "useragent", "user agent"):
+    for d in directives(body)[0]:  # the lines exactly as the opt-out parser reads them
+        if d.key == "user-agent":
             if in_rules:
                 groups.append((agents, delays))
                 agents, delays, in_rules = [], [], False
-            agents.append(value)
-        elif key in _RULE_KEYS:
+            agents.append(d.value)
+        elif d.key in _RULE_KEYS:
             in_rules = in_rules or bool(agents)
-        elif key == "crawl-delay" and agents:
+        elif d.key == "crawl-delay" and agents:
             in_rules = True
             try:
-                seconds = float(value)
+                seconds = float(d.value)
             except ValueError:
                 continue
             if math.isfinite(seconds) and seconds >= 0:
                 delays.append(seconds)
     if agents:
         groups.append((agents, delays))
-    key = token.lower()
-    own = [d for a, d in groups if key in (_token(x) for x in a)]
+    key = product_token(token).lower()
+    own = [d for a, d in groups if key in (product_token(x).lower() for x in a)]
     if not own:
-        own = [d for a, d in groups if "*" in (_token(x) for x in a)]
+        own = [d for a, d in groups if "*" in (product_token(x) for x in a)]
     values = [v for d in own for v in d]
     return max(values) if values else None
 

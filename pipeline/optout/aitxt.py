@@ -1,10 +1,12 @@
 """Spawning's `ai.txt` at the site root: robots.txt-like `User-Agent` groups with `Allow`/`Disallow`
 rules over paths and file patterns (e.g. `Disallow: *.txt`, `Disallow: /`), decided for text pages.
 
-Same grouping, agent matching, longest-match and tie rules as robots.txt (Spawning's generator emits
-robots.txt syntax). A pattern without a leading `/` (`*.html`) matches anywhere in the path, which is how
-Spawning's file-type lines are meant. A missing/unfetchable ai.txt gives no signal (allowed): unlike
-robots.txt there is no rule that an unreachable ai.txt reserves anything.
+The robots.txt parser and matcher read it (Spawning's generator emits robots.txt syntax), so every rule
+of `pipeline.optout.robots` holds here too: grouping, agent matching, longest match and ties, percent
+normalisation and `%2A`/`%24`, Google's leniencies (named in the rule), and the 500 KiB cut. A pattern
+without a leading `/` (`*.html`) matches anywhere in the path, which is how Spawning's file-type lines
+are meant. A missing/unfetchable ai.txt gives no signal (allowed): unlike robots.txt there is no rule
+that an unreachable ai.txt reserves anything.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ def parse(
         return robots.Robots(url, "allow_all", f"no ai.txt (HTTP {status})" if status else "no ai.txt")
     parsed = robots.parse(body, url, fetched_at, content_type)
     groups = tuple(
-        robots.Group(
-            g.agents,
-            tuple(
+        replace(
+            g,
+            lines=tuple(
                 replace(line, path="*" + line.path) if line.path and not line.path.startswith(("/", "*")) else line
                 for line in g.lines
             ),

@@ -12,7 +12,6 @@ so a reservation made after the crawl still removes the page (the Apertus approa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from pipeline.optout import aipref, aitxt, noai, robots, tdmrep
 from pipeline.optout.base import Decision, Headers
@@ -43,7 +42,7 @@ def decide(
     *,
     headers: Headers | None = None,
     html: bytes | None = None,
-    malformed_tdmrep: Literal["reserved", "allowed"] = "reserved",
+    malformed_tdmrep: tdmrep.ProtocolErrors = "unset",
 ) -> list[Verdict]:
     """Per agent, allowed or reserved for AI training, with the rules that decided."""
     families: list[list[Decision]] = [
@@ -55,7 +54,7 @@ def decide(
     for well_known in site.tdmrep or (None,):
         families.append(
             tdmrep.decide(
-                url, agents, headers=headers, html=html, well_known=well_known, malformed_default=malformed_tdmrep
+                url, agents, headers=headers, html=html, well_known=well_known, malformed_tdmrep=malformed_tdmrep
             )
         )
     for rules in site.ai_txt:

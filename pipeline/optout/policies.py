@@ -302,7 +302,8 @@ def _parse(kind: str, row: dict, final: dict, hops: int) -> tuple[str, str, obje
         parsed = tdmrep.parse_file(body or b"", url, fetched_at)
         if parsed.malformed:
             return "malformed", parsed.malformed, parsed
-        return "observed", f"{len(parsed.rules)} location rules", parsed
+        problems = "".join(f"; protocol error in {e}" for e in parsed.errors)  # the entry sets nothing where it decides
+        return "observed", f"{len(parsed.rules)} location rules{problems}", parsed
     rules = aitxt.parse(body, url, fetched_at, status, final["content_type"])
     return "observed", f"{len(rules.groups)} groups", rules
 

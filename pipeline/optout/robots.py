@@ -1,14 +1,39 @@
 """robots.txt per RFC 9309, with the IETF aipref `Content-Usage` and Cloudflare `Content-Signal` group lines.
 
 Our own parser (it must report the exact line that decided, and keep aipref lines, which protego
-drops); the tests check every verdict against protego as an independent reference. RFC 9309 rules:
-groups start at `user-agent` lines, all groups naming the agent are merged (2.2.1), agent tokens match
+drops); the tests check verdicts against protego and Google's reference tests. RFC 9309 rules: groups
+start at `user-agent` lines, all groups naming the agent are merged (2.2.1), agent product tokens match
 case-insensitively, a crawler with no group of its own uses the `*` groups, the longest matching path
-wins and `Allow` wins a tie (2.2.2), `*` and `$` are special (2.2.3), `/robots.txt` is always allowed.
+wins and `Allow` wins a tie (2.2.2), `/robots.txt` is always allowed. Lines end at CR, LF or CRLF only.
+
+Matching (2.2.2-2.2.3): pattern and URL path+query are both percent-normalised by
+`url_identity.normalise_percent` (an escaped unreserved octet is decoded, `%62%61%7A` is `baz`; a
+reserved one stays escaped, `%2F` is not `/`; non-ASCII is UTF-8 escaped). `*` and a final `$` are special
+in a pattern; written `%2A` / `%24` they are literal, so a URL's own `*` and `$` are compared as `%2A` /
+`%24`. The URL's path is its `url_identity` canonical one (dot segments resolved, WHATWG escaping), and
+since WHATWG escapes `'` in queries, `'` is compared as `%27` on both sides. An escape is one octet: `*`
+never lets a pattern piece start inside `%XX`. "Longest" is measured on the normalised pattern.
+
+Google's parser (github.com/google/robotstxt) leniencies that a consent check must honour, because a
+site owner who wrote them meant them: a line without a colon is read when it has exactly two tokens
+(`disallow /`); keys are recognised case-insensitively by prefix, with the misspellings Google accepts
+(`useragent`, `user agent`, `dissallow`, `dissalow`, `disalow`, `diasllow`, `disallaw`, `site-map`); a
+user-agent `*` followed by whitespace and text is still the global group; a partial UTF-8 BOM is
+skipped. A decision that rests on one of these says so in its rule text.
+
+Deliberate divergences from Google's parser, each with a test:
+* `Allow: /d/index.html` does not also allow `/d/` (Google's HandleAllow does): it would allow more
+  than the file says.
+* Percent-decoding follows the RFC: `Allow: /foo/bar/%62%61%7A` covers `/foo/bar/baz` (Google's test
+  expects it not to), and a URL is normalised before matching (Google leaves that to the caller).
+* A product token may hold digits and dots (`AI2Bot`, as in ai.robots.txt); Google's token stops at the
+  first character outside `[a-zA-Z_-]`, so its `AI2Bot` group would never match AI2Bot.
+* Lines are not cut at 16,664 bytes: a cut `Allow` line would allow more than it says.
 
 Fetch outcomes (2.3.1): 2xx parsed; 4xx "unavailable" -> allow all; 5xx or unreachable -> disallow all;
 more than 5 redirects -> unreachable (the RFC *may* treat it as unavailable; we take the conservative
-side); at most 500 KiB parsed (2.5); an HTML page served as robots.txt -> no rules.
+side); at most 500 KiB parsed (2.5), and a line cut there is dropped, never parsed; an HTML page served
+as robots.txt -> no rules.
 """
 
 from __future__ import annotations
@@ -17,16 +42,50 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from pipeline.optout.aipref import parse_prefs, resolve
 from pipeline.optout.base import Decision, Evidence, sha256_hex
+from pipeline.url_identity import normalise_percent, url_key
 
 MAX_BYTES = 500 * 1024  # RFC 9309 2.5: crawlers must parse at least 500 kibibytes
 MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five consecutive redirects
 SIGNAL = "robots"
 
 Mode = Literal["rules", "allow_all", "disallow_all"]
+
+# Why a line was read although it is not RFC 9309 syntax (shown in the decision's rule text).
+TYPO = "misspelled key accepted as Google's parser does"
+PREFIX = "key recognised by its prefix as Google's parser does"
+NO_COLON = "line without a colon accepted as Google's parser does"
+GLOBAL = "'*' followed by more text read as '*' as Google's parser does"
+
+# Google's keys (robots.cc GetKeyType, in its order): canonical name, misspellings it accepts.
+_GOOGLE_KEYS = (
+    ("user-agent", ("useragent", "user agent")),
+    ("allow", ()),
+    ("disallow", ("dissallow", "dissalow", "disalow", "diasllow", "disallaw")),
+    ("sitemap", ("site-map",)),
+)
+_USAGE_KEYS = ("content-usage", "content-signal")  # exact names (aipref, Cloudflare): no Google leniency
+_OTHER_KEYS = ("sitemap", "crawl-delay", "host", "request-rate", "visit-time", "clean-param")  # valid, no rule
+_BOM = b"\xef\xbb\xbf"
+_EOL = re.compile(r"\r\n|\r|\n")  # RFC 9309 2.2: EOL = CR / LF / CRLF (not str.splitlines' \v, \f, U+2028, ...)
+_WS = " \t\v\f"  # ASCII whitespace that may surround keys and values
+_TWO_TOKENS = re.compile(r"([^ \t]+)[ \t]+([^ \t]+)")
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One non-empty line: `key` is the canonical key, the lower-cased key as written when unknown, or
+    None when the line holds no key/value pair; `note` says which leniency read it, if any."""
+
+    lineno: int
+    key: str | None
+    value: str
+    text: str  # the line as written, comment and surrounding whitespace stripped
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,16 +97,22 @@ class Line:
     value: str  # the preference list for content-usage/-signal
     text: str  # the exact line as written (comment stripped)
     lineno: int
+    note: str = ""  # the Google leniency this line needed, if any
 
 
 @dataclass(frozen=True)
 class Group:
     agents: tuple[str, ...]  # as written
     lines: tuple[Line, ...]
+    notes: tuple[str, ...] = ()  # per agent line: the Google leniency it needed, or ""
 
     @property
     def label(self) -> str:
         return ", ".join(self.agents)
+
+    def notes_for(self, token: str) -> list[str]:
+        """Leniency notes of the user-agent lines in this group that name `token` (lower-cased)."""
+        return [n for a, n in zip(self.agents, self.notes, strict=False) if n and product_token(a).lower() == token]
 
 
 @dataclass(frozen=True)
@@ -65,12 +130,12 @@ class Robots:
     _by_agent: dict[str, tuple[Group, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def groups_for(self, agent: str) -> tuple[Group, ...]:
-        """All groups naming `agent` (merged, RFC 9309 2.2.1), else the `*` groups."""
-        key = agent.strip().lower()
+        """All groups naming `agent`'s product token (merged, RFC 9309 2.2.1), else the `*` groups."""
+        key = product_token(agent).lower()
         if key not in self._by_agent:
-            own = tuple(g for g in self.groups if key in (_token(a) for a in g.agents))
+            own = tuple(g for g in self.groups if key in (product_token(a).lower() for a in g.agents))
             if not own:
-                own = tuple(g for g in self.groups if "*" in (_token(a) for a in g.agents))
+                own = tuple(g for g in self.groups if "*" in (product_token(a) for a in g.agents))
             self._by_agent[key] = own
         return self._by_agent[key]
 
@@ -78,9 +143,14 @@ class Robots:
         return Evidence(SIGNAL, self.url, seen, self.sha256, self.fetched_at)
 
 
-def _token(agent: str) -> str:
-    # "GPTBot/1.0" or "GPTBot (compat)" in a user-agent line: the product token is what counts.
-    return re.split(r"[\s/]", agent.strip(), maxsplit=1)[0].lower() if agent.strip() else ""
+def product_token(agent: str) -> str:
+    """The product token robots.txt groups are matched by: `GPTBot` in `GPTBot/1.0 (+https://…)` or in a
+    user-agent line `GPTBot (compatible)`; `*` for `*` alone or followed by whitespace (Google's reading)."""
+    text = agent.strip()
+    if text[:1] == "*" and (len(text) == 1 or text[1].isspace()):
+        return "*"
+    match = _TOKEN.match(text)
+    return match.group(0) if match else ""
 
 
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])", re.IGNORECASE)
@@ -93,6 +163,55 @@ def looks_like_html(body: bytes, content_type: str | None = None) -> bool:
     return bool(_HTML_START.match(body[:1024].lstrip(b"\xef\xbb\xbf")))
 
 
+def _key(written: str) -> tuple[str, str]:
+    """(canonical key, leniency note) for a key as written; unknown keys come back lower-cased."""
+    low = written.lower()
+    if low in _USAGE_KEYS:
+        return low, ""
+    for canonical, typos in _GOOGLE_KEYS:
+        if low.startswith(canonical):
+            return canonical, "" if low == canonical else PREFIX
+        if low.startswith(typos):
+            return canonical, TYPO
+    return low, ""
+
+
+def directives(body: bytes) -> tuple[list[Directive], bool]:
+    """Every non-empty line of a robots.txt body as a `Directive`, and whether the body was cut at MAX_BYTES.
+
+    A (partial) UTF-8 BOM is skipped; past MAX_BYTES the body is cut and the line the cut falls in is
+    dropped whole: a cut `Allow: /public-only` must not become `Allow: /`.
+    """
+    skip = next(n for n in (3, 2, 1, 0) if body[:n] == _BOM[:n])
+    raw = body[skip:]
+    truncated = len(raw) > MAX_BYTES
+    if truncated:
+        head = raw[:MAX_BYTES]
+        if raw[MAX_BYTES : MAX_BYTES + 1] not in (b"\n", b"\r"):
+            head = head[: max(head.rfind(b"\n"), head.rfind(b"\r")) + 1]
+        raw = head
+    out = []
+    for lineno, physical in enumerate(_EOL.split(raw.decode("utf-8", "replace")), 1):
+        content = physical.split("#", 1)[0].strip(_WS)
+        if not content:
+            continue
+        key, sep, value = content.partition(":")
+        note = ""
+        if not sep:  # Google: whitespace may stand in for the colon when the line has exactly two tokens
+            two = _TWO_TOKENS.fullmatch(content)
+            if two is None:
+                out.append(Directive(lineno, None, "", content))
+                continue
+            key, value, note = two.group(1), two.group(2), NO_COLON
+        key = key.strip(_WS)
+        if not key:
+            out.append(Directive(lineno, None, "", content))
+            continue
+        canonical, key_note = _key(key)
+        out.append(Directive(lineno, canonical, value.strip(_WS), content, "; ".join(n for n in (note, key_note) if n)))
+    return out, truncated
+
+
 def parse(
     body: bytes | str, url: str = "robots.txt", fetched_at: str | None = None, content_type: str | None = None
 ) -> Robots:
@@ -101,49 +220,40 @@ def parse(
     digest = sha256_hex(raw)
     if looks_like_html(raw, content_type):
         return Robots(url, "allow_all", "html served as robots.txt: no rules", (), digest, fetched_at)
-    truncated = len(raw) > MAX_BYTES
-    text = raw[:MAX_BYTES].decode("utf-8", "replace")
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    found, truncated = directives(raw)
     groups: list[Group] = []
     agents: list[str] = []
+    notes: list[str] = []
     lines: list[Line] = []
     invalid = 0
     in_rules = False
-    for lineno, physical in enumerate(text.splitlines(), 1):  # splitlines: LF, CRLF and CR-only
-        content = physical.split("#", 1)[0].strip()
-        if not content:
-            continue
-        key, sep, value = content.partition(":")
-        key = key.strip().lower()
-        value = value.strip()
-        if not sep:
+    for d in found:
+        if d.key is None:
             invalid += 1
-            continue
-        if key in ("user-agent", "useragent", "user agent"):
+        elif d.key == "user-agent":
             if in_rules:
-                groups.append(Group(tuple(agents), tuple(lines)))
-                agents, lines, in_rules = [], [], False
-            agents.append(value)
-            continue
-        if key in ("allow", "disallow"):
+                groups.append(Group(tuple(agents), tuple(lines), tuple(notes)))
+                agents, notes, lines, in_rules = [], [], [], False
+            star = GLOBAL if d.value != "*" and product_token(d.value) == "*" else ""
+            note = "; ".join(n for n in (d.note, star) if n)
+            agents.append(d.value)
+            notes.append(f"user-agent line {d.lineno} '{d.text}': {note}" if note else "")
+        elif d.key in ("allow", "disallow"):
             if agents:
-                lines.append(Line(key, value, "", content, lineno))
+                lines.append(Line(d.key, d.value, "", d.text, d.lineno, d.note))
                 in_rules = True
-            continue
-        if key in ("content-usage", "content-signal"):
-            path = None
+        elif d.key in _USAGE_KEYS:
+            path, value = None, d.value
             if value.startswith("/"):
                 path, _, value = value.partition(" ")
                 value = value.strip()
             if agents:
-                lines.append(Line(key, path, value, content, lineno))
+                lines.append(Line(d.key, path, value, d.text, d.lineno, d.note))
                 in_rules = True
-            continue
-        if key not in ("sitemap", "crawl-delay", "host", "request-rate", "visit-time", "clean-param"):
+        elif d.key not in _OTHER_KEYS:
             invalid += 1
     if agents:
-        groups.append(Group(tuple(agents), tuple(lines)))
+        groups.append(Group(tuple(agents), tuple(lines), tuple(notes)))
     return Robots(url, "rules", "parsed", tuple(groups), digest, fetched_at, truncated, invalid)
 
 
@@ -183,35 +293,41 @@ def missing(url: str = "robots.txt") -> Robots:
 
 # --- path matching (RFC 9309 2.2.2-2.2.3), shared by ai.txt and tdmrep.json locations ---------------
 
-_PCT = re.compile(r"%[0-9a-fA-F]{2}")
-_SAFE = "/?=&;:@!,'()*+$~-._%[]"
 
-
-def normalize_path(path: str) -> str:
-    """Percent-encode what must be encoded and upper-case existing escapes, so both sides compare.
-
-    A lone surrogate (a URL decoded with surrogateescape) is encoded as the byte it stands for, or
-    failing that as its UTF-8 bytes (surrogatepass), never raising.
-    """
-    try:
-        quoted = quote(path, safe=_SAFE, errors="surrogateescape")
-    except UnicodeEncodeError:
-        quoted = quote(path, safe=_SAFE, errors="surrogatepass")
-    return _PCT.sub(lambda m: m.group(0).upper(), quoted)
+def _literal(text: str) -> str:
+    """The form both sides are compared in: percent-normalised, `*` `$` `'` escaped (see the module doc)."""
+    return normalise_percent(text).replace("*", "%2A").replace("$", "%24").replace("'", "%27")
 
 
 @lru_cache(maxsize=4096)
 def pattern_parts(pattern: str) -> tuple[tuple[str, ...], bool]:
-    """The normalized pattern's literal pieces between `*`s, and whether it ends with `$`."""
-    pattern = normalize_path(pattern)
+    """The pattern's literal pieces between `*`s (normalised), and whether it ends with `$`."""
     anchored = pattern.endswith("$")
     if anchored:
         pattern = pattern[:-1]
-    return tuple(pattern.split("*")), anchored
+    return tuple(_literal(piece) for piece in pattern.split("*")), anchored
+
+
+def pattern_length(pattern: str) -> int:
+    """Length of the normalised pattern (`*` and a final `$` count one each): what "longest match" compares."""
+    parts, anchored = pattern_parts(pattern)
+    return sum(map(len, parts)) + len(parts) - 1 + anchored
+
+
+def _boundary(path: str, at: int) -> bool:
+    """`at` is not inside a `%XX` escape (every `%` of a normalised path starts one)."""
+    return "%" not in path[max(at - 2, 0) : at]
+
+
+def _find(path: str, part: str, start: int) -> int:
+    found = path.find(part, start)
+    while found > 0 and not _boundary(path, found):
+        found = path.find(part, found + 1)
+    return found
 
 
 def path_matches(pattern: str, path: str) -> bool:
-    """`path` (already normalized) matches the robots-style pattern (prefix, `*` any run, `$` end).
+    """`path` (from `url_path`) matches the robots-style pattern (prefix, `*` any run, `$` end).
 
     Not a regex: `/*a*a*a...x$` would backtrack exponentially (a hostile robots.txt could hang the
     run). Placing each piece at its leftmost occurrence is enough, and takes linear time per piece.
@@ -223,25 +339,30 @@ def path_matches(pattern: str, path: str) -> bool:
     if len(parts) == 1:
         return not anchored or pos == len(path)
     for part in parts[1:-1]:
-        found = path.find(part, pos)
+        found = _find(path, part, pos)
         if found < 0:
             return False
         pos = found + len(part)
     last = parts[-1]
     if anchored:
-        return len(path) - len(last) >= pos and path.endswith(last)
-    return path.find(last, pos) >= 0
+        end = len(path) - len(last)
+        return end >= pos and path.endswith(last) and _boundary(path, end)
+    return _find(path, last, pos) >= 0
 
 
 _AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 
 
 def url_path(url: str) -> str:
-    """Path + query of a URL (or of a bare path), normalized, '/' if empty.
+    """Path + query of a URL (or of a bare path) in the form patterns are matched against, '/' if empty.
 
-    A URL urlsplit rejects (a broken IPv6 host such as 'http://[x/a', straight from a WARC's
-    WARC-Target-URI) still has a path: everything after the authority, up to any fragment.
+    The path is the URL's canonical one (`url_identity`); a URL without an identity (a broken IPv6 host
+    such as 'http://[x/a', straight from a WARC's WARC-Target-URI) still has a path: everything after the
+    authority, up to any fragment, percent-normalised.
     """
+    key = url_key(url)
+    if key is not None:
+        return _literal(key[key.index("/") :])
     try:
         parts = urlsplit(url)
         path, query = parts.path, parts.query
@@ -250,7 +371,13 @@ def url_path(url: str) -> str:
     path = path or "/"
     if query:
         path += "?" + query
-    return normalize_path(path)
+    return _literal(path)
+
+
+def _rule(line: Line, group: Group, token: str, extra: str = "") -> str:
+    """`Disalow: / (line 3, group 'ClaudeBot'; misspelled key accepted as Google's parser does)`."""
+    notes = "".join(f"; {n}" for n in (line.note, *group.notes_for(token)) if n)
+    return f"{line.text} (line {line.lineno}, group '{group.label}'{extra}{notes})"
 
 
 def decide(robots: Robots, url: str, agents: list[str] | tuple[str, ...]) -> list[Decision]:
@@ -266,17 +393,17 @@ def decide(robots: Robots, url: str, agents: list[str] | tuple[str, ...]) -> lis
         if path == "/robots.txt":
             out.append(Decision(agent, True, SIGNAL, "/robots.txt is always allowed", ()))
             continue
+        groups = robots.groups_for(agent)
         best: tuple[int, bool, Line, Group] | None = None
-        for group in robots.groups_for(agent):
+        for group in groups:
             for line in group.lines:
                 if line.key not in ("allow", "disallow") or not line.path:  # empty pattern matches nothing
                     continue
                 if path_matches(line.path, path):
-                    cand = (len(normalize_path(line.path)), line.key == "allow", line, group)
+                    cand = (pattern_length(line.path), line.key == "allow", line, group)
                     if best is None or cand[:2] > best[:2]:  # longer wins; on a tie Allow (True) wins
                         best = cand
         if best is None:
-            groups = robots.groups_for(agent)
             rule = (
                 f"no matching rule in group '{groups[0].label}'"
                 if groups
@@ -285,9 +412,15 @@ def decide(robots: Robots, url: str, agents: list[str] | tuple[str, ...]) -> lis
             out.append(Decision(agent, True, SIGNAL, rule, (robots.evidence(rule),)))
             continue
         _, allowed, line, group = best
-        rule = f"{line.text} (line {line.lineno}, group '{group.label}')"
+        rule = _rule(line, group, _matched_token(group, agent))
         out.append(Decision(agent, allowed, SIGNAL, rule, (robots.evidence(line.text),)))
     return out
+
+
+def _matched_token(group: Group, agent: str) -> str:
+    """The token by which `group` applies to `agent`: its own product token, or `*`."""
+    token = product_token(agent).lower()
+    return token if token in (product_token(a).lower() for a in group.agents) else "*"
 
 
 def decide_usage(
@@ -309,7 +442,7 @@ def decide_usage(
         seen: list[Evidence] = []
         for group in robots.groups_for(agent) if robots.mode == "rules" else ():
             for line in group.lines:
-                if line.key not in ("content-usage", "content-signal"):
+                if line.key not in _USAGE_KEYS:
                     continue
                 if line.path is not None and not path_matches(line.path, path):
                     continue
@@ -317,7 +450,7 @@ def decide_usage(
                 seen.append(Evidence(sig, robots.url, line.text, robots.sha256, robots.fetched_at))
                 hit = resolve(parse_prefs(line.value, content_signal=line.key == "content-signal"), category)
                 if hit is not None:
-                    specificity = len(normalize_path(line.path)) if line.path else 0
+                    specificity = pattern_length(line.path) if line.path else 0
                     hits.append((specificity, hit[0], line, group, hit[1]))
         if not hits:
             out.append(Decision(agent, True, "aipref", f"no usage preference for {category}", tuple(seen)))
@@ -325,6 +458,6 @@ def decide_usage(
         # Longest path first, then reserved (True) before allowed, then file order.
         _, reserved, line, group, cat = max(hits, key=lambda h: (h[0], h[1], -h[2].lineno))
         signal = "content-signal" if line.key == "content-signal" else "aipref"
-        rule = f"{line.text} (line {line.lineno}, group '{group.label}', category {cat})"
+        rule = _rule(line, group, _matched_token(group, agent), f", category {cat}")
         out.append(Decision(agent, not reserved, signal, rule, tuple(seen)))
     return out

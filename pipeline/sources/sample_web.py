@@ -13,6 +13,8 @@ Ground truth
 the exact opt-out headers and ``<meta>`` tags served, and ``reserved``: the ``Reservation``\\ s
 (signal, agents, rule) that reserve the URL from AI training. ``reserved == ()`` means allowed.
 ``agents == ("*",)`` means every agent (ours included); otherwise only the named user agents.
+``reserved_if_strict`` holds what reserves a URL only when TDMRep protocol errors count as
+reservations (config ``optout.malformed_tdmrep = "reserved"``; see ``Expected.reserved_for``).
 ``SampleWeb.ground_truth`` is the same table keyed by full URL once the servers run.
 
 =========  ========  ===========================================================================
@@ -33,8 +35,9 @@ publisher  en de     TDMRep: ``tdm-reservation: 1`` header on /news/h-*, ``<meta
                      /news/open-header; /.well-known/tdmrep.json: /books/* reserved (1),
                      /open/* not reserved (0). Other pages allowed.
 archive    fr it     robots.txt served as HTML (200 text/html → no rules, allowed); malformed
-                     /.well-known/tdmrep.json (JSON syntax error) → every page "reserved under the
-                     conservative default" (signal ``tdmrep.json-malformed``).
+                     /.well-known/tdmrep.json (JSON syntax error): a TDMRep protocol error, so no TDM
+                     file and every page allowed (tdm-reservation unset, as the spec says); reserved
+                     only under ``optout.malformed_tdmrep = "reserved"`` (signal ``tdmrep.json-malformed``).
 magazine   fr it en  ``X-Robots-Tag: noai`` (and ``noai, noimageai``) on /x/*, ``<meta
                      name="robots" content="noai">`` on /m/*, bot-specific ``X-Robots-Tag:
                      GPTBot: noai`` and ``<meta name="CCBot" content="noai">`` (that agent only),
@@ -128,13 +131,16 @@ class Expected:
     near_duplicate_of: tuple[str, str] | None = None
     emails: tuple[str, ...] = ()
     note: str = ""
+    reserved_if_strict: tuple[Reservation, ...] = ()  # also reserving under malformed_tdmrep="reserved"
 
     @property
     def allowed(self) -> bool:
+        """Under the default config (a TDMRep protocol error leaves tdm-reservation unset)."""
         return not self.reserved
 
-    def reserved_for(self, agent: str) -> tuple[Reservation, ...]:
-        return tuple(r for r in self.reserved if r.applies_to(agent))
+    def reserved_for(self, agent: str, malformed_tdmrep: str = "unset") -> tuple[Reservation, ...]:
+        strict = self.reserved_if_strict if malformed_tdmrep == "reserved" else ()
+        return tuple(r for r in self.reserved + strict if r.applies_to(agent))
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,8 @@ class _Site:
     files: tuple[_File, ...] = ()
     # (path prefix, reservation) applied to every non-site-file URL under the prefix
     rules: tuple[tuple[str, Reservation], ...] = ()
+    # the same, applied only when TDMRep protocol errors count as reservations
+    strict_rules: tuple[tuple[str, Reservation], ...] = ()
 
 
 def _r(signal: str, rule: str, agents: tuple[str, ...] = ("*",)) -> tuple[Reservation, ...]:
@@ -305,7 +313,7 @@ _ARCHIVE = _Site(
             "malformed JSON",
         ),
     ),
-    (("/", _r(TDMREP_MALFORMED, "malformed tdmrep.json → conservative default (reserve)")[0]),),
+    strict_rules=(("/", _r(TDMREP_MALFORMED, "malformed tdmrep.json: protocol error treated as reserved")[0]),),
 )
 
 _MAGAZINE = _Site(
@@ -436,6 +444,7 @@ def _build_ground_truth() -> dict[tuple[str, str], Expected]:
                 (p.near[0], p.near[1]) if p.near else None,
                 p.emails,
                 p.note,
+                tuple(r for prefix, r in site.strict_rules if p.path.startswith(prefix)),
             )
     return table
 

@@ -55,6 +55,36 @@ def test_crawl_command_with_config_file(web, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "agent_args",
+    [
+        ["--user-agent", "GPTBot/1.0"],
+        [
+            "--user-agent",
+            "Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)",
+            "--robots-token",
+            "GPTBot",
+        ],
+    ],
+)
+def test_crawl_obeys_robots_for_the_user_agent_it_sends(web, tmp_path, agent_args):
+    # The blog's robots.txt disallows GPTBot everywhere: announced as GPTBot, only robots.txt is requested.
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(web.url("blog") + "\n")
+    args = ["crawl", "--seeds", str(seeds), "--delay", "0.02", "--json", *agent_args]
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "gpt")])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["pages"] == 0 and summary["robots_skipped"] == 1  # the seed, recorded as not requested
+    sent = [(e.site, e.path) for e in web.requests if e.user_agent == agent_args[1]]
+    assert sent == [("blog", "/robots.txt")]
+    # Control: another agent's crawl of the same site fetches its pages (the blog allows everybody else).
+    other = ["crawl", "--seeds", str(seeds), "--delay", "0.02", "--json", "--user-agent", "OtherBot/1.0"]
+    r = runner.invoke(app, [*other, "--max-pages", "2", "--out", str(tmp_path / "other")])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["pages"] == 2
+
+
+@pytest.mark.parametrize(
     ("seeds_text", "config_text", "args", "message"),
     [
         (None, None, [], "no such file"),
@@ -64,6 +94,24 @@ def test_crawl_command_with_config_file(web, tmp_path):
         ("http://127.0.0.1:9/\n", "{not json", [], "config"),
         ("http://127.0.0.1:9/\n", None, ["--scope", "world"], "scope"),
         ("http://127.0.0.1:9/\n", None, ["--delay", "-1"], "delay_seconds"),
+        (
+            "http://127.0.0.1:9/\n",
+            None,
+            ["--user-agent", "GPTBot/1.0", "--robots-token", "AperturaBot"],
+            "options: robots_token 'AperturaBot' is not a product the user agent 'GPTBot/1.0' names (GPTBot)",
+        ),
+        (
+            "http://127.0.0.1:9/\n",
+            '{"robots_token": "AperturaBot"}',
+            ["--user-agent", "GPTBot/1.0"],
+            "robots_token 'AperturaBot' is not a product the user agent 'GPTBot/1.0' names",
+        ),
+        (
+            "http://127.0.0.1:9/\n",
+            None,
+            ["--user-agent", "Mozilla/5.0 (compatible; GPTBot/1.2)"],
+            "names 2 products (Mozilla, GPTBot): give robots_token",
+        ),
     ],
 )
 def test_crawl_command_errors(tmp_path, seeds_text, config_text, args, message):
@@ -77,7 +125,7 @@ def test_crawl_command_errors(tmp_path, seeds_text, config_text, args, message):
     r = runner.invoke(app, ["crawl", "--seeds", str(seeds), "--out", str(tmp_path / "out"), *extra])
     assert r.exit_code == 2
     assert "error:" in r.output and message.lower() in " ".join(r.output.split()).lower(), r.output
-    assert "Traceback" not in r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
 
 
 def test_crawl_command_refuses_a_used_out_dir(tmp_path):

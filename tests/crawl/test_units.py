@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline import __version__
-from pipeline.crawl.config import CrawlConfig
+from pipeline.crawl.config import DEFAULT_CONTACT, CrawlConfig
 from pipeline.crawl.crawler import CrawlError, read_url_list
 from pipeline.crawl.politeness import crawl_delay, retry_after
 from pipeline.crawl.urls import BadUrl, Scope, canonicalize, extract_links, origin, site_of
@@ -72,6 +72,8 @@ def test_crawl_delay_uses_our_group_else_star():
     assert crawl_delay(b"User-agent: *\nDisallow: /x\n", "AperturaBot") is None
     assert crawl_delay(b"\xef\xbb\xbfUser-agent: *\nCrawl-delay: nan\nCrawl-delay: x\nCrawl-delay: 1.5", "A") == 1.5
     assert crawl_delay(b"Crawl-delay: 9\n", "A") is None  # outside any group
+    # The same lines as the opt-out parser reads: Google's misspelled, colon-less user-agent lines count.
+    assert crawl_delay(b"User-agent: *\nCrawl-delay: 1\n\nuseragent AperturaBot\nCrawl-delay: 7\n", "AperturaBot") == 7
 
 
 def test_retry_after():
@@ -103,6 +105,28 @@ def test_config_defaults_hash_and_validation(tmp_path):
     f.write_text(json.dumps({"user_agent": "Mine/2"}))
     assert CrawlConfig.load(f, contact="mailto:new@x.y").user_agent == "Mine/2"
     assert CrawlConfig.model_validate_json(c.canonical_json()) == c
+
+
+def test_config_robots_token_follows_the_user_agent(tmp_path):
+    # robots.txt is checked for the crawler that is announced: the product the User-Agent names.
+    assert CrawlConfig().robots_token == "AperturaBot"
+    assert CrawlConfig(user_agent="GPTBot/1.0").robots_token == "GPTBot"
+    assert CrawlConfig(user_agent="CCBot (+https://commoncrawl.org/faq/)").robots_token == "CCBot"
+    assert CrawlConfig(robots_token="CCBot").user_agent == f"CCBot/{__version__} (+{DEFAULT_CONTACT})"
+    browser_like = "Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)"
+    assert CrawlConfig(user_agent=browser_like, robots_token="gptbot").robots_token == "gptbot"
+    for bad in ({"user_agent": "GPTBot/1.0", "robots_token": "AperturaBot"}, {"user_agent": browser_like}):
+        with pytest.raises(ValidationError, match="robots_token"):
+            CrawlConfig(**bad)
+    # A saved config's token followed its agent, so a new --user-agent brings its own token ...
+    f = tmp_path / "c.json"
+    f.write_text(CrawlConfig().canonical_json())
+    assert CrawlConfig.load(f, user_agent="GPTBot/1.0").robots_token == "GPTBot"
+    assert CrawlConfig.load(f, contact="mailto:a@b.c", user_agent="GPTBot/1.0").user_agent == "GPTBot/1.0"
+    # ... but a token given on its own is kept, and a user agent that does not name it is refused.
+    f.write_text(json.dumps({"robots_token": "AperturaBot"}))
+    with pytest.raises(ValidationError, match=r"not a product the user agent 'GPTBot/1\.0' names"):
+        CrawlConfig.load(f, user_agent="GPTBot/1.0")
 
 
 def test_read_url_list(tmp_path):

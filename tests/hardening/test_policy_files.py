@@ -3,6 +3,7 @@ bounded time, and a crawl carrying such files still becomes a verified release."
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from pipeline.optout import aipref, aitxt, noai, robots, tdmrep
@@ -56,12 +57,18 @@ def test_tdmrep_never_raises(name):
         for url in URLS:
             (d,) = tdmrep.decide(url, ["GPTBot"], well_known=parsed)
             assert isinstance(d.allowed, bool) and d.rule
-    if name in ("valid", "bom", "huge-but-small-enough"):
-        assert parsed.malformed is None and parsed.rules
-    elif name not in ("location-stars", "surrogate-escape"):
+    broken_entries = ("list-of-lists", "location-number", "reservation-bool", "reservation-2", "reservation-float",
+                      "nan")  # fmt: skip
+    if name in ("valid", "bom", "huge-but-small-enough", "location-stars", "surrogate-escape"):
+        assert parsed.malformed is None and parsed.rules and not parsed.errors, name
+    elif name in (*broken_entries, "policy-number"):
+        assert parsed.malformed is None and parsed.errors, name  # usable file, broken entry
+    else:
         assert parsed.malformed and not parsed.rules, name
-    if parsed.malformed:  # a malformed file reserves by default: conservative
-        assert not tdmrep.decide("https://e.test/x", ["a"], well_known=parsed)[0].allowed
+    if parsed.malformed or name in broken_entries:  # TDMRep: a protocol error leaves tdm-reservation unset ...
+        assert tdmrep.decide("https://e.test/x", ["a"], well_known=parsed)[0].allowed
+        # ... unless the config treats protocol errors as reservations
+        assert not tdmrep.decide("https://e.test/x", ["a"], well_known=parsed, malformed_tdmrep="reserved")[0].allowed
 
 
 HOSTILE_HEADERS = [
@@ -131,7 +138,14 @@ def test_crawl_with_hostile_policy_files_becomes_a_release(tmp_path):
     assert reasons[f"http://r{valid}.test/reserved/page/2"].startswith("optout_")
     assert reasons[f"http://r{valid}.test/page/0"].startswith("optout_")  # Content-Usage: train-ai=n for '*'
     truncated = list(TDMREP).index("truncated")
-    assert reasons[f"http://t{truncated}.test/page/0"] == "optout_tdmrep"  # malformed tdmrep.json reserves
+    assert not reasons.get(f"http://t{truncated}.test/page/0", "").startswith("optout_")  # protocol error: unset
+    files = rows(out, "optout_evidence").filter(pl.col("kind") == "policy_file")
+    verdicts = {u: (v, r) for u, v, r in files.select("url", "verdict", "rule").iter_rows()}
+    assert verdicts[f"http://t{truncated}.test/.well-known/tdmrep.json"][0] == "malformed"  # an auditor sees it
+    bad_entry = list(TDMREP).index("reservation-2")
+    verdict, rule = verdicts[f"http://t{bad_entry}.test/.well-known/tdmrep.json"]
+    assert verdict == "observed"
+    assert rule == "1 location rules; protocol error in entry 0: 'tdm-reservation' must be 0 or 1, got 2"
     valid = list(TDMREP).index("valid")
     assert reasons[f"http://t{valid}.test/reserved/page/2"] == "optout_tdmrep"
     assert reasons[f"http://t{valid}.test/private/page/1"] == "optout_robots"

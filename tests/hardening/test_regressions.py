@@ -107,10 +107,10 @@ def test_meta_tag_scan_is_linear(html):
 
 
 def test_parsers_accept_str_with_lone_surrogates():
-    # robots.parse / tdmrep.parse_file: str.encode('utf-8') raised UnicodeEncodeError; normalize_path too
+    # robots.parse / tdmrep.parse_file: str.encode('utf-8') raised UnicodeEncodeError; path normalisation too
     assert robots.parse("User-agent: *\nDisallow: /\ud800\n").groups
     assert tdmrep.parse_file("[\ud800]").malformed
-    assert robots.normalize_path("/\udcff") == "/%FF"
+    assert robots.url_path("/\udcff") == "/%FF"
     assert robots.decide(robots.parse(b"User-agent: *\nDisallow: /a\n"), "https://e.test/a\ud800", ["x"])[0]
 
 

@@ -32,19 +32,20 @@ def check_against_ground_truth(
     honoured: Sequence[str],
     *,
     crawled: bool = False,
+    malformed_tdmrep: str = "unset",
 ) -> int:
     """Assert every reserved page is out of the release (removed by opt-out with a reason of the right
     family) and no allowed page was opted out; return how many reserved pages were checked in the ledger.
 
     `base(site)` gives a site's URL prefix. With `crawled`, a page reserved for every agent may be
-    absent altogether: a polite crawler never fetched it.
+    absent altogether: a polite crawler never fetched it. `malformed_tdmrep` is the run's config value.
     """
     removed = {u: (s, r) for u, s, r in ledger.select("url", "stage", "reason").iter_rows()}
     kept = set(docs["url"])
     checked = 0
     for e in sw.iter_expected(kind=sw.PAGE):
         url = base(e.site) + e.path
-        expected = {FAMILY[r.signal] for agent in honoured for r in e.reserved_for(agent)}
+        expected = {FAMILY[r.signal] for agent in honoured for r in e.reserved_for(agent, malformed_tdmrep)}
         if not expected:
             assert removed.get(url, ("kept",))[0] != "optout", f"{url} is allowed but was opted out: {removed[url]}"
             continue

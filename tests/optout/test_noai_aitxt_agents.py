@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.optout import agents, aitxt, noai
+from pipeline.optout import agents, aitxt, noai, robots
 
 # --- noai ------------------------------------------------------------------------------------------------
 
@@ -74,6 +74,24 @@ def test_aitxt_missing_or_html_gives_no_signal():
     assert aitxt.decide(aitxt.parse(b"", status=None), "https://e.org/x.html", ["GPTBot"])[0].allowed
     html = aitxt.parse(b"<!doctype html><html>Disallow: /</html>")
     assert aitxt.decide(html, "https://e.org/x.html", ["GPTBot"])[0].allowed
+
+
+def test_aitxt_inherits_the_robots_rules():
+    # Google's leniencies, named in the rule (pipeline.optout.robots).
+    text = b"User-Agent: *\nAllow: /\n\nuseragent GPTBot\nDisalow: *.html\n"
+    page = aitxt.decide(aitxt.parse(text), "https://e.org/a/post.html", ["GPTBot"])[0]
+    assert not page.allowed and page.signal == "ai.txt"
+    assert page.rule.startswith("Disalow: *.html (line 5, group 'GPTBot'; misspelled key accepted as Google's")
+    # RFC 9309 2.2.2-2.2.3: %2A is a literal '*', an escaped unreserved octet is decoded.
+    literal = aitxt.parse(b"User-Agent: *\nDisallow: /file-%2A.html\nDisallow: /%62az\n")
+    assert not aitxt.decide(literal, "https://e.org/file-*.html", ["GPTBot"])[0].allowed
+    assert aitxt.decide(literal, "https://e.org/file-x.html", ["GPTBot"])[0].allowed
+    assert not aitxt.decide(literal, "https://e.org/baz", ["GPTBot"])[0].allowed
+    # The line cut at 500 KiB is dropped: 'Allow: /' must not come out of 'Allow: /articles/free/'.
+    head = b"User-Agent: *\nDisallow: /\n"
+    filler = b"#" * (robots.MAX_BYTES - len(head) - len(b"Allow: /") - 1) + b"\n"
+    cut = aitxt.parse(head + filler + b"Allow: /articles/free/\n")
+    assert cut.truncated and not aitxt.decide(cut, "https://e.org/other", ["GPTBot"])[0].allowed
 
 
 # --- agents ----------------------------------------------------------------------------------------------

@@ -54,6 +54,34 @@ def release(tmp_path_factory) -> Path:
     return tmp / "r"
 
 
+def test_protocol_errors_reserve_only_when_the_config_says_so(release, tmp_path):
+    """The archive's tdmrep.json is not JSON: by default tdm-reservation is unset and its pages stay; with
+    optout.malformed_tdmrep = "reserved" (the behaviour before TDMRep was followed) they leave as opt-outs."""
+    docs, ledger, evidence = _tables(release)
+    archive = [host("archive") + e.path for e in sw.iter_expected("archive", sw.PAGE)]
+    assert set(archive) <= set(docs["url"])
+    by_default = check_against_ground_truth(docs, ledger, host, HONOURED)
+    row = evidence.filter((pl.col("signal") == "tdmrep.json") & pl.col("url").str.starts_with(host("archive")))
+    assert row["verdict"].to_list() == ["malformed"] and "invalid JSON" in row["rule"][0]  # seen by an auditor
+
+    config = tmp_path / "strict.json"
+    config.write_text(json.dumps({"optout": {"malformed_tdmrep": "reserved"}}))
+    warc = sample_web_warc(tmp_path / "sample-web.warc.gz")
+    out = tmp_path / "strict"
+    result = CliRunner().invoke(
+        app, ["run", str(warc), "--out", str(out), "--extractor", "resiliparse", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    docs, ledger, evidence = _tables(out)
+    strict = check_against_ground_truth(docs, ledger, host, HONOURED, malformed_tdmrep="reserved")
+    assert strict == by_default + len(archive)
+    removed = ledger.filter(pl.col("url").is_in(archive))
+    assert removed.height == len(archive) and set(removed["reason"]) == {"optout_tdmrep"}
+    rule = "protocol error treated as a reservation (malformed_tdmrep=reserved): tdmrep.json unusable (invalid JSON"
+    assert all(d.split(": ", 1)[1].startswith(rule) for d in removed["detail"])
+    assert verify_release(out).ok
+
+
 def _tables(release: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     return tuple(pl.read_parquet(release / t / "*.parquet") for t in ("documents", "ledger", "optout_evidence"))
 

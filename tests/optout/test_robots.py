@@ -1,4 +1,4 @@
-"""robots.txt (RFC 9309) decisions, fetch outcomes and malformed files; protego as independent reference."""
+"""robots.txt (RFC 9309) decisions, fetch outcomes and malformed files, against protego and Google's tests."""
 
 from __future__ import annotations
 
@@ -271,3 +271,434 @@ def test_differences_from_protego_are_deliberate():
     versioned = "User-agent: GPTBot/1.0\nDisallow: /\n"
     assert Protego.parse(versioned).can_fetch("https://e.org/x", "GPTBot")
     assert not allowed(versioned, "/x", "GPTBot")
+
+
+# --- RFC 9309 2.2.2 (Figure 4) and 2.2.3 (Figure 6): percent-encoding and special characters ------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path"),
+    [
+        ("/foo/bar?baz=quz", "/foo/bar?baz=quz"),
+        ("/foo/bar?baz=https%3A%2F%2Ffoo.bar", "/foo/bar?baz=https%3A%2F%2Ffoo.bar"),
+        ("/foo/bar?baz=https%3A%2F%2Ffoo.bar", "/foo/bar?baz=https%3a%2f%2ffoo.bar"),  # hex case does not matter
+        ("/foo/bar/ツ", "/foo/bar/%E3%83%84"),
+        ("/foo/bar/%E3%83%84", "/foo/bar/%E3%83%84"),
+        ("/foo/bar/%62%61%7A", "/foo/bar/baz"),  # an escaped unreserved octet is decoded
+        ("/path/file-with-a-%2A.html", "/path/file-with-a-*.html"),  # Figure 6: '*' matched verbatim
+        ("/path/foo-%24", "/path/foo-$"),  # Figure 6: '$' matched verbatim
+    ],
+)
+def test_rfc_figure_4_and_6_patterns_cover_their_urls(pattern, path):
+    text = f"User-agent: *\nDisallow: {pattern}\n"
+    decision = robots.decide(robots.parse(text.encode()), "https://www.example.com" + path, ["GPTBot"])[0]
+    assert not decision.allowed and decision.rule == f"Disallow: {pattern} (line 2, group '*')"
+
+
+def test_escaped_special_characters_are_literal_and_reserved_escapes_stay_escaped():
+    # RFC 9309 2.2.3: only an unescaped '*' is a wildcard and only a final unescaped '$' an anchor.
+    assert allowed("User-agent: *\nDisallow: /path/file-with-a-%2A.html\n", "/path/file-with-a-x.html", "x")
+    assert allowed("User-agent: *\nDisallow: /path/foo-%24\n", "/path/foo-", "x")
+    assert not allowed("User-agent: *\nDisallow: /path/foo-%24\n", "/path/foo-%24", "x")
+    # 2.2.2: a reserved octet is not decoded, so '%2F' and '/' are different octets (RFC 3986 2.2).
+    assert allowed("User-agent: *\nDisallow: /a%2Fb\n", "/a/b", "x")
+    assert not allowed("User-agent: *\nDisallow: /a%2fb\n", "/a%2Fb", "x")
+
+
+def test_a_wildcard_never_stops_inside_an_escape():
+    # The URL's '*' is compared as %2A (Figure 6); the 'A' of that escape is not a letter A of the path.
+    text = "User-agent: *\nDisallow: /\nAllow: /*A.html\n"
+    assert not allowed(text, "/x*.html", "x")
+    assert allowed(text, "/xA.html", "x")
+    assert not allowed("User-agent: *\nDisallow: /\nAllow: /*4$\n", "/price-$", "x")  # %24 does not end in '4'
+
+
+@pytest.mark.parametrize(
+    ("rules", "path", "expected"),
+    [
+        # A non-ASCII rule and its percent-encoded twin are the same rule: a tie, and Allow wins the tie.
+        ("Allow: /ツ\nDisallow: /%E3%83%84\n", "/ツ/page", True),
+        ("Disallow: /ツ\nAllow: /%E3%83%84\n", "/ツ/page", True),
+        # Measured raw, '/ツ/' (3 characters) would lose to '/*page' (6); normalised it is 11 long.
+        ("Disallow: /ツ/\nAllow: /*page\n", "/ツ/page", False),
+        # Measured raw, '/%61%62%63' (10) would beat '/abc/' (5); normalised it is '/abc' (4).
+        ("Disallow: /abc/\nAllow: /%61%62%63\n", "/abc/x", False),
+    ],
+)
+def test_longest_match_is_measured_on_the_normalised_pattern(rules, path, expected):
+    assert allowed("User-agent: *\n" + rules, path, "GPTBot") is expected
+
+
+def test_url_is_compared_in_its_canonical_form():
+    # The page a crawler requests for '/public/../private/x' is /private/x (url_identity: dot segments resolved).
+    assert not allowed("User-agent: *\nDisallow: /private/\n", "/public/../private/x", "x")
+    # WHATWG escapes "'" in a query; the pattern's "'" is compared the same way.
+    assert not allowed("User-agent: *\nDisallow: /search?q='secret'\n", "/search?q='secret'", "x")
+    assert not allowed("User-agent: *\nDisallow: /it's\n", "/it%27s", "x")
+
+
+# --- Google's reference parser (google/robotstxt robots_test.cc and robots.cc): behaviours that concern consent
+
+GOOGLE_GROUPS = (
+    "allow: /foo/bar/\n\nuser-agent: FooBot\ndisallow: /\nallow: /x/\nuser-agent: BarBot\ndisallow: /\nallow: /y/\n"
+    "\n\nallow: /w/\nuser-agent: BazBot\n\nuser-agent: FooBot\nallow: /z/\ndisallow: /\n"
+)
+GOOGLE_CASES = [
+    # (source, robots.txt, agent, URL, allowed)
+    ("ID_LineSyntax_Line", "user-agent: FooBot\ndisallow: /\n", "FooBot", "http://foo.bar/x/y", False),
+    ("ID_LineSyntax_Line", "foo: FooBot\nbar: /\n", "FooBot", "http://foo.bar/x/y", True),
+    ("ID_LineSyntax_Line", "user-agent FooBot\ndisallow /\n", "FooBot", "http://foo.bar/x/y", False),
+    *(
+        ("ID_LineSyntax_Groups", GOOGLE_GROUPS, agent, f"http://foo.bar{path}", expected)
+        for agent, path, expected in [
+            ("FooBot", "/x/b", True),
+            ("FooBot", "/z/d", True),
+            ("FooBot", "/y/c", False),
+            ("BarBot", "/y/c", True),
+            ("BarBot", "/w/a", True),
+            ("BarBot", "/z/d", False),
+            ("BazBot", "/z/d", True),
+            ("FooBot", "/foo/bar/", False),  # rules outside any group are ignored
+            ("BarBot", "/foo/bar/", False),
+            ("BazBot", "/foo/bar/", False),
+        ]
+    ),
+    # A Sitemap or unknown line does not end the run of user-agent lines: BarBot/FooBot share the '*' group.
+    (
+        "ID_LineSyntax_Groups_OtherRules",
+        "User-agent: BarBot\nSitemap: https://foo.bar/sitemap\nUser-agent: *\nDisallow: /\n",
+        "BarBot",
+        "http://foo.bar/",
+        False,
+    ),
+    (
+        "ID_LineSyntax_Groups_OtherRules",
+        "User-agent: FooBot\nInvalid-Unknown-Line: unknown\nUser-agent: *\nDisallow: /\n",
+        "FooBot",
+        "http://foo.bar/",
+        False,
+    ),
+    (
+        "ID_REPLineNamesCaseInsensitive",
+        "USER-AGENT: FooBot\nALLOW: /x/\nDISALLOW: /\n",
+        "FooBot",
+        "http://foo.bar/a/b",
+        False,
+    ),
+    (
+        "ID_REPLineNamesCaseInsensitive",
+        "uSeR-aGeNt: FooBot\nAlLoW: /x/\ndIsAlLoW: /\n",
+        "FooBot",
+        "http://foo.bar/x/y",
+        True,
+    ),
+    (
+        "ID_REPLineNamesCaseInsensitive",
+        "uSeR-aGeNt: FooBot\nAlLoW: /x/\ndIsAlLoW: /\n",
+        "FooBot",
+        "http://foo.bar/a/b",
+        False,
+    ),
+    (
+        "ID_UserAgentValueCaseInsensitive",
+        "User-Agent: FoO bAr\nAllow: /x/\nDisallow: /\n",
+        "foo",
+        "http://foo.bar/a/b",
+        False,
+    ),
+    (
+        "GoogleOnly_AcceptUserAgentUpToFirstSpace",
+        "User-Agent: *\nDisallow: /\nUser-Agent: Foo Bar\nAllow: /x/\nDisallow: /\n",
+        "Foo",
+        "http://foo.bar/x/y",
+        True,
+    ),
+    (
+        "ID_GlobalGroups_Secondary",
+        "user-agent: *\nallow: /\nuser-agent: FooBot\ndisallow: /\n",
+        "FooBot",
+        "http://foo.bar/x/y",
+        False,
+    ),
+    (
+        "ID_GlobalGroups_Secondary",
+        "user-agent: *\nallow: /\nuser-agent: FooBot\ndisallow: /\n",
+        "BarBot",
+        "http://foo.bar/x/y",
+        True,
+    ),
+    (
+        "ID_GlobalGroups_Secondary",
+        "user-agent: FooBot\nallow: /\nuser-agent: BarBot\ndisallow: /\n",
+        "QuxBot",
+        "http://foo.bar/x/y",
+        True,
+    ),
+    (
+        "ID_AllowDisallow_Value_CaseSensitive",
+        "user-agent: FooBot\ndisallow: /x/\n",
+        "FooBot",
+        "http://foo.bar/x/y",
+        False,
+    ),
+    (
+        "ID_AllowDisallow_Value_CaseSensitive",
+        "user-agent: FooBot\ndisallow: /X/\n",
+        "FooBot",
+        "http://foo.bar/x/y",
+        True,
+    ),
+    (
+        "ID_LongestMatch",
+        "user-agent: FooBot\ndisallow: /x/page.html\nallow: /x/\n",
+        "FooBot",
+        "http://foo.bar/x/page.html",
+        False,
+    ),
+    (
+        "ID_LongestMatch",
+        "user-agent: FooBot\nallow: /x/page.html\ndisallow: /x/\n",
+        "FooBot",
+        "http://foo.bar/x/",
+        False,
+    ),
+    ("ID_LongestMatch", "user-agent: FooBot\ndisallow: /x\nallow: /x/\n", "FooBot", "http://foo.bar/x", False),
+    (
+        "ID_LongestMatch",
+        "user-agent: FooBot\nallow: /page\ndisallow: /*.html\n",
+        "FooBot",
+        "http://foo.bar/page.html",
+        False,
+    ),
+    (
+        "ID_LongestMatch",
+        "user-agent: FooBot\nallow: /x/page.\ndisallow: /*.html\n",
+        "FooBot",
+        "http://foo.bar/x/y.html",
+        False,
+    ),
+    (
+        "ID_LongestMatch",
+        "User-agent: *\nDisallow: /x/\nUser-agent: FooBot\nDisallow: /y/\n",
+        "FooBot",
+        "http://foo.bar/y/page",
+        False,
+    ),
+    (
+        "ID_Encoding",
+        "User-agent: FooBot\nDisallow: /\nAllow: /foo/bar?qux=taz&baz=http://foo.bar?tar&par\n",
+        "FooBot",
+        "http://foo.bar/foo/bar?qux=taz&baz=http://foo.bar?tar&par",
+        True,
+    ),
+    (
+        "ID_SpecialCharacters",
+        "User-agent: FooBot\nDisallow: /foo/bar/quz\nAllow: /foo/*/qux\n",
+        "FooBot",
+        "http://foo.bar/foo/bar/quz",
+        False,
+    ),
+    (
+        "ID_SpecialCharacters",
+        "User-agent: FooBot\nDisallow: /foo/bar$\nAllow: /foo/bar/qux\n",
+        "FooBot",
+        "http://foo.bar/foo/bar",
+        False,
+    ),
+    (
+        "ID_SpecialCharacters",
+        "User-agent: FooBot\n# Disallow: /\nDisallow: /foo/quz#qux\nAllow: /\n",
+        "FooBot",
+        "http://foo.bar/foo/quz",
+        False,
+    ),
+    (
+        "GoogleOnly_DocumentationChecks",
+        "user-agent: FooBot\ndisallow: /\nallow: /fish\n",
+        "FooBot",
+        "http://foo.bar/Fish.asp",
+        False,
+    ),
+    (
+        "GoogleOnly_DocumentationChecks",
+        "user-agent: FooBot\ndisallow: /\nallow: /fish*\n",
+        "FooBot",
+        "http://foo.bar/catfish",
+        False,
+    ),
+    (
+        "GoogleOnly_DocumentationChecks",
+        "user-agent: FooBot\ndisallow: /\nallow: /fish/\n",
+        "FooBot",
+        "http://foo.bar/fish",
+        False,
+    ),
+    (
+        "GoogleOnly_DocumentationChecks",
+        "user-agent: FooBot\ndisallow: /\nallow: /*.php$\n",
+        "FooBot",
+        "http://foo.bar/filename.php?parameters",
+        False,
+    ),
+    (
+        "GoogleOnly_DocumentationChecks",
+        "user-agent: FooBot\ndisallow: /\nallow: /fish*.php\n",
+        "FooBot",
+        "http://foo.bar/Fish.PHP",
+        False,
+    ),
+    (
+        "GoogleOnly_DocumentationChecks",
+        "user-agent: FooBot\nallow: /$\ndisallow: /\n",
+        "FooBot",
+        "http://example.com/page.html",
+        False,
+    ),
+    # robots.cc KeyIsUserAgent / KeyIsDisallow: accepted misspellings, and keys recognised by prefix.
+    *(
+        ("robots.cc GetKeyType", f"{ua}: FooBot\n{dis}: /\n", "FooBot", "http://foo.bar/x", False)
+        for ua, dis in [
+            ("useragent", "dissallow"),
+            ("user agent", "dissalow"),
+            ("User-Agent", "disalow"),
+            ("USERAGENT", "DIASLLOW"),
+            ("user-agents", "disallaw"),
+            ("user-agent", "Disallowed"),
+        ]
+    ),
+    # robots.cc HandleUserAgent: '*' followed by whitespace and more text is still the global group.
+    ("robots.cc HandleUserAgent", "User-agent: * (everyone)\nDisallow: /\n", "FooBot", "http://foo.bar/x", False),
+    ("robots.cc HandleUserAgent", "User-agent: *everyone\nDisallow: /\n", "FooBot", "http://foo.bar/x", True),
+    # A colon-less line is read only with exactly two tokens (robots.cc GetKeyAndValueFrom).
+    ("robots.cc GetKeyAndValueFrom", "User-agent: FooBot\nDisallow / x\n", "FooBot", "http://foo.bar/x", True),
+]
+
+
+@pytest.mark.parametrize(("source", "text", "agent", "url", "expected"), GOOGLE_CASES, ids=[c[0] for c in GOOGLE_CASES])
+def test_google_reference_behaviours(source, text, agent, url, expected):
+    assert robots.decide(robots.parse(text.encode()), url, [agent])[0].allowed is expected, source
+
+
+def test_lenient_reading_is_named_in_the_rule():
+    text = "User-agent: *\nAllow: /\n\nuser agent: ClaudeBot\nDisalow: /\n\nUser-agent GPTBot\ndisallow /\n"
+    claude, gpt, other = robots.decide(robots.parse(text.encode()), "https://e.org/x", ["ClaudeBot", "GPTBot", "x"])
+    assert not claude.allowed
+    assert claude.rule == (
+        "Disalow: / (line 5, group 'ClaudeBot'; misspelled key accepted as Google's parser does; "
+        "user-agent line 4 'user agent: ClaudeBot': misspelled key accepted as Google's parser does)"
+    )
+    assert not gpt.allowed
+    assert gpt.rule == (
+        "disallow / (line 8, group 'GPTBot'; line without a colon accepted as Google's parser does; "
+        "user-agent line 7 'User-agent GPTBot': line without a colon accepted as Google's parser does)"
+    )
+    assert other.allowed and other.rule == "Allow: / (line 2, group '*')"
+    star = robots.decide(robots.parse(b"User-agent: * all of you\nDisallow: /\n"), "https://e.org/x", ["GPTBot"])[0]
+    assert star.rule.endswith("'*' followed by more text read as '*' as Google's parser does)")
+
+
+def test_line_numbers_follow_google_line_endings():
+    # ID_LinesNumbersAreCountedCorrectly: LF, CRLF, CR and mixed endings number lines alike; the decision
+    # names line 6 in every variant.
+    for sep in ("\n", "\r\n", "\r"):
+        text = sep.join(["User-Agent: foo", "Allow: /some/path", "User-Agent: bar", "", "", "Disallow: /"])
+        decision = robots.decide(robots.parse(text.encode()), "https://e.org/x", ["bar"])[0]
+        assert decision.rule == "Disallow: / (line 6, group 'bar')", repr(sep)
+    mixed = "User-Agent: foo\nAllow: /some/path\r\nUser-Agent: bar\n\r\n\nDisallow: /"
+    rule = robots.decide(robots.parse(mixed.encode()), "https://e.org/x", ["bar"])[0].rule
+    assert rule.startswith("Disallow: / (line 6")
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x0c", "\x0b", "\x85", "\x1e"])
+def test_only_cr_and_lf_end_a_line(separator):
+    # RFC 9309 2.2: EOL = CR / LF / CRLF. Split anywhere else, 'Allow: /' would tie with 'Disallow: /' and win.
+    text = f"User-agent: *\nDisallow: /\nDisallow: /x{separator}Allow: /\n"
+    assert not allowed(text, "/page", "GPTBot")
+
+
+@pytest.mark.parametrize("bom", [b"\xef\xbb\xbf", b"\xef\xbb", b"\xef"])
+def test_a_partial_bom_is_skipped(bom):
+    # ID_UTF8ByteOrderMarkIsSkipped: a full or partial BOM before the first line does not hide it.
+    assert not allowed(bom + b"User-Agent: foo\nDisallow: /AnyValue\n", "/AnyValue", "foo")
+
+
+def test_a_broken_or_misplaced_bom_spoils_only_its_line():
+    # ID_UTF8ByteOrderMarkIsSkipped: '\xef\x11\xbf' is no BOM, its line is junk; the rest is read.
+    parsed = robots.parse(b"\xef\x11\xbfUser-Agent: foo\nDisallow: /AnyValue\n")
+    assert parsed.invalid_lines == 1 and not parsed.groups
+    parsed = robots.parse(b"User-Agent: foo\n\xef\xbb\xbfDisallow: /AnyValue\n")
+    assert parsed.invalid_lines == 1 and robots.decide(parsed, "https://e.org/AnyValue", ["foo"])[0].allowed
+
+
+# --- deliberate divergences from Google's parser (named in the module docstring) ----------------------
+
+
+def test_divergence_index_html_does_not_allow_its_directory():
+    # GoogleOnly_IndexHTMLisDirectory expects '/allowed-slash/' allowed; the file allows only index.html.
+    text = "User-Agent: *\nAllow: /allowed-slash/index.html\nDisallow: /\n"
+    assert not allowed(text, "/allowed-slash/", "foobot")
+    assert allowed(text, "/allowed-slash/index.html", "foobot")
+    assert not allowed(text, "/allowed-slash/index.htm", "foobot")
+
+
+def test_divergence_unreserved_escapes_are_decoded_as_the_rfc_says():
+    # ID_Encoding expects 'Allow: /foo/bar/%62%61%7A' not to cover /foo/bar/baz; RFC 9309 Figure 4 says it does.
+    text = "User-agent: FooBot\nDisallow: /\nAllow: /foo/bar/%62%61%7A\n"
+    assert allowed(text, "/foo/bar/baz", "FooBot")
+    assert allowed(text, "/foo/bar/%62%61%7A", "FooBot")
+    # ID_Encoding leaves encoding the URL to the caller ('/foo/bar/ツ' unencoded does not match); we encode it.
+    assert allowed("User-agent: FooBot\nDisallow: /\nAllow: /foo/bar/ツ\n", "/foo/bar/ツ", "FooBot")
+    assert allowed("User-agent: FooBot\nDisallow: /\nAllow: /foo/bar/%E3%83%84\n", "/foo/bar/ツ", "FooBot")
+
+
+def test_divergence_product_tokens_keep_digits():
+    # Google's ExtractUserAgent stops at '2' ('AI'), so its AI2Bot group would never apply to AI2Bot.
+    text = "User-agent: AI2Bot\nDisallow: /\n\nUser-agent: *\nAllow: /\n"
+    assert not allowed(text, "/x", "AI2Bot")
+    assert allowed(text, "/x", "AI")
+    assert robots.product_token("AI2Bot/1.0 (+https://allenai.org)") == "AI2Bot"
+
+
+def test_divergence_long_lines_are_not_cut():
+    # GoogleOnly_LineTooLong: Google keeps only 8 * 2083 bytes of a line, so a long Allow line is cut to a
+    # broader prefix that allows more than it says, and a long Disallow line covers more than it says.
+    long = "/x/" + "b" * (8 * 2083)
+    allow = f"user-agent: FooBot\ndisallow: /\nallow: {long}/qux\n"
+    assert allowed(allow, long + "/qux", "FooBot")
+    assert not allowed(allow, long + "/fux", "FooBot")  # Google: allowed by the cut-off Allow
+    disallow = f"user-agent: FooBot\ndisallow: {long}/qux\n"
+    assert not allowed(disallow, long + "/qux", "FooBot")
+    assert allowed(disallow, long + "/fux", "FooBot")  # Google: disallowed by the cut-off Disallow
+
+
+# --- the 500 KiB limit cuts inside a line: that line is dropped, never parsed ---------------------------
+
+
+def _cut_file(line: bytes, keep: int, eol: bytes = b"\n") -> bytes:
+    """`User-agent: *`, `Disallow: /`, padding, then `line` placed so that the cut at MAX_BYTES leaves its
+    first `keep` bytes."""
+    head = b"User-agent: *" + eol + b"Disallow: /" + eol
+    pad = robots.MAX_BYTES - keep - len(head)
+    filler = (b"#" * (pad - len(eol))) + eol
+    return head + filler + line + eol + b"Allow: /everything-after" + eol
+
+
+def test_a_line_cut_at_the_limit_is_dropped():
+    body = _cut_file(b"Allow: /public-only", keep=len(b"Allow: /"))
+    assert body[: robots.MAX_BYTES].endswith(b"Allow: /")
+    parsed = robots.parse(body)
+    assert parsed.truncated
+    # Parsed, the cut line would read 'Allow: /', tie with 'Disallow: /' and allow everything.
+    assert not robots.decide(parsed, "https://e.org/private", ["GPTBot"])[0].allowed
+    assert not robots.decide(parsed, "https://e.org/public-only", ["GPTBot"])[0].allowed
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
+def test_a_line_ending_at_the_limit_is_kept(eol):
+    # The cut falls right after the line (CRLF: between CR and LF, or before its EOL): the line is whole.
+    for keep in (len(b"Allow: /public-only"), len(b"Allow: /public-only") + 1):
+        body = _cut_file(b"Allow: /public-only", keep=keep, eol=eol)
+        parsed = robots.parse(body)
+        assert parsed.truncated
+        assert robots.decide(parsed, "https://e.org/public-only", ["GPTBot"])[0].allowed, (eol, keep)
+        assert not robots.decide(parsed, "https://e.org/everything-after", ["GPTBot"])[0].allowed

@@ -91,7 +91,7 @@ def test_ground_truth_shape():
     assert languages == {"en", "de", "fr", "it"}
     kinds = {e.kind for e in GROUND_TRUTH.values()}
     assert kinds == {PAGE, SITE_FILE, REDIRECT, NOT_FOUND, RESOURCE}
-    signals = {r.signal for e in GROUND_TRUTH.values() for r in e.reserved}
+    signals = {r.signal for e in GROUND_TRUTH.values() for r in (*e.reserved, *e.reserved_if_strict)}
     assert signals == {
         ROBOTS, ROBOTS_5XX, X_ROBOTS_TAG, META_ROBOTS, TDM_HEADER, TDM_META, TDMREP_JSON, TDMREP_MALFORMED,
         AI_TXT, CONTENT_USAGE_ROBOTS, CONTENT_USAGE_HEADER, CONTENT_SIGNAL,
@@ -207,8 +207,10 @@ def test_tdmrep_json(web, responses):
     assert bad.status_code == 200
     with pytest.raises(json.JSONDecodeError):
         json.loads(bad.text)
+    # A protocol error leaves tdm-reservation unset (allowed); only the strict config reserves.
     for e in (e for e in GROUND_TRUTH.values() if e.site == "archive" and e.kind != SITE_FILE):
-        assert [x.signal for x in e.reserved] == [TDMREP_MALFORMED]
+        assert e.allowed and not e.reserved_for("GPTBot")
+        assert [x.signal for x in e.reserved_for("GPTBot", malformed_tdmrep="reserved")] == [TDMREP_MALFORMED]
     sites_with_tdmrep = {s for (s, p) in GROUND_TRUTH if p == "/.well-known/tdmrep.json"}
     assert sites_with_tdmrep == {"publisher", "archive"}
 

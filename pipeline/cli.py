@@ -439,7 +439,9 @@ def stats(
 def optout_status(
     release: Annotated[Path, typer.Argument(help="Release directory.")],
     domain: Annotated[str | None, typer.Option(help="A domain (its subdomains included), e.g. example.org.")] = None,
-    url: Annotated[str | None, typer.Option(help="One exact URL.")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="A page URL, in any spelling of the same page (scheme, case, port, %-escapes).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """What opt-out signals were seen for a site or page, what was decided and why, and what is in the release."""

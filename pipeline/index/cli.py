@@ -66,7 +66,9 @@ def check_command(
     text_file: Annotated[
         Path | None, typer.Option("--text-file", help="File with the text to look for ('-' reads stdin).")
     ] = None,
-    url: Annotated[str | None, typer.Option(help="A page URL (any spelling: scheme, case, trailing slash).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="A page URL, in any spelling of the same page (scheme, case, port, %-escapes).")
+    ] = None,
     domain: Annotated[str | None, typer.Option(help="A site; its subdomains are included.")] = None,
     json_out: JsonFlag = False,
 ) -> None:

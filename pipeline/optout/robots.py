@@ -105,6 +105,7 @@ class Group:
     agents: tuple[str, ...]  # as written
     lines: tuple[Line, ...]
     notes: tuple[str, ...] = ()  # per agent line: the Google leniency it needed, or ""
+    joins_next: bool = False  # closed by a user-agent line after content-usage lines only (see `rule_groups_for`)
 
     @property
     def label(self) -> str:
@@ -137,6 +138,26 @@ class Robots:
             if not own:
                 own = tuple(g for g in self.groups if "*" in (product_token(a) for a in g.agents))
             self._by_agent[key] = own
+        return self._by_agent[key]
+
+    def rule_groups_for(self, agent: str) -> tuple[Group, ...]:
+        """`groups_for`, plus the groups that continue them for Allow/Disallow.
+
+        A `Content-Usage`/`Content-Signal` line is no rule to RFC 9309 or to Google's parser, so for them a
+        user-agent line that follows only such lines joins the same group: in `User-agent: GPTBot`,
+        `Content-Usage: train-ai=y`, `User-agent: *`, `Disallow: /`, GPTBot is disallowed. Apertura reads
+        usage lines per group as written (aipref attaches them to the group before), and Allow/Disallow with
+        the continuation, which can only reserve more: the stricter of the two readings.
+        """
+        key = "\x00rules\x00" + product_token(agent).lower()
+        if key not in self._by_agent:
+            own = {id(g) for g in self.groups_for(agent)}
+            found, joined = [], False
+            for group in self.groups:
+                if id(group) in own or joined:
+                    found.append(group)
+                joined = (id(group) in own or joined) and group.joins_next
+            self._by_agent[key] = tuple(found)
         return self._by_agent[key]
 
     def evidence(self, seen: str) -> Evidence:
@@ -232,7 +253,8 @@ def parse(
             invalid += 1
         elif d.key == "user-agent":
             if in_rules:
-                groups.append(Group(tuple(agents), tuple(lines), tuple(notes)))
+                joins = not any(line.key in ("allow", "disallow") for line in lines)
+                groups.append(Group(tuple(agents), tuple(lines), tuple(notes), joins))
                 agents, notes, lines, in_rules = [], [], [], False
             star = GLOBAL if d.value != "*" and product_token(d.value) == "*" else ""
             note = "; ".join(n for n in (d.note, star) if n)
@@ -393,7 +415,7 @@ def decide(robots: Robots, url: str, agents: list[str] | tuple[str, ...]) -> lis
         if path == "/robots.txt":
             out.append(Decision(agent, True, SIGNAL, "/robots.txt is always allowed", ()))
             continue
-        groups = robots.groups_for(agent)
+        groups = robots.rule_groups_for(agent)
         best: tuple[int, bool, Line, Group] | None = None
         for group in groups:
             for line in group.lines:
@@ -412,7 +434,8 @@ def decide(robots: Robots, url: str, agents: list[str] | tuple[str, ...]) -> lis
             out.append(Decision(agent, True, SIGNAL, rule, (robots.evidence(rule),)))
             continue
         _, allowed, line, group = best
-        rule = _rule(line, group, _matched_token(group, agent))
+        joined = "" if group in robots.groups_for(agent) else ", which continues the agent's group"
+        rule = _rule(line, group, _matched_token(group, agent), joined)
         out.append(Decision(agent, allowed, SIGNAL, rule, (robots.evidence(line.text),)))
     return out
 

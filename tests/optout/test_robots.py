@@ -702,3 +702,21 @@ def test_a_line_ending_at_the_limit_is_kept(eol):
         assert parsed.truncated
         assert robots.decide(parsed, "https://e.org/public-only", ["GPTBot"])[0].allowed, (eol, keep)
         assert not robots.decide(parsed, "https://e.org/everything-after", ["GPTBot"])[0].allowed
+
+
+def test_a_user_agent_line_after_usage_lines_continues_the_group():
+    """Google's robots.cc sets its group separator only at Allow/Disallow (HandleUnknownAction leaves it), and
+    RFC 9309 2.2's grammar has no other rules: a user-agent line after a Content-Usage line joins that group.
+    Allow/Disallow are read that way (GPTBot is disallowed here: protego says allowed); the usage line stays
+    with the group it was written in."""
+    text = b"User-agent: GPTBot\nContent-Usage: train-ai=y\nUser-agent: *\nDisallow: /\n"
+    parsed = robots.parse(text)
+    gpt, cc = robots.decide(parsed, "http://a.test/x", ["GPTBot", "CCBot"])
+    assert not gpt.allowed and "continues the agent's group" in gpt.rule
+    assert not cc.allowed
+    assert Protego.parse(text.decode()).can_fetch("http://a.test/x", "GPTBot")  # the reading we do not take
+    usage = robots.decide_usage(parsed, "http://a.test/x", ["GPTBot", "CCBot"])
+    assert [u.allowed for u in usage] == [True, True] and "train-ai=y" in usage[0].rule
+    # a group closed by Allow/Disallow is not continued
+    closed = robots.parse(b"User-agent: GPTBot\nAllow: /x\nUser-agent: *\nDisallow: /\n")
+    assert robots.decide(closed, "http://a.test/x", ["GPTBot"])[0].allowed

@@ -189,12 +189,18 @@ def as_released(text: str, redaction: Mapping[str, bool] | None = None) -> str:
     return released_forms(text, redaction)[-1]
 
 
+_PLACEHOLDER_NAMES = (
+    (EMAIL_PLACEHOLDER, "e-mail address", "e-mail addresses"),
+    (IP_PLACEHOLDER, "IP address", "IP addresses"),
+    (IBAN_PLACEHOLDER, "IBAN", "IBANs"),
+)
+
+
 def release_form_changes(text: str, released: str) -> str:
     """What making the release form `released` of a pasted `text` changed, in words ('' if nothing did)."""
     stripped = strip_format_text(text)
-    changes = [f"{n} invisible format character(s) removed"] if (n := len(text) - len(stripped)) else []
-    for placeholder, what in ((EMAIL_PLACEHOLDER, "e-mail address"), (IP_PLACEHOLDER, "IP address"),
-                              (IBAN_PLACEHOLDER, "IBAN")):  # fmt: skip
-        if n := released.count(placeholder) - stripped.count(placeholder):
-            changes.append(f"{n} {what}(es) replaced by {placeholder}")
-    return "; ".join(changes)
+    counts = [(len(text) - len(stripped), "invisible format character", "invisible format characters", "removed")]
+    for placeholder, one, many in _PLACEHOLDER_NAMES:
+        n = released.count(placeholder) - stripped.count(placeholder)
+        counts.append((n, one, many, f"replaced by {placeholder}"))
+    return "; ".join(f"{n} {one if n == 1 else many} {done}" for n, one, many, done in counts if n)

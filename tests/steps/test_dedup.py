@@ -25,7 +25,7 @@ from pipeline.steps.dedup import (
     shingle_hash,
     signature_spec,
 )
-from tests.helpers.normalisation import reference_normalise
+from tests.helpers.text_identity import reference_normalise
 
 CFG = DedupConfig()
 NUM_PERM = CFG.bands * CFG.rows_per_band

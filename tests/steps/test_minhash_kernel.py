@@ -1,6 +1,6 @@
 """The compiled dedup-key kernels against independent references: the `xxhash` library for XXH3, and
 the normalisation as defined (format characters removed by their Unicode category, Python NFKC, then Polars'
-lower case, character classes and whitespace: tests/helpers/normalisation.py)."""
+lower case, character classes and whitespace: tests/helpers/text_identity.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import xxhash
 from pipeline.steps import minhash_kernel as kernel
 from pipeline.steps.dedup import _codepoint_table, _normalised, _word_hashes, normalise
 from pipeline.text_identity import normalise_defined
-from tests.helpers.normalisation import reference_normalise
+from tests.helpers.text_identity import reference_normalise
 
 
 def test_xxh3_64_equals_xxhash_for_every_length_it_handles() -> None:

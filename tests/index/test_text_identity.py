@@ -13,6 +13,9 @@ import polars as pl
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.derive import registry_matches
+from pipeline.optout.registry import Registry
+from pipeline.release import load_manifest
 from tests.helpers.text_identity import visible, zero_width
 from tests.index.conftest import EMAIL, PUBLIC_IP
 
@@ -98,3 +101,19 @@ def test_check_command_on_a_copy_with_zero_width_characters_and_personal_data(pl
     assert report["verdict"] == "in" and report["matches"][0]["id"] == doc_id
     assert report["matches"][0]["how"][0] == "exact"
 
+
+
+def test_a_registry_text_entry_made_from_a_copy_covers_the_document(planted_index, docs, tmp_path):
+    """The rights holder's copy has zero-width characters in its words and the e-mail and IP address the release
+    replaced; its entry covers the document as an exact copy (`optout add --text-file`, then what `release
+    derive` and a run apply)."""
+    doc_id, stored = docs[CONTACT]
+    pasted = tmp_path / "mine.txt"
+    pasted.write_text(zero_width(unredacted(stored)), encoding="utf-8")
+    registry = tmp_path / "registry"
+    add = ["optout", "add", "--text-file", str(pasted), "--requester", "A <a@example.org>", "--registry"]
+    result = CliRunner().invoke(app, [*add, str(registry)])
+    assert result.exit_code == 0, result.output
+    release = planted_index.release
+    hits = registry_matches(release, load_manifest(release), Registry(registry), None)
+    assert hits["id"].to_list() == [doc_id] and hits["rule"][0].endswith("(exact copy)")

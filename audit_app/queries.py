@@ -14,7 +14,8 @@ its own cursor (DuckDB connections are not thread-safe, Streamlit runs sessions 
 fully. Results are Polars DataFrames or small dicts, so Streamlit can cache them with `st.cache_data`.
 
 This module does not import Streamlit or the pipeline (DESIGN.md: the app reads releases through
-`schemas/` and DuckDB only).
+`schemas/` and DuckDB only), except `pipeline.text_identity`, the one definition of when a pasted text is a
+text of the release (normalisation, personal-data placeholders), which runs no pipeline step.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 import re
 import string
 import threading
-import unicodedata
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +37,7 @@ import polars as pl
 
 import schemas
 from pipeline import url_identity
+from pipeline.text_identity import normalise_text, release_form_changes, release_redaction, released_forms
 
 DATA_ROOT_ENV = "APERTURA_DATA_ROOT"
 MANIFEST = "manifest.json"
@@ -334,26 +335,31 @@ def similar_urls(rel: Release, canonical: str, *, limit: int = 5) -> list[str]:
     return [r[0] for r in rows]
 
 
-_PUNCT = r"[\p{P}\p{S}]+"
-_SPACES = r"\s\s+|[^\S ]"
-
-
-def normalise_text(text: str) -> str:
-    """The release's text normalisation, replicated from schemas/documents.v1.json `norm_sha256` and the
-    manifest's `software.minhash.normalisation`: NFKC (Python unicodedata), lower case (Polars), Unicode
-    punctuation and symbols (P*, S*) removed, whitespace runs collapsed to one space, stripped.
-
-    Kept independent of the pipeline on purpose (the app reads releases, it does not run pipeline steps);
-    tests/app/test_queries.py checks it reproduces every stored `norm_sha256` of a real release.
-    """
-    nfkc = unicodedata.normalize("NFKC", text)
-    series = pl.Series([nfkc], dtype=pl.String)
-    out = series.str.to_lowercase().str.replace_all(_PUNCT, "").str.replace_all(_SPACES, " ").str.strip_chars()
-    return out[0]
-
-
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+TEXT_COND = (
+    "(list_contains($exact, text_sha256) OR list_contains($norm, norm_sha256) OR contains(text, $needle) "
+    "OR contains(text, $needle2))"
+)
+
+
+def text_params(rel: Release, raw: str) -> tuple[dict[str, Any], str]:
+    """The bound parameters of TEXT_COND for a pasted text, and its release form. Parameters: the sha256 of
+    every form the release may hold for it (`released_forms`: as pasted, with personal data replaced as this
+    release's pii step did, and that after removing format characters), their normalised sha256, and for 8+
+    characters the text as pasted and its release form as verbatim needles."""
+    forms = released_forms(raw, release_redaction(rel.manifest))
+    normalised = [normalise_text(f) for f in forms]
+    needles = [n if len(n) >= MIN_SUBSTRING_CHARS else None for n in (raw.strip(), forms[-1].strip())]
+    params = {
+        "exact": sorted({sha256_hex(f) for f in forms} | {sha256_hex(f.strip()) for f in forms}),
+        "norm": sorted({sha256_hex(n) for n in normalised if n}),
+        "needle": needles[0],
+        "needle2": needles[1] if needles[1] != needles[0] else None,
+    }
+    return params, forms[-1]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -866,8 +872,9 @@ def membership_url(rel: Release, url: str, *, prefix: bool = False, limit: int =
 
 def membership_text(rel: Release, text: str, *, limit: int = 20) -> dict[str, Any]:
     """Is this text in the release? Exact hash (`text_sha256`), normalised hash (`norm_sha256`) and, for
-    input of at least MIN_SUBSTRING_CHARS characters, exact substring of a document's text. Ledger rows are
-    checked the same way (their text is kept unless the config turned that off or the removal was an opt-out).
+    input of at least MIN_SUBSTRING_CHARS characters, exact substring of a document's text, each for every form
+    the release may hold for the text (`text_params`). Ledger rows are checked the same way (their text is kept
+    unless the config turned that off or the removal was an opt-out).
 
     Near-duplicate and n-gram overlap matching belong to the membership index (a later increment).
     """
@@ -876,21 +883,13 @@ def membership_text(rel: Release, text: str, *, limit: int = 20) -> dict[str, An
         raise ValueError(f"text is {len(raw):,} characters long; the limit is {MAX_INPUT_CHARS:,}")
     if not raw.strip():
         raise ValueError("paste some text")
-    exact = sha256_hex(raw)
-    exact_stripped = sha256_hex(raw.strip())
-    normalised = normalise_text(raw)
-    params: dict[str, Any] = {
-        "exact": exact,
-        "exact2": exact_stripped,
-        "norm": sha256_hex(normalised) if normalised else None,
-        "needle": raw.strip() if len(raw.strip()) >= MIN_SUBSTRING_CHARS else None,
-    }
-
+    params, released = text_params(rel, raw)
+    normalised = normalise_text(released)
     flags = (
-        "text_sha256 IN ($exact, $exact2) AS exact, coalesce(norm_sha256 = $norm, false) AS normalised, "
-        "coalesce(contains(text, $needle), false) AS substring"
+        "list_contains($exact, text_sha256) AS exact, coalesce(list_contains($norm, norm_sha256), false) AS "
+        "normalised, coalesce(contains(text, $needle) OR contains(text, $needle2), false) AS substring"
     )
-    cond = "(text_sha256 IN ($exact, $exact2) OR norm_sha256 = $norm OR contains(text, $needle))"
+    cond = TEXT_COND
 
     def matches(table: str) -> tuple[int, pl.DataFrame]:
         """(how many rows match, the first `limit` with their match flags): one pass over the table's text.
@@ -939,9 +938,10 @@ def membership_text(rel: Release, text: str, *, limit: int = 20) -> dict[str, An
         "verdict": _verdict(int(documents), int(removed)),
         "documents": int(documents),
         "removed": int(removed),
-        "text_sha256": exact,
-        "norm_sha256": params["norm"],
+        "text_sha256": sha256_hex(raw),
+        "norm_sha256": sha256_hex(normalised) if normalised else None,
         "normalised_text": normalised,
+        "release_form": release_form_changes(raw, released),
         "substring_checked": params["needle"] is not None,
         "document_rows": doc_rows,
         "ledger_rows": ledger_rows,
@@ -1292,12 +1292,14 @@ SubjectKind = Literal["domain", "url", "text"]
 MAX_RIGHTS_TEXT_BYTES = 200_000  # pasted text longer than this (UTF-8) is refused: a page, not a book
 
 
-def _subject_cond(kind: SubjectKind, value: str, *, prefix: bool = False) -> tuple[str, dict[str, Any], str]:
+def _subject_cond(
+    rel: Release, kind: SubjectKind, value: str, *, prefix: bool = False
+) -> tuple[str, dict[str, Any], str]:
     """(condition over documents/ledger columns, bound parameters, the subject as matched) for one subject.
 
     domain: the host or any subdomain; url: the page whatever the spelling of its URL (or every page whose URL
     starts with it, when `prefix`), both by `pipeline.url_identity`; text: same sha256, same normalised sha256,
-    or (8+ characters) contained verbatim."""
+    or (8+ characters) contained verbatim, in any form the release may hold for it (`text_params`)."""
     if kind == "domain":
         d = domain_query(value)
         cond, params = domain_cond(d)
@@ -1310,15 +1312,7 @@ def _subject_cond(kind: SubjectKind, value: str, *, prefix: bool = False) -> tup
             raise ValueError(f"the text is longer than {MAX_RIGHTS_TEXT_BYTES // 1000} KB; paste one article")
         if not raw.strip():
             raise ValueError("paste some text")
-        normalised = normalise_text(raw)
-        params = {
-            "exact": sha256_hex(raw),
-            "exact2": sha256_hex(raw.strip()),
-            "norm": sha256_hex(normalised) if normalised else None,
-            "needle": raw.strip() if len(raw.strip()) >= MIN_SUBSTRING_CHARS else None,
-        }
-        cond = "(text_sha256 IN ($exact, $exact2) OR norm_sha256 = $norm OR contains(text, $needle))"
-        return cond, params, f"text sha256 {params['exact'][:16]}…"
+        return TEXT_COND, text_params(rel, raw)[0], f"text sha256 {sha256_hex(raw)[:16]}…"
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -1329,7 +1323,7 @@ def rights_status(rel: Release, kind: SubjectKind, value: str, *, prefix: bool =
     `reasons` has one row per (stage, reason, signal, rule, registry entry): how many records, and when the
     evidence was fetched (crawl-time signals) — a registry removal has no fetch time; its date is the derived
     release's `lineage.derived_at`."""
-    cond, params, shown = _subject_cond(kind, value, prefix=prefix)
+    cond, params, shown = _subject_cond(rel, kind, value, prefix=prefix)
     documents = _scalar(rel, f"SELECT count(*) FROM documents WHERE {cond}", **params)
     reasons = _frame(
         rel,

@@ -201,8 +201,8 @@ def index_text_answer(index: common.IndexState, text: str) -> None:
             st.caption(common.plain(line))
     st.caption(
         f"sha256 of your text: {common.code_span(report.query['text_sha256'])} · answered in "
-        f"{report.elapsed_ms:,.0f} ms. Personal data in documents was replaced by placeholders, so text containing "
-        "it may not match."
+        f"{report.elapsed_ms:,.0f} ms. Personal data in documents was replaced by placeholders; your text is "
+        "compared the same way."
     )
 
 
@@ -227,10 +227,11 @@ def duckdb_text_answer(text: str) -> None:
     else:
         st.info("Not found: no document and no removed record has this text.")
     st.caption(
-        "Matched by: exact = same sha256 of the text; normalised = same sha256 after NFKC, lower case, "
-        "punctuation removed, whitespace collapsed; substring = contained verbatim"
+        "Matched by: exact = same sha256 of the text; normalised = same sha256 after removing invisible format "
+        "characters, NFKC, lower case, punctuation removed, whitespace collapsed; substring = contained verbatim"
         + ("" if result["substring_checked"] else f" (only for {queries.MIN_SUBSTRING_CHARS}+ characters)")
-        + ". Personal data in documents was replaced by placeholders, so text containing it may not match."
+        + ". Personal data in documents was replaced by placeholders; your text is compared the same way"
+        + (f" ({result['release_form']})." if result["release_form"] else ".")
     )
     st.caption("sha256 of your text: " + common.code_span(result["text_sha256"]))
     evidence(result, "text")

@@ -14,6 +14,8 @@ sha256 of the release's `manifest.json`):
     index/lsh_keys.npy       (bands, n) uint64 band keys, sorted per band; `lsh_entries.npy` the entries
     index/ngrams.npy         the n-gram sketch (blocked Bloom filter, uint64 words)
     index/text/NNNNN/        tantivy indexes (BM25): text, title, language, status, url, entry; text stored.
+                             Text and title are indexed and stored without format characters (tokens.py);
+                             a text that had some is also stored as it is in the release, `original`.
                              Shard k holds the contiguous entries `text_shards[k]` of index.json (at most
                              `text_shard_docs` each), so no merge ever reads more than one shard back.
 
@@ -49,12 +51,13 @@ from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, 
 from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.steps.dedup import add_dedup_keys, band_keys, signature_matrix
 from pipeline.tables import file_sha256
+from pipeline.text_identity import strip_format
 from pipeline.url_identity import domain_expr, url_key_expr
 
 INDEX_DIR = "index"
 INDEX_JSON = "index.json"
 FORMAT = "apertura-index"
-FORMAT_VERSION = 3  # 2: the full-text index is split into shards under text/NNNNN/; 3: entries carry `url_key`
+FORMAT_VERSION = 3  # 2: text shards under text/NNNNN/; 3: entries carry `url_key`, words skip format characters
 _EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a text without shingles
 _LSH_ROWS = 65_536  # signatures read at a time while computing band keys (29 MB of uint32 at 112 perms)
 LOCK_FILES = (".tantivy-meta.lock", ".tantivy-writer.lock")  # tantivy's own, empty, not part of the index
@@ -187,6 +190,7 @@ def _text_schema() -> Any:
     sb.add_text_field("url", stored=True, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("title", stored=True, tokenizer_name=ANALYZER, index_option="position")
     sb.add_text_field("text", stored=True, tokenizer_name=ANALYZER, index_option="position")
+    sb.add_bytes_field("original", stored=True)  # the release's text (UTF-8) when it differs from `text`
     return sb.build()
 
 
@@ -284,10 +288,13 @@ class _Builder:
                 self.grams += len(grams)
                 del hashes, counts, grams
             t = self._tick("sketch_ngrams", t)
-        for i, (doc_id, text, title, language, url) in enumerate(
-            frame.select("id", "text", "title", "language", "url").iter_rows()
-        ):
+        rows = frame.select("id", "language", "url", original="text").with_columns(
+            text=strip_format(frame["text"]), title=strip_format(frame["title"])
+        )
+        for i, (doc_id, language, url, original, text, title) in enumerate(rows.iter_rows()):
             doc = tantivy.Document(entry=first_entry + i, id=doc_id, status=status, text=text or "")
+            if original != text:
+                doc.add_bytes("original", original.encode("utf-8"))
             if title:
                 doc.add_text("title", title)
             if language:
@@ -476,7 +483,10 @@ class _Builder:
             "k": sketch.k,
             "false_positive_rate_configured": cfg.false_positive_rate,
             "false_positive_rate_expected": sketch.expected_fpr(),
-            "words": "lower-cased runs of letters/digits/marks; each Han/Hiragana/Katakana/Thai character alone",
+            "words": (
+                "lower-cased runs of letters/digits/marks, format characters (Unicode Cf) removed first; each "
+                "Han/Hiragana/Katakana/Thai character alone"
+            ),
         }
 
 

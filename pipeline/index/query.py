@@ -4,6 +4,9 @@ Every answer is evidence, not a guess: the sketch and the LSH keys only propose 
 named only after its real text was compared with the query (exact hash, verified shingle Jaccard, or
 verified shared word spans with their offsets). Removed copies are named with the ledger's stage, reason
 and rule, and duplicates with the kept document they duplicate.
+
+A text is compared as the release stores texts (`pipeline.text_identity`): its format characters do not
+count, and its personal data is replaced by the placeholders the release's pii step used.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +34,17 @@ from pipeline.index.build import (
 )
 from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
-from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, words
+from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, word_list, words
 from pipeline.release import ReleaseError, load_manifest
-from pipeline.steps.dedup import add_dedup_keys, band_keys, normalise, shingle_hashes
+from pipeline.steps.dedup import add_dedup_keys, band_keys, shingle_hashes
+from pipeline.text_identity import (
+    FORMAT_CHARACTERS,
+    has_format,
+    normalise_text,
+    release_form_changes,
+    release_redaction,
+    released_forms,
+)
 
 _EMPTY = np.uint32(0xFFFFFFFF)
 MAX_BUCKET = 2_000  # LSH bucket members examined per band (a huge bucket is boilerplate; its best are kept)
@@ -44,7 +56,8 @@ IN, PARTLY, NOT_IN = "in", "partly in", "not in"
 
 @dataclass
 class Span:
-    """A run of words shared, in order, by the query and a document (offsets are characters)."""
+    """A run of words shared, in order, by the query and a document (offsets are characters of the text as
+    pasted and of the document's text in the release)."""
 
     words: int
     query_start: int
@@ -125,10 +138,13 @@ def _sha(text: str) -> str:
 
 
 def _offsets(text: str, tokens: list[str]) -> list[tuple[int, int]]:
-    """Character offsets of each word in `text`, found in order in the lower-cased text."""
-    lower = text.lower()
-    if len(lower) != len(text):  # a few characters change length when lower-cased: offsets approximate
-        lower = "".join(c.lower()[:1] or c for c in text)
+    """Character offsets of each word in `text`, found in order in the lower-cased text; format characters,
+    which words skip, are skipped in the search and counted in the offsets."""
+    kept = [i for i, c in enumerate(text) if c not in FORMAT_CHARACTERS] if has_format(text) else None
+    visible = "".join(text[i] for i in kept) if kept is not None else text
+    lower = visible.lower()
+    if len(lower) != len(visible):  # a few characters change length when lower-cased: offsets approximate
+        lower = "".join(c.lower()[:1] or c for c in visible)
     out, pos = [], 0
     for token in tokens:
         k = lower.find(token, pos)
@@ -137,7 +153,33 @@ def _offsets(text: str, tokens: list[str]) -> list[tuple[int, int]]:
         else:
             out.append((k, k + len(token)))
             pos = k + len(token)
+    if kept is None:
+        return out
+    at = [*kept, len(text)]  # a visible offset -> its offset in `text`
+    return [(at[a], at[b - 1] + 1 if b > a else at[a]) for a, b in out]
+
+
+def _query_offsets(raw: str, tokens: list[str]) -> list[tuple[int, int]]:
+    """Offsets in the pasted text `raw` of the words `tokens` of its release form. Where the release form has a
+    placeholder for personal data, the placeholder's words point at the passage it replaced."""
+    raw_tokens = word_list(raw)
+    if raw_tokens == tokens:
+        return _offsets(raw, tokens)
+    raw_offsets = _offsets(raw, raw_tokens)
+    out: list[tuple[int, int]] = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(a=tokens, b=raw_tokens).get_opcodes():
+        if tag == "equal":
+            out += raw_offsets[j1:j2]
+        elif i2 > i1:
+            start = raw_offsets[j1][0] if j2 > j1 else raw_offsets[j1 - 1][1] if j1 else 0
+            out += [(start, raw_offsets[j2 - 1][1] if j2 > j1 else start)] * (i2 - i1)
     return out
+
+
+def _stored_text(doc: Any) -> str:
+    """A full-text entry's text as the release holds it (`text` is indexed without format characters)."""
+    original = doc.get_first("original")
+    return original.decode("utf-8") if original is not None else (doc.get_first("text") or "")
 
 
 def shared_spans(query: list[str], doc: list[str], n: int) -> list[tuple[int, int, int]]:
@@ -224,6 +266,7 @@ class MembershipIndex:
             if not p.is_file() or p.stat().st_size != f["bytes"]:
                 raise MembershipIndexError(f"index file {f['path']} is missing or changed: run `apertura verify`")
         self.release_id = manifest.get("release_id", self.release.name)
+        self.redaction = release_redaction(manifest)  # what the release's pii step replaced, for queries
         self.config = IndexConfig(**self.info["config"])
         self.dedup = self.info["dedup"]
         self.con = duckdb.connect(str(directory / "entries.duckdb"), read_only=True)
@@ -261,7 +304,7 @@ class MembershipIndex:
             query = tantivy.Query.term_set_query(self.schema, "entry", wanted)
             for _, address in shard.searcher.search(query, len(wanted), count=False).hits:
                 doc = shard.searcher.doc(address)
-                out[doc["entry"][0]] = doc["text"][0] if doc["text"] else ""
+                out[doc["entry"][0]] = _stored_text(doc)
         return out
 
     def _search(self, query: Any, limit: int, count: bool = False) -> tuple[list[tuple[float, _Shard, Any]], int]:
@@ -324,13 +367,17 @@ class MembershipIndex:
         found = {}
         for _, shard, address in self._search(query, self.config.max_candidates * 2)[0]:
             doc = shard.searcher.doc(address)
-            found[doc["entry"][0]] = doc["text"][0] if doc["text"] else ""
+            found[doc["entry"][0]] = _stored_text(doc)
         return found
 
     # ------------------------------------------------------------------------------------------ checks
 
     def check_text(self, text: str) -> Report:
-        """Exact, near-duplicate and partial-overlap membership of a text, each verified on real texts."""
+        """Exact, near-duplicate and partial-overlap membership of a text, each verified on real texts.
+
+        The text is compared in the forms the release may hold for it (`released_forms`): every form's hashes
+        are looked up; near copies and shared passages are sought with its release form (format characters
+        removed, personal data replaced as the release's pii step replaced it)."""
         started = time.perf_counter()
         cfg = self.config
         raw = (text or "").replace("\x00", "")
@@ -341,18 +388,21 @@ class MembershipIndex:
                 f"the text is {len(raw):,} characters long; the limit is {cfg.max_query_chars:,}: "
                 "check it in parts (a few paragraphs each)"
             )
-        tokens = words(pl.Series([raw]))[0].to_list()
+        forms = released_forms(raw, self.redaction)
+        released = forms[-1]
+        tokens = word_list(released)
         if not tokens:
             raise MembershipIndexError("the text has no words (only punctuation or symbols): nothing to look for")
-        norm = normalise(pl.Series([raw]))[0] or ""
-        digests = sorted({_sha(raw), _sha(raw.strip())})
-        norm_sha = _sha(norm) if norm else None
+        digests = sorted({_sha(f) for f in forms} | {_sha(f.strip()) for f in forms})
+        normalised = [normalise_text(f) for f in forms]
+        norms = sorted({_sha(n) for n in normalised if n})
+        norm_sha = _sha(normalised[-1]) if normalised[-1] else None
 
         # 1. exact and normalised hashes
         # (plain filters only: an ORDER BY on top makes DuckDB scan instead of using the index)
         exact = self._rows(f"SELECT * FROM entries WHERE text_sha256 IN ({_in(digests)})", **_params(digests))
-        if norm_sha:
-            exact += self._rows("SELECT * FROM entries WHERE norm_sha256 = $n", n=norm_sha)
+        if norms:
+            exact += self._rows(f"SELECT * FROM entries WHERE norm_sha256 IN ({_in(norms)})", **_params(norms))
         exact = sorted({r["entry"]: r for r in exact}.values(), key=lambda r: r["entry"])[:200]
         how: dict[int, set[str]] = {}
         for r in exact:
@@ -360,7 +410,7 @@ class MembershipIndex:
 
         # 2. near-duplicates: LSH candidates, best by estimate
         dedup = self.dedup
-        sig = add_dedup_keys(pl.DataFrame({"text": [raw]}), _dedup_cfg(dedup))["minhash"][0].to_numpy()
+        sig = add_dedup_keys(pl.DataFrame({"text": [released]}), _dedup_cfg(dedup))["minhash"][0].to_numpy()
         estimates: dict[int, float] = {}
         if not (sig == _EMPTY).all():
             estimates = self._near_candidates(sig.astype(np.uint32))
@@ -384,9 +434,9 @@ class MembershipIndex:
         info = self._entries(candidates)
         texts = {e: phrase[e] for e in candidates if e in phrase}
         texts |= self._texts([e for e in candidates if info.get(e, {}).get("has_text") and e not in phrase])
-        shingles = _shingles([raw, *texts.values()], dedup["ngram_size"])
+        shingles = _shingles([released, *texts.values()], dedup["ngram_size"])
         q_shingles, by_entry = shingles[0], dict(zip(texts, shingles[1:], strict=True))
-        q_offsets = _offsets(raw, tokens)
+        q_offsets = _query_offsets(raw, tokens)
         matches: dict[int, Match] = {}
         covered_in = np.zeros(len(tokens), dtype=bool)
         for e in candidates:
@@ -453,6 +503,8 @@ class MembershipIndex:
             "guaranteed_from_words": n + self.config.stride - 1,
         }
         summary = [self._text_verdict(verdict, found_in, overlap_all, len(tokens))]
+        if changed := release_form_changes(raw, released):
+            summary.append(f"Compared as the release stores texts: {changed}.")
         summary += [_removed_sentence(m) for m in removed]
         summary.append(
             f"Sketch: {sketch['ngrams_positive']} of {sketch['ngrams_tested']} word {n}-grams of the text test "
@@ -477,7 +529,7 @@ class MembershipIndex:
         return Report(
             release=self.release_id,
             query={"kind": "text", "chars": len(raw), "words": len(tokens), "text_sha256": _sha(raw),
-                   "norm_sha256": norm_sha},
+                   "norm_sha256": norm_sha, "release_form": changed},
             verdict=verdict,
             summary=summary,
             matches=found_in,

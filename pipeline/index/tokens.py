@@ -4,6 +4,10 @@ A word is a run of letters, digits and marks; every Han, Hiragana, Katakana or T
 of its own (those scripts do not separate words with spaces). Words are lower-cased; words of 40 bytes
 or more (hashes, base64) are dropped. The same regular expression (Rust `regex`) drives Polars here and
 tantivy's `Tokenizer.regex`, so a sketch n-gram can be sent to tantivy as a phrase query.
+
+Format characters (`pipeline.text_identity`: zero-width spaces and joiners, soft hyphens, ...) are removed
+first, as dedup's normalisation removes them, so an invisible character never splits a word; tantivy has no
+filter for that, so the index hands it texts already without them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
+
+from pipeline.text_identity import strip_format
 
 WORD_PATTERN = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}]|[\p{L}\p{N}\p{M}]+"
 MAX_WORD_BYTES = 40  # tantivy's RemoveLongFilter limit: longer tokens are not indexed
@@ -39,7 +45,7 @@ def analyzer() -> Any:
 def words(texts: pl.Series) -> pl.Series:
     """List of lower-cased words per text (null text: no words)."""
     return (
-        texts.cast(pl.String)
+        strip_format(texts)
         .fill_null("")
         .str.replace_all("Σ", "σ", literal=True)  # tantivy lower-cases per character: no final-sigma rule
         .str.to_lowercase()

@@ -35,6 +35,7 @@ import polars as pl
 from pipeline import url_identity
 from pipeline.config import DedupConfig
 from pipeline.steps.dedup import add_dedup_keys
+from pipeline.text_identity import as_released
 
 Kind = Literal["domain", "url_prefix", "text"]
 KINDS: tuple[str, ...] = ("domain", "url_prefix", "text")
@@ -106,10 +107,12 @@ def normalise_prefix(value: str) -> str:
 
 
 def fingerprint(text: str, cfg: DedupConfig) -> tuple[str, list[int]]:
-    """(normalised-text sha256, MinHash signature) with the same scheme as the pipeline's dedup."""
+    """(normalised-text sha256, MinHash signature) with the same scheme as the pipeline's dedup, of the text as
+    a release holds its copies (`as_released`: personal data replaced by the pii step's placeholders, with its
+    default switches), so a rights holder's original matches the redacted documents."""
     if len(text.split()) < MIN_TEXT_WORDS:
         raise RegistryError(f"the text has fewer than {MIN_TEXT_WORDS} words: too short to fingerprint reliably")
-    keyed = add_dedup_keys(pl.DataFrame({"text": [text]}), cfg)
+    keyed = add_dedup_keys(pl.DataFrame({"text": [as_released(text)]}), cfg)
     return keyed["norm_sha256"][0], keyed["minhash"][0].to_list()
 
 

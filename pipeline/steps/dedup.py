@@ -8,7 +8,8 @@ FineWeb (Penedo et al. 2024): word 5-grams, 14 bands x 8 rows (threshold ~0.8).
 Signatures are computed compiled (`minhash_kernel`, numba) but are bit-for-bit those of datasketch 2.0, so
 `datasketch.MinHashLSH` can serve query-time lookups over a release:
 
-* text -> `normalise` (NFKC, lower case, Unicode punctuation/symbols removed, whitespace collapsed);
+* text -> `normalise` (format characters removed, NFKC, lower case, Unicode punctuation/symbols removed,
+  whitespace collapsed: `pipeline.text_identity` defines it);
 * shingles: word n-grams of the normalised text joined by one space, as UTF-8 bytes (a document with
   fewer than n words is one shingle of all its words, an empty one has none: signature all 0xFFFFFFFF);
 * shingle hash: `shingle_hash` below (xxh3_64 per word, combined as a polynomial mod 2^64, top 32 bits);
@@ -49,6 +50,7 @@ import xxhash
 
 from pipeline.config import DedupConfig
 from pipeline.steps.base import utf8_buffers
+from pipeline.text_identity import FORMAT_RANGES, FORMAT_UNICODE, PUNCT, after_nfkc, nfkc, strip_format
 
 if TYPE_CHECKING:
     from datasketch import MinHash
@@ -56,8 +58,6 @@ if TYPE_CHECKING:
 SCHEME = "affine32"
 _MASK64 = (1 << 64) - 1
 _POLY = 0x9E3779B97F4A7C15  # odd 64-bit multiplier (2^64 / golden ratio) combining the word hashes
-_PUNCT = r"[\p{P}\p{S}]+"  # Unicode punctuation and symbols (covers all of string.punctuation)
-_SPACES = r"\s\s+|[^\S ]"  # only runs and non-space whitespace: rewriting every single space is 2x slower
 
 
 def shingle_hash(shingle: bytes) -> int:
@@ -93,8 +93,9 @@ def signature_spec(cfg: DedupConfig) -> dict[str, Any]:
             f"{cfg.ngram_size} words: one shingle of all words; empty text: no shingles (all 0xFFFFFFFF)"
         ),
         "normalisation": (
-            f"NFKC (Python unicodedata, Unicode {unicodedata.unidata_version}), lower case (Polars), "
-            "remove Unicode P*/S* characters, collapse whitespace runs to one space, strip"
+            f"remove Unicode {FORMAT_UNICODE} format characters (general category Cf), then NFKC (Python "
+            f"unicodedata, Unicode {unicodedata.unidata_version}), lower case (Polars), remove Unicode P*/S* "
+            "characters, collapse whitespace runs to one space, strip"
         ),
         "exact_key": "sha256 hex of the UTF-8 normalised text",
     }
@@ -124,45 +125,53 @@ def _kernel() -> ModuleType:
 def _normalised(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """`normalise` as UTF-8 bytes and offsets (a null text is empty), what the keys are computed from.
 
-    All-ASCII texts (NFKC-invariant) are normalised compiled in one branch-free pass. The rest first get
-    NFKC from Python's `unicodedata` (its quick-check makes it ~10x faster than Polars' `str.normalize` on
-    web text, which is mostly normalised already; Unicode's stability policy keeps the result fixed for
-    assigned characters), then the compiled pass a code point at a time, with Polars' own answers for
-    each code point (`_codepoint_table`). Texts whose lower case depends on context go through Polars.
+    All-ASCII texts (NFKC-invariant, no format characters) are normalised compiled in one branch-free pass;
+    the rest by `_normalised_unicode`.
     """
     kernel = _kernel()
     texts = texts.cast(pl.String)
     out, offsets, non_ascii = kernel.normalise_ascii(*utf8_buffers(texts))
     if non_ascii.any():
         rows = np.flatnonzero(non_ascii)
-        nfkc = [unicodedata.normalize("NFKC", t) for t in texts.gather(rows).to_list()]
-        nfkc_series = pl.Series(nfkc, dtype=pl.String)
-        sub, sub_offsets, contextual = kernel.normalise_utf8(*utf8_buffers(nfkc_series), _codepoint_table())
-        if contextual.any():
-            slow = np.flatnonzero(contextual)
-            sub, sub_offsets = kernel.splice(
-                sub, sub_offsets, slow, *utf8_buffers(_polars_steps(nfkc_series.gather(slow)))
-            )
-        out, offsets = kernel.splice(out, offsets, rows, sub, sub_offsets)
+        out, offsets = kernel.splice(out, offsets, rows, *_normalised_unicode(texts.gather(rows)))
     return out, offsets
 
 
-def _polars_steps(s: pl.Series) -> pl.Series:
-    """The normalisation after NFKC, as defined: Polars' lower case, punctuation/symbols, whitespace."""
-    return s.str.to_lowercase().str.replace_all(_PUNCT, "").str.replace_all(_SPACES, " ").str.strip_chars()
+def _normalised_unicode(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`_normalised` of texts with non-ASCII characters: NFKC from Python's `unicodedata` (Unicode's stability
+    policy keeps it fixed for assigned characters), then the compiled pass a code point at a time with Polars'
+    own answers for each code point (`_codepoint_table`).
+
+    A text the table flags is done again from the start: format characters must go before NFKC (they block
+    composition), so a text holding one has them removed, NFKC and the compiled pass again; what is still
+    flagged (a lower case that depends on context) takes Polars' path. Web text rarely has either, so the
+    common text pays nothing for them.
+    """
+    kernel = _kernel()
+    data, offsets, flagged = kernel.normalise_utf8(*utf8_buffers(nfkc(texts)), _codepoint_table())
+    if flagged.any():
+        rows = np.flatnonzero(flagged)
+        again = nfkc(strip_format(texts.gather(rows)))
+        sub, sub_offsets, contextual = kernel.normalise_utf8(*utf8_buffers(again), _codepoint_table())
+        if contextual.any():
+            slow = np.flatnonzero(contextual)
+            sub, sub_offsets = kernel.splice(sub, sub_offsets, slow, *utf8_buffers(after_nfkc(again.gather(slow))))
+        data, offsets = kernel.splice(data, offsets, rows, sub, sub_offsets)
+    return data, offsets
 
 
 @cache
 def _codepoint_table(size: int = 0x30000) -> np.ndarray:
-    """What `_polars_steps` does to each code point below `size` on its own (BMP, SMP, SIP; ~0.16 s, once):
+    """What `after_nfkc` does to each code point below `size` on its own (BMP, SMP, SIP; ~0.16 s, once):
     its lower case, or kernel.DROPPED / WHITESPACE / CONTEXTUAL. Per code point is exact for Polars'
     per-character lower case, character classes and whitespace runs; the one context-dependent lower
     case (Greek final sigma) and multi-character ones are CONTEXTUAL, so their texts take Polars' path.
+    Format characters are CONTEXTUAL too: they are removed before NFKC, so their texts are redone.
     """
     kernel = _kernel()
     points = np.setdiff1d(np.arange(size), np.arange(0xD800, 0xE000))  # surrogates are not text
     lower = pl.Series([chr(p) for p in points], dtype=pl.String).str.to_lowercase()
-    kept = lower.str.replace_all(_PUNCT, "")
+    kept = lower.str.replace_all(PUNCT, "")
     table = np.full(size, kernel.CONTEXTUAL, dtype=np.int32)
     single = (kept.str.len_chars() == 1).to_numpy()
     codes = np.array([ord(c) for c in kept.filter(single).to_list()], dtype=np.int32)
@@ -170,12 +179,14 @@ def _codepoint_table(size: int = 0x30000) -> np.ndarray:
     table[points[(kept == "").to_numpy()]] = kernel.DROPPED
     table[points[kept.str.contains(r"^\s$").to_numpy()]] = kernel.WHITESPACE
     table[ord("Σ")] = kernel.CONTEXTUAL  # lower case ς at a word's end, σ elsewhere
+    for a, b in FORMAT_RANGES:
+        table[a : min(b + 1, size)] = kernel.CONTEXTUAL
     return table
 
 
 def normalise(texts: pl.Series) -> pl.Series:
-    """NFKC, lower case, punctuation/symbols removed, whitespace collapsed: the text both keys are built on.
-    Nulls stay null."""
+    """Format characters removed, NFKC, lower case, punctuation/symbols removed, whitespace collapsed: the text
+    both keys are built on (`pipeline.text_identity.normalise_defined`, compiled). Nulls stay null."""
     data, offsets = _normalised(texts)
     norm = pl.Series(
         texts.name, pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(data))

@@ -309,7 +309,8 @@ def normalise_utf8(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`normalise_ascii` for UTF-8 texts (already NFKC), a code point at a time through `table`: its
     lower case, DROPPED, WHITESPACE or CONTEXTUAL. A text with a CONTEXTUAL code point (final-sigma
-    lower-casing, a multi-character lower case, one past the table) is left empty and flagged."""
+    lower-casing, a multi-character lower case, a format character, one past the table) is left empty and
+    flagged."""
     n_docs = len(offsets) - 1
     out = np.empty(2 * (offsets[-1] - offsets[0]) + 4, dtype=np.uint8)  # a lower case may be longer
     out_offsets = np.zeros(n_docs + 1, dtype=np.int64)

@@ -3,6 +3,7 @@ built once per session by the pipeline, inside its own data root."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from dataclasses import replace
@@ -19,6 +20,21 @@ HOSTILE_TEXT = "Here is <script>alert('apertura')</script> and <img src=x onerro
 HOSTILE_TITLE = "<b>Bold</b> & [link](http://evil.test) title"
 OLD_URL = "http://en.archive.test/2024/story"
 OLD_DATE = "2024-06-30T12:00:00Z"
+PII_URL = "http://fr.shop.test/contact"  # the planted page with personal data (tests/helpers/corpus.py)
+PII_REPLACED = (  # what the pii step replaced on it, in the order it appears
+    ("<EMAIL_ADDRESS>", "marie.dupont@example.fr"),
+    ("<EMAIL_ADDRESS>", "support@shop.example.com"),
+    ("<IP_ADDRESS>", "8.8.4.4"),
+    ("<IBAN>", "CH93 0076 2011 6238 5295 7"),
+)
+
+
+def unredacted(stored: str) -> str:
+    """The PII_URL page's text as it was before the pii step: its personal data back in place of the placeholders."""
+    assert [p for p, _ in PII_REPLACED] == [m for m in re.findall(r"<[A-Z_]+>", stored)], stored
+    for placeholder, value in PII_REPLACED:
+        stored = stored.replace(placeholder, value, 1)
+    return stored
 
 
 def hostile_pages() -> list[Page]:

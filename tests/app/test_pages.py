@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import HOSTILE_TEXT, HOSTILE_TITLE, HOSTILE_URL, OLD_URL, table_files
+from tests.app.conftest import HOSTILE_TEXT, HOSTILE_TITLE, HOSTILE_URL, OLD_URL, PII_URL, table_files, unredacted
+from tests.helpers.text_identity import zero_width
 
 APP = Path(__file__).resolve().parents[2] / "audit_app"
 HOSTILE = [
@@ -224,6 +225,29 @@ def test_am_i_in_text_without_index(app_env_no_index, docs):
     )
     at.text_area(key="q_text").input("Nothing in this corpus reads like this sentence at all.").run()
     assert "Not found" in at.info[0].value
+
+
+def pii_copy(docs) -> str:
+    """The PII_URL page's text as it was (with the personal data the release replaced) and with zero-width
+    characters inside its words: an exact copy of the document as the release stores texts."""
+    return zero_width(unredacted(docs.filter(pl.col("url") == PII_URL)["text"][0]))
+
+
+def test_am_i_in_a_copy_with_personal_data_and_zero_width_characters(app_env, docs):
+    at = page("am_i_in")
+    at.text_area(key="q_text").input(pii_copy(docs)).run()
+    assert not at.exception
+    shown = texts(at).replace("\\", "")  # Markdown escapes off
+    assert at.success[0].value.replace("\\", "").startswith("IN: an exact copy is in 1 document(s)")
+    assert PII_URL in shown and "2 e-mail addresses replaced by <EMAIL_ADDRESS>" in shown
+
+
+def test_am_i_in_a_copy_with_personal_data_and_zero_width_characters_without_index(app_env_no_index, docs):
+    at = page("am_i_in")
+    at.text_area(key="q_text").input(pii_copy(docs)).run()
+    assert not at.exception and "No index" in texts(at)
+    assert at.success[0].value.startswith("In the training data: 1 document with this text (exact 1")
+    assert "1 IBAN replaced by <IBAN>" in texts(at).replace("\\", "")
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)

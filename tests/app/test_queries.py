@@ -14,7 +14,9 @@ import polars as pl
 import pytest
 
 from audit_app import queries
-from tests.app.conftest import HOSTILE_TEXT, HOSTILE_URL, OLD_DATE, OLD_URL, table_files
+from pipeline.text_identity import normalise_text
+from tests.app.conftest import HOSTILE_TEXT, HOSTILE_URL, OLD_DATE, OLD_URL, PII_URL, table_files, unredacted
+from tests.helpers.text_identity import zero_width
 
 HOSTILE_INPUTS = [
     "' OR 1=1 --",
@@ -184,12 +186,31 @@ def test_membership_by_text(rel, docs, ledger):
         queries.membership_text(rel, "x" * (queries.MAX_INPUT_CHARS + 1))
 
 
+def test_membership_by_text_as_the_release_stores_it(rel, docs):
+    """A copy of the page as it was (its e-mails, public IP and IBAN, which the release replaced), with or
+    without zero-width characters inside its words, is the document: same sha256 in its release form."""
+    stored = docs.filter(pl.col("url") == PII_URL)["text"][0]
+    original = unredacted(stored)
+    for pasted in (original, zero_width(original), zero_width(stored)):
+        found = queries.membership_text(rel, pasted)
+        assert found["verdict"] == "in" and found["documents"] == 1
+        assert found["document_rows"].select("exact", "normalised", "substring", "url").row(0) == (
+            True, True, True, PII_URL,
+        )  # fmt: skip
+    assert "2 e-mail addresses replaced" in queries.membership_text(rel, original)["release_form"]
+    contact = zero_width(original.split("\n")[-1])  # the paragraph holding the personal data: a substring
+    found = queries.membership_text(rel, contact)
+    assert found["document_rows"].select("exact", "substring", "url").row(0) == (False, True, PII_URL)
+    rights = queries.rights_status(rel, "text", zero_width(original))
+    assert (rights["verdict"], rights["documents"]) == ("in", 1)
+
+
 def test_normalisation_reproduces_every_stored_norm_sha256(docs, ledger):
     rows = [*docs.select("text", "norm_sha256").iter_rows(), *ledger.select("text", "norm_sha256").iter_rows()]
     checked = [(t, h) for t, h in rows if t is not None]
     assert len(checked) >= docs.height + 4  # every document, and the ledger rows that kept their text
-    assert all(queries.sha256_hex(queries.normalise_text(t)) == h for t, h in checked)
-    assert queries.normalise_text("  Ｈｅｌｌｏ,\tWORLD!!  ok… ") == "hello world ok"
+    assert all(queries.sha256_hex(normalise_text(t)) == h for t, h in checked)
+    assert normalise_text("  Ｈｅｌｌｏ,\tWORLD!!  ok… ") == "hello world ok"
 
 
 # --- search ---------------------------------------------------------------------------------------

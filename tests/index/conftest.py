@@ -2,8 +2,10 @@
 
 What each page must become is known by construction: kept articles in en/de/fr/it/ru, one long essay, an
 exact copy on mirror.test (removed as dedup_exact), a page under example.org/private/ reserved by
-robots.txt (removed as opted out) whose text is also on mirror.net (kept), and a Cyrillic page removed by the
-quality filter.
+robots.txt (removed as opted out) whose text is also on mirror.net (kept), a Cyrillic page removed by the
+quality filter; and for text identity: a German page with soft hyphens inside its long words (kept), a copy of
+de.site.test/a/1 with zero-width characters inside its words (removed as dedup_exact), and a page with an
+e-mail address and a public IP address (kept, with placeholders).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.synthetic import make_page
+from tests.helpers.text_identity import soft_hyphens, zero_width
 from tests.helpers.warcs import Page, write_warc
 
 LANGS = ("en", "de", "fr", "it")
@@ -41,6 +44,10 @@ def russian_paragraphs(seed: int, paragraphs: int = 5) -> list[str]:
         ]
         out.append(" ".join(sentences))
     return out
+
+
+EMAIL, PUBLIC_IP = "anna.meier@example.ch", "8.8.8.8"  # on http://en.contact.test/team
+CONTACT = f"Write to {EMAIL} or reach the archive server at {PUBLIC_IP} on any working day."
 
 
 def html(title: str, paragraphs: list[str], lang: str = "en") -> str:
@@ -89,6 +96,12 @@ def planted_index(tmp_path_factory) -> Planted:
     add("http://mirror.net/story", story.title, list(story.paragraphs))  # kept: mirror.net has no robots.txt
     en0 = "http://en.site.test/a/0"
     add("http://mirror.test/copy-of-en-0", titles[en0], paragraphs[en0])  # removed as dedup_exact
+    shy = make_page(520, "http://de.lexikon.test/eintrag", "de")
+    add(shy.url, shy.title, [soft_hyphens(p) for p in shy.paragraphs], "de")
+    de1 = "http://de.site.test/a/1"  # removed as dedup_exact: the same text but for invisible characters
+    add("http://zw.mirror.test/kopie", titles[de1], [zero_width(p) for p in paragraphs[de1]], "de")
+    contact = make_page(521, "http://en.contact.test/team", "en")
+    add(contact.url, contact.title, [*contact.paragraphs[:-1], f"{contact.paragraphs[-1]} {CONTACT}"])
     warc = root / "planted-index.warc.gz"
     write_warc(warc, pages)
     release = root / "rel"
@@ -97,7 +110,12 @@ def planted_index(tmp_path_factory) -> Planted:
     )
     assert result.exit_code == 0, result.output
     build_index(release)
-    removed = ("http://example.org/private/story", "http://mirror.test/copy-of-en-0", "http://ru.site.test/vtoraya")
+    removed = (
+        "http://example.org/private/story",
+        "http://mirror.test/copy-of-en-0",
+        "http://ru.site.test/vtoraya",
+        "http://zw.mirror.test/kopie",
+    )
     kept = [u for u in paragraphs if u not in removed]
     texts = {u: "\n\n".join(p) for u, p in paragraphs.items()}
     return Planted(release, texts, paragraphs, kept)

@@ -32,7 +32,7 @@ def test_layout_binds_to_manifest(planted_index):
     for f in info["files"]:
         assert _sha(release / "index" / f["path"]) == f["sha256"]
     assert info["counts"]["documents"] == len(planted_index.kept)
-    assert info["counts"]["removed"] == 4  # robots.txt, the opt-out, the exact duplicate, the repetitive page
+    assert info["counts"]["removed"] == 5  # robots.txt, the opt-out, two exact duplicates, the repetitive page
     sketch = info["sketch"]
     assert (sketch["ngram"], sketch["stride"], sketch["false_positive_rate_configured"]) == (8, 4, 0.01)
     assert 0 < sketch["false_positive_rate_expected"] <= 0.0125

@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.index import MembershipIndexError
 from pipeline.index.tokens import analyzer, word_list
+from pipeline.text_identity import strip_format_text
 
 
 def test_phrase_finds_its_document_with_a_snippet(index, docs):
@@ -85,17 +86,22 @@ def test_bad_searches_are_refused_clearly(index, query, kwargs, message):
         "東京は日本の首都です。 ภาษาไทย 한국어 텍스트",
         "Привет, мир! नमस्ते दुनिया مرحبا",
         "e\u0301te\u0301 café naïve 😀x " + "y" * 45,
+        "Bundes\u00adregierung zero\u200bwidth jo\u200dined \ufeffbom",
     ],
 )
 def test_one_word_definition_for_sketch_and_full_text(text):
-    """The sketch's words (Polars) and tantivy's tokens must agree, or a sketch n-gram could not be sent as a
-    phrase query."""
-    assert word_list(text) == analyzer().analyze(text)
+    """The sketch's words (Polars) and tantivy's tokens of the text the index gives it (without format
+    characters) must agree, or a sketch n-gram could not be sent as a phrase query."""
+    assert word_list(text) == analyzer().analyze(strip_format_text(text))
+
+
+def test_format_characters_never_split_a_word():
+    assert word_list("Bundes\u00adregierung zero\u200bwidth \ufeffbom") == ["bundesregierung", "zerowidth", "bom"]
 
 
 def test_word_definition_agrees_on_every_document(docs):
     for _, text in docs.values():
-        assert word_list(text) == analyzer().analyze(text)
+        assert word_list(text) == analyzer().analyze(strip_format_text(text))
 
 
 def test_cjk_characters_are_words():

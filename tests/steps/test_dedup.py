@@ -25,6 +25,7 @@ from pipeline.steps.dedup import (
     shingle_hash,
     signature_spec,
 )
+from tests.helpers.text_identity import reference_normalise
 
 CFG = DedupConfig()
 NUM_PERM = CFG.bands * CFG.rows_per_band
@@ -70,16 +71,23 @@ def test_normalise_nfkc_case_punctuation_whitespace() -> None:
     assert normalise(texts).to_list() == ["hello world fine day its ok", "", None, "ça va 5 3"]
 
 
+def test_normalise_removes_format_characters() -> None:
+    texts = pl.Series(["Zero\u200bwidth, soft\u00adhyphen \ufeffand jo\u200dined", "Ca\u200bfé \u200e"])
+    assert normalise(texts).to_list() == ["zerowidth softhyphen and joined", "café"]
+
+
 def test_signatures_equal_datasketch_elementwise() -> None:
     rng = random.Random(7)
     vocab = [*make_vocab(rng, 3000), "Café,", "naïve!", "ﬁnal", "“quoted”", "TAB\t"]
+    vocab += ["zero\u200bwidth", "Bundes\u00adregierung", "\ufeffbom", "jo\u200dined", "caf\u200cé"]
     texts = ["", "   ", "one", "two words", "four little words here", "exactly five words in doc"]
     texts += [" ".join(rng.choices(vocab, k=rng.randint(1, 900))) for _ in range(42)]
     texts.append(" ".join(rng.choices(vocab, k=40_000)))  # spans several permutation blocks
     texts.append(texts[10])  # a repeat in the same batch
     out = add_dedup_keys(pl.DataFrame({"text": texts}), CFG)
     assert out.schema["minhash"] == pl.List(pl.UInt32) and out.schema["norm_sha256"] == pl.String
-    normalised = normalise(pl.Series(texts)).to_list()
+    normalised = reference_normalise(texts)  # the definition, not our code: the signatures of what it defines
+    assert normalise(pl.Series(texts)).to_list() == normalised
     for text, sig in zip(normalised, out["minhash"].to_list(), strict=True):
         assert len(sig) == NUM_PERM
         np.testing.assert_array_equal(np.asarray(sig, dtype=np.uint32), reference_minhash(text).hashvalues)
@@ -98,7 +106,7 @@ def test_stored_signature_round_trips_into_datasketch_lsh() -> None:
     for doc_id, sig in zip(out["id"], out["minhash"].to_list(), strict=True):
         lsh.insert(doc_id, as_datasketch(sig, CFG))
     query = " ".join(replace_runs(rng, base, vocab, [150], 3)).upper() + "!"  # J ~ 0.95 with d0
-    assert lsh.query(reference_minhash(normalise(pl.Series([query]))[0])) == ["d0"]
+    assert lsh.query(reference_minhash(reference_normalise([query])[0])) == ["d0"]
     assert SIGNATURE_SPEC["scheme"] == "affine32" and SIGNATURE_SPEC["seed"] == CFG.seed
     assert signature_spec(DedupConfig(seed=3))["seed"] == 3
 
@@ -297,6 +305,23 @@ def test_exact_copy_of_a_near_duplicate_joins_the_final_keepers_cluster() -> Non
         ("b-copy", "a", "dedup_exact", "same normalised text as b, a near-duplicate of a", "a", 3),
     ]
     assert re.fullmatch(r"estimated jaccard 0\.9\d with a|estimated jaccard 1\.00 with a", result["detail"][2])
+
+
+def test_texts_differing_only_by_format_characters_are_exact_duplicates() -> None:
+    """A zero-width space or soft hyphen inside every word changes every shingle: unless removed, the copy
+    would not even be a near duplicate."""
+    rng = random.Random(13)
+    words = rng.choices(make_vocab(rng, 5000), k=200)
+    hidden = [w[:2] + "\u200b" + w[2:] if i % 2 else w[:3] + "\u00ad" + w[3:] for i, w in enumerate(words)]
+    texts = [" ".join(words), "\ufeff" + " ".join(hidden), "\u200d" + " \u2060".join(words)]
+    frame = pl.DataFrame({"id": ["plain", "hidden", "joined"], "order": [1, 2, 3], "text": texts})
+    keyed = add_dedup_keys(frame, CFG)
+    assert keyed["norm_sha256"].n_unique() == 1 and keyed["minhash"].n_unique() == 1
+    assert find_duplicates(keyed.drop("text"), CFG).rows() == [
+        ("plain", None, None, None, "plain", 3),
+        ("hidden", "plain", "dedup_exact", "same normalised text as plain", "plain", 3),
+        ("joined", "plain", "dedup_exact", "same normalised text as plain", "plain", 3),
+    ]
 
 
 def test_empty_input() -> None:

@@ -5,8 +5,9 @@ import pytest
 
 from pipeline.config import LanguageConfig, PiiConfig, RunConfig
 from pipeline.steps.language import LanguageStep, identify
-from pipeline.steps.pii import PiiStep, is_valid_iban
+from pipeline.steps.pii import PiiStep
 from pipeline.synthetic import LANGUAGES, make_page
+from pipeline.text_identity import is_valid_iban
 
 
 def test_languages_of_constructed_pages_are_identified():

@@ -1,11 +1,11 @@
 """The compiled dedup-key kernels against independent references: the `xxhash` library for XXH3, and
-the normalisation as defined (Python NFKC, then Polars' lower case, character classes and whitespace)."""
+the normalisation as defined (format characters removed by their Unicode category, Python NFKC, then Polars'
+lower case, character classes and whitespace: tests/helpers/text_identity.py)."""
 
 from __future__ import annotations
 
 import itertools
 import random
-import unicodedata
 
 import numpy as np
 import polars as pl
@@ -13,12 +13,9 @@ import pytest
 import xxhash
 
 from pipeline.steps import minhash_kernel as kernel
-from pipeline.steps.dedup import _codepoint_table, _normalised, _polars_steps, _word_hashes, normalise
-
-
-def reference_normalise(texts: list[str | None]) -> list[str | None]:
-    nfkc = pl.Series([None if t is None else unicodedata.normalize("NFKC", t) for t in texts], dtype=pl.String)
-    return _polars_steps(nfkc).to_list()
+from pipeline.steps.dedup import _codepoint_table, _normalised, _word_hashes, normalise
+from pipeline.text_identity import normalise_defined
+from tests.helpers.text_identity import reference_normalise
 
 
 def test_xxh3_64_equals_xxhash_for_every_length_it_handles() -> None:
@@ -48,8 +45,12 @@ def _utf8_of(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 ASCII = [chr(c) for c in range(128)]
 # web text's usual non-ASCII, plus what is hard: final sigma, multi-character lower case, combining
-# marks, compatibility forms NFKC rewrites, Unicode whitespace, symbols outside the BMP, unassigned points
-SPECIAL = list("éÉüßẞ“”’—…½ﬁＡａ\u00a0\u2003\u3000\u200bİΣσςΟΔΟΣǅ\u0301\u0308한글漢字😀🂡\U0001d400\U0002a6d6\u0378")
+# marks, compatibility forms NFKC rewrites, Unicode whitespace, symbols outside the BMP, unassigned points,
+# format characters (zero-width space/joiners, soft hyphen, word joiner, BOM, bidi marks, a tag)
+SPECIAL = list(
+    "éÉüßẞ“”’—…½ﬁＡａ\u00a0\u2003\u3000İΣσςΟΔΟΣǅ\u0301\u0308한글漢字😀🂡\U0001d400\U0002a6d6\u0378"
+    "\u200b\u200c\u200d\u00ad\u2060\ufeff\u200e\u202e\U000e0041"
+)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -89,3 +90,32 @@ def test_codepoint_table_agrees_with_the_ascii_map() -> None:
         mapped = int(kernel._ASCII_MAP[c])
         expected = {kernel._DROP: kernel.DROPPED, 32: kernel.WHITESPACE}.get(mapped, mapped)
         assert table[c] == expected, c
+
+
+def test_format_characters_are_removed_on_every_path() -> None:
+    """Zero-width spaces and joiners, soft hyphens, word joiners, BOMs and bidi marks are no part of the text:
+    in ASCII text (the ASCII pass hands it on), in other Unicode (compiled path, redone without them), with a
+    final sigma (Polars' path), and where one would block NFKC's composition (e + ZWJ + combining acute)."""
+    cases = {
+        "Hel\u200blo, Wor\u00adld!": "hello world",  # ASCII letters around format characters
+        "\ufeffplain text\u2060": "plain text",
+        "a \u200b b": "a b",  # between spaces: one space stays
+        "Zü\u200drich caf\u200cé": "zürich café",  # non-ASCII, compiled path
+        "Bundes\u00adregierung \u200ebeschließt\u202c": "bundesregierung beschließt",
+        "ΟΔΟ\u200bΣ ΟΔΟΣ.": "οδος οδος",  # final sigma after a removed ZWSP: Polars' path, the end of the word
+        "e\u200d\u0301t\u00e9": "été",  # removed before NFKC: e + U+0301 composes to é
+        "\U000e0041tagged\U000e007f": "tagged",  # tag characters, past the compiled table
+    }
+    texts = list(cases)
+    expected = list(cases.values())
+    assert reference_normalise(texts) == expected  # the definition itself, written independently
+    assert normalise_defined(pl.Series(texts)).to_list() == expected  # the plain path
+    assert normalise(pl.Series(texts)).to_list() == expected  # the compiled path (and its hand-offs)
+    assert normalise(pl.Series([*texts, "ΟΔΟΣ", "caf\u00e9"])).to_list() == [*expected, "οδος", "café"]
+
+
+def test_format_characters_send_their_texts_back_for_removal_before_nfkc() -> None:
+    table = _codepoint_table()
+    for c in "\u200b\u200c\u200d\u00ad\u2060\u2064\ufeff\u200e\u0600\U000110bd\U0001d173":
+        assert table[ord(c)] == kernel.CONTEXTUAL, hex(ord(c))
+    assert table[ord("a")] == ord("a") and table[ord("\u00a0")] == kernel.WHITESPACE

@@ -408,37 +408,30 @@ def cluster(
     cfg: DedupConfig,
     signatures: Callable[[np.ndarray], np.ndarray],
     *,
-    active: np.ndarray | None = None,
     edges: EdgeFinder = bucket_edges,
 ) -> Clusters:
     """Exact groups by `norm` ((n, 2) `norm_keys`), then LSH near-duplicates among the exact keepers.
 
     Only fixed-width keys are held (16 + 8 x bands bytes per row); `signatures(rows)` returns the
     (len(rows), num_perm) signatures of sorted rows on demand, for the candidate pairs only, so a caller
-    can stream them from disk. Rows with `active` False take no part (they stay singletons); their
-    columns of `keys` are overwritten.
+    can stream them from disk.
     """
     n = len(norm)
     rows = np.arange(n)
-    active = np.ones(n, dtype=bool) if active is None else active
     exact = rows.copy()
     if cfg.exact and n:
-        where = np.flatnonzero(active)
-        order = np.lexsort((norm[where, 1], norm[where, 0]))  # stable: the lowest row leads its group
-        skey = norm[where][order]
-        new = np.ones(len(where), dtype=bool)
+        order = np.lexsort((norm[:, 1], norm[:, 0]))  # stable: the lowest row leads its group
+        skey = norm[order]
+        new = np.ones(n, dtype=bool)
         new[1:] = (skey[1:] != skey[:-1]).any(axis=1)
         new |= (skey == _NO_TEXT_KEY).all(axis=1)  # no text hash: every such row is its own group
-        exact[where[order]] = where[order][np.flatnonzero(new)][np.cumsum(new) - 1]
+        exact[order] = order[np.flatnonzero(new)][np.cumsum(new) - 1]
     final = exact.copy()
     jaccard = np.full(n, np.nan, dtype=np.float32)
     if cfg.near and n > 1:
         # Banding runs over every row, without copying the keys of the exact keepers out: an exact
         # duplicate has its keeper's signature, so it only adds edges inside its keeper's buckets and the
-        # components (labelled by their lowest row) are those of the keepers. Inactive rows get keys no
-        # other row has.
-        inactive = np.flatnonzero(~active)
-        keys[:, inactive] = _NO_TEXT_KEY - inactive.astype(np.uint64)
+        # components (labelled by their lowest row) are those of the keepers.
         u, v = edges(keys)
         ends = np.unique(np.concatenate([u, v]))
         sig = signatures(ends)

@@ -30,14 +30,13 @@ from typing import Any
 from pipeline.proofs import signing
 from pipeline.proofs.leaves import (
     KEY_BYTES,
-    SCHEME,
     TREES,
     CommitmentError,
     manifest_commitments,
     parse_label,
     url_leaf_key,
 )
-from pipeline.proofs.merkle import EMPTY_ROOT, leaf_hash, root_from_path
+from pipeline.proofs.merkle import EMPTY_ROOT, leaf_hash, node_hash, root_from_path
 
 PROOF_FORMAT = "apertura-proof"
 PROOF_VERSION = 1
@@ -72,6 +71,7 @@ class Verdict:
     removals: list[tuple[str, str]] = field(default_factory=list)  # (stage, reason) of a removed page
     removals_complete: bool = False
     included_key: str | None = None
+    url_key: str | None = None  # computed from the subject's URL
     sentence: str = ""
     key_id: str | None = None
 
@@ -168,28 +168,44 @@ class _Leaf:
     path: list[bytes]
 
 
+def _below(index: int, leaf: bytes, lower: list[bytes]) -> bytes:
+    """The hash of the subtree holding leaf `index` at level len(lower), from its leaf hash and the first entries
+    of its audit path (every level below has a sibling when a next leaf exists, see `_leaves`)."""
+    r = leaf
+    for level, p in enumerate(lower):
+        r = node_hash(p, r) if (index >> level) & 1 else node_hash(r, p)
+    return r
+
+
 def _leaves(items: Any, where: str) -> list[_Leaf]:
+    """Leaves with their full audit paths. A leaf after the first must be the next one of the tree (index + 1)
+    and gives only its own lower hashes: its path is those, then the subtree holding the previous leaf at the
+    level d - 1 where the two meet (d = bit length of i XOR i+1; computed here from the previous leaf and its
+    first d - 1 hashes, which all exist because the next leaf does), then the previous leaf's hashes from level
+    d on (the same nodes). A path so completed is checked like any other: it must lead to the signed root."""
     if not isinstance(items, list) or len(items) > MAX_LEAVES:
         raise _fail(f"{where} is not a list of at most {MAX_LEAVES} leaves")
     out: list[_Leaf] = []
     for i, item in enumerate(items):
         at = f"{where}[{i}]"
-        _exact(item, at, {"index", "data", "path"}, frozenset({"shared"}))
+        _exact(item, at, {"index", "data", "path"})
+        index = _int(item["index"], f"{at}.index")
         data = _b64(item["data"], f"{at}.data")
         if not KEY_BYTES <= len(data) <= MAX_DATA:
             raise _fail(f"{at}.data is {len(data)} bytes; a leaf holds {KEY_BYTES} to {MAX_DATA}")
         own = _b64(item["path"], f"{at}.path")
-        if len(own) % 32:
-            raise _fail(f"{at}.path is not a whole number of 32-byte hashes")
+        if len(own) % 32 or len(own) > 32 * MAX_PATH:
+            raise _fail(f"{at}.path is not a whole number of at most {MAX_PATH} 32-byte hashes")
         path = [own[j : j + 32] for j in range(0, len(own), 32)]
-        if "shared" in item:  # the tail of the previous leaf's path that this one shares (adjacent leaves)
-            shared = _int(item["shared"], f"{at}.shared", 1)
-            if not out or shared > len(out[-1].path):
-                raise _fail(f"{at}.shared names more hashes than the previous leaf's path has")
-            path += out[-1].path[len(out[-1].path) - shared :]
-        if len(path) > MAX_PATH:
-            raise _fail(f"{at}.path has {len(path)} hashes; no tree needs more than {MAX_PATH}")
-        out.append(_Leaf(_int(item["index"], f"{at}.index"), data, path))
+        if out:
+            prev = out[-1]
+            if index != prev.index + 1:
+                raise _fail(f"{where}: the leaves shown are not consecutive leaves of the sorted tree")
+            d = (prev.index ^ index).bit_length()
+            if len(prev.path) < d:
+                raise _fail(f"{at}: the previous leaf's path is too short for a next leaf")
+            path += [_below(prev.index, leaf_hash(prev.data), prev.path[: d - 1]), *prev.path[d:]]
+        out.append(_Leaf(index, data, path))
     return out
 
 
@@ -199,22 +215,20 @@ def parse_proof(raw: bytes) -> dict[str, Any]:
         proof = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise _fail(f"the proof is not JSON ({str(err).splitlines()[0]}): truncated or not a proof") from None
-    _exact(proof, "the proof", {"format", "format_version", "release_id", "manifest_sha256", "scheme", "subject",
-                                "answer", "statements"})  # fmt: skip
+    _exact(proof, "the proof", {"format", "format_version", "release_id", "manifest_sha256", "subject", "answer",
+                                "statements"})  # fmt: skip
     if proof["format"] != PROOF_FORMAT:
         raise _fail(f"not an Apertura proof (format {str(proof['format'])[:40]!r})")
     if proof["format_version"] != PROOF_VERSION:
         raise _fail(f"proof format version {proof['format_version']!r}; this apertura reads version {PROOF_VERSION}")
-    if proof["scheme"] != SCHEME:
-        raise _fail(f"the proof uses scheme {str(proof['scheme'])[:60]!r}; this apertura checks {SCHEME}")
     _hex64(proof["manifest_sha256"], "manifest_sha256")
     if not isinstance(proof["release_id"], str):
         raise _fail("release_id is not a string")
     subject = proof["subject"]
     if isinstance(subject, dict) and subject.get("kind") == "url":
-        _exact(subject, "subject", {"kind", "url", "url_key"})
-        if not all(isinstance(subject[k], str) and 0 < len(subject[k]) <= MAX_URL for k in ("url", "url_key")):
-            raise _fail("subject.url and subject.url_key must be non-empty strings")
+        _exact(subject, "subject", {"kind", "url"})
+        if not isinstance(subject["url"], str) or not 0 < len(subject["url"]) <= MAX_URL:
+            raise _fail("subject.url is not a non-empty string")
     elif isinstance(subject, dict) and subject.get("kind") == "text":
         _exact(subject, "subject", {"kind", "norm_sha256"})
         hashes = subject["norm_sha256"]
@@ -231,12 +245,14 @@ def parse_proof(raw: bytes) -> dict[str, Any]:
         raise _fail("statements is not a list of 1 to 8 statements")
     for i, s in enumerate(statements):
         at = f"statement {i + 1}"
-        _exact(s, at, {"tree", "tree_size", "root", "key", "claim", "leaves"})
-        if s["tree"] not in TREES:
-            raise _fail(f"{at} is about an unknown tree {str(s['tree'])[:40]!r}")
+        if not isinstance(s, dict) or s.get("tree") not in TREES:
+            raise _fail(f"{at} is not about one of the trees {', '.join(TREES)}")
+        keyed = s["tree"] == "texts"  # a text statement names its hash; a URL statement's key is the URL's
+        _exact(s, at, {"tree", "tree_size", "root", "claim", "leaves"} | ({"key"} if keyed else set()))
         _int(s["tree_size"], f"{at}.tree_size")
         _hex64(s["root"], f"{at}.root")
-        _hex64(s["key"], f"{at}.key")
+        if keyed:
+            _hex64(s["key"], f"{at}.key")
         if s["claim"] not in ("inclusion", "exclusion"):
             raise _fail(f"{at}.claim is neither 'inclusion' nor 'exclusion'")
         s["leaves"] = _leaves(s["leaves"], f"{at}.leaves")
@@ -246,7 +262,7 @@ def parse_proof(raw: bytes) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ checking
 
 
-def _check_statement(s: dict[str, Any], at: str, tree: dict[str, Any]) -> None:
+def _check_statement(s: dict[str, Any], at: str, tree: dict[str, Any], key: bytes) -> None:
     """The statement's leaves lead to the manifest's root and say what its claim says (else ProofError)."""
     size, root = tree["leaves"], tree["root"]
     if (s["tree_size"], s["root"]) != (size, root):
@@ -254,13 +270,13 @@ def _check_statement(s: dict[str, Any], at: str, tree: dict[str, Any]) -> None:
             f"{at} is about a {s['tree']} tree of {s['tree_size']:,} leaves with root {s['root'][:16]}…; the signed "
             f"manifest's has {size:,} leaves, root {root[:16]}… (a proof of another release, or altered)"
         )
-    key, leaves = bytes.fromhex(s["key"]), s["leaves"]
+    leaves = s["leaves"]
     root_bytes = bytes.fromhex(root)
     for j, leaf in enumerate(leaves):
         if root_from_path(leaf.index, size, leaf_hash(leaf.data), leaf.path) != root_bytes:
             raise _fail(f"{at}: leaf {j + 1} (index {leaf.index}) does not lead to the signed root: altered proof")
-        if j and (leaf.index != leaves[j - 1].index + 1 or leaf.data <= leaves[j - 1].data):
-            raise _fail(f"{at}: the leaves shown are not consecutive leaves of the sorted tree")
+        if j and leaf.data <= leaves[j - 1].data:
+            raise _fail(f"{at}: the leaves shown are not in the sorted tree's order")
         if s["tree"] == "texts" and len(leaf.data) != KEY_BYTES:
             raise _fail(f"{at}: leaf {j + 1} is not a text leaf ({len(leaf.data)} bytes)")
     if s["claim"] == "inclusion":
@@ -298,27 +314,38 @@ def check_proof(proof: dict[str, Any], manifest: dict[str, Any], manifest_sha256
     except CommitmentError as err:
         raise _fail(str(err)) from None
     statements, subject, answer = proof["statements"], proof["subject"], proof["answer"]
-    for i, s in enumerate(statements):
-        _check_statement(s, f"statement {i + 1}", section["trees"][s["tree"]])
     verdict = Verdict(answer, manifest["release_id"], subject)
     if subject["kind"] == "url":
-        _url_answer(statements, subject, answer, verdict)
+        verdict.url_key = _subject_url_key(subject["url"], manifest)
+        keys = [url_leaf_key(verdict.url_key)] * len(statements)
+    else:
+        keys = [bytes.fromhex(s["key"]) for s in statements]
+    for i, (s, key) in enumerate(zip(statements, keys, strict=True)):
+        _check_statement(s, f"statement {i + 1}", section["trees"][s["tree"]], key)
+    if subject["kind"] == "url":
+        _url_answer(statements, keys[0] if keys else b"", answer, verdict)
     else:
         _text_answer(statements, subject, answer, verdict)
     return verdict
 
 
-def _url_answer(statements: list[dict[str, Any]], subject: dict[str, Any], answer: str, verdict: Verdict) -> None:
-    from pipeline.url_identity import url_key
+def _subject_url_key(url: str, manifest: dict[str, Any]) -> str:
+    """The URL identity of the proof's URL, computed here (pipeline.url_identity), never read from the proof."""
+    from pipeline.url_identity import identity_spec, url_key
 
-    if url_key(subject["url"]) != subject["url_key"]:
-        raise _fail(f"the URL identity of {subject['url'][:200]!r} is not {subject['url_key'][:200]!r}")
+    key = url_key(url)
+    if key is None:
+        raise _fail(f"{url[:200]!r} has no URL identity (not an http(s) URL)")
+    built = (manifest.get("software") or {}).get("url_identity")
+    if built is not None and built != identity_spec():
+        raise _fail(f"the release computed URL identities with {built!r}; this apertura has {identity_spec()!r}")
+    return key
+
+
+def _url_answer(statements: list[dict[str, Any]], key: bytes, answer: str, verdict: Verdict) -> None:
     if len(statements) != 1 or statements[0]["tree"] != "urls":
         raise _fail("a proof about a URL holds one statement about the urls tree")
     s = statements[0]
-    key = url_leaf_key(subject["url_key"])
-    if s["key"] != key.hex():
-        raise _fail("the statement's key is not the hash of the subject's URL identity")
     if s["claim"] == "inclusion":
         if answer != "in":
             raise _fail(f"the leaves prove the URL is in the release, but the answer says {answer!r}")
@@ -370,7 +397,7 @@ def sentence(verdict: Verdict, bundle: Bundle, text_name: str | None = None) -> 
     signed = f"signed by key {bundle.key_id[:16]}… ({whose}){_built(bundle.manifest)}"
     subject = verdict.subject
     if subject["kind"] == "url":
-        url, key = subject["url"], subject["url_key"]
+        url, key = subject["url"], verdict.url_key
         if verdict.answer == "in":
             return f"{url} IS in release {rid} (URL identity {key}, any scheme); {signed}."
         if verdict.answer == "removed":

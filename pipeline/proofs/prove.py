@@ -1,10 +1,10 @@
 """`apertura prove`: a proof, from the release, that a URL or a text is in it, is not, or was removed and why.
 
 A proof (format `schemas/proof.v1.json`) names the release's manifest by its sha256 and holds one statement
-per key it is about: the tree, its size and root, the key, the claim (inclusion or exclusion) and the leaves
-that show it, each with its RFC 9162 audit path. Adjacent leaves share the upper part of their paths, so a
-leaf after the first gives only its own lower hashes and `shared`, the number it takes from the end of the
-previous leaf's path: an exclusion proof costs little more than one path.
+per key it is about: the tree, its size and root, the key (for a text; a URL's key is the URL's), the claim
+(inclusion or exclusion) and the leaves that show it, each with its RFC 9162 audit path. Adjacent leaves share
+the upper part of their paths, so a leaf after the first gives only the hashes below the level where it meets
+the one before: an exclusion proof costs little more than one path.
 
 * a URL: its key is SHA-256 of its `url_key`. Present as a kept page: inclusion of that 32-byte leaf.
   Otherwise exclusion, showing the leaf before the gap, every removal record of the page (they follow the
@@ -26,7 +26,7 @@ from typing import Any
 
 from pipeline.proofs.check import PROOF_FORMAT, PROOF_VERSION, ProofError, check_proof, parse_proof
 from pipeline.proofs.commitments import Commitments, build_commitments, release_commitments
-from pipeline.proofs.leaves import KEPT, SCHEME, CommitmentError, manifest_commitments, url_leaf_key
+from pipeline.proofs.leaves import KEPT, CommitmentError, manifest_commitments, url_leaf_key
 from pipeline.proofs.tree import SortedTree
 
 MANIFEST = "manifest.json"
@@ -37,18 +37,17 @@ def _b64(data: bytes) -> str:
 
 
 def _shown(tree: SortedTree, indices: list[int]) -> list[dict[str, Any]]:
-    """Leaves with their audit paths, each sharing the common tail of the previous leaf's path."""
+    """Consecutive leaves with their audit paths; a leaf after the first gives only the hashes below the level
+    where it meets the previous leaf (the verifier completes its path from the previous one: `check._leaves`)."""
     out: list[dict[str, Any]] = []
     previous: list[bytes] = []
-    for i in indices:
+    for n, i in enumerate(indices):
         path = tree.path(i)
-        shared = 0
-        while shared < min(len(path), len(previous)) and path[-1 - shared] == previous[-1 - shared]:
-            shared += 1
-        leaf = {"index": i, "data": _b64(tree.data(i)), "path": _b64(b"".join(path[: len(path) - shared]))}
-        if shared:
-            leaf["shared"] = shared
-        out.append(leaf)
+        own = path
+        if n:
+            d = ((i - 1) ^ i).bit_length()
+            own = path[: len(path) - (len(previous) - d) - 1]
+        out.append({"index": i, "data": _b64(tree.data(i)), "path": _b64(b"".join(own))})
         previous = path
     return out
 
@@ -57,7 +56,9 @@ def statement(name: str, tree: SortedTree, key: bytes) -> dict[str, Any]:
     """Inclusion of the leaf equal to `key`, or exclusion: the leaves around the gap where it would be, with
     every leaf sharing its key (a page's removal records) and the first leaf after them."""
     lo, hi = tree.find(key)
-    head = {"tree": name, "tree_size": tree.size, "root": tree.root.hex(), "key": key.hex()}
+    head: dict[str, Any] = {"tree": name, "tree_size": tree.size, "root": tree.root.hex()}
+    if name == "texts":  # a URL statement's key is the URL's; a text statement names which hash it is about
+        head["key"] = key.hex()
     if lo < hi and tree.data(lo) == key + KEPT:
         return {**head, "claim": "inclusion", "leaves": _shown(tree, [lo])}
     indices = list(range(max(lo - 1, 0), min(hi + 1, tree.size)))
@@ -95,7 +96,6 @@ class Prover:
             "format_version": PROOF_VERSION,
             "release_id": self.manifest.get("release_id"),
             "manifest_sha256": self.manifest_sha256,
-            "scheme": SCHEME,
             "subject": subject,
             "answer": answer,
             "statements": statements,
@@ -133,7 +133,7 @@ class Prover:
             shown = [base64.b64decode(leaf["data"]) for leaf in s["leaves"]]
             removed = any(d[:32] == url_leaf_key(key) for d in shown)
             answer = "in" if s["claim"] == "inclusion" else "removed" if removed else "not_in"
-            return self._proof({"kind": "url", "url": canonical, "url_key": key}, [s], answer)
+            return self._proof({"kind": "url", "url": canonical}, [s], answer)
 
         return self._checked(make)
 

@@ -114,7 +114,7 @@ def proof_downloads(releases: list[tuple[str, Path]], kind: str, value: str) -> 
             continue
         name = f"proof-{common.file_stem(release_id)}-{kind}.json"
         st.download_button(
-            f"Download the proof for {release_id} ({answer.replace('_', ' ')})",
+            f"Download the proof for {common.plain(release_id)} ({answer.replace('_', ' ')})",  # labels are Markdown
             data=body,
             file_name=name,
             mime="application/json",

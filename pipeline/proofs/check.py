@@ -45,6 +45,7 @@ MAX_LEAVES = 64  # leaves one statement may show (a page has at most a few dozen
 MAX_PATH = 64  # hashes in one audit path (a tree of 2^64 leaves)
 MAX_DATA = 32 + 1024  # bytes of one leaf's data
 MAX_URL = 8_000
+MAX_PROOF_BYTES = 1 << 20  # a proof is a few KB; a larger file is not one (and is not read whole)
 BUNDLE_FILES = (signing.MANIFEST, signing.ENVELOPE, signing.PUBLIC_KEY)
 
 
@@ -428,9 +429,12 @@ def verify_proof(
     its sentence, or ProofError saying what failed."""
     bundle = load_bundle(bundle_dir, pubkey)
     try:
-        raw = Path(proof_path).read_bytes()
+        with open(proof_path, "rb") as f:
+            raw = f.read(MAX_PROOF_BYTES + 1)
     except OSError as err:
         raise _fail(f"cannot read the proof {proof_path}: {err.strerror or err}") from None
+    if len(raw) > MAX_PROOF_BYTES:
+        raise _fail(f"{proof_path} is larger than {MAX_PROOF_BYTES:,} bytes: not a proof")
     verdict = check_proof(parse_proof(raw), bundle.manifest, bundle.manifest_sha256)
     if text_file is not None:
         _same_text(verdict, bundle.manifest, text_file)

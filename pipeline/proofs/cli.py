@@ -63,12 +63,14 @@ def bundle_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="New bundle directory (must not exist).")],
 ) -> None:
     """The public bundle: manifest, signature, public key, EU summary, Croissant, datasheet; no text at all."""
+    import duckdb
+
     from pipeline.proofs.bundle import BundleError, write_bundle
     from pipeline.reports.release_files import ReportError
 
     try:
         info = write_bundle(release, out)
-    except (BundleError, ReportError, OSError, ValueError) as err:
+    except (BundleError, ReportError, OSError, ValueError, duckdb.Error) as err:
         raise _fail(err, 2) from None
     typer.echo(f"bundle written: {out} ({len(info['files'])} files, key {info['key_id'][:16]}…)")
 

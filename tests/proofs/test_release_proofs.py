@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import jsonschema
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+import schemas
 from pipeline.cli import app
 from pipeline.proofs.check import verify_proof
 from pipeline.proofs.prove import Prover, proof_json
@@ -86,7 +88,9 @@ def test_every_planted_page_is_proven_in_or_removed_with_its_reason(world):
     assert prover.source.startswith("from the commitments/ sidecar")
     for url, outcome in world["expect"].items():
         proof = world["base"] / "p.json"
-        proof.write_text(proof_json(prover.url(url)))
+        made = prover.url(url)
+        jsonschema.validate(made, schemas.proof_schema())  # the documented format is the one written
+        proof.write_text(proof_json(made))
         verdict = verify_proof(world["b1"], proof)
         if outcome.stage is None:
             assert verdict.answer == "in", url
@@ -117,6 +121,7 @@ def test_texts_in_their_released_forms_and_a_changed_text_is_not_in(world):
     original = world["base"] / "original.txt"
     original.write_text(unredacted(texts[PII_URL]), encoding="utf-8")
     proof = prove_to(world, "r1", "--text-file", original)
+    jsonschema.validate(json.loads(proof.read_text()), schemas.proof_schema())
     out = cli("verify-proof", "--bundle", world["b1"], proof, "--text-file", original)
     assert out.startswith("The text of original.txt (normalised sha256 ") and " IS in release r1 " in out
     for url, text in docs[:5]:
@@ -236,6 +241,8 @@ def test_forged_and_foreign_proofs_are_refused_in_one_line(world):
     forged.write_text("[1, 2]")
     assert "the proof is not a JSON object" in one_line_error("verify-proof", "--bundle", world["b1"], forged)
     assert "cannot read the proof" in one_line_error("verify-proof", "--bundle", world["b1"], world["base"] / "nope")
+    forged.write_bytes(b" " * (2 << 20))
+    assert "not a proof" in one_line_error("verify-proof", "--bundle", world["b1"], forged)
     assert text  # the file was a real proof before it was cut
 
 

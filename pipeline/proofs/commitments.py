@@ -320,12 +320,13 @@ def _check_sidecar(release: Path, manifest_sha256: str, rebuilt: Commitments) ->
             stored_keys = np.load(directory / f"{tree_name}.keys.npy")
             stored_chunks = np.load(directory / f"{tree_name}.chunks.npy")
             same = np.array_equal(stored_keys, tree.keys) and np.array_equal(stored_chunks, tree.chunks)
-            if tree.labels is not None:
-                names = tuple(_join(e) for e in info["trees"][tree_name]["labels"])
+            if tree.labels is not None:  # the same label bytes leaf by leaf, whatever their numbering
+                position = {name: i for i, name in enumerate(tree.label_names)}
+                names = [position.get(_join(e), -1) for e in info["trees"][tree_name]["labels"]]
                 stored = np.load(directory / f"{tree_name}.labels.npy")
-                same = same and len(stored) == len(tree.labels) and [names[i] for i in stored] == [
-                    tree.label_names[i] for i in tree.labels
-                ]
+                same = (
+                    same and stored.shape == tree.labels.shape and np.array_equal(np.array(names)[stored], tree.labels)
+                )
             if not same:
                 problems.append(f"the {tree_name} leaves differ from the tables")
     except (OSError, ValueError, KeyError, TypeError, IndexError) as err:

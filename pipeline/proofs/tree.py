@@ -92,8 +92,8 @@ class SortedTree:
             return [sha256(b"\x00" + raw[i : i + KEY_BYTES]).digest() for i in range(0, len(raw), KEY_BYTES)]
         names = self.label_names
         return [
-            sha256(b"\x00" + raw[j * KEY_BYTES : (j + 1) * KEY_BYTES] + names[int(lab)]).digest()
-            for j, lab in enumerate(self.labels[lo:hi])
+            sha256(b"\x00" + raw[j * KEY_BYTES : (j + 1) * KEY_BYTES] + names[lab]).digest()
+            for j, lab in enumerate(self.labels[lo:hi].tolist())
         ]
 
     @cached_property

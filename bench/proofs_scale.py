@@ -11,7 +11,8 @@ Then, each in a fresh spawned process:
   1. `build_commitments` + `write_sidecar` (what the release pass adds), and `check_commitments` (what
      `verify` adds), seconds and peak RSS;
   2. `prove` with the sidecar: the first proof in a fresh process (imports, opening the sidecar, one proof) and
-     the p50/p99 of 300 proofs of each kind after it (in, removed, not in, text in, text not in);
+     the p50/p99 of 300 proofs of each kind after it (in, removed, not in, text in, text not in); and one proof
+     without the sidecar (from the tables);
   3. proof sizes of all of those;
   4. `verify-proof` from a cold start of the check (a fresh process; interpreter start not counted, every import
      of the check counted): median of 9 processes per kind.
@@ -165,6 +166,16 @@ def prove(out: str, subjects: dict[str, list[str]], proofs_dir: str) -> dict[str
     return result
 
 
+def prove_without_sidecar(out: str, url: str) -> dict[str, Any]:
+    """Child: one proof from the tables alone (no commitments/ sidecar): what a published copy without it costs."""
+    from pipeline.proofs.prove import Prover
+
+    t = time.perf_counter()
+    prover = Prover(Path(out))
+    answer = prover.url(url)["answer"]
+    return {"seconds": time.perf_counter() - t, "source": prover.source, "answer": answer}
+
+
 VERIFY_CHILD = """
 import sys, time
 t, c = time.perf_counter(), time.process_time()
@@ -226,6 +237,10 @@ def scale(args: argparse.Namespace) -> None:
                         target="< 50 ms", answers=k["answers"]))  # fmt: skip
             emit(figure(f"proof_bytes_{kind}", k["bytes_median"], "bytes", None, cmd, max_bytes=k["bytes_max"],
                         target="< 2 KB"))  # fmt: skip
+        (release / "commitments").rename(base / "sidecar-aside")
+        slow = in_process("bench.proofs_scale:prove_without_sidecar", str(release), subjects["url_in"][0])
+        emit(figure("prove_without_sidecar", slow["seconds"], "s", slow["peak_rss_mb"], cmd, answer=slow["answer"],
+                    source=slow["source"]))  # fmt: skip
         for kind in KINDS:
             runs = [verify_cold(bundle, proofs / f"{kind}-{i}.json") for i in range(9)]
             ms = sorted(r[0] for r in runs)

@@ -79,7 +79,10 @@ def manifest_commitments(manifest: dict) -> dict:
     if not isinstance(trees, dict) or any(
         not isinstance(trees.get(n), dict)
         or not isinstance(trees[n].get("leaves"), int)
+        or trees[n]["leaves"] < 0
         or not isinstance(trees[n].get("root"), str)
+        or len(trees[n]["root"]) != 64
+        or not set(trees[n]["root"]) <= set("0123456789abcdef")
         for n in TREES
     ):
         raise CommitmentError("the manifest's commitments section is malformed")

@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
     "crawl": ("bench.crawl", [], ["--pages", "100"], False),
     "app_scale": ("bench.app_scale", [], ["--docs", "100000", "--ledger", "30000"], False),
     "index_scale": ("bench.index_scale", [], ["--docs", "100000"], False),
+    "proofs_scale": ("bench.proofs_scale", ["scale"], ["scale", "--docs", "100000", "--removed", "40000"], False),
 }
 
 

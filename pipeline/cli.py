@@ -23,6 +23,7 @@ from rich.text import Text
 from pipeline.crawl.cli import crawl_command, robots_snapshot_command
 from pipeline.index.cli import check_command, index_command, search_command
 from pipeline.optout_cli import optout_app
+from pipeline.proofs.cli import bundle_command, keys_app, prove_command, sign_command, verify_proof_command
 from pipeline.reports.cli import report_app
 from pipeline.sample_web_cli import sample_web_app
 
@@ -303,11 +304,14 @@ def verify(
         Path | None,
         typer.Option(help="Also check against this opt-out registry (default: the one a derived release names)."),
     ] = None,
+    pubkey: Annotated[
+        Path | None, typer.Option(help="Check the manifest's signature with this public key (the publisher's).")
+    ] = None,
 ) -> None:
     """Check hashes, schemas, conservation and opt-outs from the release files alone; exit 1 on any problem."""
     from pipeline.verify import verify_release
 
-    report = verify_release(release, registry)
+    report = verify_release(release, registry, pubkey=pubkey)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -664,7 +668,12 @@ def release_publish(
     out.print(f"[green]published[/] {escape(str(release))} → {escape(target)}", highlight=False)
 
 
+release_app.command("sign")(sign_command)
+release_app.command("bundle")(bundle_command)
 app.add_typer(release_app, name="release")
+app.add_typer(keys_app, name="keys")
+app.command("prove")(prove_command)
+app.command("verify-proof")(verify_proof_command)
 app.add_typer(report_app, name="report")
 app.command("crawl")(crawl_command)
 app.command("index")(index_command)

@@ -26,6 +26,7 @@ from pipeline.config import OptoutConfig, RunConfig
 from pipeline.optout.explain import decide
 from pipeline.optout.policies import PolicyIndex, collect
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
+from pipeline.proofs.commitments import build_commitments
 from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.steps.optout import decision_evidence, reason_for
 from pipeline.tables import file_sha256, write_part
@@ -117,6 +118,10 @@ def derive_release(
         raise ReleaseError(f"{parent} is format {manifest['format_version']}: derive needs format 2 or later")
     config = RunConfig.model_validate(manifest["config"])
     at = instant(at, "--at") if at else now_utc()
+    # a format 3 parent's child is format 4 (the same tables, plus commitments); older ones keep their format
+    tables = schemas.TABLE_VERSIONS[manifest["format_version"]]
+    committed = manifest["format_version"] >= 3 and tables == schemas.TABLE_VERSIONS[schemas.FORMAT_VERSION]
+    parent_signature = _parent_signature(parent) if committed else None
 
     registry_hits = registry_matches(parent, manifest, registry, at) if registry else pl.DataFrame()
     snapshot_rows, _, snapshot_files = (
@@ -176,6 +181,7 @@ def derive_release(
         "parent": {
             "release_id": manifest["release_id"],
             "manifest_sha256": hashlib.sha256((parent / MANIFEST).read_bytes()).hexdigest(),
+            **({"signature": parent_signature} if committed else {}),
         },
         "derived_at": at,
         "registry": registry.state(at) if registry else None,
@@ -184,9 +190,28 @@ def derive_release(
     by_input = dict(removed_docs.group_by("file_path").len().iter_rows()) if removed_docs.height else {}
     by_reason = Counter(removals[i]["reason"] for i in removed_docs["id"]) if removed_docs.height else Counter()
     child = _child_manifest(manifest, out.name, files, by_input, by_reason, lineage)
+    commitments = None
+    if committed:  # Merkle roots over the child's own tables (pipeline/proofs/)
+        child["format_version"] = schemas.FORMAT_VERSION
+        commitments = build_commitments(staging, child["files"])
+        child["commitments"] = commitments.section()
     (staging / MANIFEST).write_text(json.dumps(child, indent=2) + "\n")
+    if commitments is not None:
+        commitments.write_sidecar(staging, file_sha256(staging / MANIFEST), out.name)
     os.replace(staging, out)
     return child
+
+
+def _parent_signature(parent: Path) -> dict | None:
+    """The parent's signature for the child's lineage (None if unsigned); one that does not verify stops derive."""
+    from pipeline.proofs.signing import SignatureError, parent_signature
+
+    try:
+        return parent_signature(parent)
+    except (SignatureError, OSError) as err:
+        raise ReleaseError(
+            f"{parent} carries a signature that does not hold ({err}); derive from a sound release"
+        ) from None
 
 
 def _child_manifest(

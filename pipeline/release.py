@@ -28,6 +28,7 @@ from pipeline.executors.local import STAGES, Shard
 from pipeline.optout.policies import PolicyIndex
 from pipeline.optout.registry import REASON as REGISTRY_REASON
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
+from pipeline.proofs.commitments import build_commitments
 from pipeline.steps.dedup import (
     EdgeFinder,
     band_keys,
@@ -357,7 +358,10 @@ def build_release(
             },
             "files": sorted(files, key=lambda f: f["path"]),
         }
+        commitments = build_commitments(staging, manifest["files"])  # Merkle roots over what was just written
+        manifest["commitments"] = commitments.section()
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        commitments.write_sidecar(staging, file_sha256(staging / MANIFEST), out.name)
         os.replace(staging, out)
     except BaseException as err:
         # a full disk, a file size limit, Ctrl-C: no half release left behind, under any name

@@ -43,10 +43,13 @@ import re
 import string
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import ada_url
-import polars as pl
+
+if TYPE_CHECKING:  # polars is imported by the column functions below only: the proof verifier starts without it
+    import polars as pl
 
 SCHEMES = {"http": 80, "https": 443}
 RULES_VERSION = 1  # bump when any rule above changes what `url_key` or `domain_of` returns for some URL
@@ -309,11 +312,15 @@ def _map(values: Iterable[str | None], fn) -> list[str | None]:
 
 def url_key_expr(url: pl.Expr) -> pl.Expr:
     """`url_key` of every value of a String column (null where there is no identity)."""
+    import polars as pl
+
     return url.map_batches(lambda s: pl.Series(s.name, _map(s.to_list(), url_key), pl.String), return_dtype=pl.String)
 
 
 def domain_expr(url: pl.Expr) -> pl.Expr:
     """`domain_of` of every value of a String column: the release's `domain` column."""
+    import polars as pl
+
     return url.map_batches(
         lambda s: pl.Series(s.name, _map(s.to_list(), domain_of), pl.String), return_dtype=pl.String
     )
@@ -332,6 +339,8 @@ def domain_covered_expr(keys: pl.Expr, domain: str) -> pl.Expr:
 
 def prefix_covered_expr(keys: pl.Expr, prefix: str) -> pl.Expr:
     """Over a column of `url_key`s: which the URL-prefix entry `prefix` covers."""
+    import polars as pl
+
     want = url_key(prefix)
     if want is None:
         return pl.lit(False)

@@ -6,7 +6,10 @@ conservation law holds per input and in total (eligible == kept + removed, recom
 Parquet with DuckDB); ids are unique; signatures align with documents; every `duplicate_of`
 points at a kept document; every row carries the manifest's config hash. From format 2: no kept
 document has an opt-out decision that reserves it (zero violations), every opt-out removal has that
-evidence, and every evidence row is about a record the release accounts for.
+evidence, and every evidence row is about a record the release accounts for. From format 4: the
+commitments (Merkle roots over the kept URLs, texts and removals) rebuild from the tables
+(`pipeline.proofs.commitments`). Any release: a signature beside the manifest verifies (with `pubkey`, the
+publisher's key, when given).
 """
 
 from __future__ import annotations
@@ -275,7 +278,7 @@ def _check_registry(release: Path, manifest: dict, report: VerifyReport, registr
     )
 
 
-def verify_release(release: Path, registry: Path | None = None) -> VerifyReport:
+def verify_release(release: Path, registry: Path | None = None, *, pubkey: Path | None = None) -> VerifyReport:
     report = VerifyReport(str(release))
     try:
         manifest = load_manifest(release)
@@ -310,6 +313,14 @@ def verify_release(release: Path, registry: Path | None = None) -> VerifyReport:
     except ReleaseError as err:  # e.g. a listed part file that resolves outside the release
         report.add("tables readable inside the release", False, str(err))
         return report
+    from pipeline.proofs.commitments import check_commitments
+    from pipeline.proofs.signing import check_release_signature
+
+    if manifest["format_version"] >= 4:
+        for name, ok, detail in check_commitments(release, manifest, file_sha256(release / "manifest.json")):
+            report.add(name, ok, detail)
+    for name, ok, detail in check_release_signature(release, pubkey):
+        report.add(name, ok, detail)
     from pipeline.index import verify_index
 
     for name, ok, detail in verify_index(release):

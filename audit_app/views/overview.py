@@ -9,7 +9,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from audit_app import common
+from audit_app import common, proofs
 
 TEXT_WAIT_S = 0.5  # how long a page run waits for the text size before drawing the rest of the page
 
@@ -143,3 +143,6 @@ chart = (
 labels = chart.mark_text(align="left", dx=3).encode(text="records:Q")
 chart_with_data("Funnel: input records → documents", chart + labels, funnel, "funnel")
 st.caption("From the manifest's counts. Every input record ends either in the documents or in the ledger.")
+
+opened = common.release()
+proofs.commitments_panel(opened.path, opened.manifest)

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from audit_app import common, lineage, queries, registry
+from audit_app import common, lineage, proofs, queries, registry
 
 REQUESTS_KEY = "rh_filed"  # request ids filed in this browser session (for the per-session limit)
 SUBJECTS = {"domain": "A domain", "url": "A URL", "text": "A text"}
@@ -270,6 +270,11 @@ if value.strip():
             st.caption("Checked: " + common.code_span(first["query"]))
             _release_lines(summary, statuses)
             common.show_table(summary, key="rh_summary", link_column=None, download="opt-out-status")
+            if not prefix:
+                checked = readable.filter(pl.col("path").is_in(list(statuses)))
+                proofs.proof_downloads(
+                    [(r["release_id"], root / r["path"]) for r in checked.iter_rows(named=True)], kind, value
+                )
         _registry_check(kind, value)
 
 _request_form(kind)

@@ -34,7 +34,8 @@ import polars as pl
 import pytest
 
 from audit_app import queries
-from tests.app.conftest import HOSTILE_URL, table_files
+from pipeline.release_read import table_files
+from tests.app.conftest import HOSTILE_URL
 from tests.app.test_cli_app import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -21,9 +21,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from audit_app import queries, source
+from pipeline.release_read import table_files
 from pipeline.tables import conform
 from pipeline.url_identity import url_key
-from tests.app.conftest import HOSTILE_URL, table_files
+from tests.app.conftest import HOSTILE_URL
 from tests.app.test_pages import HOSTILE, assert_no_raw_html, texts
 from tests.helpers.warcs import Page, record_spans, write_warc
 

@@ -272,6 +272,12 @@ class MembershipIndex:
         self.dedup = self.info["dedup"]
         # read-only, external access off, configuration locked: a view stored in the file reads nothing else
         self.con = open_database(found.file(ENTRIES_DB))
+        stored = self._rows(
+            "SELECT view_name AS name FROM duckdb_views() WHERE NOT internal UNION ALL SELECT function_name "
+            "FROM duckdb_functions() WHERE NOT internal AND function_type IN ('macro', 'table_macro')"
+        )
+        if stored:  # the index writes tables only: anything else was put there by someone else
+            raise MembershipIndexError(f"{ENTRIES_DB} holds views or macros ({stored[0]['name']!r}), not an index")
         self.signatures = np.load(found.file("signatures.npy"), mmap_mode="r")
         self.lsh_keys = np.load(found.file("lsh_keys.npy"), mmap_mode="r")
         self.lsh_entries = np.load(found.file("lsh_entries.npy"), mmap_mode="r")
@@ -287,8 +293,13 @@ class MembershipIndex:
     # ------------------------------------------------------------------------------------------ helpers
 
     def _rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        rel = self.con.cursor().sql(sql, params=params)
-        return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+        import duckdb
+
+        try:
+            rel = self.con.cursor().sql(sql, params=params)
+            return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+        except duckdb.Error as err:  # e.g. a stored view that tries to read outside the index: refused, and said
+            raise MembershipIndexError(f"the index's entries cannot be read: {type(err).__name__}") from None
 
     def _match(self, row: dict[str, Any], how: str) -> Match:
         keys = ("url", "domain", "language", "title", "stage", "reason", "detail", "duplicate_of")

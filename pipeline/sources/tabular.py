@@ -78,6 +78,7 @@ def _parquet_batch(df: pl.DataFrame, start: int, limit: int) -> pl.DataFrame:
         read_error=error,
         read_detail=detail,
         http_headers=pl.lit(None, pl.String),
+        site_file=pl.lit(None, pl.String),
     ).cast(RECORD_SCHEMA)  # type: ignore[arg-type]
 
 
@@ -166,7 +167,7 @@ def jsonl_row(line: bytes, index: int, limit: int) -> tuple:
         rid = None if obj.get("id") is None else str(obj["id"])
         url = None if obj.get("url") is None else str(obj["url"])
         date = normalise_date(obj.get("date"))
-    return (index, None, "row", rid, url, date, None, None, None, None, None, text, error, detail, None)
+    return (index, None, "row", rid, url, date, None, None, None, None, None, text, error, detail, None, None)
 
 
 def read_jsonl(

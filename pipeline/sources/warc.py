@@ -64,7 +64,7 @@ from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.config import ReadConfig
 from pipeline.optout.base import policy_kind
-from pipeline.sources.base import ReadReport, empty_records
+from pipeline.sources.base import SITE_FILE_HEADER, ReadReport, empty_records
 from pipeline.sources.inputs import (
     CHUNK,
     HashingReader,
@@ -78,6 +78,7 @@ from pipeline.sources.inputs import (
 NON_CHUNKED = "non-chunked gzip: records are not individually addressable, recompress with `warcio recompress`"
 GZIP_MAGIC = b"\x1f\x8b"
 _ELIGIBLE = frozenset({"response", "resource", "conversion"})
+_SITE_FILE_KEY = SITE_FILE_HEADER.lower()
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
 _TYPE_NAMES = {
     int(t): str(t)
@@ -97,8 +98,8 @@ Stop = tuple[int, str] | None  # (offset, error) where reading stopped; None whe
 
 # Row layout: positions of RECORD_SCHEMA's columns in a row list.
 (OFFSET, LENGTH, RTYPE, RECORD_ID, URL, DATE, DIGEST, STATUS, CTYPE, CHARSET,
- PAYLOAD, TEXT, ERROR, DETAIL, HEADERS) = range(15)  # fmt: skip
-_ROW_WIDTH = 15
+ PAYLOAD, TEXT, ERROR, DETAIL, HEADERS, SITE_FILE) = range(16)  # fmt: skip
+_ROW_WIDTH = 16
 
 
 class GzipError(OSError):
@@ -353,12 +354,15 @@ class Pending:
     extra: dict = field(default_factory=dict)
 
 
-def _allowed(status: int | None, ctype: str | None, cfg: ReadConfig, url: str | None) -> bool:
+def _allowed(
+    status: int | None, ctype: str | None, cfg: ReadConfig, url: str | None, site_file: str | None = None
+) -> bool:
     """Whether to hold the body in memory; a non-2xx status is judged (and explained) by the admit step,
-    and a site policy file (robots.txt, tdmrep.json, ai.txt) is evidence for the opt-out step whatever its type."""
+    and a site policy file (robots.txt, tdmrep.json, ai.txt, or a record the crawler marked as fetched for one)
+    is evidence for the opt-out step whatever its type."""
     if status is not None and not 200 <= status <= 299:
         return True
-    return (ctype is not None and ctype in cfg.content_types) or policy_kind(url) is not None
+    return (ctype is not None and ctype in cfg.content_types) or policy_kind(url) is not None or site_file is not None
 
 
 def _header_lines(items: Any) -> str:
@@ -435,6 +439,7 @@ def _process_warc_record(rec: Any, pos: int, offset: int, cfg: ReadConfig) -> Pe
         row[OFFSET], row[RTYPE] = offset, rtype
         row[RECORD_ID] = h.get("warc-record-id")
         row[URL] = clean_uri(h.get("warc-target-uri"))
+        row[SITE_FILE] = h.get(_SITE_FILE_KEY)
         row[DATE] = normalise_date(h.get("warc-date"))
         digest_header = row[DIGEST] = h.get("warc-payload-digest")
         ctype, charset = split_content_type(h.get("content-type"))
@@ -462,7 +467,7 @@ def _process_warc_record(rec: Any, pos: int, offset: int, cfg: ReadConfig) -> Pe
             keep = False
             row[ERROR] = "read_too_large"
             row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
-        if keep and not is_text and not _allowed(status, ctype, cfg, row[URL]):
+        if keep and not is_text and not _allowed(status, ctype, cfg, row[URL], row[SITE_FILE]):
             keep = False
             row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
         digest = None

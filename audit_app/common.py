@@ -275,14 +275,19 @@ def code_span(value: Any) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+_MARKDOWN = "\\`*_{}[]()<>#+-.!|~$:"
+_ESCAPE_PLAIN = str.maketrans({c: "\\" + c for c in _MARKDOWN})  # one pass (a regex substitution: 10x slower)
+_ESCAPE_MARKDOWN = str.maketrans({c: "\\" + c for c in _MARKDOWN + "&"})
+
+
 def plain(value: Any) -> str:
     """A value for a label or message that Streamlit renders as Markdown: every Markdown character escaped."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", " ".join(str(value).split()))
+    return " ".join(str(value).split()).translate(_ESCAPE_PLAIN)
 
 
 def escape_markdown(value: Any) -> str:
     """Like `plain`, but keeps single spaces at the ends, so escaped pieces can be joined around bold text."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])", r"\\\1", re.sub(r"\s+", " ", str(value)))
+    return re.sub(r"\s+", " ", str(value)).translate(_ESCAPE_MARKDOWN)
 
 
 def document_href(doc_id: str) -> str:

@@ -34,7 +34,7 @@ MAX_NOTE_CHARS = 2_000
 MAX_REQUESTS_PER_SESSION = 10  # a browser session filing more than this is refused (the queue is reviewed by hand)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # everything below space except tab and newline, and DEL
-_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_EMAIL = re.compile(r"^[^@\s<>]++@[^@\s<>.]++(?:\.[^@\s<>.]++)++$")  # possessive: linear on any input
 _WEB = re.compile(r"^https?://[^\s<>]+$", re.IGNORECASE)
 
 

@@ -266,6 +266,16 @@ def index_check_text(state: IndexState, text: str) -> Any:
 # Rendering release data and user input safely
 
 
+def client_address() -> str | None:
+    """The address of the browser this session serves (`st.context.ip_address`): the socket peer, or the address a
+    reverse proxy on this machine forwards (uvicorn trusts X-Forwarded-For from loopback only), None for a browser
+    on this machine. It keys the rate limit of opt-out requests (audit_app/registry.py)."""
+    try:
+        return st.context.ip_address
+    except Exception:  # no client context (a bare script run)
+        return None
+
+
 def code_span(value: Any) -> str:
     """`value` as a Markdown inline code span: shown literally (no Markdown, links or HTML), one line."""
     text = " ".join(str(value).split()) or " "

@@ -22,23 +22,16 @@ def build(path: Path, n: int) -> Registry:
     from tests.hardening.test_request_flood import _write_requests
 
     reg = Registry(path)
-    have = len(reg._request_files())
-    if have < n:
+    if len(reg._request_files()) < n:
         _write_requests(reg.path / "requests", n)  # names are fixed by index: rewriting is idempotent
-    while len(reg._loose()) >= optout_registry.SEGMENT_ROWS:
-        _fold_oldest(reg)
-    return reg
-
-
-def _fold_oldest(reg: Registry) -> None:
-    """One segment of the SEGMENT_ROWS oldest loose requests (what filing them one by one would have written)."""
-    loose = dict(sorted(reg._loose().items(), key=lambda kv: kv[1].name)[: optout_registry.SEGMENT_ROWS])
-    original = reg._loose
-    reg._loose = lambda: loose  # type: ignore[method-assign]
-    try:
+    loose = sorted(reg._loose().items(), key=lambda kv: kv[1].name)
+    step = optout_registry.SEGMENT_ROWS
+    for start in range(0, len(loose) - step + 1, step):  # what filing them one by one would have written
+        chunk = dict(loose[start : start + step])
+        reg._loose = lambda chunk=chunk: chunk  # type: ignore[method-assign]
         reg._fold()
-    finally:
-        reg._loose = original  # type: ignore[method-assign]
+    del reg._loose
+    return reg
 
 
 def main() -> None:

@@ -215,7 +215,7 @@ def test_a_format1_release_may_not_list_evidence_files(optout_root, tmp_path):
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     manifest["format_version"] = 1
     (tmp_path / "r" / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(queries.ReleaseAccessError, match="unexpected file"):
+    with pytest.raises(queries.ReleaseAccessError, match="unexpected table 'optout_evidence'"):
         queries.open_release(tmp_path / "r", tmp_path)
 
 

@@ -280,18 +280,32 @@ def cases() -> list[Case]:
         {"backticks": rep("`"), "runs": rep("`` ")},
     )
     add("audit_app.common.file_stem", re.compile(r"[^A-Za-z0-9_.-]+"), app_common.file_stem, {"specials": rep("<>")})
+    # ---- patterns written inline (re.<call>("...")) in modules that read content or the public's input
+    py_case("crawler seed scheme", re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://"), "match", {"scheme chars": rep("a+")})
+    py_case("crawler charset", re.compile(r"charset=[\"']?([\w.:-]+)", re.I), "search",
+            {"charsets": rep("charset="), "value": "charset=" + rep("a")})  # fmt: skip
+    py_case("index query language", re.compile(r"[a-z]{2,3}(_[A-Za-z]{4})?"), "fullmatch", {"letters": rep("ab_")})
+    py_case("index query phrases", re.compile(r'"([^"]*)"'), "findall", {"quotes": rep('"a'), "open": '"' + rep("a")})
+    py_case("index query loose", re.compile(r'"[^"]*"'), "sub", {"quotes": rep('"a'), "open": '"' + rep("a")})
+    py_case("audit_app.common backticks", re.compile(r"`+"), "findall", {"backticks": rep("` ")})
+    py_case("audit_app.common spaces", re.compile(r"\s+"), "sub", {"spaces": rep(" \t")})
+    py_case("audit_app.common file_stem", re.compile(r"[^A-Za-z0-9_.-]+"), "sub", {"specials": rep("<>a")})
     py_case("reports.render._MD_INLINE", render._MD_INLINE, "sub", {"specials": rep("`*[")})
     py_case("reports.render._MD_LINE_START", render._MD_LINE_START, "sub", {"digits": rep("1"), "hashes": rep("#")})
     return out
 
 
 # Modules whose compiled patterns are applied to pages, texts, URLs, headers or the public's input: every
-# module-level `re.Pattern` in them must be a row of `cases()` (test_regex_time checks it).
+# module-level `re.Pattern` in them, and every pattern written inline as `re.<call>("...")` in them or in
+# INLINE_MODULES, must be a row of `cases()` (test_regex_time checks it).
 CONTENT_MODULES = (
     "pipeline.steps.extract", "pipeline.optout.base", "pipeline.optout.robots", "pipeline.optout.noai",
     "pipeline.sources.inputs", "pipeline.url_identity", "pipeline.crawl.urls", "pipeline.crawl.config",
     "pipeline.text_identity", "pipeline.optout.registry", "audit_app.registry", "pipeline.reports.render",
 )  # fmt: skip
+
+
+INLINE_MODULES = ("pipeline.crawl.crawler", "pipeline.index.query", "audit_app.common")
 
 
 def main(names: list[str]) -> None:

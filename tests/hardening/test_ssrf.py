@@ -339,3 +339,33 @@ def test_gzip_bodies_still_cross_the_guard(tmp_path):
     with serve("127.0.0.1", routes) as (site, seen):
         summary = crawl([site + "/"], tmp_path / "out", config())
     assert seen == ["/robots.txt", "/.well-known/tdmrep.json", "/ai.txt", "/"] and summary.statuses["200"] == 1
+
+
+def test_https_goes_to_the_checked_address_and_names_the_host_for_tls(tmp_path):
+    """The guard connects to the address it checked, but TLS still names the URL's host (SNI, and the certificate
+    is verified for it): the self-signed test certificate is refused by the crawler, after the server saw the name."""
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=www.example.com",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1"], check=True, capture_output=True)  # fmt: skip
+    names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    handler = type("H", (_Handler,), {"routes": {"/robots.txt": OK_ROBOTS}, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        spy, resolver = Spy(), Resolver({"www.example.com": ["127.0.0.1"]})
+        seed = f"https://www.example.com:{server.server_address[1]}/"
+        crawl([seed], tmp_path / "out", config(), egress=policy(config(), resolver), network=spy)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert spy.asked and set(spy.asked) == {"127.0.0.1"}  # the socket went to the checked address ...
+    assert names and set(names) == {"www.example.com"}  # ... and TLS named the host
+    errors = [r.json for r in records(tmp_path / "out") if r.type == "metadata" and r.json["event"] == "fetch_error"]
+    assert errors and "CERTIFICATE_VERIFY_FAILED" in errors[0]["detail"]  # verified for that name, and refused

@@ -240,3 +240,21 @@ def test_every_page_on_a_crafted_release_shows_nothing_outside_it(world, name, m
         assert not at.exception, f"{name} {what}: {[e.value for e in at.exception][:1]}"
         _no_secret(shown, f"{name}: page {what}")
     assert tree_digest(root / "releases") == before
+
+
+def test_the_release_reader_imports_nothing_of_the_pipelines_machinery():
+    """pipeline.release_read is what the app, the reports and the index read releases through (DESIGN.md: one light
+    read-only package): it and the app's queries pull in no sources, steps, executors or crawler."""
+    import subprocess
+
+    code = (
+        "import sys, pipeline.release_read, pipeline.release_read.diff, audit_app.queries\n"
+        "bad = sorted(m for m in sys.modules if m.startswith(('pipeline.sources', 'pipeline.steps', "
+        "'pipeline.executors', 'pipeline.crawl', 'pipeline.release.')) or m == 'pipeline.release')\n"
+        "print(bad)"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo,
+                         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"}, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout

@@ -266,6 +266,16 @@ def index_check_text(state: IndexState, text: str) -> Any:
 # Rendering release data and user input safely
 
 
+def client_address() -> str | None:
+    """The address of the browser this session serves (`st.context.ip_address`): the socket peer, or the address a
+    reverse proxy on this machine forwards (uvicorn trusts X-Forwarded-For from loopback only), None for a browser
+    on this machine. It keys the rate limit of opt-out requests (audit_app/registry.py)."""
+    try:
+        return st.context.ip_address
+    except Exception:  # no client context (a bare script run)
+        return None
+
+
 def code_span(value: Any) -> str:
     """`value` as a Markdown inline code span: shown literally (no Markdown, links or HTML), one line."""
     text = " ".join(str(value).split()) or " "
@@ -275,14 +285,19 @@ def code_span(value: Any) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+_MARKDOWN = "\\`*_{}[]()<>#+-.!|~$:"
+_ESCAPE_PLAIN = str.maketrans({c: "\\" + c for c in _MARKDOWN})  # one pass (a regex substitution: 10x slower)
+_ESCAPE_MARKDOWN = str.maketrans({c: "\\" + c for c in _MARKDOWN + "&"})
+
+
 def plain(value: Any) -> str:
     """A value for a label or message that Streamlit renders as Markdown: every Markdown character escaped."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", " ".join(str(value).split()))
+    return " ".join(str(value).split()).translate(_ESCAPE_PLAIN)
 
 
 def escape_markdown(value: Any) -> str:
     """Like `plain`, but keeps single spaces at the ends, so escaped pieces can be joined around bold text."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])", r"\\\1", re.sub(r"\s+", " ", str(value)))
+    return re.sub(r"\s+", " ", str(value)).translate(_ESCAPE_MARKDOWN)
 
 
 def document_href(doc_id: str) -> str:

@@ -5,9 +5,9 @@ The graph is Graphviz DOT drawn by `st.graphviz_chart` in the browser. Release i
 manifests, which are data: node names are generated (`r0`, `r1`, ...) and every label is a DOT string with
 backslashes, quotes and line breaks escaped, so no manifest can add nodes, edges or attributes.
 
-The diff is `pipeline.derive.release_diff`, the same code as `apertura release diff`, run only on two
-releases that `queries.open_release` accepted (inside the data root, every file the manifest lists inside
-the release): release_diff itself reads whatever paths a manifest names.
+The diff is `pipeline.release_read.diff.release_diff`, the same code as `apertura release diff`, run only on two
+releases that `queries.open_release` accepted (inside the data root), over a connection locked to the two
+releases' own table files.
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def diff(old: str, new: str, *, root: Path | str | None = None, limit: int = 20)
         opened = queries.open_release(given, root)  # validates the manifest's file list; closed right away
         opened.con.close()
         paths.append(opened.path)
-    from pipeline.derive import release_diff
-    from pipeline.release import ReleaseError
+    from pipeline.release_read import ReleaseError
+    from pipeline.release_read.diff import release_diff
 
     try:
         data = release_diff(paths[0], paths[1], limit=limit)

@@ -14,8 +14,9 @@ its own cursor (DuckDB connections are not thread-safe, Streamlit runs sessions 
 fully. Results are Polars DataFrames or small dicts, so Streamlit can cache them with `st.cache_data`.
 
 This module does not import Streamlit or the pipeline (DESIGN.md: the app reads releases through
-`schemas/` and DuckDB only), except `pipeline.text_identity`, the one definition of when a pasted text is a
-text of the release (normalisation, personal-data placeholders), which runs no pipeline step.
+`schemas/` and DuckDB only), except `pipeline.release_read` (the one reader of a release's manifest and the
+paths it names, and of locked-down connections) and `pipeline.text_identity`, the one definition of when a
+pasted text is a text of the release (normalisation, personal-data placeholders); neither runs a pipeline step.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import string
 import threading
 from collections.abc import Callable
@@ -36,13 +36,12 @@ import duckdb
 import polars as pl
 
 import schemas
-from pipeline import url_identity
+from pipeline import release_read, url_identity
 from pipeline.text_identity import normalise_text, release_form_changes, release_redaction, released_forms
 
 DATA_ROOT_ENV = "APERTURA_DATA_ROOT"
 MANIFEST = "manifest.json"
 TABLES = tuple(schemas.TABLES)  # every table of the newest format; older releases get empty views
-_PART_PATH = re.compile(r"^[a-z_]+/part-[0-9]{5}\.parquet$")  # as in schemas/manifest.v1.json
 
 # A rough average for BPE tokenizers (GPT-2/Llama style) on English and other European languages:
 # about 0.75 words per token. Only an order of magnitude; the release stores words, not tokens.
@@ -134,23 +133,20 @@ def format_tables(manifest: dict) -> tuple[str, ...]:
 
 
 def _table_files(release: Path, manifest: dict) -> dict[str, list[Path]]:
-    """The Parquet files of each table, as listed in the manifest, each checked to lie inside the release."""
-    files: dict[str, list[Path]] = {t: [] for t in TABLES}
+    """The Parquet files of each table, as listed in the manifest, each checked to lie inside the release and to
+    exist (`pipeline.release_read`, the one reader of release paths)."""
     allowed = format_tables(manifest)
-    entries = manifest.get("files")
-    if not isinstance(entries, list):
-        raise ReleaseAccessError("manifest.json: malformed files list")
-    for entry in entries:
-        if not isinstance(entry, dict):
-            raise ReleaseAccessError("manifest.json: malformed files list")
-        rel, table = str(entry.get("path", "")), entry.get("table")
-        if table not in allowed or not _PART_PATH.match(rel) or not rel.startswith(f"{table}/"):
-            raise ReleaseAccessError(f"manifest.json lists an unexpected file {rel!r} for table {table!r}")
-        path = (release / rel).resolve()
-        if not path.is_relative_to(release) or not path.is_file():
-            raise ReleaseAccessError(f"manifest.json lists {rel!r}, which is missing from the release")
-        files[table].append(path)
-    return files
+    try:
+        if unknown := release_read.unexpected_tables(manifest, allowed):
+            raise ReleaseAccessError(f"manifest.json lists files for an unexpected table {unknown[0]!r}")
+        return {t: [Path(p) for p in release_read.table_files(release, manifest, t, must_exist=True)] for t in TABLES}
+    except release_read.ReleaseError as err:
+        raise ReleaseAccessError(_relative(str(err), release)) from None
+
+
+def _relative(message: str, release: Path) -> str:
+    """A reader's message with the release's location on the server left out (shown to the public)."""
+    return message.replace(str(release.resolve()), release.name).replace(str(release), release.name)
 
 
 def _identity_columns(con: duckdb.DuckDBPyConnection, manifest: dict) -> dict[str, str]:
@@ -220,11 +216,9 @@ def open_release(path: str | os.PathLike[str], root: Path | None = None) -> Rele
     """Validate the release directory and return a locked-down, read-only view of its tables."""
     directory = resolve_release(path, root)
     try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ReleaseAccessError(f"{directory.name}/{MANIFEST} cannot be read: {err}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "apertura-release":
-        raise ReleaseAccessError(f"{directory.name}/{MANIFEST} is not an Apertura release manifest")
+        manifest = release_read.load_manifest(directory)
+    except release_read.ReleaseError as err:
+        raise ReleaseAccessError(_relative(str(err), directory)) from None
     files = _table_files(directory, manifest)
     con = duckdb.connect(":memory:")
     old_identity = _identity_columns(con, manifest)
@@ -234,13 +228,7 @@ def open_release(path: str | os.PathLike[str], root: Path | None = None) -> Rele
             con.execute(f"CREATE VIEW {table} AS SELECT {old_identity.get(table, '*')} FROM read_parquet([{listed}])")
         else:
             con.execute(f"CREATE VIEW {table} AS {_empty_view(table)}")
-    every_file = [str(p) for paths in files.values() for p in paths]
-    con.execute(f"SET allowed_paths = [{', '.join(_sql_string(p) for p in every_file)}]")
-    con.execute("SET allowed_directories = []")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("SET autoload_known_extensions = false")
-    con.execute("SET lock_configuration = true")
+    release_read.lock(con, [str(p) for paths in files.values() for p in paths])
     return Release(directory, manifest, con, files)
 
 
@@ -1229,10 +1217,14 @@ def release_catalog(root: Path | None = None) -> pl.DataFrame:
     for directory in find_releases(root):
         rel_path = str(directory.relative_to(root)) or "."
         try:
-            raw = (directory / MANIFEST).read_bytes()
+            raw = release_read.inside(directory, MANIFEST, "the manifest").read_bytes()  # not a symlink leading out
             manifest = json.loads(raw)
             if not isinstance(manifest, dict) or manifest.get("format") != "apertura-release":
                 raise ValueError("not an Apertura release manifest")
+        except release_read.ReleaseError:
+            error = f"{MANIFEST} lies outside the release"
+            rows.append({"path": rel_path, "release_id": directory.name, "error": error})
+            continue
         except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             rows.append({"path": rel_path, "release_id": directory.name, "error": f"{MANIFEST}: {err}"})
             continue

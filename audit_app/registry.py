@@ -13,9 +13,14 @@ for `reopen_record`: the page then matches exactly as `apertura optout check` an
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +37,13 @@ MAX_NAME_CHARS = 200
 MAX_CONTACT_CHARS = 200
 MAX_NOTE_CHARS = 2_000
 MAX_REQUESTS_PER_SESSION = 10  # a browser session filing more than this is refused (the queue is reviewed by hand)
+MAX_REQUESTS_PER_ADDRESS_PER_HOUR = 5  # from one client address (IPv6: its /64), whatever its sessions
+MAX_REQUESTS_PER_HOUR = 100  # from everybody together, counted from the registry's own files
+MAX_PENDING = 10_000  # requests waiting for review; past this the app files none until some are reviewed
+HOUR = 3600.0
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # everything below space except tab and newline, and DEL
-_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_EMAIL = re.compile(r"^[^@\s<>]++@[^@\s<>.]++(?:\.[^@\s<>.]++)++$")  # possessive: linear on any input
 _WEB = re.compile(r"^https?://[^\s<>]+$", re.IGNORECASE)
 
 
@@ -86,6 +95,64 @@ def registry_path(root: Path | None = None) -> Path:
     return resolved
 
 
+def address_key(address: str | None) -> str:
+    """The bucket a client address is limited in: the IPv4 address, an IPv6 address's /64 (one subscriber gets a
+    whole /64), 'local' for none (the socket peer is this machine: Streamlit reports no address for loopback)."""
+    if not address:
+        return "local"
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class AddressLimiter:
+    """At most `limit` requests per client address (`address_key`) in any `window` seconds, shared by every
+    session of this app process (reloading the page starts a new session, not a new allowance). In memory: a
+    restart forgets it (the hourly limit over everybody, counted from the registry's files, does not)."""
+
+    def __init__(self, limit: int, window: float = HOUR, clock=time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, address: str | None) -> float | None:
+        """Count one request for this address and return None, or return the seconds until it may file again."""
+        key, now = address_key(address), self.clock()
+        with self._lock:
+            for k in [k for k, times in self._seen.items() if not times or times[-1] <= now - self.window]:
+                del self._seen[k]  # bounded by the addresses seen in the last window
+            times = self._seen.setdefault(key, deque())
+            while times and times[0] <= now - self.window:
+                times.popleft()
+            if len(times) >= self.limit:
+                return times[0] + self.window - now
+            times.append(now)
+            return None
+
+    def release(self, address: str | None) -> None:
+        """Give back the last reservation (the request was not filed after all)."""
+        with self._lock:
+            times = self._seen.get(address_key(address))
+            if times:
+                times.pop()
+
+
+LIMITER = AddressLimiter(MAX_REQUESTS_PER_ADDRESS_PER_HOUR)
+
+
+def public_rule(rule: str | None) -> str | None:
+    """A rule as shown to the public: a registry entry's rule without its requester's name and contact."""
+    from pipeline.optout.registry import without_requester
+
+    return without_requester(rule)
+
+
 def _registry(path: Path):
     from pipeline.optout.registry import Registry
 
@@ -96,7 +163,7 @@ def coverage(kind: str, value: str, *, root: Path | None = None) -> Coverage:
     """Which registry entries in force now cover a subject: kind 'domain' / 'url' (a page's URL: domain and
     URL-prefix entries apply) / 'text' (exact normalised hash or near copy by MinHash). Same rules as
     `apertura optout check`. Raises RequestError on bad input, RegistryAccessError if the registry is unusable."""
-    from pipeline.optout.registry import RegistryError, entry_dict
+    from pipeline.optout.registry import RegistryError, entry_dict, without_requester
 
     if kind not in ("domain", "url", "text"):
         raise RequestError(f"unknown kind {kind!r}")
@@ -107,9 +174,10 @@ def coverage(kind: str, value: str, *, root: Path | None = None) -> Coverage:
         state = reg.state()
     except RegistryError as err:
         raise RequestError(str(err)) from None
-    found = [{k: v for k, v in entry_dict(entry).items() if k != "note"} | {"rule": rule} for entry, rule in covering]
-    columns = {"entry_id": pl.String, "kind": pl.String, "value": pl.String, "requester": pl.String,
-               "received_at": pl.String, "effective_from": pl.String, "rule": pl.String}  # fmt: skip
+    found = [entry_dict(entry) | {"rule": without_requester(rule)} for entry, rule in covering]
+    # no requester, no note: an entry's requester is somebody else's name and contact
+    columns = {"entry_id": pl.String, "kind": pl.String, "value": pl.String, "received_at": pl.String,
+               "effective_from": pl.String, "rule": pl.String}  # fmt: skip
     frame = pl.DataFrame([{k: f.get(k) for k in columns} for f in found], schema=columns)
     return Coverage(frame, state, path)
 
@@ -171,9 +239,12 @@ def file_request(
     note: str = "",
     text: str | None = None,
     root: Path | None = None,
+    client: str | None = None,
 ) -> str:
     """Validate a rights holder's opt-out request and add it to the registry's pending queue (one new file
-    under `<registry>/requests/`). Returns the request id. Raises RequestError with what to fix."""
+    under `<registry>/requests/`). Returns the request id. Raises RequestError with what to fix, or why no
+    request is taken now: the queue is full (MAX_PENDING), this client address filed its hourly share
+    (MAX_REQUESTS_PER_ADDRESS_PER_HOUR), or everybody together did (MAX_REQUESTS_PER_HOUR)."""
     from pipeline.optout.registry import RegistryError
 
     if kind not in KINDS:
@@ -186,14 +257,33 @@ def file_request(
         subject = _field(value, "the domain" if kind == "domain" else "the URL prefix", MAX_VALUE_CHARS, required=True)
         body = None
     path = registry_path(root)
+    reg = _registry(path)
+    waiting = reg.pending_count()
+    if waiting >= MAX_PENDING:
+        raise RequestError(
+            f"the review queue is full ({waiting:,} requests wait for review; the limit is {MAX_PENDING:,}): no "
+            "request is taken until the data team has reviewed some. Please try again later, or contact the data team."
+        )
+    if reg.received_since(datetime.now(UTC) - timedelta(seconds=HOUR)) >= MAX_REQUESTS_PER_HOUR:
+        raise RequestError(
+            f"this app takes at most {MAX_REQUESTS_PER_HOUR} requests an hour from everybody together, and that many "
+            "came in during the last hour. Please try again in an hour."
+        )
+    if (wait := LIMITER.reserve(client)) is not None:
+        raise RequestError(
+            f"at most {MAX_REQUESTS_PER_ADDRESS_PER_HOUR} requests an hour are taken from one address; please try "
+            f"again in {max(1, round(wait / 60))} minute(s)."
+        )
     try:
-        return _registry(path).file_request(kind, subject, requester=who, note=remark, text=body)
+        return reg.file_request(kind, subject, requester=who, note=remark, text=body)
     except RegistryError as err:
+        LIMITER.release(client)
         raise RequestError(str(err)) from None
     except OSError as err:
+        LIMITER.release(client)
         raise RegistryAccessError(f"the registry cannot be written: {err.strerror or err}") from None
 
 
 def pending_count(*, root: Path | None = None) -> int:
     """How many requests wait for approval (shown after filing, so the person sees the queue is real)."""
-    return _registry(registry_path(root)).pending().height
+    return _registry(registry_path(root)).pending_count()

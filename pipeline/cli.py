@@ -508,7 +508,8 @@ def demo(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with start_sample_web() as web:
         console.print(f"sample web: {len(web.sites)} sites on 127.0.0.1; crawling into {crawl_dir}")
-        summary = crawl(web.seeds(), crawl_dir, CrawlConfig(delay_seconds=0.05), progress=console.is_terminal)
+        config = CrawlConfig(delay_seconds=0.05, allow_private=True)  # the sample web is on 127.0.0.1
+        summary = crawl(web.seeds(), crawl_dir, config, progress=console.is_terminal)
     console.print(
         f"crawled {summary.pages:,} pages ({summary.bytes:,} bytes), {summary.robots_skipped} URLs skipped by "
         f"robots.txt, {len(summary.origins_not_crawled)} sites not crawled (robots.txt unreachable)"

@@ -20,7 +20,15 @@ class _Section(BaseModel):
 
 class ReadConfig(_Section):
     max_payload_bytes: int = Field(
-        10 * 1024 * 1024, description="Records with a larger HTTP body go to the ledger (read_too_large)."
+        10 * 1024 * 1024,
+        description="Records with a larger HTTP body, or a Parquet/JSONL text larger than this, go to the ledger "
+        "(read_too_large); a JSONL line longer than 6 times this is not parsed at all.",
+    )
+    max_batch_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1,
+        description="A batch is cut once its payload/text bytes reach this, as well as at batch_size records: memory "
+        "follows bytes, not rows (a step holds a small multiple of its batch's text; bench/quality_memory.py).",
     )
     content_types: tuple[str, ...] = Field(
         ("text/html", "application/xhtml+xml", "text/plain"),

@@ -27,7 +27,8 @@ from pipeline.optout.explain import decide
 from pipeline.optout.policies import PolicyIndex, collect
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
 from pipeline.proofs.commitments import build_commitments
-from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
+from pipeline.release_read import MANIFEST, ReleaseError, load_manifest, table_files
+from pipeline.release_read.diff import release_diff  # noqa: F401 (re-exported for `apertura release diff`)
 from pipeline.steps.optout import decision_evidence, reason_for
 from pipeline.tables import file_sha256, write_part
 
@@ -246,41 +247,3 @@ def _child_manifest(
     optout["snapshots"] = optout["snapshots"] + lineage["snapshots"]
     child["lineage"] = lineage
     return child
-
-
-def release_diff(old: Path, new: Path, *, limit: int = 20) -> dict:
-    """Documents that left (with the reason the new release's ledger gives) and arrived between two releases."""
-    con = duckdb.connect()
-    for name, release in (("old", old), ("new", new)):
-        manifest = load_manifest(release)
-        con.read_parquet(table_files(release, manifest, "documents")).create_view(f"{name}_docs")
-        con.read_parquet(table_files(release, manifest, "ledger")).create_view(f"{name}_ledger")
-    con.execute(
-        "create temp table left_docs as select o.id, o.url, o.domain, "
-        "coalesce(l.stage, 'absent') as stage, coalesce(l.reason, 'not in the new release') as reason, l.detail "
-        "from old_docs o left join new_ledger l using (id) where o.id not in (select id from new_docs)"
-    )
-    con.execute(
-        "create temp table arrived as select id, url, domain from new_docs where id not in (select id from old_docs)"
-    )
-
-    def rows(sql: str) -> list[dict]:
-        rel = con.sql(sql)
-        return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
-
-    return {
-        "old": load_manifest(old)["release_id"],
-        "new": load_manifest(new)["release_id"],
-        "kept": rows("select (select count(*) from old_docs) as old, (select count(*) from new_docs) as new")[0],
-        "removed": rows("select count(*) as n from left_docs")[0]["n"],
-        "added": rows("select count(*) as n from arrived")[0]["n"],
-        "removed_by_reason": rows(
-            "select stage, reason, count(*) as n from left_docs group by all order by n desc, reason"
-        ),
-        "removed_by_domain": rows(
-            "select domain, reason, count(*) as n from left_docs group by all order by n desc, domain, reason"
-        ),
-        "added_by_domain": rows("select domain, count(*) as n from arrived group by all order by n desc, domain"),
-        "removed_examples": rows(f"select * from left_docs order by id limit {int(limit)}"),
-        "added_examples": rows(f"select * from arrived order by id limit {int(limit)}"),
-    }

@@ -8,7 +8,7 @@ import duckdb
 
 from pipeline import url_identity
 from pipeline.provenance import reopen_record
-from pipeline.release import ReleaseError, load_manifest, table_files
+from pipeline.release_read import ReleaseError, load_manifest, table_files
 
 
 class InspectError(RuntimeError):

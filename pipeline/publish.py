@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pyarrow import fs as pafs
 
-from pipeline.release import MANIFEST, load_manifest
+from pipeline.release_read import MANIFEST, load_manifest
 from pipeline.tables import ReleaseError
 
 CHUNK = 8 << 20  # bytes per read/write: bounded memory whatever the file size

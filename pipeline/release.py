@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from pipeline.optout.policies import PolicyIndex
 from pipeline.optout.registry import REASON as REGISTRY_REASON
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
 from pipeline.proofs.commitments import build_commitments
+from pipeline.release_read import MANIFEST, load_manifest, table_files  # noqa: F401 (re-exported: readers' one home)
 from pipeline.steps.dedup import (
     EdgeFinder,
     band_keys,
@@ -43,7 +43,6 @@ from pipeline.steps.optout import decision_evidence, evidence_table
 from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, read_ahead, write_failure
 from pipeline.url_identity import identity_spec
 
-MANIFEST = "manifest.json"
 DEDUP_STAGE = "dedup"
 REGISTRY_STAGE = "registry"  # funnel entry for rights-holder registry removals
 
@@ -371,38 +370,4 @@ def build_release(
         if isinstance(err, WRITE_ERRORS):
             raise write_failure(f"release {out.name}", out.parent, err) from err
         raise
-    return manifest
-
-
-PART_PATH = re.compile(r"[a-z_]+/part-[0-9]{5}\.parquet")
-
-
-def table_files(release: Path, manifest: dict, table: str) -> list[str]:
-    """Paths of one table's Parquet files, as the manifest lists them (never a directory glob).
-
-    A listed path must be `<table>/part-NNNNN.parquet`: a crafted manifest cannot point a reader
-    outside the release.
-    """
-    paths = [f["path"] for f in manifest["files"] if f["table"] == table]
-    if bad := [
-        p for p in paths if not isinstance(p, str) or not PART_PATH.fullmatch(p) or not p.startswith(table + "/")
-    ]:
-        raise ReleaseError(f"{release}: manifest lists a file outside its table directory: {bad[0]!r}")
-    root = release.resolve()
-    if outside := [p for p in paths if not (release / p).resolve().is_relative_to(root)]:  # e.g. a symlinked part
-        raise ReleaseError(f"{release}: manifest lists a file that resolves outside the release: {outside[0]!r}")
-    return [str(release / p) for p in paths]
-
-
-def load_manifest(release: Path) -> dict:
-    path = release / MANIFEST
-    if not path.is_file():
-        raise ReleaseError(f"{release} is not a release: {MANIFEST} is missing")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ReleaseError(f"{path} is not valid JSON: {err}") from None
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("path"), str) for f in files):
-        raise ReleaseError(f"{path} is not a release manifest (no list of files)")
     return manifest

@@ -55,7 +55,7 @@ def serve(
         if seeds_out is not None:
             seeds_out.parent.mkdir(parents=True, exist_ok=True)
             seeds_out.write_text("".join(s + "\n" for s in seeds), encoding="utf-8")
-            typer.echo(f"seeds written to {seeds_out}")
+            typer.echo(f"seeds written to {seeds_out} (crawl them with --allow-private: they are on 127.0.0.1)")
         typer.echo("seeds:")
         for s in seeds:
             typer.echo(s)

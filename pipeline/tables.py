@@ -24,18 +24,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import schemas
+from pipeline.release_read import ReleaseError  # re-exported: the executors' and the release's writes raise it
 
 ROW_GROUP_SIZE = 50_000  # rows; small enough for selective DuckDB scans, large enough to compress well
 COMPRESSION = "zstd"
 NO_STATISTICS = frozenset({"text", "raw"})  # min/max of whole documents would bloat every file footer
 
 
-class ReleaseError(RuntimeError):
-    """A release cannot be built or does not verify; the message says what and where (one line).
-
-    Defined here, below both the executors and `pipeline.release` (which re-exports it), so a failed
-    write while staging shards and one while writing the release reach the CLI the same way.
-    """
 
 
 # What a failed write raises: OSError from Python and pyarrow, ComputeError from Polars' Parquet writer

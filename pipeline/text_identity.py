@@ -71,8 +71,11 @@ def strip_format(texts: pl.Series) -> pl.Series:
     return texts.cast(pl.String).str.replace_all(FORMAT_CLASS, "")
 
 
+_NO_FORMAT = dict.fromkeys(map(ord, FORMAT_CHARACTERS))  # str.translate: one pass, ~10x a regex substitution
+
+
 def strip_format_text(text: str) -> str:
-    return _FORMAT_RE.sub("", text)
+    return text.translate(_NO_FORMAT)
 
 
 # ------------------------------------------------------------------------------------------ normalisation

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from pipeline.config import RunConfig
-from pipeline.release import ReleaseError, load_manifest, table_files
+from pipeline.release_read import ReleaseError, load_manifest, table_files
 from pipeline.tables import file_sha256
 
 

@@ -12,6 +12,15 @@ from tests.helpers.corpus import write_planted_corpus
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_request_limits(monkeypatch):
+    """The app's per-address limit of opt-out requests lives in its process, as a server's does: each test starts
+    with nobody having filed anything (tests that flood it do so inside one test)."""
+    from audit_app import registry
+
+    monkeypatch.setattr(registry, "LIMITER", registry.AddressLimiter(registry.MAX_REQUESTS_PER_ADDRESS_PER_HOUR))
+
+
 @pytest.fixture(scope="session")
 def planted(tmp_path_factory):
     directory = tmp_path_factory.mktemp("planted")

@@ -2,8 +2,9 @@
 graph, what a derived release applied (registry state, snapshots), and the diff between any two: which
 documents left and why, which arrived, by reason and by domain — the same numbers as `apertura release diff`.
 
-Listing reads manifests only; the diff reads the two releases' documents and ledger (pipeline.derive.release_diff
-behind audit_app.lineage.diff, after both were checked to be sound releases under the data root)."""
+Listing reads manifests only; the diff reads the two releases' documents and ledger
+(pipeline.release_read.diff.release_diff behind audit_app.lineage.diff, after both were checked to be sound
+releases under the data root)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,9 @@ Filing is the app's only write and never touches a release: one new file under `
 (audit_app/registry.py). A data engineer approves it with `apertura optout approve <id>`; the next
 `apertura release derive --apply-optouts` then removes what it covers, and `apertura verify` proves it.
 Everything a person types is shown back as literal text (code spans, escaped), never as Markdown or HTML,
-and reaches SQL only as bound parameters (queries.rights_status)."""
+and reaches SQL only as bound parameters (queries.rights_status). The page is public: it shows no other
+requester's name or contact (registry rules are shown without them) and no path of the server (paths are
+relative to the data directory, messages have it replaced)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,11 @@ st.caption(
 
 root = queries.data_root()
 catalog = common.catalog(str(root))
+
+
+def _public(message: object) -> str:
+    """A message for the public: the server's data directory named, not spelled out."""
+    return str(message).replace(str(root), "<data directory>")
 readable = catalog.filter(pl.col("error").is_null())
 
 
@@ -124,7 +131,8 @@ def _release_lines(summary: pl.DataFrame, statuses: dict[str, dict[str, Any]]) -
         for r in reasons.iter_rows(named=True):
             why = f"stage {common.code_span(r['stage'])}, reason {common.code_span(r['reason'])}"
             if r["signal"]:
-                why += f", signal {common.code_span(r['signal'])}, rule {common.code_span(r['rule'])}"
+                rule = registry.public_rule(r["rule"])  # a registry rule names its requester: not shown here
+                why += f", signal {common.code_span(r['signal'])}, rule {common.code_span(rule)}"
             if r["registry_entry"]:
                 why += f", registry entry {common.code_span(r['registry_entry'])}"
             if r["evidence_fetched_at"]:
@@ -149,10 +157,10 @@ def _registry_check(kind: str, value: str) -> None:
     try:
         found = registry.coverage(kind, value, root=root)
     except registry.RegistryAccessError as err:
-        st.warning("The registry cannot be read: " + common.plain(err))
+        st.warning("The registry cannot be read: " + common.plain(_public(err)))
         return
     except ValueError as err:  # RequestError (e.g. a text too short to fingerprint) and bad input
-        st.info("Not checked against the registry: " + common.plain(err))
+        st.info("Not checked against the registry: " + common.plain(_public(err)))
         return
     if found.covered:
         st.success(
@@ -227,9 +235,10 @@ def _request_form(kind: str) -> None:
             note=note,
             text=req_text if req_kind == "text" else None,
             root=root,
+            client=common.client_address(),
         )
     except (registry.RequestError, registry.RegistryAccessError, ValueError) as err:
-        st.error("The request was not filed: " + common.plain(err))
+        st.error("The request was not filed: " + common.plain(_public(err)))
         return
     filed.append(request_id)
     st.success(f"Request {common.code_span(request_id)} filed: it waits for review in the pending queue.")
@@ -246,11 +255,11 @@ def _request_form(kind: str) -> None:
 
 
 if catalog.height == 0:
-    st.info(f"No release under the data root {common.code_span(root)} yet.")
+    st.info("No release published from this app's data directory yet.")
 else:
-    st.caption(f"{common.plural(readable.height, 'release')} under the data root {common.code_span(root)}.")
+    st.caption(f"{common.plural(readable.height, 'release')} published from this app's data directory.")
 for row in catalog.filter(pl.col("error").is_not_null()).iter_rows(named=True):
-    st.warning(f"Release {common.code_span(row['path'])} skipped: " + common.plain(row["error"]))
+    st.warning(f"Release {common.code_span(row['path'])} skipped: " + common.plain(_public(row["error"])))
 
 kind, value, prefix = _subject()
 if value.strip():
@@ -260,7 +269,7 @@ if value.strip():
         common.input_error(err)
     else:
         for path, why in failed.items():
-            st.warning(f"Release {common.code_span(path)} cannot be opened: " + common.plain(why))
+            st.warning(f"Release {common.code_span(path)} cannot be opened: " + common.plain(_public(why)))
         if statuses:
             since = lineage.removed_since(readable, statuses)
             entries = sorted({e for s in statuses.values() for e in s["registry_entries"]})

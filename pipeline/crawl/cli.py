@@ -77,6 +77,18 @@ ProgressOpt = Annotated[
     bool | None, typer.Option("--progress/--no-progress", help="Progress line on stderr (default: if a terminal).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+AllowPrivateOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--allow-private/--no-allow-private",
+        help="Connect to any address. By default loopback, private, link-local, CGNAT, multicast, reserved and "
+        "other non-global addresses are refused (checked on the address connected to).",
+    ),
+]
+AllowNetworkOpt = Annotated[
+    list[str] | None,
+    typer.Option("--allow-network", help="A network (CIDR) to allow although private, e.g. 10.1.2.0/24; repeatable."),
+]
 
 
 def crawl_command(
@@ -98,6 +110,8 @@ def crawl_command(
     progress: ProgressOpt = None,
     json_out: JsonOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and seeds, then stop.")] = False,
+    allow_private: AllowPrivateOpt = None,
+    allow_network: AllowNetworkOpt = None,
 ) -> None:
     """Crawl politely from seed URLs into WARC 1.1 files (robots.txt, tdmrep.json, ai.txt first per host)."""
     from pipeline.crawl.crawler import STATE_FILE, CrawlError, crawl, read_url_list
@@ -113,6 +127,8 @@ def crawl_command(
         max_bytes=max_bytes,
         timeout_seconds=timeout,
         scope=scope,
+        allow_private=allow_private,
+        allow_networks=tuple(allow_network) if allow_network else None,
     )
     try:
         if seeds is None and not resume:
@@ -137,8 +153,13 @@ def crawl_command(
         f"skipped by robots.txt: {summary.robots_skipped} URL(s); content type skipped: {summary.type_skipped}; "
         f"truncated: {summary.truncated}; site files fetched: {summary.site_files}",
     ]
+    if summary.egress_refused:
+        lines.append(
+            f"refused by the egress policy: {summary.egress_refused} fetch(es) of a loopback, private or other "
+            "non-public address (see the egress_refused records; --allow-private / --allow-network allow them)"
+        )
     for o, why in summary.origins_not_crawled.items():
-        lines.append(f"not crawled: {o} (robots.txt {why})")
+        lines.append(f"not crawled: {o} ({why if why.startswith('egress') else 'robots.txt ' + why})")
     if summary.stopped:
         lines.append(f"stopped: {summary.stopped} reached; {summary.frontier:,} URL(s) left (continue with --resume)")
     lines.append(f"files: {len(summary.files)} WARC file(s) in {out}; state: {out / STATE_FILE}")
@@ -156,6 +177,8 @@ def robots_snapshot_command(
     config: ConfigOpt = None,
     progress: ProgressOpt = None,
     json_out: JsonOpt = False,
+    allow_private: AllowPrivateOpt = None,
+    allow_network: AllowNetworkOpt = None,
 ) -> None:
     """Fetch today's robots.txt, /.well-known/tdmrep.json and /ai.txt of each host into WARC files."""
     from pipeline.crawl.crawler import CrawlError, read_url_list, robots_snapshot
@@ -167,6 +190,8 @@ def robots_snapshot_command(
         contact=contact,
         delay_seconds=delay,
         timeout_seconds=timeout,
+        allow_private=allow_private,
+        allow_networks=tuple(allow_network) if allow_network else None,
     )
     try:
         result = robots_snapshot(read_url_list(hosts, origins=True), out, cfg, progress=_progress(progress))

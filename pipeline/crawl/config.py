@@ -9,6 +9,7 @@ complete, polite crawl of whatever seeds it is given.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -120,6 +121,17 @@ class CrawlConfig(BaseModel):
     checkpoint_seconds: float = Field(
         300.0, gt=0, description="Close the current WARC file and save crawl-state.json at least this often."
     )
+    allow_private: bool = Field(
+        False,
+        description="Connect to any address. Off: loopback, private, link-local, shared (CGNAT), multicast, "
+        "unspecified, reserved and other non-global addresses (also inside IPv4-mapped, 6to4 and NAT64 IPv6) are "
+        "refused, checked on the address connected to (pipeline/crawl/egress.py).",
+    )
+    allow_networks: tuple[str, ...] = Field(
+        (),
+        description="Networks (CIDR, e.g. 10.1.2.0/24 or 127.0.0.1/32) the crawler may connect to although "
+        "allow_private is off: an intranet mirror, a test server.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -141,6 +153,11 @@ class CrawlConfig(BaseModel):
             raise ValueError(f"robots_token {self.robots_token!r} is not a product token ([A-Za-z0-9_.-]+)")
         if any(c in self.user_agent for c in "\r\n"):
             raise ValueError("user_agent must be one line")
+        for network in self.allow_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"allow_networks: {network!r} is not an IP network (e.g. 10.1.2.0/24)") from None
         return self
 
     def canonical_json(self) -> str:

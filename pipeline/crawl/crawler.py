@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 
 from pipeline.crawl.config import CrawlConfig
+from pipeline.crawl.egress import EgressPolicy, EgressRefused, guarded_transport
 from pipeline.crawl.politeness import crawl_delay, retry_after
 from pipeline.crawl.urls import BadUrl, Scope, canonicalize, extract_links, origin
 from pipeline.crawl.warc import (
@@ -95,6 +96,7 @@ class Failure:
     url: str
     started: datetime
     errors: list[str]
+    refused: EgressRefused | None = None  # the egress policy refused the connection (not retried)
 
 
 @dataclass
@@ -122,6 +124,7 @@ class CrawlSummary:
     type_skipped: int = 0  # responses whose body was not downloaded (content type)
     truncated: int = 0  # bodies cut at max_page_bytes / max_fetch_seconds / disconnect
     site_files: int = 0  # robots.txt / tdmrep.json / ai.txt exchanges (retries and redirect hops included)
+    egress_refused: int = 0  # fetches not made: the host is (or resolves to) an address the policy refuses
     origins_not_crawled: dict[str, str] = field(default_factory=dict)  # origin -> robots outcome
     stopped: str | None = None  # 'max_pages' / 'max_bytes' when a limit ended the crawl
     frontier: int = 0  # URLs still queued
@@ -138,6 +141,7 @@ class CrawlSummary:
             "type_skipped": self.type_skipped,
             "truncated": self.truncated,
             "site_files": self.site_files,
+            "egress_refused": self.egress_refused,
             "origins_not_crawled": self.origins_not_crawled,
             "stopped": self.stopped,
             "frontier": self.frontier,
@@ -200,8 +204,20 @@ def _iso(when: datetime) -> str:
 class Crawler:
     """One crawl (or one robots.txt snapshot) into `out`: `prepare()` then `crawl_async()`, or `snapshot_async()`."""
 
-    def __init__(self, config: CrawlConfig, out: Path, *, prefix: str = CRAWL_PREFIX, progress: bool = False) -> None:
+    def __init__(
+        self,
+        config: CrawlConfig,
+        out: Path,
+        *,
+        prefix: str = CRAWL_PREFIX,
+        progress: bool = False,
+        egress: EgressPolicy | None = None,
+        network: Any = None,
+    ) -> None:
         self.config = config
+        # every connection is checked by the egress policy (`network`: the socket opener, for tests)
+        self.egress = egress or EgressPolicy(allow_private=config.allow_private, allow_networks=config.allow_networks)
+        self.network = network
         self.out = out
         self.prefix = prefix
         self.progress = progress
@@ -439,6 +455,8 @@ class Crawler:
             addr = stream.get_extra_info("server_addr") if stream is not None else None
             if isinstance(addr, tuple) and addr:
                 ex.ip = str(addr[0])
+                if why := self.egress.refusal(ex.ip):  # the backend checked it already; the socket says where it is
+                    raise EgressRefused(request.url.host, ex.ip, why)
             ctype = ex.content_type
             if gate and not 300 <= ex.status < 400 and ctype is not None and ctype not in self.config.content_types:
                 ex.body_skipped = True
@@ -475,6 +493,10 @@ class Crawler:
             await self._turn(st)
             try:
                 ex = await self._exchange(url, gate)
+            except EgressRefused as refused:  # not retried: the address will not change its class
+                self.summary.egress_refused += 1
+                self._turn_done(st)
+                return retried, Failure(url, started, [str(refused)], refused)
             except (httpx.HTTPError, httpx.InvalidURL, OSError) as e:
                 errors.append(f"{type(e).__name__}: {e}".rstrip(": "))
                 self._turn_done(st, backoff)
@@ -495,6 +517,11 @@ class Crawler:
             self.summary.truncated += 1
 
     def _failure_record(self, f: Failure, **extra: Any) -> Any:
+        if f.refused is not None:
+            r = f.refused
+            info = {"event": "egress_refused", "detail": f"not requested: {r}", "host": r.host, "address": r.address,
+                    "address_class": r.why, **extra}  # fmt: skip
+            return metadata_record(f.url, info, date=f.started)
         detail = f"no response after {len(f.errors)} attempt(s): {f.errors[-1] if f.errors else 'unknown error'}"
         info = {"event": "fetch_error", "detail": detail, "attempts": len(f.errors), "errors": f.errors, **extra}
         return metadata_record(f.url, info, date=f.started)
@@ -526,6 +553,9 @@ class Crawler:
         current = url
         while True:
             retried, result = await self._fetch(st, current, gate=False)
+            for ex in [*retried, result]:
+                if isinstance(ex, Exchange):
+                    ex.site_file = url  # marked in the WARC: a policy record wherever it was redirected
             for ex in retried:
                 records += exchange_records(ex)
                 self._count_exchange(ex)
@@ -601,7 +631,8 @@ class Crawler:
         )
         site_files: dict[str, int | None] = {}
         if robots.mode == "disallow_all":
-            self.summary.origins_not_crawled[o] = robots.outcome
+            refused = result.refused if isinstance(result, Failure) else None
+            self.summary.origins_not_crawled[o] = f"egress refused: {refused.why}" if refused else robots.outcome
             records.append(
                 metadata_record(
                     robots_url,
@@ -725,12 +756,12 @@ class Crawler:
     # ------------------------------------------------------------------ driving
 
     def _client_for(self) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=512)
         return httpx.AsyncClient(
             follow_redirects=False,
-            http2=False,
             trust_env=False,  # no proxies or netrc from the environment
             timeout=httpx.Timeout(self.config.timeout_seconds),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=512),
+            transport=guarded_transport(self.egress, self.network, http2=False, limits=limits),
             headers={"User-Agent": self.config.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
         )
 
@@ -826,24 +857,39 @@ class Crawler:
 
 
 def crawl(
-    seeds: list[str], out: Path, config: CrawlConfig | None = None, *, resume: bool = False, progress: bool = False
+    seeds: list[str],
+    out: Path,
+    config: CrawlConfig | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = False,
+    egress: EgressPolicy | None = None,
+    network: Any = None,
 ) -> CrawlSummary:
     """Crawl from `seeds` into `out` (WARC files + crawl-state.json); `resume` continues the crawl in `out`.
 
     `seeds` must be canonical http(s) URLs (see `read_url_list` / `urls.canonicalize`). Raises CrawlError
-    when the crawl cannot start (out dir not empty without `resume`, no or bad state with it).
+    when the crawl cannot start (out dir not empty without `resume`, no or bad state with it). `egress`: the
+    policy (default: from `config`, i.e. public addresses only unless `allow_private` / `allow_networks`);
+    `network`: the httpcore backend that opens sockets (tests).
     """
     try:
         urls = [canonicalize(s) for s in seeds]
     except BadUrl as e:
         raise CrawlError(str(e)) from None
-    crawler = Crawler(config or CrawlConfig(), Path(out), progress=progress)
+    crawler = Crawler(config or CrawlConfig(), Path(out), progress=progress, egress=egress, network=network)
     crawler.prepare(urls, resume)
     return asyncio.run(crawler.crawl_async())
 
 
 def robots_snapshot(
-    hosts: list[str] | Path, out: Path, config: CrawlConfig | None = None, *, progress: bool = False
+    hosts: list[str] | Path,
+    out: Path,
+    config: CrawlConfig | None = None,
+    *,
+    progress: bool = False,
+    egress: EgressPolicy | None = None,
+    network: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Fetch robots.txt, /.well-known/tdmrep.json and /ai.txt of each host into new WARC files in `out`.
 
@@ -869,7 +915,9 @@ def robots_snapshot(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CrawlError(f"{out} exists and is not empty: choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
-    crawler = Crawler(config or CrawlConfig(), out, prefix=SNAPSHOT_PREFIX, progress=progress)
+    crawler = Crawler(
+        config or CrawlConfig(), out, prefix=SNAPSHOT_PREFIX, progress=progress, egress=egress, network=network
+    )
     result = asyncio.run(crawler.snapshot_async(origins))
     for o, info in result.items():
         fetch = crawler.origins[o].robots_fetch

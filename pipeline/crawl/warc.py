@@ -6,7 +6,9 @@ Layout of one file (`<prefix>-NNNNN.warc.gz`, NNNNN from 00000):
 * Per HTTP exchange a `request` record (the request line and headers as sent) and a `response`
   record (status line and headers as received, minus `Transfer-Encoding: chunked` because the stored
   body is de-chunked; `Content-Encoding` kept with the still-encoded body, so they agree), linked both
-  ways by `WARC-Concurrent-To`, with `WARC-IP-Address` and warcio's block/payload digests.
+  ways by `WARC-Concurrent-To`, with `WARC-IP-Address` and warcio's block/payload digests. The exchanges of a
+  robots.txt / tdmrep.json / ai.txt fetch, each redirect hop included, carry `Apertura-Site-File: <its URL>`:
+  the pipeline keeps them as evidence and never makes a document of one, wherever the file redirected to.
 * `metadata` records (`Content-Type: application/json`, one object with `event` and `detail`) for
   what the request/response pairs do not say by themselves. `event` is one of: `robots_outcome` (per
   origin: how robots.txt was read, mode, status, final URL after redirects, sha256, delay in force),
@@ -40,6 +42,7 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from pipeline import __version__
+from pipeline.sources.base import SITE_FILE_HEADER
 
 OPEN_SUFFIX = ".open"
 _BUILDER = RecordBuilder(warc_version="1.1")
@@ -74,6 +77,7 @@ class Exchange:
     ip: str | None = None
     truncated: str | None = None  # WARC-Truncated reason: 'length' | 'time' | 'disconnect'
     body_skipped: bool = False  # content type not wanted: body not downloaded
+    site_file: str | None = None  # the robots.txt / tdmrep.json / ai.txt URL this exchange was fetched for
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -105,6 +109,8 @@ def exchange_records(ex: Exchange) -> list[Any]:
     common = {"WARC-Date": date}
     if ex.ip:
         common["WARC-IP-Address"] = ex.ip
+    if ex.site_file:  # evidence, never a document, whatever URL a redirect led to (pipeline/sources/base.py)
+        common[SITE_FILE_HEADER] = ex.site_file
     request = _BUILDER.create_warc_record(
         ex.url,
         "request",

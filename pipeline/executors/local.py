@@ -29,7 +29,7 @@ from pipeline.optout.policies import PolicyIndex
 from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
 from pipeline.sources.base import ReadReport
 from pipeline.sources.inputs import read_input
-from pipeline.sources.warc import BatchPlan, read_planned_batch
+from pipeline.sources.warc import BatchPlan, read_planned_pieces
 from pipeline.steps.admit import AdmitStep
 from pipeline.steps.base import Step
 from pipeline.steps.dedup import add_dedup_keys
@@ -274,15 +274,22 @@ def _steps_for(shard: Shard, config: RunConfig) -> list[Step]:
 
 def _stage_batch(
     shard: Shard, config: RunConfig, n: int, batch: pl.DataFrame | BatchPlan
-) -> tuple[int, tuple, dict[str, int]]:
-    """Body of one pool task: batch `n` of `shard` (given, or read here from its planned byte range)
-    through every step, staged as its part files."""
-    if isinstance(batch, BatchPlan):
-        batch = read_planned_batch(batch, n, config.read)
-    output = run_steps(_steps_for(shard, config), batch, config)
-    with writing("the staged files of input " + repr(shard.spec), shard.directory):
-        staged = output.stage(shard.directory / "parts", f"{n:06d}")
-    return n, staged, output.seen
+) -> tuple[int, tuple[list[Path], list[Path], list[Path]], dict[str, int]]:
+    """Body of one pool task: batch `n` of `shard` (given, or read here from its planned byte range, piece by
+    piece: see `read_planned_pieces`) through every step, staged as its part files."""
+    pieces = read_planned_pieces(batch, n, config.read) if isinstance(batch, BatchPlan) else [batch]
+    staged: tuple[list[Path], list[Path], list[Path]] = ([], [], [])
+    seen: dict[str, int] = {}
+    for k, piece in enumerate(pieces):
+        output = run_steps(_steps_for(shard, config), piece, config)
+        with writing("the staged files of input " + repr(shard.spec), shard.directory):
+            paths = output.stage(shard.directory / "parts", f"{n:06d}" if k == 0 else f"{n:06d}-{k:04d}")
+        for found, path in zip(staged, paths, strict=True):
+            if path is not None:
+                found.append(path)
+        for stage, count in output.seen.items():
+            seen[stage] = seen.get(stage, 0) + count
+    return n, staged, seen
 
 
 def _warm_up(config: RunConfig) -> None:
@@ -333,7 +340,7 @@ def _run_batches(
         done = staged[shard.index]
         if batches_of.get(shard.index) == len(done):
             ordered = [done[n] for n in range(len(done))]
-            kept, removed, evidence = ([p[i] for p in ordered if p[i] is not None] for i in range(3))
+            kept, removed, evidence = ([path for p in ordered for path in p[i]] for i in range(3))
             report = reports.pop(shard.index)
             tasks[pool.submit(finish_shard, shard, config, report, kept, removed, evidence)] = ("finish", shard)
             del batches_of[shard.index]

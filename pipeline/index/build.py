@@ -48,7 +48,7 @@ from pipeline.config import DedupConfig
 from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, words
-from pipeline.release import MANIFEST, ReleaseError, load_manifest, table_files
+from pipeline.release_read import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.steps.dedup import add_dedup_keys, band_keys, signature_matrix
 from pipeline.tables import file_sha256
 from pipeline.text_identity import strip_format

@@ -12,7 +12,6 @@ count, and its personal data is replaced by the placeholders the release's pii s
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,7 +34,7 @@ from pipeline.index.build import (
 from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, word_list, words
-from pipeline.release import ReleaseError, load_manifest
+from pipeline.release_read import ENTRIES_DB, ReleaseError, index_files, load_manifest, open_database
 from pipeline.steps.dedup import add_dedup_keys, band_keys, shingle_hashes
 from pipeline.text_identity import (
     FORMAT_CHARACTERS,
@@ -236,19 +235,21 @@ class MembershipIndex:
     """An opened `R/index/`: refuses to answer from an index built for another manifest."""
 
     def __init__(self, release: str | Path) -> None:
-        import duckdb
         import tantivy
 
         self.release = Path(release)
         directory = self.release / INDEX_DIR
         try:
             manifest = load_manifest(self.release)
+            found = index_files(self.release)  # every path index.json names, checked to lie inside index/
         except ReleaseError as err:
             raise MembershipIndexError(str(err)) from None
+        except FileNotFoundError:
+            raise MembershipIndexError(
+                f"{self.release} has no membership index: run `apertura index {self.release}`"
+            ) from None
         path = directory / INDEX_JSON
-        if not path.is_file():
-            raise MembershipIndexError(f"{self.release} has no membership index: run `apertura index {self.release}`")
-        self.info = json.loads(path.read_text())
+        self.info = found.info
         if self.info.get("format") != FORMAT:
             raise MembershipIndexError(f"{path} is not an apertura index")
         if self.info.get("format_version") != FORMAT_VERSION:
@@ -262,22 +263,29 @@ class MembershipIndex:
                 f"`apertura index {self.release} --force`"
             )
         for f in self.info["files"]:
-            p = directory / f["path"]
+            p = found.files[str(f["path"])]
             if not p.is_file() or p.stat().st_size != f["bytes"]:
                 raise MembershipIndexError(f"index file {f['path']} is missing or changed: run `apertura verify`")
         self.release_id = manifest.get("release_id", self.release.name)
         self.redaction = release_redaction(manifest)  # what the release's pii step replaced, for queries
         self.config = IndexConfig(**self.info["config"])
         self.dedup = self.info["dedup"]
-        self.con = duckdb.connect(str(directory / "entries.duckdb"), read_only=True)
-        self.signatures = np.load(directory / "signatures.npy", mmap_mode="r")
-        self.lsh_keys = np.load(directory / "lsh_keys.npy", mmap_mode="r")
-        self.lsh_entries = np.load(directory / "lsh_entries.npy", mmap_mode="r")
-        self.sketch = Sketch.load(directory / "ngrams.npy", self.info["sketch"]["k"])
+        # read-only, external access off, configuration locked: a view stored in the file reads nothing else
+        self.con = open_database(found.file(ENTRIES_DB))
+        stored = self._rows(
+            "SELECT view_name AS name FROM duckdb_views() WHERE NOT internal UNION ALL SELECT function_name "
+            "FROM duckdb_functions() WHERE NOT internal AND function_type IN ('macro', 'table_macro')"
+        )
+        if stored:  # the index writes tables only: anything else was put there by someone else
+            raise MembershipIndexError(f"{ENTRIES_DB} holds views or macros ({stored[0]['name']!r}), not an index")
+        self.signatures = np.load(found.file("signatures.npy"), mmap_mode="r")
+        self.lsh_keys = np.load(found.file("lsh_keys.npy"), mmap_mode="r")
+        self.lsh_entries = np.load(found.file("lsh_entries.npy"), mmap_mode="r")
+        self.sketch = Sketch.load(found.file("ngrams.npy"), self.info["sketch"]["k"])
         # format 1 had one full-text index in text/; format 2 has entry-range shards under text/NNNNN/
         self.shards: list[_Shard] = []
-        for shard in self.info.get("text_shards") or [{"path": "text", "first_entry": 0, "entries": None}]:
-            text_index = tantivy.Index.open(str(directory / shard["path"]))
+        for shard_dir, shard in found.shards:
+            text_index = tantivy.Index.open(str(shard_dir))
             text_index.register_tokenizer(ANALYZER, analyzer())
             self.shards.append(_Shard(shard["first_entry"], shard["entries"], text_index, text_index.searcher()))
         self.schema = self.shards[0].index.schema
@@ -285,8 +293,13 @@ class MembershipIndex:
     # ------------------------------------------------------------------------------------------ helpers
 
     def _rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        rel = self.con.cursor().sql(sql, params=params)
-        return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+        import duckdb
+
+        try:
+            rel = self.con.cursor().sql(sql, params=params)
+            return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+        except duckdb.Error as err:  # e.g. a stored view that tries to read outside the index: refused, and said
+            raise MembershipIndexError(f"the index's entries cannot be read: {type(err).__name__}") from None
 
     def _match(self, row: dict[str, Any], how: str) -> Match:
         keys = ("url", "domain", "language", "title", "stage", "reason", "detail", "duplicate_of")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from pipeline.index.build import FORMAT, INDEX_DIR, INDEX_JSON, LOCK_FILES, manifest_sha256
+from pipeline.release_read import ReleaseError, inside
 from pipeline.tables import file_sha256
 
 
@@ -38,9 +39,13 @@ def verify_index(release: str | Path) -> list[tuple[str, bool, str]]:
         )
     )
     problems = []
-    listed = {f["path"] for f in files}
+    listed = {str(f.get("path")) for f in files if isinstance(f, dict)}
     for f in files:
-        p = directory / f["path"]
+        try:
+            p = inside(directory, f.get("path") if isinstance(f, dict) else None, "index file")
+        except ReleaseError as err:
+            problems.append(str(err))
+            continue
         if not p.is_file():
             problems.append(f"{f['path']}: missing")
         elif p.stat().st_size != f["bytes"]:

@@ -93,7 +93,9 @@ def _find(batches: Iterator[pl.DataFrame], report: ReadReport, *, piece: bool = 
         first += batch.height
         while True:  # until no redirect among the hits names a target not yet wanted
             after = pl.col("url").replace_strict(wanted, default=None, return_dtype=pl.Int64)
-            hits = rows.filter(pl.col("url").str.contains(POLICY_URL) | (pl.col("row") > after).fill_null(False))
+            marked = pl.col("site_file").is_not_null()  # the crawler's mark on every hop of a policy file fetch
+            redirected_to = (pl.col("row") > after).fill_null(False)
+            hits = rows.filter(pl.col("url").str.contains(POLICY_URL) | marked | redirected_to)
             grew = False
             for row, url, status, headers in hits.select("row", "url", "http_status", "http_headers").iter_rows():
                 target = _location(url, headers) if status is not None and 300 <= status < 400 else None

@@ -44,6 +44,8 @@ TEXT_JACCARD = 0.7  # estimated Jaccard at or above which a document counts as a
 MIN_TEXT_WORDS = 20  # shorter texts cannot be fingerprinted reliably
 MAX_TEXT_BYTES = 200_000
 MAX_FIELD_CHARS = {"value": 2_048, "requester": 300, "note": 4_000}
+SEGMENTS = ".segments"  # under requests/: immutable Parquet files, each holding the rows of SEGMENT_ROWS requests
+SEGMENT_ROWS = 500  # request files folded into a new segment once this many are in none (see `Registry._fold`)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 ENTRY_SCHEMA: dict[str, pl.DataType] = {
@@ -130,7 +132,18 @@ class Entry:
 
     def describe(self) -> str:
         shown = self.value if self.kind != "text" else f"text sha256 {self.value[:16]}…"
-        return f"registry entry {self.entry_id}: {self.kind} {shown} (requested by {self.requester})"
+        return f"registry entry {self.entry_id}: {self.kind} {shown}{REQUESTED_BY}{self.requester})"
+
+
+REQUESTED_BY = " (requested by "  # how `Entry.describe` names the requester (a value never holds a space)
+
+
+def without_requester(rule: str | None) -> str | None:
+    """A registry rule (`Entry.describe`, as releases store it) without the requester's name and contact: what
+    may be shown to somebody who is not that requester."""
+    if rule and rule.startswith("registry entry ") and REQUESTED_BY in rule:
+        return rule[: rule.index(REQUESTED_BY)]
+    return rule
 
 
 class Registry:
@@ -208,13 +221,58 @@ class Registry:
         row["request_id"] = "req-" + hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:12]
         row["entry_id"] = None
         self._append("requests", row)
+        self._fold()
         return row["request_id"]
 
+    def _fold(self) -> None:
+        """Once SEGMENT_ROWS request files are in no segment, write one more segment holding their rows (a new
+        file, temp name then rename): reading the queue then opens a few hundred files at 100k requests, not
+        100k. The request files stay the record; a segment only saves opening them."""
+        loose = self._loose()
+        if len(loose) < SEGMENT_ROWS:
+            return
+        rows = _read_files(sorted(loose.values()), "requests", self.dedup)
+        directory = self.path / "requests" / SEGMENTS
+        directory.mkdir(exist_ok=True)
+        name = hashlib.sha256("\n".join(sorted(loose)).encode()).hexdigest()[:16]
+        tmp = directory / f".{name}.tmp"
+        rows.write_parquet(tmp)
+        os.replace(tmp, directory / f"{name}.parquet")
+
+    def _request_files(self) -> dict[str, str]:
+        """request id -> its file's name, from the names alone (`_append` names them `<received>-<id>.parquet`)."""
+        directory = self.path / "requests"
+        if not directory.is_dir():
+            return {}
+        with os.scandir(directory) as entries:
+            names = [e.name for e in entries if e.name.endswith(".parquet") and not e.name.startswith(".")]
+        return {name[: -len(".parquet")].partition("-")[2]: name for name in names if "-" in name}
+
+    def _segments(self, columns: list[str] | None = None) -> pl.DataFrame:
+        """The rows the segments hold (each request once). A segment that cannot be read is skipped: the request
+        files are the record, so its requests are then read from their own files."""
+        schema = {c: t for c, t in ENTRY_SCHEMA.items() if columns is None or c in columns}
+        directory = self.path / "requests" / SEGMENTS
+        frames = [pl.DataFrame(schema=schema)]
+        for file in sorted(directory.glob("*.parquet")) if directory.is_dir() else []:
+            try:
+                frames.append(pl.read_parquet(file, columns=list(schema)).cast(schema))  # type: ignore[arg-type]
+            except Exception:  # damaged or foreign: its requests come from their own files
+                continue
+        return pl.concat(frames).unique("request_id", keep="first", maintain_order=True)
+
+    def _loose(self) -> dict[str, Path]:
+        """Request files that no segment holds yet."""
+        files = self._request_files()
+        held = set(self._segments(["request_id"])["request_id"].to_list())
+        return {rid: self.path / "requests" / name for rid, name in files.items() if rid not in held}
+
     def approve(self, request_id: str, effective_from: str | None = None) -> Entry:
-        pending = {r["request_id"]: r for r in self.pending().iter_rows(named=True)}
-        if request_id not in pending:
+        name = self._request_files().get(request_id)
+        approved = set(self._read("entries")["request_id"].drop_nulls().to_list())
+        if name is None or request_id in approved:
             raise RegistryError(f"no pending request {request_id!r}")
-        r = pending[request_id]
+        r = _read_file(self.path / "requests" / name, "requests", self.dedup).row(0, named=True)  # its own file
         row = {k: r[k] for k in ("kind", "value", "minhash", "requester", "note")}
         row |= {"received_at": now_utc(), "request_id": request_id}
         row["effective_from"] = instant(effective_from, "effective_from") if effective_from else row["received_at"]
@@ -244,9 +302,27 @@ class Registry:
         return frame.filter(pl.Series([_received(r) <= cut for r in frame.iter_rows(named=True)], dtype=pl.Boolean))
 
     def pending(self) -> pl.DataFrame:
-        requests = self._read("requests")
+        """Requests not approved yet, oldest first. Fast at 100k requests: rows come from the segments (a few
+        hundred files) and only the newest request files are opened (at most SEGMENT_ROWS of them)."""
+        files = self._request_files()
+        segments = self._segments()
+        held = segments.filter(pl.col("request_id").is_in(list(files)))  # a file removed by hand is no request
+        in_segments = set(held["request_id"].to_list())
+        loose = sorted(self.path / "requests" / name for rid, name in files.items() if rid not in in_segments)
+        requests = pl.concat([held, _read_files(loose, "requests", self.dedup)]).sort("received_at", "request_id")
         approved = self._read("entries")["request_id"].drop_nulls()
         return requests.filter(~pl.col("request_id").is_in(approved.implode()))
+
+    def pending_count(self) -> int:
+        """How many requests wait for approval, from the file names alone (no request file is opened)."""
+        approved = set(self._read("entries")["request_id"].drop_nulls().to_list())
+        return sum(1 for rid in self._request_files() if rid not in approved)
+
+    def received_since(self, since: datetime) -> int:
+        """Requests filed at or after `since`, from their file names (`<received>-<id>.parquet`): what a rate limit
+        over everybody's requests counts, across restarts and app processes."""
+        cut = since.astimezone(UTC).strftime(INSTANT_FORMAT).replace(":", "").replace("-", "")
+        return sum(1 for name in self._request_files().values() if name >= cut)
 
     def state(self, as_of: str | None = None) -> dict:
         """{'sha256', 'entries', 'as_of'}: what a release records about the registry it applied."""
@@ -300,6 +376,18 @@ def _effective(row: dict) -> datetime:
     return _received(row) if value.strip().lower() == "now" else parse_instant(value, "effective_from")
 
 
+def _read_files(paths: list[Path], folder: str, dedup: DedupConfig) -> pl.DataFrame:
+    """Several registry files, checked as `_read_file` checks one: read together (one call for hundreds of files),
+    or one by one when that fails, so the error names the file."""
+    if not paths:
+        return pl.DataFrame(schema=ENTRY_SCHEMA)
+    try:
+        frame = pl.read_parquet(paths).select(ENTRY_SCHEMA.keys()).cast(ENTRY_SCHEMA)
+        return _checked(frame, folder, dedup, RegistryError)
+    except Exception:  # read them one by one: the error then names the file
+        return pl.concat([_read_file(p, folder, dedup) for p in paths])
+
+
 def _read_file(path: Path, folder: str, dedup: DedupConfig) -> pl.DataFrame:
     """One registry file, checked: RegistryError naming the file unless it holds whole entries (or requests)."""
 
@@ -316,6 +404,11 @@ def _read_file(path: Path, folder: str, dedup: DedupConfig) -> pl.DataFrame:
         frame = frame.select(ENTRY_SCHEMA.keys()).cast(ENTRY_SCHEMA)
     except pl.exceptions.PolarsError:
         raise bad("a column has the wrong type") from None
+    return _checked(frame, folder, dedup, bad)
+
+
+def _checked(frame: pl.DataFrame, folder: str, dedup: DedupConfig, bad) -> pl.DataFrame:
+    """`frame` (ENTRY_SCHEMA) if every row holds a whole entry (or request), else `bad(problem)` is raised."""
     num_perm = dedup.bands * dedup.rows_per_band
     id_column = "entry_id" if folder == "entries" else "request_id"
     for row in frame.iter_rows(named=True):

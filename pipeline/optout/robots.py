@@ -70,7 +70,11 @@ _GOOGLE_KEYS = (
 _USAGE_KEYS = ("content-usage", "content-signal")  # exact names (aipref, Cloudflare): no Google leniency
 _OTHER_KEYS = ("sitemap", "crawl-delay", "host", "request-rate", "visit-time", "clean-param")  # valid, no rule
 _BOM = b"\xef\xbb\xbf"
-_EOL = re.compile(r"\r\n|\r|\n")  # RFC 9309 2.2: EOL = CR / LF / CRLF (not str.splitlines' \v, \f, U+2028, ...)
+def _lines(text: str) -> list[str]:
+    """Lines split at RFC 9309 2.2's EOL = CR / LF / CRLF (not str.splitlines' \v, \f, U+2028, ...)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 _WS = " \t\v\f"  # ASCII whitespace that may surround keys and values
 _TWO_TOKENS = re.compile(r"([^ \t]+)[ \t]+([^ \t]+)")
 _TOKEN = re.compile(r"[A-Za-z0-9_.-]*")
@@ -212,7 +216,7 @@ def directives(body: bytes) -> tuple[list[Directive], bool]:
             head = head[: max(head.rfind(b"\n"), head.rfind(b"\r")) + 1]
         raw = head
     out = []
-    for lineno, physical in enumerate(_EOL.split(raw.decode("utf-8", "replace")), 1):
+    for lineno, physical in enumerate(_lines(raw.decode("utf-8", "replace")), 1):
         content = physical.split("#", 1)[0].strip(_WS)
         if not content:
             continue

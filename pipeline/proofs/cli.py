@@ -66,11 +66,11 @@ def bundle_command(
     import duckdb
 
     from pipeline.proofs.bundle import BundleError, write_bundle
-    from pipeline.reports.release_files import ReportError
+    from pipeline.release_read import ReleaseError
 
     try:
         info = write_bundle(release, out)
-    except (BundleError, ReportError, OSError, ValueError, duckdb.Error) as err:
+    except (BundleError, ReleaseError, OSError, ValueError, duckdb.Error) as err:
         raise _fail(err, 2) from None
     typer.echo(f"bundle written: {out} ({len(info['files'])} files, key {info['key_id'][:16]}…)")
 

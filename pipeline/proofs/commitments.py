@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -46,7 +45,6 @@ SIDECAR_FORMAT = "apertura-commitments"
 SIDECAR_VERSION = 1
 MANIFEST = "manifest.json"
 READ_ROWS = 65_536
-_PART_PATH = re.compile(r"[a-z_]+/part-[0-9]{5}\.parquet")
 
 
 @dataclass
@@ -129,21 +127,14 @@ def _file_sha256(path: Path) -> str:
 
 
 def _table_paths(release: Path, files: list[dict], table: str) -> list[Path]:
-    """The table's files as listed, each `<table>/part-NNNNN.parquet` inside the release (a crafted manifest
-    cannot point a reader elsewhere)."""
-    root = release.resolve()
-    paths = []
-    for f in files:
-        if not isinstance(f, dict) or f.get("table") != table:
-            continue
-        rel = f.get("path")
-        if not isinstance(rel, str) or not _PART_PATH.fullmatch(rel) or not rel.startswith(table + "/"):
-            raise CommitmentError(f"{release}: manifest lists a file outside its table directory: {rel!r}")
-        path = release / rel
-        if not path.resolve().is_relative_to(root):
-            raise CommitmentError(f"{release}: manifest lists a file that resolves outside the release: {rel!r}")
-        paths.append(path)
-    return paths
+    """The table's files as listed, checked by the one release reader (`pipeline.release_read`): a crafted
+    manifest cannot point a reader outside the release."""
+    from pipeline.release_read import ReleaseError, table_files
+
+    try:
+        return [Path(p) for p in table_files(release, {"files": files}, table)]
+    except ReleaseError as err:
+        raise CommitmentError(str(err)) from None
 
 
 def _columns(paths: list[Path], columns: list[str]):

@@ -82,8 +82,8 @@ def eu_summary(
     import duckdb
     from pydantic import ValidationError
 
+    from pipeline.release_read import ReleaseError
     from pipeline.reports.eu_summary import SummaryOptions, build_summary, write_summary
-    from pipeline.reports.release_files import ReportError
 
     formats = FORMATS if fmt == "all" else (fmt,)
     if any(f not in FORMATS for f in formats):
@@ -106,7 +106,7 @@ def eu_summary(
             other_information=other_information,
         )
         summary = build_summary(release, options)
-    except (ReportError, ValidationError) as err:
+    except (ReleaseError, ValidationError) as err:
         raise _fail(str(err).splitlines()[0]) from None
     except (duckdb.Error, OSError) as err:  # a damaged Parquet file: say which release, not a traceback
         raise _fail(f"{release}: cannot read the release tables ({_first_line(err)})") from None
@@ -133,10 +133,10 @@ def croissant(
     """Croissant 1.0 JSON-LD for the release's Parquet files (sha256 from the manifest), and a datasheet."""
     import duckdb
 
+    from pipeline.release_read import ReleaseError
     from pipeline.reports.croissant import build_croissant
     from pipeline.reports.datasheet import build_datasheet
     from pipeline.reports.eu_summary import SummaryOptions, build_summary
-    from pipeline.reports.release_files import ReportError
 
     _check_release(release)
     try:
@@ -153,7 +153,7 @@ def croissant(
             date_published=date_published,
         )
         sheet = build_datasheet(release, summary=summary, licence=license) if datasheet else None
-    except ReportError as err:
+    except ReleaseError as err:
         raise _fail(str(err)) from None
     except (duckdb.Error, OSError) as err:
         raise _fail(f"{release}: cannot read the release tables ({_first_line(err)})") from None

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import schemas
+from pipeline.release_read import MANIFEST, load_manifest
 from pipeline.reports.eu_summary import EUSummary, SummaryOptions, build_summary
-from pipeline.reports.release_files import MANIFEST, load_manifest
 
 CROISSANT_1_0 = "http://mlcommons.org/croissant/1.0"
 PARQUET = "application/x-parquet"
@@ -173,7 +173,7 @@ def build_croissant(
 ) -> dict[str, Any]:
     """The Croissant 1.0 JSON-LD dict for `release` (counts and languages from `summary`, computed if absent)."""
     release = Path(release)
-    manifest = load_manifest(release)
+    manifest = load_manifest(release, complete=True)
     s = summary or build_summary(release, SummaryOptions(last_update=date_published))
     g, t = s.general, s.general.totals
     stages = ", ".join(f"{x.stage} (-{x.removed:,})" for x in s.removal.stages)

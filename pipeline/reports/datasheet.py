@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.release_read import load_manifest
 from pipeline.reports.eu_summary import CATEGORIES, SIGNAL_TEXT, EUSummary, SummaryOptions, build_summary
-from pipeline.reports.release_files import load_manifest
 from pipeline.reports.render import Doc, to_markdown
 
 
@@ -24,7 +24,7 @@ def _flatten(prefix: str, value: Any) -> list[tuple[str, str]]:
 
 
 def datasheet_doc(release: Path, summary: EUSummary, licence: str | None = None) -> Doc:
-    manifest = load_manifest(release)
+    manifest = load_manifest(release, complete=True)
     g, t, r = summary.general, summary.general.totals, summary.removal
     config = manifest.get("config", {})
     doc = Doc(f"Datasheet: Apertura release {manifest['release_id']}")

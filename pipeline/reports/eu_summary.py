@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.reports.release_files import MANIFEST, load_manifest, table_files
+from pipeline.release_read import MANIFEST, load_manifest, lock, table_files
 from pipeline.reports.render import Doc, to_html, to_markdown
 
 TEMPLATE_NAME = (
@@ -433,6 +433,9 @@ def _connect(release: Path, manifest: dict, inputs: list[InputSource]) -> duckdb
     """A connection with one small metrics table `m` (one row per document, no text) and the ledger view."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    # locked to the release's own tables: a crafted manifest or query reaches no other file
+    tables = ("documents", "ledger", "optout_evidence")
+    lock(con, [path for table in tables for path in table_files(release, manifest, table)])
     con.register(
         "src",
         pa.table({"file_path": [i.path for i in inputs], "category": [i.category for i in inputs]}),
@@ -722,7 +725,7 @@ def build_summary(release: Path, options: SummaryOptions | None = None) -> EUSum
     """Compute the whole summary from the release directory (manifest + Parquet, and crawler warcinfo)."""
     opts = options or SummaryOptions()
     release = Path(release)
-    manifest = load_manifest(release)
+    manifest = load_manifest(release, complete=True)
     infos = {
         e["path"]: read_warcinfo(e["path"])
         for e in manifest["inputs"]

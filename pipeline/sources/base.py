@@ -31,7 +31,13 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "read_error": pl.String(),  # ledger reason when the record could not be read, e.g. 'read_truncated'
     "read_detail": pl.String(),  # human-readable detail for read_error
     "http_headers": pl.String(),  # HTTP response headers as 'Name: value' lines ('\n'), for opt-out signals
+    "site_file": pl.String(),  # the site policy file (its URL) this exchange was fetched for: SITE_FILE_HEADER
 }
+
+# The WARC header Apertura's crawler puts on every request/response of a robots.txt, tdmrep.json or ai.txt fetch,
+# redirect hops included, naming the policy file's URL: such a record is evidence, never a document, whatever URL
+# the file redirected to. (Not a `WARC-` field: those names belong to the WARC standard.)
+SITE_FILE_HEADER = "Apertura-Site-File"
 
 ELIGIBLE_TYPES = frozenset({"response", "resource", "conversion", "row"})
 FORMATS = ("warc", "wet", "arc", "parquet", "jsonl")

@@ -9,6 +9,11 @@ Per-row read errors (the row is still emitted): 'read_bad_json' (a line that is 
 object), 'read_no_text' (text missing, null or not a string), 'read_too_large' (text longer than
 max_payload_bytes in UTF-8). Blank JSONL lines are not records and are skipped. If the file cannot
 be read to the end, `read_stopped.offset` is the row/line number of the first row not emitted.
+
+Memory follows bytes, not rows: a JSONL line longer than LINE_FACTOR x max_payload_bytes (the most a JSON
+string of max_payload_bytes can take, every byte escaped) is counted, not held, and becomes a
+'read_too_large' row; a Parquet row group is read in batches of about max_batch_bytes of text (from its
+metadata), and a one-row group whose text column alone exceeds max_payload_bytes is not decompressed at all.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import ReadConfig
@@ -28,6 +35,9 @@ from pipeline.sources.inputs import CHUNK, HashingReader, finish_stream, normali
 
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
 _OPTIONAL = ("id", "url", "date")
+LINE_FACTOR = 6  # a JSON string escapes a byte as at most 6 (\u0001): longer lines cannot hold an admissible text
+_LINE_SLACK = 64 * 1024  # room for the other fields of a line
+_CHUNK_SLACK = 64 * 1024  # a Parquet column chunk's page headers, lengths and levels beside the text itself
 
 
 def _error_text(e: BaseException) -> str:
@@ -44,14 +54,23 @@ def _parquet_batch(df: pl.DataFrame, start: int, limit: int) -> pl.DataFrame:
     if df.schema["text"] != pl.String:
         text = text.cast(pl.String, strict=False)
     size = text.str.len_bytes()
+    if "_text_bytes" in df.columns:  # a value too large, dropped before it reached Polars (`_parquet_frames`)
+        size = pl.coalesce(pl.col("_text_bytes"), size)
+        text = pl.when(pl.col("_text_bytes").is_null()).then(text)
+    unread = pl.col("_unread_bytes") if "_unread_bytes" in df.columns else pl.lit(None, pl.Int64)  # not decompressed
     error = (
-        pl.when(text.is_null()).then(pl.lit("read_no_text"))
+        pl.when(unread.is_not_null()).then(pl.lit("read_too_large"))
         .when(size > limit).then(pl.lit("read_too_large"))
+        .when(text.is_null()).then(pl.lit("read_no_text"))
         .otherwise(pl.lit(None, pl.String))
     )
     detail = (
-        pl.when(text.is_null()).then(pl.lit("text is null or not a string"))
+        pl.when(unread.is_not_null()).then(
+            pl.format("text column of {} bytes (uncompressed, in a one-row group) exceeds max_payload_bytes={}: "
+                      "not read", unread, pl.lit(limit))
+        )
         .when(size > limit).then(pl.format("text of {} bytes exceeds max_payload_bytes={}", size, pl.lit(limit)))
+        .when(text.is_null()).then(pl.lit("text is null or not a string"))
         .otherwise(pl.lit(None, pl.String))
     )
 
@@ -78,7 +97,50 @@ def _parquet_batch(df: pl.DataFrame, start: int, limit: int) -> pl.DataFrame:
         read_error=error,
         read_detail=detail,
         http_headers=pl.lit(None, pl.String),
+        site_file=pl.lit(None, pl.String),
     ).cast(RECORD_SCHEMA)  # type: ignore[arg-type]
+
+
+def _parquet_frames(
+    pf: pq.ParquetFile, columns: list[str], batch_size: int, cfg: ReadConfig
+) -> Iterator[pl.DataFrame]:
+    """Row group by row group, in batches of about `cfg.max_batch_bytes` of text (sized from the group's metadata,
+    before anything is decompressed). A one-row group whose text column chunk alone is larger than
+    max_payload_bytes (plus its own overhead) is not decompressed: its row comes with a marker that
+    `_parquet_batch` turns into read_too_large."""
+    meta = pf.metadata
+    for group in range(meta.num_row_groups):
+        rg = meta.row_group(group)
+        chunks = [rg.column(i) for i in range(rg.num_columns)]
+        text_bytes = sum(c.total_uncompressed_size for c in chunks if c.path_in_schema == "text")
+        if rg.num_rows == 1 and text_bytes > cfg.max_payload_bytes + _CHUNK_SLACK:
+            others = [c for c in columns if c != "text"]
+            df = pl.from_arrow(pf.read_row_group(group, columns=others)) if others else pl.DataFrame({"_": [0]})
+            assert isinstance(df, pl.DataFrame)
+            yield df.select(others).with_columns(text=pl.lit(None, pl.String), _unread_bytes=pl.lit(text_bytes))
+            continue
+        per_row = max(1, text_bytes // max(rg.num_rows, 1))
+        rows = max(1, min(batch_size, cfg.max_batch_bytes // per_row))
+        for rb in pf.iter_batches(batch_size=rows, row_groups=[group], columns=columns):
+            yield _without_oversized(rb, cfg.max_payload_bytes)
+
+
+def _without_oversized(rb: pa.RecordBatch, limit: int) -> pl.DataFrame:
+    """The batch as Polars, a text over `limit` bytes replaced by null (its size kept in `_text_bytes`) while
+    still in Arrow: the large value is never copied into Polars."""
+    text = rb.column("text")
+    if pa.types.is_string(text.type) or pa.types.is_large_string(text.type) or pa.types.is_binary(text.type):
+        sizes = pc.binary_length(text)
+        over = pc.fill_null(pc.greater(sizes, limit), False)
+        if pc.any(over).as_py():
+            kept = pc.if_else(over, pa.scalar(None, text.type), text)
+            rb = rb.set_column(rb.schema.get_field_index("text"), "text", kept)
+            df = pl.from_arrow(rb)
+            assert isinstance(df, pl.DataFrame)
+            return df.with_columns(_text_bytes=pl.Series(pc.if_else(over, sizes, None)).cast(pl.Int64))
+    df = pl.from_arrow(rb)
+    assert isinstance(df, pl.DataFrame)
+    return df
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
@@ -105,9 +167,7 @@ def read_parquet(
         if "text" not in names:
             raise ValueError(f"no `text` column (columns: {', '.join(names)})")
         columns = ["text", *(c for c in _OPTIONAL if c in names)]
-        for rb in pf.iter_batches(batch_size=batch_size, columns=columns):
-            df = pl.from_arrow(rb)
-            assert isinstance(df, pl.DataFrame)
+        for df in _parquet_frames(pf, columns, batch_size, read_config):
             if df.height == 0:
                 continue
             batch = _parquet_batch(df, row, read_config.max_payload_bytes)
@@ -125,27 +185,54 @@ def read_parquet(
 # JSONL
 
 
-def _lines(src: HashingReader | gzip.GzipFile) -> Iterator[bytes]:
-    """Lines without their newline; the last one may lack it."""
+def _lines(src: HashingReader | gzip.GzipFile, cap: int) -> Iterator[bytes | int]:
+    """Lines without their newline (the last one may lack it); a line longer than `cap` bytes is read through but
+    not kept: its length (an int) comes instead of its bytes, so one huge line never sits in memory."""
     parts: list[bytes] = []
+    size = 0  # bytes of the line being read; parts are dropped once it passes the cap
+
+    def add(piece: bytes) -> None:
+        nonlocal parts, size
+        size += len(piece)
+        if size > cap:
+            parts = []
+        elif piece:
+            parts.append(piece)
+
+    def line() -> bytes | int:
+        nonlocal parts, size
+        done: bytes | int = size if size > cap else b"".join(parts)
+        parts, size = [], 0
+        return done
+
     while True:
         chunk = src.read(CHUNK)
         if not chunk:
             break
         pieces = chunk.split(b"\n")
+        add(pieces[0])
         if len(pieces) == 1:
-            parts.append(chunk)
             continue
-        parts.append(pieces[0])
-        yield b"".join(parts)
-        yield from pieces[1:-1]
-        parts = [pieces[-1]] if pieces[-1] else []
-    if parts:
-        yield b"".join(parts)
+        yield line()
+        for middle in pieces[1:-1]:
+            yield middle if len(middle) <= cap else len(middle)
+        add(pieces[-1])
+    if size:
+        yield line()
 
 
-def jsonl_row(line: bytes, index: int, limit: int) -> tuple:
-    """One RECORD_SCHEMA row tuple for a JSONL line."""
+def line_cap(limit: int) -> int:
+    """The longest JSONL line that can hold a text of `limit` bytes (every byte escaped, plus other fields)."""
+    return LINE_FACTOR * limit + _LINE_SLACK
+
+
+def jsonl_row(line: bytes | int, index: int, limit: int) -> tuple:
+    """One RECORD_SCHEMA row tuple for a JSONL line (an int: the length of a line too long to hold)."""
+    if isinstance(line, int):
+        detail = (f"JSON line of {line:,} bytes, longer than any line holding a text of max_payload_bytes={limit} "
+                  f"can be ({line_cap(limit):,} bytes): not parsed")  # fmt: skip
+        return (index, None, "row", None, None, None, None, None, None, None, None, None, "read_too_large", detail,
+                None, None)  # fmt: skip
     error = detail = text = rid = url = date = None
     try:
         obj = json.loads(line)
@@ -166,7 +253,7 @@ def jsonl_row(line: bytes, index: int, limit: int) -> tuple:
         rid = None if obj.get("id") is None else str(obj["id"])
         url = None if obj.get("url") is None else str(obj["url"])
         date = normalise_date(obj.get("date"))
-    return (index, None, "row", rid, url, date, None, None, None, None, None, text, error, detail, None)
+    return (index, None, "row", rid, url, date, None, None, None, None, None, text, error, detail, None, None)
 
 
 def read_jsonl(
@@ -174,19 +261,23 @@ def read_jsonl(
 ) -> Iterator[pl.DataFrame]:
     """Stream a JSONL file (plain or gzip, local or URL) line by line, in batches."""
     rows: list[tuple] = []
+    held = 0  # text bytes of `rows`: a batch is also cut at max_batch_bytes
     next_line = 0  # number of the first line not yet completely read
     stop: tuple[int, str] | None = None
+    limit = read_config.max_payload_bytes
     try:
         src = gzip.GzipFile(fileobj=stream, mode="rb") if stream.peek(2) == b"\x1f\x8b" else stream
-        for line in _lines(src):
+        for line in _lines(src, line_cap(limit)):
             index, next_line = next_line, next_line + 1
-            if not line.strip():
+            if not isinstance(line, int) and not line.strip():
                 continue
-            rows.append(jsonl_row(line, index, read_config.max_payload_bytes))
+            row = jsonl_row(line, index, limit)
+            rows.append(row)
+            held += len(row[11]) if row[11] is not None else 0  # TEXT
             report.records_by_type["row"] += 1
-            if len(rows) >= batch_size:
+            if len(rows) >= batch_size or held >= read_config.max_batch_bytes:
                 yield rows_to_frame(rows)
-                rows = []
+                rows, held = [], 0
     except GeneratorExit:
         stream.close()
         raise

@@ -64,7 +64,7 @@ from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.config import ReadConfig
 from pipeline.optout.base import policy_kind
-from pipeline.sources.base import ReadReport, empty_records
+from pipeline.sources.base import SITE_FILE_HEADER, ReadReport, empty_records
 from pipeline.sources.inputs import (
     CHUNK,
     HashingReader,
@@ -78,6 +78,7 @@ from pipeline.sources.inputs import (
 NON_CHUNKED = "non-chunked gzip: records are not individually addressable, recompress with `warcio recompress`"
 GZIP_MAGIC = b"\x1f\x8b"
 _ELIGIBLE = frozenset({"response", "resource", "conversion"})
+_SITE_FILE_KEY = SITE_FILE_HEADER.lower()
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
 _TYPE_NAMES = {
     int(t): str(t)
@@ -97,8 +98,8 @@ Stop = tuple[int, str] | None  # (offset, error) where reading stopped; None whe
 
 # Row layout: positions of RECORD_SCHEMA's columns in a row list.
 (OFFSET, LENGTH, RTYPE, RECORD_ID, URL, DATE, DIGEST, STATUS, CTYPE, CHARSET,
- PAYLOAD, TEXT, ERROR, DETAIL, HEADERS) = range(15)  # fmt: skip
-_ROW_WIDTH = 15
+ PAYLOAD, TEXT, ERROR, DETAIL, HEADERS, SITE_FILE) = range(16)  # fmt: skip
+_ROW_WIDTH = 16
 
 
 class GzipError(OSError):
@@ -353,12 +354,15 @@ class Pending:
     extra: dict = field(default_factory=dict)
 
 
-def _allowed(status: int | None, ctype: str | None, cfg: ReadConfig, url: str | None) -> bool:
+def _allowed(
+    status: int | None, ctype: str | None, cfg: ReadConfig, url: str | None, site_file: str | None = None
+) -> bool:
     """Whether to hold the body in memory; a non-2xx status is judged (and explained) by the admit step,
-    and a site policy file (robots.txt, tdmrep.json, ai.txt) is evidence for the opt-out step whatever its type."""
+    and a site policy file (robots.txt, tdmrep.json, ai.txt, or a record the crawler marked as fetched for one)
+    is evidence for the opt-out step whatever its type."""
     if status is not None and not 200 <= status <= 299:
         return True
-    return (ctype is not None and ctype in cfg.content_types) or policy_kind(url) is not None
+    return (ctype is not None and ctype in cfg.content_types) or policy_kind(url) is not None or site_file is not None
 
 
 def _header_lines(items: Any) -> str:
@@ -435,6 +439,7 @@ def _process_warc_record(rec: Any, pos: int, offset: int, cfg: ReadConfig) -> Pe
         row[OFFSET], row[RTYPE] = offset, rtype
         row[RECORD_ID] = h.get("warc-record-id")
         row[URL] = clean_uri(h.get("warc-target-uri"))
+        row[SITE_FILE] = h.get(_SITE_FILE_KEY)
         row[DATE] = normalise_date(h.get("warc-date"))
         digest_header = row[DIGEST] = h.get("warc-payload-digest")
         ctype, charset = split_content_type(h.get("content-type"))
@@ -462,7 +467,7 @@ def _process_warc_record(rec: Any, pos: int, offset: int, cfg: ReadConfig) -> Pe
             keep = False
             row[ERROR] = "read_too_large"
             row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
-        if keep and not is_text and not _allowed(status, ctype, cfg, row[URL]):
+        if keep and not is_text and not _allowed(status, ctype, cfg, row[URL], row[SITE_FILE]):
             keep = False
             row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
         digest = None
@@ -500,13 +505,23 @@ def _header_bytes(rec: Any) -> int:
         return 0
 
 
-class _Collector:
-    """Rows of the current batch, plus the counting that keeps `report.eligible == rows emitted`."""
+def row_bytes(row: tuple | list) -> int:
+    """What a record row holds in memory, for cutting batches by bytes: its payload or its text."""
+    body = row[PAYLOAD] if row[PAYLOAD] is not None else row[TEXT]
+    return len(body) if body is not None else 0
 
-    def __init__(self, report: ReadReport, batch_size: int) -> None:
+
+class _Collector:
+    """Rows of the current batch, plus the counting that keeps `report.eligible == rows emitted`.
+
+    A batch ends at `batch_size` rows or once its rows hold `max_bytes` of payload/text, whichever comes first."""
+
+    def __init__(self, report: ReadReport, batch_size: int, max_bytes: int) -> None:
         self.report = report
         self.batch_size = batch_size
+        self.max_bytes = max_bytes
         self.rows: list[tuple] = []
+        self.bytes = 0  # payload/text bytes of `rows`
         self.held: list[list] = []  # partial rows whose length is only known after draining
 
     def commit(self, p: Pending, length: int | None) -> None:
@@ -516,13 +531,23 @@ class _Collector:
             if length is None:
                 self.held.append(p.row)
             else:
-                self.rows.append(tuple(p.row))
+                self.add(tuple(p.row))
+
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+        self.bytes += row_bytes(row)
 
     def full(self) -> bool:
-        return len(self.rows) >= self.batch_size
+        return len(self.rows) >= self.batch_size or self.bytes >= self.max_bytes
 
     def take(self) -> pl.DataFrame:
-        batch, self.rows = self.rows[: self.batch_size], self.rows[self.batch_size :]
+        """The next batch: at most batch_size rows, and no more rows than reach max_bytes (at least one)."""
+        cut, held = 0, 0
+        while cut < min(len(self.rows), self.batch_size) and (cut == 0 or held < self.max_bytes):
+            held += row_bytes(self.rows[cut])
+            cut += 1
+        batch, self.rows = self.rows[:cut], self.rows[cut:]
+        self.bytes -= held
         return rows_to_frame(batch)
 
 
@@ -531,7 +556,7 @@ def _finish(stream: HashingReader, report: ReadReport, out: _Collector, stop: St
     finish_stream(stream, report, stop)
     for row in out.held:
         row[LENGTH] = stream.bytes - row[OFFSET]
-        out.rows.append(tuple(row))
+        out.add(tuple(row))
     out.held.clear()
 
 
@@ -539,7 +564,7 @@ def _drive(
     parse, stream: HashingReader, report: ReadReport, batch_size: int, cfg: ReadConfig
 ) -> Iterator[pl.DataFrame]:
     """Run a record parser to its end, then flush: full batches while parsing, the rest after."""
-    out = _Collector(report, batch_size)
+    out = _Collector(report, batch_size, cfg.max_batch_bytes)
     try:
         stop = yield from parse(stream, out, cfg)
     except GeneratorExit:
@@ -654,17 +679,27 @@ def record_members(path: str, pieces: int, probe: int = 1 << 20) -> list[int]:
 
 def read_planned_batch(plan: BatchPlan, n: int, read_config: ReadConfig) -> pl.DataFrame:
     """Batch `n` of a planned file, read from its own byte range: the same rows as a sequential read."""
+    frames = list(read_planned_pieces(plan, n, read_config))
+    return pl.concat(frames) if frames else empty_records()
+
+
+def read_planned_pieces(plan: BatchPlan, n: int, read_config: ReadConfig) -> Iterator[pl.DataFrame]:
+    """`read_planned_batch` in pieces of at most `read_config.max_batch_bytes` of payload, each yielded as soon as
+    it is read: what the workers process, so their memory follows bytes, not the plan's rows."""
     start, end, rows = plan.batch(n)
     stat = os.stat(plan.path)
     if (stat.st_size, stat.st_mtime_ns) != (plan.size, plan.mtime_ns):
         raise InputError(f"{plan.path} changed while the run was reading it: run again")
     batches, report = read_window(plan.path, start, end, max(rows, 1), read_config)
-    frames = list(batches)
-    frame = pl.concat(frames) if frames else empty_records()
-    if report.read_stopped is not None or frame.height != rows:
-        raise InputError(f"{plan.path}: batch {n} at byte {start} did not read as planned ({frame.height} of {rows} "
+    read = 0
+    for frame in batches:
+        read += frame.height
+        if read > rows:
+            break
+        yield frame
+    if report.read_stopped is not None or read != rows:
+        raise InputError(f"{plan.path}: batch {n} at byte {start} did not read as planned ({read} of {rows} "
                          f"records, {report.read_stopped}): was the file changed during the run?")
-    return frame
 
 
 def _parse_warc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:

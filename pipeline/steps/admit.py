@@ -2,7 +2,7 @@
 
 Sources never drop a record; this step decides which of the records they emit are unusable:
 the source's own read errors (truncated, digest mismatch, too large, bad JSON), site policy files
-(robots.txt, tdmrep.json, ai.txt: evidence, not content), non-2xx HTTP responses,
+(robots.txt, tdmrep.json, ai.txt, and whatever they redirected to: evidence, not content), non-2xx HTTP responses,
 payload types we do not extract, and empty bodies.
 """
 
@@ -27,6 +27,11 @@ class AdmitStep(Step):
                 "read_policy_file",
                 pl.lit("site policy file: evidence for the opt-out step, not a document"),
             ),
+            (  # a redirect hop of a policy file fetch, wherever it led: the crawler marked it in the WARC
+                pl.col("site_file").is_not_null(),
+                "read_policy_file",
+                pl.format("fetched for the site policy file {}: evidence, not a document", pl.col("site_file")),
+            ),
             (
                 pl.col("http_status").is_not_null() & ~pl.col("http_status").is_between(200, 299),
                 "read_http_status",
@@ -45,4 +50,4 @@ class AdmitStep(Step):
             ),
         ]
         reason, detail = first_reason(rules)
-        return batch.with_columns(reason, detail).drop("read_error", "read_detail")
+        return batch.with_columns(reason, detail).drop("read_error", "read_detail", "site_file")

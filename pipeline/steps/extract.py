@@ -20,7 +20,8 @@ import polars as pl
 from pipeline.config import ExtractConfig
 from pipeline.steps.base import DETAIL, REASON, Step
 
-_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+_CHARSET_VALUE = re.compile(rb"""charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+META_CHARSET_REACH = 200  # `charset` must start within this many bytes after `<meta` (and before its `>`)
 _BINARY_NUL_SHARE = 0.01  # text never has NULs; >1% means an image/PDF served as text/html
 # A byte-order mark decides the encoding before any label (WHATWG "decode"); UTF-16 text is half NULs, so
 # it must be recognised before the binary check.
@@ -55,8 +56,8 @@ def decode_payload(payload: bytes, http_charset: str | None) -> tuple[str, str]:
             continue
     if payload.count(b"\x00") > _BINARY_NUL_SHARE * len(payload):
         raise Undecodable("binary payload (NUL bytes)")
-    meta = _META_CHARSET.search(payload[:4096])
-    candidates = [declared, _codec(meta.group(1).decode("ascii")) if meta else None, "utf-8"]
+    meta = meta_charset(payload[:4096])
+    candidates = [declared, _codec(meta) if meta else None, "utf-8"]
     for charset in dict.fromkeys(c for c in candidates if c):
         try:
             return payload.decode(charset), charset
@@ -66,6 +67,28 @@ def decode_payload(payload: bytes, http_charset: str | None) -> tuple[str, str]:
     if best is None:
         raise Undecodable("no charset decodes the payload")
     return str(best), _codec(best.encoding) or best.encoding
+
+
+def meta_charset(head: bytes) -> str | None:
+    """The charset a `<meta ... charset=...>` declares: the first `<meta` with `charset` within
+    META_CHARSET_REACH bytes after it and no `>` in between. Each `<meta` looks at a window of that size only,
+    so the scan is linear (the regex `<meta[^>]{0,200}?charset` it replaces retried 200 bytes per `<meta`)."""
+    low = head.lower()
+    start = low.find(b"<meta")
+    tried = -1  # `charset` occurrences up to here had no value: they fail for every `<meta`
+    while start >= 0:
+        at = low.find(b"charset", max(start + 5, tried + 1))
+        if at < 0:
+            return None
+        if at - (start + 5) > META_CHARSET_REACH:  # out of reach: on to the first `<meta` that can reach it
+            start = low.find(b"<meta", at - 5 - META_CHARSET_REACH)
+        elif low.find(b">", start + 5, at) >= 0:  # this tag ended before it
+            start = low.find(b"<meta", start + 5)
+        elif m := _CHARSET_VALUE.match(head, at):
+            return m.group(1).decode("ascii")
+        else:
+            tried = at
+    return None
 
 
 def _trafilatura(cfg: ExtractConfig) -> Extractor:
@@ -101,23 +124,38 @@ def _resiliparse(cfg: ExtractConfig) -> Extractor:
 
 MAX_NESTING = 2_000  # real pages nest < 100 deep; main-content extraction is quadratic in depth (a hostile page)
 _TAGS_WORTH_CHECKING = 4_000  # pages with fewer tags cannot nest deeper than MAX_NESTING: no scan
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
+_TAG_START = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)")  # a tag runs from here to the first '>' after its name
 _VOID = frozenset(
     ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"]
 )
 
 
 def nesting_depth(html: str) -> int:
-    """The deepest element nesting of a page (0 when it has too few tags to matter), by one linear scan."""
+    """The deepest element nesting of a page (0 when it has too few tags to matter), by one linear scan.
+
+    A tag is `<name` (or `</name`) up to the first `>` after it, `/>` closing it at once. The next `>` is looked
+    up once and reused by every tag start before it, so a page of a million `<a ` without a `>` costs one pass,
+    not one pass per tag (the regex this replaces searched for `>` again from every `<`: quadratic)."""
     if html.count("<") < _TAGS_WORTH_CHECKING:
         return 0
     depth = deepest = 0
-    for closing, name, self_closing in _TAG.findall(html):
+    after = 0  # end of the last tag: a `<` inside a tag is part of it
+    gt = -1  # position of the next `>` (at or after the current tag name)
+    for m in _TAG_START.finditer(html):
+        start, end = m.span()
+        if start < after:
+            continue
+        if gt < end:
+            gt = html.find(">", end)
+            if gt < 0:  # no `>` left: no later `<` can close a tag either
+                break
+        closing, name = m.groups()
         if closing:
             depth = max(depth - 1, 0)
-        elif not self_closing and name.lower() not in _VOID:
+        elif not (gt > end and html[gt - 1] == "/") and name.lower() not in _VOID:
             depth += 1
             deepest = max(deepest, depth)
+        after = gt + 1
     return deepest
 
 

@@ -89,10 +89,6 @@ def app_env(app_release, monkeypatch) -> Path:
     return release
 
 
-def table_files(release: Path, manifest: dict, table: str) -> list[str]:
-    return [str(release / f["path"]) for f in manifest["files"] if f["table"] == table]
-
-
 def without_index(release: Path, name: str) -> Path:
     """A copy of `release` beside it, minus its membership index: the app must fall back to DuckDB."""
     copy = release.parent / name

@@ -34,7 +34,8 @@ import polars as pl
 import pytest
 
 from audit_app import queries
-from tests.app.conftest import HOSTILE_URL, table_files
+from pipeline.release_read import table_files
+from tests.app.conftest import HOSTILE_URL
 from tests.app.test_cli_app import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -305,7 +306,7 @@ def test_rights_holder_and_releases_in_chromium(server, browser, counts, shots):
     # Ready once the form's last field is drawn (form widgets appear after the script run's marker).
     page = browser.render(f"{server}/rights_holder", "Note (optional)", shots / "rights_holder.png")
     text = page["text"]
-    assert "Rights holders: opt-out status and requests" in text and "under the data root" in text
+    assert "Rights holders: opt-out status and requests" in text and "from this app's data directory" in text
     assert "File the opt-out request" in text and "Your name or organisation" in text
     assert "Traceback" not in text and not page["alerts"]
     page = browser.render(f"{server}/releases", "A diff needs two releases", shots / "releases.png")

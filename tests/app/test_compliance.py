@@ -21,9 +21,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from audit_app import queries, source
+from pipeline.release_read import table_files
 from pipeline.tables import conform
 from pipeline.url_identity import url_key
-from tests.app.conftest import HOSTILE_URL, table_files
+from tests.app.conftest import HOSTILE_URL
 from tests.app.test_pages import HOSTILE, assert_no_raw_html, texts
 from tests.helpers.warcs import Page, record_spans, write_warc
 
@@ -214,7 +215,7 @@ def test_a_format1_release_may_not_list_evidence_files(optout_root, tmp_path):
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     manifest["format_version"] = 1
     (tmp_path / "r" / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(queries.ReleaseAccessError, match="unexpected file"):
+    with pytest.raises(queries.ReleaseAccessError, match="unexpected table 'optout_evidence'"):
         queries.open_release(tmp_path / "r", tmp_path)
 
 

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import HOSTILE_TEXT, HOSTILE_TITLE, HOSTILE_URL, OLD_URL, PII_URL, table_files, unredacted
+from pipeline.release_read import table_files
+from tests.app.conftest import HOSTILE_TEXT, HOSTILE_TITLE, HOSTILE_URL, OLD_URL, PII_URL, unredacted
 from tests.helpers.text_identity import zero_width
 
 APP = Path(__file__).resolve().parents[2] / "audit_app"

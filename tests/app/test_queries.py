@@ -14,8 +14,9 @@ import polars as pl
 import pytest
 
 from audit_app import queries
+from pipeline.release_read import table_files
 from pipeline.text_identity import normalise_text
-from tests.app.conftest import HOSTILE_TEXT, HOSTILE_URL, OLD_DATE, OLD_URL, PII_URL, table_files, unredacted
+from tests.app.conftest import HOSTILE_TEXT, HOSTILE_URL, OLD_DATE, OLD_URL, PII_URL, unredacted
 from tests.helpers.text_identity import zero_width
 
 HOSTILE_INPUTS = [
@@ -389,11 +390,11 @@ def test_manifest_cannot_point_outside_the_release(app_release, tmp_path):
         manifest["files"][0]["path"] = "../../../../etc/passwd"
 
     bad = _copy_release(release, tmp_path / "bad", escape)
-    with pytest.raises(queries.ReleaseAccessError, match="unexpected file"):
+    with pytest.raises(queries.ReleaseAccessError, match="outside its table directory"):
         queries.open_release(bad, tmp_path)
     (tmp_path / "notjson").mkdir()
     (tmp_path / "notjson" / "manifest.json").write_text("{not json")
-    with pytest.raises(queries.ReleaseAccessError, match="cannot be read"):
+    with pytest.raises(queries.ReleaseAccessError, match="not valid JSON"):
         queries.open_release(tmp_path / "notjson", tmp_path)
 
 

@@ -17,8 +17,13 @@ OUR_TOKEN = "AperturaBot"
 
 
 def fast_config(**overrides: Any) -> CrawlConfig:
-    """Small delays so the whole sample web crawls in about a second."""
-    settings: dict[str, Any] = {"delay_seconds": 0.02, "backoff_seconds": 0.02, "contact": "mailto:ops@example.org"}
+    """Small delays so the whole sample web crawls in about a second; loopback allowed (the test servers)."""
+    settings: dict[str, Any] = {
+        "delay_seconds": 0.02,
+        "backoff_seconds": 0.02,
+        "contact": "mailto:ops@example.org",
+        "allow_private": True,
+    }
     settings.update(overrides)
     return CrawlConfig(**settings)
 

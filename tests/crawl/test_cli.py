@@ -15,7 +15,8 @@ app = typer.Typer()
 app.command("crawl")(crawl_command)
 app.command("robots-snapshot")(robots_snapshot_command)
 runner = CliRunner()
-FAST = ["--delay", "0.02", "--contact", "mailto:ops@example.org"]
+LOOPBACK = ["--allow-private"]  # the sample web is on 127.0.0.1, refused by default
+FAST = ["--delay", "0.02", "--contact", "mailto:ops@example.org", *LOOPBACK]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,11 @@ def test_crawl_command_with_config_file(web, tmp_path):
     seeds = tmp_path / "seeds.txt"
     seeds.write_text(web.url("blog") + "\n")
     cfg = tmp_path / "crawl.json"
-    cfg.write_text(json.dumps({"delay_seconds": 0.02, "max_depth": 0, "user_agent": "AperturaBot/test (+x)"}))
+    cfg.write_text(
+        json.dumps(
+            {"delay_seconds": 0.02, "max_depth": 0, "user_agent": "AperturaBot/test (+x)", "allow_private": True}
+        )
+    )
     r = runner.invoke(app, ["crawl", "--seeds", str(seeds), "--out", str(tmp_path / "o"), "-c", str(cfg), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["pages"] == 1
@@ -70,7 +75,7 @@ def test_crawl_obeys_robots_for_the_user_agent_it_sends(web, tmp_path, agent_arg
     # The blog's robots.txt disallows GPTBot everywhere: announced as GPTBot, only robots.txt is requested.
     seeds = tmp_path / "seeds.txt"
     seeds.write_text(web.url("blog") + "\n")
-    args = ["crawl", "--seeds", str(seeds), "--delay", "0.02", "--json", *agent_args]
+    args = ["crawl", "--seeds", str(seeds), "--delay", "0.02", "--json", *LOOPBACK, *agent_args]
     r = runner.invoke(app, [*args, "--out", str(tmp_path / "gpt")])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
@@ -78,7 +83,7 @@ def test_crawl_obeys_robots_for_the_user_agent_it_sends(web, tmp_path, agent_arg
     sent = [(e.site, e.path) for e in web.requests if e.user_agent == agent_args[1]]
     assert sent == [("blog", "/robots.txt")]
     # Control: another agent's crawl of the same site fetches its pages (the blog allows everybody else).
-    other = ["crawl", "--seeds", str(seeds), "--delay", "0.02", "--json", "--user-agent", "OtherBot/1.0"]
+    other = ["crawl", "--seeds", str(seeds), "--delay", "0.02", "--json", *LOOPBACK, "--user-agent", "OtherBot/1.0"]
     r = runner.invoke(app, [*other, "--max-pages", "2", "--out", str(tmp_path / "other")])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["pages"] == 2
@@ -171,7 +176,7 @@ def test_ctrl_c_saves_the_state_and_resume_finishes(web, tmp_path):
     )
     before = len(web.requests)
     proc = subprocess.Popen(
-        [sys.executable, "-c", script, "crawl", "--seeds", str(seeds), "--out", str(out), "--delay", "0.2"],
+        [sys.executable, "-c", script, "crawl", "--seeds", str(seeds), "--out", str(out), "--delay", "0.2", *LOOPBACK],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -184,7 +189,7 @@ def test_ctrl_c_saves_the_state_and_resume_finishes(web, tmp_path):
     state = json.loads((out / "crawl-state.json").read_text())
     assert state["finished"] is False and state["files"] == ["crawl-00000.warc.gz"]
     assert not list(out.glob("*.open"))
-    r = runner.invoke(app, ["crawl", "--out", str(out), "--resume", "--json", "--delay", "0.02"])
+    r = runner.invoke(app, ["crawl", "--out", str(out), "--resume", "--json", "--delay", "0.02", *LOOPBACK])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["frontier"] == 0 and summary["pages"] == 19 + 6  # news without /private/*, blog

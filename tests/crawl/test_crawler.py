@@ -268,7 +268,7 @@ def test_resume_after_a_crash_keeps_every_page_exactly_once(full, tmp_path):
         script = (
             "import sys; from pathlib import Path; from pipeline.crawl import crawl, CrawlConfig; "
             f"crawl(sys.argv[1:], Path({str(out)!r}), "
-            "CrawlConfig(delay_seconds=0.1, backoff_seconds=0.02, warc_max_bytes=20000))"
+            "CrawlConfig(delay_seconds=0.1, backoff_seconds=0.02, warc_max_bytes=20000, allow_private=True))"
         )
         proc = subprocess.Popen([sys.executable, "-c", script, *web.seeds()])
         deadline = time.monotonic() + 20

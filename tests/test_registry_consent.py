@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -256,3 +257,21 @@ def test_derive_removes_exactly_what_a_fresh_run_removes(corpus, parent, tmp_pat
         assert report.ok, [c for c in report.checks if not c.ok]
     manifest = json.loads((fresh / "manifest.json").read_text())
     assert manifest["counts"]["kept"] == _kept(derived).height
+
+
+def test_a_release_never_names_who_opted_out(corpus, tmp_path):
+    """The requester's name and contact stay in the registry: a release (ledger detail, evidence rule) is
+    published, and names only the entry."""
+    files, _ = corpus
+    registry = Registry(tmp_path / "registry")
+    entry = registry.add("domain", "alpha.test", requester="Jane Roe <jane.roe@alpha.test>")
+    out = tmp_path / "r"
+    build([str(f) for f in files], RunConfig(), out, registry=tmp_path / "registry", index=False)
+    ledger = pl.read_parquet(out / "ledger" / "*.parquet").filter(pl.col("reason") == "optout_registry")
+    assert ledger.height and all(entry.entry_id in d for d in ledger["detail"])
+    for path in out.rglob("*"):
+        if not path.is_file():
+            continue
+        parquet = path.suffix == ".parquet"
+        text = str(pq.read_table(path).to_pylist()) if parquet else path.read_bytes().decode("latin-1")
+        assert "jane.roe@alpha.test" not in text and "Jane Roe" not in text, path

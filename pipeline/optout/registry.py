@@ -131,16 +131,18 @@ class Entry:
     request_id: str | None = None
 
     def describe(self) -> str:
+        """The rule text a release stores (ledger detail, evidence): the entry and what it names, never who asked
+        (a release is published; the requester's name and contact stay in the registry)."""
         shown = self.value if self.kind != "text" else f"text sha256 {self.value[:16]}…"
-        return f"registry entry {self.entry_id}: {self.kind} {shown}{REQUESTED_BY}{self.requester})"
+        return f"registry entry {self.entry_id}: {self.kind} {shown}"
 
 
-REQUESTED_BY = " (requested by "  # how `Entry.describe` names the requester (a value never holds a space)
+REQUESTED_BY = " (requested by "  # how releases before 2026-12-05 named the requester in a rule
 
 
 def without_requester(rule: str | None) -> str | None:
-    """A registry rule (`Entry.describe`, as releases store it) without the requester's name and contact: what
-    may be shown to somebody who is not that requester."""
+    """A registry rule as an older release stored it, without the requester's name and contact: what may be
+    shown to somebody who is not that requester."""
     if rule and rule.startswith("registry entry ") and REQUESTED_BY in rule:
         return rule[: rule.index(REQUESTED_BY)]
     return rule

@@ -1,70 +1,58 @@
-"""WARC / WET (fastwarc) and ARC (warcio) readers: one row per eligible record, nothing dropped silently.
+"""WARC / WET (framed here) and ARC (warcio) readers: one row per eligible record, every byte accounted for.
 
 How records map to rows, and what happens when a file is damaged:
 
-* Eligible records are `response`, `resource` and `conversion` (WET) records, and ARC responses.
-  Every record, eligible or not, is counted by its WARC-Type in `ReadReport.records_by_type`; an
-  eligible record is counted exactly when its row is emitted, so `report.eligible == rows`.
-* `warc_record_offset`/`warc_record_length` address the record's bytes in the file as stored: for
-  gzip, the record's gzip member (up to the next record's member); for plain WARC, the record up to
-  the next record. `seek(offset); read(length)` (then gunzip that one member) gives back exactly
-  that record. A partial record (see below) has a length that runs to the end of the input.
-* Gzip is decompressed here, member by member (`GzipMembers`), and fastwarc parses the plain
-  stream. That way the member boundaries are known exactly instead of fastwarc's approximate
-  `stream_pos` (which, for a file that is one big gzip member, is the same useless number for every
-  record). A record is emitted only if it is individually addressable: it starts a gzip member and
-  the next record starts the next member. The first record that is not (a "non-chunked" gzip file,
-  or member boundaries that do not line up with records) stops reading: `read_stopped` gets the
-  offset of the gzip member where addressable records end and the error NON_CHUNKED. That record
-  and the ones sharing its member are neither counted nor emitted; recompressing the file with
-  `warcio recompress` makes it readable.
-* Damage ends reading, never the process: a record whose block is shorter than its Content-Length
-  (truncated file), or whose bytes cannot be read (corrupt gzip member, I/O error), is emitted with
-  read_error='read_truncated' if it is eligible, and `read_stopped.offset` is that record's
-  offset. A header fastwarc cannot parse (strict mode), or a truncated record header, stops reading
-  at the offset where the unreadable record begins (plain WARC: the end of the last good record's
-  block, from its re-serialised header length + Content-Length; gzip: the start of the member after
-  the last good record, or of the corrupt member). In every case: records before
-  `read_stopped.offset` were read completely; the one starting there, if emitted, is partial; nothing
-  after it was read. Strict parsing is deliberate: fastwarc's lenient mode resynchronises by
-  skipping to the next "WARC/" line and would silently drop the records in between. sha256/bytes
-  still cover the whole input: the rest is drained after reading stops.
-* Per record read errors (the row is emitted, payload null): 'read_too_large' (body larger than
-  max_payload_bytes, never read into memory when the Content-Length says so), 'read_digest_mismatch'
-  (WARC-Payload-Digest present and different, or undecodable; hashed while streaming over the
-  HTTP body as stored, i.e. before de-chunking/decoding, like warcio; base32, hex and base64 values
-  are accepted; unknown algorithms are not checked. fastwarc's verify_payload_digest() is not used:
-  it copies the whole payload into memory first and fails on Content-Encoded bodies when
-  auto-decoding), 'read_content_type' (a 2xx or status-less record whose MIME type is not in
-  read_config.content_types, so its body is not held in memory; same reason/detail as the admit
-  step), 'read_bad_http' (no parseable HTTP status line), 'read_bad_encoding' (a Content-Encoding
-  that cannot be decoded; gzip, deflate, br and zstd are supported). Bodies are de-chunked when
-  they are chunked. WET `conversion` records give `text` (UTF-8, errors replaced), no payload.
+* Eligible records are `response`, `resource` and `conversion` (WET) records, and ARC responses; each
+  becomes one row. Every record, eligible or not, is counted by its WARC-Type in
+  `ReadReport.records_by_type`, and its bytes in `ReadReport.bytes_by_type`.
+* `warc_record_offset`/`warc_record_length` address the record's bytes as stored: for gzip, the record's
+  gzip member(s) up to the next record's member; for a plain file, the record up to the next record.
+  `seek(offset); read(length)` (then gunzip those members) gives back exactly that record, and the spans of
+  consecutive records meet: together they cover the file.
+* **Nothing is lost to damage.** A span of the input that is not a readable record (garbage between gzip
+  members, a corrupt member, a header without a usable Content-Length, a record cut short, records not
+  individually addressable in a "non-chunked" gzip file, trailing junk) is emitted as a row of its own:
+  record_type 'unreadable', read_error 'read_unparsable', with its offset and length; it goes to the ledger
+  like any read error. Then reading **resynchronises**: it goes on at the next gzip member whose content
+  starts with `WARC/` (gzip), or at the next line that begins a parseable WARC header (plain), so every
+  later record is read. The spans of the records read plus the unreadable spans cover the file, which
+  `verify` checks from the release alone.
+* A damaged record whose WARC header was read is still a record: if eligible, its row carries
+  'read_truncated' (its block ends before its Content-Length: the input ends, the next record begins, or
+  the gzip data breaks) or 'read_unparsable' (its Content-Length is missing, not a number, or does not end
+  the record: bytes that are not a record follow it), with the span up to the next record; a damaged record
+  of another type (request, metadata, ...) becomes an unreadable span, named in its detail.
+* In a plain file, bytes that follow a record's declared block without being a record make that record
+  suspect (its Content-Length may be short), unless its WARC-Block-Digest or WARC-Payload-Digest verifies:
+  then the record stands and only the bytes after it are unreadable.
+* The header parser, digests and payload decoding are `pipeline.warc_record`'s (shared with `show`, the
+  app's re-check and the reports). Header lines may end in LF alone. Per record read errors (the row is
+  emitted, payload null): 'read_too_large' (body larger than max_payload_bytes: never held in memory),
+  'read_digest_mismatch' (WARC-Payload-Digest present and different, or undecodable; hashed over the HTTP
+  body as stored, before de-chunking and decoding, like warcio; base32, hex, base64; any hashlib
+  algorithm), 'read_content_type' (a 2xx or status-less record whose MIME type is not in
+  read_config.content_types: its body is not kept), 'read_bad_http' (no parseable HTTP head),
+  'read_bad_encoding'. WET `conversion` records give `text` (UTF-8, errors replaced), no payload.
+* Only a failing input stream (an I/O error, a dropped connection) stops reading: `read_stopped` says
+  where and why, and the rest of what arrived is one unreadable span.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
-import io
 import os
-import zlib
 from collections import deque
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from fastwarc.stream_io import BrotliReader, ZstdReader
-from fastwarc.warc import ArchiveIterator, WarcRecordType
 from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.config import ReadConfig
 from pipeline.optout.base import policy_kind
-from pipeline.sources.base import ReadReport, empty_records
+from pipeline.sources.base import UNREADABLE, ReadReport, empty_records
 from pipeline.sources.inputs import (
     CHUNK,
     HashingReader,
@@ -74,24 +62,29 @@ from pipeline.sources.inputs import (
     rows_to_frame,
     split_content_type,
 )
+from pipeline.warc_record import (  # noqa: F401 (dechunk, parse_digest, decode_body: imported from here too)
+    ELIGIBLE_RECORDS,
+    GZIP_MAGIC,
+    MAX_HEAD_BYTES,
+    Fields,
+    RecordError,
+    WarcHead,
+    check_digest,
+    clean_uri,
+    dechunk,
+    decode_body,
+    head_end,
+    parse_digest,
+    parse_http_head,
+    parse_warc_head,
+    record_fields,
+)
 
 NON_CHUNKED = "non-chunked gzip: records are not individually addressable, recompress with `warcio recompress`"
-GZIP_MAGIC = b"\x1f\x8b"
-_ELIGIBLE = frozenset({"response", "resource", "conversion"})
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
-_TYPE_NAMES = {
-    int(t): str(t)
-    for t in (
-        WarcRecordType.warcinfo,
-        WarcRecordType.response,
-        WarcRecordType.resource,
-        WarcRecordType.request,
-        WarcRecordType.metadata,
-        WarcRecordType.revisit,
-        WarcRecordType.conversion,
-        WarcRecordType.continuation,
-    )
-}
+READ = 1 << 19  # bytes asked of the input (or the decompressor) at a time
+SCAN = 1 << 20  # bytes searched at a time for the next record after damage
+PROBE = 1 << 16  # compressed bytes inflated to see whether a gzip member starts a record
 
 Stop = tuple[int, str] | None  # (offset, error) where reading stopped; None when it reached the end
 
@@ -99,6 +92,71 @@ Stop = tuple[int, str] | None  # (offset, error) where reading stopped; None whe
 (OFFSET, LENGTH, RTYPE, RECORD_ID, URL, DATE, DIGEST, STATUS, CTYPE, CHARSET,
  PAYLOAD, TEXT, ERROR, DETAIL, HEADERS) = range(15)  # fmt: skip
 _ROW_WIDTH = 15
+
+
+class Tape:
+    """The input's bytes, each read once through `stream` (which hashes them), with a way back: a position
+    since the last `release` can be read again, to look for the next record inside a damaged region. A local
+    file is re-read from the disk; a stream keeps those bytes in memory (at most RETAIN: older ones go)."""
+
+    RETAIN = 64 << 20
+
+    def __init__(self, stream: HashingReader, origin: int = 0) -> None:
+        self._stream = stream
+        self._disk = stream.rereadable
+        self.origin = origin  # file offset of the stream's first byte (a window of a file starts later)
+        self.pos = self.head = self.floor = origin + stream.tell()
+        self._kept: deque[bytes] = deque()
+        self._kept_start = self.pos
+        self._kept_bytes = 0
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = READ if n is None or n < 0 else n
+        if self.pos < self.head:
+            n = min(n, self.head - self.pos)
+            data = self._stream.reread(n, self.pos - self.origin) if self._disk else self._replay(n)
+        else:
+            data = self._stream.read(n)
+            if data and not self._disk:
+                self._kept.append(data)
+                self._kept_bytes += len(data)
+                while self._kept_bytes > self.RETAIN and len(self._kept) > 1:
+                    old = self._kept.popleft()
+                    self._kept_bytes -= len(old)
+                    self._kept_start += len(old)
+            self.head += len(data)
+        self.pos += len(data)
+        return data
+
+    def _replay(self, n: int) -> bytes:
+        at = self._kept_start
+        for chunk in self._kept:
+            if at + len(chunk) > self.pos:
+                i = self.pos - at
+                return chunk[i : i + n]
+            at += len(chunk)
+        return b""
+
+    def seek(self, pos: int) -> int:
+        """Go to `pos` (no earlier than what can still be read again); return where the tape now is."""
+        lowest = self.floor if self._disk else max(self.floor, self._kept_start)
+        self.pos = min(max(pos, lowest), self.head)
+        while self.pos < pos and self.read(min(READ, pos - self.pos)):
+            pass
+        return self.pos
+
+    def release(self, pos: int) -> None:
+        """Bytes before `pos` will not be read again."""
+        self.floor = max(self.floor, pos)
+        while self._kept and self._kept_start + len(self._kept[0]) <= self.floor:
+            self._kept_bytes -= len(self._kept[0])
+            self._kept_start += len(self._kept.popleft())
 
 
 class GzipError(OSError):
@@ -114,7 +172,7 @@ class GzipMembers:
     error surfaces only when somebody needs bytes beyond it.
     """
 
-    def __init__(self, src: HashingReader) -> None:
+    def __init__(self, src: Any) -> None:
         self._src = src
         self._d: Any = None
         self._in = b""
@@ -141,7 +199,7 @@ class GzipMembers:
             n = 1 << 20
         parts: list[bytes] = []
         got = 0
-        while got < n and not self.eof:
+        while not got and not self.eof:  # one inflate call: the caller joins what it needs
             if not self._in:
                 self._in = self._src.read(CHUNK)
                 if not self._in:
@@ -222,135 +280,7 @@ class GzipMembers:
 
 
 # ---------------------------------------------------------------------------------------------
-# Payload helpers
-
-
-def parse_digest(value: str) -> tuple[str, bytes] | None:
-    """'sha1:BASE32' (also hex, base64, base64url) -> (algorithm, digest); None for unknown algorithms.
-
-    Raises ValueError when the algorithm is known but the value does not decode to a digest.
-    """
-    algo, sep, encoded = value.strip().partition(":")
-    algo = algo.strip().lower().replace("-", "")
-    if not sep or algo not in hashlib.algorithms_guaranteed:
-        return None
-    size = hashlib.new(algo).digest_size
-    v = encoded.strip()
-    candidates = []
-    if len(v) == 2 * size:
-        candidates.append(lambda: bytes.fromhex(v))
-    candidates.append(lambda: base64.b32decode(v.upper() + "=" * (-len(v) % 8)))
-    candidates.append(lambda: base64.b64decode(v + "=" * (-len(v) % 4), validate=True))
-    candidates.append(lambda: base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)))
-    for decode in candidates:
-        try:
-            digest = decode()
-        except (ValueError, binascii.Error):
-            continue
-        if len(digest) == size:
-            return algo, digest
-    raise ValueError(f"cannot decode digest value {value!r}")
-
-
-def dechunk(data: bytes) -> bytes:
-    """Undo HTTP chunked transfer coding; ValueError if `data` is not chunked."""
-    out: list[bytes] = []
-    i, n = 0, len(data)
-    while i < n:
-        j = data.index(b"\n", i)
-        size = int(data[i:j].split(b";", 1)[0].strip(), 16)
-        if size < 0:  # '-4' parses as hex; stepping back would loop forever
-            raise ValueError(f"negative chunk size at byte {i}")
-        if size == 0:
-            break
-        start = j + 1
-        out.append(data[start : start + size])
-        i = start + size
-        if data.startswith(b"\r\n", i):
-            i += 2
-        elif data.startswith(b"\n", i):
-            i += 1
-    return b"".join(out)
-
-
-def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    return zlib.decompressobj(wbits).decompress(data, limit + 1)
-
-
-def _read_limited(reader: Any, limit: int) -> bytes:
-    parts, got = [], 0
-    while got <= limit:
-        b = reader.read(min(CHUNK, limit + 1 - got))
-        if not b:
-            break
-        parts.append(b)
-        got += len(b)
-    return b"".join(parts)
-
-
-def decode_body(
-    raw: bytes, transfer_encoding: str | None, content_encoding: str | None, limit: int
-) -> tuple[bytes | None, str | None, str | None]:
-    """HTTP body as stored -> (payload, read_error, read_detail): de-chunk, then undo Content-Encoding.
-
-    A body labelled chunked that does not parse as chunked is kept as is (crawlers often store the
-    de-chunked body but keep the header). Decoded output is capped at `limit` + 1 bytes.
-    """
-    data = raw
-    if transfer_encoding and "chunked" in transfer_encoding.lower():
-        with contextlib.suppress(ValueError):
-            data = dechunk(data)
-    if content_encoding:
-        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
-        for enc in reversed(codings):
-            try:
-                if enc in ("identity", "none"):
-                    continue
-                if enc in ("gzip", "x-gzip"):
-                    data = _inflate(data, 47, limit)  # 47: gzip or zlib header, auto-detected
-                elif enc == "deflate":
-                    try:
-                        data = _inflate(data, 15, limit)
-                    except zlib.error:
-                        data = _inflate(data, -15, limit)  # raw deflate, as some servers send it
-                elif enc == "br":
-                    data = _read_limited(BrotliReader(io.BytesIO(data)), limit)
-                elif enc == "zstd":
-                    data = _read_limited(ZstdReader(io.BytesIO(data)), limit)
-                else:
-                    return None, "read_bad_encoding", f"unsupported Content-Encoding {enc!r}"
-            except (zlib.error, OSError, ValueError) as e:
-                return None, "read_bad_encoding", f"Content-Encoding {enc}: {e}"
-            if len(data) > limit:
-                return None, "read_too_large", f"decoded payload exceeds max_payload_bytes={limit}"
-    return data, None, None
-
-
-def clean_uri(uri: str | None) -> str | None:
-    """Undo wget's '<uri>' bug and escape spaces, as warcio does."""
-    if not uri:
-        return None
-    uri = uri.strip()
-    if uri.startswith("<") and uri.endswith(">"):
-        uri = uri[1:-1]
-    return uri.replace(" ", "%20")
-
-
-# ---------------------------------------------------------------------------------------------
-# Record processing
-
-
-@dataclass
-class Pending:
-    """A record that has been read but whose length (and addressability) is not known yet."""
-
-    rtype: str
-    pos: int  # position in the (decompressed) stream fastwarc parses
-    offset: int  # position in the file as stored
-    row: list | None  # RECORD_SCHEMA values for eligible records
-    block_end: int = 0  # decompressed position where the record's block ends (per Content-Length)
-    partial: str | None = None  # why the record could not be read completely
-    extra: dict = field(default_factory=dict)
+# WARC framing: records, damaged regions and resynchronisation
 
 
 def _allowed(status: int | None, ctype: str | None, cfg: ReadConfig, url: str | None) -> bool:
@@ -361,162 +291,57 @@ def _allowed(status: int | None, ctype: str | None, cfg: ReadConfig, url: str | 
     return (ctype is not None and ctype in cfg.content_types) or policy_kind(url) is not None
 
 
-def _header_lines(items: Any) -> str:
-    return "\n".join(f"{k}: {v}" for k, v in items)
+def _never(*_: Any) -> bool:
+    return False
 
 
-def _body(reader: Any, keep: bool, digest: tuple[str, bytes] | None) -> tuple[bytes | None, int, Any]:
-    """Read (keep) or skip a record body; return (bytes or None, bytes seen, hash object or None)."""
-    if not keep:
-        return None, reader.consume(), None
-    h = hashlib.new(digest[0]) if digest else None
-    parts, got = [], 0
-    while True:
-        b = reader.read(CHUNK)
-        if not b:
-            break
-        parts.append(b)
-        got += len(b)
-        if h is not None:
-            h.update(b)
-    return b"".join(parts), got, h
-
-
-def finish_payload(
-    row: list,
-    raw: bytes | None,
-    *,
-    is_text: bool,
-    digest: tuple[str, bytes] | None,
-    digest_header: str | None,
-    h: Any,
-    te: str | None,
-    ce: str | None,
-    cfg: ReadConfig,
-) -> None:
-    """Fill payload/text/read_error/read_detail of `row` from a completely read body."""
-    if raw is None:
-        return
-    if h is not None and digest is not None and h.digest() != digest[1]:
-        computed = base64.b32encode(h.digest()).decode()
-        row[ERROR] = "read_digest_mismatch"
-        row[DETAIL] = f"WARC-Payload-Digest {digest_header} != computed {digest[0]}:{computed}"
-        return
-    if is_text:
-        row[TEXT] = raw.decode("utf-8", errors="replace")
-        return
-    payload, err, detail = decode_body(raw, te, ce, cfg.max_payload_bytes)
-    if err:
-        row[ERROR], row[DETAIL] = err, detail
-        return
-    row[PAYLOAD] = payload
-
-
-def _process_warc_record(rec: Any, pos: int, offset: int, cfg: ReadConfig) -> Pending | None:
-    """Read one fastwarc record completely; None when its WARC header is incomplete."""
-    headers = rec.headers
-    rtype = _TYPE_NAMES.get(int(rec.record_type)) or (headers.get("WARC-Type") or "").strip().lower()
-    length = (headers.get("Content-Length") or "").strip()
-    # ASCII digits only, and what fastwarc framed the record by (it reads an overflowing value as 0)
-    declared = int(length) if length.isascii() and length.isdigit() else -1
-    if not rtype or declared < 0 or declared != rec.content_length:
-        return None
-    p = Pending(rtype, pos, offset, None, extra={"rec": rec, "declared": declared})
-    try:
-        if rtype not in _ELIGIBLE:
-            seen = rec.reader.consume()
-            if seen < declared:
-                p.partial = f"record block ends after {seen} of {declared} bytes"
-            return p
-        # one pass over the header (HeaderMap.get scans it each time), names are case-insensitive
-        h = {k.lower(): v for k, v in headers.items()}
-        row: list = [None] * _ROW_WIDTH
-        p.row = row
-        row[OFFSET], row[RTYPE] = offset, rtype
-        row[RECORD_ID] = h.get("warc-record-id")
-        row[URL] = clean_uri(h.get("warc-target-uri"))
-        row[DATE] = normalise_date(h.get("warc-date"))
-        digest_header = row[DIGEST] = h.get("warc-payload-digest")
-        ctype, charset = split_content_type(h.get("content-type"))
-        status = te = ce = None
-        if rtype == "response" and rec.is_http:
-            try:
-                rec.parse_http()
-            except OSError as e:
-                # The block is not HTTP after all; what is left of it cannot be judged for truncation.
-                row[ERROR], row[DETAIL] = "read_bad_http", f"HTTP headers: {e}"
-                rec.reader.consume()
-                return p
-            http = rec.http_headers
-            status = http.status_code
-            ctype, charset = split_content_type(http.get("Content-Type"))
-            te, ce = http.get("Transfer-Encoding"), http.get("Content-Encoding")
-            row[HEADERS] = _header_lines(http.items())
-            if status is None:
-                row[ERROR], row[DETAIL] = "read_bad_http", "no HTTP status line"
-        row[STATUS], row[CTYPE], row[CHARSET] = status, ctype, charset
-        expected = rec.content_length  # body bytes still to come, per the declared Content-Length
-        is_text = rtype == "conversion"
-        keep = row[ERROR] is None
-        if keep and expected > cfg.max_payload_bytes:
-            keep = False
-            row[ERROR] = "read_too_large"
-            row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
-        if keep and not is_text and not _allowed(status, ctype, cfg, row[URL]):
-            keep = False
-            row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
-        digest = None
-        if keep and digest_header:
-            try:
-                digest = parse_digest(digest_header)
-            except ValueError as e:
-                keep = False
-                row[ERROR], row[DETAIL] = "read_digest_mismatch", str(e)
-        raw, seen, h = _body(rec.reader, keep, digest)
-        if seen < expected:
-            p.partial = f"record block ends after {declared - expected + seen} of {declared} bytes"
-            return p
-        finish_payload(
-            row, raw, is_text=is_text, digest=digest, digest_header=digest_header, h=h, te=te, ce=ce, cfg=cfg
-        )
-    except _FATAL:
-        raise
-    except BaseException as e:  # stream errors (corrupt gzip, network) and fastwarc panics
-        p.partial = f"{type(e).__name__}: {e}"
-    return p
-
-
-def _mark_partial(p: Pending, why: str) -> None:
-    if p.row is not None:
-        p.row[PAYLOAD] = p.row[TEXT] = None
-        p.row[ERROR], p.row[DETAIL] = "read_truncated", why
-
-
-def _header_bytes(rec: Any) -> int:
-    """Length of a record's WARC header block as fastwarc re-serialises it (exact for well-formed files)."""
-    try:
-        return rec.headers.write(io.BytesIO())
-    except Exception:
-        return 0
+def fields_row(f: Fields, offset: int, length: int | None = None) -> list:
+    """A RECORD_SCHEMA row (as a list, in column order) from what the one record parser read."""
+    return [offset, length, f.rtype, f.record_id, f.url, normalise_date(f.date), f.digest_header, f.status,
+            f.content_type, f.charset, f.payload, f.text, f.error, f.detail, f.http_headers]  # fmt: skip
 
 
 class _Collector:
-    """Rows of the current batch, plus the counting that keeps `report.eligible == rows emitted`."""
+    """Rows of the current batch, counted as they are made: `report.eligible == rows emitted`, and every
+    record's span (or unreadable span) follows the previous one, so together they cover the input."""
 
-    def __init__(self, report: ReadReport, batch_size: int) -> None:
+    def __init__(self, report: ReadReport, batch_size: int, origin: int = 0) -> None:
         self.report = report
+        report.bytes_by_type = report.bytes_by_type or type(report.records_by_type)()
         self.batch_size = batch_size
         self.rows: list[tuple] = []
-        self.held: list[list] = []  # partial rows whose length is only known after draining
+        self.held: list[list] = []  # rows whose span runs to the end of the input (known once drained)
+        self.origin = origin  # file offset of the input's first byte (a window of a file starts later)
+        self.accounted = origin  # everything before this offset is in a record's or an unreadable span
 
-    def commit(self, p: Pending, length: int | None) -> None:
-        self.report.records_by_type[p.rtype] += 1
-        if p.row is not None:
-            p.row[LENGTH] = length
+    def record(self, rtype: str, offset: int, length: int | None, row: list | None = None) -> None:
+        """Count one record (its row, when eligible) spanning [offset, offset + length); None: to the end."""
+        if offset < self.accounted or (length is not None and length < 0):
+            raise RuntimeError(f"reader bug: span {offset}+{length} overlaps bytes accounted up to {self.accounted}")
+        if offset > self.accounted:  # never happens by design; if it did, the gap would still be accounted for
+            self.unreadable(self.accounted, offset - self.accounted, "bytes between records that no reader read")
+        self.report.records_by_type[rtype] += 1
+        if length is not None:
+            self.report.bytes_by_type[rtype] += length
+            self.accounted = offset + length
+        if row is not None:
+            row[LENGTH] = length
+            if row[ERROR] in _DAMAGE:
+                self.report.damaged += 1
             if length is None:
-                self.held.append(p.row)
+                self.held.append(row)
             else:
-                self.rows.append(tuple(p.row))
+                self.rows.append(tuple(row))
+        elif length is None:
+            self.held.append([rtype, offset])
+
+    def unreadable(self, offset: int, length: int | None, why: str) -> None:
+        """A span that is no readable record: one row of its own (reason read_unparsable)."""
+        row: list = [None] * _ROW_WIDTH
+        row[OFFSET], row[RTYPE], row[ERROR] = offset, UNREADABLE, "read_unparsable"
+        size = "to the end of the input" if length is None else f"{length} bytes"
+        row[DETAIL] = " ".join(f"{size} at offset {offset} are no readable record: {why}".split())[:500]
+        self.record(UNREADABLE, offset, length, row)
 
     def full(self) -> bool:
         return len(self.rows) >= self.batch_size
@@ -525,21 +350,506 @@ class _Collector:
         batch, self.rows = self.rows[: self.batch_size], self.rows[self.batch_size :]
         return rows_to_frame(batch)
 
+    def finish(self, size: int, stop: Stop) -> None:
+        """The input's size is known: held spans run to it, and any bytes still unaccounted become one span."""
+        size += self.origin
+        for held in self.held:
+            if len(held) == 2:  # a record without a row
+                rtype, offset = held
+            else:
+                rtype, offset = held[RTYPE], held[OFFSET]
+                held[LENGTH] = size - offset
+                self.rows.append(tuple(held))
+            self.report.bytes_by_type[rtype] += size - offset
+            self.accounted = size
+        self.held.clear()
+        if size > self.accounted:
+            why = f"not read: {stop[1]}" if stop else "not read"
+            self.unreadable(self.accounted, size - self.accounted, why)
+
+
+class _Rec:
+    """What is known of the record being framed."""
+
+    __slots__ = ("block", "block_end", "block_start", "d0", "head", "held")
+
+    def __init__(self, d0: int) -> None:
+        self.d0 = d0  # its start in the view (the plain or decompressed stream)
+        self.head: WarcHead | None = None
+        self.block_start: int | None = None  # view position after the WARC header
+        self.block_end: int | None = None  # view position after the declared block (when it was all there)
+        self.block = b""  # the block (or its start, when not held)
+        self.held = False  # `block` is the whole block
+
+
+class _WarcReader:
+    """Frames WARC records (plain, or gzip member by member) with the one record parser, and resynchronises
+    after damage; see the module docstring."""
+
+    def __init__(self, stream: HashingReader, out: _Collector, cfg: ReadConfig, gzip_name: bool) -> None:
+        self.stream = stream
+        self.tape = Tape(stream, out.origin)
+        self.out = out
+        self.cfg = cfg
+        self.gzip_name = gzip_name
+        self.gz = False
+        self.members: GzipMembers | None = None
+        self.view: Any = None
+        self.buf = b""
+        self.bpos = 0  # view position of buf[0]
+        self.i = 0  # parse position in buf
+        self.veof = False
+        self.stop: Stop = None
+        self._hold_limit = cfg.max_payload_bytes + MAX_HEAD_BYTES  # eligible blocks up to this are held
+        self._hold = lambda status, ctype, url: _allowed(status, ctype, cfg, url)
+
+    # -- the buffer over the view -----------------------------------------------------------------
+
+    def _open(self, start: int) -> None:
+        self.tape.seek(start)
+        if self.gz:
+            self.members = self.view = GzipMembers(self.tape)
+            self.bpos = 0
+        else:
+            self.members, self.view, self.bpos = None, self.tape, start
+        self.buf, self.i, self.veof = b"", 0, False
+
+    def _pos(self) -> int:
+        return self.bpos + self.i
+
+    def _need(self, k: int) -> bool:
+        """At least `k` bytes after the parse position, unless the view ends first."""
+        have = len(self.buf) - self.i
+        if have >= k:
+            return True
+        parts = [self.buf[self.i :]]
+        try:
+            while have < k and not self.veof:
+                data = self.view.read(max(k - have, READ))
+                if not data:
+                    self.veof = True
+                    break
+                parts.append(data)
+                have += len(data)
+        finally:  # bytes read before an error stay in the buffer
+            self.bpos += self.i
+            self.buf, self.i = b"".join(parts), 0
+        return have >= k
+
+    def _skip(self, n: int) -> int:
+        """Move past `n` bytes without keeping them; return how many there were."""
+        have = len(self.buf) - self.i
+        if have >= n:
+            self.i += n
+            return n
+        done = have
+        self.bpos += len(self.buf)
+        self.buf, self.i = b"", 0
+        while done < n:
+            data = self.view.read(min(PROBE * 4, n - done))
+            if not data:
+                self.veof = True
+                break
+            done += len(data)
+            self.bpos += len(data)
+        return done
+
+    def _skip_blank(self) -> None:
+        while self._need(1):
+            buf, i, n = self.buf, self.i, len(self.buf)
+            while i < n and buf[i] in (10, 13):
+                i += 1
+            self.i = i
+            if i < n:
+                return
+
+    def _starts(self, prefix: bytes) -> bool:
+        return self._need(len(prefix)) and self.buf.startswith(prefix, self.i)
+
+    def _head_end(self) -> int:
+        """Index in buf just past the WARC header's blank line, or -1 (no end within MAX_HEAD_BYTES, or EOF)."""
+        searched = 0
+        while True:
+            stop = min(len(self.buf), self.i + MAX_HEAD_BYTES)
+            end = head_end(self.buf, self.i + max(0, searched - 3), stop)
+            if end >= 0:
+                return end
+            searched = stop - self.i
+            if searched >= MAX_HEAD_BYTES or not self._need(searched + 1):
+                return -1
+
+    def _offset(self, d: int) -> int | None:
+        """File offset of view position `d` as a record boundary (gzip: None unless a member starts there)."""
+        return self.members.start_at(d) if self.members is not None else d
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def run(self) -> Generator[pl.DataFrame, None, Stop]:
+        start: int | None = self.tape.tell()
+        try:
+            self.gz = self._sniff()
+        except _FATAL:
+            raise
+        except BaseException as e:  # the input fails before its first bytes
+            return (0, f"{type(e).__name__}: {e}")
+        while start is not None:
+            self._open(start)
+            while True:
+                try:
+                    outcome = self._record()
+                except _FATAL:
+                    raise
+                except GzipError:
+                    outcome = self._gzip_damage()
+                except BaseException as e:  # the input stream failed (I/O error, dropped connection)
+                    outcome = self._failed(e)
+                while self.out.full():
+                    yield self.out.take()
+                if outcome is not _NEXT:
+                    start = outcome
+                    break
+        return self.stop
+
+    def _sniff(self) -> bool:
+        """gzip (magic bytes; or a `.gz` name when the file starts neither with them nor with a record)."""
+        start = self.tape.tell()
+        first = self.tape.read(64)
+        self.tape.seek(start)
+        if first[:2] == GZIP_MAGIC:
+            return True
+        return self.gzip_name and not first.lstrip(b"\r\n").startswith(b"WARC/")
+
+    def _record(self) -> int | object | None:
+        """Frame one record; `_NEXT` when the next one follows, else where to resynchronise (None: the end)."""
+        buf, i = self.buf, self.i
+        rec = self._rec = _Rec(self.bpos + i)
+        if not buf.startswith(b"WARC/", i):  # blank lines, the buffer's end, the input's end or no record
+            self._skip_blank()
+            if not self._need(1):
+                return self._at_end(rec)
+            if not self._starts(b"WARC/"):
+                return self._damaged(rec, "no WARC version line where a record should start")
+            buf, i = self.buf, self.i
+        end = head_end(buf, i, min(len(buf), i + MAX_HEAD_BYTES))
+        if end < 0:
+            end = self._head_end()
+            if end < 0:
+                why = "the input ends inside a WARC header" if self.veof else "no end of the WARC header within 1 MiB"
+                return self._damaged(rec, why)
+            buf, i = self.buf, self.i
+        try:
+            rec.head = head = parse_warc_head(buf[i:end])
+        except RecordError as err:
+            return self._damaged(rec, str(err))
+        self.i = end
+        rec.block_start = self.bpos + end
+        if head.problem:
+            return self._damaged(rec, f"its WARC header cannot frame it: {head.problem}")
+        n = head.content_length or 0
+        eligible = head.rtype in ELIGIBLE_RECORDS
+        if eligible and n <= self._hold_limit:
+            if len(buf) - end < n:
+                self._need(n)
+                buf, end = self.buf, self.i
+            rec.block = block = buf[end : end + n]
+            got = len(block)
+            rec.held = got == n
+            self.i = end + got
+        else:
+            if eligible:  # too large to hold: the start of the block, for the HTTP head
+                self._need(min(n, PROBE))
+                rec.block = self.buf[self.i : self.i + min(n, PROBE)]
+            got = self._skip(n)
+        if got < n:
+            return self._damaged(rec, f"its block ends after {got} of {n} bytes (the input ends)", truncated=True)
+        buf, i = self.buf, self.i
+        rec.block_end = self.bpos + i
+        if buf.startswith(b"\r\n\r\nWARC/", i):  # the usual end of a record, and the next one
+            self.i = i + 4
+        else:
+            self._skip_blank()
+            if not self._need(1):
+                return self._at_end(rec)
+            if not self._starts(b"WARC/"):
+                return self._garbage_after(rec)
+        if self.members is None:
+            self._commit(rec, self.bpos + self.i)
+            return _NEXT
+        following = self.members.start_at(self.bpos + self.i)
+        if following is None:  # the next record starts inside a gzip member
+            return self._damaged(rec, NON_CHUNKED, addressable=False)
+        self._commit(rec, following)
+        return _NEXT
+
+    def _commit(self, rec: _Rec, end: int | None) -> None:
+        """Record `rec` read completely, spanning from what is accounted to `end` (None: the end of the input)."""
+        head = rec.head
+        assert head is not None
+        start = self.out.accounted
+        length = None if end is None else end - start
+        if head.rtype in ELIGIBLE_RECORDS:
+            self.out.record(head.rtype, start, length, fields_row(self._fields(rec, self._hold), start, length))
+        else:
+            self.out.record(head.rtype or "unknown", start, length)
+        self._forget(end)
+
+    def _fields(self, rec: _Rec, hold: Any) -> Fields:
+        assert rec.head is not None
+        return record_fields(rec.head, rec.block, limit=self.cfg.max_payload_bytes, hold=hold)
+
+    def _forget(self, end: int | None) -> None:
+        if end is not None:
+            self.tape.release(end)
+        if self.members is not None:
+            self.members.prune(self._pos())
+
+    def _at_end(self, rec: _Rec) -> int | None:
+        """The view ended after (or instead of) a record: settle it and any cut gzip member."""
+        if self.members is not None and self.members.truncated is not None:
+            return self._gzip_damage()
+        end = self.members.end_c if self.members is not None else self._pos()
+        if rec.head is None:
+            if end is not None and end > self.out.accounted:  # blank lines only, where a record should be
+                self.out.unreadable(self.out.accounted, end - self.out.accounted, "blank lines, no record")
+            return None
+        self._commit(rec, end)
+        return None
+
+    def _garbage_after(self, rec: _Rec) -> int | None:
+        """Bytes that are no record follow a record's declared block."""
+        assert rec.head is not None and rec.block_start is not None and rec.block_end is not None
+        if self.members is not None:
+            garbage = self.members.start_at(self._pos())
+            if garbage is None:  # inside the record's own member: its Content-Length does not end it
+                return self._damaged(rec, "bytes that are no record follow its declared block in its gzip member")
+            self._commit(rec, garbage)  # a whole member of garbage after a complete one
+            nxt = self._scan_gzip(garbage + 1)
+            self.out.unreadable(garbage, self._span_end(nxt) - garbage, "a gzip member that holds no record")
+            return nxt
+        garbage = self._pos()
+        verified = self._verified(rec)
+        nxt = self._scan_plain(rec.block_start)
+        if nxt is not None and nxt < rec.block_end:  # the next record begins inside the declared block
+            return self._settle(
+                rec,
+                nxt,
+                f"its block ends after {nxt - rec.block_start} of "
+                f"{rec.head.content_length} bytes (the next record begins)",
+                True,
+            )
+        if verified:
+            self._commit(rec, garbage)
+            self.out.unreadable(garbage, self._span_end(nxt) - garbage, "bytes after a record that are no record")
+            return nxt
+        return self._settle(
+            rec,
+            nxt,
+            f"{(nxt or self.tape.head) - garbage} bytes that are no record follow its "
+            "declared Content-Length, and no digest vouches for its block",
+            False,
+        )
+
+    def _verified(self, rec: _Rec) -> bool:
+        """Whether the record's WARC-Block-Digest (or else WARC-Payload-Digest) verifies its declared block."""
+        head = rec.head
+        assert head is not None and rec.block_start is not None and rec.block_end is not None
+        block = rec.block if rec.held else self._reread(rec.block_start, rec.block_end)
+        if block is None:
+            return False
+        ok, _ = check_digest(head.get("WARC-Block-Digest"), block)
+        if ok is not None:
+            return ok
+        start = 0
+        if head.rtype == "response" and (head.is_http or block.startswith(b"HTTP/1.")):
+            try:
+                start = parse_http_head(block).size
+            except ValueError:
+                return False
+        ok, _ = check_digest(head.get("WARC-Payload-Digest"), block[start:])
+        return bool(ok)
+
+    def _reread(self, start: int, end: int, limit: int = 64 << 20) -> bytes | None:
+        """Bytes [start, end) of a plain input again (None when longer than `limit` or no longer at hand)."""
+        if end - start > limit:
+            return None
+        back = self.tape.tell()
+        try:
+            if self.tape.seek(start) != start:
+                return None
+            parts, got = [], 0
+            while got < end - start and (data := self.tape.read(end - start - got)):
+                parts.append(data)
+                got += len(data)
+            return b"".join(parts) if got == end - start else None
+        finally:
+            self.tape.seek(back)
+
+    def _damaged(self, rec: _Rec, why: str, truncated: bool = False, addressable: bool = True) -> int | None:
+        """The record starting at `rec` cannot be read as framed: find the next record, settle the region."""
+        start = self.out.accounted
+        if self.members is not None:
+            nxt = self._scan_gzip(start + 1)
+        else:
+            nxt = self._scan_plain(rec.block_start if rec.block_start is not None else start + 1)
+        if not addressable:
+            self.out.unreadable(start, self._span_end(nxt) - start, why)
+            return nxt
+        return self._settle(rec, nxt, why, truncated)
+
+    def _settle(self, rec: _Rec, nxt: int | None, why: str, truncated: bool) -> int | None:
+        """The region from what is accounted to `nxt` (None: the end) holds the damaged record `rec`."""
+        start = self.out.accounted
+        length = self._span_end(nxt) - start
+        head = rec.head
+        if head is not None and head.rtype in ELIGIBLE_RECORDS:
+            try:
+                f = self._fields(rec, _never)
+            except _FATAL:
+                raise
+            except BaseException:
+                f = Fields(head.rtype)
+            f.payload = f.text = None
+            f.error, f.detail = ("read_truncated" if truncated else "read_unparsable"), why
+            self.out.record(head.rtype, start, length, fields_row(f, start))
+        elif head is not None and head.rtype is not None:
+            self.out.unreadable(start, length, f"a damaged {head.rtype} record: {why}")
+        else:
+            self.out.unreadable(start, length, why)
+        return nxt
+
+    def _span_end(self, nxt: int | None) -> int:
+        """Where a region ends: at the next record, or at the end of the input (the scan read it all)."""
+        return self.tape.head if nxt is None else nxt
+
+    def _gzip_damage(self) -> int | None:
+        """A corrupt or cut gzip member: settle the record before it if that one is complete, then resync."""
+        rec = self._rec
+        members = self.members
+        assert members is not None
+        trouble = members.error or members.truncated
+        assert trouble is not None
+        why = ("corrupt gzip data" if members.error else "the input ends inside a gzip member") + (
+            f" (member at offset {trouble[1]})"
+        )
+        rest = self.buf[self.i :]  # every byte handed out before the trouble is in the buffer or was read
+        if (
+            rec.head is not None
+            and rec.block_end is not None
+            and trouble[0] >= rec.block_end
+            and self._pos() + len(rest) == trouble[0]
+            and not rest.strip(b"\r\n")
+        ):
+            self._commit(rec, trouble[1])  # complete and aligned: the trouble starts with the next member
+            nxt = self._scan_gzip(trouble[1] + 1)
+            self.out.unreadable(trouble[1], self._span_end(nxt) - trouble[1], why)
+            return nxt
+        if rec.block_start is not None and not rec.block and self.bpos <= rec.block_start:
+            rec.block = self.buf[rec.block_start - self.bpos :][:MAX_HEAD_BYTES]  # for the row's HTTP fields
+        return self._damaged(rec, why, truncated=True)
+
+    def _failed(self, err: BaseException) -> int | None:
+        """The input itself failed: what arrived after the last record is one unreadable span; reading stops."""
+        message = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+        start = self.out.accounted
+        self.stop = (start, message)
+        if self.tape.head > start:
+            self.out.unreadable(start, self.tape.head - start, f"reading failed: {message}")
+        return None
+
+    # -- finding the next record after damage -------------------------------------------------------
+
+    def _scan_plain(self, start: int) -> int | None:
+        """Offset of the first line at or after `start` that begins a parseable WARC header; None if none."""
+        tape = self.tape
+        at = tape.seek(max(start - 1, 0))
+        buf, base = (b"\n", -1) if at == 0 else (b"", at)  # a candidate must follow a line break
+        searched = 0
+        while True:
+            k = buf.find(b"\nWARC/", searched)
+            if k >= 0:
+                q = base + k + 1
+                if q >= start and self._plain_candidate(q):
+                    return q
+                searched = k + 1
+                continue
+            keep = buf[-5:]
+            base += len(buf) - len(keep)
+            tape.seek(base + len(keep))
+            data = tape.read(SCAN)
+            if not data:
+                return None
+            buf, searched = keep + data, 0
+            tape.release(max(base - 1, 0))
+
+    def _plain_candidate(self, q: int) -> bool:
+        back = self.tape.tell()
+        try:
+            self.tape.seek(q)
+            window = b""
+            while len(window) < MAX_HEAD_BYTES:
+                data = self.tape.read(min(PROBE, MAX_HEAD_BYTES - len(window)))
+                if not data:
+                    break
+                window += data
+                end = head_end(window, 0)
+                if end >= 0:
+                    head = parse_warc_head(window[:end])
+                    return head.get("WARC-Type") is not None or head.get("WARC-Record-ID") is not None
+            return False
+        except RecordError:
+            return False
+        finally:
+            self.tape.seek(back)
+
+    def _scan_gzip(self, start: int) -> int | None:
+        """Offset of the first gzip member at or after `start` whose content starts with `WARC/`; None if none."""
+        tape = self.tape
+        base = tape.seek(start)
+        buf, searched = b"", 0
+        magic = GZIP_MAGIC + b"\x08"
+        while True:
+            k = buf.find(magic, searched)
+            if k >= 0:
+                if self._gzip_candidate(base + k):
+                    return base + k
+                searched = k + 1
+                continue
+            keep = buf[-2:]
+            base += len(buf) - len(keep)
+            tape.seek(base + len(keep))
+            data = tape.read(SCAN)
+            if not data:
+                return None
+            buf, searched = keep + data, 0
+            tape.release(base)
+
+    def _gzip_candidate(self, q: int) -> bool:
+        back = self.tape.tell()
+        try:
+            self.tape.seek(q)
+            window = self.tape.read(PROBE)
+            with contextlib.suppress(isal_zlib.error):
+                return isal_zlib.decompressobj(31).decompress(window, 5) == b"WARC/"
+            return False
+        finally:
+            self.tape.seek(back)
+
+
+_NEXT = object()
+_DAMAGE = frozenset({"read_truncated", "read_unparsable"})
+
 
 def _finish(stream: HashingReader, report: ReadReport, out: _Collector, stop: Stop) -> None:
-    """Finish the input (hash, size, read_stopped), then give held partial rows their length (to EOF)."""
+    """Finish the input (hash, size, read_stopped), then account for the bytes no span covers yet."""
     finish_stream(stream, report, stop)
-    for row in out.held:
-        row[LENGTH] = stream.bytes - row[OFFSET]
-        out.rows.append(tuple(row))
-    out.held.clear()
+    out.finish(report.bytes, stop)
 
 
 def _drive(
-    parse, stream: HashingReader, report: ReadReport, batch_size: int, cfg: ReadConfig
+    parse, stream: HashingReader, report: ReadReport, batch_size: int, cfg: ReadConfig, origin: int = 0
 ) -> Iterator[pl.DataFrame]:
     """Run a record parser to its end, then flush: full batches while parsing, the rest after."""
-    out = _Collector(report, batch_size)
+    out = _Collector(report, batch_size, origin)
     try:
         stop = yield from parse(stream, out, cfg)
     except GeneratorExit:
@@ -551,10 +861,157 @@ def _drive(
 
 
 def read_warc(
+    stream: HashingReader,
+    report: ReadReport,
+    *,
+    batch_size: int,
+    read_config: ReadConfig,
+    gzip_name: bool = False,
+    origin: int = 0,
+) -> Iterator[pl.DataFrame]:
+    """Batches of the eligible records (and unreadable spans) of a WARC/WET file, plain or gzip; see the
+    module docstring. `gzip_name`: the input is named `.gz` (then a file that starts with garbage is read as gzip);
+    `origin`: the file offset of the stream's first byte (offsets in rows and messages are the file's)."""
+
+    def parse(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
+        return (yield from _WarcReader(stream, out, cfg, gzip_name).run())
+
+    return _drive(parse, stream, report, batch_size, read_config, origin)
+
+
+# ---------------------------------------------------------------------------------------------
+# ARC (warcio)
+
+
+def _process_arc_response(rec: Any, offset: int, cfg: ReadConfig) -> tuple[list, str | None]:
+    """Row for an ARC response record, and why it is partial (None if complete)."""
+    arc = rec.rec_headers
+    row: list = [None] * _ROW_WIDTH
+    row[OFFSET], row[RTYPE] = offset, "response"
+    row[URL] = clean_uri(arc.get_header("uri"))
+    row[DATE] = normalise_date(arc.get_header("archive-date"))
+    http = rec.http_headers
+    status = te = ce = None
+    ctype, charset = split_content_type(arc.get_header("content-type"))
+    if http is not None and http.statusline:
+        code = http.get_statuscode()
+        status = int(code) if code and code.isdigit() else None
+        ctype, charset = split_content_type(http.get_header("Content-Type"))
+        te, ce = http.get_header("Transfer-Encoding"), http.get_header("Content-Encoding")
+        row[HEADERS] = "\n".join(f"{k}: {v}" for k, v in http.headers)
+    row[STATUS], row[CTYPE], row[CHARSET] = status, ctype, charset
+    stream = rec.raw_stream
+    expected = max(0, getattr(stream, "limit", 0))
+    keep = True
+    if expected > cfg.max_payload_bytes:
+        keep = False
+        row[ERROR] = "read_too_large"
+        row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
+    elif not _allowed(status, ctype, cfg, row[URL]):
+        keep = False
+        row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
+    parts, got = [], 0
+    while True:
+        b = stream.read(CHUNK)
+        if not b:
+            break
+        got += len(b)
+        if keep:
+            parts.append(b)
+    if got < expected:
+        return row, f"record block ends {expected - got} bytes short of its declared length"
+    if keep:
+        row[PAYLOAD], row[ERROR], row[DETAIL] = decode_body(b"".join(parts), te, ce, cfg.max_payload_bytes)
+    return row, None
+
+
+def read_arc(
     stream: HashingReader, report: ReadReport, *, batch_size: int, read_config: ReadConfig
 ) -> Iterator[pl.DataFrame]:
-    """Batches of the eligible records of a WARC/WET file (plain or gzip); see the module docstring."""
-    return _drive(_parse_warc, stream, report, batch_size, read_config)
+    """Batches of the response records of an ARC (v1) file, plain or gzip, read with warcio.
+
+    Offsets are warcio's (the gzip member, or the record's first byte); a record's length runs to the next
+    record (or the end of the input), so the spans cover the file. Records are counted by warcio's type
+    ('arc_header', 'response'); ARC records carry no record id or digest. A record shorter than its
+    declared length (or whose bytes cannot be read) is emitted as 'read_truncated' and stops reading there;
+    an error parsing the next record stops reading at that record (warcio's non-chunked gzip error is
+    reported as NON_CHUNKED). What is not read after a stop is one unreadable span.
+    """
+    return _drive(_parse_arc, stream, report, batch_size, read_config)
+
+
+def _parse_arc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
+    it: Any = None
+    try:
+        it = WarcioArchiveIterator(stream)
+        records = iter(it)
+    except _FATAL:
+        raise
+    except BaseException as e:
+        return (0, f"{type(e).__name__}: {e}")
+    pending: tuple[str, int, list | None, int] | None = None  # (type, offset, row, warcio's length)
+
+    def settle(end: int | None) -> None:
+        """Commit the pending record up to `end` (the next record's offset; None: the end of the input)."""
+        if pending is None:
+            return
+        rtype, offset, row, length = pending
+        if end is not None and end > offset:
+            length = end - offset
+        out.record(rtype, offset, None if end is None else length, row)
+
+    while True:
+        try:
+            rec = next(records)
+        except StopIteration:
+            if stream.tell() > it.offset:  # warcio ends quietly on a cut-off record header
+                settle(it.offset)
+                return (it.offset, f"unreadable data after offset {it.offset} (truncated record header?)")
+            settle(None)
+            return None
+        except _FATAL:
+            raise
+        except BaseException as e:
+            msg = f"{type(e).__name__}: {e}"
+            # warcio's offset can go negative (non-chunked gzip ARC): then the end of the last good record
+            good_end = pending[1] + max(pending[3], 0) if pending else 0
+            at = it.offset if pending is not None and pending[1] < it.offset <= stream.tell() else good_end
+            at = at if pending is not None else max(0, min(it.offset, stream.tell()))
+            settle(at)
+            return (out.accounted, NON_CHUNKED if "non-chunked gzip" in msg else " ".join(msg.split())[:300])
+        offset = it.offset
+        if pending is not None and offset <= pending[1]:  # offsets that do not advance: the records overlap
+            settle(pending[1] + max(pending[3], 1))
+            return (out.accounted, NON_CHUNKED)
+        settle(offset)
+        pending = None
+        rtype, row, partial = rec.rec_type or "unknown", None, None
+        try:
+            if rtype == "response":
+                row, partial = _process_arc_response(rec, offset, cfg)
+            else:
+                while rec.raw_stream.read(CHUNK):
+                    pass
+                if getattr(rec.raw_stream, "limit", 0) > 0:
+                    partial = "record block ends short of its declared length"
+            length = it.get_record_length() if partial is None else 0
+        except _FATAL:
+            raise
+        except BaseException as e:
+            partial = f"{type(e).__name__}: {e}"
+        if partial is not None:
+            if row is not None:  # else the rest of the input, this record included, is one unreadable span
+                row[PAYLOAD] = None
+                row[ERROR], row[DETAIL] = "read_truncated", partial
+                out.record(rtype, offset, None, row)
+            return (offset, f"record at offset {offset} could not be read completely: {partial}")
+        pending = (rtype, offset, row, length or 0)
+        while out.full():
+            yield out.take()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading in pieces: batch plans and windows
 
 
 @dataclass(frozen=True)
@@ -563,8 +1020,8 @@ class BatchPlan:
 
     With it each worker reads its own batch (`read_planned_batch`) instead of one process reading the file
     and shipping batches to the others, so reading is parallel too. Made only for files read to the end
-    without a stop: every record is then addressable, and a read from a batch's first record to the next
-    batch's gives exactly the rows the sequential read gives that batch.
+    with no unreadable span: every record is then addressable, and a read from a batch's first record to the
+    next batch's gives exactly the rows the sequential read gives that batch.
     """
 
     path: str
@@ -577,8 +1034,8 @@ class BatchPlan:
     @classmethod
     def of(cls, path: str, report: ReadReport, batch_size: int, offsets: pl.Series) -> BatchPlan | None:
         """The plan of a file whose reading gave `report` and the `offsets` of its eligible records, in
-        order; None if the file cannot be read in pieces (not a local WARC, or its reading stopped)."""
-        if report.format != "warc" or report.read_stopped is not None or not os.path.isfile(path):
+        order; None if the file cannot be read in pieces (not a local WARC, or it has unreadable spans)."""
+        if report.format != "warc" or not clean(report) or not os.path.isfile(path):
             return None
         stat = os.stat(path)
         if stat.st_size != report.bytes:
@@ -596,13 +1053,20 @@ class BatchPlan:
         return self.starts[n], end, rows
 
 
+def clean(report: ReadReport) -> bool:
+    """Whether reading found no damage: read to the end, no unreadable span, no record cut short or unparsable."""
+    return report.read_stopped is None and not report.records_by_type.get(UNREADABLE) and not report.damaged
+
+
 class _Window:
     """Bytes [start, end) of an open file, as a stream whose positions count from `start`."""
 
     def __init__(self, raw: Any, start: int, end: int | None) -> None:
         raw.seek(start)
         self._raw = raw
+        self._start = start
         self._left = None if end is None else end - start
+        self._end = end
 
     def read(self, n: int = -1) -> bytes:
         if self._left is not None and (n is None or n < 0 or n > self._left):
@@ -611,6 +1075,11 @@ class _Window:
         if self._left is not None:
             self._left -= len(data)
         return data
+
+    def pread(self, n: int, pos: int) -> bytes:
+        if self._end is not None:
+            n = max(0, min(n, self._end - self._start - pos))
+        return os.pread(self._raw.fileno(), n, self._start + pos)
 
     def close(self) -> None:
         self._raw.close()
@@ -624,8 +1093,8 @@ def read_window(
     as the batches are read."""
     report = ReadReport(path=path, format="warc")
     stream = HashingReader(_Window(open(path, "rb"), start, end))  # noqa: SIM115 (the reader closes it)
-    batches = read_warc(stream, report, batch_size=batch_size, read_config=read_config)
-    return (batch.with_columns(pl.col("warc_record_offset") + start) for batch in batches), report
+    gz = path.endswith(".gz")
+    return read_warc(stream, report, batch_size=batch_size, read_config=read_config, gzip_name=gz, origin=start), report
 
 
 def record_members(path: str, pieces: int, probe: int = 1 << 20) -> list[int]:
@@ -661,212 +1130,9 @@ def read_planned_batch(plan: BatchPlan, n: int, read_config: ReadConfig) -> pl.D
     batches, report = read_window(plan.path, start, end, max(rows, 1), read_config)
     frames = list(batches)
     frame = pl.concat(frames) if frames else empty_records()
-    if report.read_stopped is not None or frame.height != rows:
-        raise InputError(f"{plan.path}: batch {n} at byte {start} did not read as planned ({frame.height} of {rows} "
-                         f"records, {report.read_stopped}): was the file changed during the run?")
-    return frame
-
-
-def _parse_warc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
-    """Yield full batches while parsing; return where reading stopped (None if it reached the end)."""
-    try:
-        members = GzipMembers(stream) if stream.peek(2) == GZIP_MAGIC else None
-        records = iter(ArchiveIterator(members or stream, parse_http=False, stream_detect=False))
-    except _FATAL:
-        raise
-    except BaseException as e:
-        return (0, f"{type(e).__name__}: {e}")
-    pending: Pending | None = None
-    while True:
-        try:
-            rec = next(records)
-        except StopIteration:
-            return _at_end(pending, members, stream, out)
-        except _FATAL:
-            raise
-        except BaseException as e:
-            return _at_failure(pending, members, out, f"{type(e).__name__}: {e}")
-        pos = rec.stream_pos
-        if members is not None:
-            comp = members.start_at(pos)
-            if pending is not None:
-                nxt = members.next_after(pending.pos)
-                if comp is None or nxt is None or nxt[0] != pos:
-                    return (pending.offset, NON_CHUNKED)
-                out.commit(pending, nxt[1] - pending.offset)
-            elif comp is None:
-                return (members.containing(pos), NON_CHUNKED)
-            members.prune(pos)
-            offset = comp
-        else:
-            if pending is not None:
-                out.commit(pending, pos - pending.offset)
-            offset = pos
-        pending = _process_warc_record(rec, pos, offset, cfg)
-        if pending is None:
-            return (offset, "truncated or invalid WARC header")
-        if pending.partial is not None:
-            _mark_partial(pending, pending.partial)
-            out.commit(pending, None)
-            return (offset, f"record at offset {offset} could not be read completely: {pending.partial}")
-        while out.full():
-            yield out.take()
-
-
-def _at_end(pending: Pending | None, members: GzipMembers | None, stream: HashingReader, out: _Collector) -> Stop:
-    """The parser reached the end of the input: settle the last record."""
-    if members is None:
-        if pending is not None:
-            out.commit(pending, stream.tell() - pending.offset)
-        return None
-    cut = members.truncated
-    if pending is None:
-        if cut is not None:
-            return (cut[1], f"truncated gzip member at offset {cut[1]} (input ends inside it)")
-        return None
-    nxt = members.next_after(pending.pos)
-    if cut is not None and cut[0] <= pending.pos:
-        why = f"truncated gzip member at offset {pending.offset} (input ends inside it)"
-        _mark_partial(pending, why)
-        out.commit(pending, None)
-        return (pending.offset, why)
-    if nxt is not None and nxt[0] < members.tell():
-        return (pending.offset, NON_CHUNKED)  # a member boundary inside the last record
-    end = nxt[1] if nxt is not None else members.end_c
-    out.commit(pending, None if end is None else end - pending.offset)
-    if cut is not None:
-        return (cut[1], f"truncated gzip member at offset {cut[1]} (input ends inside it)")
-    return None
-
-
-def _at_failure(pending: Pending | None, members: GzipMembers | None, out: _Collector, error: str) -> tuple[int, str]:
-    """The parser failed on the record after `pending`: settle `pending`, say where reading stopped."""
-    if members is None:
-        if pending is None:
-            return (0, error)
-        end = pending.pos + _header_bytes(pending.extra["rec"]) + pending.extra["declared"]
-        out.commit(pending, end - pending.offset)
-        return (end, error)
-    bad = members.error
-    if pending is None:
-        return (bad[1] if bad else members.containing(members.tell()), error)
-    nxt = members.next_after(pending.pos)
-    if nxt is not None and (bad is None or bad[0] >= nxt[0]):
-        out.commit(pending, nxt[1] - pending.offset)
-        return (bad[1] if bad else nxt[1], error)
-    _mark_partial(pending, error)
-    out.commit(pending, None)
-    return (pending.offset, error)
-
-
-# ---------------------------------------------------------------------------------------------
-# ARC (warcio)
-
-
-def _process_arc_response(rec: Any, offset: int, cfg: ReadConfig) -> tuple[list, str | None]:
-    """Row for an ARC response record, and why it is partial (None if complete)."""
-    arc = rec.rec_headers
-    row: list = [None] * _ROW_WIDTH
-    row[OFFSET], row[RTYPE] = offset, "response"
-    row[URL] = clean_uri(arc.get_header("uri"))
-    row[DATE] = normalise_date(arc.get_header("archive-date"))
-    http = rec.http_headers
-    status = te = ce = None
-    ctype, charset = split_content_type(arc.get_header("content-type"))
-    if http is not None and http.statusline:
-        code = http.get_statuscode()
-        status = int(code) if code and code.isdigit() else None
-        ctype, charset = split_content_type(http.get_header("Content-Type"))
-        te, ce = http.get_header("Transfer-Encoding"), http.get_header("Content-Encoding")
-        row[HEADERS] = _header_lines(http.headers)
-    row[STATUS], row[CTYPE], row[CHARSET] = status, ctype, charset
-    stream = rec.raw_stream
-    expected = max(0, getattr(stream, "limit", 0))
-    keep = True
-    if expected > cfg.max_payload_bytes:
-        keep = False
-        row[ERROR] = "read_too_large"
-        row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
-    elif not _allowed(status, ctype, cfg, row[URL]):
-        keep = False
-        row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
-    parts, got = [], 0
-    while True:
-        b = stream.read(CHUNK)
-        if not b:
-            break
-        got += len(b)
-        if keep:
-            parts.append(b)
-    if got < expected:
-        return row, f"record block ends {expected - got} bytes short of its declared length"
-    if keep:
-        finish_payload(
-            row, b"".join(parts), is_text=False, digest=None, digest_header=None, h=None, te=te, ce=ce, cfg=cfg
+    if not clean(report) or frame.height != rows:
+        raise InputError(
+            f"{plan.path}: batch {n} at byte {start} did not read as planned ({frame.height} of {rows} "
+            f"records, {report.read_stopped}): was the file changed during the run?"
         )
-    return row, None
-
-
-def read_arc(
-    stream: HashingReader, report: ReadReport, *, batch_size: int, read_config: ReadConfig
-) -> Iterator[pl.DataFrame]:
-    """Batches of the response records of an ARC (v1) file, plain or gzip, read with warcio.
-
-    Offsets and lengths are warcio's (the gzip member, or the record without its trailing newline);
-    records are counted by warcio's type ('arc_header', 'response'). ARC records carry no record id
-    or digest. A record shorter than its declared length (or whose bytes cannot be read) is emitted
-    as 'read_truncated' and stops reading there; an error parsing the next record stops reading at
-    that record (warcio's non-chunked gzip error is reported as NON_CHUNKED).
-    """
-    return _drive(_parse_arc, stream, report, batch_size, read_config)
-
-
-def _parse_arc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
-    it: Any = None
-    try:
-        it = WarcioArchiveIterator(stream)
-        records = iter(it)
-    except _FATAL:
-        raise
-    except BaseException as e:
-        return (0, f"{type(e).__name__}: {e}")
-    good_end = 0  # where the last completely read record ends
-    while True:
-        try:
-            rec = next(records)
-        except StopIteration:
-            if stream.tell() > it.offset:  # warcio ends quietly on a cut-off record header
-                return (it.offset, f"unreadable data after offset {it.offset} (truncated record header?)")
-            return None
-        except _FATAL:
-            raise
-        except BaseException as e:
-            msg = f"{type(e).__name__}: {e}"
-            # warcio's offset can go negative (non-chunked gzip ARC): then the end of the last good record
-            at = it.offset if 0 <= it.offset <= stream.tell() else good_end
-            return (at, NON_CHUNKED if "non-chunked gzip" in msg else " ".join(msg.split())[:300])
-        offset = it.offset
-        p = Pending(rec.rec_type or "unknown", offset, offset, None)
-        length = None
-        try:
-            if p.rtype == "response":
-                p.row, p.partial = _process_arc_response(rec, offset, cfg)
-            else:
-                while rec.raw_stream.read(CHUNK):
-                    pass
-                if getattr(rec.raw_stream, "limit", 0) > 0:
-                    p.partial = "record block ends short of its declared length"
-            if p.partial is None:
-                length = it.get_record_length()
-        except _FATAL:
-            raise
-        except BaseException as e:
-            p.partial = f"{type(e).__name__}: {e}"
-        if p.partial is not None:
-            _mark_partial(p, p.partial)
-            out.commit(p, None)
-            return (offset, f"record at offset {offset} could not be read completely: {p.partial}")
-        out.commit(p, length)
-        good_end = offset + max(length or 0, 0)  # warcio's length is negative for a non-chunked gzip ARC
-        while out.full():
-            yield out.take()
+    return frame

@@ -155,6 +155,14 @@ def run(
             console.print(
                 f"[yellow]warning:[/] {entry['path']}: reading stopped at byte {stop['offset']}: {stop['error']}"
             )
+        spans = entry["records_by_type"].get("unreadable", 0)
+        if spans:
+            unreadable = (entry.get("bytes_by_type") or {}).get("unreadable", 0)
+            console.print(
+                f"[yellow]warning:[/] {entry['path']}: {spans:,} unreadable span(s), {unreadable:,} bytes: in the "
+                "ledger as read_unparsable (reading went on after each)",
+                highlight=False,
+            )
 
 
 def build(
@@ -240,6 +248,9 @@ def build(
             if was_reused:
                 reused.append(shard.spec)
 
+        def on_stale(shard, why: str) -> None:
+            console.print(f"[yellow]resume:[/] {escape(shard.spec)} is read again: {escape(why)}", highlight=False)
+
         try:
             shards = run_shards(
                 specs,
@@ -250,6 +261,7 @@ def build(
                 policies=policies,
                 on_records=on_records,
                 on_shard=on_shard,
+                on_stale=on_stale,
                 **run_options,
             )
             if pool:  # the release is written here: let the workers' memory go meanwhile
@@ -433,6 +445,21 @@ def stats(
         out.print(table)
     types = ", ".join(f"{t}={n:,}" for t, n in c["records_by_type"].items())
     out.print(f"records by type: {types}", highlight=False)
+    holes = data["unreadable"]
+    if holes["spans"]:
+        out.print(
+            f"[yellow]unreadable spans:[/] {holes['spans']:,} ({holes['bytes']:,} bytes) in {len(holes['inputs'])} "
+            "input(s), each a ledger row (reason read_unparsable): "
+            + escape(", ".join(f"{i['path']} ({i['spans']:,}, {i['bytes']:,} bytes)" for i in holes["inputs"][:5])),
+            highlight=False,
+        )
+    elif holes["bytes_accounted"]:
+        out.print("unreadable spans: none (every byte of every WARC/ARC input is in a record)", highlight=False)
+    for stop in holes["read_stopped"]:
+        out.print(
+            f"[yellow]reading stopped:[/] {escape(stop['path'])} at byte {stop['offset']:,}: {escape(stop['error'])}",
+            highlight=False,
+        )
 
 
 @app.command("optout-status")

@@ -79,6 +79,29 @@ def release_stats(release: Path, *, top: int = 10) -> dict:
         "counts": manifest["counts"],
         "languages": languages,
         "domains": domains,
+        "unreadable": unreadable_spans(manifest),
+    }
+
+
+def unreadable_spans(manifest: dict) -> dict:
+    """The spans of the inputs that were no readable record (ledger reason read_unparsable), from the manifest:
+    how many, how many bytes, and in which inputs; and the inputs whose reading stopped early."""
+    inputs = [
+        {
+            "path": e["path"],
+            "spans": e["records_by_type"].get("unreadable", 0),
+            "bytes": (e.get("bytes_by_type") or {}).get("unreadable", 0),
+            "file_bytes": e["bytes"],
+        }
+        for e in manifest["inputs"]
+        if e["records_by_type"].get("unreadable")
+    ]
+    return {
+        "spans": sum(i["spans"] for i in inputs),
+        "bytes": sum(i["bytes"] for i in inputs),
+        "inputs": inputs,
+        "read_stopped": [{"path": e["path"], **e["read_stopped"]} for e in manifest["inputs"] if e["read_stopped"]],
+        "bytes_accounted": manifest.get("format_version", 0) >= 4,  # older formats counted records only
     }
 
 

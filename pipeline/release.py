@@ -282,6 +282,7 @@ def build_release(
                     "kept": kept,
                     "removed": removed,
                     "read_stopped": report["read_stopped"],
+                    "bytes_by_type": report.get("bytes_by_type"),
                 }
             )
             if on_written:
@@ -398,6 +399,8 @@ def load_manifest(release: Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ReleaseError(f"{path} is not valid JSON: {err}") from None
+    except OSError as err:
+        raise ReleaseError(f"{path} cannot be read: {err.strerror or err}") from None
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("path"), str) for f in files):
         raise ReleaseError(f"{path} is not a release manifest (no list of files)")

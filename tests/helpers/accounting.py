@@ -1,8 +1,8 @@
 """The conservation law of one read input, in records and in bytes, checked against ground truth.
 
     df, report, _ = read_all(path)
-    check_spans(df, report)                                   # the spans cover the file exactly
-    check_records(df, report, [(offset, end, "response"), ...])  # every eligible record is a row or in an unreadable one
+    check_spans(df, report)  # the spans cover the file exactly
+    check_records(df, report, [(offset, end, "response"), ...])  # each eligible record a row, or in an unreadable one
 """
 
 from __future__ import annotations
@@ -42,18 +42,19 @@ def unreadable_spans(df: pl.DataFrame) -> list[tuple[int, int]]:
     return [(o, o + n) for o, n in rows.iter_rows()]
 
 
-def check_records(df: pl.DataFrame, report, records: Iterable[tuple[int, int, str]], present: int | None = None) -> None:
+def check_records(
+    df: pl.DataFrame, report, records: Iterable[tuple[int, int, str]], present: int | None = None
+) -> None:
     """Record conservation against ground truth: every eligible record (offset, end, type) that starts in the
     input (before `present` bytes, for a cut file) is a row at its offset, or lies inside an unreadable span
     (a ledger row that says why). A row at an offset where no record starts is an unreadable span."""
     present = report.bytes if present is None else present
-    ELIGIBLE = {"response", "resource", "conversion"}
     rows = {o: t for o, t in df.select("warc_record_offset", "record_type").iter_rows()}
     starts = {o for o, _, _ in records}
     assert all(t == UNREADABLE or o in starts for o, t in rows.items()), "a record row where no record starts"
     holes = unreadable_spans(df)
     for offset, _end, rtype in records:
-        if rtype not in ELIGIBLE or offset >= present:
+        if rtype not in ELIGIBLE_TYPES or offset >= present:
             continue
         if offset in rows and rows[offset] != UNREADABLE:
             continue

@@ -351,6 +351,8 @@ def show(
         raise fail(str(err)) from None
     if as_json:
         _print_json(found)
+        if found["source"].get("differences"):
+            raise typer.Exit(1)
         return
     row = found["row"]
     status = (
@@ -389,8 +391,15 @@ def show(
             _row(chain, key, str(row[key]))
     out.print(chain)
     source = found["source"]
+    differences = source.get("differences") or []
     if source.get("error"):
         out.print(f"[yellow]source bytes not re-checked:[/] {escape(str(source['error']))}", highlight=False)
+    elif source.get("too_large"):
+        out.print(
+            f"reopened {source['record_type']} record {escape(str(source['record_id']))}: "
+            f"[yellow]{escape(source['too_large'])}[/] (the same limit as extraction)",
+            highlight=False,
+        )
     else:
         verdict = {
             True: "[green]payload digest matches[/]",
@@ -402,11 +411,21 @@ def show(
             f"(stored {escape(str(source['stored_digest']))}, computed {escape(str(source['computed_digest']))})",
             highlight=False,
         )
+        if source.get("damage"):
+            out.print(f"[yellow]damage in the stored bytes:[/] {escape(source['damage'])}", highlight=False)
         out.print("[dim]payload head:[/]")
         out.print(source["payload_head"], markup=False, highlight=False)
     if row.get("text"):
         out.print("[dim]text head:[/]")
         out.print(row["text"][:payload_bytes], markup=False, highlight=False)
+    if differences:
+        for difference in differences:
+            console.print(f"[bold red]MISMATCH[/] {escape(difference)}", highlight=False, soft_wrap=True)
+        console.print(
+            "[bold red]the source record is not the one this release row names: do not rely on this row[/]",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -381,9 +381,10 @@ def decode_body(
     return data, None, None
 
 
-def gunzip_members(raw: bytes, limit: int) -> bytes:
-    """Every gzip member of `raw` decompressed, in order; TooLarge past `limit` bytes of output (a small
-    member can expand a thousandfold), zlib.error for corrupt data, EOFError for a cut member."""
+def gunzip_members(raw: bytes, limit: int) -> tuple[bytes, bool]:
+    """The gzip members of `raw` decompressed in order, never more than `limit` + 1 bytes of output (a small
+    member can expand a thousandfold), and whether that is all of it. zlib.error for corrupt data, EOFError
+    for a member cut short."""
     out: list[bytes] = []
     got = 0
     rest = raw
@@ -393,11 +394,11 @@ def gunzip_members(raw: bytes, limit: int) -> bytes:
         got += len(data)
         out.append(data)
         if got > limit or d.unconsumed_tail:
-            raise TooLarge(f"decompresses to more than {limit} bytes")
+            return b"".join(out), False
         if not d.eof:
             raise EOFError("gzip member cut short")
         rest = d.unused_data
-    return b"".join(out)
+    return b"".join(out), True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,45 +509,47 @@ def record_fields(head: WarcHead, block: bytes, *, limit: int, hold: Any = None)
 class StoredRecord:
     """One record re-read from the byte range a release row names."""
 
-    fields: Fields | None  # None when the record is too large to re-check (`note` says so)
+    fields: Fields  # its header fields; payload and digest check only when not too large (`too_large`)
     block_digest_ok: bool | None = None  # WARC-Block-Digest over the block, when present
-    note: str | None = None  # why it was not decoded ("too large to re-check: ..."), or damage seen
+    too_large: str | None = None  # "too large to re-check: ..." when the body was not decoded
+    note: str | None = None  # damage seen (a block cut short, bytes after the record)
 
 
 def read_stored(raw: bytes, limit: int) -> StoredRecord:
     """Parse the exact bytes of one stored record (a gzip member or several, or plain bytes; WARC or ARC).
 
-    Decompression, the HTTP body and its decoding all stop at `limit` (the run's max_payload_bytes plus room
-    for the headers): beyond it the record is "too large to re-check", never decoded. RecordError when the
-    bytes are not a record.
+    Decompression, the HTTP body and its decoding all stop at `limit` (the run's max_payload_bytes, plus room
+    for the headers): beyond it the record is "too large to re-check", its payload never decoded. RecordError
+    when the bytes are not a record.
     """
     room = limit + 2 * MAX_HEAD_BYTES
+    complete_input = True
     if raw[:2] == GZIP_MAGIC:
         try:
-            raw = gunzip_members(raw, room)
-        except TooLarge as err:
-            return StoredRecord(None, note=f"too large to re-check: the record {err}")
+            raw, complete_input = gunzip_members(raw, room)
         except (zlib.error, EOFError) as err:
             raise RecordError(f"not a readable gzip member: {err}") from None
-    if len(raw) > room:
-        return StoredRecord(None, note=f"too large to re-check: {len(raw)} bytes (limit {limit})")
     start = len(raw) - len(raw.lstrip(b"\r\n"))
-    if raw.startswith(b"WARC/", start):
-        end = head_end(raw, start, start + MAX_HEAD_BYTES)
-        if end < 0:
-            raise RecordError("the WARC header does not end")
-        head = parse_warc_head(raw[start:end])
-        if head.problem:
-            raise RecordError(f"the WARC header cannot frame a record: {head.problem}")
-        block = raw[end : end + head.content_length]
-        complete = len(block) == head.content_length
-        fields = record_fields(head, block, limit=limit)
-        block_ok, _ = check_digest(head.get("WARC-Block-Digest"), block)
-        if fields.error == "read_too_large":
-            return StoredRecord(None, block_ok, note=f"too large to re-check: {fields.detail}")
-        note = None if complete else f"block ends after {len(block)} of {head.content_length} bytes"
-        return StoredRecord(fields, block_ok, note)
-    return _read_arc(raw[start:], limit)
+    if not raw.startswith(b"WARC/", start):
+        return _read_arc(raw[start:], limit)
+    end = head_end(raw, start, start + MAX_HEAD_BYTES)
+    if end < 0:
+        raise RecordError("the WARC header does not end")
+    head = parse_warc_head(raw[start:end])
+    if head.problem:
+        raise RecordError(f"the WARC header cannot frame a record: {head.problem}")
+    block = raw[end : end + head.content_length]
+    fields = record_fields(head, block, limit=limit)
+    if fields.error == "read_too_large" or (not complete_input and len(block) < head.content_length):
+        why = fields.detail if fields.error == "read_too_large" else f"it decompresses to more than {room} bytes"
+        return StoredRecord(fields, too_large=f"too large to re-check: {why}")
+    block_ok, _ = check_digest(head.get("WARC-Block-Digest"), block)
+    note = None
+    if len(block) < head.content_length:
+        note = f"its block ends after {len(block)} of {head.content_length} bytes"
+    elif raw[end + head.content_length :].strip(b"\r\n") or not complete_input:
+        note = "bytes that are no record follow its block"
+    return StoredRecord(fields, block_ok, None, note)
 
 
 def _read_arc(raw: bytes, limit: int) -> StoredRecord:
@@ -556,16 +559,14 @@ def _read_arc(raw: bytes, limit: int) -> StoredRecord:
     if not sep or len(parts) < 5 or not parts[-1].isdigit():
         raise RecordError("not a WARC or ARC record")
     length = int(parts[-1])
-    url = " ".join(parts[:-4])
     block = rest[:length]
     items = [("Content-Type", "application/http")]
     head = WarcHead("ARC", items, header_map(items), len(line) + 1, "response", length, None)
     fields = record_fields(head, block, limit=limit)
-    fields.url = clean_uri(url)
-    fields.date = parts[-3]
+    fields.url, fields.date = clean_uri(" ".join(parts[:-4])), parts[-3]
     if fields.error == "read_too_large":
-        return StoredRecord(None, note=f"too large to re-check: {fields.detail}")
-    return StoredRecord(fields, None, None if len(block) == length else "record cut short")
+        return StoredRecord(fields, too_large=f"too large to re-check: {fields.detail}")
+    return StoredRecord(fields, None, None, None if len(block) == length else "the record is cut short")
 
 
 def warcinfo_fields(raw: bytes, limit: int = 256 * 1024) -> dict[str, str] | None:

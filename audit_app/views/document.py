@@ -85,13 +85,15 @@ def show_recheck(result: source.Recheck, key: str) -> None:
     if result.status == "ok":
         st.success("Payload digest re-checked: the source record's bytes match its stored digest.")
     elif result.status == "mismatch":
-        st.error("Payload digest MISMATCH: the source bytes changed since they were crawled.")
+        st.error("MISMATCH: the source record is not what this row says (its bytes, id or URL changed).")
     elif result.status == "unreachable":
         st.warning("Source not reachable: the file is gone or cannot be read.")
     elif result.status == "outside":
         st.warning("Not re-checked: the source file is outside the data directory.")
     elif result.status == "no_digest":
         st.info("The record carries no payload digest that can be re-checked.")
+    elif result.status == "too_large":
+        st.info("Too large to re-check: the record is over the size limit extraction uses, so it is not decoded.")
     else:
         st.error("The source record cannot be read back: the file changed at this offset.")
     st.code(result.message, language=None, wrap_lines=True)
@@ -154,6 +156,9 @@ with chain_tab:
                 row.get("warc_record_offset"),
                 row.get("warc_record_length"),
                 release_digest=row.get("warc_payload_digest"),
+                record_id=row.get("warc_record_id"),
+                url=row.get("url"),
+                limit=((rel.manifest.get("config") or {}).get("read") or {}).get("max_payload_bytes"),
             ),
             key="recheck_result",
         )

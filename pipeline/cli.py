@@ -5,6 +5,7 @@ Heavy libraries are imported inside commands so `apertura --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -178,7 +179,37 @@ def build(
     executor: str = "local",
     ray_address: str | None = None,
 ) -> dict:
-    """Site policies, shards with progress bars, then the release (and its index); removes the work directory."""
+    """Site policies, shards with progress bars, then the release (and its index); removes the work directory.
+
+    Holds the lock of `out_dir` throughout (pipeline/locks.py): a second writer of the same release stops
+    with one line (exit 2) instead of deleting this one's work directory."""
+    from pipeline.locks import OutputLocked, output_lock
+
+    try:
+        with output_lock(out_dir):
+            if out_dir.exists():
+                raise fail(f"{out_dir} already exists: releases are immutable, choose a new --out")
+            return _build(
+                specs, config, out_dir, workers=workers, resume=resume, snapshots=snapshots, registry=registry,
+                index=index, executor=executor, ray_address=ray_address,
+            )  # fmt: skip
+    except OutputLocked as err:
+        raise fail(str(err)) from None
+
+
+def _build(
+    specs: list[str],
+    config,
+    out_dir: Path,
+    *,
+    workers: int,
+    resume: bool,
+    snapshots: list[str],
+    registry: Path | None,
+    index: bool,
+    executor: str,
+    ray_address: str | None,
+) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pipeline.executors.local import STAGES, run_shards, worker_pool
@@ -591,7 +622,6 @@ def open_app(
     The app opens releases inside the data root only: $APERTURA_DATA_ROOT, default the working directory.
     """
     import os
-    import subprocess
 
     root = Path(os.environ.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
     if not release.resolve().is_relative_to(root):
@@ -603,11 +633,46 @@ def open_app(
                "--server.port", str(port), "--server.headless", str(headless).lower(),
                "--browser.gatherUsageStats", "false", "--", "--release", str(release.resolve())]  # fmt: skip
     console.print(f"audit app on http://127.0.0.1:{port}  (Ctrl+C stops it)", highlight=False)
+    raise typer.Exit(_serve(command))
+
+
+APP_STOP_SECONDS = 10.0  # after a forwarded SIGTERM, how long the server may take before it is killed
+
+
+def _serve(command: list[str]) -> int:
+    """Run the Streamlit server as a child and wait for it. SIGTERM (or SIGHUP) to this process is forwarded
+    to the server, which is then waited for (killed after APP_STOP_SECONDS): stopping `apertura app` never
+    leaves a server holding the port. Ctrl-C reaches both through the terminal; a SIGINT sent to this process
+    alone is forwarded too. Returns the exit code (128 + signal for a stop by signal)."""
+    import signal
+    import subprocess
+
+    server = subprocess.Popen(command)
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            server.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        code = subprocess.call(command)
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+        while True:
+            try:
+                code = server.wait(timeout=APP_STOP_SECONDS if received else None)
+                break
+            except KeyboardInterrupt:
+                received.append(signal.SIGINT)
+                with contextlib.suppress(ProcessLookupError):
+                    server.send_signal(signal.SIGINT)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        return 0 if received[-1] == signal.SIGINT else 128 + received[0]
+    return code if code >= 0 else 128 - code
 
 
 release_app = typer.Typer(help="Releases from releases: retroactive opt-outs, and what changed.", no_args_is_help=True)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import zlib
 from collections import deque
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -688,6 +689,8 @@ class _WarcReader:
         """The record starting at `rec` cannot be read as framed: find the next record, settle the region."""
         start = self.out.accounted
         if self.members is not None:
+            if rec.head is None and addressable:
+                self._salvage_head(rec, start)
             nxt = self._scan_gzip(start + 1)
         else:
             nxt = self._scan_plain(rec.block_start if rec.block_start is not None else start + 1)
@@ -695,6 +698,27 @@ class _WarcReader:
             self.out.unreadable(start, self._span_end(nxt) - start, why)
             return nxt
         return self._settle(rec, nxt, why, truncated)
+
+    def _salvage_head(self, rec: _Rec, start: int) -> None:
+        """A gzip member whose data broke before its record's header was handed out (a bad CRC fails the whole
+        inflate call): inflate its start again as raw deflate (no CRC), so the ledger row can name the record."""
+        back = self.tape.tell()
+        try:
+            self.tape.seek(start)
+            member = self.tape.read(PROBE * 4)
+        finally:
+            self.tape.seek(back)
+        at = _deflate_start(member)
+        if at is None:
+            return
+        with contextlib.suppress(zlib.error):
+            data = zlib.decompressobj(-15).decompress(member[at:], MAX_HEAD_BYTES + PROBE)
+            end = head_end(data, 0, min(len(data), MAX_HEAD_BYTES)) if data.startswith(b"WARC/") else -1
+            if end > 0:
+                with contextlib.suppress(RecordError):
+                    head = parse_warc_head(data[:end])
+                    if head.problem is None:
+                        rec.head, rec.block = head, data[end : end + PROBE]
 
     def _settle(self, rec: _Rec, nxt: int | None, why: str, truncated: bool) -> int | None:
         """The region from what is accounted to `nxt` (None: the end) holds the damaged record `rec`."""
@@ -740,9 +764,7 @@ class _WarcReader:
             and not rest.strip(b"\r\n")
         ):
             self._commit(rec, trouble[1])  # complete and aligned: the trouble starts with the next member
-            nxt = self._scan_gzip(trouble[1] + 1)
-            self.out.unreadable(trouble[1], self._span_end(nxt) - trouble[1], why)
-            return nxt
+            return self._damaged(_Rec(trouble[0]), why, truncated=True)
         if rec.block_start is not None and not rec.block and self.bpos <= rec.block_start:
             rec.block = self.buf[rec.block_start - self.bpos :][:MAX_HEAD_BYTES]  # for the row's HTTP fields
         return self._damaged(rec, why, truncated=True)
@@ -836,6 +858,26 @@ class _WarcReader:
 
 
 _NEXT = object()
+
+
+def _deflate_start(member: bytes) -> int | None:
+    """Where the deflate data of a gzip member starts (after its header, RFC 1952 2.3), or None."""
+    if len(member) < 10 or member[:3] != GZIP_MAGIC + b"\x08":
+        return None
+    flags, at = member[3], 10
+    if flags & 4:  # FEXTRA
+        if len(member) < at + 2:
+            return None
+        at += 2 + int.from_bytes(member[at : at + 2], "little")
+    for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flags & bit:
+            end = member.find(b"\0", at)
+            if end < 0:
+                return None
+            at = end + 1
+    if flags & 2:  # FHCRC
+        at += 2
+    return at if at < len(member) else None
 _DAMAGE = frozenset({"read_truncated", "read_unparsable"})
 
 
@@ -952,13 +994,13 @@ def _parse_arc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Gener
     pending: tuple[str, int, list | None, int] | None = None  # (type, offset, row, warcio's length)
 
     def settle(end: int | None) -> None:
-        """Commit the pending record up to `end` (the next record's offset; None: the end of the input)."""
+        """Commit the pending record up to `end` (the next record's offset; None: the end of the input). When
+        `end` does not follow it (warcio's offsets in a non-chunked gzip ARC), its own length, else to the end."""
         if pending is None:
             return
-        rtype, offset, row, length = pending
-        if end is not None and end > offset:
-            length = end - offset
-        out.record(rtype, offset, None if end is None else length, row)
+        rtype, offset, row, own = pending
+        length = None if end is None else end - offset if end > offset else own if own > 0 else None
+        out.record(rtype, offset, length, row)
 
     while True:
         try:

@@ -135,6 +135,14 @@ class Tape:
         self.pos += len(data)
         return data
 
+    def read_full(self, n: int) -> bytes:
+        """`n` bytes, fewer only at the end of the input (`read` stops where replayed bytes end)."""
+        parts, got = [], 0
+        while got < n and (data := self.read(n - got)):
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
+
     def _replay(self, n: int) -> bytes:
         at = self._kept_start
         for chunk in self._kept:
@@ -621,8 +629,14 @@ class _WarcReader:
         assert rec.head is not None and rec.block_start is not None and rec.block_end is not None
         if self.members is not None:
             garbage = self.members.start_at(self._pos())
-            if garbage is None:  # inside the record's own member: its Content-Length does not end it
-                return self._damaged(rec, "bytes that are no record follow its declared block in its gzip member")
+            if garbage is None:  # inside a member: the record's Content-Length does not end it
+                last = self.members.containing(rec.block_end - 1)  # the member where the declared block ends
+                nxt = self._scan_gzip(self.out.accounted + 1)
+                if nxt is not None and nxt <= last:  # the next record begins before the declared block ends
+                    return self._settle(rec, nxt, "its block ends before its Content-Length (the next record "
+                                                  "begins)", True)  # fmt: skip
+                return self._settle(rec, nxt, "bytes that are no record follow its declared block in its gzip "
+                                              "member", False)  # fmt: skip
             self._commit(rec, garbage)  # a whole member of garbage after a complete one
             nxt = self._scan_gzip(garbage + 1)
             self.out.unreadable(garbage, self._span_end(nxt) - garbage, "a gzip member that holds no record")
@@ -677,11 +691,8 @@ class _WarcReader:
         try:
             if self.tape.seek(start) != start:
                 return None
-            parts, got = [], 0
-            while got < end - start and (data := self.tape.read(end - start - got)):
-                parts.append(data)
-                got += len(data)
-            return b"".join(parts) if got == end - start else None
+            data = self.tape.read_full(end - start)
+            return data if len(data) == end - start else None
         finally:
             self.tape.seek(back)
 
@@ -705,7 +716,7 @@ class _WarcReader:
         back = self.tape.tell()
         try:
             self.tape.seek(start)
-            member = self.tape.read(PROBE * 4)
+            member = self.tape.read_full(PROBE * 4)
         finally:
             self.tape.seek(back)
         at = _deflate_start(member)
@@ -781,27 +792,26 @@ class _WarcReader:
     # -- finding the next record after damage -------------------------------------------------------
 
     def _scan_plain(self, start: int) -> int | None:
-        """Offset of the first line at or after `start` that begins a parseable WARC header; None if none."""
+        """Offset of the first `WARC/` at or after `start` that begins a parseable WARC header; None if none. Not
+        only at a line start: a record cut short runs straight into the next record's version line."""
         tape = self.tape
-        at = tape.seek(max(start - 1, 0))
-        buf, base = (b"\n", -1) if at == 0 else (b"", at)  # a candidate must follow a line break
-        searched = 0
+        base = tape.seek(start)
+        buf, searched = b"", 0
         while True:
-            k = buf.find(b"\nWARC/", searched)
+            k = buf.find(b"WARC/", searched)
             if k >= 0:
-                q = base + k + 1
-                if q >= start and self._plain_candidate(q):
-                    return q
+                if self._plain_candidate(base + k):
+                    return base + k
                 searched = k + 1
                 continue
-            keep = buf[-5:]
+            keep = buf[-4:]
             base += len(buf) - len(keep)
             tape.seek(base + len(keep))
             data = tape.read(SCAN)
             if not data:
                 return None
             buf, searched = keep + data, 0
-            tape.release(max(base - 1, 0))
+            tape.release(base)
 
     def _plain_candidate(self, q: int) -> bool:
         back = self.tape.tell()
@@ -849,7 +859,7 @@ class _WarcReader:
         back = self.tape.tell()
         try:
             self.tape.seek(q)
-            window = self.tape.read(PROBE)
+            window = self.tape.read_full(PROBE)
             with contextlib.suppress(isal_zlib.error):
                 return isal_zlib.decompressobj(31).decompress(window, 5) == b"WARC/"
             return False

@@ -183,7 +183,8 @@ def build(
 
     Holds the lock of `out_dir` throughout (pipeline/locks.py): a second writer of the same release stops
     with one line (exit 2) instead of deleting this one's work directory."""
-    from pipeline.locks import OutputLocked, output_lock
+    from pipeline.locks import output_lock
+    from pipeline.tables import ReleaseError
 
     try:
         with output_lock(out_dir):
@@ -193,7 +194,7 @@ def build(
                 specs, config, out_dir, workers=workers, resume=resume, snapshots=snapshots, registry=registry,
                 index=index, executor=executor, ray_address=ray_address,
             )  # fmt: skip
-    except OutputLocked as err:
+    except ReleaseError as err:  # OutputLocked, or the lock cannot be written (a read-only or full disk)
         raise fail(str(err)) from None
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.tables import ReleaseError
+from pipeline.tables import ReleaseError, writing
 
 
 class OutputLocked(ReleaseError):
@@ -46,9 +46,10 @@ def output_lock(target: Path | str, *, lock: Path | None = None, label: str | No
     target = Path(target)
     path = lock or lock_path(target)
     label = label or str(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        with writing(f"the lock of {label}", path.parent):  # a read-only or full disk: one clear ReleaseError
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

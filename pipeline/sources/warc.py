@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import zlib
 from collections import deque
 from collections.abc import Generator, Iterator
@@ -409,6 +410,7 @@ class _WarcReader:
         self.i = 0  # parse position in buf
         self.veof = False
         self.stop: Stop = None
+        self._rejects: list[int] = []
         self._hold_limit = cfg.max_payload_bytes + MAX_HEAD_BYTES  # eligible blocks up to this are held
         self._hold = lambda status, ctype, url: _allowed(status, ctype, cfg, url)
 
@@ -487,10 +489,6 @@ class _WarcReader:
             if searched >= MAX_HEAD_BYTES or not self._need(searched + 1):
                 return -1
 
-    def _offset(self, d: int) -> int | None:
-        """File offset of view position `d` as a record boundary (gzip: None unless a member starts there)."""
-        return self.members.start_at(d) if self.members is not None else d
-
     # -- reading ------------------------------------------------------------------------------------
 
     def run(self) -> Generator[pl.DataFrame, None, Stop]:
@@ -505,11 +503,12 @@ class _WarcReader:
             self._open(start)
             while True:
                 try:
-                    outcome = self._record()
+                    try:
+                        outcome = self._record()
+                    except GzipError:
+                        outcome = self._gzip_damage()
                 except _FATAL:
                     raise
-                except GzipError:
-                    outcome = self._gzip_damage()
                 except BaseException as e:  # the input stream failed (I/O error, dropped connection)
                     outcome = self._failed(e)
                 while self.out.full():
@@ -522,7 +521,7 @@ class _WarcReader:
     def _sniff(self) -> bool:
         """gzip (magic bytes; or a `.gz` name when the file starts neither with them nor with a record)."""
         start = self.tape.tell()
-        first = self.tape.read(64)
+        first = self.tape.read_full(64)
         self.tape.seek(start)
         if first[:2] == GZIP_MAGIC:
             return True
@@ -638,9 +637,7 @@ class _WarcReader:
                 return self._settle(rec, nxt, "bytes that are no record follow its declared block in its gzip "
                                               "member", False)  # fmt: skip
             self._commit(rec, garbage)  # a whole member of garbage after a complete one
-            nxt = self._scan_gzip(garbage + 1)
-            self.out.unreadable(garbage, self._span_end(nxt) - garbage, "a gzip member that holds no record")
-            return nxt
+            return self._region(garbage, self._scan_gzip(garbage + 1), "a gzip member that holds no record")
         garbage = self._pos()
         verified = self._verified(rec)
         nxt = self._scan_plain(rec.block_start)
@@ -654,8 +651,7 @@ class _WarcReader:
             )
         if verified:
             self._commit(rec, garbage)
-            self.out.unreadable(garbage, self._span_end(nxt) - garbage, "bytes after a record that are no record")
-            return nxt
+            return self._region(garbage, nxt, "bytes after a record that are no record")
         return self._settle(
             rec,
             nxt,
@@ -706,8 +702,7 @@ class _WarcReader:
         else:
             nxt = self._scan_plain(rec.block_start if rec.block_start is not None else start + 1)
         if not addressable:
-            self.out.unreadable(start, self._span_end(nxt) - start, why)
-            return nxt
+            return self._region(start, nxt, why)
         return self._settle(rec, nxt, why, truncated)
 
     def _salvage_head(self, rec: _Rec, start: int) -> None:
@@ -732,25 +727,64 @@ class _WarcReader:
                         rec.head, rec.block = head, data[end : end + PROBE]
 
     def _settle(self, rec: _Rec, nxt: int | None, why: str, truncated: bool) -> int | None:
-        """The region from what is accounted to `nxt` (None: the end) holds the damaged record `rec`."""
+        """The region from what is accounted to `nxt` (None: the end) holds the damaged record `rec` (up to the
+        first place where another record seemed to start, see `_region`)."""
         start = self.out.accounted
-        length = self._span_end(nxt) - start
         head = rec.head
-        if head is not None and head.rtype in ELIGIBLE_RECORDS:
-            try:
-                f = self._fields(rec, _never)
-            except _FATAL:
-                raise
-            except BaseException:
-                f = Fields(head.rtype)
-            f.payload = f.text = None
-            f.error, f.detail = ("read_truncated" if truncated else "read_unparsable"), why
-            self.out.record(head.rtype, start, length, fields_row(f, start))
-        elif head is not None and head.rtype is not None:
-            self.out.unreadable(start, length, f"a damaged {head.rtype} record: {why}")
-        else:
-            self.out.unreadable(start, length, why)
+        if head is None or head.rtype not in ELIGIBLE_RECORDS:
+            what = why if head is None or head.rtype is None else f"a damaged {head.rtype} record: {why}"
+            return self._region(start, nxt, what)
+        end = self._cut(start, nxt)
+        self._damaged_row(rec, start, end - start, why, truncated)
+        self._region(end, nxt, None)
         return nxt
+
+    def _damaged_row(self, rec: _Rec, start: int, length: int, why: str, truncated: bool) -> None:
+        """The ledger row of an eligible record that could not be read: what its header says, and why."""
+        assert rec.head is not None
+        try:
+            f = self._fields(rec, _never)
+        except _FATAL:
+            raise
+        except BaseException:
+            f = Fields(rec.head.rtype or "unknown")
+        f.payload = f.text = None
+        f.error, f.detail = ("read_truncated" if truncated else "read_unparsable"), why
+        self.out.record(rec.head.rtype or "unknown", start, length, fields_row(f, start))
+
+    def _cut(self, start: int, nxt: int | None) -> int:
+        """Where the piece of the region [start, nxt) that begins at `start` ends: at the first place after it
+        where the last scan saw a record seem to start (`_rejects`), else at `nxt` (or the end)."""
+        end = self._span_end(nxt)
+        return min((r for r in getattr(self, "_rejects", ()) if start < r < end), default=end)
+
+    def _region(self, start: int, nxt: int | None, why: str | None) -> int | None:
+        """[start, nxt) holds no readable record: cut at each place where a record seemed to start (a damaged
+        gzip member, a WARC header that does not parse), each piece its own row: an eligible record whose header
+        can still be read is named (read_truncated), the rest are unreadable spans. `why`: the first piece's."""
+        end = self._span_end(nxt)
+        while start < end:
+            cut = self._cut(start, nxt)
+            if why is not None:
+                self.out.unreadable(start, cut - start, why)
+            else:
+                self._piece(start, cut)
+            start, why = cut, None
+        return nxt
+
+    def _piece(self, start: int, end: int) -> None:
+        """A piece of a damaged region that begins where a record seemed to start."""
+        rec = _Rec(0)
+        if self.members is not None:
+            self._salvage_head(rec, start)
+        if rec.head is not None and rec.head.rtype in ELIGIBLE_RECORDS:
+            self._damaged_row(rec, start, end - start, "corrupt gzip data in its member", True)
+        elif rec.head is not None:
+            self.out.unreadable(start, end - start, f"a damaged {rec.head.rtype} record: corrupt gzip data")
+        else:
+            gz = self.members is not None
+            self.out.unreadable(start, end - start, "a gzip member that cannot be read" if gz else "a WARC header "
+                                "that does not parse")  # fmt: skip
 
     def _span_end(self, nxt: int | None) -> int:
         """Where a region ends: at the next record, or at the end of the input (the scan read it all)."""
@@ -794,17 +828,27 @@ class _WarcReader:
     def _scan_plain(self, start: int) -> int | None:
         """Offset of the first `WARC/` at or after `start` that begins a parseable WARC header; None if none. Not
         only at a line start: a record cut short runs straight into the next record's version line."""
+        return self._scan(start, b"WARC/", self._plain_candidate)
+
+    def _scan(self, start: int, needle: bytes, candidate: Any) -> int | None:
+        """Offset of the first `needle` at or after `start` where `candidate(offset)` is true; None (at the end of
+        the input) if none. Where it is False (a record seemed to start there but does not read; None: no record
+        start at all) is noted in `_rejects`. Scanned bytes are released as it goes: they are in a region."""
         tape = self.tape
         base = tape.seek(start)
         buf, searched = b"", 0
+        self._rejects = []  # where a record seemed to start but does not parse: damaged regions are cut there
         while True:
-            k = buf.find(b"WARC/", searched)
+            k = buf.find(needle, searched)
             if k >= 0:
-                if self._plain_candidate(base + k):
+                verdict = candidate(base + k)
+                if verdict:
                     return base + k
+                if verdict is False:
+                    self._rejects.append(base + k)
                 searched = k + 1
                 continue
-            keep = buf[-4:]
+            keep = buf[len(buf) - min(len(buf), len(needle) - 1) :]
             base += len(buf) - len(keep)
             tape.seek(base + len(keep))
             data = tape.read(SCAN)
@@ -813,11 +857,15 @@ class _WarcReader:
             buf, searched = keep + data, 0
             tape.release(base)
 
-    def _plain_candidate(self, q: int) -> bool:
+    def _plain_candidate(self, q: int) -> bool | None:
+        """Whether a parseable WARC header (with a WARC-Type or WARC-Record-ID) starts at `q` (None: not even a
+        version line)."""
         back = self.tape.tell()
         try:
             self.tape.seek(q)
-            window = b""
+            window = self.tape.read_full(16)
+            if not _VERSION_LINE.match(window):  # most "WARC/" in a payload end here, without reading more
+                return None
             while len(window) < MAX_HEAD_BYTES:
                 data = self.tape.read(min(PROBE, MAX_HEAD_BYTES - len(window)))
                 if not data:
@@ -835,27 +883,10 @@ class _WarcReader:
 
     def _scan_gzip(self, start: int) -> int | None:
         """Offset of the first gzip member at or after `start` whose content starts with `WARC/`; None if none."""
-        tape = self.tape
-        base = tape.seek(start)
-        buf, searched = b"", 0
-        magic = GZIP_MAGIC + b"\x08"
-        while True:
-            k = buf.find(magic, searched)
-            if k >= 0:
-                if self._gzip_candidate(base + k):
-                    return base + k
-                searched = k + 1
-                continue
-            keep = buf[-2:]
-            base += len(buf) - len(keep)
-            tape.seek(base + len(keep))
-            data = tape.read(SCAN)
-            if not data:
-                return None
-            buf, searched = keep + data, 0
-            tape.release(base)
+        return self._scan(start, GZIP_MAGIC + b"\x08", self._gzip_candidate)
 
     def _gzip_candidate(self, q: int) -> bool:
+        """Whether the gzip member at `q` starts a record (False: a member, or so it seems, of something else)."""
         back = self.tape.tell()
         try:
             self.tape.seek(q)
@@ -868,6 +899,7 @@ class _WarcReader:
 
 
 _NEXT = object()
+_VERSION_LINE = re.compile(rb"WARC/[01]\.\d{1,3}[ \t]*\r?\n")
 
 
 def _deflate_start(member: bytes) -> int | None:

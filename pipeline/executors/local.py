@@ -241,17 +241,20 @@ def input_stat(spec: str) -> dict | None:
 
 def stale_reason(shard: Shard, report: dict) -> str | None:
     """Why a finished shard cannot be reused for its input as it is now (None: it can)."""
-    if input_stat(shard.spec) is None:
-        return "its bytes cannot be checked without reading them again" if "://" in shard.spec else "it is gone"
     recorded, now = report.get("input_stat"), input_stat(shard.spec)
+    if now is None:
+        return "its bytes cannot be checked without reading them again" if "://" in shard.spec else "it is gone"
     if recorded is None:
         return "the interrupted run recorded no size or mtime for it"
     if now["size"] != recorded["size"]:
         return f"it changed since it was read ({recorded['size']:,} bytes then, {now['size']:,} now)"
     if now["mtime_ns"] != recorded["mtime_ns"]:
         return "it changed since it was read (its modification time differs)"
-    if file_sha256(Path(shard.spec)) != report.get("sha256"):
-        return "its sha256 differs from the one recorded when it was read"
+    try:
+        if file_sha256(Path(shard.spec)) != report.get("sha256"):
+            return "its sha256 differs from the one recorded when it was read"
+    except OSError as err:
+        return f"it cannot be read to check it ({err.strerror or err})"
     return None
 
 

@@ -14,8 +14,10 @@ How records map to rows, and what happens when a file is damaged:
   individually addressable in a "non-chunked" gzip file, trailing junk) is emitted as a row of its own:
   record_type 'unreadable', read_error 'read_unparsable', with its offset and length; it goes to the ledger
   like any read error. Then reading **resynchronises**: it goes on at the next gzip member whose content
-  starts with `WARC/` (gzip), or at the next line that begins a parseable WARC header (plain), so every
-  later record is read. The spans of the records read plus the unreadable spans cover the file, which
+  starts with `WARC/` (gzip), or at the next `WARC/` that begins a parseable WARC header (plain), so every
+  later record is read. A damaged region is cut where another record seemed to start (a gzip member that does
+  not read, a version line whose header does not parse): each piece is its own row, so one damaged record
+  never swallows the next. The spans of the records read plus the unreadable spans cover the file, which
   `verify` checks from the release alone.
 * A damaged record whose WARC header was read is still a record: if eligible, its row carries
   'read_truncated' (its block ends before its Content-Length: the input ends, the next record begins, or

@@ -149,7 +149,13 @@ with chain_tab:
         "recomputes its payload digest now. The same check on the command line:"
     )
     st.code(f"apertura show {rel.path} {doc_id}", language="bash", wrap_lines=True)
-    if st.button("Re-check the payload digest", key="recheck", icon=":material/verified:"):
+    if row.get("record_type") == "unreadable":
+        st.info(
+            f"This row is an unreadable span of its input ({as_text(row.get('warc_record_length'))} bytes at offset "
+            f"{as_text(row.get('warc_record_offset'))}): damaged bytes that are no record, so there is no payload "
+            "digest to re-check. Reading went on after it."
+        )
+    elif st.button("Re-check the payload digest", key="recheck", icon=":material/verified:"):
         show_recheck(  # not cached: the check must read the file as it is now
             source.recheck(
                 row.get("file_path"),

@@ -362,3 +362,10 @@ def test_overview_names_unreadable_spans(app_env, tmp_path, monkeypatch):
     assert not at.exception
     (warning,) = [w.value for w in at.warning if "Unreadable spans" in w.value]
     assert "read_unparsable" in warning and "1 input file" in warning
+    import polars as pl
+
+    hole = pl.read_parquet(root / "r" / "ledger").filter(pl.col("record_type") == "unreadable")["id"][0]
+    at = page("document", doc=hole)
+    assert not at.exception
+    assert any("unreadable span of its input" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "recheck"]  # nothing to re-check

@@ -737,9 +737,47 @@ class _WarcReader:
             what = why if head is None or head.rtype is None else f"a damaged {head.rtype} record: {why}"
             return self._region(start, nxt, what)
         end = self._cut(start, nxt)
-        self._damaged_row(rec, start, end - start, why, truncated)
+        own = self._own_end(rec, start, end)
+        self._damaged_row(rec, start, own - start, why, truncated)
+        if own < end:  # what follows the damaged record's own bytes may hide a record whose start is damaged too
+            self.out.unreadable(own, end - own, "bytes after a damaged record that begin no readable record")
         self._region(end, nxt, None)
         return nxt
+
+    def _own_end(self, rec: _Rec, start: int, end: int) -> int:
+        """Where the damaged record starting at `start` ends, if that can be told before `end`: the end of its
+        gzip member's deflate data and trailer (inflated again, raw), or of its declared block in a plain file.
+        So the row of one damaged record never covers the next, whose start may be damaged too."""
+        if self.members is None:
+            if rec.block_end is None:
+                return end
+            stop = rec.block_end
+            raw = self._reread(stop, min(end, stop + 4)) or b""
+            stop += len(raw) - len(raw.lstrip(b"\r\n"))
+            return stop if start < stop < end else end
+        back = self.tape.tell()
+        try:
+            self.tape.seek(start)
+            data = self.tape.read_full(PROBE)
+            at = _deflate_start(data)
+            if at is None:
+                return end
+            inflate, pos, data = zlib.decompressobj(-15), start + at, data[at:]
+            while data and pos < end:
+                data = data[: end - pos]
+                try:
+                    inflate.decompress(data, PROBE)  # the output is not kept: bounded whatever the member holds
+                except zlib.error:
+                    return end
+                if inflate.eof:
+                    stop = pos + len(data) - len(inflate.unused_data) + 8  # then CRC32 and ISIZE
+                    return stop if start < stop < end else end
+                tail = inflate.unconsumed_tail
+                pos += len(data) - len(tail)
+                data = tail or self.tape.read_full(SCAN)
+            return end
+        finally:
+            self.tape.seek(back)
 
     def _damaged_row(self, rec: _Rec, start: int, length: int, why: str, truncated: bool) -> None:
         """The ledger row of an eligible record that could not be read: what its header says, and why."""

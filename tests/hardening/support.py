@@ -134,8 +134,9 @@ def check_accounted(
     holes: list[tuple[int, int]] = (),
 ) -> None:
     """Nothing lost: records wholly before the damage come out as rows; every other eligible record is a row or
-    lies inside an unreadable span (`holes`, each a ledger row), unless the damage changed its WARC-Type (then
-    records_by_type shows a type the file did not have)."""
+    lies inside the span of a ledger row for damage (`holes`: an unreadable span, or a record cut short or
+    unparsable, whose span may hold a record whose own start the damage destroyed), unless the damage changed
+    its WARC-Type (then records_by_type shows a type the file did not have)."""
     if stop is not None:
         assert 0 <= stop["offset"] <= len(variant.data) and stop["error"], f"{variant.name}: {stop}"
     dupes = [o for o, n in Counter(offsets).items() if n > 1]
@@ -160,7 +161,7 @@ def check_variant(variant: Variant, entry: dict, docs: pl.DataFrame, ledger: pl.
     offsets = [o for frame in (docs, records) if frame.height for o in frame["warc_record_offset"].to_list()]
     reasons = ledger["reason"].to_list() if ledger.height else []
     holes = (
-        [(o, o + n) for o, n in ledger.filter(pl.col("record_type") == "unreadable")
+        [(o, o + n) for o, n in ledger.filter(pl.col("reason").is_in(["read_unparsable", "read_truncated"]))
          .select("warc_record_offset", "warc_record_length").iter_rows()]
         if ledger.height else []
     )  # fmt: skip

@@ -24,7 +24,7 @@ from tests.hardening.support import (
     run_build,
     tree_digest,
 )
-from tests.helpers.accounting import check_spans, unreadable_spans
+from tests.helpers.accounting import check_spans, damaged_spans
 from tests.helpers.corrupt import (
     BIG_PAYLOAD_BYTES,
     base_warcs,
@@ -90,7 +90,7 @@ def test_reader_accounts_for_every_variant(variants, workdir):
             assert offset >= 0 and length > 0 and offset + length <= len(v.data), (v.name, offset, length)
         check_spans(df, report)  # conservation in bytes: the spans cover the file
         reasons = [r for r in df["read_error"].to_list() if r]
-        holes = unreadable_spans(df)
+        holes = damaged_spans(df)
         offsets = df.filter(pl.col("record_type") != "unreadable")["warc_record_offset"].to_list()
         check_accounted(v, offsets, report.read_stopped, report.records_by_type, reasons, holes)
         families.add(v.family)

@@ -43,20 +43,27 @@ def unreadable_spans(df: pl.DataFrame) -> list[tuple[int, int]]:
     return [(o, o + n) for o, n in rows.iter_rows()]
 
 
+def damaged_spans(df: pl.DataFrame) -> list[tuple[int, int]]:
+    """Spans of the ledger rows for damage: unreadable spans, and records cut short or unparsable (whose span runs
+    to the next readable record, and so holds any record whose own start the damage destroyed)."""
+    rows = df.filter(pl.col("read_error").is_in(["read_unparsable", "read_truncated"]))
+    return [(o, o + n) for o, n in rows.select("warc_record_offset", "warc_record_length").iter_rows()]
+
+
 def check_records(
     df: pl.DataFrame, report, records: Iterable[tuple[int, int, str]], present: int | None = None
 ) -> None:
     """Record conservation against ground truth: every eligible record (offset, end, type) that starts in the
-    input (before `present` bytes, for a cut file) is a row at its offset, or lies inside an unreadable span
-    (a ledger row that says why). A record's row may name it by an empty gzip member before it (then the row
-    starts inside the record's span, as the truth's `end` gives it)."""
+    input (before `present` bytes, for a cut file) is a row at its offset, or lies inside the span of a ledger
+    row for damage (`damaged_spans`: one that says why). A record's row may name it by an empty gzip member
+    before it (then the row starts inside the record's span, as the truth's `end` gives it)."""
     present = report.bytes if present is None else present
     starts = sorted(o for o, t in df.select("warc_record_offset", "record_type").iter_rows() if t != UNREADABLE)
-    holes = unreadable_spans(df)
+    holes = damaged_spans(df)
     for offset, end, rtype in records:
         if rtype not in ELIGIBLE_TYPES or offset >= present:
             continue
         i = bisect.bisect_left(starts, offset)
         if i < len(starts) and offset <= starts[i] < max(end, offset + 1):
             continue
-        assert any(a <= offset < b for a, b in holes), f"eligible record at {offset} is neither a row nor unreadable"
+        assert any(a <= offset < b for a, b in holes), f"eligible record at {offset} is neither a row nor in damage"

@@ -66,7 +66,7 @@ from pipeline.sources.inputs import (
     rows_to_frame,
     split_content_type,
 )
-from pipeline.warc_record import (  # noqa: F401 (dechunk, parse_digest, decode_body: imported from here too)
+from pipeline.warc_record import (
     ELIGIBLE_RECORDS,
     GZIP_MAGIC,
     MAX_HEAD_BYTES,
@@ -75,10 +75,8 @@ from pipeline.warc_record import (  # noqa: F401 (dechunk, parse_digest, decode_
     WarcHead,
     check_digest,
     clean_uri,
-    dechunk,
     decode_body,
     head_end,
-    parse_digest,
     parse_http_head,
     parse_warc_head,
     record_fields,

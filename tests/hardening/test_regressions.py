@@ -10,8 +10,8 @@ import pytest
 from pipeline.optout import robots, tdmrep
 from pipeline.optout.base import html_meta
 from pipeline.sources.inputs import normalise_date, split_content_type
-from pipeline.sources.warc import dechunk
 from pipeline.synthetic import make_page
+from pipeline.warc_record import dechunk
 from tests.hardening.support import check_release, deadline, rows, run_build
 from tests.helpers.corrupt import FIXTURES
 from tests.helpers.reading import read_all

@@ -384,8 +384,17 @@ def overview(rel: Release) -> dict[str, Any]:
         """,
     )[0]
     removed = _scalar(rel, "SELECT count(*) FROM ledger")
+    spans, span_bytes, span_inputs = _rows(
+        rel,
+        "SELECT count(*), coalesce(sum(warc_record_length), 0)::BIGINT, count(DISTINCT file_path) "
+        "FROM ledger WHERE record_type = 'unreadable'",
+    )[0]
     counts = rel.manifest.get("counts", {})
     return {
+        "unreadable_spans": int(spans),  # spans of inputs that were no readable record (ledger: read_unparsable)
+        "unreadable_bytes": int(span_bytes),
+        "unreadable_inputs": int(span_inputs),
+        "bytes_accounted": (rel.manifest.get("format_version") or 0) >= 4,
         "documents": int(documents),
         "words": int(words),
         "approx_tokens": round(int(words) * TOKENS_PER_WORD),

@@ -18,7 +18,7 @@ from audit_app import queries
 
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # a record longer than this is not reopened (a release could claim 1 TB)
 
-Status = Literal["ok", "mismatch", "no_digest", "unreachable", "outside", "damaged"]
+Status = Literal["ok", "mismatch", "no_digest", "unreachable", "outside", "damaged", "too_large"]
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,14 @@ def recheck(
     length: int | None,
     *,
     release_digest: str | None = None,
+    record_id: str | None = None,
+    url: str | None = None,
+    limit: int | None = None,
     root: Path | None = None,
 ) -> Recheck:
-    """Reopen `length` bytes at `offset` of the (confined) source file and re-check the payload digest."""
+    """Reopen `length` bytes at `offset` of the (confined) source file, re-check the payload digest, and
+    compare the record with what the release row says (`release_digest`, `record_id`, `url`; None: not compared).
+    `limit`: the release's max_payload_bytes (default: the pipeline's default)."""
     try:
         path = confine(file_path, root)
     except SourceAccessError as err:
@@ -80,13 +85,13 @@ def recheck(
         )
     if not path.is_file() or not os.access(path, os.R_OK):
         return Recheck("unreachable", f"source not reachable: {file_path!r} is missing or unreadable", str(path))
-    from pipeline.provenance import reopen_record  # the pipeline's reader, imported only when a check is asked
+    from pipeline.provenance import RECHECK_LIMIT, reopen_record  # imported only when a check is asked
 
     try:
-        record = reopen_record(str(path), int(offset), int(length))
+        record = reopen_record(str(path), int(offset), int(length), limit=int(limit or RECHECK_LIMIT))
     except OSError as err:
         return Recheck("unreachable", f"source not reachable: {err.strerror or err}", str(path))
-    except Exception as err:  # zlib.error, StopIteration, warcio errors: the bytes are no longer a record
+    except Exception as err:  # RecordError and other parse errors: the bytes are no longer a record
         return Recheck(
             "damaged",
             f"the bytes at offset {offset} are not a readable record ({type(err).__name__}): the file changed",
@@ -101,10 +106,12 @@ def recheck(
         "record_id": record.record_id,
         "record_url": record.url,
     }
+    row = {"warc_payload_digest": release_digest, "warc_record_id": record_id, "url": url}
+    differences = record.differences({k: v for k, v in row.items() if v is not None})
+    if differences and not (record.too_large and record.record_id is None):
+        return Recheck("mismatch", "MISMATCH: " + "; ".join(differences), **found)
+    if record.too_large:
+        return Recheck("too_large", f"{record.too_large} (the same limit as extraction)", **found)
     if record.digest_ok is None:
         return Recheck("no_digest", "the record carries no payload digest that can be recomputed", **found)
-    if not record.digest_ok:
-        return Recheck("mismatch", "MISMATCH: the payload no longer has the digest stored in its record", **found)
-    if release_digest and release_digest != record.stored_digest:
-        return Recheck("mismatch", "MISMATCH: the record's digest differs from the one in the release", **found)
     return Recheck("ok", "payload digest re-checked: it matches", **found)

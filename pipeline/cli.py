@@ -5,6 +5,7 @@ Heavy libraries are imported inside commands so `apertura --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -156,6 +157,14 @@ def run(
             console.print(
                 f"[yellow]warning:[/] {entry['path']}: reading stopped at byte {stop['offset']}: {stop['error']}"
             )
+        spans = entry["records_by_type"].get("unreadable", 0)
+        if spans:
+            unreadable = (entry.get("bytes_by_type") or {}).get("unreadable", 0)
+            console.print(
+                f"[yellow]warning:[/] {entry['path']}: {spans:,} unreadable span(s), {unreadable:,} bytes: in the "
+                "ledger as read_unparsable (reading went on after each)",
+                highlight=False,
+            )
 
 
 def build(
@@ -171,7 +180,38 @@ def build(
     executor: str = "local",
     ray_address: str | None = None,
 ) -> dict:
-    """Site policies, shards with progress bars, then the release (and its index); removes the work directory."""
+    """Site policies, shards with progress bars, then the release (and its index); removes the work directory.
+
+    Holds the lock of `out_dir` throughout (pipeline/locks.py): a second writer of the same release stops
+    with one line (exit 2) instead of deleting this one's work directory."""
+    from pipeline.locks import output_lock
+    from pipeline.tables import ReleaseError
+
+    try:
+        with output_lock(out_dir):
+            if out_dir.exists():
+                raise fail(f"{out_dir} already exists: releases are immutable, choose a new --out")
+            return _build(
+                specs, config, out_dir, workers=workers, resume=resume, snapshots=snapshots, registry=registry,
+                index=index, executor=executor, ray_address=ray_address,
+            )  # fmt: skip
+    except ReleaseError as err:  # OutputLocked, or the lock cannot be written (a read-only or full disk)
+        raise fail(str(err)) from None
+
+
+def _build(
+    specs: list[str],
+    config,
+    out_dir: Path,
+    *,
+    workers: int,
+    resume: bool,
+    snapshots: list[str],
+    registry: Path | None,
+    index: bool,
+    executor: str,
+    ray_address: str | None,
+) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pipeline.executors.local import STAGES, run_shards, worker_pool
@@ -241,6 +281,9 @@ def build(
             if was_reused:
                 reused.append(shard.spec)
 
+        def on_stale(shard, why: str) -> None:
+            console.print(f"[yellow]resume:[/] {escape(shard.spec)} is read again: {escape(why)}", highlight=False)
+
         try:
             shards = run_shards(
                 specs,
@@ -251,6 +294,7 @@ def build(
                 policies=policies,
                 on_records=on_records,
                 on_shard=on_shard,
+                on_stale=on_stale,
                 **run_options,
             )
             if pool:  # the release is written here: let the workers' memory go meanwhile
@@ -333,7 +377,8 @@ def show(
         int, typer.Option("--bytes", help="How many bytes of the original payload to print.")
     ] = 400,
 ) -> None:
-    """Provenance chain of one record, and its original WARC bytes with the payload digest re-checked."""
+    """Provenance chain of one record, and its original WARC bytes with the payload digest re-checked; exit 1 when
+    the record found (id, URL, digest) is not the one the row names."""
     from pipeline.lookup import InspectError, lookup
     from pipeline.release import ReleaseError
 
@@ -343,6 +388,8 @@ def show(
         raise fail(str(err)) from None
     if as_json:
         _print_json(found)
+        if found["source"].get("differences"):
+            raise typer.Exit(1)
         return
     row = found["row"]
     status = (
@@ -381,8 +428,15 @@ def show(
             _row(chain, key, str(row[key]))
     out.print(chain)
     source = found["source"]
+    differences = source.get("differences") or []
     if source.get("error"):
         out.print(f"[yellow]source bytes not re-checked:[/] {escape(str(source['error']))}", highlight=False)
+    elif source.get("too_large"):
+        out.print(
+            f"reopened {source['record_type']} record {escape(str(source['record_id']))}: "
+            f"[yellow]{escape(source['too_large'])}[/] (the same limit as extraction)",
+            highlight=False,
+        )
     else:
         verdict = {
             True: "[green]payload digest matches[/]",
@@ -394,11 +448,21 @@ def show(
             f"(stored {escape(str(source['stored_digest']))}, computed {escape(str(source['computed_digest']))})",
             highlight=False,
         )
+        if source.get("damage"):
+            out.print(f"[yellow]damage in the stored bytes:[/] {escape(source['damage'])}", highlight=False)
         out.print("[dim]payload head:[/]")
         out.print(source["payload_head"], markup=False, highlight=False)
     if row.get("text"):
         out.print("[dim]text head:[/]")
         out.print(row["text"][:payload_bytes], markup=False, highlight=False)
+    if differences:
+        for difference in differences:
+            console.print(f"[bold red]MISMATCH[/] {escape(difference)}", highlight=False, soft_wrap=True)
+        console.print(
+            "[bold red]the source record is not the one this release row names: do not rely on this row[/]",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -437,6 +501,21 @@ def stats(
         out.print(table)
     types = ", ".join(f"{t}={n:,}" for t, n in c["records_by_type"].items())
     out.print(f"records by type: {types}", highlight=False)
+    holes = data["unreadable"]
+    if holes["spans"]:
+        out.print(
+            f"[yellow]unreadable spans:[/] {holes['spans']:,} ({holes['bytes']:,} bytes) in {len(holes['inputs'])} "
+            "input(s), each a ledger row (reason read_unparsable): "
+            + escape(", ".join(f"{i['path']} ({i['spans']:,}, {i['bytes']:,} bytes)" for i in holes["inputs"][:5])),
+            highlight=False,
+        )
+    elif holes["bytes_accounted"]:
+        out.print("unreadable spans: none (every byte of every WARC/ARC input is in a record)", highlight=False)
+    for stop in holes["read_stopped"]:
+        out.print(
+            f"[yellow]reading stopped:[/] {escape(stop['path'])} at byte {stop['offset']:,}: {escape(stop['error'])}",
+            highlight=False,
+        )
 
 
 @app.command("optout-status")
@@ -550,7 +629,6 @@ def open_app(
     The app opens releases inside the data root only: $APERTURA_DATA_ROOT, default the working directory.
     """
     import os
-    import subprocess
 
     root = Path(os.environ.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
     if not release.resolve().is_relative_to(root):
@@ -562,11 +640,46 @@ def open_app(
                "--server.port", str(port), "--server.headless", str(headless).lower(),
                "--browser.gatherUsageStats", "false", "--", "--release", str(release.resolve())]  # fmt: skip
     console.print(f"audit app on http://127.0.0.1:{port}  (Ctrl+C stops it)", highlight=False)
+    raise typer.Exit(_serve(command))
+
+
+APP_STOP_SECONDS = 10.0  # after a forwarded SIGTERM, how long the server may take before it is killed
+
+
+def _serve(command: list[str]) -> int:
+    """Run the Streamlit server as a child and wait for it. SIGTERM (or SIGHUP) to this process is forwarded
+    to the server, which is then waited for (killed after APP_STOP_SECONDS): stopping `apertura app` never
+    leaves a server holding the port. Ctrl-C reaches both through the terminal; a SIGINT sent to this process
+    alone is forwarded too. Returns the exit code (128 + signal for a stop by signal)."""
+    import signal
+    import subprocess
+
+    server = subprocess.Popen(command)
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            server.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        code = subprocess.call(command)
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+        while True:
+            try:
+                code = server.wait(timeout=APP_STOP_SECONDS if received else None)
+                break
+            except KeyboardInterrupt:
+                received.append(signal.SIGINT)
+                with contextlib.suppress(ProcessLookupError):
+                    server.send_signal(signal.SIGINT)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        return 0 if received[-1] == signal.SIGINT else 128 + received[0]
+    return code if code >= 0 else 128 - code
 
 
 release_app = typer.Typer(help="Releases from releases: retroactive opt-outs, and what changed.", no_args_is_help=True)

@@ -105,7 +105,18 @@ def derive_release(
     snapshots: list[str] = (),
     at: str | None = None,
 ) -> dict:
-    """Build `out` from `parent` minus every document an opt-out in force at `at` (default: now) covers."""
+    """Build `out` from `parent` minus every document an opt-out in force at `at` (default: now) covers.
+
+    Holds the lock of `out` (pipeline/locks.py): a second writer of it gets OutputLocked."""
+    from pipeline.locks import output_lock
+
+    with output_lock(out):
+        return _derive(parent, out, registry=registry, snapshots=snapshots, at=at)
+
+
+def _derive(
+    parent: Path, out: Path, *, registry: Registry | None, snapshots: list[str] | tuple, at: str | None
+) -> dict:
     from pipeline.verify import verify_release
 
     if out.exists():

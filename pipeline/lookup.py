@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline import url_identity
-from pipeline.provenance import reopen_record
+from pipeline.provenance import RECHECK_LIMIT, reopen_record
 from pipeline.release_read import ReleaseError, load_manifest, table_files
 
 
@@ -38,16 +38,26 @@ def lookup(release: Path, doc_id: str, *, payload_bytes: int = 400) -> dict:
     else:
         raise InspectError(f"no document or ledger row with id {doc_id!r} in {release}")
     source: dict = {}
-    if row.get("warc_record_length") is None:
+    limit = (manifest.get("config") or {}).get("read", {}).get("max_payload_bytes", RECHECK_LIMIT)
+    if row.get("record_type") == "unreadable":
+        source["error"] = (
+            f"an unreadable span of {row['file_path']} ({row['warc_record_length']:,} bytes at offset "
+            f"{row['warc_record_offset']:,}): no record to re-check"
+        )
+    elif row.get("warc_record_length") is None:
         source["error"] = f"{row['source_format']} input: rows have no WARC bytes to reopen"
     else:
         try:
-            record = reopen_record(row["file_path"], row["warc_record_offset"], row["warc_record_length"])
+            record = reopen_record(
+                row["file_path"], row["warc_record_offset"], row["warc_record_length"], limit=int(limit)
+            )
         except FileNotFoundError:
             source["error"] = f"source file not reachable from here: {row['file_path']}"
         except Exception as err:  # the source changed or is not a WARC any more: say so, do not crash
             source["error"] = f"could not reopen {row['file_path']} at {row['warc_record_offset']}: {err}"
+            source["differences"] = [f"the bytes the release names are no readable record now: {err}"]
         else:
+            differences = [] if record.too_large and record.record_id is None else record.differences(row)
             source = {
                 "record_type": record.record_type,
                 "record_id": record.record_id,
@@ -56,6 +66,9 @@ def lookup(release: Path, doc_id: str, *, payload_bytes: int = 400) -> dict:
                 "computed_digest": record.computed_digest,
                 "digest_ok": record.digest_ok,
                 "record_id_matches": record.record_id == row.get("warc_record_id"),
+                "too_large": record.too_large,
+                "damage": record.note,
+                "differences": differences,
                 "payload_head": record.payload[:payload_bytes].decode("utf-8", "replace"),
             }
     return {"table": table, "row": row, "source": source}
@@ -79,6 +92,29 @@ def release_stats(release: Path, *, top: int = 10) -> dict:
         "counts": manifest["counts"],
         "languages": languages,
         "domains": domains,
+        "unreadable": unreadable_spans(manifest),
+    }
+
+
+def unreadable_spans(manifest: dict) -> dict:
+    """The spans of the inputs that were no readable record (ledger reason read_unparsable), from the manifest:
+    how many, how many bytes, and in which inputs; and the inputs whose reading stopped early."""
+    inputs = [
+        {
+            "path": e["path"],
+            "spans": e["records_by_type"].get("unreadable", 0),
+            "bytes": (e.get("bytes_by_type") or {}).get("unreadable", 0),
+            "file_bytes": e["bytes"],
+        }
+        for e in manifest["inputs"]
+        if e["records_by_type"].get("unreadable")
+    ]
+    return {
+        "spans": sum(i["spans"] for i in inputs),
+        "bytes": sum(i["bytes"] for i in inputs),
+        "inputs": inputs,
+        "read_stopped": [{"path": e["path"], **e["read_stopped"]} for e in manifest["inputs"] if e["read_stopped"]],
+        "bytes_accounted": manifest.get("format_version", 0) >= 4,  # older formats counted records only
     }
 
 

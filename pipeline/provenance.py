@@ -6,10 +6,7 @@ releases and runs, independent of where the file lives, and it says where the re
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
-import zlib
 from dataclasses import dataclass
 
 import polars as pl
@@ -54,20 +51,36 @@ def add_provenance(
     )
 
 
+RECHECK_LIMIT = 10 * 1024 * 1024  # the default max_payload_bytes (config.read): what extraction would read
+
+
 @dataclass(frozen=True)
 class ReopenedRecord:
-    record_type: str
+    """A record re-read from its stored bytes by the one WARC record parser (`pipeline.warc_record`)."""
+
+    record_type: str | None
     record_id: str | None
     url: str | None
-    stored_digest: str | None
-    computed_digest: str | None
+    stored_digest: str | None  # WARC-Payload-Digest of the record as it is in the file now
+    computed_digest: str | None  # recomputed over its body now ('<alg>:<BASE32>'); None when not recomputed
+    digest_ok: bool | None  # None: no digest (or an algorithm hashlib does not know), or too large to re-check
     payload: bytes
+    too_large: str | None = None  # "too large to re-check: ...": the body was not decoded
+    note: str | None = None  # damage seen in the stored bytes
 
-    @property
-    def digest_ok(self) -> bool | None:
-        if not self.stored_digest or not self.computed_digest:
-            return None
-        return self.stored_digest == self.computed_digest
+    def differences(self, row: dict) -> list[str]:
+        """What differs between this record and the release row that names it (empty: nothing)."""
+        found = []
+        for column, label, value in (
+            ("warc_record_id", "record id", self.record_id),
+            ("url", "URL", self.url),
+            ("warc_payload_digest", "payload digest header", self.stored_digest),
+        ):
+            if column in row and (row[column] or None) != (value or None):
+                found.append(f"{label}: the release says {row[column]!r}, the file says {value!r}")
+        if self.digest_ok is False:
+            found.append(f"payload: digest {self.stored_digest} does not match the bytes ({self.computed_digest})")
+        return found
 
 
 def _read_range(file_path: str, offset: int, length: int) -> bytes:
@@ -96,41 +109,31 @@ def _read_range(file_path: str, offset: int, length: int) -> bytes:
         return bytes(out[:length])
 
 
-def payload_digest(payload: bytes, algorithm: str) -> str:
-    """Digest in the WARC convention '<alg>:<base32>' (sha1 base32 as written by crawlers)."""
-    raw = hashlib.new(algorithm, payload).digest()
-    return f"{algorithm}:{base64.b32encode(raw).decode()}"
-
-
-def reopen_record(file_path: str, offset: int, length: int) -> ReopenedRecord:
+def reopen_record(file_path: str, offset: int, length: int, *, limit: int = RECHECK_LIMIT) -> ReopenedRecord:
     """Read exactly the stored byte range, parse it as one WARC/ARC record and re-check its payload digest.
 
-    The WARC payload digest covers the HTTP body as transmitted (before de-chunking and content
-    decoding), so the range is parsed twice: once for those raw bytes, once for the decoded payload.
+    The one WARC record parser reads it as the pipeline's reader did (digests in any encoding and algorithm,
+    LF-only headers). Nothing is decoded past `limit` (the release's max_payload_bytes): a record over it is
+    "too large to re-check". ValueError (RecordError) when the bytes are no record.
     """
-    from warcio.archiveiterator import ArchiveIterator
+    from pipeline.warc_record import MAX_HEAD_BYTES, RecordError, read_stored
 
+    if length > limit + 4 * MAX_HEAD_BYTES:  # more bytes than a record under the limit can have
+        why = f"too large to re-check: {length:,} stored bytes (limit {limit:,})"
+        return ReopenedRecord(None, None, None, None, None, None, b"", too_large=why)
     raw = _read_range(file_path, offset, length)
-    if raw[:2] == b"\x1f\x8b":
-        raw = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(raw)
-
-    def first_record():
-        return next(iter(ArchiveIterator(io.BytesIO(raw), arc2warc=True)))
-
-    record = first_record()
-    transmitted = record.raw_stream.read()
-    payload = first_record().content_stream().read()
-    stored = record.rec_headers.get_header("WARC-Payload-Digest")
-    computed = None
-    if stored and ":" in stored:
-        algorithm = stored.split(":", 1)[0].lower()
-        if algorithm in hashlib.algorithms_available:
-            computed = payload_digest(transmitted, algorithm)
+    if len(raw) < length:
+        raise RecordError(f"the file ends {length - len(raw):,} bytes before the record does")
+    stored = read_stored(raw, limit)
+    f = stored.fields
     return ReopenedRecord(
-        record_type=record.rec_type,
-        record_id=record.rec_headers.get_header("WARC-Record-ID"),
-        url=record.rec_headers.get_header("WARC-Target-URI"),
-        stored_digest=stored,
-        computed_digest=computed,
-        payload=payload,
+        record_type=f.rtype,
+        record_id=f.record_id,
+        url=f.url,
+        stored_digest=f.digest_header,
+        computed_digest=None if stored.too_large else f.computed_digest,
+        digest_ok=None if stored.too_large else f.digest_ok,
+        payload=(f.payload if f.payload is not None else (f.text or "").encode()) if not stored.too_large else b"",
+        too_large=stored.too_large,
+        note=stored.note,
     )

@@ -17,10 +17,12 @@ instance roles); see `pyarrow.fs.S3FileSystem` for the URI options.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from pathlib import Path
 
 from pyarrow import fs as pafs
 
+from pipeline.locks import output_lock
 from pipeline.release_read import MANIFEST, load_manifest
 from pipeline.tables import ReleaseError
 
@@ -39,8 +41,25 @@ def _copy(source: Path, filesystem: pafs.FileSystem, dest: str) -> tuple[int, st
     return size, digest.hexdigest()
 
 
+def _lock(uri: str):
+    """The lock of a publish destination: beside a local one; for an object store (which has no locks) a lock
+    file on this machine named after the URI, so two publishes from here to one destination cannot interleave."""
+    local = uri.removeprefix("file://") if uri.startswith("file://") or "://" not in uri else None
+    if local is not None:
+        return output_lock(Path(local))
+    name = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    return output_lock(Path(uri), lock=Path(tempfile.gettempdir()) / f"apertura-publish-{name}.lock", label=uri)
+
+
 def publish(release: Path | str, uri: str) -> str:
-    """Copy the release directory to `uri` (manifest last, hashes checked); return the manifest's location."""
+    """Copy the release directory to `uri` (manifest last, hashes checked); return the manifest's location.
+
+    Holds the destination's lock (pipeline/locks.py) while copying: a second publish to it gets OutputLocked."""
+    with _lock(uri):
+        return _publish(release, uri)
+
+
+def _publish(release: Path | str, uri: str) -> str:
     manifest_path = Path(release) / MANIFEST
     manifest = load_manifest(Path(release))  # a clear error for a missing, malformed or non-release manifest
     listed = {f["path"]: f for f in manifest["files"]}

@@ -282,6 +282,7 @@ def build_release(
                     "kept": kept,
                     "removed": removed,
                     "read_stopped": report["read_stopped"],
+                    "bytes_by_type": report.get("bytes_by_type"),
                 }
             )
             if on_written:

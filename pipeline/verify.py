@@ -6,10 +6,14 @@ conservation law holds per input and in total (eligible == kept + removed, recom
 Parquet with DuckDB); ids are unique; signatures align with documents; every `duplicate_of`
 points at a kept document; every row carries the manifest's config hash. From format 2: no kept
 document has an opt-out decision that reserves it (zero violations), every opt-out removal has that
-evidence, and every evidence row is about a record the release accounts for. From format 4: the
-commitments (Merkle roots over the kept URLs, texts and removals) rebuild from the tables
-(`pipeline.proofs.commitments`). Any release: a signature beside the manifest verifies (with `pubkey`, the
-publisher's key, when given).
+evidence, and every evidence row is about a record the release accounts for. From format 4: conservation
+in bytes (the spans of an input's documents and ledger rows, unreadable spans included, do not overlap, and
+with the bytes of its other records they are the whole file), and the commitments (Merkle roots over the kept
+URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). Any release: a signature
+beside the manifest verifies (with `pubkey`, the publisher's key, when given).
+
+`verify` never crashes on what it reads: a check that cannot run (a listed file that is not Parquet, tables
+swapped, columns missing) is a failed finding with its reason, in text and in `--json`.
 """
 
 from __future__ import annotations
@@ -58,10 +62,13 @@ def _check_files(release: Path, manifest: dict, report: VerifyReport) -> bool:
         if not path.is_file():
             problems.append(f"{f['path']}: missing")
             continue
-        if path.stat().st_size != f["bytes"]:
-            problems.append(f"{f['path']}: {path.stat().st_size} bytes, manifest says {f['bytes']}")
-        elif file_sha256(path) != f["sha256"]:
-            problems.append(f"{f['path']}: sha256 differs from the manifest (file changed)")
+        try:
+            if path.stat().st_size != f["bytes"]:
+                problems.append(f"{f['path']}: {path.stat().st_size} bytes, manifest says {f['bytes']}")
+            elif file_sha256(path) != f["sha256"]:
+                problems.append(f"{f['path']}: sha256 differs from the manifest (file changed)")
+        except OSError as err:
+            problems.append(f"{f['path']}: unreadable ({err.strerror or err})")
     for table in schemas.TABLES_BY_FORMAT[manifest["format_version"]]:
         for path in sorted((release / table).glob("*")):
             rel = f"{table}/{path.name}"
@@ -71,17 +78,115 @@ def _check_files(release: Path, manifest: dict, report: VerifyReport) -> bool:
     return not problems
 
 
-def _check_schemas(release: Path, manifest: dict, report: VerifyReport) -> None:
+def _check_schemas(release: Path, manifest: dict, report: VerifyReport) -> bool:
     problems = []
     for f in manifest["files"]:
-        expected = schemas.arrow_schema(f["table"], f["schema_version"])
-        meta = pq.read_metadata(release / f["path"])
-        found = meta.schema.to_arrow_schema()
+        try:
+            expected = schemas.arrow_schema(f["table"], f["schema_version"])
+        except (FileNotFoundError, KeyError, ValueError) as err:
+            problems.append(f"{f['path']}: no schema {f['table']}.v{f['schema_version']} ({err})")
+            continue
+        try:
+            meta = pq.read_metadata(release / f["path"])
+            found = meta.schema.to_arrow_schema()
+        except Exception as err:  # pyarrow's ArrowInvalid and OSError: listed, hashed, and still no Parquet
+            problems.append(f"{f['path']}: not a readable Parquet file ({_first_line(err)})")
+            continue
         if not found.remove_metadata().equals(expected.remove_metadata()):
             problems.append(f"{f['path']}: columns differ from {f['table']}.v{f['schema_version']}")
         if meta.num_rows != f["rows"]:
             problems.append(f"{f['path']}: {meta.num_rows} rows, manifest says {f['rows']}")
     report.add("table schemas", not problems, "; ".join(problems) or "every file matches schemas/")
+    return not problems
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _guarded(report: VerifyReport, name: str, check, *args) -> None:
+    """Run one check; if it cannot run, that is a failed finding named `name`, never a traceback."""
+    try:
+        check(*args)
+    except ReleaseError:
+        raise
+    except Exception as err:  # duckdb, polars, pyarrow, OS errors on tables that passed their hashes
+        report.add(name, False, f"could not be checked: {_first_line(err)}")
+
+
+def _check_bytes(release: Path, manifest: dict, report: VerifyReport) -> None:
+    """Format 4, conservation in bytes: for every input read as WARC/WET/ARC, the spans of its documents and
+    ledger rows (records and unreadable spans) lie in the file without overlapping and cover exactly the bytes
+    the manifest gives to eligible records and unreadable spans; with its other records' bytes that is the file."""
+    from pipeline.sources.base import ELIGIBLE_TYPES, UNREADABLE
+
+    con = duckdb.connect()
+    params = {"docs": table_files(release, manifest, "documents"), "ledger": table_files(release, manifest, "ledger")}
+    spans = con.sql(
+        """
+        with rows as (
+          select file_path, warc_record_offset as o, warc_record_length as n, false as hole, null as reason
+          from read_parquet($docs)
+          union all
+          select file_path, warc_record_offset, warc_record_length, record_type = 'unreadable', reason
+          from read_parquet($ledger)
+        ), ordered as (
+          select *, lag(o + n) over (partition by file_path order by o, n) as before from rows
+        )
+        select file_path, count(*) filter (where n is null or n <= 0 or o < 0),
+               count(*) filter (where before > o), min(o) filter (where before > o), coalesce(max(o + n), 0),
+               coalesce(sum(n), 0), count(*) filter (where hole), coalesce(sum(n) filter (where hole), 0),
+               count(*) filter (where hole and reason <> 'read_unparsable')
+        from ordered group by file_path
+        """,
+        params=params,
+    ).fetchall()
+    found = {row[0]: row[1:] for row in spans}
+    problems = []
+    for entry in manifest["inputs"]:
+        path, size, by_type = entry["path"], entry["bytes"], entry.get("bytes_by_type")
+        if entry["format"] not in ("warc", "wet", "arc"):
+            continue
+        if by_type is None:
+            problems.append(f"{path}: no bytes_by_type for a {entry['format']} input")
+            continue
+        bad, overlaps, first_overlap, end, covered, holes, hole_bytes, bad_holes = found.pop(path, (0,) * 8)
+        if sum(by_type.values()) != size:
+            problems.append(f"{path}: bytes_by_type sums to {sum(by_type.values()):,}, the file has {size:,} bytes")
+        if set(by_type) != set(entry["records_by_type"]):
+            counted = sorted(entry["records_by_type"])
+            problems.append(f"{path}: record types with bytes {sorted(by_type)} != record types counted {counted}")
+        if bad:
+            problems.append(f"{path}: {bad} rows without a byte span")
+        if overlaps:
+            problems.append(f"{path}: {overlaps} rows overlap the row before them (first at byte {first_overlap})")
+        if end > size:
+            problems.append(f"{path}: rows reach byte {end:,} of a {size:,}-byte file")
+        expected = sum(n for t, n in by_type.items() if t in ELIGIBLE_TYPES)
+        if covered != expected:
+            what = "unaccounted (in no document, ledger row or other record)" if covered < expected else "too many"
+            problems.append(
+                f"{path}: {abs(expected - covered):,} bytes {what}: the rows cover {covered:,}, "
+                f"the manifest gives {expected:,} to records that are rows"
+            )
+        if (holes, hole_bytes) != (entry["records_by_type"].get(UNREADABLE, 0), by_type.get(UNREADABLE, 0)):
+            problems.append(
+                f"{path}: {holes} unreadable spans ({hole_bytes:,} bytes) in the ledger, the manifest says "
+                f"{entry['records_by_type'].get(UNREADABLE, 0)} ({by_type.get(UNREADABLE, 0):,} bytes)"
+            )
+        if bad_holes:
+            problems.append(f"{path}: {bad_holes} unreadable spans whose reason is not read_unparsable")
+    spans_total = sum((e.get("bytes_by_type") or {}).get(UNREADABLE, 0) for e in manifest["inputs"])
+    holes_total = sum(e["records_by_type"].get(UNREADABLE, 0) for e in manifest["inputs"])
+    report.add(
+        "conservation in bytes (record spans + unreadable spans = the file)",
+        not problems,
+        "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        if problems
+        else f"every byte of {sum(1 for e in manifest['inputs'] if e.get('bytes_by_type') is not None)} inputs "
+        f"accounted for; {holes_total} unreadable spans ({spans_total:,} bytes) in the ledger",
+    )
 
 
 def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
@@ -285,8 +390,12 @@ def verify_release(release: Path, registry: Path | None = None, *, pubkey: Path 
     except ReleaseError as err:
         report.add("manifest", False, str(err))
         return report
+    version = manifest.get("format_version", schemas.FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version not in schemas.TABLES_BY_FORMAT:
+        report.add("manifest", False, f"manifest.json has format_version {version!r}: not a format this apertura reads")
+        return report
     try:
-        jsonschema.validate(manifest, schemas.manifest_schema(manifest.get("format_version", schemas.FORMAT_VERSION)))
+        jsonschema.validate(manifest, schemas.manifest_schema(version))
     except (jsonschema.ValidationError, FileNotFoundError) as err:
         report.add("manifest", False, f"manifest.json does not match its schema: {getattr(err, 'message', err)}")
         return report
@@ -303,26 +412,36 @@ def verify_release(release: Path, registry: Path | None = None, *, pubkey: Path 
     if not _check_files(release, manifest, report):
         return report  # tables that fail their hashes are not worth querying
     try:
-        _check_schemas(release, manifest, report)
-        _check_counts(release, manifest, report)
-        if manifest["format_version"] >= 3:
-            _check_url_identity(release, manifest, report)
-        if "optout_evidence" in schemas.TABLES_BY_FORMAT[manifest["format_version"]]:
-            _check_optout(release, manifest, report)
-            _check_registry(release, manifest, report, registry)
+        _check_schemas(release, manifest, report)  # the checks below run anyway: one that cannot is a finding
+        version, args = manifest["format_version"], (release, manifest, report)
+        _guarded(report, "conservation (inputs == kept + removed)", _check_counts, *args)
+        if version >= 3:
+            _guarded(report, "URL identities recompute (url_key, domain)", _check_url_identity, *args)
+        if version >= 4:
+            _guarded(report, "conservation in bytes (record spans + unreadable spans = the file)", _check_bytes, *args)
+        if "optout_evidence" in schemas.TABLES_BY_FORMAT[version]:
+            _guarded(report, "opt-outs honoured (no kept document is reserved)", _check_optout, *args)
+            _guarded(report, "registry opt-outs honoured", _check_registry, *args, registry)
     except ReleaseError as err:  # e.g. a listed part file that resolves outside the release
         report.add("tables readable inside the release", False, str(err))
         return report
     from pipeline.proofs.commitments import check_commitments
     from pipeline.proofs.signing import check_release_signature
 
-    if manifest["format_version"] >= 4:
-        for name, ok, detail in check_commitments(release, manifest, file_sha256(release / "manifest.json")):
+    def add_all(checks) -> None:
+        for name, ok, detail in checks():
             report.add(name, ok, detail)
-    for name, ok, detail in check_release_signature(release, pubkey):
-        report.add(name, ok, detail)
+
+    if manifest["format_version"] >= 4:
+        manifest_sha256 = file_sha256(release / "manifest.json")
+        _guarded(report, "commitments rebuild from the tables", add_all,
+                 lambda: check_commitments(release, manifest, manifest_sha256))  # fmt: skip
+    _guarded(report, "release signature", add_all, lambda: check_release_signature(release, pubkey))
     from pipeline.index import verify_index
 
-    for name, ok, detail in verify_index(release):
-        report.add(name, ok, detail)
+    try:
+        for name, ok, detail in verify_index(release):
+            report.add(name, ok, detail)
+    except Exception as err:  # an index that cannot even be read is a finding too
+        report.add("index", False, f"could not be checked: {_first_line(err)}")
     return report

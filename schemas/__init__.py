@@ -16,7 +16,8 @@ import pyarrow as pa
 FORMAT_VERSION = 4
 TABLES: dict[str, int] = {"documents": 2, "ledger": 2, "signatures": 1, "optout_evidence": 1}
 # Which tables a release of each format version holds (format 2 added the opt-out evidence; format 3 the URL
-# identity columns of documents and ledger v2; format 4 the manifest's commitments, with the same tables).
+# identity columns of documents and ledger v2; format 4 the same tables, with byte conservation (the manifest's
+# `bytes_by_type` per input and ledger rows for unreadable spans) and the manifest's commitments).
 # The schema version of each table in a release of each format.
 TABLE_VERSIONS: dict[int, dict[str, int]] = {
     1: {"documents": 1, "ledger": 1, "signatures": 1},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 
 import duckdb
+import polars as pl
 import pytest
 
 from pipeline.cli import build
@@ -36,10 +37,17 @@ def test_shipped_fixture_warcs_ingest(fixtures_dir, tmp_path):
     assert set(by_name) == {p.name for p in paths}
     # The real Common Crawl capture becomes a document.
     assert by_name["jwarc-cc.warc.gz"]["kept"] == 1
-    # Deliberately malformed files: reading stops, and the manifest says where and why.
-    for name in ("example-bad-non-chunked.warc.gz", "example-wrong-chunks.warc.gz", "example-trunc.warc"):
-        assert by_name[name]["read_stopped"] is not None, name
-        assert by_name[name]["read_stopped"]["error"]
+    # Deliberately malformed files: what cannot be read is in the ledger, and reading goes on after it.
+    for name in ("example-bad-non-chunked.warc.gz", "example-wrong-chunks.warc.gz"):
+        entry = by_name[name]
+        assert set(entry["records_by_type"]) == {"unreadable"}
+        assert entry["bytes_by_type"] == {"unreadable": entry["bytes"]}
+    trunc = by_name["example-trunc.warc"]  # its response's Content-Length is 2 bytes short: the request after is read
+    assert trunc["read_stopped"] is None
+    assert trunc["records_by_type"] == {"warcinfo": 2, "response": 1, "request": 1, "unreadable": 1}
+    rows = ledger(tmp_path / "fixtures").filter(pl.col("file_path") == trunc["path"])
+    assert rows.select("record_type", "reason").rows() == [("response", "read_unparsable"),
+                                                           ("unreadable", "read_unparsable")]  # fmt: skip
     # Non-document records are counted by type, not turned into documents.
     assert by_name["example.warc.gz"]["records_by_type"] == {"warcinfo": 2, "response": 1, "request": 2, "revisit": 1}
     assert by_name["example-digest.warc"]["eligible"] == 0
@@ -58,12 +66,12 @@ def test_corrupt_gzip_member_is_reported_and_the_rest_survives(tmp_path):
     path.write_bytes(bytes(data))
     manifest = run([path], tmp_path / "r")
     entry = manifest["inputs"][0]
-    assert entry["kept"] == 3  # the three records before the damage
-    assert entry["read_stopped"]["offset"] == offsets[3]
-    # The damaged record is in the ledger if its header could still be parsed; nothing after it is read.
+    assert entry["kept"] == 5  # the records before and after the damage: reading resumes at the next member
+    assert entry["read_stopped"] is None
+    # The damaged record is the one ledger row: named if its header could still be parsed, else a span.
     rows = ledger(tmp_path / "r")
-    assert rows["reason"].to_list() in ([], ["read_truncated"])
-    assert set(rows["warc_record_offset"].to_list()) <= {offsets[3]}
+    assert rows["reason"].to_list() in (["read_unparsable"], ["read_truncated"])
+    assert rows.select("warc_record_offset", "warc_record_length").rows() == [(offsets[3], offsets[4] - offsets[3])]
 
 
 def test_truncated_file_keeps_what_was_complete(tmp_path):

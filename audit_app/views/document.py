@@ -85,13 +85,15 @@ def show_recheck(result: source.Recheck, key: str) -> None:
     if result.status == "ok":
         st.success("Payload digest re-checked: the source record's bytes match its stored digest.")
     elif result.status == "mismatch":
-        st.error("Payload digest MISMATCH: the source bytes changed since they were crawled.")
+        st.error("MISMATCH: the source record is not what this row says (its bytes, id or URL changed).")
     elif result.status == "unreachable":
         st.warning("Source not reachable: the file is gone or cannot be read.")
     elif result.status == "outside":
         st.warning("Not re-checked: the source file is outside the data directory.")
     elif result.status == "no_digest":
         st.info("The record carries no payload digest that can be re-checked.")
+    elif result.status == "too_large":
+        st.info("Too large to re-check: the record is over the size limit extraction uses, so it is not decoded.")
     else:
         st.error("The source record cannot be read back: the file changed at this offset.")
     st.code(result.message, language=None, wrap_lines=True)
@@ -147,13 +149,22 @@ with chain_tab:
         "recomputes its payload digest now. The same check on the command line:"
     )
     st.code(f"apertura show {rel.path} {doc_id}", language="bash", wrap_lines=True)
-    if st.button("Re-check the payload digest", key="recheck", icon=":material/verified:"):
+    if row.get("record_type") == "unreadable":
+        st.info(
+            f"This row is an unreadable span of its input ({as_text(row.get('warc_record_length'))} bytes at offset "
+            f"{as_text(row.get('warc_record_offset'))}): damaged bytes that are no record, so there is no payload "
+            "digest to re-check. Reading went on after it."
+        )
+    elif st.button("Re-check the payload digest", key="recheck", icon=":material/verified:"):
         show_recheck(  # not cached: the check must read the file as it is now
             source.recheck(
                 row.get("file_path"),
                 row.get("warc_record_offset"),
                 row.get("warc_record_length"),
                 release_digest=row.get("warc_payload_digest"),
+                record_id=row.get("warc_record_id"),
+                url=row.get("url"),
+                limit=((rel.manifest.get("config") or {}).get("read") or {}).get("max_payload_bytes"),
             ),
             key="recheck_result",
         )

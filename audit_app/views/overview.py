@@ -68,6 +68,16 @@ st.caption(
     f"Tokens: {common.code_span(ov['token_formula'])}. Crawl dates from {common.code_span(ov['first_date'] or '-')} "
     f"to {common.code_span(ov['last_date'] or '-')}."
 )
+if ov["unreadable_spans"]:
+    st.warning(
+        f"Unreadable spans: {ov['unreadable_spans']:,} ({common.human_bytes(ov['unreadable_bytes'])}) in "
+        f"{ov['unreadable_inputs']:,} input file(s) were no readable record (damaged or garbage bytes). Each is one "
+        "removal in the ledger (reason `read_unparsable`, with its file, byte offset and length); reading went on "
+        "after each, so the records around them are in the release or the ledger.",
+        icon=":material/broken_image:",
+    )
+elif ov["bytes_accounted"]:
+    st.caption("Unreadable spans: none. Every byte of every web-archive input is in a record that was read.")
 
 
 def chart_with_data(title: str, chart: alt.Chart, frame: pl.DataFrame, key: str) -> None:

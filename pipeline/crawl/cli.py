@@ -141,9 +141,9 @@ def crawl_command(
         summary = crawl(urls, out, cfg, resume=resume, progress=_progress(progress))
     except CrawlError as err:
         raise _fail(str(err)) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (CrawlStopped)
         _err.print(f"interrupted: WARC files closed and state saved in {out}; continue with --resume", soft_wrap=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + getattr(err, "signum", 2)) from None
     if json_out:
         sys.stdout.write(json.dumps(summary.to_json(), indent=2) + "\n")
         return

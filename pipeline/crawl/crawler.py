@@ -15,7 +15,7 @@ token wins when larger), retries with exponential backoff on connect errors, tim
 its own, recorded and counted, its target queued at the front of its origin's queue.
 
 Resume: `crawl-state.json` (see `state`) is written atomically each time a WARC file is closed: when
-it reaches `warc_max_bytes`, every `checkpoint_seconds`, and at the end (also after Ctrl-C). So the
+it reaches `warc_max_bytes`, every `checkpoint_seconds`, and at the end (also after Ctrl-C or SIGTERM). So the
 state always describes exactly the finished files: a URL is in `seen` and out of the frontier only once
 its records are written, and URLs in flight at a checkpoint stay in the frontier. On `--resume`, a
 left-over `*.open` file (written after the last checkpoint, e.g. before a kill -9) is deleted and the
@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import os
 import re
+import signal
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -879,7 +881,42 @@ def crawl(
         raise CrawlError(str(e)) from None
     crawler = Crawler(config or CrawlConfig(), Path(out), progress=progress, egress=egress, network=network)
     crawler.prepare(urls, resume)
-    return asyncio.run(crawler.crawl_async())
+    return asyncio.run(_until_stopped(crawler.crawl_async()))
+
+
+class CrawlStopped(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) stopped the crawl; its WARC file was closed and its state saved, as at its end."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+async def _until_stopped(coro: Any) -> Any:
+    """Run the crawl; SIGTERM stops it like Ctrl-C does (asyncio.run cancels on SIGINT): the task is cancelled,
+    so `crawl_async`'s checkpoint closes the WARC file and writes crawl-state.json, and `--resume` continues."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        task.cancel()
+
+    installed = []
+    for signum in (signal.SIGTERM,):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread: skip
+            loop.add_signal_handler(signum, stop, signum)
+            installed.append(signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if received:
+            raise CrawlStopped(received[0]) from None
+        raise
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
 
 
 def robots_snapshot(
@@ -925,4 +962,4 @@ def robots_snapshot(
     return result
 
 
-__all__ = ["CrawlError", "CrawlSummary", "Crawler", "crawl", "read_url_list", "robots_snapshot"]
+__all__ = ["CrawlError", "CrawlStopped", "CrawlSummary", "Crawler", "crawl", "read_url_list", "robots_snapshot"]

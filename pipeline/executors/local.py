@@ -4,7 +4,9 @@ A shard reads one input, runs every per-record step over its batches and stages 
 `<workdir>/shards/NNNNN/`: `candidates.parquet` (records that survived every step, with their
 dedup keys), `ledger.parquet` (records a step removed) and `report.json` (what reading saw, and
 per-stage counts). `report.json` is written last, by rename, so its presence marks the shard done:
-a rerun with `resume=True` skips exactly the shards that finished.
+a rerun with `resume=True` skips exactly the shards that finished, and only while their input is the one
+that was read: its size, mtime and sha256 (recorded in report.json) must still match, else it is read
+again (an input at a URL is always read again: its bytes cannot be checked without reading them).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -183,7 +186,9 @@ def finish_shard(
         "format": report.format,
         "sha256": report.sha256,
         "bytes": report.bytes,
+        "input_stat": input_stat(shard.spec),  # with sha256: what resume checks before reusing this shard
         "records_by_type": dict(sorted(report.records_by_type.items())),
+        "bytes_by_type": None if report.bytes_by_type is None else dict(sorted(report.bytes_by_type.items())),
         "eligible": report.eligible,
         "read_stopped": report.read_stopped,
         "candidates": candidates,
@@ -223,6 +228,36 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
     return finish_shard(shard, config, report, *parts)
 
 
+def input_stat(spec: str) -> dict | None:
+    """Size and modification time of a local input file (None for a URL or anything but a regular file)."""
+    try:
+        found = os.stat(spec)
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode):
+        return None
+    return {"size": found.st_size, "mtime_ns": found.st_mtime_ns}
+
+
+def stale_reason(shard: Shard, report: dict) -> str | None:
+    """Why a finished shard cannot be reused for its input as it is now (None: it can)."""
+    recorded, now = report.get("input_stat"), input_stat(shard.spec)
+    if now is None:
+        return "its bytes cannot be checked without reading them again" if "://" in shard.spec else "it is gone"
+    if recorded is None:
+        return "the interrupted run recorded no size or mtime for it"
+    if now["size"] != recorded["size"]:
+        return f"it changed since it was read ({recorded['size']:,} bytes then, {now['size']:,} now)"
+    if now["mtime_ns"] != recorded["mtime_ns"]:
+        return "it changed since it was read (its modification time differs)"
+    try:
+        if file_sha256(Path(shard.spec)) != report.get("sha256"):
+            return "its sha256 differs from the one recorded when it was read"
+    except OSError as err:
+        return f"it cannot be read to check it ({err.strerror or err})"
+    return None
+
+
 def _is_done(shard: Shard, config: RunConfig) -> bool:
     if not shard.report_path.exists():
         return False
@@ -242,10 +277,13 @@ def plan_shards(
     resume: bool = False,
     policies: Path | None = None,
     on_shard: Callable[[Shard, dict, bool], None] | None = None,
+    on_stale: Callable[[Shard, str], None] | None = None,
 ) -> tuple[list[Shard], list[Shard]]:
     """(every shard in input order, the shards still to process): with `resume`, finished shards whose
-    report matches the config and policies are reported through `on_shard` and skipped. Every executor
-    plans the same way, so a run resumed on another executor reuses the same shards."""
+    report matches the config and policies, and whose input still has the size, mtime and sha256 recorded
+    when it was read, are reported through `on_shard` and skipped; a finished shard whose input changed is
+    reported through `on_stale` (with why) and read again. Every executor plans the same way, so a run
+    resumed on another executor reuses the same shards."""
     policies_sha256 = file_sha256(policies) if policies is not None else None
     shards = [
         Shard(i, spec, Path(workdir) / "shards" / f"{i:05d}", policies, policies_sha256) for i, spec in enumerate(specs)
@@ -253,9 +291,13 @@ def plan_shards(
     todo = []
     for shard in shards:
         if resume and _is_done(shard, config):
-            if on_shard:
-                on_shard(shard, shard.report(), True)
-            continue
+            why = stale_reason(shard, shard.report())
+            if why is None:
+                if on_shard:
+                    on_shard(shard, shard.report(), True)
+                continue
+            if on_stale:
+                on_stale(shard, why)
         shutil.rmtree(shard.directory, ignore_errors=True)
         todo.append(shard)
     return shards, todo
@@ -395,6 +437,7 @@ def run_shards(
     on_shard: Callable[[Shard, dict, bool], None] | None = None,
     pool: ProcessPoolExecutor | None = None,
     plans: dict[str, BatchPlan] | None = None,
+    on_stale: Callable[[Shard, str], None] | None = None,
 ) -> list[Shard]:
     """Process every input as a shard (its batches in parallel processes when workers > 1); return shards
     in input order.
@@ -403,7 +446,9 @@ def run_shards(
     `pool`: the run's `worker_pool` when it already has one; `plans`: batch plans by spec, from the policy
     scan, so the workers read those inputs themselves.
     """
-    shards, todo = plan_shards(specs, config, workdir, resume=resume, policies=policies, on_shard=on_shard)
+    shards, todo = plan_shards(
+        specs, config, workdir, resume=resume, policies=policies, on_shard=on_shard, on_stale=on_stale
+    )
     if workers <= 1:
         for shard in todo:
             summary = process_shard(shard, config, on_records)

@@ -169,7 +169,9 @@ def _finish(shard: Shard, config: RunConfig, pieces: list[dict]) -> dict:
     """Ray task: the staged pieces of one input, in reader order, become its staged shard (`finish_shard`)."""
     read = json.loads((shard.directory / READ_REPORT).read_text())["report"]
     (shard.directory / READ_REPORT).unlink()  # before report.json: a finished shard holds only what local.py stages
-    report = ReadReport(**{**read, "records_by_type": Counter(read["records_by_type"])})
+    by_type = read.get("bytes_by_type")
+    report = ReadReport(**{**read, "records_by_type": Counter(read["records_by_type"]),
+                           "bytes_by_type": None if by_type is None else Counter(by_type)})  # fmt: skip
     ordered = sorted(pieces, key=lambda p: (p["batch"], p["start"]))
     parts = [[Path(p[kind]) for p in ordered if p[kind]] for kind in ("kept", "removed", "evidence")]
     return finish_shard(shard, config, report, *parts)
@@ -205,6 +207,7 @@ def run_shards(
     on_shard: Callable[[Shard, dict, bool], None] | None = None,
     address: str | None = None,
     shutdown: bool | None = None,
+    on_stale: Callable[[Shard, str], None] | None = None,
 ) -> list[Shard]:
     """Same contract as `pipeline.executors.local.run_shards`, run as a Ray Data pipeline (module doc).
 
@@ -214,7 +217,9 @@ def run_shards(
     fails the run with its own exception.
     Shards are returned in input order; `on_records` gets per-stage counts as pieces finish.
     """
-    shards, todo = plan_shards(specs, config, workdir, resume=resume, policies=policies, on_shard=on_shard)
+    shards, todo = plan_shards(
+        specs, config, workdir, resume=resume, policies=policies, on_shard=on_shard, on_stale=on_stale
+    )
     if not todo:
         return shards
     by_index = {s.index: s for s in todo}

@@ -48,6 +48,7 @@ from pipeline.config import DedupConfig
 from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, words
+from pipeline.locks import OutputLocked, output_lock
 from pipeline.release_read import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.steps.dedup import add_dedup_keys, band_keys, signature_matrix
 from pipeline.tables import file_sha256
@@ -549,7 +550,15 @@ def build_index(release_dir: str | os.PathLike[str], config: IndexConfig | None 
     manifest it was built from. An existing index is replaced only with `force` (old one removed last).
     """
     release = Path(release_dir)
-    config = config or IndexConfig()
+    lock = release.parent / f".{release.name}.{INDEX_DIR}.lock"  # beside the release: never inside it
+    try:
+        with output_lock(release / INDEX_DIR, lock=lock):
+            return _build_index(release, config or IndexConfig(), force=force)
+    except OutputLocked as err:
+        raise MembershipIndexError(str(err)) from None
+
+
+def _build_index(release: Path, config: IndexConfig, *, force: bool) -> dict:
     try:
         manifest = load_manifest(release)
     except ReleaseError as err:

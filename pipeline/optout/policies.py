@@ -29,7 +29,7 @@ from pipeline.optout.base import POLICY_URL, policy_kind, sha256_hex
 from pipeline.optout.explain import SitePolicy
 from pipeline.sources.base import RECORD_SCHEMA, ReadReport
 from pipeline.sources.inputs import detect_format, read_input
-from pipeline.sources.warc import GZIP_MAGIC, BatchPlan, read_window, record_members
+from pipeline.sources.warc import GZIP_MAGIC, BatchPlan, clean, read_window, record_members
 from pipeline.url_identity import domain_expr, site_key
 
 HTTP_FORMATS = ("warc", "arc")  # formats whose records carry HTTP responses (and so policy files)
@@ -139,19 +139,22 @@ def scan(spec: str, batch_size: int | None = None) -> tuple[pl.DataFrame, Scanne
 
 def _joined(spec: str, pieces: list[_Found]) -> _Found | None:
     """The pieces of one file as if read in one go, or None where that cannot be vouched for: a piece did
-    not read cleanly to its end, or a redirect's target may lie in a later piece than the redirect."""
+    not read cleanly to its end (or found damage), or a redirect's target may lie in a later piece than the
+    redirect."""
     wanted: set[str] = set()
     for piece in pieces:
         earlier_targets = pl.Series(list(wanted), dtype=pl.String).hash()  # a hash collision only falls back
-        if piece.report.read_stopped is not None or piece.url_hashes.is_in(earlier_targets.implode()).any():
+        if not clean(piece.report) or piece.url_hashes.is_in(earlier_targets.implode()).any():
             return None
         wanted |= piece.wanted
     records: Counter[str] = Counter()
+    spans: Counter[str] = Counter()
     for piece in pieces:
         records.update(piece.report.records_by_type)
+        spans.update(piece.report.bytes_by_type or {})
     with open(spec, "rb") as f:
         sha256 = hashlib.file_digest(f, "sha256").hexdigest()
-    report = ReadReport(spec, "warc", records, sha256, os.path.getsize(spec))
+    report = ReadReport(spec, "warc", records, sha256, os.path.getsize(spec), bytes_by_type=spans)
     return _Found(
         pl.concat([p.hits for p in pieces]),
         pl.concat([p.offsets for p in pieces]),

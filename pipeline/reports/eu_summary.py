@@ -57,11 +57,16 @@ TEXT_SIZE_BINS = ((1e9, "Less than 1 billion tokens"), (1e13, "1 billion to 10 t
 TEXT_SIZE_TOP = "More than 10 trillion tokens"
 
 REGISTRY_REASON = "optout_registry"  # ledger reason of a registry removal (pipeline/optout/registry.py REASON)
+WARCINFO_BYTES = 256 * 1024  # of a warcinfo record's fields, at most this much is read
+
 # Funnel entries of the manifest that are not ledger stages: their ledger rows say stage=optout
 # (pipeline/release.py REGISTRY_STAGE, pipeline/derive.py DERIVE_STAGE).
 BOOKKEEPING_STAGES = {"registry": "optout", "derive": "optout"}
 
 REASON_TEXT: dict[str, str] = {
+    "read_unparsable": "damaged input bytes that are no readable record (an unreadable span, or a record whose framing "
+    "is broken): each span is one ledger row with its file, byte offset and length",
+    "read_truncated": "a record cut short in the input file (its block ends before its declared length)",
     "read_": "not a usable web document (HTTP status, MIME type, size, empty body, or a site policy file)",
     "extract_": "no main text could be extracted (undecodable or no text)",
     "language_": "language not kept, or identification score below the threshold",
@@ -153,6 +158,8 @@ class InputSource(_M):
     eligible_records: int
     documents: int
     removed: int
+    unreadable_spans: int = Field(0, description="Spans of the file that were no readable record (ledger rows).")
+    unreadable_bytes: int = Field(0, description="Bytes in those spans.")
 
 
 class Totals(_M):
@@ -267,6 +274,10 @@ class RemovalSection(_M):
     stages: list[StageCount]
     stages_match_ledger: bool = Field(description="Removals per ledger stage agree with the manifest's funnel.")
     reasons: list[ReasonCount]
+    unreadable_spans: int = Field(description="Spans of inputs that were no readable record (ledger: read_unparsable).")
+    unreadable_bytes: int
+    unreadable_inputs: int = Field(description="Input files with at least one unreadable span.")
+    bytes_accounted: bool = Field(description="The release accounts for every input byte (format 4 or later).")
     pii: Pii
     filters: list[str]
     measures: str
@@ -298,27 +309,19 @@ class EUSummary(_M):
 
 
 def read_warcinfo(path: str) -> dict[str, str] | None:
-    """The fields of a WARC/WET file's leading `warcinfo` record, or None (no file, no warcinfo, remote URL)."""
+    """The fields of a WARC/WET file's leading `warcinfo` record, or None (no file, no warcinfo, remote URL).
+
+    Parsed by the one WARC record parser (`pipeline.warc_record`), from the file's first bytes only."""
     if "://" in path or not Path(path).is_file():
         return None
-    from warcio.archiveiterator import ArchiveIterator
-    from warcio.exceptions import ArchiveLoadFailed
+    from pipeline.warc_record import MAX_HEAD_BYTES, warcinfo_fields
 
     try:
         with open(path, "rb") as f:
-            for record in ArchiveIterator(f):
-                if record.rec_type != "warcinfo":
-                    return None
-                body = record.content_stream().read(256 * 1024).decode("utf-8", "replace")
-                info = {}
-                for line in body.splitlines():
-                    key, sep, value = line.partition(":")
-                    if sep and key.strip():
-                        info[key.strip()] = value.strip()
-                return info
-    except (OSError, EOFError, ValueError, ArchiveLoadFailed):  # it loses its crawler identification, no more
+            head = f.read(WARCINFO_BYTES + 2 * MAX_HEAD_BYTES)
+    except OSError:  # it loses its crawler identification, no more
         return None
-    return None
+    return warcinfo_fields(head, WARCINFO_BYTES)
 
 
 def _classify(
@@ -370,6 +373,8 @@ def _classify(
         eligible_records=entry["eligible"],
         documents=0,
         removed=0,
+        unreadable_spans=(entry.get("records_by_type") or {}).get("unreadable", 0),
+        unreadable_bytes=(entry.get("bytes_by_type") or {}).get("unreadable", 0),
     )
 
 
@@ -703,7 +708,12 @@ def _removal(con, release: Path, manifest: dict, opts: SummaryOptions, documents
         "select coalesce(sum(pii_email), 0), coalesce(sum(pii_ip), 0), coalesce(sum(pii_iban), 0), "
         "count(*) filter (where pii_email + pii_ip + pii_iban > 0) from m",
     )
+    holes = [e for e in manifest.get("inputs", []) if (e.get("records_by_type") or {}).get("unreadable")]
     return RemovalSection(
+        unreadable_spans=sum(e["records_by_type"]["unreadable"] for e in holes),
+        unreadable_bytes=sum((e.get("bytes_by_type") or {}).get("unreadable", 0) for e in holes),
+        unreadable_inputs=len(holes),
+        bytes_accounted=(manifest.get("format_version") or 0) >= 4,
         records_in=records_in,
         documents_out=documents,
         stages=stages,
@@ -1010,6 +1020,17 @@ def _removal_section(doc: Doc, r: RemovalSection) -> None:
         [[x.stage, x.records_in, x.removed, x.records_out, x.ledger_stage] for x in r.stages],
     )
     doc.fields(("Removals per ledger stage agree with the manifest", r.stages_match_ledger))
+    if r.bytes_accounted or r.unreadable_spans:
+        doc.fields(
+            (
+                "Unreadable input spans",
+                f"{r.unreadable_spans:,} spans ({r.unreadable_bytes:,} bytes) in {r.unreadable_inputs:,} input files "
+                "were damaged bytes that are no readable record; each is a ledger row (read_unparsable) with its file, "
+                "byte offset and length, and reading resumed after it"
+                if r.unreadable_spans
+                else "none: every byte of every web-archive input is in a record that was read",
+            )
+        )
     doc.p("Removals per stage and reason (ledger):")
     doc.table(
         ["stage", "reason", "records", "rule"], [[x.stage, x.reason, x.records, x.description] for x in r.reasons]

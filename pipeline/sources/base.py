@@ -5,7 +5,10 @@ or over http) into a stream of Polars DataFrames with exactly RECORD_SCHEMA, one
 *eligible* record (one that could become a document: WARC response/resource/conversion records,
 ARC responses, tabular rows). Every record, eligible or not, is counted by type in the
 `ReadReport`. A source never drops an eligible record: a record it cannot read fully is still
-emitted, with `read_error` set, so that it reaches the ledger.
+emitted, with `read_error` set, so that it reaches the ledger. Bytes are accounted too: a WARC/ARC
+reader emits every span of the input that is not a record it could read as a row of its own
+(record_type 'unreadable', read_error 'read_unparsable'), so the spans of the records read and the
+unreadable spans cover the file (`ReadReport.bytes_by_type` sums to `bytes`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import polars as pl
 RECORD_SCHEMA: dict[str, pl.DataType] = {
     "warc_record_offset": pl.Int64(),  # byte offset of the record (gzip member start) or row number
     "warc_record_length": pl.Int64(),  # bytes up to the next record (whole gzip member); null for rows
-    "record_type": pl.String(),  # response | resource | conversion | row
+    "record_type": pl.String(),  # response | resource | conversion | row | unreadable (a span, not a record)
     "warc_record_id": pl.String(),  # WARC-Record-ID, or the tabular input's own `id`
     "url": pl.String(),  # WARC-Target-URI
     "date": pl.String(),  # WARC-Date, ISO 8601 UTC 'YYYY-MM-DDTHH:MM:SSZ'
@@ -39,7 +42,8 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
 # the file redirected to. (Not a `WARC-` field: those names belong to the WARC standard.)
 SITE_FILE_HEADER = "Apertura-Site-File"
 
-ELIGIBLE_TYPES = frozenset({"response", "resource", "conversion", "row"})
+UNREADABLE = "unreadable"  # record_type of a span of an input that is no readable record (reason read_unparsable)
+ELIGIBLE_TYPES = frozenset({"response", "resource", "conversion", "row", UNREADABLE})
 FORMATS = ("warc", "wet", "arc", "parquet", "jsonl")
 
 
@@ -53,6 +57,9 @@ class ReadReport:
     sha256: str = ""
     bytes: int = 0
     read_stopped: dict | None = None  # {"offset": int, "error": str} when reading ended early
+    # bytes of the file in the spans of each record type (and of unreadable spans); None for tabular inputs
+    bytes_by_type: Counter[str] | None = None
+    damaged: int = 0  # rows for damage (unreadable spans, records cut short or unparsable): not part of the release
 
     @property
     def eligible(self) -> int:

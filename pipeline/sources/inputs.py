@@ -23,6 +23,7 @@ import polars as pl
 
 from pipeline.config import ReadConfig
 from pipeline.sources.base import RECORD_SCHEMA, ReadReport
+from pipeline.warc_record import split_content_type  # noqa: F401 (the one parser's; imported from here too)
 
 # Longest suffix first: '.warc.wet.gz' must win over '.wet.gz' and '.warc.gz'.
 _SUFFIXES: tuple[tuple[str, str], ...] = (
@@ -131,6 +132,23 @@ class RawStream(Protocol):
     def close(self) -> None: ...
 
 
+class LocalFile:
+    """A local file as a raw stream that can also re-read bytes it has passed (`pread`), so a reader that must
+    look again at a damaged region does so from the disk instead of keeping the bytes in memory."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
+
+    def read(self, n: int = -1) -> bytes:
+        return self._file.read(n)
+
+    def pread(self, n: int, pos: int) -> bytes:
+        return os.pread(self._file.fileno(), n, pos)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class HashingReader:
     """Pass-through binary reader that hashes (sha256) and counts every byte it hands out.
 
@@ -184,6 +202,15 @@ class HashingReader:
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
+
+    @property
+    def rereadable(self) -> bool:
+        """Whether bytes already read can be read again (`reread`) without having been kept."""
+        return hasattr(self._raw, "pread")
+
+    def reread(self, n: int, pos: int) -> bytes:
+        """Up to `n` bytes at `pos` (< bytes read so far) again, not hashed or counted twice."""
+        return self._raw.pread(n, pos)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self._raw.close()
@@ -256,7 +283,7 @@ def open_stream(spec: str) -> HashingReader:
     if is_url(spec):
         return HashingReader(HttpStream(spec))
     try:
-        return HashingReader(open(spec, "rb"))  # closed by the reader when it ends
+        return HashingReader(LocalFile(spec))  # closed by the reader when it ends
     except FileNotFoundError as e:
         raise InputError(f"{spec}: no such file") from e
     except IsADirectoryError as e:
@@ -292,28 +319,6 @@ def normalise_date(value: object) -> str | None:
         return None
 
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")  # RFC 9110 token, lower-cased
-
-
-def split_content_type(value: str | None) -> tuple[str | None, str | None]:
-    """'Text/HTML; charset="UTF-8"' -> ('text/html', 'utf-8').
-
-    A charset that is not a token ('utf-8\\x00', 'a b') is dropped: no codec has such a name, and
-    codecs.lookup raises ValueError (not LookupError) on a NUL, which would stop the extract step.
-    """
-    if not value:
-        return None, None
-    mime, *params = value.split(";")
-    charset = None
-    for p in params:
-        key, _, val = p.partition("=")
-        if key.strip().lower() == "charset":
-            charset = val.strip().strip("\"'").strip().lower() or None
-    if charset is not None and not _TOKEN.fullmatch(charset):
-        charset = None
-    return mime.strip().lower() or None, charset
-
-
 def rows_to_frame(rows: list[tuple]) -> pl.DataFrame:
     """One DataFrame per batch from row tuples in RECORD_SCHEMA column order."""
     return pl.DataFrame(rows, schema=RECORD_SCHEMA, orient="row")
@@ -325,7 +330,8 @@ def read_input(
     """Stream batches (exactly RECORD_SCHEMA, at most `batch_size` rows) of the eligible records of `spec`.
 
     The returned ReadReport fills in while the iterator runs; once it is exhausted it holds
-    records_by_type (every record seen, eligible or not), sha256 and bytes of the whole input, and
+    records_by_type (every record seen, eligible or not), sha256 and bytes of the whole input, for WARC/ARC
+    inputs bytes_by_type (the spans of each type, unreadable spans included, sum to bytes), and
     read_stopped = {'offset', 'error'} if the input could not be read to the end. The iterator does
     not raise for corrupt, truncated or otherwise unreadable data: it ends and reports. InputError is
     raised here, before iterating, for a missing file, an unknown extension or a failing URL.
@@ -338,8 +344,11 @@ def read_input(
         from pipeline.sources import warc  # local import: warc.py imports helpers from this module
 
         stream = open_stream(spec)
-        reader = warc.read_arc if fmt == "arc" else warc.read_warc
-        return reader(stream, report, batch_size=batch_size, read_config=read_config), report
+        if fmt == "arc":
+            return warc.read_arc(stream, report, batch_size=batch_size, read_config=read_config), report
+        gzip_name = (urlsplit(spec).path if is_url(spec) else spec).lower().endswith(".gz")
+        batches = warc.read_warc(stream, report, batch_size=batch_size, read_config=read_config, gzip_name=gzip_name)
+        return batches, report
     from pipeline.sources import tabular
 
     if fmt == "parquet":

@@ -1,70 +1,62 @@
-"""WARC / WET (fastwarc) and ARC (warcio) readers: one row per eligible record, nothing dropped silently.
+"""WARC / WET (framed here) and ARC (warcio) readers: one row per eligible record, every byte accounted for.
 
 How records map to rows, and what happens when a file is damaged:
 
-* Eligible records are `response`, `resource` and `conversion` (WET) records, and ARC responses.
-  Every record, eligible or not, is counted by its WARC-Type in `ReadReport.records_by_type`; an
-  eligible record is counted exactly when its row is emitted, so `report.eligible == rows`.
-* `warc_record_offset`/`warc_record_length` address the record's bytes in the file as stored: for
-  gzip, the record's gzip member (up to the next record's member); for plain WARC, the record up to
-  the next record. `seek(offset); read(length)` (then gunzip that one member) gives back exactly
-  that record. A partial record (see below) has a length that runs to the end of the input.
-* Gzip is decompressed here, member by member (`GzipMembers`), and fastwarc parses the plain
-  stream. That way the member boundaries are known exactly instead of fastwarc's approximate
-  `stream_pos` (which, for a file that is one big gzip member, is the same useless number for every
-  record). A record is emitted only if it is individually addressable: it starts a gzip member and
-  the next record starts the next member. The first record that is not (a "non-chunked" gzip file,
-  or member boundaries that do not line up with records) stops reading: `read_stopped` gets the
-  offset of the gzip member where addressable records end and the error NON_CHUNKED. That record
-  and the ones sharing its member are neither counted nor emitted; recompressing the file with
-  `warcio recompress` makes it readable.
-* Damage ends reading, never the process: a record whose block is shorter than its Content-Length
-  (truncated file), or whose bytes cannot be read (corrupt gzip member, I/O error), is emitted with
-  read_error='read_truncated' if it is eligible, and `read_stopped.offset` is that record's
-  offset. A header fastwarc cannot parse (strict mode), or a truncated record header, stops reading
-  at the offset where the unreadable record begins (plain WARC: the end of the last good record's
-  block, from its re-serialised header length + Content-Length; gzip: the start of the member after
-  the last good record, or of the corrupt member). In every case: records before
-  `read_stopped.offset` were read completely; the one starting there, if emitted, is partial; nothing
-  after it was read. Strict parsing is deliberate: fastwarc's lenient mode resynchronises by
-  skipping to the next "WARC/" line and would silently drop the records in between. sha256/bytes
-  still cover the whole input: the rest is drained after reading stops.
-* Per record read errors (the row is emitted, payload null): 'read_too_large' (body larger than
-  max_payload_bytes, never read into memory when the Content-Length says so), 'read_digest_mismatch'
-  (WARC-Payload-Digest present and different, or undecodable; hashed while streaming over the
-  HTTP body as stored, i.e. before de-chunking/decoding, like warcio; base32, hex and base64 values
-  are accepted; unknown algorithms are not checked. fastwarc's verify_payload_digest() is not used:
-  it copies the whole payload into memory first and fails on Content-Encoded bodies when
-  auto-decoding), 'read_content_type' (a 2xx or status-less record whose MIME type is not in
-  read_config.content_types, so its body is not held in memory; same reason/detail as the admit
-  step), 'read_bad_http' (no parseable HTTP status line), 'read_bad_encoding' (a Content-Encoding
-  that cannot be decoded; gzip, deflate, br and zstd are supported). Bodies are de-chunked when
-  they are chunked. WET `conversion` records give `text` (UTF-8, errors replaced), no payload.
+* Eligible records are `response`, `resource` and `conversion` (WET) records, and ARC responses; each
+  becomes one row. Every record, eligible or not, is counted by its WARC-Type in
+  `ReadReport.records_by_type`, and its bytes in `ReadReport.bytes_by_type`.
+* `warc_record_offset`/`warc_record_length` address the record's bytes as stored: for gzip, the record's
+  gzip member(s) up to the next record's member; for a plain file, the record up to the next record.
+  `seek(offset); read(length)` (then gunzip those members) gives back exactly that record, and the spans of
+  consecutive records meet: together they cover the file.
+* **Nothing is lost to damage.** A span of the input that is not a readable record (garbage between gzip
+  members, a corrupt member, a header without a usable Content-Length, a record cut short, records not
+  individually addressable in a "non-chunked" gzip file, trailing junk) is emitted as a row of its own:
+  record_type 'unreadable', read_error 'read_unparsable', with its offset and length; it goes to the ledger
+  like any read error. Then reading **resynchronises**: it goes on at the next gzip member whose content
+  starts with `WARC/` (gzip), or at the next `WARC/` that begins a parseable WARC header (plain), so every
+  later record is read. A damaged region is cut where another record seemed to start (a gzip member that does
+  not read, a version line whose header does not parse): each piece is its own row, so one damaged record
+  never swallows the next. The spans of the records read plus the unreadable spans cover the file, which
+  `verify` checks from the release alone.
+* A damaged record whose WARC header was read is still a record: if eligible, its row carries
+  'read_truncated' (its block ends before its Content-Length: the input ends, the next record begins, or
+  the gzip data breaks) or 'read_unparsable' (its Content-Length is missing, not a number, or does not end
+  the record: bytes that are not a record follow it), with the span up to the next record; a damaged record
+  of another type (request, metadata, ...) becomes an unreadable span, named in its detail.
+* In a plain file, bytes that follow a record's declared block without being a record make that record
+  suspect (its Content-Length may be short), unless its WARC-Block-Digest or WARC-Payload-Digest verifies:
+  then the record stands and only the bytes after it are unreadable.
+* The header parser, digests and payload decoding are `pipeline.warc_record`'s (shared with `show`, the
+  app's re-check and the reports). Header lines may end in LF alone. Per record read errors (the row is
+  emitted, payload null): 'read_too_large' (body larger than max_payload_bytes: never held in memory),
+  'read_digest_mismatch' (WARC-Payload-Digest present and different, or undecodable; hashed over the HTTP
+  body as stored, before de-chunking and decoding, like warcio; base32, hex, base64; any hashlib
+  algorithm), 'read_content_type' (a 2xx or status-less record whose MIME type is not in
+  read_config.content_types: its body is not kept), 'read_bad_http' (no parseable HTTP head),
+  'read_bad_encoding'. WET `conversion` records give `text` (UTF-8, errors replaced), no payload.
+* Only a failing input stream (an I/O error, a dropped connection) stops reading: `read_stopped` says
+  where and why, and the rest of what arrived is one unreadable span.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
-import io
 import os
+import re
 import zlib
 from collections import deque
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from fastwarc.stream_io import BrotliReader, ZstdReader
-from fastwarc.warc import ArchiveIterator, WarcRecordType
 from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.config import ReadConfig
 from pipeline.optout.base import policy_kind
-from pipeline.sources.base import SITE_FILE_HEADER, ReadReport, empty_records
+from pipeline.sources.base import UNREADABLE, ReadReport, empty_records
 from pipeline.sources.inputs import (
     CHUNK,
     HashingReader,
@@ -74,25 +66,27 @@ from pipeline.sources.inputs import (
     rows_to_frame,
     split_content_type,
 )
+from pipeline.warc_record import (
+    ELIGIBLE_RECORDS,
+    GZIP_MAGIC,
+    MAX_HEAD_BYTES,
+    Fields,
+    RecordError,
+    WarcHead,
+    check_digest,
+    clean_uri,
+    decode_body,
+    head_end,
+    parse_http_head,
+    parse_warc_head,
+    record_fields,
+)
 
 NON_CHUNKED = "non-chunked gzip: records are not individually addressable, recompress with `warcio recompress`"
-GZIP_MAGIC = b"\x1f\x8b"
-_ELIGIBLE = frozenset({"response", "resource", "conversion"})
-_SITE_FILE_KEY = SITE_FILE_HEADER.lower()
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
-_TYPE_NAMES = {
-    int(t): str(t)
-    for t in (
-        WarcRecordType.warcinfo,
-        WarcRecordType.response,
-        WarcRecordType.resource,
-        WarcRecordType.request,
-        WarcRecordType.metadata,
-        WarcRecordType.revisit,
-        WarcRecordType.conversion,
-        WarcRecordType.continuation,
-    )
-}
+READ = 1 << 19  # bytes asked of the input (or the decompressor) at a time
+SCAN = 1 << 20  # bytes searched at a time for the next record after damage
+PROBE = 1 << 16  # compressed bytes inflated to see whether a gzip member starts a record
 
 Stop = tuple[int, str] | None  # (offset, error) where reading stopped; None when it reached the end
 
@@ -100,6 +94,79 @@ Stop = tuple[int, str] | None  # (offset, error) where reading stopped; None whe
 (OFFSET, LENGTH, RTYPE, RECORD_ID, URL, DATE, DIGEST, STATUS, CTYPE, CHARSET,
  PAYLOAD, TEXT, ERROR, DETAIL, HEADERS, SITE_FILE) = range(16)  # fmt: skip
 _ROW_WIDTH = 16
+
+
+class Tape:
+    """The input's bytes, each read once through `stream` (which hashes them), with a way back: a position
+    since the last `release` can be read again, to look for the next record inside a damaged region. A local
+    file is re-read from the disk; a stream keeps those bytes in memory (at most RETAIN: older ones go)."""
+
+    RETAIN = 64 << 20
+
+    def __init__(self, stream: HashingReader, origin: int = 0) -> None:
+        self._stream = stream
+        self._disk = stream.rereadable
+        self.origin = origin  # file offset of the stream's first byte (a window of a file starts later)
+        self.pos = self.head = self.floor = origin + stream.tell()
+        self._kept: deque[bytes] = deque()
+        self._kept_start = self.pos
+        self._kept_bytes = 0
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = READ if n is None or n < 0 else n
+        if self.pos < self.head:
+            n = min(n, self.head - self.pos)
+            data = self._stream.reread(n, self.pos - self.origin) if self._disk else self._replay(n)
+        else:
+            data = self._stream.read(n)
+            if data and not self._disk:
+                self._kept.append(data)
+                self._kept_bytes += len(data)
+                while self._kept_bytes > self.RETAIN and len(self._kept) > 1:
+                    old = self._kept.popleft()
+                    self._kept_bytes -= len(old)
+                    self._kept_start += len(old)
+            self.head += len(data)
+        self.pos += len(data)
+        return data
+
+    def read_full(self, n: int) -> bytes:
+        """`n` bytes, fewer only at the end of the input (`read` stops where replayed bytes end)."""
+        parts, got = [], 0
+        while got < n and (data := self.read(n - got)):
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
+
+    def _replay(self, n: int) -> bytes:
+        at = self._kept_start
+        for chunk in self._kept:
+            if at + len(chunk) > self.pos:
+                i = self.pos - at
+                return chunk[i : i + n]
+            at += len(chunk)
+        return b""
+
+    def seek(self, pos: int) -> int:
+        """Go to `pos` (no earlier than what can still be read again); return where the tape now is."""
+        lowest = self.floor if self._disk else max(self.floor, self._kept_start)
+        self.pos = min(max(pos, lowest), self.head)
+        while self.pos < pos and self.read(min(READ, pos - self.pos)):
+            pass
+        return self.pos
+
+    def release(self, pos: int) -> None:
+        """Bytes before `pos` will not be read again."""
+        self.floor = max(self.floor, pos)
+        while self._kept and self._kept_start + len(self._kept[0]) <= self.floor:
+            self._kept_bytes -= len(self._kept[0])
+            self._kept_start += len(self._kept.popleft())
 
 
 class GzipError(OSError):
@@ -115,7 +182,7 @@ class GzipMembers:
     error surfaces only when somebody needs bytes beyond it.
     """
 
-    def __init__(self, src: HashingReader) -> None:
+    def __init__(self, src: Any) -> None:
         self._src = src
         self._d: Any = None
         self._in = b""
@@ -142,7 +209,7 @@ class GzipMembers:
             n = 1 << 20
         parts: list[bytes] = []
         got = 0
-        while got < n and not self.eof:
+        while not got and not self.eof:  # one inflate call: the caller joins what it needs
             if not self._in:
                 self._in = self._src.read(CHUNK)
                 if not self._in:
@@ -223,135 +290,7 @@ class GzipMembers:
 
 
 # ---------------------------------------------------------------------------------------------
-# Payload helpers
-
-
-def parse_digest(value: str) -> tuple[str, bytes] | None:
-    """'sha1:BASE32' (also hex, base64, base64url) -> (algorithm, digest); None for unknown algorithms.
-
-    Raises ValueError when the algorithm is known but the value does not decode to a digest.
-    """
-    algo, sep, encoded = value.strip().partition(":")
-    algo = algo.strip().lower().replace("-", "")
-    if not sep or algo not in hashlib.algorithms_guaranteed:
-        return None
-    size = hashlib.new(algo).digest_size
-    v = encoded.strip()
-    candidates = []
-    if len(v) == 2 * size:
-        candidates.append(lambda: bytes.fromhex(v))
-    candidates.append(lambda: base64.b32decode(v.upper() + "=" * (-len(v) % 8)))
-    candidates.append(lambda: base64.b64decode(v + "=" * (-len(v) % 4), validate=True))
-    candidates.append(lambda: base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)))
-    for decode in candidates:
-        try:
-            digest = decode()
-        except (ValueError, binascii.Error):
-            continue
-        if len(digest) == size:
-            return algo, digest
-    raise ValueError(f"cannot decode digest value {value!r}")
-
-
-def dechunk(data: bytes) -> bytes:
-    """Undo HTTP chunked transfer coding; ValueError if `data` is not chunked."""
-    out: list[bytes] = []
-    i, n = 0, len(data)
-    while i < n:
-        j = data.index(b"\n", i)
-        size = int(data[i:j].split(b";", 1)[0].strip(), 16)
-        if size < 0:  # '-4' parses as hex; stepping back would loop forever
-            raise ValueError(f"negative chunk size at byte {i}")
-        if size == 0:
-            break
-        start = j + 1
-        out.append(data[start : start + size])
-        i = start + size
-        if data.startswith(b"\r\n", i):
-            i += 2
-        elif data.startswith(b"\n", i):
-            i += 1
-    return b"".join(out)
-
-
-def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    return zlib.decompressobj(wbits).decompress(data, limit + 1)
-
-
-def _read_limited(reader: Any, limit: int) -> bytes:
-    parts, got = [], 0
-    while got <= limit:
-        b = reader.read(min(CHUNK, limit + 1 - got))
-        if not b:
-            break
-        parts.append(b)
-        got += len(b)
-    return b"".join(parts)
-
-
-def decode_body(
-    raw: bytes, transfer_encoding: str | None, content_encoding: str | None, limit: int
-) -> tuple[bytes | None, str | None, str | None]:
-    """HTTP body as stored -> (payload, read_error, read_detail): de-chunk, then undo Content-Encoding.
-
-    A body labelled chunked that does not parse as chunked is kept as is (crawlers often store the
-    de-chunked body but keep the header). Decoded output is capped at `limit` + 1 bytes.
-    """
-    data = raw
-    if transfer_encoding and "chunked" in transfer_encoding.lower():
-        with contextlib.suppress(ValueError):
-            data = dechunk(data)
-    if content_encoding:
-        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
-        for enc in reversed(codings):
-            try:
-                if enc in ("identity", "none"):
-                    continue
-                if enc in ("gzip", "x-gzip"):
-                    data = _inflate(data, 47, limit)  # 47: gzip or zlib header, auto-detected
-                elif enc == "deflate":
-                    try:
-                        data = _inflate(data, 15, limit)
-                    except zlib.error:
-                        data = _inflate(data, -15, limit)  # raw deflate, as some servers send it
-                elif enc == "br":
-                    data = _read_limited(BrotliReader(io.BytesIO(data)), limit)
-                elif enc == "zstd":
-                    data = _read_limited(ZstdReader(io.BytesIO(data)), limit)
-                else:
-                    return None, "read_bad_encoding", f"unsupported Content-Encoding {enc!r}"
-            except (zlib.error, OSError, ValueError) as e:
-                return None, "read_bad_encoding", f"Content-Encoding {enc}: {e}"
-            if len(data) > limit:
-                return None, "read_too_large", f"decoded payload exceeds max_payload_bytes={limit}"
-    return data, None, None
-
-
-def clean_uri(uri: str | None) -> str | None:
-    """Undo wget's '<uri>' bug and escape spaces, as warcio does."""
-    if not uri:
-        return None
-    uri = uri.strip()
-    if uri.startswith("<") and uri.endswith(">"):
-        uri = uri[1:-1]
-    return uri.replace(" ", "%20")
-
-
-# ---------------------------------------------------------------------------------------------
-# Record processing
-
-
-@dataclass
-class Pending:
-    """A record that has been read but whose length (and addressability) is not known yet."""
-
-    rtype: str
-    pos: int  # position in the (decompressed) stream fastwarc parses
-    offset: int  # position in the file as stored
-    row: list | None  # RECORD_SCHEMA values for eligible records
-    block_end: int = 0  # decompressed position where the record's block ends (per Content-Length)
-    partial: str | None = None  # why the record could not be read completely
-    extra: dict = field(default_factory=dict)
+# WARC framing: records, damaged regions and resynchronisation
 
 
 def _allowed(
@@ -365,144 +304,14 @@ def _allowed(
     return (ctype is not None and ctype in cfg.content_types) or policy_kind(url) is not None or site_file is not None
 
 
-def _header_lines(items: Any) -> str:
-    return "\n".join(f"{k}: {v}" for k, v in items)
+def _never(*_: Any) -> bool:
+    return False
 
 
-def _body(reader: Any, keep: bool, digest: tuple[str, bytes] | None) -> tuple[bytes | None, int, Any]:
-    """Read (keep) or skip a record body; return (bytes or None, bytes seen, hash object or None)."""
-    if not keep:
-        return None, reader.consume(), None
-    h = hashlib.new(digest[0]) if digest else None
-    parts, got = [], 0
-    while True:
-        b = reader.read(CHUNK)
-        if not b:
-            break
-        parts.append(b)
-        got += len(b)
-        if h is not None:
-            h.update(b)
-    return b"".join(parts), got, h
-
-
-def finish_payload(
-    row: list,
-    raw: bytes | None,
-    *,
-    is_text: bool,
-    digest: tuple[str, bytes] | None,
-    digest_header: str | None,
-    h: Any,
-    te: str | None,
-    ce: str | None,
-    cfg: ReadConfig,
-) -> None:
-    """Fill payload/text/read_error/read_detail of `row` from a completely read body."""
-    if raw is None:
-        return
-    if h is not None and digest is not None and h.digest() != digest[1]:
-        computed = base64.b32encode(h.digest()).decode()
-        row[ERROR] = "read_digest_mismatch"
-        row[DETAIL] = f"WARC-Payload-Digest {digest_header} != computed {digest[0]}:{computed}"
-        return
-    if is_text:
-        row[TEXT] = raw.decode("utf-8", errors="replace")
-        return
-    payload, err, detail = decode_body(raw, te, ce, cfg.max_payload_bytes)
-    if err:
-        row[ERROR], row[DETAIL] = err, detail
-        return
-    row[PAYLOAD] = payload
-
-
-def _process_warc_record(rec: Any, pos: int, offset: int, cfg: ReadConfig) -> Pending | None:
-    """Read one fastwarc record completely; None when its WARC header is incomplete."""
-    headers = rec.headers
-    rtype = _TYPE_NAMES.get(int(rec.record_type)) or (headers.get("WARC-Type") or "").strip().lower()
-    length = (headers.get("Content-Length") or "").strip()
-    # ASCII digits only, and what fastwarc framed the record by (it reads an overflowing value as 0)
-    declared = int(length) if length.isascii() and length.isdigit() else -1
-    if not rtype or declared < 0 or declared != rec.content_length:
-        return None
-    p = Pending(rtype, pos, offset, None, extra={"rec": rec, "declared": declared})
-    try:
-        if rtype not in _ELIGIBLE:
-            seen = rec.reader.consume()
-            if seen < declared:
-                p.partial = f"record block ends after {seen} of {declared} bytes"
-            return p
-        # one pass over the header (HeaderMap.get scans it each time), names are case-insensitive
-        h = {k.lower(): v for k, v in headers.items()}
-        row: list = [None] * _ROW_WIDTH
-        p.row = row
-        row[OFFSET], row[RTYPE] = offset, rtype
-        row[RECORD_ID] = h.get("warc-record-id")
-        row[URL] = clean_uri(h.get("warc-target-uri"))
-        row[SITE_FILE] = h.get(_SITE_FILE_KEY)
-        row[DATE] = normalise_date(h.get("warc-date"))
-        digest_header = row[DIGEST] = h.get("warc-payload-digest")
-        ctype, charset = split_content_type(h.get("content-type"))
-        status = te = ce = None
-        if rtype == "response" and rec.is_http:
-            try:
-                rec.parse_http()
-            except OSError as e:
-                # The block is not HTTP after all; what is left of it cannot be judged for truncation.
-                row[ERROR], row[DETAIL] = "read_bad_http", f"HTTP headers: {e}"
-                rec.reader.consume()
-                return p
-            http = rec.http_headers
-            status = http.status_code
-            ctype, charset = split_content_type(http.get("Content-Type"))
-            te, ce = http.get("Transfer-Encoding"), http.get("Content-Encoding")
-            row[HEADERS] = _header_lines(http.items())
-            if status is None:
-                row[ERROR], row[DETAIL] = "read_bad_http", "no HTTP status line"
-        row[STATUS], row[CTYPE], row[CHARSET] = status, ctype, charset
-        expected = rec.content_length  # body bytes still to come, per the declared Content-Length
-        is_text = rtype == "conversion"
-        keep = row[ERROR] is None
-        if keep and expected > cfg.max_payload_bytes:
-            keep = False
-            row[ERROR] = "read_too_large"
-            row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
-        if keep and not is_text and not _allowed(status, ctype, cfg, row[URL], row[SITE_FILE]):
-            keep = False
-            row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
-        digest = None
-        if keep and digest_header:
-            try:
-                digest = parse_digest(digest_header)
-            except ValueError as e:
-                keep = False
-                row[ERROR], row[DETAIL] = "read_digest_mismatch", str(e)
-        raw, seen, h = _body(rec.reader, keep, digest)
-        if seen < expected:
-            p.partial = f"record block ends after {declared - expected + seen} of {declared} bytes"
-            return p
-        finish_payload(
-            row, raw, is_text=is_text, digest=digest, digest_header=digest_header, h=h, te=te, ce=ce, cfg=cfg
-        )
-    except _FATAL:
-        raise
-    except BaseException as e:  # stream errors (corrupt gzip, network) and fastwarc panics
-        p.partial = f"{type(e).__name__}: {e}"
-    return p
-
-
-def _mark_partial(p: Pending, why: str) -> None:
-    if p.row is not None:
-        p.row[PAYLOAD] = p.row[TEXT] = None
-        p.row[ERROR], p.row[DETAIL] = "read_truncated", why
-
-
-def _header_bytes(rec: Any) -> int:
-    """Length of a record's WARC header block as fastwarc re-serialises it (exact for well-formed files)."""
-    try:
-        return rec.headers.write(io.BytesIO())
-    except Exception:
-        return 0
+def fields_row(f: Fields, offset: int, length: int | None = None) -> list:
+    """A RECORD_SCHEMA row (as a list, in column order) from what the one record parser read."""
+    return [offset, length, f.rtype, f.record_id, f.url, normalise_date(f.date), f.digest_header, f.status,
+            f.content_type, f.charset, f.payload, f.text, f.error, f.detail, f.http_headers, f.site_file]  # fmt: skip
 
 
 def row_bytes(row: tuple | list) -> int:
@@ -512,26 +321,49 @@ def row_bytes(row: tuple | list) -> int:
 
 
 class _Collector:
-    """Rows of the current batch, plus the counting that keeps `report.eligible == rows emitted`.
+    """Rows of the current batch, counted as they are made: `report.eligible == rows emitted`, and every
+    record's span (or unreadable span) follows the previous one, so together they cover the input. A batch
+    ends at `batch_size` rows or once its rows hold `max_bytes` of payload/text, whichever comes first."""
 
-    A batch ends at `batch_size` rows or once its rows hold `max_bytes` of payload/text, whichever comes first."""
-
-    def __init__(self, report: ReadReport, batch_size: int, max_bytes: int) -> None:
+    def __init__(self, report: ReadReport, batch_size: int, max_bytes: int, origin: int = 0) -> None:
         self.report = report
+        report.bytes_by_type = report.bytes_by_type or type(report.records_by_type)()
         self.batch_size = batch_size
         self.max_bytes = max_bytes
         self.rows: list[tuple] = []
         self.bytes = 0  # payload/text bytes of `rows`
-        self.held: list[list] = []  # partial rows whose length is only known after draining
+        self.held: list[list] = []  # rows whose span runs to the end of the input (known once drained)
+        self.origin = origin  # file offset of the input's first byte (a window of a file starts later)
+        self.accounted = origin  # everything before this offset is in a record's or an unreadable span
 
-    def commit(self, p: Pending, length: int | None) -> None:
-        self.report.records_by_type[p.rtype] += 1
-        if p.row is not None:
-            p.row[LENGTH] = length
+    def record(self, rtype: str, offset: int, length: int | None, row: list | None = None) -> None:
+        """Count one record (its row, when eligible) spanning [offset, offset + length); None: to the end."""
+        if offset < self.accounted or (length is not None and length < 0):
+            raise RuntimeError(f"reader bug: span {offset}+{length} overlaps bytes accounted up to {self.accounted}")
+        if offset > self.accounted:  # never happens by design; if it did, the gap would still be accounted for
+            self.unreadable(self.accounted, offset - self.accounted, "bytes between records that no reader read")
+        self.report.records_by_type[rtype] += 1
+        if length is not None:
+            self.report.bytes_by_type[rtype] += length
+            self.accounted = offset + length
+        if row is not None:
+            row[LENGTH] = length
+            if row[ERROR] in _DAMAGE:
+                self.report.damaged += 1
             if length is None:
-                self.held.append(p.row)
+                self.held.append(row)
             else:
-                self.add(tuple(p.row))
+                self.add(tuple(row))
+        elif length is None:
+            self.held.append([rtype, offset])
+
+    def unreadable(self, offset: int, length: int | None, why: str) -> None:
+        """A span that is no readable record: one row of its own (reason read_unparsable)."""
+        row: list = [None] * _ROW_WIDTH
+        row[OFFSET], row[RTYPE], row[ERROR] = offset, UNREADABLE, "read_unparsable"
+        size = "to the end of the input" if length is None else f"{length} bytes"
+        row[DETAIL] = " ".join(f"{size} at offset {offset} are no readable record: {why}".split())[:500]
+        self.record(UNREADABLE, offset, length, row)
 
     def add(self, row: tuple) -> None:
         self.rows.append(row)
@@ -550,21 +382,618 @@ class _Collector:
         self.bytes -= held
         return rows_to_frame(batch)
 
+    def finish(self, size: int, stop: Stop) -> None:
+        """The input's size is known: held spans run to it, and any bytes still unaccounted become one span."""
+        size += self.origin
+        for held in self.held:
+            if len(held) == 2:  # a record without a row
+                rtype, offset = held
+            else:
+                rtype, offset = held[RTYPE], held[OFFSET]
+                held[LENGTH] = size - offset
+                self.add(tuple(held))
+            self.report.bytes_by_type[rtype] += size - offset
+            self.accounted = size
+        self.held.clear()
+        if size > self.accounted:
+            why = f"not read: {stop[1]}" if stop else "not read"
+            self.unreadable(self.accounted, size - self.accounted, why)
+
+
+class _Rec:
+    """What is known of the record being framed."""
+
+    __slots__ = ("block", "block_end", "block_start", "d0", "head", "held")
+
+    def __init__(self, d0: int) -> None:
+        self.d0 = d0  # its start in the view (the plain or decompressed stream)
+        self.head: WarcHead | None = None
+        self.block_start: int | None = None  # view position after the WARC header
+        self.block_end: int | None = None  # view position after the declared block (when it was all there)
+        self.block = b""  # the block (or its start, when not held)
+        self.held = False  # `block` is the whole block
+
+
+class _WarcReader:
+    """Frames WARC records (plain, or gzip member by member) with the one record parser, and resynchronises
+    after damage; see the module docstring."""
+
+    def __init__(self, stream: HashingReader, out: _Collector, cfg: ReadConfig, gzip_name: bool) -> None:
+        self.stream = stream
+        self.tape = Tape(stream, out.origin)
+        self.out = out
+        self.cfg = cfg
+        self.gzip_name = gzip_name
+        self.gz = False
+        self.members: GzipMembers | None = None
+        self.view: Any = None
+        self.buf = b""
+        self.bpos = 0  # view position of buf[0]
+        self.i = 0  # parse position in buf
+        self.veof = False
+        self.stop: Stop = None
+        self._rejects: list[int] = []
+        self._hold_limit = cfg.max_payload_bytes + MAX_HEAD_BYTES  # eligible blocks up to this are held
+        self._hold = lambda status, ctype, url, site_file: _allowed(status, ctype, cfg, url, site_file)
+
+    # -- the buffer over the view -----------------------------------------------------------------
+
+    def _open(self, start: int) -> None:
+        self.tape.seek(start)
+        if self.gz:
+            self.members = self.view = GzipMembers(self.tape)
+            self.bpos = 0
+        else:
+            self.members, self.view, self.bpos = None, self.tape, start
+        self.buf, self.i, self.veof = b"", 0, False
+
+    def _pos(self) -> int:
+        return self.bpos + self.i
+
+    def _need(self, k: int) -> bool:
+        """At least `k` bytes after the parse position, unless the view ends first."""
+        have = len(self.buf) - self.i
+        if have >= k:
+            return True
+        parts = [self.buf[self.i :]]
+        try:
+            while have < k and not self.veof:
+                data = self.view.read(max(k - have, READ))
+                if not data:
+                    self.veof = True
+                    break
+                parts.append(data)
+                have += len(data)
+        finally:  # bytes read before an error stay in the buffer
+            self.bpos += self.i
+            self.buf, self.i = b"".join(parts), 0
+        return have >= k
+
+    def _skip(self, n: int) -> int:
+        """Move past `n` bytes without keeping them; return how many there were."""
+        have = len(self.buf) - self.i
+        if have >= n:
+            self.i += n
+            return n
+        done = have
+        self.bpos += len(self.buf)
+        self.buf, self.i = b"", 0
+        while done < n:
+            data = self.view.read(min(PROBE * 4, n - done))
+            if not data:
+                self.veof = True
+                break
+            done += len(data)
+            self.bpos += len(data)
+        return done
+
+    def _skip_blank(self) -> None:
+        while self._need(1):
+            buf, i, n = self.buf, self.i, len(self.buf)
+            while i < n and buf[i] in (10, 13):
+                i += 1
+            self.i = i
+            if i < n:
+                return
+
+    def _starts(self, prefix: bytes) -> bool:
+        return self._need(len(prefix)) and self.buf.startswith(prefix, self.i)
+
+    def _head_end(self) -> int:
+        """Index in buf just past the WARC header's blank line, or -1 (no end within MAX_HEAD_BYTES, or EOF)."""
+        searched = 0
+        while True:
+            stop = min(len(self.buf), self.i + MAX_HEAD_BYTES)
+            end = head_end(self.buf, self.i + max(0, searched - 3), stop)
+            if end >= 0:
+                return end
+            searched = stop - self.i
+            if searched >= MAX_HEAD_BYTES or not self._need(searched + 1):
+                return -1
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def run(self) -> Generator[pl.DataFrame, None, Stop]:
+        start: int | None = self.tape.tell()
+        try:
+            self.gz = self._sniff()
+        except _FATAL:
+            raise
+        except BaseException as e:  # the input fails before its first bytes
+            return (0, f"{type(e).__name__}: {e}")
+        while start is not None:
+            self._open(start)
+            while True:
+                try:
+                    try:
+                        outcome = self._record()
+                    except GzipError:
+                        outcome = self._gzip_damage()
+                except _FATAL:
+                    raise
+                except BaseException as e:  # the input stream failed (I/O error, dropped connection)
+                    outcome = self._failed(e)
+                while self.out.full():
+                    yield self.out.take()
+                if outcome is not _NEXT:
+                    start = outcome
+                    break
+        return self.stop
+
+    def _sniff(self) -> bool:
+        """gzip (magic bytes; or a `.gz` name when the file starts neither with them nor with a record)."""
+        start = self.tape.tell()
+        first = self.tape.read_full(64)
+        self.tape.seek(start)
+        if first[:2] == GZIP_MAGIC:
+            return True
+        return self.gzip_name and not first.lstrip(b"\r\n").startswith(b"WARC/")
+
+    def _record(self) -> int | object | None:
+        """Frame one record; `_NEXT` when the next one follows, else where to resynchronise (None: the end)."""
+        buf, i = self.buf, self.i
+        rec = self._rec = _Rec(self.bpos + i)
+        if not buf.startswith(b"WARC/", i):  # blank lines, the buffer's end, the input's end or no record
+            self._skip_blank()
+            if not self._need(1):
+                return self._at_end(rec)
+            if not self._starts(b"WARC/"):
+                return self._damaged(rec, "no WARC version line where a record should start")
+            buf, i = self.buf, self.i
+        end = head_end(buf, i, min(len(buf), i + MAX_HEAD_BYTES))
+        if end < 0:
+            end = self._head_end()
+            if end < 0:
+                why = "the input ends inside a WARC header" if self.veof else "no end of the WARC header within 1 MiB"
+                return self._damaged(rec, why)
+            buf, i = self.buf, self.i
+        try:
+            rec.head = head = parse_warc_head(buf[i:end])
+        except RecordError as err:
+            return self._damaged(rec, str(err))
+        self.i = end
+        rec.block_start = self.bpos + end
+        if head.problem:
+            return self._damaged(rec, f"its WARC header cannot frame it: {head.problem}")
+        n = head.content_length or 0
+        eligible = head.rtype in ELIGIBLE_RECORDS
+        if eligible and n <= self._hold_limit:
+            if len(buf) - end < n:
+                self._need(n)
+                buf, end = self.buf, self.i
+            rec.block = block = buf[end : end + n]
+            got = len(block)
+            rec.held = got == n
+            self.i = end + got
+        else:
+            if eligible:  # too large to hold: the start of the block, for the HTTP head
+                self._need(min(n, PROBE))
+                rec.block = self.buf[self.i : self.i + min(n, PROBE)]
+            got = self._skip(n)
+        if got < n:
+            return self._damaged(rec, f"its block ends after {got} of {n} bytes (the input ends)", truncated=True)
+        buf, i = self.buf, self.i
+        rec.block_end = self.bpos + i
+        if buf.startswith(b"\r\n\r\n", i):  # the usual end of a record (then, mostly, the next one)
+            self.i = i + 4
+        if not self._starts(b"WARC/"):
+            self._skip_blank()
+            if not self._need(1):
+                return self._at_end(rec)
+            if not self._starts(b"WARC/"):
+                return self._garbage_after(rec)
+        if self.members is None:
+            self._commit(rec, self.bpos + self.i)
+            return _NEXT
+        following = self.members.start_at(self.bpos + self.i)
+        if following is None:  # the next record starts inside a gzip member
+            return self._damaged(rec, NON_CHUNKED, addressable=False)
+        self._commit(rec, following)
+        return _NEXT
+
+    def _commit(self, rec: _Rec, end: int | None) -> None:
+        """Record `rec` read completely, spanning from what is accounted to `end` (None: the end of the input)."""
+        head = rec.head
+        assert head is not None
+        start = self.out.accounted
+        length = None if end is None else end - start
+        if head.rtype in ELIGIBLE_RECORDS:
+            self.out.record(head.rtype, start, length, fields_row(self._fields(rec, self._hold), start, length))
+        else:
+            self.out.record(head.rtype or "unknown", start, length)
+        self._forget(end)
+
+    def _fields(self, rec: _Rec, hold: Any) -> Fields:
+        assert rec.head is not None
+        return record_fields(rec.head, rec.block, limit=self.cfg.max_payload_bytes, hold=hold)
+
+    def _forget(self, end: int | None) -> None:
+        if end is not None:
+            self.tape.release(end)
+        if self.members is not None:
+            self.members.prune(self._pos())
+
+    def _at_end(self, rec: _Rec) -> int | None:
+        """The view ended after (or instead of) a record: settle it and any cut gzip member."""
+        if self.members is not None and self.members.truncated is not None:
+            return self._gzip_damage()
+        end = self.members.end_c if self.members is not None else self._pos()
+        if rec.head is None:
+            if end is not None and end > self.out.accounted:  # blank lines only, where a record should be
+                self.out.unreadable(self.out.accounted, end - self.out.accounted, "blank lines, no record")
+            return None
+        self._commit(rec, end)
+        return None
+
+    def _garbage_after(self, rec: _Rec) -> int | None:
+        """Bytes that are no record follow a record's declared block."""
+        assert rec.head is not None and rec.block_start is not None and rec.block_end is not None
+        if self.members is not None:
+            garbage = self.members.start_at(self._pos())
+            if garbage is None:  # inside a member: the record's Content-Length does not end it
+                last = self.members.containing(rec.block_end - 1)  # the member where the declared block ends
+                nxt = self._scan_gzip(self.out.accounted + 1)
+                if nxt is not None and nxt <= last:  # the next record begins before the declared block ends
+                    return self._settle(rec, nxt, "its block ends before its Content-Length (the next record "
+                                                  "begins)", True)  # fmt: skip
+                return self._settle(rec, nxt, "bytes that are no record follow its declared block in its gzip "
+                                              "member", False)  # fmt: skip
+            self._commit(rec, garbage)  # a whole member of garbage after a complete one
+            return self._region(garbage, self._scan_gzip(garbage + 1), "a gzip member that holds no record")
+        garbage = self._pos()
+        verified = self._verified(rec)
+        nxt = self._scan_plain(rec.block_start)
+        if nxt is not None and nxt < rec.block_end:  # the next record begins inside the declared block
+            return self._settle(
+                rec,
+                nxt,
+                f"its block ends after {nxt - rec.block_start} of "
+                f"{rec.head.content_length} bytes (the next record begins)",
+                True,
+            )
+        if verified:
+            self._commit(rec, garbage)
+            return self._region(garbage, nxt, "bytes after a record that are no record")
+        return self._settle(
+            rec,
+            nxt,
+            f"{(nxt or self.tape.head) - garbage} bytes that are no record follow its "
+            "declared Content-Length, and no digest vouches for its block",
+            False,
+        )
+
+    def _verified(self, rec: _Rec) -> bool:
+        """Whether the record's WARC-Block-Digest (or else WARC-Payload-Digest) verifies its declared block."""
+        head = rec.head
+        assert head is not None and rec.block_start is not None and rec.block_end is not None
+        block = rec.block if rec.held else self._reread(rec.block_start, rec.block_end)
+        if block is None:
+            return False
+        ok, _ = check_digest(head.get("WARC-Block-Digest"), block)
+        if ok is not None:
+            return ok
+        start = 0
+        if head.rtype == "response" and (head.is_http or block.startswith(b"HTTP/1.")):
+            try:
+                start = parse_http_head(block).size
+            except ValueError:
+                return False
+        ok, _ = check_digest(head.get("WARC-Payload-Digest"), block[start:])
+        return bool(ok)
+
+    def _reread(self, start: int, end: int, limit: int = 64 << 20) -> bytes | None:
+        """Bytes [start, end) of a plain input again (None when longer than `limit` or no longer at hand)."""
+        if end - start > limit:
+            return None
+        back = self.tape.tell()
+        try:
+            if self.tape.seek(start) != start:
+                return None
+            data = self.tape.read_full(end - start)
+            return data if len(data) == end - start else None
+        finally:
+            self.tape.seek(back)
+
+    def _damaged(self, rec: _Rec, why: str, truncated: bool = False, addressable: bool = True) -> int | None:
+        """The record starting at `rec` cannot be read as framed: find the next record, settle the region."""
+        start = self.out.accounted
+        if self.members is not None:
+            if rec.head is None and addressable:
+                self._salvage_head(rec, start)
+            nxt = self._scan_gzip(start + 1)
+        else:
+            nxt = self._scan_plain(rec.block_start if rec.block_start is not None else start + 1)
+        if not addressable:
+            return self._region(start, nxt, why)
+        return self._settle(rec, nxt, why, truncated)
+
+    def _salvage_head(self, rec: _Rec, start: int) -> None:
+        """A gzip member whose data broke before its record's header was handed out (a bad CRC fails the whole
+        inflate call): inflate its start again as raw deflate (no CRC), so the ledger row can name the record."""
+        back = self.tape.tell()
+        try:
+            self.tape.seek(start)
+            member = self.tape.read_full(PROBE * 4)
+        finally:
+            self.tape.seek(back)
+        at = _deflate_start(member)
+        if at is None:
+            return
+        with contextlib.suppress(zlib.error):
+            data = zlib.decompressobj(-15).decompress(member[at:], MAX_HEAD_BYTES + PROBE)
+            end = head_end(data, 0, min(len(data), MAX_HEAD_BYTES)) if data.startswith(b"WARC/") else -1
+            if end > 0:
+                with contextlib.suppress(RecordError):
+                    head = parse_warc_head(data[:end])
+                    if head.problem is None:
+                        rec.head, rec.block = head, data[end : end + PROBE]
+
+    def _settle(self, rec: _Rec, nxt: int | None, why: str, truncated: bool) -> int | None:
+        """The region from what is accounted to `nxt` (None: the end) holds the damaged record `rec` (up to the
+        first place where another record seemed to start, see `_region`)."""
+        start = self.out.accounted
+        head = rec.head
+        if head is None or head.rtype not in ELIGIBLE_RECORDS:
+            what = why if head is None or head.rtype is None else f"a damaged {head.rtype} record: {why}"
+            return self._region(start, nxt, what)
+        end = self._cut(start, nxt)
+        own = self._own_end(rec, start, end)
+        self._damaged_row(rec, start, own - start, why, truncated)
+        if own < end:  # what follows the damaged record's own bytes may hide a record whose start is damaged too
+            self.out.unreadable(own, end - own, "bytes after a damaged record that begin no readable record")
+        self._region(end, nxt, None)
+        return nxt
+
+    def _own_end(self, rec: _Rec, start: int, end: int) -> int:
+        """Where the damaged record starting at `start` ends, if that can be told before `end`: the end of its
+        gzip member's deflate data and trailer (inflated again, raw), or of its declared block in a plain file.
+        So the row of one damaged record never covers the next, whose start may be damaged too."""
+        if self.members is None:
+            if rec.block_end is None:
+                return end
+            stop = rec.block_end
+            raw = self._reread(stop, min(end, stop + 4)) or b""
+            stop += len(raw) - len(raw.lstrip(b"\r\n"))
+            return stop if start < stop < end else end
+        back = self.tape.tell()
+        try:
+            self.tape.seek(start)
+            data = self.tape.read_full(PROBE)
+            at = _deflate_start(data)
+            if at is None:
+                return end
+            inflate, pos, data = zlib.decompressobj(-15), start + at, data[at:]
+            while data and pos < end:
+                data = data[: end - pos]
+                try:
+                    inflate.decompress(data, PROBE)  # the output is not kept: bounded whatever the member holds
+                except zlib.error:
+                    return end
+                if inflate.eof:
+                    stop = pos + len(data) - len(inflate.unused_data) + 8  # then CRC32 and ISIZE
+                    return stop if start < stop < end else end
+                tail = inflate.unconsumed_tail
+                pos += len(data) - len(tail)
+                data = tail or self.tape.read_full(SCAN)
+            return end
+        finally:
+            self.tape.seek(back)
+
+    def _damaged_row(self, rec: _Rec, start: int, length: int, why: str, truncated: bool) -> None:
+        """The ledger row of an eligible record that could not be read: what its header says, and why."""
+        assert rec.head is not None
+        try:
+            f = self._fields(rec, _never)
+        except _FATAL:
+            raise
+        except BaseException:
+            f = Fields(rec.head.rtype or "unknown")
+        f.payload = f.text = None
+        f.error, f.detail = ("read_truncated" if truncated else "read_unparsable"), why
+        self.out.record(rec.head.rtype or "unknown", start, length, fields_row(f, start))
+
+    def _cut(self, start: int, nxt: int | None) -> int:
+        """Where the piece of the region [start, nxt) that begins at `start` ends: at the first place after it
+        where the last scan saw a record seem to start (`_rejects`), else at `nxt` (or the end)."""
+        end = self._span_end(nxt)
+        return min((r for r in getattr(self, "_rejects", ()) if start < r < end), default=end)
+
+    def _region(self, start: int, nxt: int | None, why: str | None) -> int | None:
+        """[start, nxt) holds no readable record: cut at each place where a record seemed to start (a damaged
+        gzip member, a WARC header that does not parse), each piece its own row: an eligible record whose header
+        can still be read is named (read_truncated), the rest are unreadable spans. `why`: the first piece's."""
+        end = self._span_end(nxt)
+        while start < end:
+            cut = self._cut(start, nxt)
+            if why is not None:
+                self.out.unreadable(start, cut - start, why)
+            else:
+                self._piece(start, cut)
+            start, why = cut, None
+        return nxt
+
+    def _piece(self, start: int, end: int) -> None:
+        """A piece of a damaged region that begins where a record seemed to start."""
+        rec = _Rec(0)
+        if self.members is not None:
+            self._salvage_head(rec, start)
+        if rec.head is not None and rec.head.rtype in ELIGIBLE_RECORDS:
+            self._damaged_row(rec, start, end - start, "corrupt gzip data in its member", True)
+        elif rec.head is not None:
+            self.out.unreadable(start, end - start, f"a damaged {rec.head.rtype} record: corrupt gzip data")
+        else:
+            gz = self.members is not None
+            self.out.unreadable(start, end - start, "a gzip member that does not begin a readable record" if gz
+                                else "a WARC header that does not parse")  # fmt: skip
+
+    def _span_end(self, nxt: int | None) -> int:
+        """Where a region ends: at the next record, or at the end of the input (the scan read it all)."""
+        return self.tape.head if nxt is None else nxt
+
+    def _gzip_damage(self) -> int | None:
+        """A corrupt or cut gzip member: settle the record before it if that one is complete, then resync."""
+        rec = self._rec
+        members = self.members
+        assert members is not None
+        trouble = members.error or members.truncated
+        assert trouble is not None
+        why = ("corrupt gzip data" if members.error else "the input ends inside a gzip member") + (
+            f" (member at offset {trouble[1]})"
+        )
+        rest = self.buf[self.i :]  # every byte handed out before the trouble is in the buffer or was read
+        if (
+            rec.head is not None
+            and rec.block_end is not None
+            and trouble[0] >= rec.block_end
+            and self._pos() + len(rest) == trouble[0]
+            and not rest.strip(b"\r\n")
+        ):
+            self._commit(rec, trouble[1])  # complete and aligned: the trouble starts with the next member
+            return self._damaged(_Rec(trouble[0]), why, truncated=True)
+        if rec.block_start is not None and not rec.block and self.bpos <= rec.block_start:
+            rec.block = self.buf[rec.block_start - self.bpos :][:MAX_HEAD_BYTES]  # for the row's HTTP fields
+        return self._damaged(rec, why, truncated=True)
+
+    def _failed(self, err: BaseException) -> int | None:
+        """The input itself failed: what arrived after the last record is one unreadable span; reading stops."""
+        message = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+        start = self.out.accounted
+        self.stop = (start, message)
+        if self.tape.head > start:
+            self.out.unreadable(start, self.tape.head - start, f"reading failed: {message}")
+        return None
+
+    # -- finding the next record after damage -------------------------------------------------------
+
+    def _scan_plain(self, start: int) -> int | None:
+        """Offset of the first `WARC/` at or after `start` that begins a parseable WARC header; None if none. Not
+        only at a line start: a record cut short runs straight into the next record's version line."""
+        return self._scan(start, b"WARC/", self._plain_candidate)
+
+    def _scan(self, start: int, needle: bytes, candidate: Any) -> int | None:
+        """Offset of the first `needle` at or after `start` where `candidate(offset)` is true; None (at the end of
+        the input) if none. Where it is False (a record seemed to start there but does not read; None: no record
+        start at all) is noted in `_rejects`. Scanned bytes are released as it goes: they are in a region."""
+        tape = self.tape
+        base = tape.seek(start)
+        buf, searched = b"", 0
+        self._rejects = []  # where a record seemed to start but does not parse: damaged regions are cut there
+        while True:
+            k = buf.find(needle, searched)
+            if k >= 0:
+                verdict = candidate(base + k)
+                if verdict:
+                    return base + k
+                if verdict is False:
+                    self._rejects.append(base + k)
+                searched = k + 1
+                continue
+            keep = buf[len(buf) - min(len(buf), len(needle) - 1) :]
+            base += len(buf) - len(keep)
+            tape.seek(base + len(keep))
+            data = tape.read(SCAN)
+            if not data:
+                return None
+            buf, searched = keep + data, 0
+            tape.release(base)
+
+    def _plain_candidate(self, q: int) -> bool | None:
+        """Whether a parseable WARC header (with a WARC-Type or WARC-Record-ID) starts at `q` (None: not even a
+        version line)."""
+        back = self.tape.tell()
+        try:
+            self.tape.seek(q)
+            window = self.tape.read_full(16)
+            if not _VERSION_LINE.match(window):  # most "WARC/" in a payload end here, without reading more
+                return None
+            while len(window) < MAX_HEAD_BYTES:
+                data = self.tape.read(min(PROBE, MAX_HEAD_BYTES - len(window)))
+                if not data:
+                    break
+                window += data
+                end = head_end(window, 0)
+                if end >= 0:
+                    head = parse_warc_head(window[:end])
+                    return head.get("WARC-Type") is not None or head.get("WARC-Record-ID") is not None
+            return False
+        except RecordError:
+            return False
+        finally:
+            self.tape.seek(back)
+
+    def _scan_gzip(self, start: int) -> int | None:
+        """Offset of the first gzip member at or after `start` whose content starts with `WARC/`; None if none."""
+        return self._scan(start, GZIP_MAGIC + b"\x08", self._gzip_candidate)
+
+    def _gzip_candidate(self, q: int) -> bool:
+        """Whether the gzip member at `q` starts a record (False: a member, or so it seems, of something else)."""
+        back = self.tape.tell()
+        try:
+            self.tape.seek(q)
+            window = self.tape.read_full(PROBE)
+            with contextlib.suppress(isal_zlib.error):
+                return isal_zlib.decompressobj(31).decompress(window, 5) == b"WARC/"
+            return False
+        finally:
+            self.tape.seek(back)
+
+
+_NEXT = object()
+_VERSION_LINE = re.compile(rb"WARC/[01]\.\d{1,3}[ \t]*\r?\n")
+
+
+def _deflate_start(member: bytes) -> int | None:
+    """Where the deflate data of a gzip member starts (after its header, RFC 1952 2.3), or None."""
+    if len(member) < 10 or member[:3] != GZIP_MAGIC + b"\x08":
+        return None
+    flags, at = member[3], 10
+    if flags & 4:  # FEXTRA
+        if len(member) < at + 2:
+            return None
+        at += 2 + int.from_bytes(member[at : at + 2], "little")
+    for bit in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flags & bit:
+            end = member.find(b"\0", at)
+            if end < 0:
+                return None
+            at = end + 1
+    if flags & 2:  # FHCRC
+        at += 2
+    return at if at < len(member) else None
+_DAMAGE = frozenset({"read_truncated", "read_unparsable"})
+
 
 def _finish(stream: HashingReader, report: ReadReport, out: _Collector, stop: Stop) -> None:
-    """Finish the input (hash, size, read_stopped), then give held partial rows their length (to EOF)."""
+    """Finish the input (hash, size, read_stopped), then account for the bytes no span covers yet."""
     finish_stream(stream, report, stop)
-    for row in out.held:
-        row[LENGTH] = stream.bytes - row[OFFSET]
-        out.add(tuple(row))
-    out.held.clear()
+    out.finish(report.bytes, stop)
 
 
 def _drive(
-    parse, stream: HashingReader, report: ReadReport, batch_size: int, cfg: ReadConfig
+    parse, stream: HashingReader, report: ReadReport, batch_size: int, cfg: ReadConfig, origin: int = 0
 ) -> Iterator[pl.DataFrame]:
     """Run a record parser to its end, then flush: full batches while parsing, the rest after."""
-    out = _Collector(report, batch_size, cfg.max_batch_bytes)
+    out = _Collector(report, batch_size, cfg.max_batch_bytes, origin)
     try:
         stop = yield from parse(stream, out, cfg)
     except GeneratorExit:
@@ -576,10 +1005,157 @@ def _drive(
 
 
 def read_warc(
+    stream: HashingReader,
+    report: ReadReport,
+    *,
+    batch_size: int,
+    read_config: ReadConfig,
+    gzip_name: bool = False,
+    origin: int = 0,
+) -> Iterator[pl.DataFrame]:
+    """Batches of the eligible records (and unreadable spans) of a WARC/WET file, plain or gzip; see the
+    module docstring. `gzip_name`: the input is named `.gz` (then a file that starts with garbage is read as gzip);
+    `origin`: the file offset of the stream's first byte (offsets in rows and messages are the file's)."""
+
+    def parse(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
+        return (yield from _WarcReader(stream, out, cfg, gzip_name).run())
+
+    return _drive(parse, stream, report, batch_size, read_config, origin)
+
+
+# ---------------------------------------------------------------------------------------------
+# ARC (warcio)
+
+
+def _process_arc_response(rec: Any, offset: int, cfg: ReadConfig) -> tuple[list, str | None]:
+    """Row for an ARC response record, and why it is partial (None if complete)."""
+    arc = rec.rec_headers
+    row: list = [None] * _ROW_WIDTH
+    row[OFFSET], row[RTYPE] = offset, "response"
+    row[URL] = clean_uri(arc.get_header("uri"))
+    row[DATE] = normalise_date(arc.get_header("archive-date"))
+    http = rec.http_headers
+    status = te = ce = None
+    ctype, charset = split_content_type(arc.get_header("content-type"))
+    if http is not None and http.statusline:
+        code = http.get_statuscode()
+        status = int(code) if code and code.isdigit() else None
+        ctype, charset = split_content_type(http.get_header("Content-Type"))
+        te, ce = http.get_header("Transfer-Encoding"), http.get_header("Content-Encoding")
+        row[HEADERS] = "\n".join(f"{k}: {v}" for k, v in http.headers)
+    row[STATUS], row[CTYPE], row[CHARSET] = status, ctype, charset
+    stream = rec.raw_stream
+    expected = max(0, getattr(stream, "limit", 0))
+    keep = True
+    if expected > cfg.max_payload_bytes:
+        keep = False
+        row[ERROR] = "read_too_large"
+        row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
+    elif not _allowed(status, ctype, cfg, row[URL]):
+        keep = False
+        row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
+    parts, got = [], 0
+    while True:
+        b = stream.read(CHUNK)
+        if not b:
+            break
+        got += len(b)
+        if keep:
+            parts.append(b)
+    if got < expected:
+        return row, f"record block ends {expected - got} bytes short of its declared length"
+    if keep:
+        row[PAYLOAD], row[ERROR], row[DETAIL] = decode_body(b"".join(parts), te, ce, cfg.max_payload_bytes)
+    return row, None
+
+
+def read_arc(
     stream: HashingReader, report: ReadReport, *, batch_size: int, read_config: ReadConfig
 ) -> Iterator[pl.DataFrame]:
-    """Batches of the eligible records of a WARC/WET file (plain or gzip); see the module docstring."""
-    return _drive(_parse_warc, stream, report, batch_size, read_config)
+    """Batches of the response records of an ARC (v1) file, plain or gzip, read with warcio.
+
+    Offsets are warcio's (the gzip member, or the record's first byte); a record's length runs to the next
+    record (or the end of the input), so the spans cover the file. Records are counted by warcio's type
+    ('arc_header', 'response'); ARC records carry no record id or digest. A record shorter than its
+    declared length (or whose bytes cannot be read) is emitted as 'read_truncated' and stops reading there;
+    an error parsing the next record stops reading at that record (warcio's non-chunked gzip error is
+    reported as NON_CHUNKED). What is not read after a stop is one unreadable span.
+    """
+    return _drive(_parse_arc, stream, report, batch_size, read_config)
+
+
+def _parse_arc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
+    it: Any = None
+    try:
+        it = WarcioArchiveIterator(stream)
+        records = iter(it)
+    except _FATAL:
+        raise
+    except BaseException as e:
+        return (0, f"{type(e).__name__}: {e}")
+    pending: tuple[str, int, list | None, int] | None = None  # (type, offset, row, warcio's length)
+
+    def settle(end: int | None) -> None:
+        """Commit the pending record up to `end` (the next record's offset; None: the end of the input). When
+        `end` does not follow it (warcio's offsets in a non-chunked gzip ARC), its own length, else to the end."""
+        if pending is None:
+            return
+        rtype, offset, row, own = pending
+        length = None if end is None else end - offset if end > offset else own if own > 0 else None
+        out.record(rtype, offset, length, row)
+
+    while True:
+        try:
+            rec = next(records)
+        except StopIteration:
+            if stream.tell() > it.offset:  # warcio ends quietly on a cut-off record header
+                settle(it.offset)
+                return (it.offset, f"unreadable data after offset {it.offset} (truncated record header?)")
+            settle(None)
+            return None
+        except _FATAL:
+            raise
+        except BaseException as e:
+            msg = f"{type(e).__name__}: {e}"
+            # warcio's offset can go negative (non-chunked gzip ARC): then the end of the last good record
+            good_end = pending[1] + max(pending[3], 0) if pending else 0
+            at = it.offset if pending is not None and pending[1] < it.offset <= stream.tell() else good_end
+            at = at if pending is not None else max(0, min(it.offset, stream.tell()))
+            settle(at)
+            return (out.accounted, NON_CHUNKED if "non-chunked gzip" in msg else " ".join(msg.split())[:300])
+        offset = it.offset
+        if pending is not None and offset <= pending[1]:  # offsets that do not advance: the records overlap
+            settle(pending[1] + max(pending[3], 1))
+            return (out.accounted, NON_CHUNKED)
+        settle(offset)
+        pending = None
+        rtype, row, partial = rec.rec_type or "unknown", None, None
+        try:
+            if rtype == "response":
+                row, partial = _process_arc_response(rec, offset, cfg)
+            else:
+                while rec.raw_stream.read(CHUNK):
+                    pass
+                if getattr(rec.raw_stream, "limit", 0) > 0:
+                    partial = "record block ends short of its declared length"
+            length = it.get_record_length() if partial is None else 0
+        except _FATAL:
+            raise
+        except BaseException as e:
+            partial = f"{type(e).__name__}: {e}"
+        if partial is not None:
+            if row is not None:  # else the rest of the input, this record included, is one unreadable span
+                row[PAYLOAD] = None
+                row[ERROR], row[DETAIL] = "read_truncated", partial
+                out.record(rtype, offset, None, row)
+            return (offset, f"record at offset {offset} could not be read completely: {partial}")
+        pending = (rtype, offset, row, length or 0)
+        while out.full():
+            yield out.take()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading in pieces: batch plans and windows
 
 
 @dataclass(frozen=True)
@@ -588,8 +1164,8 @@ class BatchPlan:
 
     With it each worker reads its own batch (`read_planned_batch`) instead of one process reading the file
     and shipping batches to the others, so reading is parallel too. Made only for files read to the end
-    without a stop: every record is then addressable, and a read from a batch's first record to the next
-    batch's gives exactly the rows the sequential read gives that batch.
+    with no unreadable span: every record is then addressable, and a read from a batch's first record to the
+    next batch's gives exactly the rows the sequential read gives that batch.
     """
 
     path: str
@@ -602,8 +1178,8 @@ class BatchPlan:
     @classmethod
     def of(cls, path: str, report: ReadReport, batch_size: int, offsets: pl.Series) -> BatchPlan | None:
         """The plan of a file whose reading gave `report` and the `offsets` of its eligible records, in
-        order; None if the file cannot be read in pieces (not a local WARC, or its reading stopped)."""
-        if report.format != "warc" or report.read_stopped is not None or not os.path.isfile(path):
+        order; None if the file cannot be read in pieces (not a local WARC, or it has unreadable spans)."""
+        if report.format != "warc" or not clean(report) or not os.path.isfile(path):
             return None
         stat = os.stat(path)
         if stat.st_size != report.bytes:
@@ -621,13 +1197,20 @@ class BatchPlan:
         return self.starts[n], end, rows
 
 
+def clean(report: ReadReport) -> bool:
+    """Whether reading found no damage: read to the end, no unreadable span, no record cut short or unparsable."""
+    return report.read_stopped is None and not report.records_by_type.get(UNREADABLE) and not report.damaged
+
+
 class _Window:
     """Bytes [start, end) of an open file, as a stream whose positions count from `start`."""
 
     def __init__(self, raw: Any, start: int, end: int | None) -> None:
         raw.seek(start)
         self._raw = raw
+        self._start = start
         self._left = None if end is None else end - start
+        self._end = end
 
     def read(self, n: int = -1) -> bytes:
         if self._left is not None and (n is None or n < 0 or n > self._left):
@@ -636,6 +1219,11 @@ class _Window:
         if self._left is not None:
             self._left -= len(data)
         return data
+
+    def pread(self, n: int, pos: int) -> bytes:
+        if self._end is not None:
+            n = max(0, min(n, self._end - self._start - pos))
+        return os.pread(self._raw.fileno(), n, self._start + pos)
 
     def close(self) -> None:
         self._raw.close()
@@ -649,8 +1237,8 @@ def read_window(
     as the batches are read."""
     report = ReadReport(path=path, format="warc")
     stream = HashingReader(_Window(open(path, "rb"), start, end))  # noqa: SIM115 (the reader closes it)
-    batches = read_warc(stream, report, batch_size=batch_size, read_config=read_config)
-    return (batch.with_columns(pl.col("warc_record_offset") + start) for batch in batches), report
+    gz = path.endswith(".gz")
+    return read_warc(stream, report, batch_size=batch_size, read_config=read_config, gzip_name=gz, origin=start), report
 
 
 def record_members(path: str, pieces: int, probe: int = 1 << 20) -> list[int]:
@@ -697,211 +1285,8 @@ def read_planned_pieces(plan: BatchPlan, n: int, read_config: ReadConfig) -> Ite
         if read > rows:
             break
         yield frame
-    if report.read_stopped is not None or read != rows:
-        raise InputError(f"{plan.path}: batch {n} at byte {start} did not read as planned ({read} of {rows} "
-                         f"records, {report.read_stopped}): was the file changed during the run?")
-
-
-def _parse_warc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
-    """Yield full batches while parsing; return where reading stopped (None if it reached the end)."""
-    try:
-        members = GzipMembers(stream) if stream.peek(2) == GZIP_MAGIC else None
-        records = iter(ArchiveIterator(members or stream, parse_http=False, stream_detect=False))
-    except _FATAL:
-        raise
-    except BaseException as e:
-        return (0, f"{type(e).__name__}: {e}")
-    pending: Pending | None = None
-    while True:
-        try:
-            rec = next(records)
-        except StopIteration:
-            return _at_end(pending, members, stream, out)
-        except _FATAL:
-            raise
-        except BaseException as e:
-            return _at_failure(pending, members, out, f"{type(e).__name__}: {e}")
-        pos = rec.stream_pos
-        if members is not None:
-            comp = members.start_at(pos)
-            if pending is not None:
-                nxt = members.next_after(pending.pos)
-                if comp is None or nxt is None or nxt[0] != pos:
-                    return (pending.offset, NON_CHUNKED)
-                out.commit(pending, nxt[1] - pending.offset)
-            elif comp is None:
-                return (members.containing(pos), NON_CHUNKED)
-            members.prune(pos)
-            offset = comp
-        else:
-            if pending is not None:
-                out.commit(pending, pos - pending.offset)
-            offset = pos
-        pending = _process_warc_record(rec, pos, offset, cfg)
-        if pending is None:
-            return (offset, "truncated or invalid WARC header")
-        if pending.partial is not None:
-            _mark_partial(pending, pending.partial)
-            out.commit(pending, None)
-            return (offset, f"record at offset {offset} could not be read completely: {pending.partial}")
-        while out.full():
-            yield out.take()
-
-
-def _at_end(pending: Pending | None, members: GzipMembers | None, stream: HashingReader, out: _Collector) -> Stop:
-    """The parser reached the end of the input: settle the last record."""
-    if members is None:
-        if pending is not None:
-            out.commit(pending, stream.tell() - pending.offset)
-        return None
-    cut = members.truncated
-    if pending is None:
-        if cut is not None:
-            return (cut[1], f"truncated gzip member at offset {cut[1]} (input ends inside it)")
-        return None
-    nxt = members.next_after(pending.pos)
-    if cut is not None and cut[0] <= pending.pos:
-        why = f"truncated gzip member at offset {pending.offset} (input ends inside it)"
-        _mark_partial(pending, why)
-        out.commit(pending, None)
-        return (pending.offset, why)
-    if nxt is not None and nxt[0] < members.tell():
-        return (pending.offset, NON_CHUNKED)  # a member boundary inside the last record
-    end = nxt[1] if nxt is not None else members.end_c
-    out.commit(pending, None if end is None else end - pending.offset)
-    if cut is not None:
-        return (cut[1], f"truncated gzip member at offset {cut[1]} (input ends inside it)")
-    return None
-
-
-def _at_failure(pending: Pending | None, members: GzipMembers | None, out: _Collector, error: str) -> tuple[int, str]:
-    """The parser failed on the record after `pending`: settle `pending`, say where reading stopped."""
-    if members is None:
-        if pending is None:
-            return (0, error)
-        end = pending.pos + _header_bytes(pending.extra["rec"]) + pending.extra["declared"]
-        out.commit(pending, end - pending.offset)
-        return (end, error)
-    bad = members.error
-    if pending is None:
-        return (bad[1] if bad else members.containing(members.tell()), error)
-    nxt = members.next_after(pending.pos)
-    if nxt is not None and (bad is None or bad[0] >= nxt[0]):
-        out.commit(pending, nxt[1] - pending.offset)
-        return (bad[1] if bad else nxt[1], error)
-    _mark_partial(pending, error)
-    out.commit(pending, None)
-    return (pending.offset, error)
-
-
-# ---------------------------------------------------------------------------------------------
-# ARC (warcio)
-
-
-def _process_arc_response(rec: Any, offset: int, cfg: ReadConfig) -> tuple[list, str | None]:
-    """Row for an ARC response record, and why it is partial (None if complete)."""
-    arc = rec.rec_headers
-    row: list = [None] * _ROW_WIDTH
-    row[OFFSET], row[RTYPE] = offset, "response"
-    row[URL] = clean_uri(arc.get_header("uri"))
-    row[DATE] = normalise_date(arc.get_header("archive-date"))
-    http = rec.http_headers
-    status = te = ce = None
-    ctype, charset = split_content_type(arc.get_header("content-type"))
-    if http is not None and http.statusline:
-        code = http.get_statuscode()
-        status = int(code) if code and code.isdigit() else None
-        ctype, charset = split_content_type(http.get_header("Content-Type"))
-        te, ce = http.get_header("Transfer-Encoding"), http.get_header("Content-Encoding")
-        row[HEADERS] = _header_lines(http.headers)
-    row[STATUS], row[CTYPE], row[CHARSET] = status, ctype, charset
-    stream = rec.raw_stream
-    expected = max(0, getattr(stream, "limit", 0))
-    keep = True
-    if expected > cfg.max_payload_bytes:
-        keep = False
-        row[ERROR] = "read_too_large"
-        row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
-    elif not _allowed(status, ctype, cfg, row[URL]):
-        keep = False
-        row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
-    parts, got = [], 0
-    while True:
-        b = stream.read(CHUNK)
-        if not b:
-            break
-        got += len(b)
-        if keep:
-            parts.append(b)
-    if got < expected:
-        return row, f"record block ends {expected - got} bytes short of its declared length"
-    if keep:
-        finish_payload(
-            row, b"".join(parts), is_text=False, digest=None, digest_header=None, h=None, te=te, ce=ce, cfg=cfg
+    if not clean(report) or read != rows:
+        raise InputError(
+            f"{plan.path}: batch {n} at byte {start} did not read as planned ({read} of {rows} "
+            f"records, {report.read_stopped}): was the file changed during the run?"
         )
-    return row, None
-
-
-def read_arc(
-    stream: HashingReader, report: ReadReport, *, batch_size: int, read_config: ReadConfig
-) -> Iterator[pl.DataFrame]:
-    """Batches of the response records of an ARC (v1) file, plain or gzip, read with warcio.
-
-    Offsets and lengths are warcio's (the gzip member, or the record without its trailing newline);
-    records are counted by warcio's type ('arc_header', 'response'). ARC records carry no record id
-    or digest. A record shorter than its declared length (or whose bytes cannot be read) is emitted
-    as 'read_truncated' and stops reading there; an error parsing the next record stops reading at
-    that record (warcio's non-chunked gzip error is reported as NON_CHUNKED).
-    """
-    return _drive(_parse_arc, stream, report, batch_size, read_config)
-
-
-def _parse_arc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
-    it: Any = None
-    try:
-        it = WarcioArchiveIterator(stream)
-        records = iter(it)
-    except _FATAL:
-        raise
-    except BaseException as e:
-        return (0, f"{type(e).__name__}: {e}")
-    good_end = 0  # where the last completely read record ends
-    while True:
-        try:
-            rec = next(records)
-        except StopIteration:
-            if stream.tell() > it.offset:  # warcio ends quietly on a cut-off record header
-                return (it.offset, f"unreadable data after offset {it.offset} (truncated record header?)")
-            return None
-        except _FATAL:
-            raise
-        except BaseException as e:
-            msg = f"{type(e).__name__}: {e}"
-            # warcio's offset can go negative (non-chunked gzip ARC): then the end of the last good record
-            at = it.offset if 0 <= it.offset <= stream.tell() else good_end
-            return (at, NON_CHUNKED if "non-chunked gzip" in msg else " ".join(msg.split())[:300])
-        offset = it.offset
-        p = Pending(rec.rec_type or "unknown", offset, offset, None)
-        length = None
-        try:
-            if p.rtype == "response":
-                p.row, p.partial = _process_arc_response(rec, offset, cfg)
-            else:
-                while rec.raw_stream.read(CHUNK):
-                    pass
-                if getattr(rec.raw_stream, "limit", 0) > 0:
-                    p.partial = "record block ends short of its declared length"
-            if p.partial is None:
-                length = it.get_record_length()
-        except _FATAL:
-            raise
-        except BaseException as e:
-            p.partial = f"{type(e).__name__}: {e}"
-        if p.partial is not None:
-            _mark_partial(p, p.partial)
-            out.commit(p, None)
-            return (offset, f"record at offset {offset} could not be read completely: {p.partial}")
-        out.commit(p, length)
-        good_end = offset + max(length or 0, 0)  # warcio's length is negative for a non-chunked gzip ARC
-        while out.full():
-            yield out.take()

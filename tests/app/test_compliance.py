@@ -358,12 +358,14 @@ def plain_source(optout_root, tmp_path_factory):
     body = "<html><body><p>The source bytes of a document, re-checked live.</p></body></html>"
     (offset,) = write_warc(warc, [Page("http://plain.test/doc", body)], gzip=False)
     length = next(n for start, n, kind in record_spans(warc) if start == offset and kind == "response")
-    stored = source.recheck(str(warc), offset, length, root=root).stored_digest
+    found = source.recheck(str(warc), offset, length, root=root)
     docs = frames["documents"]
     doc = docs.filter(pl.col("url") == HOSTILE_URL).with_columns(
         pl.lit("plainplainplain0-1").alias("id"), pl.lit(str(warc)).alias("file_path"),
         pl.lit(offset).cast(pl.Int64).alias("warc_record_offset"),
-        pl.lit(length).cast(pl.Int64).alias("warc_record_length"), pl.lit(stored).alias("warc_payload_digest"),
+        pl.lit(length).cast(pl.Int64).alias("warc_record_length"),
+        pl.lit(found.stored_digest).alias("warc_payload_digest"), pl.lit(found.record_id).alias("warc_record_id"),
+        pl.lit(found.record_url).alias("url"),  # the row names the record it points at: same id, URL, digest
     )  # fmt: skip
     outside = docs.filter(pl.col("url") == HOSTILE_URL).with_columns(
         pl.lit("outside000000000-1").alias("id"), pl.lit("/etc/passwd").alias("file_path")

@@ -337,3 +337,36 @@ def test_overview_draws_before_the_text_size_is_known(app_env, app_release, monk
     finally:
         release.set()
         st.cache_resource.clear()
+
+
+def test_overview_names_unreadable_spans(app_env, tmp_path, monkeypatch):
+    """A release with damaged input bytes: the overview says how many spans (and bytes) were no readable
+    record, each a ledger row; an undamaged release says every byte is accounted for."""
+    from pipeline.cli import build
+    from pipeline.config import RunConfig
+    from tests.helpers.warcs import make_pages, write_warc
+
+    at = page("overview")
+    assert not [w for w in at.warning if "Unreadable spans" in w.value]
+    assert any("Unreadable spans: none" in c.value for c in at.caption)
+
+    root = tmp_path / "root"
+    path = root / "damaged.warc.gz"
+    root.mkdir()
+    write_warc(path, make_pages(3, host="hole.test", size=300))
+    data = path.read_bytes()
+    path.write_bytes(data[:400] + b"\x00" * 50 + data[400:])  # 50 zero bytes inside the second record's member
+    build([str(path)], RunConfig.model_validate({"extract": {"extractor": "resiliparse"}}), root / "r", index=False)
+    monkeypatch.setenv("APERTURA_DATA_ROOT", str(root))
+    monkeypatch.setenv("APERTURA_RELEASE", "r")
+    at = page("overview")
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning if "Unreadable spans" in w.value]
+    assert "read_unparsable" in warning and "1 input file" in warning
+    import polars as pl
+
+    hole = pl.read_parquet(root / "r" / "ledger").filter(pl.col("record_type") == "unreadable")["id"][0]
+    at = page("document", doc=hole)
+    assert not at.exception
+    assert any("unreadable span of its input" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "recheck"]  # nothing to re-check

@@ -160,8 +160,10 @@ def test_robots_snapshot_command(web, tmp_path):
     assert r.exit_code == 2 and "is not a host or origin" in r.output
 
 
-def test_ctrl_c_saves_the_state_and_resume_finishes(web, tmp_path):
-    """SIGINT: exit 130, WARC closed under its final name, in-flight URLs back in the frontier."""
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_saves_the_state_and_resume_finishes(web, tmp_path, stop):
+    """SIGINT or SIGTERM before the first checkpoint: exit 128 + signal, WARC closed under its final name,
+    crawl-state.json written, in-flight URLs back in the frontier; `--resume` finishes the crawl."""
     import signal
     import subprocess
     import sys
@@ -183,9 +185,10 @@ def test_ctrl_c_saves_the_state_and_resume_finishes(web, tmp_path):
     deadline = time.monotonic() + 20
     while len(web.requests) - before < 8 and time.monotonic() < deadline:
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    signum = getattr(signal, stop)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130 and "continue with --resume" in err
+    assert proc.returncode == 128 + signum and "continue with --resume" in err
     state = json.loads((out / "crawl-state.json").read_text())
     assert state["finished"] is False and state["files"] == ["crawl-00000.warc.gz"]
     assert not list(out.glob("*.open"))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -23,6 +24,7 @@ from tests.hardening.support import (
     run_build,
     tree_digest,
 )
+from tests.helpers.accounting import check_spans, damaged_spans
 from tests.helpers.corrupt import (
     BIG_PAYLOAD_BYTES,
     base_warcs,
@@ -86,8 +88,11 @@ def test_reader_accounts_for_every_variant(variants, workdir):
         assert report.bytes == len(v.data), v.name
         for offset, length in df.select("warc_record_offset", "warc_record_length").iter_rows():
             assert offset >= 0 and length > 0 and offset + length <= len(v.data), (v.name, offset, length)
+        check_spans(df, report)  # conservation in bytes: the spans cover the file
         reasons = [r for r in df["read_error"].to_list() if r]
-        check_accounted(v, df["warc_record_offset"].to_list(), report.read_stopped, report.records_by_type, reasons)
+        holes = damaged_spans(df)
+        offsets = df.filter(pl.col("record_type") != "unreadable")["warc_record_offset"].to_list()
+        check_accounted(v, offsets, report.read_stopped, report.records_by_type, reasons, holes)
         families.add(v.family)
         with deadline(10, f"policy parsers on {v.name}"):  # the damaged bytes as a policy file / page
             head = v.data[:65536]
@@ -169,7 +174,13 @@ def test_cli_exits_cleanly_on_corrupt_and_unusable_inputs(variants, workdir, par
     code, output = _cli(["run", str(path), "--out", str(parent / "cli-ok"), "--extractor", "resiliparse"])
     assert code == 0, output
     check_release(parent / "cli-ok", json.loads((parent / "cli-ok" / "manifest.json").read_text()))
-    assert "reading stopped at byte" in output
+    assert "1 unreadable span(s)" not in output and "reading stopped" not in output  # a damaged record, read on
+    manifest = json.loads((parent / "cli-ok" / "manifest.json").read_text())
+    ledger = rows(parent / "cli-ok", "ledger")
+    truncated = ledger.filter(pl.col("reason") == "read_truncated")
+    assert truncated.height == 1 and "corrupt gzip data" in truncated["detail"][0]
+    assert truncated["url"][0] is not None  # its header was salvaged: the ledger names the page
+    assert manifest["inputs"][0]["read_stopped"] is None
 
     empty = workdir / "empty.warc"
     empty.write_bytes(b"")

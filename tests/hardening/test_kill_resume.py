@@ -21,6 +21,8 @@ patched in before `apertura run` starts: nothing else is changed). Then:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -78,7 +80,8 @@ class Watcher(threading.Thread):
     def __init__(self, parent: Path, name: str) -> None:
         super().__init__(daemon=True)
         self.parent, self.name = parent, name
-        self.allowed = {f".{name}.work", f".{name}.writing", name}
+        # the lock files of the release and of its index (pipeline/locks.py) are hidden too
+        self.allowed = {f".{name}.work", f".{name}.writing", name, f".{name}.lock", f".{name}.index.lock"}
         self.stop = threading.Event()
         self.problems: list[str] = []
         self.seen: set[str] = set()
@@ -182,3 +185,53 @@ def test_killed_while_reading_deduplicating_and_writing_resumes_to_the_same_byte
     # every file of the release, manifest.json included, byte for byte (the index sidecar is not part of it)
     release = {k: v for k, v in tree_digest(out).items() if not k.startswith("index/")}
     assert release == tree_digest(reference)
+
+
+def test_a_resumed_run_reads_an_input_again_when_it_changed(tmp_path):
+    """SIGKILL after the first input is staged; that input is then replaced at the same path (same size and
+    mtime, other bytes: only its sha256 tells), the second one grows. `--resume` reads both again, says so, and
+    the release is byte-identical to a fresh run over the inputs as they are now."""
+    import shutil
+
+    from tests.helpers.warcs import make_pages, write_warc
+
+    def inputs(folder: Path, hosts: tuple[str, str]) -> list[str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for i, host in enumerate(hosts):  # input 0 plain: a host of the same length gives the same size
+            path = folder / f"in-{i}.warc{'.gz' if i else ''}"
+            write_warc(path, make_pages(6, host=host, size=300), gzip=bool(i))
+            paths.append(str(path))
+        return paths
+
+    old = inputs(tmp_path / "old", ("aaaa.test", "bbbb.test"))
+    new = inputs(tmp_path / "new", ("cccc.test", "dddd.test.longer"))  # input 0: same size as before
+    assert os.path.getsize(old[0]) == os.path.getsize(new[0]) and os.path.getsize(old[1]) != os.path.getsize(new[1])
+    live = tmp_path / "live"
+    shutil.copytree(tmp_path / "old", live)
+    specs = [str(live / Path(p).name) for p in old]
+    parent = tmp_path / "runs"
+    parent.mkdir()
+    out, shards = parent / "r", parent / ".r.work" / "shards"
+    cmd = [sys.executable, "-c", LAUNCH, "run", *specs, "--out", str(out), "--workers", "1", "--no-index"]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("APERTURA_TEST_")}, "APERTURA_TEST_SLOW": "read"}
+    with open(tmp_path / "1.log", "w") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    kill_when(proc, lambda: (shards / "00000" / "report.json").exists(), "read")
+    before = os.stat(specs[0])
+    for spec, source in zip(specs, new, strict=True):
+        shutil.copyfile(source, spec)
+    os.utime(specs[0], ns=(before.st_atime_ns, before.st_mtime_ns))  # same size and mtime: only sha256 differs
+    result = subprocess.run([*cmd, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    log = " ".join(result.stderr.split())
+    assert f"resume: {specs[0]} is read again: its sha256 differs from the one recorded when it was read" in log
+    assert "resumed: 0 of 2 inputs were already done" in log
+
+    reference = tmp_path / "reference" / "r"
+    reference.parent.mkdir()
+    build(specs, RunConfig(), reference, workers=1, index=False)
+    assert tree_digest(out) == tree_digest(reference)
+    manifest = json.loads((out / "manifest.json").read_text())
+    now = [hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in specs]
+    assert [e["sha256"] for e in manifest["inputs"]] == now

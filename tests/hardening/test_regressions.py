@@ -10,8 +10,8 @@ import pytest
 from pipeline.optout import robots, tdmrep
 from pipeline.optout.base import html_meta
 from pipeline.sources.inputs import normalise_date, split_content_type
-from pipeline.sources.warc import dechunk
 from pipeline.synthetic import make_page
+from pipeline.warc_record import dechunk
 from tests.hardening.support import check_release, deadline, rows, run_build
 from tests.helpers.corrupt import FIXTURES
 from tests.helpers.reading import read_all
@@ -56,7 +56,7 @@ def test_poison_records_do_not_stop_the_run(tmp_path):
     assert rows(tmp_path / "r", "ledger").height == ledger.height
 
 
-def test_overflowing_content_length_stops_reading_cleanly(tmp_path):
+def test_overflowing_content_length_is_read_cleanly(tmp_path):
     # warc.py: fastwarc frames by 0, we used 10**20: the record length overflowed Int64 and polars raised
     path = tmp_path / "cl.warc"
     write_warc(path, [Page("http://a.test/1", "<p>one</p>"), Page("http://a.test/2", "<p>two</p>")], gzip=False)
@@ -67,8 +67,11 @@ def test_overflowing_content_length_stops_reading_cleanly(tmp_path):
     end = data.index(b"\r\n", cl)
     path.write_bytes(data[:cl] + b"Content-Length: 99999999999999999999" + data[end:])
     df, report, _ = read_all(path)
-    assert df["url"].to_list() == ["http://a.test/1"]
-    assert report.read_stopped is not None and report.read_stopped["offset"] <= second
+    assert df["url"].to_list() == ["http://a.test/1", "http://a.test/2"]
+    assert df["read_error"].to_list() == [None, "read_truncated"]  # its block "ends" past the end of the file
+    data = path.read_bytes()
+    request = data.index(b"WARC/1.0", second + 1)  # the record after it is read: the span ends there
+    assert df["warc_record_length"][1] == request - second and report.records_by_type["request"] == 2
 
 
 def test_non_chunked_gzip_arc_reports_a_real_offset(tmp_path):

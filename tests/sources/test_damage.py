@@ -1,6 +1,6 @@
 """Damaged inputs: truncated at many offsets, bit-flipped. The reader never raises, never hands out
-corrupt bytes as a good record, and every eligible record is either emitted or lies at/after the
-offset where read_stopped says reading stopped (the conservation law)."""
+corrupt bytes as a good record, every eligible record is a row or lies inside an unreadable span (a
+row of its own), and the spans cover the file (the conservation law, in records and in bytes)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,22 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.helpers.accounting import check_records, check_spans
 from tests.helpers.reading import read_all
 from tests.helpers.warcs import Page, make_pages, record_spans, write_warc
 
 
 def check_conservation(df: pl.DataFrame, report, pages: list[Page], offsets: list[int], present: int) -> None:
-    """Each page whose record starts inside the first `present` bytes is emitted or explained."""
-    stop = report.read_stopped["offset"] if report.read_stopped else None
+    """Each page whose record starts inside the first `present` bytes is a row or inside an unreadable span;
+    the spans cover the file; a row read without error has exactly the page's body."""
+    check_spans(df, report)
+    check_records(df, report, [(o, o, "response") for o in offsets], present)
     rows = {r["warc_record_offset"]: r for r in df.iter_rows(named=True)}
-    assert set(rows) <= set(offsets), "a row at an offset where no page record starts"
     for page, off in zip(pages, offsets, strict=True):
         row = rows.get(off)
-        if row is None:
-            assert off >= present or (stop is not None and stop <= off), (off, report.read_stopped)
-        elif row["read_error"] is None:
+        if row is not None and row["read_error"] is None:
             assert row["payload"] == page.body  # never a silently damaged payload
-        elif row["read_error"] == "read_truncated":
-            assert stop == off, "a partial record is where reading stopped"
-    if stop is not None:
-        assert report.read_stopped["error"]
+    assert report.read_stopped is None  # a damaged file is read to its end
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -73,8 +70,9 @@ def test_truncated_inside_a_large_gzip_record(tmp_path: Path) -> None:
     row = df.row(1, named=True)
     assert row["warc_record_offset"] == offsets[1] and row["payload"] is None
     assert row["warc_record_length"] == cut - offsets[1]
-    assert report.read_stopped["offset"] == offsets[1]
+    assert row["url"] == "http://s.test/large"  # its header was read: the ledger names the page
     assert report.bytes == cut
+    check_spans(df, report)
 
 
 def test_corrupt_gzip_trailer_of_a_large_record(tmp_path: Path) -> None:
@@ -90,9 +88,11 @@ def test_corrupt_gzip_trailer_of_a_large_record(tmp_path: Path) -> None:
     full.write_bytes(bytes(data))
     df, report, _ = read_all(full, batch_size=2)
     check_conservation(df, report, pages, offsets, len(data))
-    assert df["read_error"].to_list() == ["read_truncated"]
-    assert "corrupt gzip member" in df["read_detail"][0]
-    assert report.read_stopped["offset"] == offsets[0]
+    # the damaged record is in the ledger; reading goes on at the next member and the later pages are read
+    assert df["read_error"].to_list() == ["read_truncated", None, None]
+    assert "corrupt gzip data" in df["read_detail"][0]
+    assert df["warc_record_offset"].to_list() == offsets
+    assert df["warc_record_length"][0] == offsets[1] - offsets[0]
     assert report.bytes == len(data)
     assert report.sha256 == hashlib.sha256(data).hexdigest()
 
@@ -104,7 +104,7 @@ def test_bit_flips_in_gzip_warc(tmp_path: Path) -> None:
     data = full.read_bytes()
     rng = random.Random(11)
     path = tmp_path / "flip.warc.gz"
-    stopped = 0
+    damaged_rows = 0
     for _ in range(120):
         damaged = bytearray(data)
         for _ in range(rng.choice((1, 1, 3))):
@@ -113,8 +113,15 @@ def test_bit_flips_in_gzip_warc(tmp_path: Path) -> None:
         df, report, _ = read_all(path, batch_size=2)
         check_conservation(df, report, pages, offsets, len(data))
         assert report.sha256 == hashlib.sha256(damaged).hexdigest()
-        stopped += report.read_stopped is not None
-    assert stopped > 50
+        damaged_rows += df["read_error"].is_in(["read_unparsable", "read_truncated"]).any()
+        # a flip damages one member: every page whose bytes (up to the next page) hold no flip is read in full
+        flipped = [i for i, b in enumerate(damaged) if b != data[i]]
+        ends = [*offsets[1:], len(data)]
+        for page, off, end in zip(pages, offsets, ends, strict=True):
+            if not any(off <= i < end for i in flipped):
+                row = df.filter(pl.col("warc_record_offset") == off)
+                assert row.height == 1 and row["payload"][0] == page.body, (flipped, off)
+    assert damaged_rows > 50
 
 
 def test_bit_flips_in_plain_warc_payloads(tmp_path: Path) -> None:
@@ -132,7 +139,6 @@ def test_bit_flips_in_plain_warc_payloads(tmp_path: Path) -> None:
         path.write_bytes(bytes(damaged))
         df, report, _ = read_all(path, batch_size=2)
         check_conservation(df, report, pages, offsets, len(data))
-        assert report.read_stopped is None
         assert (df["read_error"] == "read_digest_mismatch").sum() == 1
 
 
@@ -149,7 +155,8 @@ def test_bit_flips_in_plain_warc_anywhere(tmp_path: Path) -> None:
         damaged = bytearray(data)
         damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
         path.write_bytes(bytes(damaged))
-        df, _, _ = read_all(path, batch_size=2)
+        df, report, _ = read_all(path, batch_size=2)
+        check_spans(df, report)
         for row in df.iter_rows(named=True):
             if row["read_error"] is None and row["warc_record_offset"] in offsets:
                 assert row["payload"] == pages[offsets.index(row["warc_record_offset"])].body
@@ -182,8 +189,9 @@ def test_truncated_arc(tmp_path: Path, name: str) -> None:
         path.write_bytes(data[:cut])
         df, report, _ = read_all(path, batch_size=2)
         assert report.bytes == cut
-        if df.height:
-            row = df.row(0, named=True)
+        check_spans(df, report)
+        check_records(df, report, [(response_offset, len(data), "response")], cut)
+        row = df.filter((pl.col("warc_record_offset") == response_offset) & (pl.col("record_type") == "response"))
+        if row.height:
+            row = row.row(0, named=True)
             assert row["payload"] == payload if row["read_error"] is None else row["read_error"] == "read_truncated"
-        elif cut > response_offset + 1:
-            assert report.read_stopped is not None and report.read_stopped["offset"] <= response_offset

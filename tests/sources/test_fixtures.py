@@ -1,5 +1,6 @@
 """The third-party WARC/ARC fixtures (see <repo>/../shared/fixtures/README.md) read without raising,
-with the record counts the README gives, and with offsets that reopen the records they name."""
+with the record counts the README gives, offsets that reopen the records they name, and byte spans that
+cover each file."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from pipeline.sources.warc import NON_CHUNKED
+from tests.helpers.accounting import check_spans
 from tests.helpers.reading import read_all
 
 FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures").resolve()
@@ -40,13 +42,10 @@ def readme_counts() -> dict[str, Counter]:
 
 
 COUNTS = readme_counts()
-# Files that cannot be read to the end by this reader (see pipeline/sources/warc.py's docstring).
-STOPS = {
-    "warc/warcio/example-bad-non-chunked.warc.gz": NON_CHUNKED,
-    "warc/warcio/example-wrong-chunks.warc.gz": NON_CHUNKED,
-    "warc/warcio/example-trunc.warc": "Invalid WARC header",  # its Content-Length is 2 bytes short
-    "warc/warcio/example-space-in-url.arc": "short of its declared length",
-}
+# Files whose gzip members are not one per record: one unreadable span (see pipeline/sources/warc.py).
+UNADDRESSABLE = {"warc/warcio/example-bad-non-chunked.warc.gz", "warc/warcio/example-wrong-chunks.warc.gz"}
+# The ARC reader (warcio) still stops where a record is cut short; the rest is one unreadable span.
+STOPS = {"warc/warcio/example-space-in-url.arc": "short of its declared length"}
 
 
 def test_readme_table_was_parsed() -> None:
@@ -63,15 +62,19 @@ def test_fixture_reads_with_readme_counts(rel: str) -> None:
     assert report.bytes == len(data)
     assert report.sha256 == hashlib.sha256(data).hexdigest()
     expected = COUNTS[rel]
-    if rel in STOPS:
+    check_spans(df, report)
+    if rel in UNADDRESSABLE:  # unreadable spans only (cut at gzip members), the first says why
+        assert set(report.records_by_type) == {"unreadable"} and report.read_stopped is None
+        assert df["warc_record_length"].sum() == len(data) and NON_CHUNKED in df["read_detail"][0]
+    elif rel in STOPS:
         assert report.read_stopped is not None
         assert STOPS[rel] in report.read_stopped["error"]
         # reading stopped early: never more than warcio reads, and nothing after the stop offset
         assert all(n <= expected[t] for t, n in report.records_by_type.items()), report.records_by_type
         assert all(o <= report.read_stopped["offset"] for o in df["warc_record_offset"])
-    else:
+    else:  # every record warcio counts, plus any unreadable span between them (example-trunc.warc has one)
         assert report.read_stopped is None, report.read_stopped
-        assert Counter(report.records_by_type) == expected
+        assert Counter({t: n for t, n in report.records_by_type.items() if t != "unreadable"}) == expected
 
 
 def test_fixture_details() -> None:
@@ -102,10 +105,15 @@ def test_fixture_details() -> None:
     assert df["read_error"].to_list() == ["read_content_type"]
 
     df, report, _ = read_all(FIXTURES / "warc/warcio/example-trunc.warc", batch_size=2)
-    assert df["read_error"].to_list() == ["read_digest_mismatch"]  # its block is cut 2 bytes short
+    # its Content-Length is 2 bytes short: bytes that are no record follow the block, and no digest vouches
+    # for it (the payload digest fails): the record is unparsable, the 6 bytes after its declared block are an
+    # unreadable span, and the request after them is read
+    assert df["read_error"].to_list() == ["read_unparsable", "read_unparsable"]
+    assert "no digest vouches" in df["read_detail"][0] and df["warc_record_length"][1] == 6
+    assert dict(report.records_by_type) == {"warcinfo": 2, "response": 1, "request": 1, "unreadable": 1}
 
     df, report, _ = read_all(FIXTURES / "warc/warcio/example-bad-non-chunked.warc.gz", batch_size=2)
-    assert df.height == 0 and report.read_stopped == {"offset": 0, "error": NON_CHUNKED}
+    assert df["record_type"].to_list() == ["unreadable"] and report.read_stopped is None
 
     df, _, _ = read_all(FIXTURES / "warc/warcio/bad.arc", batch_size=2)
     assert df["url"].to_list() == ["http://example.com/"] * 3
@@ -124,7 +132,9 @@ def test_fixture_offsets_reopen_records(rel: str) -> None:
     path = FIXTURES / rel
     df, _, _ = read_all(path, batch_size=2)
     data = path.read_bytes()
-    for row in df.filter(pl.col("read_error").is_null()).iter_rows(named=True):
+    for row in df.filter(pl.col("read_error").is_null() & (pl.col("record_type") != "unreadable")).iter_rows(
+        named=True
+    ):
         chunk = data[row["warc_record_offset"] : row["warc_record_offset"] + row["warc_record_length"]]
         if chunk[:2] == b"\x1f\x8b":
             _gzip_member(chunk)

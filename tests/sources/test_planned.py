@@ -14,7 +14,7 @@ import pytest
 from pipeline.config import ReadConfig
 from pipeline.optout.policies import scan
 from pipeline.sources.inputs import InputError, read_input
-from pipeline.sources.warc import BatchPlan, read_planned_batch
+from pipeline.sources.warc import BatchPlan, clean, read_planned_batch
 from tests.helpers.corrupt import base_warcs, warc_variants
 from tests.helpers.warcs import Page, make_pages, write_warc
 
@@ -72,7 +72,7 @@ def test_real_fixture_warcs_plan_like_they_read(fixtures_dir):
     for path in warcs:
         found = scan(str(path), 2)
         _, report = sequential(path, 2)
-        if report.read_stopped is None:
+        if clean(report):
             assert_same_batches(path, 2)
             planned_files += 1
         else:  # malformed on purpose: read by one process, as before
@@ -81,7 +81,7 @@ def test_real_fixture_warcs_plan_like_they_read(fixtures_dir):
 
 
 def test_damaged_files_are_planned_only_when_they_read_to_the_end(tmp_path):
-    """Hundreds of damaged variants: no plan where reading stops, same batches wherever there is one."""
+    """Hundreds of damaged variants: no plan where reading finds damage, same batches wherever there is one."""
     rng = random.Random(3)
     (tmp_path / "bases").mkdir()
     bases = base_warcs(tmp_path / "bases", fixtures=False)
@@ -93,7 +93,7 @@ def test_damaged_files_are_planned_only_when_they_read_to_the_end(tmp_path):
         found = scan(str(path), 2)
         _, report = sequential(path, 2)
         plan = found[1].plan if found else None
-        if report.read_stopped is not None:
+        if not clean(report):
             assert plan is None, v.name
         elif plan is not None:
             assert_same_batches(path, 2)

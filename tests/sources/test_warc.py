@@ -299,9 +299,10 @@ def test_not_a_warc_and_empty_files(tmp_path: Path) -> None:
     junk = tmp_path / "junk.warc"
     junk.write_bytes(b"this is not a WARC file\n" * 10)
     df, report, _ = read_all(junk)
-    assert df.height == 0
-    assert report.read_stopped is not None and report.read_stopped["offset"] == 0
-    assert report.bytes == 240
+    assert df.select("warc_record_offset", "warc_record_length", "record_type", "read_error").rows() == [
+        (0, 240, "unreadable", "read_unparsable")  # nothing lost: the whole file is one unreadable span
+    ]
+    assert report.bytes == 240 and dict(report.bytes_by_type) == {"unreadable": 240}
 
     empty = tmp_path / "empty.warc.gz"
     empty.write_bytes(b"")
@@ -315,17 +316,17 @@ def test_not_a_warc_and_empty_files(tmp_path: Path) -> None:
     assert df.height == 2 and report.read_stopped is None
 
 
-def test_non_chunked_gzip_stops_before_unaddressable_records(tmp_path: Path) -> None:
+def test_non_chunked_gzip_is_one_unreadable_span(tmp_path: Path) -> None:
     plain = tmp_path / "p.warc"
     write_warc(plain, make_pages(3), gzip=False)
     whole = tmp_path / "whole.warc.gz"
     whole.write_bytes(gzip.compress(plain.read_bytes()))
     df, report, _ = read_all(whole)
-    assert df.height == 0 and sum(report.records_by_type.values()) == 0
-    assert report.read_stopped == {"offset": 0, "error": NON_CHUNKED}
+    assert df["record_type"].to_list() == ["unreadable"] and df["warc_record_length"][0] == whole.stat().st_size
+    assert NON_CHUNKED in df["read_detail"][0] and report.read_stopped is None
     assert report.bytes == whole.stat().st_size
 
-    # first two records in their own members, the rest in one member
+    # first two records in their own members, the rest in one member: that member is the unreadable span
     data = plain.read_bytes()
     spans = record_spans(plain)
     split = spans[2][0]  # the third record (the first page's request) starts the shared member
@@ -333,7 +334,8 @@ def test_non_chunked_gzip_stops_before_unaddressable_records(tmp_path: Path) -> 
     head = b"".join(gzip.compress(data[o : o + n + 4]) for o, n, _ in spans[:2])
     mixed.write_bytes(head + gzip.compress(data[split:]))
     df, report, _ = read_all(mixed)
-    assert dict(report.records_by_type) == {"warcinfo": 1, "response": 1}
-    assert df.height == 1 and df["read_error"][0] is None
-    assert report.read_stopped == {"offset": len(head), "error": NON_CHUNKED}
+    assert dict(report.records_by_type) == {"warcinfo": 1, "response": 1, "unreadable": 1}
+    assert df["read_error"].to_list() == [None, "read_unparsable"]
+    size = len(mixed.read_bytes())
+    assert df["warc_record_offset"][1] == len(head) and df["warc_record_length"][1] == size - len(head)
     reopen(mixed, df["warc_record_offset"][0], df["warc_record_length"][0])

@@ -88,6 +88,7 @@ def cases() -> list[Case]:
     from audit_app import registry as app_registry
     from pipeline import text_identity as ti
     from pipeline import url_identity as ui
+    from pipeline import warc_record
     from pipeline.crawl import config as crawl_config
     from pipeline.crawl import urls as crawl_urls
     from pipeline.index import tokens
@@ -96,6 +97,7 @@ def cases() -> list[Case]:
     from pipeline.optout import registry as optout_registry
     from pipeline.reports import render
     from pipeline.sources import inputs as src_inputs
+    from pipeline.sources import warc as src_warc
     from pipeline.steps import extract, quality
 
     out: list[Case] = []
@@ -178,7 +180,16 @@ def cases() -> list[Case]:
     )
     py_case("noai._SCOPED", noai._SCOPED, "match", {"no colon": rep("a"), "colons": rep("a:"), "spaces": rep(" a ")})
     py_case("sources.inputs._GLOB_CHARS", src_inputs._GLOB_CHARS, "search", {"no glob": rep("a/")})
-    py_case("sources.inputs._TOKEN", src_inputs._TOKEN, "fullmatch", {"token then space": rep("a") + " "})
+    py_case("warc_record._TOKEN", warc_record._TOKEN, "fullmatch", {"token then space": rep("a") + " "})
+    py_case(
+        "warc_record._VERSION", warc_record._VERSION, "fullmatch", {"versions": rep("WARC/1.1"), "digits": rep("1")}
+    )
+    py_case(
+        "sources.warc._VERSION_LINE",
+        src_warc._VERSION_LINE,
+        "match",
+        {"version lines without end": rep("WARC/1.0 "), "almost": rep("WARC/1."), "blanks": "WARC/1.0" + rep(" ")},
+    )
     py_case("sources.inputs._CANONICAL_DATE", src_inputs._CANONICAL_DATE, "fullmatch", {"digits": rep("2026-")})
     # ---- URLs (from pages' links and WARC records)
     py_case("url_identity._ESCAPE", ui._ESCAPE, "sub", {"escapes": rep("%41"), "percents": rep("%")})
@@ -300,7 +311,8 @@ def cases() -> list[Case]:
 # INLINE_MODULES, must be a row of `cases()` (test_regex_time checks it).
 CONTENT_MODULES = (
     "pipeline.steps.extract", "pipeline.optout.base", "pipeline.optout.robots", "pipeline.optout.noai",
-    "pipeline.sources.inputs", "pipeline.url_identity", "pipeline.crawl.urls", "pipeline.crawl.config",
+    "pipeline.sources.inputs", "pipeline.sources.warc", "pipeline.warc_record", "pipeline.url_identity",
+    "pipeline.crawl.urls", "pipeline.crawl.config",
     "pipeline.text_identity", "pipeline.optout.registry", "audit_app.registry", "pipeline.reports.render",
 )  # fmt: skip
 

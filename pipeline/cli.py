@@ -125,7 +125,7 @@ def run(
     if dry_run:
         _print_json(
             {
-                "config": config.model_dump(mode="json"),
+                "config": config.recorded(),
                 "config_hash": config.hash(),
                 "inputs": specs,
                 "optout_snapshots": snapshots,

@@ -14,6 +14,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+def canonical_json(recorded: dict) -> str:
+    return json.dumps(recorded, sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(recorded: dict) -> str:
+    """The hash of a config as recorded. `verify` hashes the manifest's `config` itself, not a re-parse of it: a
+    release recorded before a field was added keeps its hash (the re-parse would add the field's default)."""
+    return "sha256:" + hashlib.sha256(canonical_json(recorded).encode()).hexdigest()
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -178,11 +188,15 @@ class RunConfig(_Section):
     pii: PiiConfig = PiiConfig()
     dedup: DedupConfig = DedupConfig()
 
+    def recorded(self) -> dict:
+        """The config as a release records it (the manifest's `config`), and what its hash is taken of."""
+        return self.model_dump(mode="json")
+
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return canonical_json(self.recorded())
 
     def hash(self) -> str:
-        return "sha256:" + hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        return config_hash(self.recorded())
 
     @classmethod
     def load(cls, path: Path | None) -> RunConfig:

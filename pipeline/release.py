@@ -335,7 +335,7 @@ def build_release(
             "release_id": out.name,
             "pipeline_version": __version__,
             "software": software_versions(config),
-            "config": config.model_dump(mode="json"),
+            "config": config.recorded(),
             "config_hash": config.hash(),
             "inputs": inputs,
             "counts": {

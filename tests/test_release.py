@@ -138,3 +138,33 @@ def test_small_batches_give_the_same_release_content(planted, planted_release, t
         query = f"select {columns} from read_parquet('{{}}/{name}/*.parquet') order by id"
         assert duckdb.sql(query.format(out)).fetchall() == duckdb.sql(query.format(release)).fetchall()
     assert duckdb.sql(f"select count(text) from read_parquet('{out}/ledger/*.parquet')").fetchall() == [(0,)]
+
+
+def test_a_release_recorded_before_a_config_field_existed_still_verifies(planted_release, tmp_path):
+    """verify hashes the config as the manifest records it: a release written before a field was added (here
+    `read.max_batch_bytes`, added 2026-12-05) keeps its config hash; re-parsing would add the field's default."""
+    import shutil
+
+    import polars as pl
+
+    from pipeline.config import config_hash
+    from pipeline.tables import file_sha256, write_part
+
+    release, _, _ = planted_release
+    old = tmp_path / "old"
+    shutil.copytree(release, old, ignore=shutil.ignore_patterns("index", "commitments"))
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["config"]["read"]["max_batch_bytes"]
+    manifest["config_hash"] = old_hash = config_hash(manifest["config"])
+    for f in manifest["files"]:  # every row carries the hash its release was built with, as an older run wrote it
+        path = old / f["path"]
+        frame = pl.read_parquet(path)
+        if "config_hash" in frame.columns:
+            write_part(frame.with_columns(config_hash=pl.lit(old_hash)), f["table"], path, f["schema_version"])
+            f.update(sha256=file_sha256(path), bytes=path.stat().st_size)
+    (old / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    report = verify_release(old)
+    assert report.ok, [(c.name, c.detail) for c in report.checks if not c.ok]
+    manifest["config"]["read"]["max_payload_bytes"] += 1  # a config edited after the fact is still caught
+    (old / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    assert [c.name for c in verify_release(old).checks if not c.ok] == ["config hash"]

@@ -10,7 +10,7 @@
    across runs.
 2. Per stage, each in a fresh spawned process (so its peak RSS is its own), batches passed between
    stages as Parquet part files with the executor's batch boundaries and only `apply` timed:
-   reading (`read_input`), every step of `STEP_CLASSES`, `add_dedup_keys`, `find_duplicates`.
+   reading (`read_input`), every step of `pipeline.steps.DEFAULT`, `add_dedup_keys`, `find_duplicates`.
 3. End to end: `pipeline.cli.build` into a fresh release (docs/s and MB/s of WARC; peak RSS of the
    process and of its worker processes), conservation from the manifest, and recall of the planted
    duplicates read back from the release (documents + ledger).
@@ -250,13 +250,13 @@ def stage_read(specs: list[str], config_json: str, out_dir: str) -> dict[str, An
 
 
 def stage_step(stage: str, config_json: str, in_dir: str, out_dir: str) -> dict[str, Any]:
-    """One step of STEP_CLASSES over every part the previous stage kept; only `apply` is timed."""
+    """One step of `pipeline.steps.DEFAULT` over every part the previous stage kept; only `apply` is timed."""
     import polars as pl
 
-    from pipeline.executors.local import STEP_CLASSES
+    from pipeline import steps
 
     config = _config(config_json)
-    step = next(cls for cls in STEP_CLASSES if cls.stage == stage)(config)  # set-up (imports) not timed
+    step = steps.resolve(stage)(config)  # set-up (imports) not timed
     out = Path(out_dir)
     out.mkdir(parents=True)
     seconds, docs, kept, removed = 0.0, 0, 0, Counter()

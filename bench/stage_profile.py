@@ -4,7 +4,7 @@
 
 Reuses `bench.spine`'s stage runners (each stage in a fresh process, batches handed on as Parquet parts
 with the executor's batch boundaries, only the stage's own work timed): reading, every step of
-`STEP_CLASSES`, `add_dedup_keys`, `find_duplicates`; then the fixed costs of a run that are not a stage:
+`pipeline.steps.DEFAULT`, `add_dedup_keys`, `find_duplicates`; then the fixed costs of a run that are not a stage:
 the CLI's start-up (imports) and the opt-out policy pre-pass. One line per stage: docs/s and share of
 the summed stage time (`share`), so the stages to optimise are the ones at the top.
 """

@@ -6,12 +6,10 @@ Heavy libraries are imported inside commands so `apertura --help` stays fast.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -94,58 +92,27 @@ def run(
     ] = None,
 ) -> None:
     """Run the pipeline: read, opt-out, extract, language, quality, PII, dedup; write a release."""
-    from pydantic import ValidationError
-
-    from pipeline.config import RunConfig
-    from pipeline.optout.policies import HTTP_FORMATS
-    from pipeline.optout.registry import Registry, RegistryError
-    from pipeline.sources.inputs import InputError, detect_format, expand_inputs
+    from pipeline.api import RunError, resolve_config, run
+    from pipeline.sources.inputs import InputError, expand_inputs
 
     try:
-        settings = RunConfig.load(config_file).model_dump()
-        if extractor:
-            settings["extract"]["extractor"] = extractor
-        config = RunConfig.model_validate(settings)
-        specs = expand_inputs(inputs)
-        snapshots = expand_inputs(optout_snapshot) if optout_snapshot else []
-        if executor not in ("local", "ray"):
-            raise InputError(f"--executor must be local or ray, not {executor!r}")
-        if registry is not None and not registry.is_dir():
-            raise InputError(f"no opt-out registry at {registry} (create one with `apertura optout add`)")
-        if registry is not None:
-            Registry(registry).validate()  # a malformed registry stops the run before any work, naming the file
-        if bad := [s for s in snapshots if detect_format(s) not in HTTP_FORMATS]:
-            raise InputError(f"{bad[0]}: an opt-out snapshot must be a WARC (from `apertura robots-snapshot`)")
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "JSON"
-        raise fail(f"config {config_file}: {where}: {first['msg']} ({err.error_count()} problem(s))") from None
-    except (InputError, RegistryError, OSError) as err:
+        config = resolve_config(config_file, overrides={"extract": {"extractor": extractor}} if extractor else None)
+        if dry_run:
+            specs = expand_inputs(inputs)
+            snapshots = expand_inputs(optout_snapshot) if optout_snapshot else []
+    except (RunError, InputError, OSError) as err:
         raise fail(str(err).splitlines()[0]) from None
     if dry_run:
-        _print_json(
-            {
-                "config": config.recorded(),
-                "config_hash": config.hash(),
-                "inputs": specs,
-                "optout_snapshots": snapshots,
-            }
-        )
+        _print_json({"config": config.recorded(), "config_hash": config.hash(), "inputs": specs,
+                     "optout_snapshots": snapshots})  # fmt: skip
         return
-    if out_dir.exists():
-        raise fail(f"{out_dir} already exists: releases are immutable, choose a new --out")
-    manifest = build(
-        specs,
-        config,
-        out_dir,
-        workers=workers,
-        resume=resume,
-        snapshots=snapshots,
-        registry=registry,
-        index=index,
-        executor=executor,
-        ray_address=ray_address,
-    )
+    try:
+        with progress_bars(config) as bars:
+            manifest = run(inputs, out_dir, config=config, workers=workers, resume=resume, registry=registry,
+                           snapshots=optout_snapshot or (), index=index, executor=executor, ray_address=ray_address,
+                           progress=bars).manifest  # fmt: skip
+    except RunError as err:
+        raise fail(str(err)) from None
     counts = manifest["counts"]
     console.print(
         f"[green]release written:[/] {out_dir}  documents={counts['kept']:,} removed={counts['removed']:,} "
@@ -167,177 +134,61 @@ def run(
             )
 
 
-def build(
-    specs: list[str],
-    config,
-    out_dir: Path,
-    *,
-    workers: int = 1,
-    resume: bool = False,
-    snapshots: list[str] = (),
-    registry: Path | None = None,
-    index: bool = True,
-    executor: str = "local",
-    ray_address: str | None = None,
-) -> dict:
-    """Site policies, shards with progress bars, then the release (and its index); removes the work directory.
-
-    Holds the lock of `out_dir` throughout (pipeline/locks.py): a second writer of the same release stops
-    with one line (exit 2) instead of deleting this one's work directory."""
-    from pipeline.locks import output_lock
-    from pipeline.tables import ReleaseError
-
-    try:
-        with output_lock(out_dir):
-            if out_dir.exists():
-                raise fail(f"{out_dir} already exists: releases are immutable, choose a new --out")
-            return _build(
-                specs, config, out_dir, workers=workers, resume=resume, snapshots=snapshots, registry=registry,
-                index=index, executor=executor, ray_address=ray_address,
-            )  # fmt: skip
-    except ReleaseError as err:  # OutputLocked, or the lock cannot be written (a read-only or full disk)
-        raise fail(str(err)) from None
-
-
-def _build(
-    specs: list[str],
-    config,
-    out_dir: Path,
-    *,
-    workers: int,
-    resume: bool,
-    snapshots: list[str],
-    registry: Path | None,
-    index: bool,
-    executor: str,
-    ray_address: str | None,
-) -> dict:
+@contextlib.contextmanager
+def progress_bars(config):
+    """Rich progress bars (on a terminal) fed by `pipeline.api.Progress` events: site policies, inputs, one bar
+    per stage of the run's steps with its rate, then the release being written."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from pipeline.executors.local import STAGES, run_shards, worker_pool
+    from pipeline.steps import stage_names
 
-    session, release_options = worker_pool(workers, config), {}
-    if executor == "ray":  # same contract and byte-identical release; Ray Data pipeline, dedup group-by on Ray
-        try:
-            from pipeline.executors import ray as ray_executor
-        except ImportError as err:
-            raise fail(str(err)) from None
-        run_shards = functools.partial(ray_executor.run_shards, address=ray_address)
-        session = ray_executor.session(workers, ray_address)  # one Ray for the shards and the dedup
-        release_options = {"bucket_edges": ray_executor.ray_bucket_edges}
-    from pipeline.optout.policies import collect
-    from pipeline.optout.registry import Registry
-    from pipeline.release import ReleaseError, build_release
-    from pipeline.sources.inputs import InputError
-    from pipeline.tables import writing
+    columns = (SpinnerColumn(), TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())  # fmt: skip
+    bars = Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
+    tasks: dict[str, int] = {}
 
-    workdir = out_dir.parent / f".{out_dir.name}.work"
-    if not resume:
-        shutil.rmtree(workdir, ignore_errors=True)
-    started = time.monotonic()
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description:<14}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-    )
-    progress = Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
-    with session as pool, progress:  # pool: the local worker processes when there are several (Ray: None)
-        scan = progress.add_task("site policies", total=len(specs) + len(snapshots), rate="")
-        policies = workdir / "policies.parquet"
-        # one pass over every input finds the policy files and, for the worker pool, where each batch starts
-        collected, scanned = collect(
-            [*snapshots, *specs],
-            on_file=lambda _: progress.advance(scan),
-            batch_size=config.batch_size if pool else None,
-            map_files=pool.map if pool else map,
-            pieces=workers + 1 if pool else 1,  # a large WARC is scanned in pieces: here and in each worker
-        )
-        run_options = {"pool": pool, "plans": {f.path: f.plan for f in scanned if f.plan}} if pool else {}
-        try:
-            with writing("the work directory", workdir):
-                workdir.mkdir(parents=True, exist_ok=True)
-                collected.write_parquet(policies.with_suffix(".tmp"))
-                os.replace(policies.with_suffix(".tmp"), policies)
-        except ReleaseError as err:
-            raise fail(str(err)) from None
-        snapshot_files = [f.describe() for f in scanned[: len(snapshots)]]
-        files = progress.add_task("inputs", total=len(specs), rate="")
-        stage_tasks = {stage: progress.add_task(stage, total=None, rate="") for stage in STAGES}
+    def task(key: str, label: str) -> int:
+        if key not in tasks:
+            tasks[key] = bars.add_task(label, total=None, rate="")
+        return tasks[key]
 
-        def on_records(seen: dict[str, int]) -> None:
-            elapsed = max(time.monotonic() - started, 1e-9)
-            for stage, n in seen.items():
-                task = stage_tasks[stage]
-                progress.advance(task, n)
-                progress.update(task, rate=f"{progress.tasks[task].completed / elapsed:,.0f} rec/s")
+    def on(event) -> None:
+        if event.kind in ("policies", "input"):
+            bars.update(task(event.kind, "site policies" if event.kind == "policies" else "inputs"),
+                        completed=event.done, total=event.total)  # fmt: skip
+            if event.kind == "policies" and event.done == event.total:
+                task("input", "inputs")
+                for stage in stage_names(config):
+                    task(f"stage:{stage}", stage)
+        elif event.kind == "records":
+            bars.update(task(f"stage:{event.stage}", event.stage), completed=event.done,
+                        rate=f"{event.rate or 0:,.0f} rec/s")  # fmt: skip
+        elif event.kind == "write":
+            if "write" not in tasks:  # the per-record steps are done: their bars are full
+                for key, number in tasks.items():
+                    if key.startswith("stage:"):
+                        bars.update(number, total=bars.tasks[number].completed)
+            bars.update(task("write", "dedup + write"), completed=event.done, total=event.total)
+        elif event.kind == "resume":
+            console.print(f"[yellow]resume:[/] {escape(event.detail)}" if event.total is None
+                          else f"resumed: {event.detail}", highlight=False)  # fmt: skip
+        elif event.kind == "index":
+            console.print(f"index written: {escape(event.detail)}", highlight=False)
 
-        reused = []
-
-        def on_shard(shard, summary, was_reused: bool) -> None:
-            progress.advance(files)
-            if was_reused:
-                reused.append(shard.spec)
-
-        def on_stale(shard, why: str) -> None:
-            console.print(f"[yellow]resume:[/] {escape(shard.spec)} is read again: {escape(why)}", highlight=False)
-
-        try:
-            shards = run_shards(
-                specs,
-                config,
-                workdir,
-                workers=workers,
-                resume=resume,
-                policies=policies,
-                on_records=on_records,
-                on_shard=on_shard,
-                on_stale=on_stale,
-                **run_options,
-            )
-            if pool:  # the release is written here: let the workers' memory go meanwhile
-                pool.shutdown(wait=False)
-            for task in stage_tasks.values():
-                progress.update(task, total=progress.tasks[task].completed)
-            if resume:
-                console.print(f"resumed: {len(reused)} of {len(specs)} inputs were already done")
-            written = progress.add_task("dedup + write", total=sum(s.report()["eligible"] for s in shards), rate="")
-            manifest = build_release(
-                shards,
-                config,
-                out_dir,
-                policies=policies,
-                snapshots=snapshot_files,
-                registry=Registry(registry) if registry else None,
-                on_written=lambda n: progress.advance(written, n),
-                **release_options,
-            )
-        except (ReleaseError, InputError) as err:  # InputError: an input changed while the run read it
-            raise fail(str(err)) from None
-    shutil.rmtree(workdir, ignore_errors=True)
-    if index:
-        _build_index(out_dir)
-    return manifest
+    with bars:
+        yield on
 
 
-def _build_index(release: Path) -> None:
-    """The sidecar index (R/index/, bound to the manifest's sha256): the release itself stays as written."""
-    from pipeline.index import build_index
+def build(specs: list[str], config, out_dir: Path, **options) -> dict:
+    """`pipeline.api.build` with progress bars, failing as a command does: one line, exit 2."""
+    from pipeline.api import RunError
+    from pipeline.api import build as build_release
 
-    started = time.monotonic()
     try:
-        with console.status("building the membership and search index"):
-            build_index(release)
-    except Exception as err:  # duckdb, tantivy and OS errors alike: the release is whole, only its index failed
-        message = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise fail(
-            f"the release {release} is written and whole, but its index failed: {message}; "
-            f"rerun `apertura index {release}`"
-        ) from None
-    seconds = time.monotonic() - started
-    console.print(f"index written: {release / 'index'} in {seconds:.1f} s", highlight=False)
+        with progress_bars(config) as bars:
+            return build_release(specs, config, out_dir, progress=bars, **options)
+    except RunError as err:
+        raise fail(str(err)) from None
 
 
 @app.command()
@@ -628,7 +479,6 @@ def open_app(
 
     The app opens releases inside the data root only: $APERTURA_DATA_ROOT, default the working directory.
     """
-    import os
 
     root = Path(os.environ.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
     if not release.resolve().is_relative_to(root):
@@ -718,7 +568,13 @@ def release_derive(
         manifest = derive_release(parent, out_dir, registry=reg, snapshots=snapshots, at=at)
     except (ReleaseError, RegistryError, InputError) as err:
         raise fail(str(err)) from None
-    _build_index(out_dir)
+    from pipeline.api import RunError, build_index
+
+    try:
+        with console.status("building the membership and search index"):
+            build_index(out_dir, lambda event: console.print(f"index written: {escape(event.detail)}"))
+    except RunError as err:
+        raise fail(str(err)) from None
     lineage = manifest["lineage"]
     removed = manifest["counts"]["stages"][-1]["removed"]
     console.print(

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 def canonical_json(recorded: dict) -> str:
@@ -148,6 +148,12 @@ class DedupConfig(_Section):
     )
 
 
+def _default_steps() -> tuple[str, ...]:
+    from pipeline.steps import DEFAULT
+
+    return DEFAULT
+
+
 def _honoured_agents() -> tuple[str, ...]:
     from pipeline.optout.agents import APERTUS_AGENTS, OUR_AGENT
 
@@ -187,10 +193,27 @@ class RunConfig(_Section):
     quality: QualityConfig = QualityConfig()
     pii: PiiConfig = PiiConfig()
     dedup: DedupConfig = DedupConfig()
+    steps: tuple[str, ...] = Field(
+        default_factory=_default_steps,
+        description="The per-record steps in order: the built-in ones (admit, optout, extract, language, quality, "
+        "pii), with user steps as 'module:Class' anywhere after admit (see pipeline/steps/__init__.py).",
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_spelled_right(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from pipeline.steps import validate
+
+        return validate(value, load=False)
 
     def recorded(self) -> dict:
-        """The config as a release records it (the manifest's `config`), and what its hash is taken of."""
-        return self.model_dump(mode="json")
+        """The config as a release records it (the manifest's `config`), and what its hash is taken of. The default
+        step list is left out, so a run that does not change it records (and hashes) what releases recorded
+        before the list was configurable."""
+        recorded = self.model_dump(mode="json")
+        if tuple(recorded["steps"]) == _default_steps():
+            del recorded["steps"]
+        return recorded
 
     def canonical_json(self) -> str:
         return canonical_json(self.recorded())

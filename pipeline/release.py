@@ -23,12 +23,13 @@ import pyarrow.parquet as pq
 import schemas
 from pipeline import __version__
 from pipeline.config import DedupConfig, RunConfig
-from pipeline.executors.local import STAGES, Shard
+from pipeline.executors.local import Shard
 from pipeline.optout.policies import PolicyIndex
 from pipeline.optout.registry import REASON as REGISTRY_REASON
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
 from pipeline.proofs.commitments import build_commitments
 from pipeline.release_read import MANIFEST, load_manifest, table_files  # noqa: F401 (re-exported: readers' one home)
+from pipeline.steps import stage_names
 from pipeline.steps.dedup import (
     EdgeFinder,
     band_keys,
@@ -314,11 +315,11 @@ def build_release(
                 )
         total_in = sum(i["eligible"] for i in inputs)
         stages, remaining = [], total_in
-        funnel = (*STAGES, DEDUP_STAGE)
+        funnel = (*stage_names(config), DEDUP_STAGE)
         if registry is not None:  # registry removals (ledger stage optout) happen after dedup
             stage_removed["optout"] -= len(registry_removed)
             stage_removed[REGISTRY_STAGE] = len(registry_removed)
-            funnel = (*STAGES, DEDUP_STAGE, REGISTRY_STAGE)
+            funnel = (*stage_names(config), DEDUP_STAGE, REGISTRY_STAGE)
         for stage in funnel:
             removed_here = stage_removed.get(stage, 0)
             stages.append({"stage": stage, "in": remaining, "removed": removed_here, "out": remaining - removed_here})

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline import steps as step_list
 from pipeline.config import RunConfig
 from pipeline.ledger import STAGED_LEDGER_SCHEMA, staged_ledger
 from pipeline.optout.policies import PolicyIndex
@@ -33,18 +34,13 @@ from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
 from pipeline.sources.base import ReadReport
 from pipeline.sources.inputs import read_input
 from pipeline.sources.warc import BatchPlan, read_planned_pieces
-from pipeline.steps.admit import AdmitStep
 from pipeline.steps.base import Step
 from pipeline.steps.dedup import add_dedup_keys
-from pipeline.steps.extract import ExtractStep
-from pipeline.steps.language import LanguageStep
-from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA, OptoutStep
-from pipeline.steps.pii import PiiStep
-from pipeline.steps.quality import QualityStep, ngram_chars
+from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA
+from pipeline.steps.quality import ngram_chars
 from pipeline.tables import file_sha256, fit, polars_schema, writing
 
-STEP_CLASSES: tuple[type[Step], ...] = (AdmitStep, OptoutStep, ExtractStep, LanguageStep, QualityStep, PiiStep)
-STAGES: tuple[str, ...] = tuple(s.stage for s in STEP_CLASSES)
+STAGES: tuple[str, ...] = step_list.stage_names(RunConfig())  # the default run's; a run's own: stage_names(config)
 # Survivors of the per-record steps: the documents columns known before global dedup, plus the signature.
 CANDIDATE_SCHEMA = polars_schema(
     "documents", exclude=(*PROVENANCE_COLUMNS, "dedup_cluster_id", "dedup_cluster_size")
@@ -63,8 +59,7 @@ def _policy_index(policies: Path | None, sha256: str | None) -> PolicyIndex:
 
 
 def make_steps(config: RunConfig, policies: Path | None, policies_sha256: str | None = None) -> list[Step]:
-    index = _policy_index(policies, policies_sha256)
-    return [OptoutStep(config, index) if cls is OptoutStep else cls(config) for cls in STEP_CLASSES]
+    return step_list.build(config, _policy_index(policies, policies_sha256))
 
 
 @dataclass(frozen=True)

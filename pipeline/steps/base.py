@@ -32,8 +32,8 @@ class Step(ABC):
 
     stage: ClassVar[str]
 
-    def __init__(self, config: RunConfig) -> None:
-        self.config = config
+    def __init__(self, config: RunConfig | None = None) -> None:
+        self.config = config or RunConfig()
 
     @abstractmethod
     def annotate(self, batch: pl.DataFrame) -> pl.DataFrame:

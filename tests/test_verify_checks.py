@@ -52,8 +52,8 @@ INDEX_JSON = "index.json"
 INDEX_BINDS = "index binds to manifest"
 INDEX_FILES = "index files and sha256"
 
-ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH,
-              URLS, HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, INDEX_BINDS, INDEX_FILES]  # fmt: skip
+ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
+              HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, INDEX_BINDS, INDEX_FILES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -523,8 +523,8 @@ def test_a_dropped_registry_entry_fails_the_registry_state(built, release, tmp_p
 
 def test_a_kept_document_on_a_subdomain_of_an_opted_out_domain_fails_the_registry_check(release):
     row = _row(_documents(release), url="http://kept.test/c")
-    _rewrite(release, "documents", lambda f: _set(
-        f, row, url=f"http://blog.{OPTED_OUT}/c", url_key=f"blog.{OPTED_OUT}/c", domain=f"blog.{OPTED_OUT}"))  # fmt: skip
+    moved = {"url": f"http://blog.{OPTED_OUT}/c", "url_key": f"blog.{OPTED_OUT}/c", "domain": f"blog.{OPTED_OUT}"}
+    _rewrite(release, "documents", lambda f: _set(f, row, **moved))
     assert _failed(release) == {REGISTRY_HONOURED}
     assert _detail(release, REGISTRY_HONOURED).startswith("1 documents match entries in force at")
 

@@ -53,10 +53,11 @@ TARGETS: dict[str, Target] = {
         ("tests/optout/test_noai_aitxt_agents.py", "tests/optout/test_aipref.py", "tests/optout/test_robots.py",
          "tests/optout/test_tdmrep.py"),
         0.0,
-    ),  # fmt: skip
+    ),
     "policies": Target(
         ("pipeline/optout/policies.py", "pipeline/optout/explain.py"),
-        ("tests/optout/test_optout_step.py", "tests/optout/test_split_scan.py", "tests/optout/test_explain_sample_web.py"),
+        ("tests/optout/test_optout_step.py", "tests/optout/test_split_scan.py",
+         "tests/optout/test_explain_sample_web.py"),
         0.0,
     ),
     "registry": Target(
@@ -147,8 +148,9 @@ def report(names: list[str]) -> bool:
     """Write .mutate/report.md (scores, equivalent mutants with reasons, survivors with diffs); True if every
     target is at or above its floor."""
     equivalent = load_equivalent()
-    lines, ok, used = ["# Mutation testing report", "", "| target | mutants | killed | equivalent | survived | score | floor |",
-                       "| --- | --- | --- | --- | --- | --- | --- |"], True, set()  # fmt: skip
+    ok, used = True, set()
+    lines = ["# Mutation testing report", "", "| target | mutants | killed | equivalent | survived | score | floor |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     details: list[str] = []
     for name in names:
         source = WORK / f"{name}.json"

@@ -91,6 +91,19 @@ def test_a_domain_covers_every_spelling_of_its_hosts(corpus, parent, tmp_path, s
     assert wanted and not wanted & set(_kept(tmp_path / "r1")["id"])
 
 
+def test_a_domain_covers_its_subdomains(corpus, parent, tmp_path):
+    _, planted = corpus
+    registry = Registry(tmp_path / "registry")
+    registry.add("domain", "epsilon.test", requester=REQUESTER)
+    derive_release(parent, tmp_path / "r1", registry=registry)
+    on_subdomain = _ids_of(parent, {p.stored_url for p in planted if "//shop.epsilon.test/" in p.stored_url})
+    assert on_subdomain and on_subdomain <= set(_kept(parent)["id"])  # kept before, by construction an original
+    wanted = _ids_of(parent, {p.stored_url for p in planted if p.site == "epsilon.test"})
+    assert set(_kept(parent)["id"]) - set(_kept(tmp_path / "r1")["id"]) == wanted & set(_kept(parent)["id"])
+    assert verify_release(tmp_path / "r1", tmp_path / "registry").ok
+    assert not verify_release(parent, tmp_path / "registry").ok
+
+
 def test_a_domain_with_a_port_covers_that_port_only(corpus, parent, tmp_path):
     _, planted = corpus
     registry = Registry(tmp_path / "registry")

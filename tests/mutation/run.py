@@ -93,6 +93,7 @@ def scratch(name: str, target: Target) -> Path:
         "pytest_add_cli_args_test_selection": list(target.tests),
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "-x"],
         "also_copy": ALSO_COPY,
+        "timeout_multiplier": 5.0,  # mutmut's default 15x the tests' own time mostly waits on endless loops
     }
     lines = ["", "[tool.mutmut]", *(f"{k} = {json.dumps(v)}" for k, v in config.items()), ""]
     with (where / "pyproject.toml").open("a", encoding="utf-8") as f:
@@ -102,7 +103,7 @@ def scratch(name: str, target: Target) -> Path:
 
 def run_target(name: str, target: Target) -> None:
     where = scratch(name, target)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"APERTURA_HYPOTHESIS": "mutation"}
     log = WORK / f"{name}.log"
     print(f"mutate {name}: {', '.join(target.modules)} against {', '.join(target.tests)} (log {log})", flush=True)
     with log.open("w") as out:

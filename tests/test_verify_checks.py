@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,8 +61,20 @@ OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, Path]:
-    """(release, registry): the release applied the registry and has its index."""
-    root = tmp_path_factory.mktemp("verify-checks")
+    """(release, registry): the release applied the registry and has its index. Tests only read it (they tamper
+    with copies), so `make mutate`, which mutates verify alone, builds it once for all mutants."""
+    shared = os.environ.get("APERTURA_VERIFY_CHECKS_RELEASE")
+    if not shared:
+        return _build(tmp_path_factory.mktemp("verify-checks"))
+    root = Path(shared)
+    if not (root / "release" / "manifest.json").is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        _build(root)
+    return root / "release", root / "registry"
+
+
+def _build(root: Path) -> tuple[Path, Path]:
+    root.mkdir(parents=True, exist_ok=True)
     files, _ = planted_corpus()
 
     def article(seed: int, url: str, headers: tuple = ()) -> Page:

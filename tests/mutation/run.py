@@ -37,6 +37,7 @@ class Target:
     modules: tuple[str, ...]  # files mutated
     tests: tuple[str, ...]  # pytest selection run against each mutant (mutmut narrows it to tests that reach it)
     floor: float  # minimum score (%) after equivalents, set from the first honest run
+    env: tuple[str, ...] = ()  # variables set to a fresh directory in the scratch tree (fixtures shared by mutants)
 
 
 TARGETS: dict[str, Target] = {
@@ -44,6 +45,7 @@ TARGETS: dict[str, Target] = {
         ("pipeline/verify.py", "pipeline/index/verify.py"),
         ("tests/test_verify_checks.py",),
         0.0,
+        ("APERTURA_VERIFY_CHECKS_RELEASE",),  # the release every check's tampering starts from, built once
     ),
     "robots": Target(("pipeline/optout/robots.py",), ("tests/optout/test_robots.py",), 0.0),
     "tdmrep": Target(("pipeline/optout/tdmrep.py",), ("tests/optout/test_tdmrep.py",), 0.0),
@@ -94,6 +96,11 @@ def scratch(name: str, target: Target) -> Path:
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "-x"],
         "also_copy": ALSO_COPY,
         "timeout_multiplier": 5.0,  # mutmut's default 15x the tests' own time mostly waits on endless loops
+        # each mutant's tests run in a fork of a process that has only collected them: forking the process that
+        # already ran them would inherit Polars' and DuckDB's thread pools (a fork then hangs) and warm caches
+        # (`lru_cache` answers computed by unmutated code would hide the mutant)
+        "process_isolation": "forkserver",
+        "forkserver_warmup": "collect",
     }
     lines = ["", "[tool.mutmut]", *(f"{k} = {json.dumps(v)}" for k, v in config.items()), ""]
     with (where / "pyproject.toml").open("a", encoding="utf-8") as f:
@@ -104,6 +111,7 @@ def scratch(name: str, target: Target) -> Path:
 def run_target(name: str, target: Target) -> None:
     where = scratch(name, target)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"APERTURA_HYPOTHESIS": "mutation"}
+    env |= {name: str(where / ".shared" / name.lower()) for name in target.env}
     log = WORK / f"{name}.log"
     print(f"mutate {name}: {', '.join(target.modules)} against {', '.join(target.tests)} (log {log})", flush=True)
     with log.open("w") as out:

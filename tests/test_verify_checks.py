@@ -607,3 +607,15 @@ def test_tantivy_lock_files_are_not_part_of_the_index(release):
         lock.unlink()
     (release / "index" / "text" / "00000" / ".tantivy-writer.lock").write_bytes(b"")
     assert not _failed(release)
+
+
+def test_the_json_report_says_what_the_checks_say(release):
+    """`apertura verify --json` (what CI and auditors parse) carries every check with its verdict and detail."""
+    _edit_manifest(release, lambda m: m["inputs"][1].update(eligible=m["inputs"][1]["eligible"] - 1))
+    report = verify_release(release)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["release"] == str(release) and data["ok"] is False
+    assert [(c["name"], c["ok"]) for c in data["checks"]] == [(name, name != CONSERVATION) for name in ALL_CHECKS]
+    assert data["checks"][ALL_CHECKS.index(CONSERVATION)]["detail"] == next(
+        c.detail for c in report.checks if c.name == CONSERVATION
+    )

@@ -235,6 +235,22 @@ def test_the_untouched_release_passes_every_check_and_runs_them_all(built):
     assert len(_manifest(release)["inputs"]) == 4
 
 
+def test_the_untouched_release_says_what_it_checked(built):
+    release, _ = built
+    details = {c.name: c.detail for c in verify_release(release).checks}
+    _, expect = planted_corpus()
+    total = len(expect) + 4  # the planted pages and the four consent pages
+    kept = sum(e.stage is None for e in expect.values()) + 1  # http://kept.test/c
+    assert details[CONSERVATION] == f"{total} = {kept} kept + {total - kept} removed"
+    assert details[MANIFEST] == "format 3, release release"
+    assert details[FILES] == "4 files match"  # one part file per table
+    assert details[SCHEMAS] == "every file matches schemas/"
+    assert details[HONOURED] == "0 violations"
+    assert details[REGISTRY_HONOURED].startswith("0 documents match the 1 entries in force at 20")
+    assert all(details[name] == "" for name in (CONFIG_HASH, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
+                                                EXPLAINED, ORPHANS, REGISTRY_STATE))  # fmt: skip
+
+
 # --- manifest -------------------------------------------------------------------------------------------------
 
 
@@ -488,12 +504,16 @@ def _tdm_evidence_row(release: Path) -> int:
     return _row(_evidence(release), kind="document", document_id=removed)
 
 
-def test_a_kept_document_with_a_reservation_fails_opt_outs_honoured(release):
-    kept = _documents(release)["id"][0]
+@pytest.mark.parametrize("reserved", [1, 4])
+def test_a_kept_document_with_a_reservation_fails_opt_outs_honoured(release, reserved):
+    kept = _documents(release)["id"].sort()[:reserved].to_list()
     row = _tdm_evidence_row(release)
-    _rewrite(release, "optout_evidence", lambda f: pl.concat([f, _set(f, row, document_id=kept)[row : row + 1]]))
+    _rewrite(release, "optout_evidence", lambda f: pl.concat([f, *(_set(f, row, document_id=k)[row : row + 1]
+                                                                   for k in kept)]))  # fmt: skip
     assert _failed(release) == {HONOURED}
-    assert _detail(release, HONOURED).startswith("1 violations")
+    detail = _detail(release, HONOURED)
+    assert detail.startswith(f"{reserved} violations, e.g. [(")
+    assert [k for k in kept if k in detail] == kept[:3]  # the first three, in id order
 
 
 def test_an_opt_out_removal_without_its_reservation_fails_the_evidence_check(release):

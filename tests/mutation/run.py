@@ -8,6 +8,7 @@ Every run happens in a scratch copy of the tree under `.mutate/<target>/`, so th
     python -m tests.mutation.run                  # every target; report in .mutate/report.md, exit 1 below a floor
     python -m tests.mutation.run verify robots    # some targets
     python -m tests.mutation.run --report-only    # rebuild the report from the last runs
+    python -m tests.mutation.run --resume verify  # go on with a stopped run
 
 A surviving mutant is either a missing test (write it) or equivalent: it cannot change any answer. Equivalent
 ones are listed, each with its reason, in `tests/mutation/equivalent.toml` and leave the score's denominator.
@@ -109,8 +110,8 @@ def scratch(name: str, target: Target) -> Path:
     return where
 
 
-def run_target(name: str, target: Target) -> None:
-    where = scratch(name, target)
+def run_target(name: str, target: Target, *, resume: bool = False) -> None:
+    where = WORK / name if resume and (WORK / name / "mutants").is_dir() else scratch(name, target)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"APERTURA_HYPOTHESIS": "mutation"}
     env |= {name: str(where / ".shared" / name.lower()) for name in target.env}
     log = WORK / f"{name}.log"
@@ -207,6 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", choices=[[], *TARGETS], help="default: all")
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report from the last runs")
+    parser.add_argument("--resume", action="store_true", help="go on with a stopped run (same tree, same tests)")
     parser.add_argument("--collect", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.collect:
@@ -215,7 +217,7 @@ def main() -> None:
     names = args.targets or list(TARGETS)
     if not args.report_only:
         for name in names:
-            run_target(name, TARGETS[name])
+            run_target(name, TARGETS[name], resume=args.resume)
     if not report(names):
         raise SystemExit("mutation score below the floor (see .mutate/report.md)")
 

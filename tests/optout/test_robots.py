@@ -693,6 +693,33 @@ def test_a_line_cut_at_the_limit_is_dropped():
     assert not robots.decide(parsed, "https://e.org/public-only", ["GPTBot"])[0].allowed
 
 
+def test_the_line_before_a_cut_line_keeps_its_last_character():
+    # `Allow: /ab` read as `Allow: /a` would allow /ax.
+    head, last, cut = b"User-agent: *\nDisallow: /\n", b"Allow: /ab\n", b"Disallow: /never-read-whole\n"
+    pad = robots.MAX_BYTES - len(head) - len(last) - 5  # the cut falls 5 bytes into `cut`
+    body = head + b"#" * (pad - 1) + b"\n" + last + cut
+    assert body[: robots.MAX_BYTES].endswith(last + cut[:5])
+    parsed = robots.parse(body)
+    assert parsed.truncated
+    assert robots.decide(parsed, "https://e.org/ab", ["GPTBot"])[0].allowed
+    assert not robots.decide(parsed, "https://e.org/ax", ["GPTBot"])[0].allowed
+
+
+def test_a_body_of_exactly_the_limit_is_read_whole():
+    line = b"Disallow: /x"  # the file's last line, without an end of line
+    head = b"User-agent: *\n"
+    body = head + b"#" * (robots.MAX_BYTES - len(head) - len(line) - 1) + b"\n" + line
+    assert len(body) == robots.MAX_BYTES
+    parsed = robots.parse(body)
+    assert not parsed.truncated
+    assert not robots.decide(parsed, "https://e.org/x", ["GPTBot"])[0].allowed
+
+
+@pytest.mark.parametrize("junk", ["this line is junk", ": a value without a key"])
+def test_a_junk_line_does_not_end_the_file(junk):
+    assert not allowed(f"User-agent: *\n{junk}\nDisallow: /private\n", "/private", "GPTBot")
+
+
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
 def test_a_line_ending_at_the_limit_is_kept(eol):
     # The cut falls right after the line (CRLF: between CR and LF, or before its EOL): the line is whole.

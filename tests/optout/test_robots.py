@@ -329,6 +329,41 @@ def test_longest_match_is_measured_on_the_normalised_pattern(rules, path, expect
     assert allowed("User-agent: *\n" + rules, path, "GPTBot") is expected
 
 
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        # two wildcards: the middle piece must be there, in order
+        ("/*private*.pdf", "/docs/private/x.pdf", True),
+        ("/*private*.pdf", "/docs/public/x.pdf", False),
+        ("/*private*.pdf", "/x.pdf/private", False),
+        ("/a*b*c*d", "/a-b-c-d", True),
+        ("/a*b*c*d", "/a-c-b-d", False),
+        # each piece at its leftmost place, or a later piece finds nothing after it
+        ("/*a*b", "/xaybza", True),
+        # a piece right after an escape is on a boundary; one inside an escape is not
+        ("/*b", "/a%2Fb", True),
+        ("/*AA", "/%EAAA", True),  # 'AA' at the escape's second digit is skipped, the next one counts
+        ("/*AA", "/%EAA", False),
+    ],
+)
+def test_wildcard_pieces_are_found_in_order_and_never_inside_an_escape(pattern, path, matches):
+    assert allowed(f"User-agent: *\nDisallow: {pattern}\n", path, "GPTBot") is not matches
+
+
+@pytest.mark.parametrize(
+    ("rules", "path", "expected"),
+    [
+        ("Allow: /abc\nDisallow: /a*c\n", "/abc", True),  # 4 against 4 ('*' counts one): a tie, Allow wins
+        ("Disallow: /abc\nAllow: /a*c\n", "/abc", True),
+        ("Disallow: /abcd\nAllow: /a*c\n", "/abcd", False),  # 5 against 4
+        ("Disallow: /ab\nAllow: /a*\n", "/ab", True),  # 3 against 3
+        ("Allow: /ab\nDisallow: /a*$\n", "/ab", False),  # 3 against 4 ('$' counts one)
+    ],
+)
+def test_a_wildcard_counts_one_character_in_the_longest_match(rules, path, expected):
+    assert allowed("User-agent: *\n" + rules, path, "GPTBot") is expected
+
+
 def test_url_is_compared_in_its_canonical_form():
     # The page a crawler requests for '/public/../private/x' is /private/x (url_identity: dot segments resolved).
     assert not allowed("User-agent: *\nDisallow: /private/\n", "/public/../private/x", "x")

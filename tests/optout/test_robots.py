@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -782,3 +783,56 @@ def test_a_user_agent_line_after_usage_lines_continues_the_group():
     # a group closed by Allow/Disallow is not continued
     closed = robots.parse(b"User-agent: GPTBot\nAllow: /x\nUser-agent: *\nDisallow: /\n")
     assert robots.decide(closed, "http://a.test/x", ["GPTBot"])[0].allowed
+
+
+# --- how the fetch ended (RFC 9309 2.3.1): the whole outcome, as evidence records it ---------------------
+
+FETCHED_BODY = b"User-agent: *\nDisallow: /x\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "redirects", "mode", "outcome"),
+    [
+        (400, 0, "allow_all", "unavailable (HTTP 400)"),
+        (404, 5, "allow_all", "unavailable (HTTP 404)"),
+        (499, 0, "allow_all", "unavailable (HTTP 499)"),
+        (500, 0, "disallow_all", "unreachable (HTTP 500)"),
+        (503, 0, "disallow_all", "unreachable (HTTP 503)"),
+        (300, 0, "disallow_all", "unreachable (HTTP 300)"),  # a redirect not followed
+        (199, 0, "disallow_all", "unreachable (HTTP 199)"),
+        (200, 6, "disallow_all", "unreachable (more than 5 redirects)"),
+    ],
+)
+def test_a_fetch_that_ended_without_rules_allows_or_disallows_all(status, redirects, mode, outcome):
+    got = robots.from_fetch(status, FETCHED_BODY, url="https://e.org/robots.txt", redirects=redirects,
+                            fetched_at="2026-01-02T03:04:05Z")  # fmt: skip
+    digest = hashlib.sha256(FETCHED_BODY).hexdigest()
+    assert got == robots.Robots("https://e.org/robots.txt", mode, outcome, (), digest, "2026-01-02T03:04:05Z")
+    decision = robots.decide(got, "https://e.org/y", ["GPTBot"])[0]
+    allowed = mode == "allow_all"
+    assert decision.allowed is allowed
+    assert decision.rule == f"{outcome}: {'allow' if allowed else 'disallow'} all"
+    assert decision.evidence == (robots.Evidence("robots", "https://e.org/robots.txt", outcome, digest,
+                                                 "2026-01-02T03:04:05Z"),)  # fmt: skip
+
+
+def test_no_response_disallows_all_and_has_no_digest():
+    got = robots.from_fetch(None, url="https://e.org/robots.txt", fetched_at="2026-01-02T03:04:05Z")
+    assert got == robots.Robots("https://e.org/robots.txt", "disallow_all", "unreachable (no response)", (), None,
+                                "2026-01-02T03:04:05Z")  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "redirects"), [(200, 0), (299, 5)])
+def test_a_2xx_fetch_is_parsed(status, redirects):
+    got = robots.from_fetch(status, FETCHED_BODY, url="https://e.org/robots.txt", redirects=redirects,
+                            fetched_at="2026-01-02T03:04:05Z")  # fmt: skip
+    assert got == robots.parse(FETCHED_BODY, "https://e.org/robots.txt", "2026-01-02T03:04:05Z")
+    assert (got.mode, got.outcome, got.url, got.fetched_at) == ("rules", "parsed", "https://e.org/robots.txt",
+                                                                "2026-01-02T03:04:05Z")  # fmt: skip
+    assert not robots.decide(got, "https://e.org/x", ["GPTBot"])[0].allowed
+    assert robots.from_fetch(status, None).mode == "rules"  # an empty 2xx body: rules, none of them
+
+
+def test_no_robots_txt_at_all_allows_all():
+    assert robots.missing() == robots.Robots("robots.txt", "allow_all", "missing")
+    assert robots.missing("https://e.org/robots.txt").url == "https://e.org/robots.txt"

@@ -49,7 +49,11 @@ TARGETS: dict[str, Target] = {
         0.0,
         ("APERTURA_VERIFY_CHECKS_RELEASE",),  # the release every check's tampering starts from, built once
     ),
-    "robots": Target(("pipeline/optout/robots.py",), ("tests/optout/test_robots.py",), 0.0),
+    "robots": Target(
+        ("pipeline/optout/robots.py",),
+        ("tests/optout/test_robots.py", "tests/optout/test_aipref.py"),
+        0.0,
+    ),
     "tdmrep": Target(("pipeline/optout/tdmrep.py",), ("tests/optout/test_tdmrep.py",), 0.0),
     "signals": Target(
         ("pipeline/optout/noai.py", "pipeline/optout/aitxt.py", "pipeline/optout/aipref.py",

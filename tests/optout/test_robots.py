@@ -836,3 +836,45 @@ def test_a_2xx_fetch_is_parsed(status, redirects):
 def test_no_robots_txt_at_all_allows_all():
     assert robots.missing() == robots.Robots("robots.txt", "allow_all", "missing")
     assert robots.missing("https://e.org/robots.txt").url == "https://e.org/robots.txt"
+
+
+def test_every_agent_gets_its_own_whole_decision():
+    """One decision per honoured agent, in order, whatever path decides the first: a missing one would read as
+    "no objection" for that agent."""
+    text = b"User-agent: GPTBot\nDisallow: /private\n\nUser-agent: CCBot\nAllow: /\n"
+    url, at, digest = "https://e.org/robots.txt", "2026-01-02T03:04:05Z", hashlib.sha256(text).hexdigest()
+    parsed = robots.parse(text, url, at)
+    agents = ["GPTBot", "ClaudeBot", "CCBot"]
+
+    def evidence(seen: str, sha256: str | None = digest) -> tuple:
+        return (robots.Evidence("robots", url, seen, sha256, at),)
+
+    nobody = "no group for this agent and no '*' group"
+    assert robots.decide(parsed, "https://e.org/private/x", agents) == [
+        robots.Decision("GPTBot", False, "robots", "Disallow: /private (line 2, group 'GPTBot')",
+                        evidence("Disallow: /private")),
+        robots.Decision("ClaudeBot", True, "robots", nobody, evidence(nobody)),
+        robots.Decision("CCBot", True, "robots", "Allow: / (line 5, group 'CCBot')", evidence("Allow: /")),
+    ]  # fmt: skip
+    assert robots.decide(parsed, "https://e.org/public", agents)[0] == robots.Decision(
+        "GPTBot", True, "robots", "no matching rule in group 'GPTBot'", evidence("no matching rule in group 'GPTBot'")
+    )
+    assert robots.decide(parsed, "https://e.org/robots.txt", agents) == [
+        robots.Decision(agent, True, "robots", "/robots.txt is always allowed", ()) for agent in agents
+    ]
+    down = robots.from_fetch(503, b"", url=url, fetched_at=at)
+    empty = hashlib.sha256(b"").hexdigest()
+    assert robots.decide(down, "https://e.org/x", agents) == [
+        robots.Decision(agent, False, "robots", "unreachable (HTTP 503): disallow all",
+                        evidence("unreachable (HTTP 503)", empty)) for agent in agents
+    ]  # fmt: skip
+
+
+def test_a_longer_rule_seen_later_still_wins_and_a_tie_goes_to_allow_whatever_the_order():
+    for rules in ("Disallow: /a\nAllow: /ab\nDisallow: /a*\n", "Disallow: /a*\nAllow: /ab\nDisallow: /a\n"):
+        decision = robots.decide(robots.parse(f"User-agent: *\n{rules}".encode()), "https://e.org/abc", ["x"])[0]
+        assert decision.allowed and decision.rule.startswith("Allow: /ab (line 3")
+    tie = "User-agent: *\nAllow: /ab\nDisallow: /a*\n"  # 3 against 3, Allow first
+    assert robots.decide(robots.parse(tie.encode()), "https://e.org/abc", ["x"])[0].rule.startswith("Allow: /ab")
+    same = "User-agent: *\nDisallow: /ab\nDisallow: /a*\n"  # equal length and kind: the first one is named
+    assert robots.decide(robots.parse(same.encode()), "https://e.org/abc", ["x"])[0].rule.startswith("Disallow: /ab")

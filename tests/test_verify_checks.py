@@ -26,7 +26,7 @@ from pipeline.config import RunConfig
 from pipeline.optout.registry import Registry
 from pipeline.synthetic import make_page
 from pipeline.tables import writer_options
-from pipeline.verify import verify_release
+from pipeline.verify import VerifyReport, verify_release
 from tests.helpers.corpus import planted_corpus
 from tests.helpers.warcs import Page, write_warc
 
@@ -103,9 +103,13 @@ def release(built, tmp_path) -> Path:
     return copy
 
 
+_LAST: dict[str, VerifyReport] = {}  # the last report per release, for `_detail`
+
+
 def _report(release: Path, registry: Path | None = None) -> dict[str, bool]:
     report = verify_release(release, registry)
     assert report.ok == all(c.ok for c in report.checks)
+    _LAST[str(release)] = report
     return {c.name: c.ok for c in report.checks}
 
 
@@ -114,7 +118,10 @@ def _failed(release: Path, registry: Path | None = None) -> set[str]:
 
 
 def _detail(release: Path, name: str) -> str:
-    return next(c.detail for c in verify_release(release).checks if c.name == name)
+    """The detail of check `name` in the report of the last `_failed`/`_report` on `release` (verified again if
+    there was none): call it right after the assertion on the failed checks, before tampering further."""
+    report = _LAST.get(str(release)) or verify_release(release)
+    return next(c.detail for c in report.checks if c.name == name)
 
 
 def _manifest(release: Path) -> dict:

@@ -73,7 +73,11 @@ TARGETS: dict[str, Target] = {
         ("tests/test_registry_consent.py",),
         None,
     ),
-    "url_identity": Target(("pipeline/url_identity.py",), ("tests/test_url_identity.py",), None),
+    "url_identity": Target(
+        ("pipeline/url_identity.py",),
+        ("tests/test_url_identity.py", "tests/index/test_check.py"),  # the SQL conditions: lookups by domain/URL
+        None,
+    ),
     "text_identity": Target(
         ("pipeline/text_identity.py", "pipeline/steps/pii.py"),
         ("tests/test_text_identity.py", "tests/steps/test_language_pii.py"),
@@ -81,7 +85,9 @@ TARGETS: dict[str, Target] = {
     ),
     "dedup": Target(("pipeline/steps/dedup.py",), ("tests/steps/test_dedup.py",), None),
     "derive": Target(("pipeline/derive.py",), ("tests/test_derive.py", "tests/test_registry_consent.py"), None),
-    "membership": Target(("pipeline/index/query.py",), ("tests/index/test_check.py",), None),
+    "membership": Target(
+        ("pipeline/index/query.py",), ("tests/index/test_check.py", "tests/index/test_text_identity.py"), None
+    ),
 }
 
 # copied into each scratch tree; mutmut copies `tests/` and pyproject.toml itself

@@ -23,6 +23,7 @@ import pytest
 
 from pipeline.cli import build
 from pipeline.config import RunConfig
+from pipeline.derive import derive_release
 from pipeline.optout.registry import Registry
 from pipeline.synthetic import make_page
 from pipeline.tables import writer_options
@@ -132,7 +133,7 @@ def _write_manifest(release: Path, manifest: dict, *, rebind_index: bool = True)
     """Write a changed manifest; with `rebind_index` also re-point index.json at it, as a forger would."""
     data = json.dumps(manifest, indent=2).encode()
     (release / "manifest.json").write_bytes(data)
-    if rebind_index:
+    if rebind_index and (release / "index").is_dir():
         info = json.loads((release / "index" / "index.json").read_text())
         info["manifest_sha256"] = hashlib.sha256(data).hexdigest()
         (release / "index" / "index.json").write_text(json.dumps(info))
@@ -488,9 +489,27 @@ def test_a_consistent_other_config_fails_only_the_rows_check(release):
 def test_a_stored_url_identity_that_does_not_recompute_fails(release, table, column, value):
     frame = pl.read_parquet(_part(release, table))
     url = "http://kept.test/c" if table == "documents" else "http://en.blog.test/short"
-    _rewrite(release, table, lambda f: _set(f, _row(frame, url=url), **{column: value}))
+    row = _row(frame, url=url)
+    _rewrite(release, table, lambda f: _set(f, row, **{column: value}))
     assert _failed(release) == {URLS}
-    assert _detail(release, URLS).startswith("1 rows differ")
+    assert _detail(release, URLS) == f"1 rows differ, e.g. {[frame['id'][row]]}"
+
+
+def test_at_most_three_url_identity_examples_are_named(release):
+    docs = _documents(release).sort("id")
+    wrong = docs["id"][:2].to_list()  # two in documents, two in the ledger: examples come from both tables
+    _rewrite(release, "documents", lambda f: f.with_columns(
+        url_key=pl.when(pl.col("id").is_in(wrong)).then(pl.lit("x.test/")).otherwise(pl.col("url_key"))),
+        reseal=False)  # fmt: skip
+    ledger = _ledger(release).sort("id")
+    wrong_removed = ledger["id"][:2].to_list()
+    _rewrite(release, "ledger", lambda f: f.with_columns(
+        domain=pl.when(pl.col("id").is_in(wrong_removed)).then(pl.lit("x.test")).otherwise(pl.col("domain"))))
+    assert _failed(release) == {URLS}
+    detail = _detail(release, URLS)
+    assert detail.startswith("4 rows differ, e.g. [")
+    named = [i for i in wrong + wrong_removed if f"'{i}'" in detail]
+    assert len(named) == 3 and set(wrong) <= set(named)  # the documents' first, then the ledger's
 
 
 def test_a_release_built_with_other_url_rules_fails_the_url_check(release):
@@ -574,6 +593,64 @@ def test_an_unreadable_registry_fails_the_registry_check_by_its_own_name(built, 
     (registry / "entries" / "broken.parquet").write_bytes(b"PAR1 not really")
     assert _failed(release, registry) == {REGISTRY_UNREADABLE}
     assert "broken.parquet" in next(c.detail for c in verify_release(release, registry).checks if not c.ok)
+
+
+# --- a derived release: checked against the registry state it applied, at the time it was derived -------------
+
+
+@pytest.fixture(scope="module")
+def derived(built, tmp_path_factory) -> tuple[Path, Path]:
+    """(child, registry): the release derived with one more domain entry, kept.test, added after it was built."""
+    root = tmp_path_factory.mktemp("derived")
+    registry = root / "registry"
+    shutil.copytree(built[1], registry)
+    Registry(registry).add("domain", "kept.test", requester="Legal <legal@example.org>")
+    derive_release(built[0], root / "child", registry=Registry(registry))
+    return root / "child", registry
+
+
+@pytest.fixture
+def child(derived, tmp_path) -> Path:
+    copy = tmp_path / "child"
+    shutil.copytree(derived[0], copy, symlinks=True)
+    return copy
+
+
+def test_a_derived_release_verifies_against_the_registry_at_its_derivation(derived, child):
+    lineage = _manifest(child)["lineage"]
+    assert "http://kept.test/c" not in set(_documents(child)["url"])
+    assert _failed(child) == set() and REGISTRY_STATE in _report(child)
+    in_force = f"0 documents match the 2 entries in force at {lineage['derived_at']}"
+    assert _detail(child, REGISTRY_HONOURED).startswith(in_force)
+
+
+def test_a_document_of_a_domain_opted_out_at_the_derivation_fails_the_child(child):
+    """kept.test was added to the registry after the parent was built: only the derivation's time and registry
+    state say it was in force."""
+    row = _row(_documents(child), url="http://en.news.test/article/0")
+    moved = {"url": "http://blog.kept.test/c", "url_key": "blog.kept.test/c", "domain": "blog.kept.test"}
+    _rewrite(child, "documents", lambda f: _set(f, row, **moved))
+    assert _failed(child) == {REGISTRY_HONOURED}
+
+
+def test_an_entry_edited_after_the_derivation_fails_the_childs_registry_state(derived, child, tmp_path):
+    registry = tmp_path / "registry-copy"
+    shutil.copytree(derived[1], registry)
+    entry = next(p for p in (registry / "entries").glob("*.parquet") if pl.read_parquet(p)["value"][0] == "kept.test")
+    pl.read_parquet(entry).with_columns(note=pl.lit("edited later")).write_parquet(entry)
+    assert _failed(child, registry) == {REGISTRY_STATE}
+
+
+def test_a_release_that_never_applied_a_registry_is_checked_against_one_given(built, release, tmp_path):
+    """Without a recorded registry there is no state to compare; the given registry's entries in force now count."""
+    _edit_manifest(release, lambda m: m["optout"].pop("registry"))
+    assert REGISTRY_STATE not in _report(release) and not _failed(release)  # no registry given: no registry check
+    registry = tmp_path / "registry"
+    shutil.copytree(built[1], registry)
+    Registry(registry).add("domain", "kept.test", requester="Legal <legal@example.org>")
+    checks = _report(release, registry)
+    assert REGISTRY_STATE not in checks and _failed(release, registry) == {REGISTRY_HONOURED}
+    assert _detail(release, REGISTRY_HONOURED).startswith("1 documents match entries in force now")
 
 
 # --- tables outside the release -------------------------------------------------------------------------------

@@ -21,12 +21,13 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+import schemas
 from pipeline.cli import build
 from pipeline.config import RunConfig
 from pipeline.derive import derive_release
 from pipeline.optout.registry import Registry
 from pipeline.synthetic import make_page
-from pipeline.tables import writer_options
+from pipeline.tables import ROW_GROUP_SIZE, writer_options
 from pipeline.verify import VerifyReport, verify_release
 from tests.helpers.corpus import planted_corpus
 from tests.helpers.warcs import Page, write_warc
@@ -155,13 +156,14 @@ def _write_table(path: Path, frame: pl.DataFrame) -> None:
     options and the same row groups (extra rows go to the last one), so an edit that keeps the values' sizes
     can keep the file's size."""
     meta = pq.read_metadata(path)
-    schema = meta.schema.to_arrow_schema()
+    schema = schemas.arrow_schema(meta.metadata[b"apertura.table"].decode(),
+                                  int(meta.metadata[b"apertura.schema_version"]))  # fmt: skip
     table = frame.to_arrow().select(schema.names).cast(schema)
     with pq.ParquetWriter(path, schema, **writer_options(schema)) as writer:
         start = 0
         for group in range(meta.num_row_groups):
             rows = meta.row_group(group).num_rows if group < meta.num_row_groups - 1 else table.num_rows - start
-            writer.write_table(table.slice(start, rows), row_group_size=rows or 1)
+            writer.write_table(table.slice(start, rows), row_group_size=ROW_GROUP_SIZE)
             start += rows
 
 
@@ -254,6 +256,8 @@ def test_the_untouched_release_says_what_it_checked(built):
     assert details[FILES] == "4 files match"  # one part file per table
     assert details[SCHEMAS] == "every file matches schemas/"
     assert details[HONOURED] == "0 violations"
+    bound = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
+    assert details[INDEX_BINDS] == f"built from manifest sha256 {bound[:16]}…"
     assert details[REGISTRY_HONOURED].startswith("0 documents match the 1 entries in force at 20")
     assert all(details[name] == "" for name in (CONFIG_HASH, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
                                                 EXPLAINED, ORPHANS, REGISTRY_STATE))  # fmt: skip
@@ -349,6 +353,15 @@ def test_a_missing_or_an_unlisted_file_fails_files_and_sha256(release, table):
 def test_a_row_count_the_file_does_not_have_fails_table_schemas(release, table):
     _edit_manifest(release, lambda m: next(f for f in m["files"] if f["table"] == table).update(rows=10**6))
     assert _failed(release) == {SCHEMAS}
+    rows = pq.read_metadata(_part(release, table)).num_rows
+    assert _detail(release, SCHEMAS) == f"{table}/part-00000.parquet: {rows} rows, manifest says 1000000"
+
+
+def test_every_schema_problem_is_named(release):
+    two = ("ledger", "signatures")
+    _edit_manifest(release, lambda m: [f.update(rows=10**6) for f in m["files"] if f["table"] in two])
+    assert _failed(release) == {SCHEMAS}
+    assert _detail(release, SCHEMAS).count("; ") == 1  # two problems, one line
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -367,9 +380,28 @@ def test_a_column_of_another_type_fails_table_schemas(release, table):
 @pytest.mark.parametrize("delta", [-1, +1])
 def test_one_inputs_eligible_count_off_by_one_fails_conservation(release, delta):
     """The totals stay right: only the per-input law (eligible == kept + removed, both ways) can see it."""
+    entry = _manifest(release)["inputs"][1]
     _edit_manifest(release, lambda m: m["inputs"][1].update(eligible=m["inputs"][1]["eligible"] + delta))
     assert _failed(release) == {CONSERVATION}
-    assert "eligible records but" in _detail(release, CONSERVATION)
+    accounted = entry["kept"] + entry["removed"]
+    assert _detail(release, CONSERVATION) == (
+        f"{entry['path']}: {entry['eligible'] + delta} eligible records but {accounted} accounted for"
+    )
+
+
+def test_two_inputs_off_are_both_named(release):
+    _edit_manifest(release, lambda m: [e.update(eligible=e["eligible"] + 1) for e in m["inputs"][:2]])
+    assert _failed(release) == {CONSERVATION}
+    assert _detail(release, CONSERVATION).count("; ") == 1
+
+
+def test_an_input_without_eligible_records_conserves(release):
+    """An input whose records were all requests or metadata has no rows in either table: 0 = 0 + 0."""
+    empty = {"path": "/inputs/only-requests.warc.gz", "sha256": "0" * 64, "bytes": 10, "format": "warc",
+             "records_by_type": {"request": 1}, "eligible": 0, "kept": 0, "removed": 0,
+             "read_stopped": None}  # fmt: skip
+    _edit_manifest(release, lambda m: m["inputs"].append(empty))
+    assert _failed(release) == set()
 
 
 def test_a_removal_moved_to_another_input_fails_conservation(release):
@@ -407,6 +439,9 @@ def test_a_changed_removal_reason_fails_the_reasons_check(release):
     row = _row(_ledger(release), reason="gopher_short_doc")
     _rewrite(release, "ledger", lambda f: _set(f, row, reason="gopher_top_2_gram"))
     assert _failed(release) == {REASONS}
+    assert _detail(release, REASONS).startswith("ledger {(") and "('quality', 'gopher_top_2_gram'): 2" in _detail(
+        release, REASONS
+    )
 
 
 def test_reasons_the_manifest_moved_fail_the_reasons_check(release):
@@ -695,6 +730,14 @@ def test_no_index_passes_the_index_check(release):
     shutil.rmtree(release / "index")
     checks = _report(release)
     assert checks[INDEX] is True and INDEX_BINDS not in checks and not _failed(release)
+    assert _detail(release, INDEX) == "no membership index (optional): `apertura index` builds one"
+
+
+def test_an_index_whose_manifest_cannot_be_read_is_not_bound(release):
+    from pipeline.index import verify_index
+
+    (release / "manifest.json").unlink()
+    assert [(name, ok) for name, ok, _ in verify_index(release)] == [(INDEX_BINDS, False)]
 
 
 @pytest.mark.parametrize("damage", ["not json", "other format"])
@@ -702,12 +745,18 @@ def test_a_broken_index_json_fails_its_check(release, damage):
     path = release / "index" / "index.json"
     path.write_text("{" if damage == "not json" else json.dumps({"format": "something-else", "files": []}))
     assert _failed(release) == {INDEX_JSON}
+    expected = "unreadable (" if damage == "not json" else "not an apertura index (format 'something-else')"
+    assert expected in _detail(release, INDEX_JSON)
 
 
 def test_an_index_built_from_another_manifest_fails_the_binding(release):
+    bound = json.loads((release / "index" / "index.json").read_text())["manifest_sha256"]
     _edit_manifest(release, lambda m: m.update(release_id="renamed"), rebind_index=False)
     assert _failed(release) == {INDEX_BINDS}
-    assert "rebuild with `apertura index --force`" in _detail(release, INDEX_BINDS)
+    current = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
+    assert _detail(release, INDEX_BINDS) == (
+        f"built from manifest sha256 {bound[:16]}…, current is {current[:16]}…: rebuild with `apertura index --force`"
+    )
 
 
 @pytest.mark.parametrize("damage", ["same size", "other size", "missing", "unlisted"])

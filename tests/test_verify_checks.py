@@ -281,6 +281,20 @@ def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
             manifest["format"] = "other-release"
         path.write_text(json.dumps(manifest))
     assert _report(release) == {MANIFEST: False}
+    expected = {
+        "not json": f"{path} is not valid JSON: ",
+        "missing": f"{release} is not a release: manifest.json is missing",
+        "no counts": "manifest.json does not match its schema: 'counts' is a required property",
+        "other format": "manifest.json does not match its schema: 'apertura-release' was expected",
+    }
+    assert _detail(release, MANIFEST).startswith(expected[damage])
+
+
+def test_a_file_listed_with_another_schema_version_fails_table_schemas(release):
+    """The schema a file must have is the version the manifest lists for it, not the newest."""
+    _edit_manifest(release, lambda m: next(f for f in m["files"] if f["table"] == "documents").update(schema_version=1))
+    assert _failed(release) == {SCHEMAS}
+    assert _detail(release, SCHEMAS) == "documents/part-00000.parquet: columns differ from documents.v1"
 
 
 def test_a_changed_config_fails_the_config_hash(release):
@@ -346,6 +360,18 @@ def test_a_missing_or_an_unlisted_file_fails_files_and_sha256(release, table):
     assert f"{table}/{path.name}: missing" in _detail(release, FILES)
 
 
+def test_every_file_problem_is_named(release):
+    """A missing file does not stop the others being checked."""
+    _part(release, "documents").unlink()
+    ledger = _part(release, "ledger")
+    ledger.write_bytes(ledger.read_bytes() + b"\0")
+    size = ledger.stat().st_size
+    assert _failed(release) == {FILES}
+    assert _detail(release, FILES) == (
+        f"documents/part-00000.parquet: missing; ledger/part-00000.parquet: {size} bytes, manifest says {size - 1}"
+    )
+
+
 # --- table schemas --------------------------------------------------------------------------------------------
 
 
@@ -361,7 +387,10 @@ def test_every_schema_problem_is_named(release):
     two = ("ledger", "signatures")
     _edit_manifest(release, lambda m: [f.update(rows=10**6) for f in m["files"] if f["table"] in two])
     assert _failed(release) == {SCHEMAS}
-    assert _detail(release, SCHEMAS).count("; ") == 1  # two problems, one line
+    rows = {t: pq.read_metadata(_part(release, t)).num_rows for t in two}
+    assert _detail(release, SCHEMAS) == "; ".join(
+        f"{t}/part-00000.parquet: {rows[t]} rows, manifest says 1000000" for t in two
+    )  # two problems, one line, in manifest order
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -390,9 +419,12 @@ def test_one_inputs_eligible_count_off_by_one_fails_conservation(release, delta)
 
 
 def test_two_inputs_off_are_both_named(release):
+    inputs = _manifest(release)["inputs"][:2]
     _edit_manifest(release, lambda m: [e.update(eligible=e["eligible"] + 1) for e in m["inputs"][:2]])
     assert _failed(release) == {CONSERVATION}
-    assert _detail(release, CONSERVATION).count("; ") == 1
+    assert _detail(release, CONSERVATION) == "; ".join(
+        f"{e['path']}: {e['eligible'] + 1} eligible records but {e['eligible']} accounted for" for e in inputs
+    )
 
 
 def test_an_input_without_eligible_records_conserves(release):
@@ -606,6 +638,8 @@ def test_an_edited_registry_entry_fails_the_registry_state(built, release, tmp_p
     (entry,) = (registry / "entries").glob("*.parquet")
     pl.read_parquet(entry).with_columns(note=pl.lit("edited later")).write_parquet(entry)
     assert _failed(release, registry) == {REGISTRY_STATE}
+    as_of = _manifest(release)["optout"]["registry"]["as_of"]
+    assert _detail(release, REGISTRY_STATE).startswith(f"{registry} at {as_of} hashes to ")
 
 
 def test_a_dropped_registry_entry_fails_the_registry_state(built, release, tmp_path):
@@ -737,7 +771,17 @@ def test_an_index_whose_manifest_cannot_be_read_is_not_bound(release):
     from pipeline.index import verify_index
 
     (release / "manifest.json").unlink()
-    assert [(name, ok) for name, ok, _ in verify_index(release)] == [(INDEX_BINDS, False)]
+    ((name, ok, detail),) = verify_index(release)
+    assert (name, ok) == (INDEX_BINDS, False) and "manifest.json" in detail
+
+
+def test_an_index_json_without_its_binding_is_not_bound(release):
+    path = release / "index" / "index.json"
+    info = json.loads(path.read_text())
+    del info["manifest_sha256"]
+    path.write_text(json.dumps(info))
+    assert _failed(release) == {INDEX_BINDS}
+    assert _detail(release, INDEX_BINDS).startswith("built from manifest sha256 ?…, current is ")
 
 
 @pytest.mark.parametrize("damage", ["not json", "other format"])
@@ -773,6 +817,7 @@ def test_a_changed_index_file_fails_the_index_files_check(release, damage):
     else:
         (release / "index" / "extra.npy").write_bytes(b"\0")
     assert _failed(release) == {INDEX_FILES}
+    assert "; " not in _detail(release, INDEX_FILES)  # one problem
     expected = {"same size": "sha256 differs from index.json", "other size": "bytes, index.json says",
                 "missing": "signatures.npy: missing", "unlisted": "extra.npy: not listed in index.json"}  # fmt: skip
     assert expected[damage] in _detail(release, INDEX_FILES)
@@ -795,3 +840,10 @@ def test_the_json_report_says_what_the_checks_say(release):
     assert data["checks"][ALL_CHECKS.index(CONSERVATION)]["detail"] == next(
         c.detail for c in report.checks if c.name == CONSERVATION
     )
+
+
+def test_every_index_problem_is_named(release):
+    (release / "index" / "signatures.npy").unlink()
+    (release / "index" / "extra.npy").write_bytes(b"\0")
+    assert _failed(release) == {INDEX_FILES}
+    assert _detail(release, INDEX_FILES) == "signatures.npy: missing; extra.npy: not listed in index.json"

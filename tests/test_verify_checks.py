@@ -266,7 +266,7 @@ def test_the_untouched_release_says_what_it_checked(built):
 # --- manifest -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("damage", ["not json", "no counts", "other format", "missing"])
+@pytest.mark.parametrize("damage", ["not json", "no counts", "other format", "missing", "no version", "version 99"])
 def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
     path = release / "manifest.json"
     if damage == "not json":
@@ -277,6 +277,10 @@ def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
         manifest = _manifest(release)
         if damage == "no counts":
             del manifest["counts"]
+        elif damage == "no version":
+            del manifest["format_version"]
+        elif damage == "version 99":
+            manifest["format_version"] = 99
         else:
             manifest["format"] = "other-release"
         path.write_text(json.dumps(manifest))
@@ -286,8 +290,15 @@ def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
         "missing": f"{release} is not a release: manifest.json is missing",
         "no counts": "manifest.json does not match its schema: 'counts' is a required property",
         "other format": "manifest.json does not match its schema: 'apertura-release' was expected",
+        "no version": "manifest.json does not match its schema: 'format_version' is a required property",
+        "version 99": "manifest.json does not match its schema: [Errno 2] No such file or directory: ",
     }
-    assert _detail(release, MANIFEST).startswith(expected[damage])
+    detail = _detail(release, MANIFEST)
+    assert detail.startswith(expected[damage])
+    if damage in ("no counts", "other format", "no version"):
+        assert detail == expected[damage]  # the schema's one-line message, not the whole validation report
+    if damage == "version 99":
+        assert detail.endswith("manifest.v99.json'")
 
 
 def test_a_file_listed_with_another_schema_version_fails_table_schemas(release):

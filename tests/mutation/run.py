@@ -46,7 +46,7 @@ TARGETS: dict[str, Target] = {
     "verify": Target(
         ("pipeline/verify.py", "pipeline/index/verify.py"),
         ("tests/test_verify_checks.py",),
-        None,
+        99.0,  # 2026-12-05: 936 of 939 killed (99.7 %), 33 equivalent; first pass with the day's early tests 87.9 %
         ("APERTURA_VERIFY_CHECKS_RELEASE",),  # the release every check's tampering starts from, built once
     ),
     "robots": Target(

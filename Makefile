@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test fuzz lint bench clean
+.PHONY: demo test fuzz mutate lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test: $(STAMP) $(VENV)/.ray-stamp
 fuzz: $(STAMP)  # nightly-style: more hypothesis examples and corrupt variants than the test suite runs
 	APERTURA_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q -p no:cacheprovider tests/hardening
 
+$(VENV)/.mutate-stamp: $(STAMP)  # mutmut (the `mutate` extra), only for `make mutate`
+	$(BIN)/pip install --quiet -e '.[dev,mutate]'
+	touch $@
+
+mutate: $(VENV)/.mutate-stamp  # slow (hours on 2 cores): mutation testing of the proof code; MUTATE="verify robots" for some
+	$(BIN)/python -m tests.mutation.run $(MUTATE)
+
 bench: $(STAMP) .venv-bench/.installed  # every benchmark, peers (datatrove) in their own venv; figures as JSON lines
 	$(BIN)/python -m bench --jsonl bench/runs.jsonl
 
@@ -34,4 +41,4 @@ bench: $(STAMP) .venv-bench/.installed  # every benchmark, peers (datatrove) in 
 	$(PYTHON) -m venv .venv-bench && .venv-bench/bin/pip install --quiet -r bench/requirements-peer.txt && touch $@
 
 clean:
-	rm -rf $(VENV) .venv-bench releases crawls .pytest_cache
+	rm -rf $(VENV) .venv-bench releases crawls .pytest_cache .mutate

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
 
 from pipeline.config import RunConfig
 from tests.helpers.corpus import write_planted_corpus
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+
+if os.environ.get("APERTURA_HYPOTHESIS") == "mutation":
+    # `make mutate`: one failing example kills a mutant; shrinking it (up to minutes per mutant) would only cost time
+    settings.register_profile("mutation", phases=(Phase.explicit, Phase.reuse, Phase.generate), database=None)
+    settings.load_profile("mutation")
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +51,10 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"shared fixtures not found at {FIXTURES}")
     return FIXTURES
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("APERTURA_HYPOTHESIS") == "mutation":
+        # `make mutate` stops at the first failure: the tests of a whole untampered result go first, so most
+        # mutants die in one test instead of after a random half of the file
+        items.sort(key=lambda item: "untouched" not in item.name)

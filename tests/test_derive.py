@@ -50,10 +50,15 @@ def planted(parent, tmp_path_factory):
     """A registry with one domain, one URL prefix and one text entry, and the ids each must remove."""
     tmp = tmp_path_factory.mktemp("registry")
     docs = _docs(parent).sort("id")
-    domains = docs.group_by("domain").len().filter(pl.col("len") >= 2).sort("len", "domain")["domain"]
-    domain, prefix_domain = domains[0], domains[1]
+    # the domain entry names a parent whose documents all sit on subdomains (en.news.test, de.news.test ...), so
+    # it removes only what the subdomain rule covers
+    domain = "news.test"
+    on_domain = pl.col("domain").str.ends_with("." + domain)
+    assert docs.filter(on_domain)["domain"].n_unique() >= 2 and docs.filter(pl.col("domain") == domain).is_empty()
+    hosts = docs.filter(~on_domain).group_by("domain").len().filter(pl.col("len") >= 2).sort("len", "domain")
+    prefix_domain = hosts["domain"][0]
     prefix = docs.filter(pl.col("domain") == prefix_domain)["url"][0].rsplit("/", 1)[0] + "/"
-    others = docs.filter(~pl.col("domain").is_in([domain, prefix_domain]))
+    others = docs.filter(~on_domain & (pl.col("domain") != prefix_domain))
     victim = others.filter(pl.col("text").str.len_chars() > 800).row(0, named=True)
     # the rights holder's own version: the same article with a sentence more -> a near copy, not exact
     text_file = tmp / "article.txt"

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app, build
 from pipeline.config import RunConfig
 from pipeline.derive import derive_release
-from pipeline.optout.registry import ENTRY_SCHEMA, Registry, RegistryError
+from pipeline.optout.registry import ENTRY_SCHEMA, Registry, RegistryError, match
 from pipeline.verify import verify_release
 from tests.helpers.consent_corpus import consent_corpus, edit_words
 
@@ -90,6 +90,35 @@ def test_a_domain_covers_every_spelling_of_its_hosts(corpus, parent, tmp_path, s
     wanted = _ids_of(parent, {p.stored_url for p in planted if p.site == "alpha.test"})
     assert set(_kept(parent)["id"]) - set(_kept(tmp_path / "r1")["id"]) == wanted & set(_kept(parent)["id"])
     assert wanted and not wanted & set(_kept(tmp_path / "r1")["id"])
+
+
+def test_a_domain_covers_its_subdomains(corpus, parent, tmp_path):
+    _, planted = corpus
+    registry = Registry(tmp_path / "registry")
+    registry.add("domain", "epsilon.test", requester=REQUESTER)
+    derive_release(parent, tmp_path / "r1", registry=registry)
+    on_subdomain = _ids_of(parent, {p.stored_url for p in planted if "//shop.epsilon.test/" in p.stored_url})
+    assert on_subdomain and on_subdomain <= set(_kept(parent)["id"])  # kept before, by construction an original
+    wanted = _ids_of(parent, {p.stored_url for p in planted if p.site == "epsilon.test"})
+    assert set(_kept(parent)["id"]) - set(_kept(tmp_path / "r1")["id"]) == wanted & set(_kept(parent)["id"])
+    assert verify_release(tmp_path / "r1", tmp_path / "registry").ok
+    assert not verify_release(parent, tmp_path / "registry").ok
+
+
+def test_a_url_without_an_identity_is_covered_by_its_spelling(tmp_path):
+    """A record whose URL has no identity (a broken host straight from a WARC) is matched on its `domain` and
+    URL text, so it is never covered by less than its spelling says: subdomains included."""
+    registry = Registry(tmp_path / "registry")
+    registry.add("domain", "alpha.test", requester=REQUESTER)
+    rows = [("on-domain", "http://[x/a", "alpha.test"), ("on-subdomain", "http://[x/b", "news.alpha.test"),
+            ("elsewhere", "http://[x/c", "notalpha.test"), ("no-domain", "http://[x/d", None)]  # fmt: skip
+    frame = pl.DataFrame(
+        [{"id": i, "url": u, "domain": d, "norm_sha256": None, "minhash": None} for i, u, d in rows],
+        schema={"id": pl.String, "url": pl.String, "domain": pl.String, "norm_sha256": pl.String,
+                "minhash": pl.List(pl.UInt32)},
+    )  # fmt: skip
+    hits = match(frame, registry.effective())
+    assert sorted(hits["id"]) == ["on-domain", "on-subdomain"]
 
 
 def test_a_domain_with_a_port_covers_that_port_only(corpus, parent, tmp_path):

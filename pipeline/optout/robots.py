@@ -325,13 +325,15 @@ def _literal(text: str) -> str:
     return normalise_percent(text).replace("*", "%2A").replace("$", "%24").replace("'", "%27")
 
 
-@lru_cache(maxsize=4096)
-def pattern_parts(pattern: str) -> tuple[tuple[str, ...], bool]:
+def _pattern_parts(pattern: str) -> tuple[tuple[str, ...], bool]:
     """The pattern's literal pieces between `*`s (normalised), and whether it ends with `$`."""
     anchored = pattern.endswith("$")
     if anchored:
         pattern = pattern[:-1]
     return tuple(_literal(piece) for piece in pattern.split("*")), anchored
+
+
+pattern_parts = lru_cache(maxsize=4096)(_pattern_parts)  # wrapped, not decorated: mutation testing reaches it
 
 
 def pattern_length(pattern: str) -> int:

@@ -55,6 +55,7 @@ LAYOUT: list[tuple[str, str, str, int | tuple[int, int]]] = [
     ("https://delta.test/p/e2", "delta.test", "p", (8, 2)),  # near-copy of e1, default port
     ("http://epsilon.test/x/f0", "epsilon.test", "x", 6),
     ("http://epsilon.test/x/f1", "epsilon.test", "x", (10, 4)),
+    ("http://shop.epsilon.test/x/f2", "epsilon.test", "x", 7),  # an original on a subdomain: a domain entry covers it
 ]
 
 

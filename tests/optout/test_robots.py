@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -326,6 +327,41 @@ def test_a_wildcard_never_stops_inside_an_escape():
     ],
 )
 def test_longest_match_is_measured_on_the_normalised_pattern(rules, path, expected):
+    assert allowed("User-agent: *\n" + rules, path, "GPTBot") is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        # two wildcards: the middle piece must be there, in order
+        ("/*private*.pdf", "/docs/private/x.pdf", True),
+        ("/*private*.pdf", "/docs/public/x.pdf", False),
+        ("/*private*.pdf", "/x.pdf/private", False),
+        ("/a*b*c*d", "/a-b-c-d", True),
+        ("/a*b*c*d", "/a-c-b-d", False),
+        # each piece at its leftmost place, or a later piece finds nothing after it
+        ("/*a*b", "/xaybza", True),
+        # a piece right after an escape is on a boundary; one inside an escape is not
+        ("/*b", "/a%2Fb", True),
+        ("/*AA", "/%EAAA", True),  # 'AA' at the escape's second digit is skipped, the next one counts
+        ("/*AA", "/%EAA", False),
+    ],
+)
+def test_wildcard_pieces_are_found_in_order_and_never_inside_an_escape(pattern, path, matches):
+    assert allowed(f"User-agent: *\nDisallow: {pattern}\n", path, "GPTBot") is not matches
+
+
+@pytest.mark.parametrize(
+    ("rules", "path", "expected"),
+    [
+        ("Allow: /abc\nDisallow: /a*c\n", "/abc", True),  # 4 against 4 ('*' counts one): a tie, Allow wins
+        ("Disallow: /abc\nAllow: /a*c\n", "/abc", True),
+        ("Disallow: /abcd\nAllow: /a*c\n", "/abcd", False),  # 5 against 4
+        ("Disallow: /ab\nAllow: /a*\n", "/ab", True),  # 3 against 3
+        ("Allow: /ab\nDisallow: /a*$\n", "/ab", False),  # 3 against 4 ('$' counts one)
+    ],
+)
+def test_a_wildcard_counts_one_character_in_the_longest_match(rules, path, expected):
     assert allowed("User-agent: *\n" + rules, path, "GPTBot") is expected
 
 
@@ -693,6 +729,33 @@ def test_a_line_cut_at_the_limit_is_dropped():
     assert not robots.decide(parsed, "https://e.org/public-only", ["GPTBot"])[0].allowed
 
 
+def test_the_line_before_a_cut_line_keeps_its_last_character():
+    # `Allow: /ab` read as `Allow: /a` would allow /ax.
+    head, last, cut = b"User-agent: *\nDisallow: /\n", b"Allow: /ab\n", b"Disallow: /never-read-whole\n"
+    pad = robots.MAX_BYTES - len(head) - len(last) - 5  # the cut falls 5 bytes into `cut`
+    body = head + b"#" * (pad - 1) + b"\n" + last + cut
+    assert body[: robots.MAX_BYTES].endswith(last + cut[:5])
+    parsed = robots.parse(body)
+    assert parsed.truncated
+    assert robots.decide(parsed, "https://e.org/ab", ["GPTBot"])[0].allowed
+    assert not robots.decide(parsed, "https://e.org/ax", ["GPTBot"])[0].allowed
+
+
+def test_a_body_of_exactly_the_limit_is_read_whole():
+    line = b"Disallow: /x"  # the file's last line, without an end of line
+    head = b"User-agent: *\n"
+    body = head + b"#" * (robots.MAX_BYTES - len(head) - len(line) - 1) + b"\n" + line
+    assert len(body) == robots.MAX_BYTES
+    parsed = robots.parse(body)
+    assert not parsed.truncated
+    assert not robots.decide(parsed, "https://e.org/x", ["GPTBot"])[0].allowed
+
+
+@pytest.mark.parametrize("junk", ["this line is junk", ": a value without a key"])
+def test_a_junk_line_does_not_end_the_file(junk):
+    assert not allowed(f"User-agent: *\n{junk}\nDisallow: /private\n", "/private", "GPTBot")
+
+
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
 def test_a_line_ending_at_the_limit_is_kept(eol):
     # The cut falls right after the line (CRLF: between CR and LF, or before its EOL): the line is whole.
@@ -720,3 +783,98 @@ def test_a_user_agent_line_after_usage_lines_continues_the_group():
     # a group closed by Allow/Disallow is not continued
     closed = robots.parse(b"User-agent: GPTBot\nAllow: /x\nUser-agent: *\nDisallow: /\n")
     assert robots.decide(closed, "http://a.test/x", ["GPTBot"])[0].allowed
+
+
+# --- how the fetch ended (RFC 9309 2.3.1): the whole outcome, as evidence records it ---------------------
+
+FETCHED_BODY = b"User-agent: *\nDisallow: /x\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "redirects", "mode", "outcome"),
+    [
+        (400, 0, "allow_all", "unavailable (HTTP 400)"),
+        (404, 5, "allow_all", "unavailable (HTTP 404)"),
+        (499, 0, "allow_all", "unavailable (HTTP 499)"),
+        (500, 0, "disallow_all", "unreachable (HTTP 500)"),
+        (503, 0, "disallow_all", "unreachable (HTTP 503)"),
+        (300, 0, "disallow_all", "unreachable (HTTP 300)"),  # a redirect not followed
+        (199, 0, "disallow_all", "unreachable (HTTP 199)"),
+        (200, 6, "disallow_all", "unreachable (more than 5 redirects)"),
+    ],
+)
+def test_a_fetch_that_ended_without_rules_allows_or_disallows_all(status, redirects, mode, outcome):
+    got = robots.from_fetch(status, FETCHED_BODY, url="https://e.org/robots.txt", redirects=redirects,
+                            fetched_at="2026-01-02T03:04:05Z")  # fmt: skip
+    digest = hashlib.sha256(FETCHED_BODY).hexdigest()
+    assert got == robots.Robots("https://e.org/robots.txt", mode, outcome, (), digest, "2026-01-02T03:04:05Z")
+    decision = robots.decide(got, "https://e.org/y", ["GPTBot"])[0]
+    allowed = mode == "allow_all"
+    assert decision.allowed is allowed
+    assert decision.rule == f"{outcome}: {'allow' if allowed else 'disallow'} all"
+    assert decision.evidence == (robots.Evidence("robots", "https://e.org/robots.txt", outcome, digest,
+                                                 "2026-01-02T03:04:05Z"),)  # fmt: skip
+
+
+def test_no_response_disallows_all_and_has_no_digest():
+    got = robots.from_fetch(None, url="https://e.org/robots.txt", fetched_at="2026-01-02T03:04:05Z")
+    assert got == robots.Robots("https://e.org/robots.txt", "disallow_all", "unreachable (no response)", (), None,
+                                "2026-01-02T03:04:05Z")  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "redirects"), [(200, 0), (299, 5)])
+def test_a_2xx_fetch_is_parsed(status, redirects):
+    got = robots.from_fetch(status, FETCHED_BODY, url="https://e.org/robots.txt", redirects=redirects,
+                            fetched_at="2026-01-02T03:04:05Z")  # fmt: skip
+    assert got == robots.parse(FETCHED_BODY, "https://e.org/robots.txt", "2026-01-02T03:04:05Z")
+    assert (got.mode, got.outcome, got.url, got.fetched_at) == ("rules", "parsed", "https://e.org/robots.txt",
+                                                                "2026-01-02T03:04:05Z")  # fmt: skip
+    assert not robots.decide(got, "https://e.org/x", ["GPTBot"])[0].allowed
+    assert robots.from_fetch(status, None).mode == "rules"  # an empty 2xx body: rules, none of them
+
+
+def test_no_robots_txt_at_all_allows_all():
+    assert robots.missing() == robots.Robots("robots.txt", "allow_all", "missing")
+    assert robots.missing("https://e.org/robots.txt").url == "https://e.org/robots.txt"
+
+
+def test_every_agent_gets_its_own_whole_decision():
+    """One decision per honoured agent, in order, whatever path decides the first: a missing one would read as
+    "no objection" for that agent."""
+    text = b"User-agent: GPTBot\nDisallow: /private\n\nUser-agent: CCBot\nAllow: /\n"
+    url, at, digest = "https://e.org/robots.txt", "2026-01-02T03:04:05Z", hashlib.sha256(text).hexdigest()
+    parsed = robots.parse(text, url, at)
+    agents = ["GPTBot", "ClaudeBot", "CCBot"]
+
+    def evidence(seen: str, sha256: str | None = digest) -> tuple:
+        return (robots.Evidence("robots", url, seen, sha256, at),)
+
+    nobody = "no group for this agent and no '*' group"
+    assert robots.decide(parsed, "https://e.org/private/x", agents) == [
+        robots.Decision("GPTBot", False, "robots", "Disallow: /private (line 2, group 'GPTBot')",
+                        evidence("Disallow: /private")),
+        robots.Decision("ClaudeBot", True, "robots", nobody, evidence(nobody)),
+        robots.Decision("CCBot", True, "robots", "Allow: / (line 5, group 'CCBot')", evidence("Allow: /")),
+    ]  # fmt: skip
+    assert robots.decide(parsed, "https://e.org/public", agents)[0] == robots.Decision(
+        "GPTBot", True, "robots", "no matching rule in group 'GPTBot'", evidence("no matching rule in group 'GPTBot'")
+    )
+    assert robots.decide(parsed, "https://e.org/robots.txt", agents) == [
+        robots.Decision(agent, True, "robots", "/robots.txt is always allowed", ()) for agent in agents
+    ]
+    down = robots.from_fetch(503, b"", url=url, fetched_at=at)
+    empty = hashlib.sha256(b"").hexdigest()
+    assert robots.decide(down, "https://e.org/x", agents) == [
+        robots.Decision(agent, False, "robots", "unreachable (HTTP 503): disallow all",
+                        evidence("unreachable (HTTP 503)", empty)) for agent in agents
+    ]  # fmt: skip
+
+
+def test_a_longer_rule_seen_later_still_wins_and_a_tie_goes_to_allow_whatever_the_order():
+    for rules in ("Disallow: /a\nAllow: /ab\nDisallow: /a*\n", "Disallow: /a*\nAllow: /ab\nDisallow: /a\n"):
+        decision = robots.decide(robots.parse(f"User-agent: *\n{rules}".encode()), "https://e.org/abc", ["x"])[0]
+        assert decision.allowed and decision.rule.startswith("Allow: /ab (line 3")
+    tie = "User-agent: *\nAllow: /ab\nDisallow: /a*\n"  # 3 against 3, Allow first
+    assert robots.decide(robots.parse(tie.encode()), "https://e.org/abc", ["x"])[0].rule.startswith("Allow: /ab")
+    same = "User-agent: *\nDisallow: /ab\nDisallow: /a*\n"  # equal length and kind: the first one is named
+    assert robots.decide(robots.parse(same.encode()), "https://e.org/abc", ["x"])[0].rule.startswith("Disallow: /ab")

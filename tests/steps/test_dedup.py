@@ -341,3 +341,39 @@ def test_norm_keys_group_equal_hashes_only_and_never_group_nulls() -> None:
     frame = frame.with_columns(minhash=pl.lit([1] * 112, dtype=pl.List(pl.UInt32)))
     result = find_duplicates(frame, DedupConfig(near=False))
     assert result["reason"].to_list() == [None, None, "dedup_exact", None, None, None]  # nulls stay apart
+
+
+def test_the_fineweb_minhash_defaults_are_pinned() -> None:
+    """FineWeb (Penedo et al. 2024): word 5-grams, 14 bands x 8 rows = 112 permutations (LSH threshold about
+    (1/14)^(1/8) ~ 0.72). A release records these and its copies are judged by them: changing one silently
+    changes what counts as a duplicate, so a change must be deliberate (and change this test)."""
+    cfg = DedupConfig()
+    assert (cfg.ngram_size, cfg.bands, cfg.rows_per_band, cfg.seed) == (5, 14, 8, 1)
+    assert cfg.min_signature_agreement == 0.7
+    assert (SIGNATURE_SPEC["num_perm"], SIGNATURE_SPEC["bands"], SIGNATURE_SPEC["rows_per_band"]) == (112, 14, 8)
+
+
+def _pair_agreeing_on(agreeing: int) -> pl.DataFrame:
+    """Two candidates whose signatures agree on their first `agreeing` of 112 values and differ on the rest:
+    by construction they collide in the first agreeing // 8 bands and their estimated Jaccard is agreeing / 112."""
+    rng = np.random.default_rng(agreeing)
+    a = rng.integers(0, 2**32 - 1, NUM_PERM, dtype=np.uint32)
+    b = a.copy()
+    b[agreeing:] += 1  # differ everywhere after the agreeing prefix
+    return pl.DataFrame(
+        {"id": ["a", "b"], "order": [0, 1], "norm_sha256": ["a" * 64, "b" * 64], "minhash": [a.tolist(), b.tolist()]},
+        schema_overrides={"minhash": pl.List(pl.UInt32)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("agreeing", "merged"),
+    [(56, False), (67, False), (78, False), (79, True), (100, True)],  # 50 %, 60 %, 69.6 %, 70.5 %, 89 %
+)
+def test_a_band_collision_merges_only_from_seventy_percent_signature_agreement(agreeing: int, merged: bool) -> None:
+    candidates = _pair_agreeing_on(agreeing)
+    assert agreeing // CFG.rows_per_band >= 7  # they do collide, in 7 or more of the 14 bands
+    fineweb = find_duplicates(candidates, DedupConfig(min_signature_agreement=None))
+    assert fineweb["duplicate_of"].to_list() == [None, "a"]  # FineWeb's rule: any collision merges
+    result = find_duplicates(candidates, CFG)
+    assert result["duplicate_of"].to_list() == ([None, "a"] if merged else [None, None])

@@ -64,6 +64,21 @@ def test_pii_is_replaced_and_counted():
     assert out["text"][3] == texts[3]
 
 
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("DNS at 8.8.8.8.", "DNS at <IP_ADDRESS>."),
+        ("(8.8.8.8)", "(<IP_ADDRESS>)"),
+        ("engine v8.8.8.8 released", "engine v8.8.8.8 released"),  # a version, not an address: no boundary before
+        ("build 8.8.8.8a", "build 8.8.8.8a"),  # nor after
+        ("id_8.8.8.8", "id_8.8.8.8"),
+    ],
+)
+def test_an_ip_address_is_a_whole_word(text, stored):
+    out = PiiStep(RunConfig()).apply(pl.DataFrame({"text": [text]})).kept
+    assert out["text"][0] == stored and out["pii_ip"][0] == (stored != text)
+
+
 def test_pii_switches():
     cfg = RunConfig(pii=PiiConfig(emails=False, ip_addresses=False, ibans=False))
     out = PiiStep(cfg).apply(pl.DataFrame({"text": ["a@b.ch 8.8.8.8"]})).kept

@@ -1,0 +1,860 @@
+"""Every check of `apertura verify` can fail: one tampering per check, and only that check fails.
+
+The release is built once from known inputs: the planted corpus (three WARCs: kept pages, duplicates, quality,
+read and extract removals) plus a fourth WARC with a page reserved by a TDM header, two pages of a domain the
+registry opts out (one on a subdomain) and a page that stays. Each test copies it, changes exactly what one check
+guards, re-seals what the check does not guard (the manifest's sha256/bytes/rows of a rewritten file, the index's
+binding to a rewritten manifest: what a forger would do too), and asserts the check that must fail, by its name,
+is the only one that does. Values written into tables are literals, never computed by the code under test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+import schemas
+from pipeline.cli import build
+from pipeline.config import RunConfig
+from pipeline.derive import derive_release
+from pipeline.optout.registry import Registry
+from pipeline.synthetic import make_page
+from pipeline.tables import ROW_GROUP_SIZE, writer_options
+from pipeline.verify import VerifyReport, verify_release
+from tests.helpers.corpus import planted_corpus
+from tests.helpers.warcs import Page, write_warc
+
+MANIFEST = "manifest"
+CONFIG_HASH = "config hash"
+FILES = "files and sha256"
+SCHEMAS = "table schemas"
+CONSERVATION = "conservation (inputs == kept + removed)"
+REASONS = "removal reasons match the ledger"
+IDS = "ids unique across documents and ledger"
+ALIGNED = "signatures aligned 1:1 with documents"
+DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
+ROW_HASH = "rows carry the manifest's config hash"
+URLS = "URL identities recompute (url_key, domain)"
+HONOURED = "opt-outs honoured (no kept document is reserved)"
+EXPLAINED = "every opt-out removal has its evidence"
+ORPHANS = "evidence rows are about records in the release"
+REGISTRY_STATE = "registry state matches the one applied"
+REGISTRY_HONOURED = "registry opt-outs honoured (no document matches an entry)"
+REGISTRY_UNREADABLE = "registry opt-outs honoured"
+READABLE = "tables readable inside the release"
+INDEX = "index"
+INDEX_JSON = "index.json"
+INDEX_BINDS = "index binds to manifest"
+INDEX_FILES = "index files and sha256"
+
+ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
+              HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, INDEX_BINDS, INDEX_FILES]  # fmt: skip
+TABLES = ("documents", "ledger", "signatures", "optout_evidence")
+OPTED_OUT = "optedout.test"  # the registry's one domain entry
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    """(release, registry): the release applied the registry and has its index. Tests only read it (they tamper
+    with copies), so `make mutate`, which mutates verify alone, builds it once for all mutants."""
+    shared = os.environ.get("APERTURA_VERIFY_CHECKS_RELEASE")
+    if not shared:
+        return _build(tmp_path_factory.mktemp("verify-checks"))
+    root = Path(shared)
+    if not (root / "release" / "manifest.json").is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        _build(root)
+    return root / "release", root / "registry"
+
+
+def _build(root: Path) -> tuple[Path, Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    files, _ = planted_corpus()
+
+    def article(seed: int, url: str, headers: tuple = ()) -> Page:
+        return Page(url, make_page(seed, url, "en").html(), extra_headers=headers)
+
+    consent = [
+        article(70, "http://reserved.test/a", (("tdm-reservation", "1"),)),
+        article(71, f"http://{OPTED_OUT}/a"),
+        article(72, f"http://news.{OPTED_OUT}/b"),
+        article(73, "http://kept.test/c"),
+    ]
+    paths = []
+    for i, pages in enumerate([*files, consent]):
+        paths.append(root / f"in-{i}.warc.gz")
+        write_warc(paths[-1], pages)
+    Registry(root / "registry").add("domain", OPTED_OUT, requester="Legal <legal@example.org>")
+    release = root / "release"
+    build([str(p) for p in paths], RunConfig(), release, registry=root / "registry")
+    return release, root / "registry"
+
+
+@pytest.fixture
+def release(built, tmp_path) -> Path:
+    copy = tmp_path / "release"
+    shutil.copytree(built[0], copy, symlinks=True)
+    return copy
+
+
+_LAST: dict[str, VerifyReport] = {}  # the last report per release, for `_detail`
+
+
+def _report(release: Path, registry: Path | None = None) -> dict[str, bool]:
+    report = verify_release(release, registry)
+    assert report.ok == all(c.ok for c in report.checks)
+    _LAST[str(release)] = report
+    return {c.name: c.ok for c in report.checks}
+
+
+def _failed(release: Path, registry: Path | None = None) -> set[str]:
+    return {name for name, ok in _report(release, registry).items() if not ok}
+
+
+def _detail(release: Path, name: str) -> str:
+    """The detail of check `name` in the report of the last `_failed`/`_report` on `release` (verified again if
+    there was none): call it right after the assertion on the failed checks, before tampering further."""
+    report = _LAST.get(str(release)) or verify_release(release)
+    return next(c.detail for c in report.checks if c.name == name)
+
+
+def _manifest(release: Path) -> dict:
+    return json.loads((release / "manifest.json").read_text())
+
+
+def _write_manifest(release: Path, manifest: dict, *, rebind_index: bool = True) -> None:
+    """Write a changed manifest; with `rebind_index` also re-point index.json at it, as a forger would."""
+    data = json.dumps(manifest, indent=2).encode()
+    (release / "manifest.json").write_bytes(data)
+    if rebind_index and (release / "index").is_dir():
+        info = json.loads((release / "index" / "index.json").read_text())
+        info["manifest_sha256"] = hashlib.sha256(data).hexdigest()
+        (release / "index" / "index.json").write_text(json.dumps(info))
+
+
+def _edit_manifest(release: Path, change: Callable[[dict], None], *, rebind_index: bool = True) -> None:
+    manifest = _manifest(release)
+    change(manifest)
+    _write_manifest(release, manifest, rebind_index=rebind_index)
+
+
+def _part(release: Path, table: str) -> Path:
+    (part,) = (release / table).glob("*.parquet")  # the test release has one file per table
+    return part
+
+
+def _write_table(path: Path, frame: pl.DataFrame) -> None:
+    """Write `frame` over `path` as the release wrote it: the file's own Arrow schema, the release's writer
+    options and the same row groups (extra rows go to the last one), so an edit that keeps the values' sizes
+    can keep the file's size."""
+    meta = pq.read_metadata(path)
+    schema = schemas.arrow_schema(meta.metadata[b"apertura.table"].decode(),
+                                  int(meta.metadata[b"apertura.schema_version"]))  # fmt: skip
+    table = frame.to_arrow().select(schema.names).cast(schema)
+    with pq.ParquetWriter(path, schema, **writer_options(schema)) as writer:
+        start = 0
+        for group in range(meta.num_row_groups):
+            rows = meta.row_group(group).num_rows if group < meta.num_row_groups - 1 else table.num_rows - start
+            writer.write_table(table.slice(start, rows), row_group_size=ROW_GROUP_SIZE)
+            start += rows
+
+
+def _reseal(release: Path, *, rebind_index: bool = True) -> None:
+    """Make the manifest list every table file as it now is (sha256, bytes, rows)."""
+    manifest = _manifest(release)
+    for f in manifest["files"]:
+        path = release / f["path"]
+        f.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size,
+                 rows=pq.read_metadata(path).num_rows)  # fmt: skip
+    _write_manifest(release, manifest, rebind_index=rebind_index)
+
+
+def _rewrite(release: Path, table: str, change: Callable[[pl.DataFrame], pl.DataFrame], *, reseal: bool = True):
+    path = _part(release, table)
+    _write_table(path, change(pl.read_parquet(path)))
+    if reseal:
+        _reseal(release)
+
+
+def _set(frame: pl.DataFrame, row: int, **values) -> pl.DataFrame:
+    """`frame` with the given columns of one row replaced by literals."""
+    index = pl.int_range(pl.len()) == row
+    return frame.with_columns(
+        **{c: pl.when(index).then(pl.lit(v, dtype=frame.schema[c])).otherwise(pl.col(c)) for c, v in values.items()}
+    )
+
+
+def _row(frame: pl.DataFrame, **where) -> int:
+    """Position of the first row whose columns equal the given values."""
+    hit = frame.with_row_index("_n").filter(**where)
+    assert hit.height, where
+    return int(hit["_n"][0])
+
+
+def _same_size_edit(release: Path, table: str, edits: Iterator[Callable[[pl.DataFrame], pl.DataFrame]]) -> str:
+    """Apply the first edit whose rewritten file has exactly the original size (the manifest is left as it was),
+    so only the sha256 can tell. Returns the file's path in the release."""
+    path = _part(release, table)
+    original, size = pl.read_parquet(path), path.stat().st_size
+    for edit in edits:
+        _write_table(path, edit(original))
+        if path.stat().st_size == size:
+            return f"{table}/{path.name}"
+    raise AssertionError(f"no same-size edit of {table} found")
+
+
+def _digit_edits(frame: pl.DataFrame, column: str, rows: list[int] | None = None) -> Iterator[Callable]:
+    """Edits that change one digit of one value of `column` (the value keeps its length)."""
+    for row in rows if rows is not None else range(frame.height):
+        value = frame[column][row]
+        for at, char in enumerate(value):
+            if char.isdigit():
+                for other in "0123456789".replace(char, ""):
+                    changed = value[:at] + other + value[at + 1 :]
+                    yield lambda f, row=row, changed=changed: _set(f, row, **{column: changed})
+
+
+def _ledger(release: Path) -> pl.DataFrame:
+    return pl.read_parquet(_part(release, "ledger"))
+
+
+def _documents(release: Path) -> pl.DataFrame:
+    return pl.read_parquet(_part(release, "documents"))
+
+
+# --- the untouched release passes every check ---------------------------------------------------------------
+
+
+def test_the_untouched_release_passes_every_check_and_runs_them_all(built):
+    release, _ = built
+    assert _report(release) == dict.fromkeys(ALL_CHECKS, True)
+    ledger = _ledger(release)
+    # what the tamperings below rely on, by construction of the inputs
+    assert {"optout_tdmrep", "optout_registry", "dedup_exact", "gopher_short_doc"} <= set(ledger["reason"])
+    assert set(ledger.filter(pl.col("reason") == "optout_registry")["url"]) == {
+        f"http://{OPTED_OUT}/a", f"http://news.{OPTED_OUT}/b"
+    }
+    assert len(_manifest(release)["inputs"]) == 4
+
+
+def test_the_untouched_release_says_what_it_checked(built):
+    release, _ = built
+    details = {c.name: c.detail for c in verify_release(release).checks}
+    _, expect = planted_corpus()
+    total = len(expect) + 4  # the planted pages and the four consent pages
+    kept = sum(e.stage is None for e in expect.values()) + 1  # http://kept.test/c
+    assert details[CONSERVATION] == f"{total} = {kept} kept + {total - kept} removed"
+    assert details[MANIFEST] == "format 3, release release"
+    assert details[FILES] == "4 files match"  # one part file per table
+    assert details[SCHEMAS] == "every file matches schemas/"
+    assert details[HONOURED] == "0 violations"
+    bound = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
+    assert details[INDEX_BINDS] == f"built from manifest sha256 {bound[:16]}…"
+    assert details[REGISTRY_HONOURED].startswith("0 documents match the 1 entries in force at 20")
+    assert all(details[name] == "" for name in (CONFIG_HASH, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
+                                                EXPLAINED, ORPHANS, REGISTRY_STATE))  # fmt: skip
+
+
+# --- manifest -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["not json", "no counts", "other format", "missing", "no version", "version 99"])
+def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
+    path = release / "manifest.json"
+    if damage == "not json":
+        path.write_text(path.read_text()[:-2])
+    elif damage == "missing":
+        path.unlink()
+    else:
+        manifest = _manifest(release)
+        if damage == "no counts":
+            del manifest["counts"]
+        elif damage == "no version":
+            del manifest["format_version"]
+        elif damage == "version 99":
+            manifest["format_version"] = 99
+        else:
+            manifest["format"] = "other-release"
+        path.write_text(json.dumps(manifest))
+    assert _report(release) == {MANIFEST: False}
+    expected = {
+        "not json": f"{path} is not valid JSON: ",
+        "missing": f"{release} is not a release: manifest.json is missing",
+        "no counts": "manifest.json does not match its schema: 'counts' is a required property",
+        "other format": "manifest.json does not match its schema: 'apertura-release' was expected",
+        "no version": "manifest.json does not match its schema: 'format_version' is a required property",
+        "version 99": "manifest.json does not match its schema: [Errno 2] No such file or directory: ",
+    }
+    detail = _detail(release, MANIFEST)
+    assert detail.startswith(expected[damage])
+    if damage in ("no counts", "other format", "no version"):
+        assert detail == expected[damage]  # the schema's one-line message, not the whole validation report
+    if damage == "version 99":
+        assert detail.endswith("manifest.v99.json'")
+
+
+def test_a_file_listed_with_another_schema_version_fails_table_schemas(release):
+    """The schema a file must have is the version the manifest lists for it, not the newest."""
+    _edit_manifest(release, lambda m: next(f for f in m["files"] if f["table"] == "documents").update(schema_version=1))
+    assert _failed(release) == {SCHEMAS}
+    assert _detail(release, SCHEMAS) == "documents/part-00000.parquet: columns differ from documents.v1"
+
+
+def test_a_changed_config_fails_the_config_hash(release):
+    _edit_manifest(release, lambda m: m["config"].update(batch_size=m["config"]["batch_size"] + 1))
+    assert _failed(release) == {CONFIG_HASH}
+    assert "config hashes to sha256:" in _detail(release, CONFIG_HASH)
+
+
+def test_a_config_that_does_not_load_fails_the_config_hash(release):
+    _edit_manifest(release, lambda m: m["config"].update(batch_size="many"))
+    assert _failed(release) == {CONFIG_HASH}
+    assert _detail(release, CONFIG_HASH).startswith("config does not load")
+
+
+# --- files and sha256: per table, same-size edits included ---------------------------------------------------
+
+SAME_SIZE = {
+    # table: (column whose digit changes, rows (None: any), the deeper check that catches it once resealed)
+    "documents": ("url_key", None, URLS),
+    "ledger": ("detail", None, INDEX_BINDS),  # nothing recomputes a detail: the index's binding still sees it
+    "signatures": ("id", None, ALIGNED),
+    "optout_evidence": ("document_id", None, None),  # decided below: the evidence of a removal now names nobody
+}
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_a_same_size_edit_of_a_table_fails_its_sha256_and_then_the_check_that_guards_it(release, table):
+    column, rows, deeper = SAME_SIZE[table]
+    original = pl.read_parquet(_part(release, table))
+    if table == "optout_evidence":
+        rows = [_row(original, kind="document", document_id=_ledger(release).filter(
+            pl.col("reason") == "optout_tdmrep")["id"][0])]  # fmt: skip
+    path = _same_size_edit(release, table, _digit_edits(original, column, rows))
+    assert _failed(release) == {FILES}
+    assert _detail(release, FILES) == f"{path}: sha256 differs from the manifest (file changed)"
+    if table == "ledger":  # the manifest resealed, the index not rebound: its binding catches it
+        _reseal(release, rebind_index=False)
+        assert _failed(release) == {INDEX_BINDS}
+        return
+    _reseal(release)
+    if table == "optout_evidence":  # the TDM removal lost its evidence, and the evidence is about no record
+        assert _failed(release) == {EXPLAINED, ORPHANS}
+    else:
+        assert _failed(release) == {deeper}
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_a_file_of_another_size_fails_files_and_sha256(release, table):
+    path = _part(release, table)
+    path.write_bytes(path.read_bytes() + b"\0")
+    assert _failed(release) == {FILES} and set(_report(release)) == {MANIFEST, CONFIG_HASH, FILES}
+    assert "bytes, manifest says" in _detail(release, FILES)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_a_missing_or_an_unlisted_file_fails_files_and_sha256(release, table):
+    path = _part(release, table)
+    shutil.copy(path, path.with_name("part-00001.parquet"))
+    assert _failed(release) == {FILES}
+    assert _detail(release, FILES) == f"{table}/part-00001.parquet: not listed in the manifest"
+    path.unlink()
+    assert _failed(release) == {FILES}
+    assert f"{table}/{path.name}: missing" in _detail(release, FILES)
+
+
+def test_every_file_problem_is_named(release):
+    """A missing file does not stop the others being checked."""
+    _part(release, "documents").unlink()
+    ledger = _part(release, "ledger")
+    ledger.write_bytes(ledger.read_bytes() + b"\0")
+    size = ledger.stat().st_size
+    assert _failed(release) == {FILES}
+    assert _detail(release, FILES) == (
+        f"documents/part-00000.parquet: missing; ledger/part-00000.parquet: {size} bytes, manifest says {size - 1}"
+    )
+
+
+# --- table schemas --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_a_row_count_the_file_does_not_have_fails_table_schemas(release, table):
+    _edit_manifest(release, lambda m: next(f for f in m["files"] if f["table"] == table).update(rows=10**6))
+    assert _failed(release) == {SCHEMAS}
+    rows = pq.read_metadata(_part(release, table)).num_rows
+    assert _detail(release, SCHEMAS) == f"{table}/part-00000.parquet: {rows} rows, manifest says 1000000"
+
+
+def test_every_schema_problem_is_named(release):
+    two = ("ledger", "signatures")
+    _edit_manifest(release, lambda m: [f.update(rows=10**6) for f in m["files"] if f["table"] in two])
+    assert _failed(release) == {SCHEMAS}
+    rows = {t: pq.read_metadata(_part(release, t)).num_rows for t in two}
+    assert _detail(release, SCHEMAS) == "; ".join(
+        f"{t}/part-00000.parquet: {rows[t]} rows, manifest says 1000000" for t in two
+    )  # two problems, one line, in manifest order
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_a_column_of_another_type_fails_table_schemas(release, table):
+    path = _part(release, table)
+    schema = pq.read_schema(path)
+    pq.write_table(pq.read_table(path).append_column("extra", [[0] * pq.read_metadata(path).num_rows]), path,
+                   **writer_options(schema))  # fmt: skip
+    _reseal(release)
+    assert _failed(release) == {SCHEMAS}
+
+
+# --- conservation: per input, with the totals left alone ----------------------------------------------------
+
+
+@pytest.mark.parametrize("delta", [-1, +1])
+def test_one_inputs_eligible_count_off_by_one_fails_conservation(release, delta):
+    """The totals stay right: only the per-input law (eligible == kept + removed, both ways) can see it."""
+    entry = _manifest(release)["inputs"][1]
+    _edit_manifest(release, lambda m: m["inputs"][1].update(eligible=m["inputs"][1]["eligible"] + delta))
+    assert _failed(release) == {CONSERVATION}
+    accounted = entry["kept"] + entry["removed"]
+    assert _detail(release, CONSERVATION) == (
+        f"{entry['path']}: {entry['eligible'] + delta} eligible records but {accounted} accounted for"
+    )
+
+
+def test_two_inputs_off_are_both_named(release):
+    inputs = _manifest(release)["inputs"][:2]
+    _edit_manifest(release, lambda m: [e.update(eligible=e["eligible"] + 1) for e in m["inputs"][:2]])
+    assert _failed(release) == {CONSERVATION}
+    assert _detail(release, CONSERVATION) == "; ".join(
+        f"{e['path']}: {e['eligible'] + 1} eligible records but {e['eligible']} accounted for" for e in inputs
+    )
+
+
+def test_an_input_without_eligible_records_conserves(release):
+    """An input whose records were all requests or metadata has no rows in either table: 0 = 0 + 0."""
+    empty = {"path": "/inputs/only-requests.warc.gz", "sha256": "0" * 64, "bytes": 10, "format": "warc",
+             "records_by_type": {"request": 1}, "eligible": 0, "kept": 0, "removed": 0,
+             "read_stopped": None}  # fmt: skip
+    _edit_manifest(release, lambda m: m["inputs"].append(empty))
+    assert _failed(release) == set()
+
+
+def test_a_removal_moved_to_another_input_fails_conservation(release):
+    """The same number of rows in the ledger, so every total still adds up."""
+    other = _manifest(release)["inputs"][0]["path"]
+    row = _row(_ledger(release), reason="gopher_short_doc")
+    _rewrite(release, "ledger", lambda f: _set(f, row, file_path=other))
+    assert _failed(release) == {CONSERVATION}
+
+
+def test_rows_of_an_unlisted_input_fail_conservation(release):
+    row = _row(_ledger(release), reason="gopher_short_doc")
+    _rewrite(release, "ledger", lambda f: _set(f, row, file_path="/elsewhere/other.warc.gz"))
+    assert _failed(release) == {CONSERVATION}
+    assert "/elsewhere/other.warc.gz: rows from an input the manifest does not list" in _detail(release, CONSERVATION)
+
+
+@pytest.mark.parametrize("change", ["inputs", "kept and removed"])
+def test_lying_totals_fail_conservation(release, change):
+    def lie(m: dict) -> None:
+        if change == "inputs":
+            m["counts"]["inputs"] += 1
+        else:  # inputs == kept + removed still holds, but not the sums over the inputs
+            m["counts"]["kept"] += 1
+            m["counts"]["removed"] -= 1
+
+    _edit_manifest(release, lie)
+    assert _failed(release) == {CONSERVATION}
+
+
+# --- removal reasons, ids, signatures, duplicate_of, config hash of rows ----------------------------------------
+
+
+def test_a_changed_removal_reason_fails_the_reasons_check(release):
+    row = _row(_ledger(release), reason="gopher_short_doc")
+    _rewrite(release, "ledger", lambda f: _set(f, row, reason="gopher_top_2_gram"))
+    assert _failed(release) == {REASONS}
+    assert _detail(release, REASONS).startswith("ledger {(") and "('quality', 'gopher_top_2_gram'): 2" in _detail(
+        release, REASONS
+    )
+
+
+def test_reasons_the_manifest_moved_fail_the_reasons_check(release):
+    def move(m: dict) -> None:
+        quality = m["counts"]["removed_by_stage"]["quality"]
+        quality["gopher_short_doc"] += 1
+        quality["gopher_top_2_gram"] -= 1
+
+    _edit_manifest(release, move)
+    assert _failed(release) == {REASONS}
+
+
+def test_an_id_once_in_documents_and_once_in_the_ledger_fails_ids_unique(release):
+    kept = _documents(release)["id"][0]
+    row = _row(_ledger(release), reason="gopher_short_doc")
+    _rewrite(release, "ledger", lambda f: _set(f, row, id=kept))
+    assert _failed(release) == {IDS}
+    assert kept in _detail(release, IDS)
+
+
+def test_an_id_twice_in_documents_fails_ids_unique(release):
+    first = _documents(release)["id"][0]
+    for table in ("documents", "signatures"):  # both, so the signatures stay aligned
+        _rewrite(release, table, lambda f: _set(f, 1, id=first), reseal=False)
+    _reseal(release)
+    assert _failed(release) == {IDS}
+
+
+def test_signatures_out_of_document_order_fail_alignment(release):
+    _rewrite(release, "signatures", lambda f: pl.concat([f[1:2], f[0:1], f[2:]]))
+    assert _failed(release) == {ALIGNED}
+    assert _detail(release, ALIGNED) == "2 rows differ"
+
+
+@pytest.mark.parametrize("target", ["no record", "a quality removal"])
+def test_a_duplicate_of_that_is_not_a_kept_document_fails(release, target):
+    ledger = _ledger(release)
+    row = _row(ledger, reason="dedup_exact")
+    points_at = "0000000000000000-0" if target == "no record" else ledger["id"][_row(ledger, reason="gopher_short_doc")]
+    _rewrite(release, "ledger", lambda f: _set(f, row, duplicate_of=points_at))
+    assert _failed(release) == {DUPLICATE_OF}
+    assert _detail(release, DUPLICATE_OF) == "1 dangling"
+
+
+def test_a_duplicate_of_an_opted_out_document_is_accepted(release):
+    """A keeper removed later by an opt-out (release derive) leaves its copies pointing at a ledger row."""
+    ledger = _ledger(release)
+    opted_out = ledger["id"][_row(ledger, reason="optout_registry")]
+    _rewrite(release, "ledger", lambda f: _set(f, _row(ledger, reason="dedup_exact"), duplicate_of=opted_out))
+    assert _failed(release) == set()
+
+
+@pytest.mark.parametrize("table", ["documents", "ledger"])
+def test_a_row_with_another_config_hash_fails_the_rows_check(release, table):
+    _rewrite(release, table, lambda f: _set(f, 0, config_hash="sha256:" + "0" * 64))
+    assert _failed(release) == {ROW_HASH}
+    assert "sha256:" + "0" * 64 in _detail(release, ROW_HASH)
+
+
+def test_a_consistent_other_config_fails_only_the_rows_check(release):
+    """Config and config_hash replaced together (the hash is right for the new config): the rows disagree."""
+    other = RunConfig(batch_size=RunConfig().batch_size + 1)
+
+    def swap(m: dict) -> None:
+        m["config"], m["config_hash"] = other.model_dump(mode="json"), other.hash()
+
+    _edit_manifest(release, swap)
+    assert _failed(release) == {ROW_HASH}
+
+
+# --- URL identities -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("table", "column", "value"), [
+    ("documents", "url_key", "kept.test/d"),  # the page is http://kept.test/c
+    ("documents", "domain", "kept.tesu"),
+    ("ledger", "url_key", "en.blog.test/shorT"),  # http://en.blog.test/short
+    ("ledger", "domain", "blog.test"),
+])  # fmt: skip
+def test_a_stored_url_identity_that_does_not_recompute_fails(release, table, column, value):
+    frame = pl.read_parquet(_part(release, table))
+    url = "http://kept.test/c" if table == "documents" else "http://en.blog.test/short"
+    row = _row(frame, url=url)
+    _rewrite(release, table, lambda f: _set(f, row, **{column: value}))
+    assert _failed(release) == {URLS}
+    assert _detail(release, URLS) == f"1 rows differ, e.g. {[frame['id'][row]]}"
+
+
+def test_at_most_three_url_identity_examples_are_named(release):
+    docs = _documents(release).sort("id")
+    wrong = docs["id"][:2].to_list()  # two in documents, two in the ledger: examples come from both tables
+    _rewrite(release, "documents", lambda f: f.with_columns(
+        url_key=pl.when(pl.col("id").is_in(wrong)).then(pl.lit("x.test/")).otherwise(pl.col("url_key"))),
+        reseal=False)  # fmt: skip
+    ledger = _ledger(release).sort("id")
+    wrong_removed = ledger["id"][:2].to_list()
+    _rewrite(release, "ledger", lambda f: f.with_columns(
+        domain=pl.when(pl.col("id").is_in(wrong_removed)).then(pl.lit("x.test")).otherwise(pl.col("domain"))))
+    assert _failed(release) == {URLS}
+    detail = _detail(release, URLS)
+    assert detail.startswith("4 rows differ, e.g. [")
+    named = [i for i in wrong + wrong_removed if f"'{i}'" in detail]
+    assert len(named) == 3 and set(wrong) <= set(named)  # the documents' first, then the ledger's
+
+
+def test_a_release_built_with_other_url_rules_fails_the_url_check(release):
+    _edit_manifest(release, lambda m: m["software"].update(url_identity="rules 0; ada-url 4.0.0"))
+    assert _failed(release) == {URLS}
+    assert "rules 0; ada-url 4.0.0" in _detail(release, URLS)
+
+
+# --- opt-out evidence -----------------------------------------------------------------------------------------
+
+
+def _evidence(release: Path) -> pl.DataFrame:
+    return pl.read_parquet(_part(release, "optout_evidence"))
+
+
+def _tdm_evidence_row(release: Path) -> int:
+    removed = _ledger(release).filter(pl.col("reason") == "optout_tdmrep")["id"][0]
+    return _row(_evidence(release), kind="document", document_id=removed)
+
+
+@pytest.mark.parametrize("reserved", [1, 4])
+def test_a_kept_document_with_a_reservation_fails_opt_outs_honoured(release, reserved):
+    kept = _documents(release)["id"].sort()[:reserved].to_list()
+    row = _tdm_evidence_row(release)
+    _rewrite(release, "optout_evidence", lambda f: pl.concat([f, *(_set(f, row, document_id=k)[row : row + 1]
+                                                                   for k in kept)]))  # fmt: skip
+    assert _failed(release) == {HONOURED}
+    detail = _detail(release, HONOURED)
+    assert detail.startswith(f"{reserved} violations, e.g. [(")
+    assert [k for k in kept if k in detail] == kept[:3]  # the first three, in id order
+
+
+def test_an_opt_out_removal_without_its_reservation_fails_the_evidence_check(release):
+    row = _tdm_evidence_row(release)
+    _rewrite(release, "optout_evidence", lambda f: _set(f, row, verdict="allowed"))
+    assert _failed(release) == {EXPLAINED}
+    assert _detail(release, EXPLAINED) == "1 without"
+
+
+def test_evidence_about_a_record_the_release_does_not_hold_fails(release):
+    row = _tdm_evidence_row(release)
+    _rewrite(release, "optout_evidence", lambda f: pl.concat([f, _set(f, row, document_id="0000000000000000-0")
+                                                              [row : row + 1]]))  # fmt: skip
+    assert _failed(release) == {ORPHANS}
+    assert _detail(release, ORPHANS) == "1 orphans"
+
+
+# --- the registry ---------------------------------------------------------------------------------------------
+
+
+def _registry_copy(built, tmp_path) -> Path:
+    copy = tmp_path / "registry"
+    shutil.copytree(built[1], copy)
+    return copy
+
+
+def test_an_edited_registry_entry_fails_the_registry_state(built, release, tmp_path):
+    registry = _registry_copy(built, tmp_path)
+    (entry,) = (registry / "entries").glob("*.parquet")
+    pl.read_parquet(entry).with_columns(note=pl.lit("edited later")).write_parquet(entry)
+    assert _failed(release, registry) == {REGISTRY_STATE}
+    as_of = _manifest(release)["optout"]["registry"]["as_of"]
+    assert _detail(release, REGISTRY_STATE).startswith(f"{registry} at {as_of} hashes to ")
+
+
+def test_a_dropped_registry_entry_fails_the_registry_state(built, release, tmp_path):
+    registry = _registry_copy(built, tmp_path)
+    for entry in (registry / "entries").glob("*.parquet"):
+        entry.unlink()
+    assert _failed(release, registry) == {REGISTRY_STATE}
+
+
+def test_a_kept_document_on_a_subdomain_of_an_opted_out_domain_fails_the_registry_check(release):
+    row = _row(_documents(release), url="http://kept.test/c")
+    moved = {"url": f"http://blog.{OPTED_OUT}/c", "url_key": f"blog.{OPTED_OUT}/c", "domain": f"blog.{OPTED_OUT}"}
+    _rewrite(release, "documents", lambda f: _set(f, row, **moved))
+    assert _failed(release) == {REGISTRY_HONOURED}
+    assert _detail(release, REGISTRY_HONOURED).startswith("1 documents match entries in force at")
+
+
+def test_an_entry_added_after_the_release_does_not_fail_it(built, release, tmp_path):
+    """The release is judged by the registry as it was when the release applied it: a later opt-out of a kept
+    page is for the next release (`release derive`), not a broken promise of this one."""
+    registry = _registry_copy(built, tmp_path)
+    Registry(registry).add("domain", "kept.test", requester="Legal <legal@example.org>")
+    assert _failed(release, registry) == set()
+
+
+def test_registry_matches_are_named_with_their_entry_at_most_three(release):
+    docs = _documents(release).sort("id")
+    moved = docs["id"][:4].to_list()
+    _rewrite(release, "documents", lambda f: f.with_columns(
+        url=pl.when(pl.col("id").is_in(moved)).then(pl.format(f"http://{OPTED_OUT}/{{}}", pl.col("id")))
+        .otherwise(pl.col("url")),
+        url_key=pl.when(pl.col("id").is_in(moved)).then(pl.format(f"{OPTED_OUT}/{{}}", pl.col("id")))
+        .otherwise(pl.col("url_key")),
+        domain=pl.when(pl.col("id").is_in(moved)).then(pl.lit(OPTED_OUT)).otherwise(pl.col("domain"))))  # fmt: skip
+    assert _failed(release) == {REGISTRY_HONOURED}
+    detail = _detail(release, REGISTRY_HONOURED)
+    assert detail.startswith("4 documents match entries in force at ")
+    assert sum(f"'{i}'" in detail for i in moved) == 3 and detail.count(f"domain {OPTED_OUT}") == 3
+
+
+def test_an_unreadable_registry_fails_the_registry_check_by_its_own_name(built, release, tmp_path):
+    registry = _registry_copy(built, tmp_path)
+    (registry / "entries" / "broken.parquet").write_bytes(b"PAR1 not really")
+    assert _failed(release, registry) == {REGISTRY_UNREADABLE}
+    assert "broken.parquet" in next(c.detail for c in verify_release(release, registry).checks if not c.ok)
+
+
+# --- a derived release: checked against the registry state it applied, at the time it was derived -------------
+
+
+@pytest.fixture(scope="module")
+def derived(built, tmp_path_factory) -> tuple[Path, Path]:
+    """(child, registry): the release derived with one more domain entry, kept.test, added after it was built."""
+    root = tmp_path_factory.mktemp("derived")
+    registry = root / "registry"
+    shutil.copytree(built[1], registry)
+    Registry(registry).add("domain", "kept.test", requester="Legal <legal@example.org>")
+    derive_release(built[0], root / "child", registry=Registry(registry))
+    return root / "child", registry
+
+
+@pytest.fixture
+def child(derived, tmp_path) -> Path:
+    copy = tmp_path / "child"
+    shutil.copytree(derived[0], copy, symlinks=True)
+    return copy
+
+
+def test_a_derived_release_verifies_against_the_registry_at_its_derivation(derived, child):
+    lineage = _manifest(child)["lineage"]
+    assert "http://kept.test/c" not in set(_documents(child)["url"])
+    assert _failed(child) == set() and REGISTRY_STATE in _report(child)
+    in_force = f"0 documents match the 2 entries in force at {lineage['derived_at']}"
+    assert _detail(child, REGISTRY_HONOURED).startswith(in_force)
+
+
+def test_a_document_of_a_domain_opted_out_at_the_derivation_fails_the_child(child):
+    """kept.test was added to the registry after the parent was built: only the derivation's time and registry
+    state say it was in force."""
+    row = _row(_documents(child), url="http://en.news.test/article/0")
+    moved = {"url": "http://blog.kept.test/c", "url_key": "blog.kept.test/c", "domain": "blog.kept.test"}
+    _rewrite(child, "documents", lambda f: _set(f, row, **moved))
+    assert _failed(child) == {REGISTRY_HONOURED}
+
+
+def test_an_entry_edited_after_the_derivation_fails_the_childs_registry_state(derived, child, tmp_path):
+    registry = tmp_path / "registry-copy"
+    shutil.copytree(derived[1], registry)
+    entry = next(p for p in (registry / "entries").glob("*.parquet") if pl.read_parquet(p)["value"][0] == "kept.test")
+    pl.read_parquet(entry).with_columns(note=pl.lit("edited later")).write_parquet(entry)
+    assert _failed(child, registry) == {REGISTRY_STATE}
+
+
+def test_a_release_that_never_applied_a_registry_is_checked_against_one_given(built, release, tmp_path):
+    """Without a recorded registry there is no state to compare; the given registry's entries in force now count."""
+    _edit_manifest(release, lambda m: m["optout"].pop("registry"))
+    assert REGISTRY_STATE not in _report(release) and not _failed(release)  # no registry given: no registry check
+    registry = tmp_path / "registry"
+    shutil.copytree(built[1], registry)
+    Registry(registry).add("domain", "kept.test", requester="Legal <legal@example.org>")
+    checks = _report(release, registry)
+    assert REGISTRY_STATE not in checks and _failed(release, registry) == {REGISTRY_HONOURED}
+    assert _detail(release, REGISTRY_HONOURED).startswith("1 documents match entries in force now")
+
+
+# --- tables outside the release -------------------------------------------------------------------------------
+
+
+def test_a_part_file_that_resolves_outside_the_release_fails_readable(release, tmp_path):
+    part = _part(release, "ledger")
+    outside = tmp_path / "outside.parquet"
+    shutil.move(part, outside)
+    part.symlink_to(outside)
+    assert _failed(release) == {READABLE}
+    assert "resolves outside the release" in _detail(release, READABLE)
+
+
+# --- the index binding ----------------------------------------------------------------------------------------
+
+
+def test_no_index_passes_the_index_check(release):
+    shutil.rmtree(release / "index")
+    checks = _report(release)
+    assert checks[INDEX] is True and INDEX_BINDS not in checks and not _failed(release)
+    assert _detail(release, INDEX) == "no membership index (optional): `apertura index` builds one"
+
+
+def test_an_index_whose_manifest_cannot_be_read_is_not_bound(release):
+    from pipeline.index import verify_index
+
+    (release / "manifest.json").unlink()
+    ((name, ok, detail),) = verify_index(release)
+    assert (name, ok) == (INDEX_BINDS, False) and "manifest.json" in detail
+
+
+def test_an_index_json_without_its_binding_is_not_bound(release):
+    path = release / "index" / "index.json"
+    info = json.loads(path.read_text())
+    del info["manifest_sha256"]
+    path.write_text(json.dumps(info))
+    assert _failed(release) == {INDEX_BINDS}
+    assert _detail(release, INDEX_BINDS).startswith("built from manifest sha256 ?…, current is ")
+
+
+@pytest.mark.parametrize("damage", ["not json", "other format"])
+def test_a_broken_index_json_fails_its_check(release, damage):
+    path = release / "index" / "index.json"
+    path.write_text("{" if damage == "not json" else json.dumps({"format": "something-else", "files": []}))
+    assert _failed(release) == {INDEX_JSON}
+    expected = "unreadable (" if damage == "not json" else "not an apertura index (format 'something-else')"
+    assert expected in _detail(release, INDEX_JSON)
+
+
+def test_an_index_built_from_another_manifest_fails_the_binding(release):
+    bound = json.loads((release / "index" / "index.json").read_text())["manifest_sha256"]
+    _edit_manifest(release, lambda m: m.update(release_id="renamed"), rebind_index=False)
+    assert _failed(release) == {INDEX_BINDS}
+    current = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
+    assert _detail(release, INDEX_BINDS) == (
+        f"built from manifest sha256 {bound[:16]}…, current is {current[:16]}…: rebuild with `apertura index --force`"
+    )
+
+
+@pytest.mark.parametrize("damage", ["same size", "other size", "missing", "unlisted"])
+def test_a_changed_index_file_fails_the_index_files_check(release, damage):
+    path = release / "index" / "signatures.npy"
+    data = bytearray(path.read_bytes())
+    if damage == "same size":
+        data[-1] ^= 0x01
+        path.write_bytes(bytes(data))
+    elif damage == "other size":
+        path.write_bytes(bytes(data) + b"\0")
+    elif damage == "missing":
+        path.unlink()
+    else:
+        (release / "index" / "extra.npy").write_bytes(b"\0")
+    assert _failed(release) == {INDEX_FILES}
+    assert "; " not in _detail(release, INDEX_FILES)  # one problem
+    expected = {"same size": "sha256 differs from index.json", "other size": "bytes, index.json says",
+                "missing": "signatures.npy: missing", "unlisted": "extra.npy: not listed in index.json"}  # fmt: skip
+    assert expected[damage] in _detail(release, INDEX_FILES)
+
+
+def test_tantivy_lock_files_are_not_part_of_the_index(release):
+    for lock in (release / "index" / "text").rglob(".tantivy-*.lock"):
+        lock.unlink()
+    (release / "index" / "text" / "00000" / ".tantivy-writer.lock").write_bytes(b"")
+    assert not _failed(release)
+
+
+def test_the_json_report_says_what_the_checks_say(release):
+    """`apertura verify --json` (what CI and auditors parse) carries every check with its verdict and detail."""
+    _edit_manifest(release, lambda m: m["inputs"][1].update(eligible=m["inputs"][1]["eligible"] - 1))
+    report = verify_release(release)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["release"] == str(release) and data["ok"] is False
+    assert [(c["name"], c["ok"]) for c in data["checks"]] == [(name, name != CONSERVATION) for name in ALL_CHECKS]
+    assert data["checks"][ALL_CHECKS.index(CONSERVATION)]["detail"] == next(
+        c.detail for c in report.checks if c.name == CONSERVATION
+    )
+
+
+def test_every_index_problem_is_named(release):
+    (release / "index" / "signatures.npy").unlink()
+    (release / "index" / "extra.npy").write_bytes(b"\0")
+    assert _failed(release) == {INDEX_FILES}
+    assert _detail(release, INDEX_FILES) == "signatures.npy: missing; extra.npy: not listed in index.json"

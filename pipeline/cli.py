@@ -423,6 +423,7 @@ def demo(
     """Serve the sample web on 127.0.0.1, crawl it for real, run the pipeline on the crawl and the sample WARCs
     in data/, verify the release and print what it holds and what the opt-outs removed."""
     from pipeline.config import RunConfig
+    from pipeline.crawl.cli import progress_line
     from pipeline.crawl.config import CrawlConfig
     from pipeline.crawl.crawler import crawl
     from pipeline.sources.inputs import expand_inputs
@@ -439,7 +440,8 @@ def demo(
     with start_sample_web() as web:
         console.print(f"sample web: {len(web.sites)} sites on 127.0.0.1; crawling into {crawl_dir}")
         config = CrawlConfig(delay_seconds=0.05, allow_private=True)  # the sample web is on 127.0.0.1
-        summary = crawl(web.seeds(), crawl_dir, config, progress=console.is_terminal)
+        with progress_line(console.is_terminal) as report:
+            summary = crawl(web.seeds(), crawl_dir, config, progress=report)
     console.print(
         f"crawled {summary.pages:,} pages ({summary.bytes:,} bytes), {summary.robots_skipped} URLs skipped by "
         f"robots.txt, {len(summary.origins_not_crawled)} sites not crawled (robots.txt unreachable)"

@@ -2,12 +2,15 @@
 
 Plain functions, registered by `pipeline/cli.py` with `app.command("crawl")(crawl_command)` and
 `app.command("robots-snapshot")(robots_snapshot_command)`. Heavy imports happen inside the commands.
+The crawl's progress line (`progress_line`) is drawn here from the core's progress reports.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,9 +18,54 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from pipeline.crawl.config import CrawlConfig
+    from pipeline.crawl.crawler import CrawlProgress
 
 _err = Console(stderr=True)
+
+
+class ProgressLine:
+    """The crawl's one-line progress on stderr (rich spinner + counts + elapsed time), started by the first report."""
+
+    def __init__(self) -> None:
+        self._bar: Progress | None = None
+
+    def __call__(self, p: CrawlProgress) -> None:
+        if self._bar is None:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True)
+            )
+            self._bar.add_task("crawl", total=None)
+            self._bar.start()
+        self._bar.update(
+            self._bar.task_ids[0],
+            description=f"pages {p.pages:,} · {p.bytes / 1e6:,.1f} MB · errors {p.errors} · "
+            f"robots-skipped {p.robots_skipped} · queued {p.queued:,} · files {p.files}",
+        )
+        if p.final:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+@contextlib.contextmanager
+def progress_line(show: bool) -> Iterator[ProgressLine | None]:
+    """`with progress_line(show) as report: crawl(..., progress=report)`: the line when `show`, else None."""
+    if not show:
+        yield None
+        return
+    line = ProgressLine()
+    try:
+        yield line
+    finally:
+        line.close()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -114,7 +162,8 @@ def crawl_command(
     allow_network: AllowNetworkOpt = None,
 ) -> None:
     """Crawl politely from seed URLs into WARC 1.1 files (robots.txt, tdmrep.json, ai.txt first per host)."""
-    from pipeline.crawl.crawler import STATE_FILE, CrawlError, crawl, read_url_list
+    from pipeline.crawl.crawler import CrawlError, crawl, read_url_list
+    from pipeline.crawl.state import STATE_FILE
 
     cfg = _config(
         config,
@@ -138,7 +187,8 @@ def crawl_command(
             doc = {"config": cfg.model_dump(mode="json"), "config_hash": cfg.hash(), "seeds": urls, "out": str(out)}
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             return
-        summary = crawl(urls, out, cfg, resume=resume, progress=_progress(progress))
+        with progress_line(_progress(progress)) as report:
+            summary = crawl(urls, out, cfg, resume=resume, progress=report)
     except CrawlError as err:
         raise _fail(str(err)) from None
     except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (CrawlStopped)
@@ -194,7 +244,8 @@ def robots_snapshot_command(
         allow_networks=tuple(allow_network) if allow_network else None,
     )
     try:
-        result = robots_snapshot(read_url_list(hosts, origins=True), out, cfg, progress=_progress(progress))
+        with progress_line(_progress(progress)) as report:
+            result = robots_snapshot(read_url_list(hosts, origins=True), out, cfg, progress=report)
     except CrawlError as err:
         raise _fail(str(err)) from None
     if json_out:

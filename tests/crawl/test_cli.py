@@ -45,6 +45,19 @@ def test_crawl_command_prints_a_summary(web, tmp_path):
     assert summary["robots_skipped"] == 3  # news /private/* and the vault's home page
 
 
+def test_progress_line_on_stderr_only_when_asked(web, tmp_path):
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text(web.url("news") + "\n")
+    r = runner.invoke(app, ["crawl", "--seeds", str(seeds), "--out", str(tmp_path / "a"), "--progress", *FAST])
+    assert r.exit_code == 0, r.output
+    # the last report, drawn by the CLI: the news site's 19 fetches, 2 URLs skipped by robots.txt, one file
+    assert "pages 19 · " in r.stderr and "robots-skipped 2 · queued 0 · files 1" in r.stderr
+    assert "pages: 19 " in r.stdout and "pages 19" not in r.stdout
+    r = runner.invoke(app, ["crawl", "--seeds", str(seeds), "--out", str(tmp_path / "b"), "--no-progress", *FAST])
+    assert r.exit_code == 0, r.output
+    assert "pages: 19 " in r.stdout and r.stderr == ""
+
+
 def test_crawl_command_with_config_file(web, tmp_path):
     seeds = tmp_path / "seeds.txt"
     seeds.write_text(web.url("blog") + "\n")

@@ -16,7 +16,8 @@ from collections import Counter, defaultdict
 import pytest
 
 from pipeline.config import ReadConfig
-from pipeline.crawl.crawler import STATE_FILE, CrawlError, crawl, robots_snapshot
+from pipeline.crawl.crawler import CrawlError, crawl, robots_snapshot
+from pipeline.crawl.state import STATE_FILE
 from pipeline.optout import robots as rb
 from pipeline.sources.inputs import read_input
 from pipeline.sources.sample_web import (
@@ -357,6 +358,30 @@ def test_robots_snapshot(tmp_path):
     robots = {site_path(web, r.url)[0] for r in recs if r.type == "response" and r.url.endswith("/robots.txt")}
     assert robots == set(web.sites)
     assert not (tmp_path / "snap" / STATE_FILE).exists()
+
+
+def test_progress_is_reported_through_the_callback(tmp_path):
+    # The core draws nothing: it hands CrawlProgress reports to the callback (the CLI draws the line).
+    reports: list = []
+    with start_sample_web() as web:
+        summary = crawl([web.url("news")], tmp_path / "out", fast_config(delay_seconds=0.05), progress=reports.append)
+        snapshot: list = []
+        robots_snapshot([web.sites["news"]], tmp_path / "snap", fast_config(), progress=snapshot.append)
+    assert len(reports) >= 3  # at the start, every 0.25 s (22 requests 0.05 s apart take over 1 s), at the end
+    assert [r.final for r in reports] == [False] * (len(reports) - 1) + [True]
+    assert reports[0].pages == 0 and reports[0].queued == 1  # the seed, before its origin's robots.txt
+    assert [r.pages for r in reports] == sorted(r.pages for r in reports)
+    last = reports[-1]
+    assert (last.pages, last.bytes, last.errors, last.robots_skipped, last.queued, last.files) == (
+        summary.pages,
+        summary.bytes,
+        summary.errors,
+        summary.robots_skipped,
+        0,
+        len(summary.files),
+    )
+    assert summary.pages == 19 and summary.robots_skipped == 2  # the news site: 19 fetches, /private/* skipped
+    assert snapshot and snapshot[-1].final and snapshot[-1].pages == 0 and snapshot[-1].files == 1
 
 
 def test_resource_kinds_in_ground_truth_are_skipped_not_downloaded(full):

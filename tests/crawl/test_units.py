@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+import pipeline.crawl
 from pipeline import __version__
 from pipeline.crawl.config import DEFAULT_CONTACT, CrawlConfig
 from pipeline.crawl.crawler import CrawlError, read_url_list
@@ -140,3 +143,20 @@ def test_read_url_list(tmp_path):
         read_url_list(f)
     with pytest.raises(CrawlError, match=r"(?i)no such file"):
         read_url_list(tmp_path / "missing.txt")
+
+
+def test_the_crawl_modules_draw_nothing_but_the_cli():
+    # The core reports progress through a callback: rich and typer stay in pipeline/crawl/cli.py.
+    drawing = []
+    for path in sorted(Path(pipeline.crawl.__file__).parent.glob("*.py")):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            drawing += [f"{path.name}:{node.lineno} {m}" for m in modules if m.split(".")[0] in ("rich", "typer")]
+    assert not drawing

@@ -97,9 +97,9 @@ def run(
     from pydantic import ValidationError
 
     from pipeline.config import RunConfig
-    from pipeline.optout.policies import HTTP_FORMATS
     from pipeline.optout.registry import Registry, RegistryError
     from pipeline.sources.inputs import InputError, detect_format, expand_inputs
+    from pipeline.sources.policy_scan import HTTP_FORMATS
 
     try:
         settings = RunConfig.load(config_file).model_dump()
@@ -225,10 +225,10 @@ def _build(
         run_shards = functools.partial(ray_executor.run_shards, address=ray_address)
         session = ray_executor.session(workers, ray_address)  # one Ray for the shards and the dedup
         release_options = {"bucket_edges": ray_executor.ray_bucket_edges}
-    from pipeline.optout.policies import collect
     from pipeline.optout.registry import Registry
     from pipeline.release import ReleaseError, build_release
     from pipeline.sources.inputs import InputError
+    from pipeline.sources.policy_scan import collect
     from pipeline.tables import writing
 
     workdir = out_dir.parent / f".{out_dir.name}.work"

@@ -57,13 +57,13 @@ from pipeline.crawl.warc import (
     warcinfo_fields,
 )
 from pipeline.optout import robots as rb
+from pipeline.optout.families import after_robots
 from pipeline.sources.warc import decode_body
 
 STATE_FILE = "crawl-state.json"
 STATE_FORMAT = "apertura-crawl-state/1"
 CRAWL_PREFIX = "crawl"
 SNAPSHOT_PREFIX = "robots-snapshot"
-SITE_FILES = ("/.well-known/tdmrep.json", "/ai.txt")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 RETRY_STATUSES = (429, 503)
 ACCEPT = "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"
@@ -646,7 +646,7 @@ class Crawler:
                 )
             )
         else:
-            for path in SITE_FILES:
+            for path in after_robots():  # the declared site files (pipeline.optout.families)
                 url = o + path
                 decision = rb.decide(robots, url, [self.token])[0]
                 if not decision.allowed:

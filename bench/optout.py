@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.optout [--pages 100000] [--origins 500] [--seed 0] [--profile BATCHES] [--out DIR]
 
 Why: every record of a run goes through `OptoutStep` before anything else, once per honoured agent
-(`RunConfig().optout.agents`, 13), and a run starts with a full decompression pass (`policies.collect`)
+(`RunConfig().optout.agents`, 13), and a run starts with a full decompression pass (`policy_scan.collect`)
 just to find the site policy files. Both scale with the input, not with what survives, so they bound
 the throughput of the whole pipeline on a crawl where most pages are kept.
 
@@ -230,7 +230,8 @@ def write_corpus(directory: Path, pages: int, n_origins: int, seed: int) -> Corp
 
 def policy_prepass(spec: str, out_file: str) -> dict[str, Any]:
     """`collect` alone (timed), then `PolicyIndex.build` (timed apart); the collected frame goes to Parquet."""
-    from pipeline.optout.policies import PolicyIndex, collect
+    from pipeline.optout.policies import PolicyIndex
+    from pipeline.sources.policy_scan import collect
 
     start = time.perf_counter()
     collected, scanned = collect([spec])
@@ -251,13 +252,13 @@ def policy_prepass(spec: str, out_file: str) -> dict[str, Any]:
 def optout_stage(spec: str, policies_file: str, profile_batches: int) -> dict[str, Any]:
     """Read and admit every batch (untimed), then time `OptoutStep.apply` over all of them."""
     from pipeline.config import RunConfig
-    from pipeline.optout.policies import PolicyIndex
     from pipeline.sources.inputs import read_input
+    from pipeline.sources.policy_scan import load_policies
     from pipeline.steps.admit import AdmitStep
     from pipeline.steps.optout import OptoutStep
 
     config = RunConfig()
-    index = PolicyIndex.load(Path(policies_file))
+    index = load_policies(Path(policies_file))
     admit = AdmitStep(config)
     batches_iter, _ = read_input(spec, batch_size=BATCH_SIZE, read_config=config.read)
     batches = [kept for b in batches_iter if not (kept := admit.apply(b).kept).is_empty()]

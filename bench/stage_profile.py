@@ -23,8 +23,8 @@ from bench._measure import command_line, emit, figure
 
 
 def policy_prepass(specs: list[str]) -> dict:
-    """The opt-out pre-pass alone (`pipeline.optout.policies.collect` over every input)."""
-    from pipeline.optout.policies import collect
+    """The opt-out pre-pass alone (`pipeline.sources.policy_scan.collect` over every input)."""
+    from pipeline.sources.policy_scan import collect
 
     start = time.perf_counter()
     collect(specs)

@@ -110,10 +110,10 @@ def run(
     (omitted fields keep their defaults); `steps`: the step list (default `pipeline.steps.DEFAULT`), entries
     being built-in names, `module:Class` strings, or `Step` subclasses/instances; `registry`: the rights-holder
     opt-out registry to apply; `snapshots`: opt-out snapshot WARCs (today's policy files for older content)."""
-    from pipeline.optout.policies import HTTP_FORMATS
     from pipeline.optout.registry import Registry, RegistryError
     from pipeline.release_read import Release
     from pipeline.sources.inputs import InputError, detect_format, expand_inputs
+    from pipeline.sources.policy_scan import HTTP_FORMATS
 
     resolved = resolve_config(config, steps)
     out = Path(out)
@@ -188,9 +188,9 @@ def _build(
     emit: OnProgress,
 ) -> dict:
     from pipeline.executors.local import run_shards, worker_pool
-    from pipeline.optout.policies import collect
     from pipeline.optout.registry import Registry
     from pipeline.release import build_release
+    from pipeline.sources.policy_scan import collect
     from pipeline.tables import writing
 
     session, release_options = worker_pool(workers, config), {}

@@ -24,12 +24,14 @@ import polars as pl
 import schemas
 from pipeline.config import OptoutConfig, RunConfig
 from pipeline.optout.explain import decide
-from pipeline.optout.policies import PolicyIndex, collect
+from pipeline.optout.families import reason_for
+from pipeline.optout.policies import PolicyIndex
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
 from pipeline.proofs.commitments import build_commitments
 from pipeline.release_read import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.release_read.diff import release_diff  # noqa: F401 (re-exported for `apertura release diff`)
-from pipeline.steps.optout import decision_evidence, reason_for
+from pipeline.sources.policy_scan import collect
+from pipeline.steps.optout import decision_evidence
 from pipeline.tables import file_sha256, write_part
 
 DERIVE_STAGE = "derive"  # funnel entry for the retroactive removals (ledger stage stays `optout`)
@@ -61,7 +63,7 @@ def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], optou
     rows = []
     for doc_id, url in docs:
         site = index.site(url)
-        if not (site.robots or site.tdmrep or site.ai_txt):
+        if not site:
             continue
         verdicts = decide(site, url, agents, malformed_tdmrep=optout.malformed_tdmrep)
         reserved = next((v for v in verdicts if v.reserved), None)

@@ -75,9 +75,10 @@ def explain(
             typer.echo(f"error: header {item!r} is not 'Name: value'", err=True)
             raise typer.Exit(2)
         headers.append((name.strip(), value.strip()))
+    files = {"/.well-known/tdmrep.json": _read(tdmrep_file), "/ai.txt": _read(aitxt_file)}
     verdicts = explain_url(
-        url, tuple(agent or default_agents()), robots_txt=_read(robots_file), tdmrep_json=_read(tdmrep_file),
-        ai_txt=_read(aitxt_file), headers=headers, html=_read(html_file),
+        url, tuple(agent or default_agents()), robots_txt=_read(robots_file), files=files, headers=headers,
+        html=_read(html_file),
     )  # fmt: skip
     if as_json:
         sys.stdout.write(json.dumps([asdict(v) for v in verdicts], indent=2) + "\n")

@@ -288,7 +288,9 @@ def build_release(
             )
             if on_written:
                 on_written(kept + removed)
-        index = PolicyIndex.load(policies)
+        from pipeline.sources.policy_scan import load_policies  # the run staged what its scan collected
+
+        index = load_policies(policies)
         for part in _evidence_parts(shards, index, config):
             writers["optout_evidence"].write(part)
         if registry_removed:

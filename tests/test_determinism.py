@@ -14,8 +14,8 @@ import pytest
 from pipeline.cli import build
 from pipeline.config import RunConfig
 from pipeline.executors.local import run_shards, worker_pool
-from pipeline.optout.policies import collect
 from pipeline.sources.inputs import InputError, expand_inputs
+from pipeline.sources.policy_scan import collect
 from tests.helpers.warcs import make_pages, write_warc
 
 

@@ -1,12 +1,12 @@
 """Site files: per origin and before any page, robots.txt, then the site files it allows, recorded in WARC.
 
-`/robots.txt` is fetched first (redirects followed up to 5 hops, RFC 9309 2.3.1.2), then each path of
-`SITE_FILES` (`/.well-known/tdmrep.json`, `/ai.txt`) if robots.txt allows it for our token (redirects only
-within the origin and where robots.txt allows). Each of these exchanges is stored as request + response
-records whatever the status, marked `Apertura-Site-File`: they are the evidence the pipeline's opt-out step
-reads later. robots.txt 5xx or unreachable -> nothing else on that origin is requested (a `metadata` record
-says why). All records of an origin's set-up are written together once the outcome is known, so an
-interrupted set-up is redone whole on resume.
+`/robots.txt` is fetched first (redirects followed up to 5 hops, RFC 9309 2.3.1.2), then each declared
+site file (`pipeline.optout.families.after_robots()`: `/.well-known/tdmrep.json`, `/ai.txt`) if robots.txt
+allows it for our token (redirects only within the origin and where robots.txt allows). Each of these
+exchanges is stored as request + response records whatever the status, marked `Apertura-Site-File`: they
+are the evidence the pipeline's opt-out step reads later. robots.txt 5xx or unreachable -> nothing else on
+that origin is requested (a `metadata` record says why). All records of an origin's set-up are written
+together once the outcome is known, so an interrupted set-up is redone whole on resume.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from pipeline.crawl.state import CrawlState, OriginState, iso
 from pipeline.crawl.urls import BadUrl, canonicalize, origin
 from pipeline.crawl.warc import Exchange, WarcFiles, exchange_records, metadata_record
 from pipeline.optout import robots as rb
+from pipeline.optout.families import after_robots
 from pipeline.sources.warc import decode_body
-
-# The site files fetched after robots.txt, where it allows them: the one place that names them.
-SITE_FILES = ("/.well-known/tdmrep.json", "/ai.txt")
 
 
 def robots_skip_record(url: str, robots: rb.Robots, token: str, rule: str, **extra: Any) -> Any:
@@ -163,9 +161,9 @@ class SiteFiles:
     async def _site_files(
         self, o: str, st: OriginState, robots: rb.Robots, records: list[Any]
     ) -> dict[str, int | None]:
-        """Each of SITE_FILES that robots.txt allows, its records appended to `records`; path -> final status."""
+        """Each declared site file that robots.txt allows, its records appended to `records`; path -> final status."""
         site_files: dict[str, int | None] = {}
-        for path in SITE_FILES:
+        for path in after_robots():  # the declared site files (pipeline.optout.families)
             url = o + path
             decision = rb.decide(robots, url, [self.token])[0]
             if not decision.allowed:
@@ -178,4 +176,4 @@ class SiteFiles:
         return site_files
 
 
-__all__ = ["SITE_FILES", "SiteFiles", "robots_skip_record"]
+__all__ = ["SiteFiles", "robots_skip_record"]

@@ -42,6 +42,7 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from pipeline import __version__
+from pipeline.optout.families import after_robots
 from pipeline.sources.base import SITE_FILE_HEADER
 
 OPEN_SUFFIX = ".open"
@@ -173,12 +174,14 @@ def metadata_record(
 
 def warcinfo_fields(config_json: str, config_hash: str, user_agent: str, contact: str, what: str) -> dict[str, str]:
     """The `warcinfo` block (application/warc-fields); every value is one line."""
+    files = ["robots.txt", *after_robots()]  # the declared site files (pipeline.optout.families)
+    stored = " and ".join([", ".join(files[:-1]), files[-1]] if len(files) > 1 else files)
     return {
         "software": f"Apertura {__version__} (pipeline.crawl; warcio)",
         "format": "WARC File Format 1.1",
         "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
         "description": what,
-        "robots": "classic (RFC 9309); robots.txt, /.well-known/tdmrep.json and /ai.txt stored per origin",
+        "robots": f"classic (RFC 9309); {stored} stored per origin",
         "http-header-user-agent": user_agent,
         "operator": contact,
         "crawl-config": config_json,

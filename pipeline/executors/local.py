@@ -33,6 +33,7 @@ from pipeline.optout.policies import PolicyIndex
 from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
 from pipeline.sources.base import ReadReport
 from pipeline.sources.inputs import read_input
+from pipeline.sources.policy_scan import load_policies
 from pipeline.sources.warc import BatchPlan, read_planned_pieces
 from pipeline.steps.base import Step
 from pipeline.steps.dedup import add_dedup_keys
@@ -55,7 +56,7 @@ def staged_candidates(kept: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
 @functools.lru_cache(maxsize=2)
 def _policy_index(policies: Path | None, sha256: str | None) -> PolicyIndex:
     """Parsed once per process, not once per shard (the sha256 keys it to the file's content)."""
-    return PolicyIndex.load(policies)
+    return load_policies(policies)
 
 
 def make_steps(config: RunConfig, policies: Path | None, policies_sha256: str | None = None) -> list[Step]:
@@ -67,7 +68,7 @@ class Shard:
     index: int
     spec: str
     directory: Path
-    policies: Path | None = None  # the run's collected site policy files (see pipeline.optout.policies)
+    policies: Path | None = None  # the run's collected site policy files (see pipeline.sources.policy_scan)
     policies_sha256: str | None = None
 
     @property

@@ -7,7 +7,6 @@ import html as _html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -41,22 +40,6 @@ class Decision:
     signal: str
     rule: str
     evidence: tuple[Evidence, ...] = ()
-
-
-# Site policy files: fetched once per origin, they are evidence for every page of it, never documents.
-POLICY_FILES = {"/robots.txt": "robots.txt", "/.well-known/tdmrep.json": "tdmrep.json", "/ai.txt": "ai.txt"}
-POLICY_URL = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]+(/robots\.txt|/\.well-known/tdmrep\.json|/ai\.txt)$"  # as a regex
-
-
-def policy_kind(url: str | None) -> str | None:
-    """'robots.txt', 'tdmrep.json' or 'ai.txt' when `url` is that site policy file (no query), else None."""
-    if not url or not any(path in url for path in POLICY_FILES):  # cheap: asked of every record read
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return None if parts.query else POLICY_FILES.get(parts.path)
 
 
 def sha256_hex(data: bytes | str) -> str:

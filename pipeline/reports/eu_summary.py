@@ -30,6 +30,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.optout.families import signal_texts
 from pipeline.release_read import MANIFEST, load_manifest, lock, table_files
 from pipeline.reports.render import Doc, to_html, to_markdown
 
@@ -78,15 +79,7 @@ REASON_TEXT: dict[str, str] = {
     "dedup_near": "near duplicate of a kept document (MinHash LSH over word n-grams)",
     "optout_": "reservation of rights for text and data mining (see 3.1)",
 }
-SIGNAL_TEXT: dict[str, str] = {
-    "robots": "robots.txt (RFC 9309) Disallow for an honoured AI user agent",
-    "aipref": "IETF aipref Content-Usage (robots.txt line or HTTP header)",
-    "content-signal": "Content-Signal line in robots.txt",
-    "tdmrep": "W3C TDMRep (tdm-reservation header, meta tag or /.well-known/tdmrep.json)",
-    "noai": "noai in X-Robots-Tag or <meta name=robots>",
-    "ai.txt": "ai.txt",
-    "registry": "the provider's rights-holder opt-out registry (domain, URL prefix, text fingerprint)",
-}
+SIGNAL_TEXT: dict[str, str] = signal_texts()  # signal -> plain text, from the family declarations
 
 
 def _placeholder(option: str) -> str:

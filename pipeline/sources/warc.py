@@ -55,7 +55,7 @@ from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.config import ReadConfig
-from pipeline.optout.base import policy_kind
+from pipeline.optout.families import site_file_family
 from pipeline.sources.base import UNREADABLE, ReadReport, empty_records
 from pipeline.sources.inputs import (
     CHUNK,
@@ -301,7 +301,8 @@ def _allowed(
     is evidence for the opt-out step whatever its type."""
     if status is not None and not 200 <= status <= 299:
         return True
-    return (ctype is not None and ctype in cfg.content_types) or policy_kind(url) is not None or site_file is not None
+    policy_file = site_file_family(url) is not None or site_file is not None
+    return (ctype is not None and ctype in cfg.content_types) or policy_file
 
 
 def _never(*_: Any) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline.optout.base import POLICY_URL
+from pipeline.optout.families import policy_url_pattern
 from pipeline.steps.base import Step, first_reason
 
 
@@ -23,7 +23,7 @@ class AdmitStep(Step):
         rules = [
             (pl.col("read_error").is_not_null(), pl.col("read_error"), pl.col("read_detail")),
             (
-                pl.col("url").str.contains(POLICY_URL),
+                pl.col("url").str.contains(policy_url_pattern()),
                 "read_policy_file",
                 pl.lit("site policy file: evidence for the opt-out step, not a document"),
             ),

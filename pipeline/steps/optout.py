@@ -15,6 +15,7 @@ import polars as pl
 
 from pipeline.config import RunConfig
 from pipeline.optout.explain import Verdict, decide
+from pipeline.optout.families import reason_for
 from pipeline.optout.policies import FILE_ROW_SCHEMA, RAW_CHARS, PolicyIndex
 from pipeline.steps.base import DETAIL, REASON, Step, StepResult
 from pipeline.url_identity import domain_expr, site_key
@@ -31,11 +32,6 @@ STAGED_EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
     "agents": pl.List(pl.String()),
     **FILE_ROW_SCHEMA,  # the columns a policy-file row has too
 }
-
-
-def reason_for(signal: str) -> str:
-    """Ledger reason for a signal family: 'ai.txt' -> 'optout_ai_txt', 'content-signal' -> 'optout_content_signal'."""
-    return "optout_" + signal.replace(".", "_").replace("-", "_")
 
 
 def header_pairs(block: str | None) -> list[tuple[str, str]]:

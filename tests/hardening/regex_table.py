@@ -93,6 +93,7 @@ def cases() -> list[Case]:
     from pipeline.crawl import urls as crawl_urls
     from pipeline.index import tokens
     from pipeline.optout import base as optout_base
+    from pipeline.optout import families as optout_families
     from pipeline.optout import noai, robots
     from pipeline.optout import registry as optout_registry
     from pipeline.reports import render
@@ -268,8 +269,8 @@ def cases() -> list[Case]:
         {"text": rep("a b ")},
     )
     pl_case(
-        "optout.base.POLICY_URL",
-        optout_base.POLICY_URL,
+        "optout.families.policy_url_pattern",
+        optout_families.policy_url_pattern(),
         "contains",
         {"long host": "http://" + rep("a"), "robots-ish": "http://a" + rep("/robots.txt")},
     )

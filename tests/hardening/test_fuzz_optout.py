@@ -151,8 +151,7 @@ def test_explain_never_raises(url, robots_txt, status, ctype, tdmrep_json, ai_tx
             robots_txt=robots_txt,
             robots_status=status,
             robots_content_type=ctype,
-            tdmrep_json=tdmrep_json,
-            ai_txt=ai_txt,
+            files={"/.well-known/tdmrep.json": tdmrep_json, "/ai.txt": ai_txt},
             headers=headers,
             html=html,
         )

@@ -112,9 +112,8 @@ def test_explain_on_every_hostile_file():
             for tname, tbody in TDMREP.items():
                 if rname not in ("valid", "bom", "binary", "html", "cr-only") and tname not in ("valid", "object"):
                     continue
-                verdicts = explain(
-                    URLS[1], list(AGENTS), robots_txt=rbody, tdmrep_json=tbody, ai_txt=rbody, html=HOSTILE_HTML[1]
-                )
+                files = {"/.well-known/tdmrep.json": tbody, "/ai.txt": rbody}
+                verdicts = explain(URLS[1], list(AGENTS), robots_txt=rbody, files=files, html=HOSTILE_HTML[1])
                 assert [v.agent for v in verdicts] == list(AGENTS)
                 assert all(v.reserved for v in verdicts)  # the meta noai reserves for everyone
 

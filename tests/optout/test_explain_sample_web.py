@@ -34,7 +34,8 @@ def test_every_page_gets_the_ground_truth_verdict_for_every_agent(web):
             ai_status, ai_body, _ = _site_file(client, base, "/ai.txt")
             files[site] = dict(
                 robots_txt=robots_body, robots_status=robots_status, robots_content_type=robots_type,
-                tdmrep_json=tdm_body if tdm_status == 200 else None, ai_txt=ai_body if ai_status == 200 else None,
+                files={"/.well-known/tdmrep.json": tdm_body if tdm_status == 200 else None,
+                       "/ai.txt": ai_body if ai_status == 200 else None},
             )  # fmt: skip
         for url, expected in web.ground_truth.items():
             if expected.kind != "page" or expected.status != 200:

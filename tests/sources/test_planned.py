@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from pipeline.config import ReadConfig
-from pipeline.optout.policies import scan
 from pipeline.sources.inputs import InputError, read_input
+from pipeline.sources.policy_scan import scan
 from pipeline.sources.warc import BatchPlan, clean, read_planned_batch
 from tests.helpers.corrupt import base_warcs, warc_variants
 from tests.helpers.warcs import Page, make_pages, write_warc

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.optout import policies
-from pipeline.optout.policies import collect
+from pipeline.sources import policy_scan
+from pipeline.sources.policy_scan import collect
 from pipeline.sources.warc import record_members
 from tests.helpers.corrupt import base_warcs, warc_variants
 from tests.helpers.warcs import Page, make_pages, write_warc
@@ -31,7 +31,7 @@ def site(n: int, redirect_at: int, target_at: int) -> list[Page]:
 
 @pytest.fixture(autouse=True)
 def split_everything(monkeypatch):
-    monkeypatch.setattr(policies, "SPLIT_BYTES", 0)
+    monkeypatch.setattr(policy_scan, "SPLIT_BYTES", 0)
 
 
 def assert_split_equals_whole(path: Path, pieces: int) -> None:

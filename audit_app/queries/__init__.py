@@ -44,6 +44,7 @@ from audit_app.queries.base import (
     similar_urls,
     text_params,
     url_cond,
+    within_root,
 )
 from audit_app.queries.catalog import CATALOG_SCHEMA, release_catalog, release_lineage
 from audit_app.queries.compliance import (
@@ -145,4 +146,5 @@ __all__ = [
     "top_domains",
     "url_cond",
     "verify_files",
+    "within_root",
 ]

@@ -75,6 +75,13 @@ def data_root() -> Path:
     return Path(os.environ.get(DATA_ROOT_ENV) or os.getcwd()).resolve()
 
 
+def within_root(candidate: Path, root: Path) -> Path | None:
+    """`candidate` (a relative one taken relative to `root`) resolved (symlinks, `..`), or None when it leads
+    outside `root` (resolved): the one confinement of a path a user gives to the data root."""
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    return resolved if resolved.is_relative_to(root) else None
+
+
 def resolve_release(path: str | os.PathLike[str], root: Path | None = None) -> Path:
     """The release directory for a user-supplied path, resolved (symlinks, `..`) and confined to the root.
 
@@ -85,11 +92,8 @@ def resolve_release(path: str | os.PathLike[str], root: Path | None = None) -> P
     text = os.fspath(path).strip()
     if not text or "\x00" in text:
         raise ReleaseAccessError("no release path given")
-    candidate = Path(text).expanduser()
-    if not candidate.is_absolute():
-        candidate = root / candidate
-    resolved = candidate.resolve()
-    if not resolved.is_relative_to(root):
+    resolved = within_root(Path(text).expanduser(), root)
+    if resolved is None:
         raise ReleaseAccessError(
             f"{text!r} is outside the data root {root}; set {DATA_ROOT_ENV} to the directory holding releases"
         )

@@ -15,9 +15,10 @@ from typing import Any
 import polars as pl
 
 from audit_app import queries
+from audit_app.queries.base import _frame
+from audit_app.queries.search import _search_filter
+from pipeline.release_read import INDEX_DIR, INDEX_JSON
 
-INDEX_DIR = "index"  # pipeline.index.build.INDEX_DIR; repeated so the app starts without importing tantivy
-INDEX_JSON = "index.json"
 SEARCH_LIMIT = 100  # MembershipIndex.search returns at most 100 ranked hits; the page pages through these
 HIT_COLUMNS = ("rank", "score", "id", "url", "language", "title", "snippet")
 
@@ -110,8 +111,8 @@ def search(
     other = {"domain": domain, "url_contains": url_contains, "date_from": date_from, "date_to": date_to}
     filtered = False
     if frame.height and any(other.values()):
-        clause, params = queries._search_filter(**other)
-        rows = queries._frame(
+        clause, params = _search_filter(**other)
+        rows = _frame(
             rel,
             f"SELECT id FROM documents {clause} {'AND' if clause else 'WHERE'} list_contains($ids, id)",
             **params,

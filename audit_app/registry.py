@@ -78,10 +78,9 @@ def registry_path(root: Path | None = None) -> Path:
     if "\x00" in given:
         raise RegistryAccessError(f"{REGISTRY_ENV} is not a path")
     candidate = Path(given).expanduser() if given else root / "registry"
-    if not candidate.is_absolute():
-        candidate = root / candidate
-    resolved = candidate.resolve()
-    if not resolved.is_relative_to(root):
+    candidate = candidate if candidate.is_absolute() else root / candidate  # as messages name it
+    resolved = queries.within_root(candidate, root)
+    if resolved is None:
         raise RegistryAccessError(
             f"the registry {str(candidate)!r} is outside the data root {root}; set {REGISTRY_ENV} to a directory in it"
         )

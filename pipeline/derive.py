@@ -26,29 +26,16 @@ from pipeline.config import OptoutConfig, RunConfig
 from pipeline.optout.explain import decide
 from pipeline.optout.families import reason_for
 from pipeline.optout.policies import PolicyIndex
-from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
+from pipeline.optout.registry import Registry, instant, now_utc, removal_rows
 from pipeline.proofs.commitments import build_commitments
 from pipeline.release_read import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.release_read.diff import release_diff  # noqa: F401 (re-exported for `apertura release diff`)
 from pipeline.sources.policy_scan import collect
 from pipeline.steps.optout import decision_evidence
 from pipeline.tables import file_sha256, write_part
+from pipeline.verify import registry_matches, verify_release
 
 DERIVE_STAGE = "derive"  # funnel entry for the retroactive removals (ledger stage stays `optout`)
-
-
-def registry_matches(release: Path, manifest: dict, registry: Registry, at: str | None) -> pl.DataFrame:
-    """(id, entry_id, kind, rule) for every document of `release` a registry entry in force at `at` covers."""
-    con = duckdb.connect()
-    frame = con.sql(
-        "select d.id, d.url, d.domain, d.norm_sha256, s.minhash from read_parquet($docs) d "
-        "join read_parquet($sigs) s using (id)",
-        params={
-            "docs": table_files(release, manifest, "documents"),
-            "sigs": table_files(release, manifest, "signatures"),
-        },
-    ).pl()
-    return match(frame, registry.effective(at))
 
 
 def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], optout: OptoutConfig) -> tuple:
@@ -119,8 +106,6 @@ def derive_release(
 def _derive(
     parent: Path, out: Path, *, registry: Registry | None, snapshots: list[str] | tuple, at: str | None
 ) -> dict:
-    from pipeline.verify import verify_release
-
     if out.exists():
         raise ReleaseError(f"{out} already exists: releases are immutable, choose a new --out")
     parent_report = verify_release(parent)

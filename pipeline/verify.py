@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import jsonschema
@@ -29,6 +30,11 @@ import schemas
 from pipeline.config import RunConfig, config_hash
 from pipeline.release_read import ReleaseError, load_manifest, table_files
 from pipeline.tables import file_sha256
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from pipeline.optout.registry import Registry
 
 
 @dataclass
@@ -344,11 +350,27 @@ def _check_url_identity(release: Path, manifest: dict, report: VerifyReport) -> 
     report.add(name, wrong == 0, f"{wrong} rows differ, e.g. {examples[:3]}" if wrong else "")
 
 
+def registry_matches(release: Path, manifest: dict, registry: Registry, at: str | None) -> pl.DataFrame:
+    """(id, entry_id, kind, rule) for every document of `release` a registry entry in force at `at` covers: what
+    `derive` removes, and what `verify` requires to be empty for a release that applied the registry."""
+    from pipeline.optout.registry import match
+
+    con = duckdb.connect()
+    frame = con.sql(
+        "select d.id, d.url, d.domain, d.norm_sha256, s.minhash from read_parquet($docs) d "
+        "join read_parquet($sigs) s using (id)",
+        params={
+            "docs": table_files(release, manifest, "documents"),
+            "sigs": table_files(release, manifest, "signatures"),
+        },
+    ).pl()
+    return match(frame, registry.effective(at))
+
+
 def _check_registry(release: Path, manifest: dict, report: VerifyReport, registry_path: Path | None) -> None:
     """With a registry: its recorded state recomputes from the registry files (no entry was edited or
     dropped), and no document matches an opt-out in force when the release was built or derived (or now,
     for a release that never applied the registry)."""
-    from pipeline.derive import registry_matches
     from pipeline.optout.registry import Registry, RegistryError
 
     lineage = manifest.get("lineage") or {}

@@ -18,13 +18,13 @@ def _reports(path: str, manifest_sha: str, provider: str, model: str) -> dict[st
     app reads the release only."""
     from pipeline.reports.croissant import build_croissant
     from pipeline.reports.datasheet import build_datasheet
-    from pipeline.reports.eu_summary import SummaryOptions, build_summary
+    from pipeline.reports.eu_summary import SummaryOptions, build_summary, summary_html, summary_markdown
 
     options = SummaryOptions(inspect_inputs=False, provider=provider or None, model=model or None)
     summary = build_summary(Path(path), options)
     return {
-        "md": summary.to_markdown(),
-        "html": summary.to_html(),
+        "md": summary_markdown(summary),
+        "html": summary_html(summary),
         "json": summary.to_json(),
         "croissant": json.dumps(build_croissant(Path(path), summary=summary), indent=2),
         "datasheet": build_datasheet(Path(path), summary=summary, options=options),

@@ -39,7 +39,7 @@ def _check_release(release: Path) -> None:
 
 
 def _parse_sources(values: list[str]) -> dict[str, str]:
-    from pipeline.reports.eu_summary import CATEGORIES
+    from pipeline.reports.eu_summary.model import CATEGORIES
 
     sources = {}
     for value in values:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.release_read import load_manifest
-from pipeline.reports.eu_summary import CATEGORIES, SIGNAL_TEXT, EUSummary, SummaryOptions, build_summary
+from pipeline.reports.eu_summary import EUSummary, SummaryOptions, build_summary
+from pipeline.reports.eu_summary.model import CATEGORIES, SIGNAL_TEXT
 from pipeline.reports.render import Doc, to_markdown
 
 

@@ -13,8 +13,10 @@ unreadable spans cover the file (`ReadReport.bytes_by_type` sums to `bytes`).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -68,3 +70,35 @@ class ReadReport:
 
 def empty_records() -> pl.DataFrame:
     return pl.DataFrame(schema=RECORD_SCHEMA)
+
+
+def rows_to_frame(rows: list[tuple]) -> pl.DataFrame:
+    """One DataFrame per batch from row tuples in RECORD_SCHEMA column order."""
+    return pl.DataFrame(rows, schema=RECORD_SCHEMA, orient="row")
+
+
+_CANONICAL_DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def normalise_date(value: object) -> str | None:
+    """WARC-Date / ARC 14-digit / ISO 8601 / datetime -> 'YYYY-MM-DDTHH:MM:SSZ' in UTC; None if unparsable."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        s = str(value).strip()
+        if _CANONICAL_DATE.fullmatch(s):
+            return s
+        if s.isdigit() and len(s) >= 14:  # ARC: YYYYMMDDhhmmss (bad.arc has 18 digits)
+            s = f"{s[:4]}-{s[4:6]}-{s[6:8]}T{s[8:10]}:{s[10:12]}:{s[12:14]}Z"
+        try:
+            dt = datetime.fromisoformat(s)
+        except ValueError:
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    try:
+        return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:  # '0001-01-01T00:00:00+01:00' is before year 1 in UTC
+        return None

@@ -30,8 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import ReadConfig
-from pipeline.sources.base import RECORD_SCHEMA, ReadReport
-from pipeline.sources.inputs import CHUNK, HashingReader, finish_stream, normalise_date, rows_to_frame
+from pipeline.sources.base import RECORD_SCHEMA, ReadReport, normalise_date, rows_to_frame
+from pipeline.sources.streams import CHUNK, HashingReader, finish_stream
 
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
 _OPTIONAL = ("id", "url", "date")

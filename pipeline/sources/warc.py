@@ -56,16 +56,8 @@ from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.config import ReadConfig
 from pipeline.optout.families import site_file_family
-from pipeline.sources.base import UNREADABLE, ReadReport, empty_records
-from pipeline.sources.inputs import (
-    CHUNK,
-    HashingReader,
-    InputError,
-    finish_stream,
-    normalise_date,
-    rows_to_frame,
-    split_content_type,
-)
+from pipeline.sources.base import UNREADABLE, ReadReport, empty_records, normalise_date, rows_to_frame
+from pipeline.sources.streams import CHUNK, HashingReader, InputError, finish_stream
 from pipeline.warc_record import (
     ELIGIBLE_RECORDS,
     GZIP_MAGIC,
@@ -80,6 +72,7 @@ from pipeline.warc_record import (
     parse_http_head,
     parse_warc_head,
     record_fields,
+    split_content_type,
 )
 
 NON_CHUNKED = "non-chunked gzip: records are not individually addressable, recompress with `warcio recompress`"

@@ -97,6 +97,7 @@ def cases() -> list[Case]:
     from pipeline.optout import noai, robots
     from pipeline.optout import registry as optout_registry
     from pipeline.reports import render
+    from pipeline.sources import base as src_base
     from pipeline.sources import inputs as src_inputs
     from pipeline.sources import warc as src_warc
     from pipeline.steps import extract, quality
@@ -191,7 +192,7 @@ def cases() -> list[Case]:
         "match",
         {"version lines without end": rep("WARC/1.0 "), "almost": rep("WARC/1."), "blanks": "WARC/1.0" + rep(" ")},
     )
-    py_case("sources.inputs._CANONICAL_DATE", src_inputs._CANONICAL_DATE, "fullmatch", {"digits": rep("2026-")})
+    py_case("sources.base._CANONICAL_DATE", src_base._CANONICAL_DATE, "fullmatch", {"digits": rep("2026-")})
     # ---- URLs (from pages' links and WARC records)
     py_case("url_identity._ESCAPE", ui._ESCAPE, "sub", {"escapes": rep("%41"), "percents": rep("%")})
     py_case("url_identity._LONE_PERCENT", ui._LONE_PERCENT, "sub", {"percents": rep("%4"), "%": rep("%")})
@@ -312,8 +313,8 @@ def cases() -> list[Case]:
 # INLINE_MODULES, must be a row of `cases()` (test_regex_time checks it).
 CONTENT_MODULES = (
     "pipeline.steps.extract", "pipeline.optout.base", "pipeline.optout.robots", "pipeline.optout.noai",
-    "pipeline.sources.inputs", "pipeline.sources.warc", "pipeline.warc_record", "pipeline.url_identity",
-    "pipeline.crawl.urls", "pipeline.crawl.config",
+    "pipeline.sources.base", "pipeline.sources.inputs", "pipeline.sources.warc", "pipeline.warc_record",
+    "pipeline.url_identity", "pipeline.crawl.urls", "pipeline.crawl.config",
     "pipeline.text_identity", "pipeline.optout.registry", "audit_app.registry", "pipeline.reports.render",
 )  # fmt: skip
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from pipeline.config import RunConfig
 from pipeline.sources.base import RECORD_SCHEMA
-from pipeline.sources.inputs import split_content_type
 from pipeline.steps.extract import ExtractStep
+from pipeline.warc_record import split_content_type
 from tests.hardening.support import deadline, fuzz_settings
 
 REASONS = {"extract_undecodable", "extract_failed", "extract_no_text"}

@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.config import ReadConfig
-from pipeline.sources.base import RECORD_SCHEMA
-from pipeline.sources.inputs import normalise_date, read_input, split_content_type
-from pipeline.warc_record import dechunk, decode_body, parse_digest
+from pipeline.sources.base import RECORD_SCHEMA, normalise_date
+from pipeline.sources.inputs import read_input
+from pipeline.warc_record import dechunk, decode_body, parse_digest, split_content_type
 from tests.hardening.support import check_accounted, deadline, fuzz_settings
 from tests.helpers.accounting import check_spans, damaged_spans
 from tests.helpers.corrupt import Span, Variant

@@ -9,9 +9,9 @@ import pytest
 
 from pipeline.optout import robots, tdmrep
 from pipeline.optout.base import html_meta
-from pipeline.sources.inputs import normalise_date, split_content_type
+from pipeline.sources.base import normalise_date
 from pipeline.synthetic import make_page
-from pipeline.warc_record import dechunk
+from pipeline.warc_record import dechunk, split_content_type
 from tests.hardening.support import check_release, deadline, rows, run_build
 from tests.helpers.corrupt import FIXTURES
 from tests.helpers.reading import read_all
@@ -25,7 +25,7 @@ def test_negative_chunk_size_does_not_loop_forever():
 
 
 def test_date_before_year_one_in_utc_is_unparsable_not_fatal():
-    # inputs.py normalise_date: astimezone() raised OverflowError, which stopped reading the whole file
+    # sources normalise_date: astimezone() raised OverflowError, which stopped reading the whole file
     assert normalise_date("0001-01-01T00:00:00+01:00") is None
     assert normalise_date("9999-12-31T23:59:59-01:00") is None
 

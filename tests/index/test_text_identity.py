@@ -13,9 +13,9 @@ import polars as pl
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.derive import registry_matches
 from pipeline.optout.registry import Registry
 from pipeline.release import load_manifest
+from pipeline.verify import registry_matches
 from tests.helpers.text_identity import visible, zero_width
 from tests.index.conftest import EMAIL, PUBLIC_IP
 

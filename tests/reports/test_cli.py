@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from pipeline.reports.cli import report_app
-from pipeline.reports.eu_summary import EUSummary
+from pipeline.reports.eu_summary import EUSummary, summary_html, summary_markdown
 from tests.reports.conftest import copy_release
 
 app = typer.Typer()
@@ -32,8 +32,8 @@ def test_eu_summary_all_formats(demo_release, tmp_path):
     summary = EUSummary.model_validate_json(out.with_suffix(".json").read_text())
     assert summary.general.provider == "ACME AG" and summary.general.last_update == "2026-11-25"
     assert summary.section("public").used and not summary.section("other").used
-    assert out.read_text() == summary.to_markdown()
-    assert out.with_suffix(".html").read_text() == summary.to_html()
+    assert out.read_text() == summary_markdown(summary)
+    assert out.with_suffix(".html").read_text() == summary_html(summary)
 
 
 def test_eu_summary_single_format_takes_its_suffix(demo_release, tmp_path):

@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.release import load_manifest
-from pipeline.reports.eu_summary import EUSummary, SummaryOptions, _classify, build_summary
+from pipeline.reports.eu_summary import EUSummary, SummaryOptions, build_summary, summary_html, summary_markdown
+from pipeline.reports.eu_summary.inputs import classify
 from tests.reports.conftest import CRAWLER, HOSTILE_HOST, HOSTILE_UA, N_DOMAINS, copy_release
 
 DATE = "2026-11-25"
@@ -169,7 +170,7 @@ def test_a_kept_document_with_a_reservation_fails_the_check(demo_release, tmp_pa
     pl.concat([evidence, planted]).write_parquet(path)
     s = build_summary(release, SummaryOptions(last_update=DATE))
     assert (s.tdm.violations, s.tdm.check_passed) == (1, False)
-    assert "- **Zero-violations check:** FAILED" in s.to_markdown()
+    assert "- **Zero-violations check:** FAILED" in summary_markdown(s)
 
 
 def test_derived_release_shows_registry_lineage_and_the_derive_stage(demo_release, tmp_path):
@@ -198,7 +199,7 @@ def test_derived_release_shows_registry_lineage_and_the_derive_stage(demo_releas
     assert s.removal.stages_match_ledger
     optout_stage = next(x for x in s.removal.stages if x.stage == "optout")
     assert optout_stage.removed == load_manifest(parent)["optout"]["removed"]  # the crawl-time removals only
-    md = s.to_markdown()
+    md = summary_markdown(s)
     assert "- **Parent release:** demo" in md and "| derive | " in md
 
 
@@ -206,7 +207,7 @@ def test_json_round_trips(web):
     s = web[0]
     again = EUSummary.model_validate_json(s.to_json())
     assert again == s
-    assert again.to_markdown() == s.to_markdown() and again.to_html() == s.to_html()
+    assert summary_markdown(again) == summary_markdown(s) and summary_html(again) == summary_html(s)
 
 
 class _Tags(HTMLParser):
@@ -224,7 +225,7 @@ def test_html_and_markdown_escape_hostile_text(web_release):
     hostile = "<img src=x onerror=alert(1)> ACME <script>alert('p')</script>"
     s = build_summary(web_release[0], SummaryOptions(provider=hostile, model="m [x](javascript:alert(1))",
                                                      last_update=DATE))
-    page = s.to_html()
+    page = summary_html(s)
     parser = _Tags()
     parser.feed(page)
     assert parser.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4", "p", "dl",
@@ -233,20 +234,20 @@ def test_html_and_markdown_escape_hostile_text(web_release):
     assert "x&quot;onmouseover=alert(1)&amp;amp;&#x27;.test" in page  # the hostile domain, shown as text
     assert "&lt;script&gt;alert(&quot;ua&quot;)&lt;/script&gt;" in page  # the crawler's user agent
     assert "&lt;img src=x onerror=alert(1)&gt; ACME" in page
-    md = s.to_markdown()
+    md = summary_markdown(s)
     assert "<script" not in md and "<img" not in md and "[x](javascript" not in md and "\\[x\\](javascript" in md
     assert "x\"onmouseover=alert(1)&amp;amp;'.test" in md  # an entity in Markdown is escaped too
 
 
 def test_placeholders_until_the_provider_fills_them(web_release):
-    bare = build_summary(web_release[0], SummaryOptions(last_update=DATE)).to_markdown()
+    bare = summary_markdown(build_summary(web_release[0], SummaryOptions(last_update=DATE)))
     for option in ("provider", "model", "placement-date", "code-of-practice", "illegal-content-measures"):
         assert f"give --{option}" in bare
-    filled = build_summary(
+    filled = summary_markdown(build_summary(
         web_release[0],
         SummaryOptions(provider="ACME AG, legal@acme.example", model="Acme-7B v1", placement_date="2026-12-01",
                        code_of_practice_signatory="Yes", last_update=DATE),
-    ).to_markdown()
+    ))
     assert "ACME AG, legal@acme.example" in filled and "Acme-7B v1" in filled and "2026-12-01" in filled
     assert "give --provider" not in filled and "give --model\\]" not in filled and "give --code-of" not in filled
     for heading in ("1.1. Provider identification", "2.3. Data crawled and scraped from online sources",
@@ -270,7 +271,7 @@ ENTRY = {"sha256": "0" * 64, "bytes": 1, "eligible": 1}
     ],
 )
 def test_inputs_sorted_into_template_categories(path, fmt, info, overrides, category):
-    source = _classify({"path": path, "format": fmt, **ENTRY}, info, overrides)
+    source = classify({"path": path, "format": fmt, **ENTRY}, info, overrides)
     assert source.category == category and source.basis
     if path == "cc.warc.gz":
         assert source.dataset == "CC-MAIN-2024-10"
@@ -286,10 +287,10 @@ def test_constants_mirror_the_pipeline_and_the_app_can_import_reports():
     from pipeline.derive import DERIVE_STAGE
     from pipeline.optout.registry import REASON
     from pipeline.release import REGISTRY_STAGE
-    from pipeline.reports import eu_summary
+    from pipeline.reports.eu_summary import compute
 
-    assert eu_summary.REGISTRY_REASON == REASON
-    assert set(eu_summary.BOOKKEEPING_STAGES) == {REGISTRY_STAGE, DERIVE_STAGE}
+    assert compute.REGISTRY_REASON == REASON
+    assert set(compute.BOOKKEEPING_STAGES) == {REGISTRY_STAGE, DERIVE_STAGE}
     code = (
         "import sys, pipeline.reports.eu_summary, pipeline.reports.croissant, pipeline.reports.datasheet, "
         "pipeline.reports.cli; print(sorted(m for m in sys.modules if m.startswith('pipeline')))"

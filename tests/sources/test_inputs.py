@@ -7,8 +7,8 @@ import os
 import pytest
 
 from pipeline.config import ReadConfig
-from pipeline.sources.base import FORMATS
-from pipeline.sources.inputs import InputError, detect_format, expand_inputs, normalise_date, read_input
+from pipeline.sources.base import FORMATS, normalise_date
+from pipeline.sources.inputs import InputError, detect_format, expand_inputs, read_input
 
 
 @pytest.mark.parametrize(

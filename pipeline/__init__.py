@@ -2,17 +2,14 @@
 
     from pipeline import Release, RunConfig, run, steps
 
-Names are resolved on first use, so `import pipeline` stays light (no Polars, no models).
+Names are resolved on first use, so `import pipeline` stays light (no Polars, no models); `steps` is the
+subpackage `pipeline.steps`, which `from pipeline import steps` imports as any submodule.
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("apertura")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+from pipeline.version import __version__
 
 _LAZY = {
     "run": "pipeline.api",
@@ -22,12 +19,10 @@ _LAZY = {
     "Release": "pipeline.release_read",
     "RunConfig": "pipeline.config",
 }
-__all__ = ["Progress", "Release", "RunConfig", "RunError", "build", "run", "steps"]
+__all__ = ["Progress", "Release", "RunConfig", "RunError", "__version__", "build", "run", "steps"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
-    if name == "steps":
-        return import_module("pipeline.steps")
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipeline import __version__
 from pipeline.url_identity import domain_expr, url_key_expr
+from pipeline.version import __version__
 
 
 def sha256_hex(texts: pl.Series) -> pl.Series:

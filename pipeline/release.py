@@ -21,7 +21,6 @@ import polars as pl
 import pyarrow.parquet as pq
 
 import schemas
-from pipeline import __version__
 from pipeline.config import DedupConfig, RunConfig
 from pipeline.executors.local import Shard
 from pipeline.optout.policies import PolicyIndex
@@ -43,6 +42,7 @@ from pipeline.steps.language import MODEL_FILE, model_sha256
 from pipeline.steps.optout import decision_evidence, evidence_table
 from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, read_ahead, write_failure
 from pipeline.url_identity import identity_spec
+from pipeline.version import __version__
 
 DEDUP_STAGE = "dedup"
 REGISTRY_STAGE = "registry"  # funnel entry for rights-holder registry removals

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline import __version__
 from pipeline.optout.agents import OUR_AGENT
 from pipeline.optout.robots import product_token
+from pipeline.version import __version__
 
 DEFAULT_CONTACT = "https://apertura.example/crawler"  # placeholder: operators set their own page or mailto:
 _TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")  # RFC 9309 2.2.1: product tokens are [a-zA-Z_-]; ai.robots.txt has digits

@@ -41,9 +41,9 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
-from pipeline import __version__
 from pipeline.optout.families import after_robots
 from pipeline.sources.base import SITE_FILE_HEADER
+from pipeline.version import __version__
 
 OPEN_SUFFIX = ".open"
 _BUILDER = RecordBuilder(warc_version="1.1")

@@ -9,9 +9,8 @@ subpackage `pipeline.steps`, which `from pipeline import steps` imports as any s
 from importlib import import_module
 from typing import Any
 
-from pipeline.version import __version__
-
 _LAZY = {
+    "__version__": "pipeline.version",  # importlib.metadata costs ~30 ms: paid only by who asks
     "run": "pipeline.api",
     "build": "pipeline.api",
     "Progress": "pipeline.api",

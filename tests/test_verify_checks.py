@@ -31,6 +31,7 @@ from pipeline.config import RunConfig
 from pipeline.derive import derive_release
 from pipeline.optout.registry import Registry
 from pipeline.proofs.commitments import build_commitments
+from pipeline.proofs.prove import Prover
 from pipeline.proofs.signing import new_keypair, sign_release
 from pipeline.synthetic import make_page
 from pipeline.tables import ROW_GROUP_SIZE, writer_options
@@ -833,6 +834,311 @@ def test_a_release_that_never_applied_a_registry_is_checked_against_one_given(bu
     checks = _report(release, registry)
     assert REGISTRY_STATE not in checks and _failed(release, registry) == {REGISTRY_HONOURED}
     assert _detail(release, REGISTRY_HONOURED).startswith("1 documents match entries in force now")
+
+
+# --- conservation in bytes (format 4) ---------------------------------------------------------------------------
+
+
+def _covered(release: Path, path: str) -> int:
+    """Bytes the documents' and ledger rows' spans of one input cover (they do not overlap in the built release)."""
+    spans = pl.concat([t.select("file_path", "warc_record_length") for t in (_documents(release), _ledger(release))])
+    return int(spans.filter(pl.col("file_path") == path)["warc_record_length"].sum())
+
+
+@pytest.mark.parametrize("edit", ["a byte moved to requests", "a byte more"])
+def test_a_byte_count_of_bytes_by_type_that_is_off_fails_conservation_in_bytes(release, edit):
+    """Records, rows and files untouched: only the law over bytes can see it. Moved, the total is still the file's
+    size but the eligible records no longer have exactly the bytes the rows cover; added, the total is off."""
+    entry = _manifest(release)["inputs"][1]
+    path, size = entry["path"], entry["bytes"]
+    covered = _covered(release, path)
+    assert covered == entry["bytes_by_type"]["response"]  # the rows are the response records, by construction
+
+    def lie(m: dict) -> None:
+        by_type = m["inputs"][1]["bytes_by_type"]
+        by_type["request"] += 1
+        if edit == "a byte moved to requests":
+            by_type["response"] -= 1
+
+    _edit_manifest(release, lie)
+    assert _failed(release) == {BYTES}
+    assert _detail(release, BYTES) == {
+        "a byte moved to requests": f"{path}: 1 bytes too many: the rows cover {covered:,}, the manifest gives "
+        f"{covered - 1:,} to records that are rows",
+        "a byte more": f"{path}: bytes_by_type sums to {size + 1:,}, the file has {size:,} bytes",
+    }[edit]
+
+
+def test_a_document_span_one_byte_short_fails_conservation_in_bytes(release):
+    docs = _documents(release)
+    row = _row(docs, url="http://kept.test/c")
+    path, length = docs["file_path"][row], docs["warc_record_length"][row]
+    covered = _covered(release, path)
+    _rewrite(release, "documents", lambda f: _set(f, row, warc_record_length=length - 1))
+    assert _failed(release) == {BYTES}
+    assert _detail(release, BYTES) == (
+        f"{path}: 1 bytes unaccounted (in no document, ledger row or other record): the rows cover "
+        f"{covered - 1:,}, the manifest gives {covered:,} to records that are rows"
+    )
+
+
+# --- commitments (format 4) -------------------------------------------------------------------------------------
+
+
+def _planted_counts() -> tuple[int, int]:
+    """(records, kept) of the built release, from the construction: the planted pages and the four consent pages,
+    of which http://kept.test/c stays."""
+    _, expect = planted_corpus()
+    return len(expect) + 4, sum(e.stage is None for e in expect.values()) + 1
+
+
+def _other_hex(value: str) -> str:
+    """The same hex string with its first digit changed."""
+    return ("1" if value[0] == "0" else "0") + value[1:]
+
+
+@pytest.mark.parametrize(("tree", "field"), [("urls", "root"), ("urls", "leaves"), ("urls", "kept"),
+                                             ("texts", "root"), ("texts", "leaves")])  # fmt: skip
+def test_a_commitment_the_tables_do_not_rebuild_fails_that_commitment(release, tree, field):
+    """The manifest's root or counts for one tree changed (index and sidecar rebound): the tables give the real
+    ones. `kept` moves one leaf from removals, so the leaves still add up."""
+    recorded = _manifest(release)["commitments"]["trees"][tree]
+
+    def lie(m: dict) -> None:
+        entry = m["commitments"]["trees"][tree]
+        if field == "root":
+            entry["root"] = _other_hex(entry["root"])
+        elif field == "kept":
+            entry.update(kept=entry["kept"] + 1, removals=entry["removals"] - 1)
+        else:
+            entry["leaves"] += 1
+
+    _edit_manifest(release, lie)
+    name = {"urls": COMMIT_URLS, "texts": COMMIT_TEXTS}[tree]
+    assert _failed(release) == {name}
+    total, kept = _planted_counts()
+    counts = f"leaves {total}, kept {kept}, removals {total - kept}" if tree == "urls" else f"leaves {kept}"
+    said = _other_hex(recorded["root"]) if field == "root" else recorded["root"]
+    detail = _detail(release, name)
+    assert detail.startswith(f"the manifest says root {said[:16]}… (")
+    assert detail.endswith(f"; the tables give {_reference_roots(release)[tree][:16]}… ({counts})")
+
+
+@pytest.mark.parametrize("tree", ["urls", "texts"])
+def test_a_table_changed_behind_the_signed_roots_fails_that_commitment(release, tree):
+    """Files resealed, the manifest's commitments left as signed, the sidecar (a cache) dropped: a removal moved to
+    another URL (url, url_key and domain agree, so the URL check passes) or a kept text replaced."""
+    if tree == "urls":
+        row = _row(_ledger(release), reason="gopher_short_doc")
+        moved = {"url": "http://elsewhere.test/x", "url_key": "elsewhere.test/x", "domain": "elsewhere.test"}
+        _rewrite(release, "ledger", lambda f: _set(f, row, **moved), commitments=False)
+    else:
+        row = _row(_documents(release), url="http://kept.test/c")
+        _rewrite(release, "documents", lambda f: _set(f, row, norm_sha256="ab" * 32), commitments=False)
+    shutil.rmtree(release / "commitments")
+    name = {"urls": COMMIT_URLS, "texts": COMMIT_TEXTS}[tree]
+    assert _failed(release) == {name}
+    recorded = _manifest(release)["commitments"]["trees"][tree]["root"]
+    assert _detail(release, name).startswith(f"the manifest says root {recorded[:16]}… (")
+    assert f"the tables give {_reference_roots(release)[tree][:16]}…" in _detail(release, name)
+
+
+@pytest.mark.parametrize("key", ["documents_without_url_key", "removals_without_url_key"])
+def test_records_without_a_url_identity_miscounted_fail_their_check(release, key):
+    _edit_manifest(release, lambda m: m["commitments"]["not_committed"].update({key: 1}))
+    assert _failed(release) == {NOT_COMMITTED}
+    truth = {"documents_without_url_key": 0, "removals_without_url_key": 0}  # every planted page is an http page
+    assert _detail(release, NOT_COMMITTED) == f"the manifest says {truth | {key: 1}}, the tables give {truth}"
+
+
+def test_a_removal_taken_out_of_the_url_tree_unannounced_fails_the_count(release):
+    """A forger gives a removal no URL (so no URL proof can speak of it), rebuilds the roots, and keeps the count of
+    uncommitted removals at 0: only that count tells that a record left the URL tree."""
+    row = _row(_ledger(release), reason="gopher_short_doc")
+    _rewrite(release, "ledger", lambda f: _set(f, row, url=None, url_key=None, domain=None))
+    assert _manifest(release)["commitments"]["not_committed"]["removals_without_url_key"] == 1  # rebuilt honestly
+    assert _failed(release) == set()
+    _edit_manifest(release, lambda m: m["commitments"]["not_committed"].update(removals_without_url_key=0))
+    assert _failed(release) == {NOT_COMMITTED}
+    truth = {"documents_without_url_key": 0, "removals_without_url_key": 1}
+    assert _detail(release, NOT_COMMITTED) == f"the manifest says {truth | {'removals_without_url_key': 0}}, " \
+        f"the tables give {truth}"
+
+
+SIDECAR_DAMAGE = {
+    "a leaf file changed": "urls.keys.npy is missing or changed; the urls leaves differ from the tables",
+    "a changed leaf file re-listed": "the urls leaves differ from the tables",
+    "two labels swapped": "the urls leaves differ from the tables",
+    "stale after a table change": "commitments.json gives the urls tree another root or size than the tables; "
+    "the urls leaves differ from the tables",
+    "an unlisted file": "extra.npy is not listed",
+    "a file missing": "unreadable (FileNotFoundError: ",
+    "no commitments.json": "unreadable (FileNotFoundError: ",
+    "another manifest": "written for another manifest.json: delete {sidecar} (prove then uses the tables)",
+    # what `apertura prove` refuses to answer from (it falls back to the tables) is no sidecar that matches them
+    "its urls root changed": "commitments.json gives the urls tree another root or size than the tables",
+    "its texts size changed": "commitments.json gives the texts tree another root or size than the tables",
+    "another sidecar format": "not a format 1 commitments sidecar, so `apertura prove` does not use it",
+}
+
+
+@pytest.mark.parametrize("damage", SIDECAR_DAMAGE)
+def test_a_damaged_commitments_sidecar_fails_its_check(release, damage):
+    """The sidecar is what `apertura prove` answers from: its leaves must be the tables' (a file changed, re-listed
+    with its new sha256, the labels' names swapped in commitments.json, or left from before the tables changed)."""
+    sidecar = release / "commitments"
+    info_path, keys = sidecar / "commitments.json", sidecar / "urls.keys.npy"
+    info = json.loads(info_path.read_text())
+    if damage in ("a leaf file changed", "a changed leaf file re-listed"):
+        data = bytearray(keys.read_bytes())
+        data[-1] ^= 0x01  # the last byte of the last leaf's key
+        keys.write_bytes(bytes(data))
+        if damage == "a changed leaf file re-listed":
+            listed = next(f for f in info["files"] if f["path"] == keys.name)
+            listed["sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+    elif damage == "two labels swapped":  # each of those removals' leaves now names the other's reason
+        labels = info["trees"]["urls"]["labels"]
+        a, b = labels.index(["dedup", "dedup_exact"]), labels.index(["quality", "gopher_short_doc"])
+        labels[a], labels[b] = labels[b], labels[a]
+    elif damage == "stale after a table change":  # tables, manifest and its commitments resealed, the old sidecar
+        before = release.parent / "sidecar-before"  # put back and bound to the new manifest
+        shutil.copytree(sidecar, before)
+        row = _row(_ledger(release), reason="gopher_short_doc")
+        moved = {"url": "http://elsewhere.test/x", "url_key": "elsewhere.test/x", "domain": "elsewhere.test"}
+        _rewrite(release, "ledger", lambda f: _set(f, row, **moved))
+        shutil.rmtree(sidecar)
+        shutil.copytree(before, sidecar)
+        info["manifest_sha256"] = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
+    elif damage == "its urls root changed":
+        info["trees"]["urls"]["root"] = _other_hex(info["trees"]["urls"]["root"])
+    elif damage == "its texts size changed":
+        info["trees"]["texts"]["leaves"] += 1
+    elif damage == "another sidecar format":
+        info["format_version"] += 1
+    elif damage == "an unlisted file":
+        (sidecar / "extra.npy").write_bytes(b"\0")
+    elif damage == "a file missing":
+        (sidecar / "texts.chunks.npy").unlink()
+    elif damage == "no commitments.json":
+        info_path.unlink()
+        info = None
+    else:
+        info["manifest_sha256"] = "0" * 64
+    if info is not None:
+        info_path.write_text(json.dumps(info))
+    assert _failed(release) == {SIDECAR}
+    assert _detail(release, SIDECAR).startswith(SIDECAR_DAMAGE[damage].format(sidecar=sidecar))
+    if damage in ("its urls root changed", "its texts size changed", "another sidecar format"):
+        assert Prover(release).source.startswith("recomputed from the tables (commitments/ ")  # prove agrees
+
+
+def test_a_sound_sidecar_is_the_one_prove_answers_from(release):
+    """The other side of the checks above: a sidecar verify passes is one `apertura prove` uses."""
+    assert _failed(release) == set()
+    assert Prover(release).source == "from the commitments/ sidecar"
+
+
+def test_no_commitments_sidecar_passes_its_check(release):
+    """The sidecar is optional (a release published without it still proves, from the tables)."""
+    shutil.rmtree(release / "commitments")
+    assert _failed(release) == set()
+    assert _detail(release, SIDECAR) == "none (optional): `apertura prove` computes proofs from the tables, more slowly"
+
+
+# --- the manifest's signature -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict[str, Path]:
+    """Two Ed25519 private keys, their public keys beside them (`.pub`): the publisher's and someone else's."""
+    root = tmp_path_factory.mktemp("keys")
+    for who in ("publisher", "other"):
+        new_keypair(root / who)
+    return {who: root / who for who in ("publisher", "other")}
+
+
+def _public(private: Path) -> Path:
+    return private.with_name(private.name + ".pub")
+
+
+def _key_id(private: Path) -> str:
+    """The key id a publisher announces: sha256 of the raw 32-byte public key, read with `cryptography` itself."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_public_key(_public(private).read_bytes())
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert len(raw) == 32
+    return hashlib.sha256(raw).hexdigest()
+
+
+def test_a_signed_release_verifies_with_the_publishers_key_and_with_the_one_stored(release, keys):
+    sign_release(release, keys["publisher"])
+    publisher = _key_id(keys["publisher"])
+    assert _failed(release, pubkey=_public(keys["publisher"])) == set()
+    assert _detail(release, SIGNATURE) == f"signed by key {publisher}, verified with the key given"
+    assert _failed(release) == set()
+    assert _detail(release, SIGNATURE) == (
+        f"signed by key {publisher}, verified with the key stored in manifest.pubkey.pem (pass --pubkey to pin yours)"
+    )
+
+
+SIGNATURE_DAMAGE = ["signature", "payload sha256", "manifest changed", "not an envelope", "other key", "key id",
+                    "re-signed by a forger", "unsigned"]  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", SIGNATURE_DAMAGE)
+def test_a_signature_that_does_not_hold_fails_the_signature_check(release, keys, damage):
+    """Verified with the publisher's key (`--pubkey`): a signature bit flipped, the payload's sha256 or the manifest
+    changed after signing (index and sidecar rebound), no envelope, another key given, the envelope naming another
+    key, a forger's signature with the forger's key stored beside it, no signature at all."""
+    sign_release(release, keys["publisher"])
+    path = release / "manifest.dsse.json"
+    envelope = json.loads(path.read_text())
+    publisher, other = _key_id(keys["publisher"]), _key_id(keys["other"])
+    signed = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
+    pubkey = _public(keys["publisher"])
+    if damage == "signature":
+        raw = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+        raw[0] ^= 0x01
+        envelope["signatures"][0]["sig"] = base64.b64encode(bytes(raw)).decode()
+        expected = f"the signature in manifest.dsse.json does not verify with key {publisher[:16]}…"
+    elif damage == "payload sha256":
+        envelope["payloadSha256"] = "0" * 64
+        expected = (f"manifest.json was changed after it was signed: its sha256 is {signed[:16]}…, manifest.dsse.json "
+                    "signs 0000000000000000…")  # fmt: skip
+    elif damage == "manifest changed":
+        _edit_manifest(release, lambda m: m.update(release_id="renamed"))
+        now = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
+        expected = (f"manifest.json was changed after it was signed: its sha256 is {now[:16]}…, manifest.dsse.json "
+                    f"signs {signed[:16]}…")  # fmt: skip
+    elif damage == "not an envelope":
+        envelope["signatures"] = []
+        expected = "manifest.dsse.json is not a signature envelope (one signature with keyid and sig, payloadSha256)"
+    elif damage == "other key":
+        pubkey = _public(keys["other"])
+        expected = f"manifest.dsse.json is signed by key {publisher[:16]}…, not by the key {other[:16]}… given"
+    elif damage == "key id":  # the envelope names the other key; the signature is still the publisher's
+        envelope["signatures"][0]["keyid"] = other
+        pubkey = _public(keys["other"])
+        expected = f"the signature in manifest.dsse.json does not verify with key {other[:16]}…"
+    elif damage == "re-signed by a forger":
+        sign_release(release, keys["other"], force=True)
+        envelope = json.loads(path.read_text())
+        assert _failed(release) == set()  # without --pubkey only the stored key is there: it is the forger's
+        assert _detail(release, SIGNATURE).startswith(f"signed by key {other}, verified with the key stored in ")
+        expected = f"manifest.dsse.json is signed by key {other[:16]}…, not by the key {publisher[:16]}… given"
+    else:
+        path.unlink()
+        (release / "manifest.pubkey.pem").unlink()
+        envelope = None
+        expected = "--pubkey given but the release is not signed (no manifest.dsse.json)"
+    if envelope is not None:
+        path.write_text(json.dumps(envelope))
+    assert _failed(release, pubkey=pubkey) == {SIGNATURE}
+    assert _detail(release, SIGNATURE) == expected
+    if damage in ("signature", "payload sha256", "manifest changed", "not an envelope"):
+        assert _failed(release) == {SIGNATURE}  # the key stored beside the manifest sees it too
+        assert _detail(release, SIGNATURE) == expected
 
 
 # --- tables outside the release -------------------------------------------------------------------------------

@@ -1,15 +1,19 @@
 """Every check of `apertura verify` can fail: one tampering per check, and only that check fails.
 
-The release is built once from known inputs: the planted corpus (three WARCs: kept pages, duplicates, quality,
-read and extract removals) plus a fourth WARC with a page reserved by a TDM header, two pages of a domain the
-registry opts out (one on a subdomain) and a page that stays. Each test copies it, changes exactly what one check
-guards, re-seals what the check does not guard (the manifest's sha256/bytes/rows of a rewritten file, the index's
-binding to a rewritten manifest: what a forger would do too), and asserts the check that must fail, by its name,
-is the only one that does. Values written into tables are literals, never computed by the code under test.
+The release (format 4) is built once from known inputs: the planted corpus (three WARCs: kept pages, duplicates,
+quality, read and extract removals) plus a fourth WARC with a page reserved by a TDM header, two pages of a domain
+the registry opts out (one on a subdomain) and a page that stays. Each test copies it, changes exactly what one
+check guards, re-seals what the check does not guard (the manifest's sha256/bytes/rows of a rewritten file, its
+Merkle commitments and their `commitments/` sidecar rebuilt from the rewritten tables with apertura's own
+`build_commitments`, the index's and the sidecar's binding to a rewritten manifest: what a forger would do too),
+and asserts the check that must fail, by its name, is the only one that does. Values written into tables are
+literals, never computed by the code under test; the commitments' expected roots come from an independent
+RFC 9162 implementation here (`_mth`), their leaf counts from the construction.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -26,6 +30,9 @@ from pipeline.cli import build
 from pipeline.config import RunConfig
 from pipeline.derive import derive_release
 from pipeline.optout.registry import Registry
+from pipeline.proofs.commitments import build_commitments
+from pipeline.proofs.prove import Prover
+from pipeline.proofs.signing import new_keypair, sign_release
 from pipeline.synthetic import make_page
 from pipeline.tables import ROW_GROUP_SIZE, writer_options
 from pipeline.verify import VerifyReport, verify_release
@@ -43,20 +50,28 @@ ALIGNED = "signatures aligned 1:1 with documents"
 DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
 ROW_HASH = "rows carry the manifest's config hash"
 URLS = "URL identities recompute (url_key, domain)"
+BYTES = "conservation in bytes (record spans + unreadable spans = the file)"
 HONOURED = "opt-outs honoured (no kept document is reserved)"
 EXPLAINED = "every opt-out removal has its evidence"
 ORPHANS = "evidence rows are about records in the release"
 REGISTRY_STATE = "registry state matches the one applied"
 REGISTRY_HONOURED = "registry opt-outs honoured (no document matches an entry)"
 REGISTRY_UNREADABLE = "registry opt-outs honoured"
+COMMIT_URLS = "commitment urls (kept URL identities and removal records)"
+COMMIT_TEXTS = "commitment texts (normalised texts of the kept documents)"
+NOT_COMMITTED = "records without a URL identity counted"
+SIDECAR = "commitments sidecar (commitments/)"
+SIGNATURE = "manifest signature (manifest.dsse.json)"
 READABLE = "tables readable inside the release"
 INDEX = "index"
 INDEX_JSON = "index.json"
 INDEX_BINDS = "index binds to manifest"
 INDEX_FILES = "index files and sha256"
 
+# every check a format-4 release with a recorded registry and an index gets, in the order verify runs them
 ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
-              HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, INDEX_BINDS, INDEX_FILES]  # fmt: skip
+              BYTES, HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS,
+              NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -108,15 +123,15 @@ def release(built, tmp_path) -> Path:
 _LAST: dict[str, VerifyReport] = {}  # the last report per release, for `_detail`
 
 
-def _report(release: Path, registry: Path | None = None) -> dict[str, bool]:
-    report = verify_release(release, registry)
+def _report(release: Path, registry: Path | None = None, *, pubkey: Path | None = None) -> dict[str, bool]:
+    report = verify_release(release, registry, pubkey=pubkey)
     assert report.ok == all(c.ok for c in report.checks)
     _LAST[str(release)] = report
     return {c.name: c.ok for c in report.checks}
 
 
-def _failed(release: Path, registry: Path | None = None) -> set[str]:
-    return {name for name, ok in _report(release, registry).items() if not ok}
+def _failed(release: Path, registry: Path | None = None, *, pubkey: Path | None = None) -> set[str]:
+    return {name for name, ok in _report(release, registry, pubkey=pubkey).items() if not ok}
 
 
 def _detail(release: Path, name: str) -> str:
@@ -130,14 +145,17 @@ def _manifest(release: Path) -> dict:
     return json.loads((release / "manifest.json").read_text())
 
 
-def _write_manifest(release: Path, manifest: dict, *, rebind_index: bool = True) -> None:
-    """Write a changed manifest; with `rebind_index` also re-point index.json at it, as a forger would."""
+def _write_manifest(release: Path, manifest: dict, *, rebind_index: bool = True, rebind_sidecar: bool = True) -> None:
+    """Write a changed manifest; re-point index.json (`rebind_index`) and the commitments sidecar's
+    commitments.json (`rebind_sidecar`) at it, as a forger would: both are bound to the manifest's sha256."""
     data = json.dumps(manifest, indent=2).encode()
     (release / "manifest.json").write_bytes(data)
-    if rebind_index and (release / "index").is_dir():
-        info = json.loads((release / "index" / "index.json").read_text())
-        info["manifest_sha256"] = hashlib.sha256(data).hexdigest()
-        (release / "index" / "index.json").write_text(json.dumps(info))
+    for rebind, binding in ((rebind_index, release / "index" / "index.json"),
+                            (rebind_sidecar, release / "commitments" / "commitments.json")):  # fmt: skip
+        if rebind and binding.is_file():
+            info = json.loads(binding.read_text())
+            info["manifest_sha256"] = hashlib.sha256(data).hexdigest()
+            binding.write_text(json.dumps(info))
 
 
 def _edit_manifest(release: Path, change: Callable[[dict], None], *, rebind_index: bool = True) -> None:
@@ -167,21 +185,32 @@ def _write_table(path: Path, frame: pl.DataFrame) -> None:
             start += rows
 
 
-def _reseal(release: Path, *, rebind_index: bool = True) -> None:
-    """Make the manifest list every table file as it now is (sha256, bytes, rows)."""
+def _reseal(release: Path, *, rebind_index: bool = True, commitments: bool = True) -> None:
+    """Make the manifest list every table file as it now is (sha256, bytes, rows). With `commitments`, also
+    rebuild the manifest's commitments and the `commitments/` sidecar from the tables as they now are (apertura's
+    own `build_commitments`: a forger has it too); without, both are left as they were (the sidecar rebound)."""
     manifest = _manifest(release)
     for f in manifest["files"]:
         path = release / f["path"]
         f.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size,
                  rows=pq.read_metadata(path).num_rows)  # fmt: skip
-    _write_manifest(release, manifest, rebind_index=rebind_index)
+    if not commitments:
+        _write_manifest(release, manifest, rebind_index=rebind_index)
+        return
+    trees = build_commitments(release, manifest["files"])
+    manifest["commitments"] = trees.section()
+    _write_manifest(release, manifest, rebind_index=rebind_index, rebind_sidecar=False)
+    if (release / "commitments").is_dir():
+        data = (release / "manifest.json").read_bytes()
+        trees.write_sidecar(release, hashlib.sha256(data).hexdigest(), manifest["release_id"])
 
 
-def _rewrite(release: Path, table: str, change: Callable[[pl.DataFrame], pl.DataFrame], *, reseal: bool = True):
+def _rewrite(release: Path, table: str, change: Callable[[pl.DataFrame], pl.DataFrame], *, reseal: bool = True,
+             commitments: bool = True) -> None:
     path = _part(release, table)
     _write_table(path, change(pl.read_parquet(path)))
     if reseal:
-        _reseal(release)
+        _reseal(release, commitments=commitments)
 
 
 def _set(frame: pl.DataFrame, row: int, **values) -> pl.DataFrame:
@@ -230,11 +259,37 @@ def _documents(release: Path) -> pl.DataFrame:
     return pl.read_parquet(_part(release, "documents"))
 
 
+def _mth(leaves: list[bytes]) -> bytes:
+    """RFC 9162 §2.1.1 Merkle tree hash, written here from the RFC's recursive definition (the release builds its
+    trees bottom-up from chunk roots): the independent reference for the commitments' roots."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    split = 1 << ((len(leaves) - 1).bit_length() - 1)  # the largest power of two smaller than the size
+    return hashlib.sha256(b"\x01" + _mth(leaves[:split]) + _mth(leaves[split:])).digest()
+
+
+def _reference_roots(release: Path) -> dict[str, str]:
+    """The roots schemas/manifest.v4.json defines, from the tables: `urls` over sha256(url_key) of each kept document
+    and sha256(url_key) + stage + NUL + reason of each ledger row, `texts` over the kept documents' norm_sha256;
+    each over its leaves sorted bytewise with repeats dropped."""
+    docs, ledger = _documents(release), _ledger(release)
+    urls = {hashlib.sha256(k.encode()).digest() for k in docs["url_key"]} | {
+        hashlib.sha256(k.encode()).digest() + f"{stage}\x00{reason}".encode()
+        for k, stage, reason in ledger.select("url_key", "stage", "reason").iter_rows()
+    }
+    texts = {bytes.fromhex(h) for h in docs["norm_sha256"]}
+    return {"urls": _mth(sorted(urls)).hex(), "texts": _mth(sorted(texts)).hex()}
+
+
 # --- the untouched release passes every check ---------------------------------------------------------------
 
 
 def test_the_untouched_release_passes_every_check_and_runs_them_all(built):
+    """The full list of checks, in order: a check added to verify fails this test until it has its own tests."""
     release, _ = built
+    assert [c.name for c in verify_release(release).checks] == ALL_CHECKS
     assert _report(release) == dict.fromkeys(ALL_CHECKS, True)
     ledger = _ledger(release)
     # what the tamperings below rely on, by construction of the inputs
@@ -242,7 +297,9 @@ def test_the_untouched_release_passes_every_check_and_runs_them_all(built):
     assert set(ledger.filter(pl.col("reason") == "optout_registry")["url"]) == {
         f"http://{OPTED_OUT}/a", f"http://news.{OPTED_OUT}/b"
     }
-    assert len(_manifest(release)["inputs"]) == 4
+    assert len(_manifest(release)["inputs"]) == 4 and _manifest(release)["format_version"] == 4
+    assert (release / "commitments" / "commitments.json").is_file()  # the sidecar the release pass writes
+    assert not (release / "manifest.dsse.json").exists()  # unsigned: the signature tests sign copies
 
 
 def test_the_untouched_release_says_what_it_checked(built):
@@ -252,13 +309,25 @@ def test_the_untouched_release_says_what_it_checked(built):
     total = len(expect) + 4  # the planted pages and the four consent pages
     kept = sum(e.stage is None for e in expect.values()) + 1  # http://kept.test/c
     assert details[CONSERVATION] == f"{total} = {kept} kept + {total - kept} removed"
-    assert details[MANIFEST] == "format 3, release release"
+    assert details[MANIFEST] == "format 4, release release"
     assert details[FILES] == "4 files match"  # one part file per table
     assert details[SCHEMAS] == "every file matches schemas/"
     assert details[HONOURED] == "0 violations"
     bound = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
     assert details[INDEX_BINDS] == f"built from manifest sha256 {bound[:16]}…"
     assert details[REGISTRY_HONOURED].startswith("0 documents match the 1 entries in force at 20")
+    # four WARCs written whole: every byte is in a record, no unreadable span
+    assert details[BYTES] == "every byte of 4 inputs accounted for; 0 unreadable spans (0 bytes) in the ledger"
+    roots = _reference_roots(release)
+    assert {n: t["root"] for n, t in _manifest(release)["commitments"]["trees"].items()} == roots
+    # every planted page has its own URL (one leaf each) and every kept page its own text
+    assert details[COMMIT_URLS] == (
+        f"root {roots['urls'][:16]}… (leaves {total}, kept {kept}, removals {total - kept}) recomputes from the tables"
+    )
+    assert details[COMMIT_TEXTS] == f"root {roots['texts'][:16]}… (leaves {kept}) recomputes from the tables"
+    assert details[NOT_COMMITTED] == "documents without url key: 0, removals without url key: 0"  # all http pages
+    assert details[SIDECAR] == "matches the tables"
+    assert details[SIGNATURE] == "not signed (optional): `apertura release sign` signs it"
     assert all(details[name] == "" for name in (CONFIG_HASH, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
                                                 EXPLAINED, ORPHANS, REGISTRY_STATE))  # fmt: skip
 
@@ -266,7 +335,8 @@ def test_the_untouched_release_says_what_it_checked(built):
 # --- manifest -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("damage", ["not json", "no counts", "other format", "missing", "no version", "version 99"])
+@pytest.mark.parametrize("damage", ["not json", "no counts", "other format", "missing", "no version", "version 99",
+                                    "version true"])  # fmt: skip
 def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
     path = release / "manifest.json"
     if damage == "not json":
@@ -281,6 +351,8 @@ def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
             del manifest["format_version"]
         elif damage == "version 99":
             manifest["format_version"] = 99
+        elif damage == "version true":  # JSON true is no version, although Python takes it for 1
+            manifest["format_version"] = True
         else:
             manifest["format"] = "other-release"
         path.write_text(json.dumps(manifest))
@@ -289,16 +361,16 @@ def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
         "not json": f"{path} is not valid JSON: ",
         "missing": f"{release} is not a release: manifest.json is missing",
         "no counts": "manifest.json does not match its schema: 'counts' is a required property",
-        "other format": "manifest.json does not match its schema: 'apertura-release' was expected",
+        # the one release reader (pipeline.release_read) refuses it before any schema is chosen
+        "other format": f"{path} is not an Apertura release manifest",
         "no version": "manifest.json does not match its schema: 'format_version' is a required property",
-        "version 99": "manifest.json does not match its schema: [Errno 2] No such file or directory: ",
+        "version 99": "manifest.json has format_version 99: not a format this apertura reads",
+        "version true": "manifest.json has format_version True: not a format this apertura reads",
     }
     detail = _detail(release, MANIFEST)
     assert detail.startswith(expected[damage])
-    if damage in ("no counts", "other format", "no version"):
-        assert detail == expected[damage]  # the schema's one-line message, not the whole validation report
-    if damage == "version 99":
-        assert detail.endswith("manifest.v99.json'")
+    if damage != "not json":
+        assert detail == expected[damage]  # one line, not a whole validation report or an OS error
 
 
 def test_a_file_listed_with_another_schema_version_fails_table_schemas(release):
@@ -442,24 +514,32 @@ def test_an_input_without_eligible_records_conserves(release):
     """An input whose records were all requests or metadata has no rows in either table: 0 = 0 + 0."""
     empty = {"path": "/inputs/only-requests.warc.gz", "sha256": "0" * 64, "bytes": 10, "format": "warc",
              "records_by_type": {"request": 1}, "eligible": 0, "kept": 0, "removed": 0,
-             "read_stopped": None}  # fmt: skip
+             "read_stopped": None, "bytes_by_type": {"request": 10}}  # fmt: skip
     _edit_manifest(release, lambda m: m["inputs"].append(empty))
     assert _failed(release) == set()
 
 
 def test_a_removal_moved_to_another_input_fails_conservation(release):
-    """The same number of rows in the ledger, so every total still adds up."""
-    other = _manifest(release)["inputs"][0]["path"]
-    row = _row(_ledger(release), reason="gopher_short_doc")
-    _rewrite(release, "ledger", lambda f: _set(f, row, file_path=other))
-    assert _failed(release) == {CONSERVATION}
+    """The same number of rows in the ledger, so every total still adds up. From format 4 the byte law sees it too:
+    the row's span left the bytes of its own input uncovered."""
+    inputs = _manifest(release)["inputs"]
+    ledger = _ledger(release)
+    row = _row(ledger, reason="gopher_short_doc")
+    source, length = ledger["file_path"][row], ledger["warc_record_length"][row]
+    assert source != inputs[0]["path"]
+    _rewrite(release, "ledger", lambda f: _set(f, row, file_path=inputs[0]["path"]))
+    assert _failed(release) == {CONSERVATION, BYTES}
+    assert f"{source}: {length:,} bytes unaccounted (in no document, ledger row" in _detail(release, BYTES)
 
 
 def test_rows_of_an_unlisted_input_fail_conservation(release):
-    row = _row(_ledger(release), reason="gopher_short_doc")
+    ledger = _ledger(release)
+    row = _row(ledger, reason="gopher_short_doc")
+    source, length = ledger["file_path"][row], ledger["warc_record_length"][row]
     _rewrite(release, "ledger", lambda f: _set(f, row, file_path="/elsewhere/other.warc.gz"))
-    assert _failed(release) == {CONSERVATION}
+    assert _failed(release) == {CONSERVATION, BYTES}  # the byte law: the row's bytes are missing from its input
     assert "/elsewhere/other.warc.gz: rows from an input the manifest does not list" in _detail(release, CONSERVATION)
+    assert _detail(release, BYTES).startswith(f"{source}: {length:,} bytes unaccounted")
 
 
 @pytest.mark.parametrize("change", ["inputs", "kept and removed"])
@@ -549,7 +629,7 @@ def test_a_consistent_other_config_fails_only_the_rows_check(release):
     other = RunConfig(batch_size=RunConfig().batch_size + 1)
 
     def swap(m: dict) -> None:
-        m["config"], m["config_hash"] = other.model_dump(mode="json"), other.hash()
+        m["config"], m["config_hash"] = other.recorded(), other.hash()  # recorded as a release records it
 
     _edit_manifest(release, swap)
     assert _failed(release) == {ROW_HASH}
@@ -754,6 +834,311 @@ def test_a_release_that_never_applied_a_registry_is_checked_against_one_given(bu
     checks = _report(release, registry)
     assert REGISTRY_STATE not in checks and _failed(release, registry) == {REGISTRY_HONOURED}
     assert _detail(release, REGISTRY_HONOURED).startswith("1 documents match entries in force now")
+
+
+# --- conservation in bytes (format 4) ---------------------------------------------------------------------------
+
+
+def _covered(release: Path, path: str) -> int:
+    """Bytes the documents' and ledger rows' spans of one input cover (they do not overlap in the built release)."""
+    spans = pl.concat([t.select("file_path", "warc_record_length") for t in (_documents(release), _ledger(release))])
+    return int(spans.filter(pl.col("file_path") == path)["warc_record_length"].sum())
+
+
+@pytest.mark.parametrize("edit", ["a byte moved to requests", "a byte more"])
+def test_a_byte_count_of_bytes_by_type_that_is_off_fails_conservation_in_bytes(release, edit):
+    """Records, rows and files untouched: only the law over bytes can see it. Moved, the total is still the file's
+    size but the eligible records no longer have exactly the bytes the rows cover; added, the total is off."""
+    entry = _manifest(release)["inputs"][1]
+    path, size = entry["path"], entry["bytes"]
+    covered = _covered(release, path)
+    assert covered == entry["bytes_by_type"]["response"]  # the rows are the response records, by construction
+
+    def lie(m: dict) -> None:
+        by_type = m["inputs"][1]["bytes_by_type"]
+        by_type["request"] += 1
+        if edit == "a byte moved to requests":
+            by_type["response"] -= 1
+
+    _edit_manifest(release, lie)
+    assert _failed(release) == {BYTES}
+    assert _detail(release, BYTES) == {
+        "a byte moved to requests": f"{path}: 1 bytes too many: the rows cover {covered:,}, the manifest gives "
+        f"{covered - 1:,} to records that are rows",
+        "a byte more": f"{path}: bytes_by_type sums to {size + 1:,}, the file has {size:,} bytes",
+    }[edit]
+
+
+def test_a_document_span_one_byte_short_fails_conservation_in_bytes(release):
+    docs = _documents(release)
+    row = _row(docs, url="http://kept.test/c")
+    path, length = docs["file_path"][row], docs["warc_record_length"][row]
+    covered = _covered(release, path)
+    _rewrite(release, "documents", lambda f: _set(f, row, warc_record_length=length - 1))
+    assert _failed(release) == {BYTES}
+    assert _detail(release, BYTES) == (
+        f"{path}: 1 bytes unaccounted (in no document, ledger row or other record): the rows cover "
+        f"{covered - 1:,}, the manifest gives {covered:,} to records that are rows"
+    )
+
+
+# --- commitments (format 4) -------------------------------------------------------------------------------------
+
+
+def _planted_counts() -> tuple[int, int]:
+    """(records, kept) of the built release, from the construction: the planted pages and the four consent pages,
+    of which http://kept.test/c stays."""
+    _, expect = planted_corpus()
+    return len(expect) + 4, sum(e.stage is None for e in expect.values()) + 1
+
+
+def _other_hex(value: str) -> str:
+    """The same hex string with its first digit changed."""
+    return ("1" if value[0] == "0" else "0") + value[1:]
+
+
+@pytest.mark.parametrize(("tree", "field"), [("urls", "root"), ("urls", "leaves"), ("urls", "kept"),
+                                             ("texts", "root"), ("texts", "leaves")])  # fmt: skip
+def test_a_commitment_the_tables_do_not_rebuild_fails_that_commitment(release, tree, field):
+    """The manifest's root or counts for one tree changed (index and sidecar rebound): the tables give the real
+    ones. `kept` moves one leaf from removals, so the leaves still add up."""
+    recorded = _manifest(release)["commitments"]["trees"][tree]
+
+    def lie(m: dict) -> None:
+        entry = m["commitments"]["trees"][tree]
+        if field == "root":
+            entry["root"] = _other_hex(entry["root"])
+        elif field == "kept":
+            entry.update(kept=entry["kept"] + 1, removals=entry["removals"] - 1)
+        else:
+            entry["leaves"] += 1
+
+    _edit_manifest(release, lie)
+    name = {"urls": COMMIT_URLS, "texts": COMMIT_TEXTS}[tree]
+    assert _failed(release) == {name}
+    total, kept = _planted_counts()
+    counts = f"leaves {total}, kept {kept}, removals {total - kept}" if tree == "urls" else f"leaves {kept}"
+    said = _other_hex(recorded["root"]) if field == "root" else recorded["root"]
+    detail = _detail(release, name)
+    assert detail.startswith(f"the manifest says root {said[:16]}… (")
+    assert detail.endswith(f"; the tables give {_reference_roots(release)[tree][:16]}… ({counts})")
+
+
+@pytest.mark.parametrize("tree", ["urls", "texts"])
+def test_a_table_changed_behind_the_signed_roots_fails_that_commitment(release, tree):
+    """Files resealed, the manifest's commitments left as signed, the sidecar (a cache) dropped: a removal moved to
+    another URL (url, url_key and domain agree, so the URL check passes) or a kept text replaced."""
+    if tree == "urls":
+        row = _row(_ledger(release), reason="gopher_short_doc")
+        moved = {"url": "http://elsewhere.test/x", "url_key": "elsewhere.test/x", "domain": "elsewhere.test"}
+        _rewrite(release, "ledger", lambda f: _set(f, row, **moved), commitments=False)
+    else:
+        row = _row(_documents(release), url="http://kept.test/c")
+        _rewrite(release, "documents", lambda f: _set(f, row, norm_sha256="ab" * 32), commitments=False)
+    shutil.rmtree(release / "commitments")
+    name = {"urls": COMMIT_URLS, "texts": COMMIT_TEXTS}[tree]
+    assert _failed(release) == {name}
+    recorded = _manifest(release)["commitments"]["trees"][tree]["root"]
+    assert _detail(release, name).startswith(f"the manifest says root {recorded[:16]}… (")
+    assert f"the tables give {_reference_roots(release)[tree][:16]}…" in _detail(release, name)
+
+
+@pytest.mark.parametrize("key", ["documents_without_url_key", "removals_without_url_key"])
+def test_records_without_a_url_identity_miscounted_fail_their_check(release, key):
+    _edit_manifest(release, lambda m: m["commitments"]["not_committed"].update({key: 1}))
+    assert _failed(release) == {NOT_COMMITTED}
+    truth = {"documents_without_url_key": 0, "removals_without_url_key": 0}  # every planted page is an http page
+    assert _detail(release, NOT_COMMITTED) == f"the manifest says {truth | {key: 1}}, the tables give {truth}"
+
+
+def test_a_removal_taken_out_of_the_url_tree_unannounced_fails_the_count(release):
+    """A forger gives a removal no URL (so no URL proof can speak of it), rebuilds the roots, and keeps the count of
+    uncommitted removals at 0: only that count tells that a record left the URL tree."""
+    row = _row(_ledger(release), reason="gopher_short_doc")
+    _rewrite(release, "ledger", lambda f: _set(f, row, url=None, url_key=None, domain=None))
+    assert _manifest(release)["commitments"]["not_committed"]["removals_without_url_key"] == 1  # rebuilt honestly
+    assert _failed(release) == set()
+    _edit_manifest(release, lambda m: m["commitments"]["not_committed"].update(removals_without_url_key=0))
+    assert _failed(release) == {NOT_COMMITTED}
+    truth = {"documents_without_url_key": 0, "removals_without_url_key": 1}
+    assert _detail(release, NOT_COMMITTED) == f"the manifest says {truth | {'removals_without_url_key': 0}}, " \
+        f"the tables give {truth}"
+
+
+SIDECAR_DAMAGE = {
+    "a leaf file changed": "urls.keys.npy is missing or changed; the urls leaves differ from the tables",
+    "a changed leaf file re-listed": "the urls leaves differ from the tables",
+    "two labels swapped": "the urls leaves differ from the tables",
+    "stale after a table change": "commitments.json gives the urls tree another root or size than the tables; "
+    "the urls leaves differ from the tables",
+    "an unlisted file": "extra.npy is not listed",
+    "a file missing": "unreadable (FileNotFoundError: ",
+    "no commitments.json": "unreadable (FileNotFoundError: ",
+    "another manifest": "written for another manifest.json: delete {sidecar} (prove then uses the tables)",
+    # what `apertura prove` refuses to answer from (it falls back to the tables) is no sidecar that matches them
+    "its urls root changed": "commitments.json gives the urls tree another root or size than the tables",
+    "its texts size changed": "commitments.json gives the texts tree another root or size than the tables",
+    "another sidecar format": "not a format 1 commitments sidecar, so `apertura prove` does not use it",
+}
+
+
+@pytest.mark.parametrize("damage", SIDECAR_DAMAGE)
+def test_a_damaged_commitments_sidecar_fails_its_check(release, damage):
+    """The sidecar is what `apertura prove` answers from: its leaves must be the tables' (a file changed, re-listed
+    with its new sha256, the labels' names swapped in commitments.json, or left from before the tables changed)."""
+    sidecar = release / "commitments"
+    info_path, keys = sidecar / "commitments.json", sidecar / "urls.keys.npy"
+    info = json.loads(info_path.read_text())
+    if damage in ("a leaf file changed", "a changed leaf file re-listed"):
+        data = bytearray(keys.read_bytes())
+        data[-1] ^= 0x01  # the last byte of the last leaf's key
+        keys.write_bytes(bytes(data))
+        if damage == "a changed leaf file re-listed":
+            listed = next(f for f in info["files"] if f["path"] == keys.name)
+            listed["sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+    elif damage == "two labels swapped":  # each of those removals' leaves now names the other's reason
+        labels = info["trees"]["urls"]["labels"]
+        a, b = labels.index(["dedup", "dedup_exact"]), labels.index(["quality", "gopher_short_doc"])
+        labels[a], labels[b] = labels[b], labels[a]
+    elif damage == "stale after a table change":  # tables, manifest and its commitments resealed, the old sidecar
+        before = release.parent / "sidecar-before"  # put back and bound to the new manifest
+        shutil.copytree(sidecar, before)
+        row = _row(_ledger(release), reason="gopher_short_doc")
+        moved = {"url": "http://elsewhere.test/x", "url_key": "elsewhere.test/x", "domain": "elsewhere.test"}
+        _rewrite(release, "ledger", lambda f: _set(f, row, **moved))
+        shutil.rmtree(sidecar)
+        shutil.copytree(before, sidecar)
+        info["manifest_sha256"] = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
+    elif damage == "its urls root changed":
+        info["trees"]["urls"]["root"] = _other_hex(info["trees"]["urls"]["root"])
+    elif damage == "its texts size changed":
+        info["trees"]["texts"]["leaves"] += 1
+    elif damage == "another sidecar format":
+        info["format_version"] += 1
+    elif damage == "an unlisted file":
+        (sidecar / "extra.npy").write_bytes(b"\0")
+    elif damage == "a file missing":
+        (sidecar / "texts.chunks.npy").unlink()
+    elif damage == "no commitments.json":
+        info_path.unlink()
+        info = None
+    else:
+        info["manifest_sha256"] = "0" * 64
+    if info is not None:
+        info_path.write_text(json.dumps(info))
+    assert _failed(release) == {SIDECAR}
+    assert _detail(release, SIDECAR).startswith(SIDECAR_DAMAGE[damage].format(sidecar=sidecar))
+    if damage in ("its urls root changed", "its texts size changed", "another sidecar format"):
+        assert Prover(release).source.startswith("recomputed from the tables (commitments/ ")  # prove agrees
+
+
+def test_a_sound_sidecar_is_the_one_prove_answers_from(release):
+    """The other side of the checks above: a sidecar verify passes is one `apertura prove` uses."""
+    assert _failed(release) == set()
+    assert Prover(release).source == "from the commitments/ sidecar"
+
+
+def test_no_commitments_sidecar_passes_its_check(release):
+    """The sidecar is optional (a release published without it still proves, from the tables)."""
+    shutil.rmtree(release / "commitments")
+    assert _failed(release) == set()
+    assert _detail(release, SIDECAR) == "none (optional): `apertura prove` computes proofs from the tables, more slowly"
+
+
+# --- the manifest's signature -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> dict[str, Path]:
+    """Two Ed25519 private keys, their public keys beside them (`.pub`): the publisher's and someone else's."""
+    root = tmp_path_factory.mktemp("keys")
+    for who in ("publisher", "other"):
+        new_keypair(root / who)
+    return {who: root / who for who in ("publisher", "other")}
+
+
+def _public(private: Path) -> Path:
+    return private.with_name(private.name + ".pub")
+
+
+def _key_id(private: Path) -> str:
+    """The key id a publisher announces: sha256 of the raw 32-byte public key, read with `cryptography` itself."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_public_key(_public(private).read_bytes())
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert len(raw) == 32
+    return hashlib.sha256(raw).hexdigest()
+
+
+def test_a_signed_release_verifies_with_the_publishers_key_and_with_the_one_stored(release, keys):
+    sign_release(release, keys["publisher"])
+    publisher = _key_id(keys["publisher"])
+    assert _failed(release, pubkey=_public(keys["publisher"])) == set()
+    assert _detail(release, SIGNATURE) == f"signed by key {publisher}, verified with the key given"
+    assert _failed(release) == set()
+    assert _detail(release, SIGNATURE) == (
+        f"signed by key {publisher}, verified with the key stored in manifest.pubkey.pem (pass --pubkey to pin yours)"
+    )
+
+
+SIGNATURE_DAMAGE = ["signature", "payload sha256", "manifest changed", "not an envelope", "other key", "key id",
+                    "re-signed by a forger", "unsigned"]  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", SIGNATURE_DAMAGE)
+def test_a_signature_that_does_not_hold_fails_the_signature_check(release, keys, damage):
+    """Verified with the publisher's key (`--pubkey`): a signature bit flipped, the payload's sha256 or the manifest
+    changed after signing (index and sidecar rebound), no envelope, another key given, the envelope naming another
+    key, a forger's signature with the forger's key stored beside it, no signature at all."""
+    sign_release(release, keys["publisher"])
+    path = release / "manifest.dsse.json"
+    envelope = json.loads(path.read_text())
+    publisher, other = _key_id(keys["publisher"]), _key_id(keys["other"])
+    signed = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
+    pubkey = _public(keys["publisher"])
+    if damage == "signature":
+        raw = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+        raw[0] ^= 0x01
+        envelope["signatures"][0]["sig"] = base64.b64encode(bytes(raw)).decode()
+        expected = f"the signature in manifest.dsse.json does not verify with key {publisher[:16]}…"
+    elif damage == "payload sha256":
+        envelope["payloadSha256"] = "0" * 64
+        expected = (f"manifest.json was changed after it was signed: its sha256 is {signed[:16]}…, manifest.dsse.json "
+                    "signs 0000000000000000…")  # fmt: skip
+    elif damage == "manifest changed":
+        _edit_manifest(release, lambda m: m.update(release_id="renamed"))
+        now = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
+        expected = (f"manifest.json was changed after it was signed: its sha256 is {now[:16]}…, manifest.dsse.json "
+                    f"signs {signed[:16]}…")  # fmt: skip
+    elif damage == "not an envelope":
+        envelope["signatures"] = []
+        expected = "manifest.dsse.json is not a signature envelope (one signature with keyid and sig, payloadSha256)"
+    elif damage == "other key":
+        pubkey = _public(keys["other"])
+        expected = f"manifest.dsse.json is signed by key {publisher[:16]}…, not by the key {other[:16]}… given"
+    elif damage == "key id":  # the envelope names the other key; the signature is still the publisher's
+        envelope["signatures"][0]["keyid"] = other
+        pubkey = _public(keys["other"])
+        expected = f"the signature in manifest.dsse.json does not verify with key {other[:16]}…"
+    elif damage == "re-signed by a forger":
+        sign_release(release, keys["other"], force=True)
+        envelope = json.loads(path.read_text())
+        assert _failed(release) == set()  # without --pubkey only the stored key is there: it is the forger's
+        assert _detail(release, SIGNATURE).startswith(f"signed by key {other}, verified with the key stored in ")
+        expected = f"manifest.dsse.json is signed by key {other[:16]}…, not by the key {publisher[:16]}… given"
+    else:
+        path.unlink()
+        (release / "manifest.pubkey.pem").unlink()
+        envelope = None
+        expected = "--pubkey given but the release is not signed (no manifest.dsse.json)"
+    if envelope is not None:
+        path.write_text(json.dumps(envelope))
+    assert _failed(release, pubkey=pubkey) == {SIGNATURE}
+    assert _detail(release, SIGNATURE) == expected
+    if damage in ("signature", "payload sha256", "manifest changed", "not an envelope"):
+        assert _failed(release) == {SIGNATURE}  # the key stored beside the manifest sees it too
+        assert _detail(release, SIGNATURE) == expected
 
 
 # --- tables outside the release -------------------------------------------------------------------------------

@@ -292,12 +292,16 @@ def check_commitments(release: Path, manifest: dict, manifest_sha256: str) -> li
 
 
 def _check_sidecar(release: Path, manifest_sha256: str, rebuilt: Commitments) -> tuple[str, bool, str]:
+    """A sidecar passes only if it is one `open_sidecar` (prove) would use and its leaves are the tables'."""
     name = f"commitments sidecar ({SIDECAR}/)"
     directory = release / SIDECAR
     if not directory.exists():
         return name, True, "none (optional): `apertura prove` computes proofs from the tables, more slowly"
     try:
         info = json.loads((directory / SIDECAR_JSON).read_text(encoding="utf-8"))
+        if info.get("format") != SIDECAR_FORMAT or info.get("format_version") != SIDECAR_VERSION:
+            why = f"not a format {SIDECAR_VERSION} commitments sidecar, so `apertura prove` does not use it"
+            return name, False, why
         if info.get("manifest_sha256") != manifest_sha256:
             return name, False, f"written for another manifest.json: delete {directory} (prove then uses the tables)"
         problems = []
@@ -308,6 +312,9 @@ def _check_sidecar(release: Path, manifest_sha256: str, rebuilt: Commitments) ->
         listed = {f["path"] for f in info["files"]} | {SIDECAR_JSON}
         problems += [f"{p.name} is not listed" for p in directory.iterdir() if p.name not in listed]
         for tree_name, tree in rebuilt.trees.items():
+            about = info["trees"][tree_name]  # what prove compares with the manifest before it uses the sidecar
+            if (about["leaves"], about["root"]) != (tree.size, tree.root.hex()):
+                problems.append(f"{SIDECAR_JSON} gives the {tree_name} tree another root or size than the tables")
             stored_keys = np.load(directory / f"{tree_name}.keys.npy")
             stored_chunks = np.load(directory / f"{tree_name}.chunks.npy")
             same = np.array_equal(stored_keys, tree.keys) and np.array_equal(stored_chunks, tree.chunks)

@@ -972,6 +972,7 @@ SIDECAR_DAMAGE = {
     "stale after a table change": "commitments.json gives the urls tree another root or size than the tables; "
     "the urls leaves differ from the tables",
     "an unlisted file": "extra.npy is not listed",
+    "a listed path outside it": "'../manifest.json' is not a file name inside commitments/ (not read)",
     "a file missing": "unreadable (FileNotFoundError: ",
     "no commitments.json": "unreadable (FileNotFoundError: ",
     "another manifest": "written for another manifest.json: delete {sidecar} (prove then uses the tables)",
@@ -1017,6 +1018,9 @@ def test_a_damaged_commitments_sidecar_fails_its_check(release, damage):
         info["format_version"] += 1
     elif damage == "an unlisted file":
         (sidecar / "extra.npy").write_bytes(b"\0")
+    elif damage == "a listed path outside it":  # its sha256 is right: only the path gives it away
+        manifest = release / "manifest.json"
+        info["files"].append({"path": "../manifest.json", "sha256": hashlib.sha256(manifest.read_bytes()).hexdigest()})
     elif damage == "a file missing":
         (sidecar / "texts.chunks.npy").unlink()
     elif damage == "no commitments.json":

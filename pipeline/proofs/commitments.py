@@ -306,6 +306,9 @@ def _check_sidecar(release: Path, manifest_sha256: str, rebuilt: Commitments) ->
             return name, False, f"written for another manifest.json: delete {directory} (prove then uses the tables)"
         problems = []
         for f in info["files"]:
+            if Path(f["path"]).name != f["path"] or f["path"] in (".", ".."):  # a name in the sidecar, no path
+                problems.append(f"{f['path']!r} is not a file name inside {SIDECAR}/ (not read)")
+                continue
             path = directory / f["path"]
             if not path.is_file() or _file_sha256(path) != f["sha256"]:
                 problems.append(f"{f['path']} is missing or changed")

@@ -188,7 +188,9 @@ def check_envelope(manifest_bytes: bytes, envelope: dict[str, Any], public_key: 
     signature = envelope["signatures"][0]
     kid = key_id(public_key)
     if signature["keyid"] != kid:
-        raise SignatureError(f"{where} is signed by key {signature['keyid'][:16]}…, not by the key {kid[:16]}… given")
+        raise SignatureError(
+            f"{where} is signed by key {signature['keyid'][:16]}…, not by the key {kid[:16]}… it is checked with"
+        )
     try:
         raw = base64.b64decode(signature["sig"], validate=True)
         public_key.verify(raw, pae(PAYLOAD_TYPE, manifest_bytes))

@@ -24,12 +24,7 @@ import schemas
 from pipeline import __version__
 from pipeline.config import DedupConfig, RunConfig
 from pipeline.executors.local import STAGES, Shard
-from pipeline.optout.policies import PolicyIndex
-from pipeline.optout.registry import REASON as REGISTRY_REASON
-from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
-from pipeline.proofs.commitments import build_commitments
-from pipeline.release_read import MANIFEST, load_manifest, table_files  # noqa: F401 (re-exported: readers' one home)
-from pipeline.steps.dedup import (
+from pipeline.fingerprints import (
     EdgeFinder,
     band_keys,
     bucket_edges,
@@ -38,6 +33,11 @@ from pipeline.steps.dedup import (
     signature_matrix,
     signature_spec,
 )
+from pipeline.optout.policies import PolicyIndex
+from pipeline.optout.registry import REASON as REGISTRY_REASON
+from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
+from pipeline.proofs.commitments import build_commitments
+from pipeline.release_read import MANIFEST, load_manifest, table_files  # noqa: F401 (re-exported: readers' one home)
 from pipeline.steps.language import MODEL_FILE, model_sha256
 from pipeline.steps.optout import decision_evidence, evidence_table
 from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, read_ahead, write_failure
@@ -198,7 +198,7 @@ def build_release(
     `policies` is the run's collected site policy files; `snapshots` the opt-out snapshot files
     ({path, sha256, bytes}) they partly came from; `registry` the rights-holder opt-outs applied (entries
     in force at `registry_at`, default now), whose state the manifest records. `bucket_edges` finds the
-    LSH candidate pairs (an executor may pass its own shuffle, see `pipeline.steps.dedup.bucket_edges`).
+    LSH candidate pairs (an executor may pass its own shuffle, see `pipeline.fingerprints.bucket_edges`).
     """
     if out.exists():
         raise ReleaseError(f"{out} already exists: releases are immutable, choose a new --out")

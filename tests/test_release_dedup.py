@@ -13,8 +13,8 @@ import pytest
 from pipeline import release
 from pipeline.config import RunConfig
 from pipeline.executors.local import run_shards
+from pipeline.fingerprints import bucket_edges, find_duplicates
 from pipeline.sources.inputs import expand_inputs
-from pipeline.steps.dedup import bucket_edges, find_duplicates
 
 VERDICT = ["id", "duplicate_of", "reason", "detail", "cluster_id", "cluster_size"]
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.config import RunConfig
+from pipeline.fingerprints import add_dedup_keys
 from pipeline.ledger import STAGED_LEDGER_SCHEMA, staged_ledger
 from pipeline.optout.policies import PolicyIndex
 from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
@@ -35,7 +36,6 @@ from pipeline.sources.inputs import read_input
 from pipeline.sources.warc import BatchPlan, read_planned_pieces
 from pipeline.steps.admit import AdmitStep
 from pipeline.steps.base import Step
-from pipeline.steps.dedup import add_dedup_keys
 from pipeline.steps.extract import ExtractStep
 from pipeline.steps.language import LanguageStep
 from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA, OptoutStep

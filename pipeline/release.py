@@ -33,12 +33,12 @@ from pipeline.fingerprints import (
     signature_matrix,
     signature_spec,
 )
+from pipeline.language_model import MODEL_FILE, model_sha256
 from pipeline.optout.policies import PolicyIndex
 from pipeline.optout.registry import REASON as REGISTRY_REASON
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
 from pipeline.proofs.commitments import build_commitments
 from pipeline.release_read import MANIFEST, load_manifest, table_files  # noqa: F401 (re-exported: readers' one home)
-from pipeline.steps.language import MODEL_FILE, model_sha256
 from pipeline.steps.optout import decision_evidence, evidence_table
 from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, read_ahead, write_failure
 from pipeline.url_identity import identity_spec

@@ -27,9 +27,10 @@ from pipeline.optout.explain import decide
 from pipeline.optout.policies import PolicyIndex, collect
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
 from pipeline.proofs.commitments import build_commitments
+from pipeline.release import decision_evidence
 from pipeline.release_read import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.release_read.diff import release_diff  # noqa: F401 (re-exported for `apertura release diff`)
-from pipeline.steps.optout import decision_evidence, reason_for
+from pipeline.steps.optout import reason_for
 from pipeline.tables import file_sha256, write_part
 
 DERIVE_STAGE = "derive"  # funnel entry for the retroactive removals (ledger stage stays `optout`)

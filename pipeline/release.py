@@ -39,9 +39,8 @@ from pipeline.optout.registry import REASON as REGISTRY_REASON
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
 from pipeline.proofs.commitments import build_commitments
 from pipeline.release_read import MANIFEST, load_manifest, table_files  # noqa: F401 (re-exported: readers' one home)
-from pipeline.steps.optout import decision_evidence, evidence_table
 from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, read_ahead, write_failure
-from pipeline.url_identity import identity_spec
+from pipeline.url_identity import domain_expr, identity_spec, site_key
 
 DEDUP_STAGE = "dedup"
 REGISTRY_STAGE = "registry"  # funnel entry for rights-holder registry removals
@@ -169,6 +168,33 @@ def _parts(path: Path, columns: list[str] | None = None) -> Iterator[pl.DataFram
     slice is read while the caller works on this one."""
     batches = pq.ParquetFile(path).iter_batches(batch_size=PART_ROWS, columns=columns)
     return read_ahead(pl.from_arrow(batch) for batch in batches)
+
+
+def evidence_table(staged: pl.LazyFrame) -> pl.LazyFrame:
+    """Shard-staged evidence (with provenance added) as `optout_evidence` rows: the document's id, and
+    the document's own record as the source of statements found in it."""
+    own = pl.col("in_record")
+    return staged.with_columns(
+        pl.col("id").alias("document_id"),
+        domain_expr(pl.col("url")).alias("domain"),
+        pl.when(own).then(pl.col("file_path")).otherwise(pl.col("source_file")).alias("source_file"),
+        pl.when(own).then(pl.col("id")).otherwise(pl.col("source_id")).alias("source_id"),
+        pl.when(own).then(pl.col("warc_record_id")).otherwise(pl.col("source_record_id")).alias("source_record_id"),
+        pl.when(own).then(pl.col("warc_record_offset")).otherwise(pl.col("source_offset")).alias("source_offset"),
+        pl.when(own).then(pl.col("warc_record_length")).otherwise(pl.col("source_length")).alias("source_length"),
+    )
+
+
+def decision_evidence(removals: list[dict], docs: pl.DataFrame) -> pl.DataFrame:
+    """`optout_evidence` rows (kind 'document', verdict 'reserved') for records removed after the opt-out
+    step: by the registry at release time, or retroactively by `release derive`. `docs` has id, url, domain."""
+    frame = pl.DataFrame(removals, infer_schema_length=None).join(docs.select("id", "url", "domain"), on="id")
+    return frame.with_columns(
+        kind=pl.lit("document"),
+        document_id=pl.col("id"),
+        origin=pl.col("url").map_elements(site_key, return_dtype=pl.String),
+        verdict=pl.lit("reserved"),
+    )
 
 
 def _evidence_parts(shards: list[Shard], index: PolicyIndex, config: RunConfig) -> Iterator[pl.DataFrame]:

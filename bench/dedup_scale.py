@@ -176,8 +176,8 @@ def release_dedup(out: str, shards: int, streamed: bool) -> dict[str, Any]:
 
     from pipeline import release
     from pipeline.config import RunConfig
-    from pipeline.executors.local import Shard
     from pipeline.fingerprints import bucket_edges, find_duplicates
+    from pipeline.staging import Shard
 
     config = RunConfig()
     plan = [Shard(i, f"shard-{i}", Path(out) / "shards" / f"{i:05d}") for i in range(shards)]

@@ -23,7 +23,6 @@ import pyarrow.parquet as pq
 import schemas
 from pipeline import __version__
 from pipeline.config import DedupConfig, RunConfig
-from pipeline.executors.local import STAGES, Shard
 from pipeline.fingerprints import (
     EdgeFinder,
     band_keys,
@@ -39,6 +38,7 @@ from pipeline.optout.registry import REASON as REGISTRY_REASON
 from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
 from pipeline.proofs.commitments import build_commitments
 from pipeline.release_read import MANIFEST, load_manifest, table_files  # noqa: F401 (re-exported: readers' one home)
+from pipeline.staging import Shard
 from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, read_ahead, write_failure
 from pipeline.url_identity import domain_expr, identity_spec, site_key
 
@@ -207,6 +207,17 @@ def _evidence_parts(shards: list[Shard], index: PolicyIndex, config: RunConfig) 
             yield evidence_table(pl.scan_parquet(path)).collect()
 
 
+def staged_stages(reports: list[dict]) -> tuple[str, ...]:
+    """The per-record stages the shards went through, in order, as their reports name them: the first entries
+    of the manifest's funnel. Every shard of one release must have gone through the same ones."""
+    found = {tuple(r["stages"]) if "stages" in r else None for r in reports}
+    if None in found:
+        raise ReleaseError("a staged shard's report names no stages (staged by an older version): rerun the inputs")
+    if len(found) > 1:
+        raise ReleaseError(f"the staged shards went through different stages: {sorted(found)}")
+    return found.pop() if found else ()
+
+
 def build_release(
     shards: list[Shard],
     config: RunConfig,
@@ -234,6 +245,7 @@ def build_release(
         if r["sha256"] in seen:
             raise ReleaseError(f"inputs {seen[r['sha256']]} and {r['path']} are byte-identical: pass each file once")
         seen[r["sha256"]] = r["path"]
+    run_stages = staged_stages(reports)
 
     registry_at = instant(registry_at, "registry_at") if registry_at else now_utc()
     staged = _Staged(shards)
@@ -340,11 +352,11 @@ def build_release(
                 )
         total_in = sum(i["eligible"] for i in inputs)
         stages, remaining = [], total_in
-        funnel = (*STAGES, DEDUP_STAGE)
+        funnel = (*run_stages, DEDUP_STAGE)
         if registry is not None:  # registry removals (ledger stage optout) happen after dedup
             stage_removed["optout"] -= len(registry_removed)
             stage_removed[REGISTRY_STAGE] = len(registry_removed)
-            funnel = (*STAGES, DEDUP_STAGE, REGISTRY_STAGE)
+            funnel = (*run_stages, DEDUP_STAGE, REGISTRY_STAGE)
         for stage in funnel:
             removed_here = stage_removed.get(stage, 0)
             stages.append({"stage": stage, "in": remaining, "removed": removed_here, "out": remaining - removed_here})

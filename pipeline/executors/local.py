@@ -2,7 +2,7 @@
 
 A shard reads one input, runs every per-record step over its batches and stages three files in
 `<workdir>/shards/NNNNN/`: `candidates.parquet` (records that survived every step, with their
-dedup keys), `ledger.parquet` (records a step removed) and `report.json` (what reading saw, and
+dedup keys), `ledger.parquet` (records a step removed) and `report.json` (what reading saw, the stages run and
 per-stage counts). `report.json` is written last, by rename, so its presence marks the shard done:
 a rerun with `resume=True` skips exactly the shards that finished, and only while their input is the one
 that was read: its size, mtime and sha256 (recorded in report.json) must still match, else it is read
@@ -34,6 +34,7 @@ from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
 from pipeline.sources.base import ReadReport
 from pipeline.sources.inputs import read_input
 from pipeline.sources.warc import BatchPlan, read_planned_pieces
+from pipeline.staging import Shard
 from pipeline.steps.admit import AdmitStep
 from pipeline.steps.base import Step
 from pipeline.steps.extract import ExtractStep
@@ -65,22 +66,6 @@ def _policy_index(policies: Path | None, sha256: str | None) -> PolicyIndex:
 def make_steps(config: RunConfig, policies: Path | None, policies_sha256: str | None = None) -> list[Step]:
     index = _policy_index(policies, policies_sha256)
     return [OptoutStep(config, index) if cls is OptoutStep else cls(config) for cls in STEP_CLASSES]
-
-
-@dataclass(frozen=True)
-class Shard:
-    index: int
-    spec: str
-    directory: Path
-    policies: Path | None = None  # the run's collected site policy files (see pipeline.optout.policies)
-    policies_sha256: str | None = None
-
-    @property
-    def report_path(self) -> Path:
-        return self.directory / "report.json"
-
-    def report(self) -> dict:
-        return json.loads(self.report_path.read_text())
 
 
 STAGED_ROW_GROUP = 2_048  # rows; bounds memory when staged shards are written and read back
@@ -181,6 +166,7 @@ def finish_shard(
     summary = {
         "spec": shard.spec,
         "config_hash": config.hash(),
+        "stages": list(STAGES),  # the release's funnel (pipeline.staging)
         "policies_sha256": shard.policies_sha256,
         "path": report.path,
         "format": report.format,
@@ -266,6 +252,7 @@ def _is_done(shard: Shard, config: RunConfig) -> bool:
         report.get("spec") == shard.spec
         and report.get("config_hash") == config.hash()
         and report.get("policies_sha256") == shard.policies_sha256
+        and report.get("stages") == list(STAGES)  # the release takes its funnel from here (older reports lack it)
     )
 
 

@@ -55,9 +55,10 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline.config import RunConfig
-from pipeline.executors.local import Shard, finish_shard, make_steps, plan_shards, run_steps
+from pipeline.executors.local import finish_shard, make_steps, plan_shards, run_steps
 from pipeline.sources.base import RECORD_SCHEMA, ReadReport
 from pipeline.sources.inputs import read_input
+from pipeline.staging import Shard
 from pipeline.tables import fit, writing
 
 try:

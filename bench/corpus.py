@@ -188,7 +188,7 @@ def shingle_set(words: list[str], k: int = 5) -> set[tuple[str, ...]]:
 
 
 def normalised_words(ids: np.ndarray, language: str) -> list[str]:
-    """What `pipeline.steps.dedup.normalise` makes of the article: lower case, no punctuation."""
+    """What `pipeline.fingerprints.normalise` makes of the article: lower case, no punctuation."""
     return [w.lower() for w in vocabulary(language).forms["plain"][ids]]
 
 

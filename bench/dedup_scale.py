@@ -100,7 +100,7 @@ def _true_j_signatures(a: np.ndarray, b: np.ndarray, root: np.ndarray, jacc: np.
 def scale(n: int, profile: bool) -> dict[str, Any]:
     """Build the planted signatures, time `find_duplicates` once, score it against the plant."""
     from pipeline.config import DedupConfig
-    from pipeline.steps.dedup import find_duplicates
+    from pipeline.fingerprints import find_duplicates
 
     cfg = DedupConfig()
     t0 = time.perf_counter()
@@ -176,15 +176,15 @@ def release_dedup(out: str, shards: int, streamed: bool) -> dict[str, Any]:
 
     from pipeline import release
     from pipeline.config import RunConfig
-    from pipeline.executors.local import Shard
-    from pipeline.steps.dedup import bucket_edges, find_duplicates
+    from pipeline.fingerprints import bucket_edges, find_duplicates
+    from pipeline.staging import Shard
 
     config = RunConfig()
     plan = [Shard(i, f"shard-{i}", Path(out) / "shards" / f"{i:05d}") for i in range(shards)]
     start = time.perf_counter()
     removed = 0
     if streamed:
-        dedup = release._Dedup(release._Staged(plan), config, pl.Series([], dtype=pl.String), bucket_edges)
+        dedup = release._Dedup(release._Staged(plan), config, bucket_edges)
         for i in range(shards):
             removed += sum(dups.height for _, dups in dedup.parts(i))
     else:
@@ -200,7 +200,7 @@ def text_quality(n: int, seed: int) -> dict[str, Any]:
 
     from bench.corpus import iter_documents, shingle_set, url_of
     from pipeline.config import RunConfig
-    from pipeline.steps.dedup import add_dedup_keys, find_duplicates, normalise
+    from pipeline.fingerprints import add_dedup_keys, find_duplicates, normalise
 
     config = RunConfig()
     docs = [d for d in iter_documents(seed, n) if d.paragraphs]

@@ -81,7 +81,7 @@ def generate(out: str, docs: int, words: int, real_signatures: int, seed: int) -
     import pyarrow as pa
 
     from pipeline.config import DedupConfig
-    from pipeline.steps.dedup import add_dedup_keys, normalise
+    from pipeline.fingerprints import add_dedup_keys, normalise
     from pipeline.tables import PartWriter, file_sha256
 
     started = time.perf_counter()

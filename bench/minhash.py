@@ -81,7 +81,7 @@ def _ours_signatures(n: int, repeat: int) -> dict[str, float]:
     import polars as pl
 
     from pipeline.config import RunConfig
-    from pipeline.steps.dedup import add_dedup_keys
+    from pipeline.fingerprints import add_dedup_keys
 
     config = RunConfig()
     cfg, size = config.dedup, config.batch_size
@@ -103,7 +103,7 @@ def _datasketch_signatures(n: int, repeat: int) -> dict[str, float]:
 
 
 def _datasketch_same_output(n: int, repeat: int) -> dict[str, float]:
-    from pipeline.steps.dedup import shingle_hash
+    from pipeline.fingerprints import shingle_hash
 
     return _datasketch(n, repeat, shingle_hash)
 
@@ -113,7 +113,7 @@ def _datasketch(n: int, repeat: int, hashfunc: Callable[[bytes], int]) -> dict[s
     from datasketch import MinHash
 
     from pipeline.config import RunConfig
-    from pipeline.steps.dedup import normalise
+    from pipeline.fingerprints import normalise
 
     config = RunConfig()
     cfg, size = config.dedup, config.batch_size
@@ -166,7 +166,7 @@ def synthetic_candidates(n: int, num_perm: int, seed: int = 0) -> Any:
 
 def _ours_clusters(n: int, repeat: int) -> dict[str, Any]:
     from pipeline.config import DedupConfig
-    from pipeline.steps.dedup import find_duplicates
+    from pipeline.fingerprints import find_duplicates
 
     cfg = DedupConfig()
     candidates = synthetic_candidates(n, cfg.bands * cfg.rows_per_band)
@@ -180,7 +180,7 @@ def _datasketch_clusters(n: int, repeat: int) -> dict[str, Any]:
     from datasketch import LeanMinHash, MinHash, MinHashLSH
 
     from pipeline.config import DedupConfig
-    from pipeline.steps.dedup import SCHEME
+    from pipeline.fingerprints import SCHEME
 
     cfg = DedupConfig()
     num_perm, agreement = cfg.bands * cfg.rows_per_band, cfg.min_signature_agreement

@@ -118,7 +118,7 @@ def our_dedup(folder: str, repeat: int) -> dict[str, Any]:
 
     from bench.minhash import _best_time
     from pipeline.config import RunConfig
-    from pipeline.steps.dedup import add_dedup_keys, find_duplicates
+    from pipeline.fingerprints import add_dedup_keys, find_duplicates
 
     config = RunConfig()
     texts = read_jsonl_texts(folder)

@@ -286,7 +286,7 @@ def stage_dedup_keys(config_json: str, in_dir: str, out_dir: str, repeat: int) -
     import polars as pl
 
     from bench.minhash import _best_time
-    from pipeline.steps.dedup import add_dedup_keys
+    from pipeline.fingerprints import add_dedup_keys
 
     cfg = _config(config_json).dedup
     parts = _text_parts(in_dir)
@@ -315,7 +315,7 @@ def stage_find_duplicates(config_json: str, in_dir: str, out_file: str) -> dict[
     """`find_duplicates` once over every candidate's keys (read before timing)."""
     import polars as pl
 
-    from pipeline.steps.dedup import find_duplicates
+    from pipeline.fingerprints import find_duplicates
 
     cfg = _config(config_json).dedup
     candidates = pl.read_parquet(sorted(Path(in_dir).glob("*.parquet")))
@@ -353,7 +353,7 @@ def datasketch_signatures(config_json: str, in_dir: str, repeat: int) -> dict[st
     from datasketch import MinHash
 
     from bench.minhash import _best_time
-    from pipeline.steps.dedup import SCHEME, add_dedup_keys, normalise, shingle_hash
+    from pipeline.fingerprints import SCHEME, add_dedup_keys, normalise, shingle_hash
 
     cfg = _config(config_json).dedup
     num_perm, k = cfg.bands * cfg.rows_per_band, cfg.ngram_size
@@ -436,7 +436,7 @@ def _jaccard(a: str | None, b: str | None, k: int) -> float | None:
     """Exact Jaccard similarity of the two texts' shingle sets (normalised as the dedup keys are)."""
     import polars as pl
 
-    from pipeline.steps.dedup import normalise
+    from pipeline.fingerprints import normalise
 
     if a is None or b is None:
         return None

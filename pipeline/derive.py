@@ -28,10 +28,10 @@ from pipeline.optout.families import reason_for
 from pipeline.optout.policies import PolicyIndex
 from pipeline.optout.registry import Registry, instant, now_utc, removal_rows
 from pipeline.proofs.commitments import build_commitments
+from pipeline.release import decision_evidence
 from pipeline.release_read import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.release_read.diff import release_diff  # noqa: F401 (re-exported for `apertura release diff`)
 from pipeline.sources.policy_scan import collect
-from pipeline.steps.optout import decision_evidence
 from pipeline.tables import file_sha256, write_part
 from pipeline.verify import registry_matches, verify_release
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from pipeline.fingerprints import normalise
 from pipeline.provenance import PROVENANCE_COLUMNS, sha256_hex
-from pipeline.steps.dedup import normalise
 from pipeline.tables import fit, polars_schema
 
 NO_TEXT_STAGES = frozenset({"optout"})

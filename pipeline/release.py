@@ -22,14 +22,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from pipeline.config import DedupConfig, RunConfig
-from pipeline.executors.local import Shard
-from pipeline.optout.policies import PolicyIndex
-from pipeline.optout.registry import REASON as REGISTRY_REASON
-from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
-from pipeline.proofs.commitments import build_commitments
-from pipeline.release_read import MANIFEST, load_manifest, table_files  # noqa: F401 (re-exported: readers' one home)
-from pipeline.steps import stage_names
-from pipeline.steps.dedup import (
+from pipeline.fingerprints import (
     EdgeFinder,
     band_keys,
     bucket_edges,
@@ -38,10 +31,15 @@ from pipeline.steps.dedup import (
     signature_matrix,
     signature_spec,
 )
-from pipeline.steps.language import MODEL_FILE, model_sha256
-from pipeline.steps.optout import decision_evidence, evidence_table
+from pipeline.language_model import MODEL_FILE, model_sha256
+from pipeline.optout.policies import PolicyIndex
+from pipeline.optout.registry import REASON as REGISTRY_REASON
+from pipeline.optout.registry import Registry, instant, match, now_utc, removal_rows
+from pipeline.proofs.commitments import build_commitments
+from pipeline.release_read import MANIFEST, load_manifest, table_files  # noqa: F401 (re-exported: readers' one home)
+from pipeline.staging import Shard
 from pipeline.tables import WRITE_ERRORS, PartWriter, ReleaseError, file_sha256, read_ahead, write_failure
-from pipeline.url_identity import identity_spec
+from pipeline.url_identity import domain_expr, identity_spec, site_key
 from pipeline.version import __version__
 
 DEDUP_STAGE = "dedup"
@@ -172,6 +170,33 @@ def _parts(path: Path, columns: list[str] | None = None) -> Iterator[pl.DataFram
     return read_ahead(pl.from_arrow(batch) for batch in batches)
 
 
+def evidence_table(staged: pl.LazyFrame) -> pl.LazyFrame:
+    """Shard-staged evidence (with provenance added) as `optout_evidence` rows: the document's id, and
+    the document's own record as the source of statements found in it."""
+    own = pl.col("in_record")
+    return staged.with_columns(
+        pl.col("id").alias("document_id"),
+        domain_expr(pl.col("url")).alias("domain"),
+        pl.when(own).then(pl.col("file_path")).otherwise(pl.col("source_file")).alias("source_file"),
+        pl.when(own).then(pl.col("id")).otherwise(pl.col("source_id")).alias("source_id"),
+        pl.when(own).then(pl.col("warc_record_id")).otherwise(pl.col("source_record_id")).alias("source_record_id"),
+        pl.when(own).then(pl.col("warc_record_offset")).otherwise(pl.col("source_offset")).alias("source_offset"),
+        pl.when(own).then(pl.col("warc_record_length")).otherwise(pl.col("source_length")).alias("source_length"),
+    )
+
+
+def decision_evidence(removals: list[dict], docs: pl.DataFrame) -> pl.DataFrame:
+    """`optout_evidence` rows (kind 'document', verdict 'reserved') for records removed after the opt-out
+    step: by the registry at release time, or retroactively by `release derive`. `docs` has id, url, domain."""
+    frame = pl.DataFrame(removals, infer_schema_length=None).join(docs.select("id", "url", "domain"), on="id")
+    return frame.with_columns(
+        kind=pl.lit("document"),
+        document_id=pl.col("id"),
+        origin=pl.col("url").map_elements(site_key, return_dtype=pl.String),
+        verdict=pl.lit("reserved"),
+    )
+
+
 def _evidence_parts(shards: list[Shard], index: PolicyIndex, config: RunConfig) -> Iterator[pl.DataFrame]:
     """Opt-out evidence: one row per policy-file fetch, then every shard's document decisions."""
     files = index.file_evidence()
@@ -180,6 +205,17 @@ def _evidence_parts(shards: list[Shard], index: PolicyIndex, config: RunConfig) 
         path = shard.directory / "evidence.parquet"
         if path.exists():
             yield evidence_table(pl.scan_parquet(path)).collect()
+
+
+def staged_stages(reports: list[dict]) -> tuple[str, ...]:
+    """The per-record stages the shards went through, in order, as their reports name them: the first entries
+    of the manifest's funnel. Every shard of one release must have gone through the same ones."""
+    found = {tuple(r["stages"]) if "stages" in r else None for r in reports}
+    if None in found:
+        raise ReleaseError("a staged shard's report names no stages (staged by an older version): rerun the inputs")
+    if len(found) > 1:
+        raise ReleaseError(f"the staged shards went through different stages: {sorted(found)}")
+    return found.pop() if found else ()
 
 
 def build_release(
@@ -199,7 +235,7 @@ def build_release(
     `policies` is the run's collected site policy files; `snapshots` the opt-out snapshot files
     ({path, sha256, bytes}) they partly came from; `registry` the rights-holder opt-outs applied (entries
     in force at `registry_at`, default now), whose state the manifest records. `bucket_edges` finds the
-    LSH candidate pairs (an executor may pass its own shuffle, see `pipeline.steps.dedup.bucket_edges`).
+    LSH candidate pairs (an executor may pass its own shuffle, see `pipeline.fingerprints.bucket_edges`).
     """
     if out.exists():
         raise ReleaseError(f"{out} already exists: releases are immutable, choose a new --out")
@@ -209,6 +245,7 @@ def build_release(
         if r["sha256"] in seen:
             raise ReleaseError(f"inputs {seen[r['sha256']]} and {r['path']} are byte-identical: pass each file once")
         seen[r["sha256"]] = r["path"]
+    run_stages = staged_stages(reports)
 
     registry_at = instant(registry_at, "registry_at") if registry_at else now_utc()
     staged = _Staged(shards)
@@ -317,11 +354,11 @@ def build_release(
                 )
         total_in = sum(i["eligible"] for i in inputs)
         stages, remaining = [], total_in
-        funnel = (*stage_names(config), DEDUP_STAGE)
+        funnel = (*run_stages, DEDUP_STAGE)
         if registry is not None:  # registry removals (ledger stage optout) happen after dedup
             stage_removed["optout"] -= len(registry_removed)
             stage_removed[REGISTRY_STAGE] = len(registry_removed)
-            funnel = (*stage_names(config), DEDUP_STAGE, REGISTRY_STAGE)
+            funnel = (*run_stages, DEDUP_STAGE, REGISTRY_STAGE)
         for stage in funnel:
             removed_here = stage_removed.get(stage, 0)
             stages.append({"stage": stage, "in": remaining, "removed": removed_here, "out": remaining - removed_here})

@@ -1,7 +1,7 @@
 """Text identity: the one place that says when a text is a text of the release, and what dedup keys are built on.
 
 Every component that compares texts asks this module: the pii step (it redacts with `redact`), dedup's
-normalisation (its compiled path in `pipeline.steps.dedup` is tested equal to `normalise_defined`), the
+normalisation (its compiled path in `pipeline.fingerprints` is tested equal to `normalise_defined`), the
 membership index (its words, `check_text`), the registry's text fingerprints and the audit app's text checks.
 A pasted text and a document that this module calls the same get the same answer everywhere; a text
 compared in any other form than the release's is how a false "not in" happens.

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app, build
 from pipeline.config import RunConfig
-from pipeline.executors.local import Shard, input_stat, stale_reason
+from pipeline.executors.local import input_stat, stale_reason
 from pipeline.locks import lock_path
+from pipeline.staging import Shard
 from pipeline.tables import file_sha256
 from tests.helpers.warcs import make_pages, write_warc
 

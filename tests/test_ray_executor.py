@@ -23,8 +23,8 @@ from pipeline.cli import build
 from pipeline.config import RunConfig
 from pipeline.executors import local
 from pipeline.executors import ray as ray_executor
+from pipeline.fingerprints import bucket_edges
 from pipeline.sources.inputs import InputError, expand_inputs
-from pipeline.steps.dedup import bucket_edges
 
 
 @pytest.fixture(scope="module")

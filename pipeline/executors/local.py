@@ -2,7 +2,7 @@
 
 A shard reads one input, runs every per-record step over its batches and stages three files in
 `<workdir>/shards/NNNNN/`: `candidates.parquet` (records that survived every step, with their
-dedup keys), `ledger.parquet` (records a step removed) and `report.json` (what reading saw, and
+dedup keys), `ledger.parquet` (records a step removed) and `report.json` (what reading saw, the stages run and
 per-stage counts). `report.json` is written last, by rename, so its presence marks the shard done:
 a rerun with `resume=True` skips exactly the shards that finished, and only while their input is the one
 that was read: its size, mtime and sha256 (recorded in report.json) must still match, else it is read
@@ -28,6 +28,7 @@ import polars as pl
 
 from pipeline import steps as step_list
 from pipeline.config import RunConfig
+from pipeline.fingerprints import add_dedup_keys
 from pipeline.ledger import STAGED_LEDGER_SCHEMA, staged_ledger
 from pipeline.optout.policies import PolicyIndex
 from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
@@ -35,8 +36,8 @@ from pipeline.sources.base import ReadReport
 from pipeline.sources.inputs import read_input
 from pipeline.sources.policy_scan import load_policies
 from pipeline.sources.warc import BatchPlan, read_planned_pieces
+from pipeline.staging import Shard
 from pipeline.steps.base import Step
-from pipeline.steps.dedup import add_dedup_keys
 from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA
 from pipeline.steps.quality import ngram_chars
 from pipeline.tables import file_sha256, fit, polars_schema, writing
@@ -61,22 +62,6 @@ def _policy_index(policies: Path | None, sha256: str | None) -> PolicyIndex:
 
 def make_steps(config: RunConfig, policies: Path | None, policies_sha256: str | None = None) -> list[Step]:
     return step_list.build(config, _policy_index(policies, policies_sha256))
-
-
-@dataclass(frozen=True)
-class Shard:
-    index: int
-    spec: str
-    directory: Path
-    policies: Path | None = None  # the run's collected site policy files (see pipeline.sources.policy_scan)
-    policies_sha256: str | None = None
-
-    @property
-    def report_path(self) -> Path:
-        return self.directory / "report.json"
-
-    def report(self) -> dict:
-        return json.loads(self.report_path.read_text())
 
 
 STAGED_ROW_GROUP = 2_048  # rows; bounds memory when staged shards are written and read back
@@ -177,6 +162,7 @@ def finish_shard(
     summary = {
         "spec": shard.spec,
         "config_hash": config.hash(),
+        "stages": list(step_list.stage_names(config)),  # the release's funnel (pipeline.staging)
         "policies_sha256": shard.policies_sha256,
         "path": report.path,
         "format": report.format,
@@ -262,6 +248,7 @@ def _is_done(shard: Shard, config: RunConfig) -> bool:
         report.get("spec") == shard.spec
         and report.get("config_hash") == config.hash()
         and report.get("policies_sha256") == shard.policies_sha256
+        and report.get("stages") == list(step_list.stage_names(config))  # the release's funnel (older reports lack it)
     )
 
 

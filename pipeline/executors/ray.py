@@ -55,9 +55,10 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline.config import RunConfig
-from pipeline.executors.local import Shard, finish_shard, make_steps, plan_shards, run_steps
+from pipeline.executors.local import finish_shard, make_steps, plan_shards, run_steps
 from pipeline.sources.base import RECORD_SCHEMA, ReadReport
 from pipeline.sources.inputs import read_input
+from pipeline.staging import Shard
 from pipeline.tables import fit, writing
 
 try:
@@ -317,7 +318,7 @@ def run_shards(
 
 
 def ray_bucket_edges(keys: np.ndarray, *, partitions: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """LSH bucket edges as a Ray Data group-by: same contract as `pipeline.steps.dedup.bucket_edges`.
+    """LSH bucket edges as a Ray Data group-by: same contract as `pipeline.fingerprints.bucket_edges`.
 
     `keys` is (bands, n) uint64, one key per band and row. Rows (band, key, row) are grouped on
     (band, key) (a hash shuffle across the cluster) into (count, lowest row); buckets with more than one

@@ -45,12 +45,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import DedupConfig
+from pipeline.fingerprints import add_dedup_keys, band_keys, signature_matrix
 from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, words
 from pipeline.locks import OutputLocked, output_lock
 from pipeline.release_read import MANIFEST, ReleaseError, load_manifest, table_files
-from pipeline.steps.dedup import add_dedup_keys, band_keys, signature_matrix
 from pipeline.tables import file_sha256
 from pipeline.text_identity import strip_format
 from pipeline.url_identity import domain_expr, url_key_expr

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from pipeline import url_identity
+from pipeline.fingerprints import add_dedup_keys, band_keys, shingle_hashes
 from pipeline.index.build import (
     FORMAT,
     FORMAT_VERSION,
@@ -35,7 +36,6 @@ from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, word_list, words
 from pipeline.release_read import ENTRIES_DB, ReleaseError, index_files, load_manifest, open_database
-from pipeline.steps.dedup import add_dedup_keys, band_keys, shingle_hashes
 from pipeline.text_identity import (
     FORMAT_CHARACTERS,
     has_format,

@@ -34,7 +34,7 @@ import polars as pl
 
 from pipeline import url_identity
 from pipeline.config import DedupConfig
-from pipeline.steps.dedup import add_dedup_keys
+from pipeline.fingerprints import add_dedup_keys
 from pipeline.text_identity import as_released
 
 Kind = Literal["domain", "url_prefix", "text"]

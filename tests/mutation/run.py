@@ -83,7 +83,7 @@ TARGETS: dict[str, Target] = {
         ("tests/test_text_identity.py", "tests/steps/test_language_pii.py"),
         None,
     ),
-    "dedup": Target(("pipeline/steps/dedup.py",), ("tests/steps/test_dedup.py",), None),
+    "dedup": Target(("pipeline/fingerprints/lsh.py",), ("tests/fingerprints/test_dedup.py",), None),
     "derive": Target(("pipeline/derive.py",), ("tests/test_derive.py", "tests/test_registry_consent.py"), None),
     "membership": Target(
         ("pipeline/index/query.py",), ("tests/index/test_check.py", "tests/index/test_text_identity.py"), None

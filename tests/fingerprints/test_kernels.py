@@ -5,15 +5,19 @@ lower case, character classes and whitespace: tests/helpers/text_identity.py).""
 from __future__ import annotations
 
 import itertools
+import json
 import random
+import subprocess
+import sys
 
 import numpy as np
 import polars as pl
 import pytest
 import xxhash
 
-from pipeline.steps import minhash_kernel as kernel
-from pipeline.steps.dedup import _codepoint_table, _normalised, _word_hashes, normalise
+from pipeline.fingerprints import kernels as kernel
+from pipeline.fingerprints.minhash import _word_hashes
+from pipeline.fingerprints.normalisation import _codepoint_table, _normalised, normalise
 from pipeline.text_identity import normalise_defined
 from tests.helpers.text_identity import reference_normalise
 
@@ -119,3 +123,34 @@ def test_format_characters_send_their_texts_back_for_removal_before_nfkc() -> No
     for c in "\u200b\u200c\u200d\u00ad\u2060\u2064\ufeff\u200e\u0600\U000110bd\U0001d173":
         assert table[ord(c)] == kernel.CONTEXTUAL, hex(ord(c))
     assert table[ord("a")] == ord("a") and table[ord("\u00a0")] == kernel.WHITESPACE
+
+
+ENTRY_POINTS = ("normalise_ascii", "normalise_utf8", "splice", "word_hashes", "shingle_hashes", "signatures")
+_WARM_UP = """
+import json
+from pipeline.config import RunConfig
+from pipeline.executors.local import _warm_up
+from pipeline.fingerprints import kernels
+_warm_up(RunConfig())
+print(json.dumps({name: {"compiled": len(getattr(kernels, name).signatures),
+                         "from_cache": sum(getattr(kernels, name).stats.cache_hits.values()),
+                         "compiled_here": sum(getattr(kernels, name).stats.cache_misses.values())}
+                  for name in %r}))
+"""
+
+
+def test_worker_warm_up_readies_every_kernel_from_the_on_disk_cache() -> None:
+    """A worker process (the pool's initializer, `_warm_up`) has every fingerprint kernel ready before its first
+    batch, and a second process loads them from numba's cache instead of compiling again (the cache is keyed by
+    the module's path: a moved kernel module must be compiled once, then found)."""
+
+    def run(code: str) -> str:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    # the first process after a move or an edit compiles and writes the cache
+    run("import polars as pl; from pipeline.config import DedupConfig; from pipeline.fingerprints import *;"
+        "add_dedup_keys(pl.DataFrame({'text': ['é and ascii']}), DedupConfig())")  # fmt: skip
+    found = json.loads(run(_WARM_UP % (ENTRY_POINTS,)).splitlines()[-1])
+    assert sorted(found) == sorted(ENTRY_POINTS)
+    for name, stats in found.items():
+        assert stats["compiled"] >= 1 and stats["from_cache"] >= 1 and stats["compiled_here"] == 0, (name, stats)

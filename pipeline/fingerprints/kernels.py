@@ -1,6 +1,6 @@
-"""Compiled (numba) kernels for the dedup keys: normalisation, word and shingle hashes, signatures.
+"""Compiled (numba) kernels for the fingerprints: normalisation, word and shingle hashes, signatures.
 
-They compute exactly what `pipeline.steps.dedup` defines (and tests against datasketch and xxhash):
+They compute exactly what `pipeline.fingerprints` defines (and tests against datasketch and xxhash):
 xxh3_64 of every space-separated word of the normalised UTF-8 text, word n-grams folded as a polynomial
 mod 2^64, the top 32 bits pre-mixed with fmix32, and per document the minimum of datasketch's affine32
 permutations; and the normalisation's per-character steps. numpy needed a pass over memory per operation
@@ -247,7 +247,7 @@ _ASCII_MAP[[9, 10, 11, 12, 13]] = 32
 
 @njit(cache=True)
 def normalise_ascii(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`dedup.normalise` of every all-ASCII text in one pass: lower case, punctuation and symbols dropped,
+    """`normalise` of every all-ASCII text in one pass: lower case, punctuation and symbols dropped,
     whitespace runs made one space, stripped. Returns the bytes, their offsets (from 0) and a flag per
     text holding a non-ASCII byte: such a text is left empty here, for the Unicode-aware path.
 

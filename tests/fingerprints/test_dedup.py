@@ -5,6 +5,7 @@ Ground truth comes from construction and from exact shingle-set Jaccard computed
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import random
 import re
@@ -15,7 +16,7 @@ import pytest
 from datasketch import MinHash, MinHashLSH
 
 from pipeline.config import DedupConfig
-from pipeline.steps.dedup import (
+from pipeline.fingerprints import (
     SIGNATURE_SPEC,
     add_dedup_keys,
     as_datasketch,
@@ -109,6 +110,19 @@ def test_stored_signature_round_trips_into_datasketch_lsh() -> None:
     assert lsh.query(reference_minhash(reference_normalise([query])[0])) == ["d0"]
     assert SIGNATURE_SPEC["scheme"] == "affine32" and SIGNATURE_SPEC["seed"] == CFG.seed
     assert signature_spec(DedupConfig(seed=3))["seed"] == 3
+
+
+def test_the_hashfunc_a_manifest_names_is_the_one_that_made_the_signatures() -> None:
+    """Manifests record `hashfunc` as 'module:name' (release format 3: `pipeline.steps.dedup:shingle_hash`); a
+    reader rebuilding MinHashes from that name must get the function the signatures were made with."""
+    assert SIGNATURE_SPEC["hashfunc"] == "pipeline.steps.dedup:shingle_hash"  # recorded in every release so far
+    module, name = SIGNATURE_SPEC["hashfunc"].split(":")
+    named = getattr(importlib.import_module(module), name)
+    text = "the named function hashes each shingle exactly as the stored signatures did"
+    rebuilt = MinHash(num_perm=NUM_PERM, seed=CFG.seed, hashfunc=named, scheme=SIGNATURE_SPEC["scheme"])
+    rebuilt.update_batch([s.encode() for s in shingles(text)])
+    stored = add_dedup_keys(pl.DataFrame({"text": [text]}), CFG)["minhash"][0].to_list()
+    assert rebuilt.hashvalues.tolist() == stored
 
 
 def test_jaccard_estimates_agree_with_datasketch() -> None:

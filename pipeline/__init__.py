@@ -15,7 +15,7 @@ _LAZY = {
     "build": "pipeline.api",
     "Progress": "pipeline.api",
     "RunError": "pipeline.api",
-    "Release": "pipeline.release_read",
+    "Release": "pipeline.release_read.release",
     "RunConfig": "pipeline.config",
 }
 __all__ = ["Progress", "Release", "RunConfig", "RunError", "__version__", "build", "run", "steps"]

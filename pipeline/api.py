@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipeline.config import RunConfig
-    from pipeline.release_read import Release
+    from pipeline.release_read.release import Release
 
 
 class RunError(RuntimeError):
@@ -111,7 +111,7 @@ def run(
     being built-in names, `module:Class` strings, or `Step` subclasses/instances; `registry`: the rights-holder
     opt-out registry to apply; `snapshots`: opt-out snapshot WARCs (today's policy files for older content)."""
     from pipeline.optout.registry import Registry, RegistryError
-    from pipeline.release_read import Release
+    from pipeline.release_read.release import Release
     from pipeline.sources.inputs import InputError, detect_format, expand_inputs
     from pipeline.sources.policy_scan import HTTP_FORMATS
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -148,10 +149,27 @@ class DedupConfig(_Section):
     )
 
 
-def _default_steps() -> tuple[str, ...]:
-    from pipeline.steps import DEFAULT
+# The step list as config spells it (pipeline.steps loads and builds it): the built-in steps, always all of
+# them and in this order, with user steps written 'module:Class' anywhere after `admit`.
+BUILTIN_STEPS: tuple[str, ...] = ("admit", "optout", "extract", "language", "quality", "pii")
+STEP_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
-    return DEFAULT
+
+class StepError(ValueError):
+    """A step list that cannot run: the message says which entry and why."""
+
+
+def check_step_list(specs: tuple[str, ...]) -> tuple[str, ...]:
+    """The list as given when it is spelled right: every built-in step once, in its order, `admit` first (it
+    judges what reading saw), the others built-in names or 'module:Class'. Imports nothing."""
+    builtins = [s for s in specs if s in BUILTIN_STEPS]
+    if builtins != list(BUILTIN_STEPS):
+        raise StepError(f"the built-in steps must all be there, in this order: {', '.join(BUILTIN_STEPS)}")
+    if specs[0] != "admit":
+        raise StepError("'admit' must be the first step: it judges what reading saw")
+    if bad := [s for s in specs if s not in BUILTIN_STEPS and not STEP_SPEC.fullmatch(s)]:
+        raise StepError(f"step {bad[0]!r}: not a built-in step ({', '.join(BUILTIN_STEPS)}) nor 'module:Class'")
+    return specs
 
 
 def _honoured_agents() -> tuple[str, ...]:
@@ -194,7 +212,7 @@ class RunConfig(_Section):
     pii: PiiConfig = PiiConfig()
     dedup: DedupConfig = DedupConfig()
     steps: tuple[str, ...] = Field(
-        default_factory=_default_steps,
+        default=BUILTIN_STEPS,
         description="The per-record steps in order: the built-in ones (admit, optout, extract, language, quality, "
         "pii), with user steps as 'module:Class' anywhere after admit (see pipeline/steps/__init__.py).",
     )
@@ -202,16 +220,14 @@ class RunConfig(_Section):
     @field_validator("steps")
     @classmethod
     def _steps_spelled_right(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from pipeline.steps import validate
-
-        return validate(value, load=False)
+        return check_step_list(tuple(value))
 
     def recorded(self) -> dict:
         """The config as a release records it (the manifest's `config`), and what its hash is taken of. The default
         step list is left out, so a run that does not change it records (and hashes) what releases recorded
         before the list was configurable."""
         recorded = self.model_dump(mode="json")
-        if tuple(recorded["steps"]) == _default_steps():
+        if tuple(recorded["steps"]) == BUILTIN_STEPS:
             del recorded["steps"]
         return recorded
 

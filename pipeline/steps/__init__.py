@@ -28,6 +28,8 @@ import importlib
 import re
 from typing import TYPE_CHECKING, Any
 
+from pipeline.config import BUILTIN_STEPS, STEP_SPEC, StepError, check_step_list
+
 if TYPE_CHECKING:
     from pipeline.config import RunConfig
     from pipeline.steps.base import Step
@@ -40,15 +42,11 @@ BUILTIN: dict[str, str] = {
     "quality": "pipeline.steps.quality:QualityStep",
     "pii": "pipeline.steps.pii:PiiStep",
 }
-DEFAULT: tuple[str, ...] = tuple(BUILTIN)
+DEFAULT: tuple[str, ...] = BUILTIN_STEPS
+assert tuple(BUILTIN) == BUILTIN_STEPS, "the built-in steps are named in pipeline.config and classed here"
 # stages the release adds after the per-record steps (dedup, registry opt-outs, derive): no step may take them
 RESERVED_STAGES = frozenset({"dedup", "registry", "derive"})
-_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 _STAGE = re.compile(r"[a-z][a-z0-9_]{0,39}")
-
-
-class StepError(ValueError):
-    """A step list that cannot run: the message says which entry and why."""
 
 
 def spec_of(step: Any) -> str:
@@ -67,7 +65,7 @@ def resolve(spec: str) -> type[Step]:
     from pipeline.steps.base import Step
 
     path = BUILTIN.get(spec, spec)
-    if not _SPEC.fullmatch(path):
+    if not STEP_SPEC.fullmatch(path):
         raise StepError(f"step {spec!r}: not a built-in step ({', '.join(DEFAULT)}) nor 'module:Class'")
     module, _, name = path.partition(":")
     try:
@@ -86,14 +84,7 @@ def validate(specs: tuple[str, ...] | list[str], *, load: bool = True) -> tuple[
     """The list as given, checked: every built-in step once, in its order, `admit` first (it judges what reading
     saw); user steps after it, each with a stage name of its own that no release stage takes. `load=False`
     checks the spelling only, importing nothing (what config validation does; a run loads them)."""
-    specs = tuple(spec_of(s) for s in specs)
-    builtins = [s for s in specs if s in BUILTIN]
-    if builtins != list(DEFAULT):
-        raise StepError(f"the built-in steps must all be there, in this order: {', '.join(DEFAULT)}")
-    if specs[0] != "admit":
-        raise StepError("'admit' must be the first step: it judges what reading saw")
-    if bad := [s for s in specs if s not in BUILTIN and not _SPEC.fullmatch(s)]:
-        raise StepError(f"step {bad[0]!r}: not a built-in step ({', '.join(DEFAULT)}) nor 'module:Class'")
+    specs = check_step_list(tuple(spec_of(s) for s in specs))
     if not load:
         return specs
     stages = [resolve(s).stage for s in specs]

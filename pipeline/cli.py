@@ -74,7 +74,7 @@ _logging = {"bars": None}  # progress bars: None = when stderr is a terminal (se
 def main(
     log_file: Annotated[
         Path | None,
-        typer.Option("--log-file", help="Also append the log to this file (JSON lines unless --log-format text)."),
+        typer.Option("--log-file", help="Also append the log to this file, as JSON lines."),
     ] = None,
     log_format: Annotated[
         LogFormat | None,

@@ -46,19 +46,12 @@ class JsonLines(logging.Formatter):
 
 
 class Sentences(logging.Formatter):
-    """The message as a sentence; warnings and errors say so first. With `stamp`, prefixed by the UTC time
-    (for a file read later; a terminal is read now)."""
-
-    def __init__(self, stamp: bool = False) -> None:
-        super().__init__()
-        self.stamp = stamp
+    """The message as a sentence, as a terminal shows it; warnings and errors say so first."""
 
     def format(self, record: logging.LogRecord) -> str:
         text = record.getMessage()
         if record.levelno >= logging.WARNING:
             text = f"{record.levelname.lower()}: {text}"
-        if self.stamp:
-            text = f"{datetime.fromtimestamp(record.created, UTC).isoformat(timespec='seconds')} {text}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
@@ -100,8 +93,8 @@ def configure(
     log_file: Path | None = None,
     progress_on_stderr: bool = True,
 ) -> None:
-    """Send the `apertura` loggers' records at `level` and above to stderr, and to `log_file` (appended) when
-    given. `fmt` None: text on a terminal, JSON lines otherwise, and JSON lines in the file. Without
+    """Send the `apertura` loggers' records at `level` and above to stderr, and to `log_file` (appended, JSON
+    lines) when given. `fmt` is stderr's; None: text on a terminal, JSON lines otherwise. Without
     `progress_on_stderr` (a terminal with progress bars) progress records go to the file only.
     Calling it again replaces what an earlier call installed."""
     logger = logging.getLogger(LOGGER)
@@ -118,7 +111,7 @@ def configure(
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         to_file = logging.FileHandler(log_file, encoding="utf-8")
-        to_file.setFormatter(Sentences(stamp=True) if fmt == "text" else JsonLines())
+        to_file.setFormatter(JsonLines())  # a file is read by programs (jq, log shippers), whatever stderr shows
         _installed.append(to_file)
     for handler in _installed:
         logger.addHandler(handler)
@@ -145,6 +138,7 @@ class ProgressLog:
     def __init__(self, every: float = PROGRESS_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.every, self.clock = every, clock
         self.phase: str | None = None
+        self.ended = False  # the phase's last line is written: the heartbeat waits for the next phase
         self.phase_started = self.last_line = 0.0
         self.inputs = (0, 0)
         self.records = 0  # records read (entered the first step) so far
@@ -164,15 +158,15 @@ class ProgressLog:
             self._beat.join()
 
     def _heartbeat(self) -> None:
-        while not self._stop.wait(min(self.every, 1.0)):
+        while not self._stop.wait(min(max(self.every, 0.2), 1.0)):
             with self._lock:
                 now = self.clock()
-                if self.phase is not None and now - self.last_line >= self.every:
+                if self.phase is not None and not self.ended and now - self.last_line >= self.every:
                     self.last_line = now
                     self._line(now, finished=False)
 
     def _start(self, phase: str, now: float) -> None:
-        self.phase, self.phase_started, self.last_line = phase, now, now
+        self.phase, self.phase_started, self.last_line, self.ended = phase, now, now, False
         log(logging.INFO, f"{phase}: started", event="phase", phase=phase, progress=True)
 
     def __call__(self, event: Progress) -> None:
@@ -204,7 +198,7 @@ class ProgressLog:
             self.written = (event.done, event.total or 0)
         finished = event.total is not None and event.done >= event.total and event.kind != "records"
         if finished or now - self.last_line >= self.every:
-            self.last_line = now
+            self.last_line, self.ended = now, finished
             self._line(now, finished)
         if finished and event.kind == "policies":  # the steps start now (their first batch may take a while)
             self.inputs = (0, event.total or 0)

@@ -105,7 +105,7 @@ def resolve_config(
         first = err.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "JSON"
         raise RunError(f"{where}: {field}: {first['msg']} ({err.error_count()} problem(s))") from None
-    except (OSError, step_list.StepError) as err:
+    except (OSError, ValueError, step_list.StepError) as err:  # ValueError: a file that does not parse
         raise RunError(f"{where}: {str(err).splitlines()[0]}") from None
     return resolved
 

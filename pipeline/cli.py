@@ -119,7 +119,13 @@ def run(
     ],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="New release directory (must not exist).")],
     config_file: Annotated[
-        Path | None, typer.Option("--config", "-c", help="JSON run config; omitted fields keep defaults.")
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Run config, JSON or YAML (.yaml/.yml); omitted fields keep defaults. "
+            "Its JSON Schema: `apertura config schema`.",
+        ),
     ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (batches of the inputs run in parallel).")] = 1,
     resume: Annotated[
@@ -144,7 +150,8 @@ def run(
         bool, typer.Option("--index/--no-index", help="Build the membership and search index (R/index/) at the end.")
     ] = True,
     executor: Annotated[
-        str, typer.Option(help="local (processes on this machine) or ray (Ray Data; pip install 'apertura[ray]').")
+        str,  # the help is rich markup: `\[ray]` is the text [ray], `[ray]` a style tag that vanishes
+        typer.Option(help="local (processes on this machine) or ray (Ray Data; pip install 'apertura\\[ray]')."),
     ] = "local",
     ray_address: Annotated[
         str | None, typer.Option(help="With --executor ray: a cluster address ('auto'); default: a local Ray.")
@@ -584,7 +591,9 @@ def demo(
 
 @app.command("app")
 def open_app(
-    release: Annotated[Path, typer.Argument(help="Release directory, inside the data root (see below).")],
+    release: Annotated[
+        Path, typer.Argument(help="Release directory, inside the data root ($APERTURA_DATA_ROOT, default: here).")
+    ],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8501,
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = False,
 ) -> None:
@@ -751,6 +760,18 @@ def release_publish(
     out.print(f"[green]published[/] {escape(str(release))} → {escape(target)}", highlight=False)
 
 
+config_app = typer.Typer(help="The run config (`run --config`, JSON or YAML).", no_args_is_help=True)
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the run config: for editors (YAML/JSON language servers) and CI checks."""
+    from pipeline.config import RunConfig
+
+    _print_json({"$schema": "https://json-schema.org/draft/2020-12/schema", **RunConfig.model_json_schema()})
+
+
+app.add_typer(config_app, name="config")
 release_app.command("sign")(sign_command)
 release_app.command("bundle")(bundle_command)
 app.add_typer(release_app, name="release")

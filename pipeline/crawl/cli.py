@@ -99,7 +99,7 @@ def _progress(flag: bool | None) -> bool:
 
 
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="JSON CrawlConfig; options given here override it.")
+    Path | None, typer.Option("--config", "-c", help="CrawlConfig, JSON or YAML; options given here override it.")
 ]
 UserAgentOpt = Annotated[
     str | None,
@@ -116,10 +116,36 @@ RobotsTokenOpt = Annotated[
         "be a product the user agent names.",
     ),
 ]
-ContactOpt = Annotated[str | None, typer.Option("--contact", help="Operator contact URL or mailto:, sent in the UA.")]
-TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Connect/read timeout per request, seconds.")]
+
+
+def _default(field: str) -> str:
+    """A CrawlConfig default, for --help: the option's own default is None (unset: a --config file or the
+    config's default decides), so typer has no default of its own to show."""
+    from pipeline.crawl.config import CrawlConfig
+
+    value = CrawlConfig.model_fields[field].default
+    return "no limit" if value is None else str(value)
+
+
+ContactOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--contact", help=f"Operator contact URL or mailto:, sent in the UA (default: {_default('contact')})."
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout", help=f"Connect/read timeout per request, seconds (default: {_default('timeout_seconds')})."
+    ),
+]
 DelayOpt = Annotated[
-    float | None, typer.Option("--delay", help="Seconds between requests to one host (robots Crawl-delay wins).")
+    float | None,
+    typer.Option(
+        "--delay",
+        help=f"Seconds between requests to one host (default: {_default('delay_seconds')}; a robots.txt Crawl-delay "
+        "wins).",
+    ),
 ]
 ProgressOpt = Annotated[
     bool | None, typer.Option("--progress/--no-progress", help="Progress line on stderr (default: if a terminal).")
@@ -148,11 +174,21 @@ def crawl_command(
     robots_token: RobotsTokenOpt = None,
     contact: ContactOpt = None,
     delay: DelayOpt = None,
-    max_pages: Annotated[int | None, typer.Option("--max-pages", help="Stop after this many page fetches.")] = None,
-    max_depth: Annotated[int | None, typer.Option("--max-depth", help="Link hops from a seed.")] = None,
-    max_bytes: Annotated[int | None, typer.Option("--max-bytes", help="Stop after this many body bytes.")] = None,
+    max_pages: Annotated[
+        int | None,
+        typer.Option("--max-pages", help=f"Stop after this many page fetches (default: {_default('max_pages')})."),
+    ] = None,
+    max_depth: Annotated[
+        int | None, typer.Option("--max-depth", help=f"Link hops from a seed (default: {_default('max_depth')}).")
+    ] = None,
+    max_bytes: Annotated[
+        int | None,
+        typer.Option("--max-bytes", help=f"Stop after this many body bytes (default: {_default('max_bytes')})."),
+    ] = None,
     timeout: TimeoutOpt = None,
-    scope: Annotated[str | None, typer.Option("--scope", help="same-host (default) or same-site.")] = None,
+    scope: Annotated[
+        str | None, typer.Option("--scope", help=f"same-host or same-site (default: {_default('scope')}).")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the crawl saved in --out.")] = False,
     config: ConfigOpt = None,
     progress: ProgressOpt = None,

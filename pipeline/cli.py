@@ -82,7 +82,12 @@ def main(
             "--log-format", help="Log on stderr as json or text. Default: text on a terminal, JSON lines otherwise."
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings and errors only; no progress.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Log only warnings and errors on stderr (the log file keeps everything); no progress."
+        ),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log debug records too (each input as it ends).")
     ] = False,

@@ -94,15 +94,16 @@ def configure(
     progress_on_stderr: bool = True,
 ) -> None:
     """Send the `apertura` loggers' records at `level` and above to stderr, and to `log_file` (appended, JSON
-    lines) when given. `fmt` is stderr's; None: text on a terminal, JSON lines otherwise. Without
-    `progress_on_stderr` (a terminal with progress bars) progress records go to the file only.
-    Calling it again replaces what an earlier call installed."""
+    lines, INFO at least: -q quiets the terminal, not the record) when given. `fmt` is stderr's; None: text on a
+    terminal, JSON lines otherwise. Without `progress_on_stderr` (a terminal with progress bars) progress records
+    go to the file only. Calling it again replaces what an earlier call installed."""
     logger = logging.getLogger(LOGGER)
     for handler in _installed:
         logger.removeHandler(handler)
         handler.close()
     _installed.clear()
     stderr = _Stderr()
+    stderr.setLevel(level)
     stderr.setFormatter(Sentences() if (fmt or ("text" if stderr_is_terminal() else "json")) == "text"
                         else JsonLines())  # fmt: skip
     if not progress_on_stderr:
@@ -111,11 +112,12 @@ def configure(
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setLevel(min(level, logging.INFO))
         to_file.setFormatter(JsonLines())  # a file is read by programs (jq, log shippers), whatever stderr shows
         _installed.append(to_file)
     for handler in _installed:
         logger.addHandler(handler)
-    logger.setLevel(level)
+    logger.setLevel(min(handler.level for handler in _installed))
 
 
 def log(level: int, message: str, *, name: str = "run", progress: bool = False, **fields: Any) -> None:

@@ -765,6 +765,23 @@ def release_publish(
     out.print(f"[green]published[/] {escape(str(release))} → {escape(target)}", highlight=False)
 
 
+@app.command()
+def warmup() -> None:
+    """Compile the numba kernels into the user's cache directory now (`make` runs this after installing), so the
+    first `run` in a new environment does not pay the compilation."""
+    import time
+
+    from pipeline.config import RunConfig
+    from pipeline.executors.local import warm_up
+    from pipeline.numba_cache import cache_dir
+
+    started = time.monotonic()
+    warm_up(RunConfig())
+    seconds = time.monotonic() - started
+    logs.log(logging.INFO, f"kernels ready in {cache_dir()} ({seconds:.1f} s)", event="warmup",
+             cache_dir=str(cache_dir()), seconds=round(seconds, 3))  # fmt: skip
+
+
 config_app = typer.Typer(help="The run config (`run --config`, JSON or YAML).", no_args_is_help=True)
 
 

@@ -341,9 +341,10 @@ def _stage_batch(
     return n, staged, seen, seconds
 
 
-def _warm_up(config: RunConfig) -> None:
-    """Pool initializer: imports, the extractor and the compiled kernels (dedup keys, n-gram repetition)
-    load while the driver is still busy (policy scan)."""
+def warm_up(config: RunConfig) -> None:
+    """Imports, the extractor and the compiled kernels (dedup keys, n-gram repetition) loaded, compiled the first
+    time: the pool's initializer (they load while the driver is still busy with the policy scan), and
+    `apertura warmup` (compiles them into the user's cache at install time)."""
     make_steps(config, None)
     add_dedup_keys(pl.DataFrame({"text": ["warm up", "é"]}), config.dedup)
     ngram_chars(pl.Series([["warm", "up"]]), [2], [5])
@@ -358,7 +359,7 @@ def worker_pool(workers: int, config: RunConfig) -> Iterator[ProcessPoolExecutor
         return
     # spawn, not fork: Polars' and DuckDB's thread pools do not survive a fork (the child deadlocks)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up, initargs=(config,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=warm_up, initargs=(config,)) as pool:
         for _ in range(workers):  # the pool starts a process per task while none is idle: start them all now
             pool.submit(os.getpid)
         yield pool

@@ -19,10 +19,11 @@ _LAZY = {
     "build": "pipeline.api",
     "Progress": "pipeline.api",
     "RunError": "pipeline.api",
+    "RunInterrupted": "pipeline.api",
     "Release": "pipeline.release_read",
     "RunConfig": "pipeline.config",
 }
-__all__ = ["Progress", "Release", "RunConfig", "RunError", "build", "run", "steps"]
+__all__ = ["Progress", "Release", "RunConfig", "RunError", "RunInterrupted", "build", "run", "steps"]
 
 
 def __getattr__(name: str) -> Any:

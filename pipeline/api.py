@@ -5,9 +5,11 @@
     rel = Release.open("releases/r1"); rel.documents()  # a Polars LazyFrame; .ledger(), .manifest, .verify()
     run(..., steps=[*steps.DEFAULT, MyFilter])  # a user step: see pipeline/steps/__init__.py
 
-`run` reports progress as `Progress` events (printable as one line each) to a callback; it prints nothing and
-raises `RunError` (one line, `str(err)`) for anything a caller should show: bad inputs or config, a malformed
-registry, an output that exists or is being written, a failed write.
+`run` reports progress as `Progress` events (printable as one line each) to a callback (`pipeline.logs.ProgressLog`
+turns them into log records with docs/s and an ETA); it prints nothing and raises `RunError` (one line, `str(err)`)
+for anything a caller should show: bad inputs or config, a malformed registry, an output that exists or is being
+written, a failed write; Ctrl-C (or a KeyboardInterrupt a SIGTERM handler raises) becomes `RunInterrupted`, saying
+where the run stopped. Each run measures itself into `R/run-metrics.json` (pipeline/run_metrics.py).
 """
 
 from __future__ import annotations

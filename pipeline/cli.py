@@ -767,8 +767,10 @@ def release_publish(
 
 @app.command()
 def warmup() -> None:
-    """Compile the numba kernels into the user's cache directory now (`make` runs this after installing), so the
-    first `run` in a new environment does not pay the compilation."""
+    """Compile the numba kernels into the user's cache directory now, not in the first run.
+
+    `make` runs this after installing; run it once when building a container or CI image. The cache is
+    $XDG_CACHE_HOME/apertura/numba (default ~/.cache/apertura/numba), or $NUMBA_CACHE_DIR when set."""
     import time
 
     from pipeline.config import RunConfig

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipeline.config import RunConfig
     from pipeline.release_read import Release
+    from pipeline.run_metrics import RunMetrics
 
 
 class RunError(RuntimeError):
@@ -206,7 +207,7 @@ def build(
     return manifest
 
 
-def _interrupted(err: KeyboardInterrupt, metrics, out_dir: Path) -> RunInterrupted:
+def _interrupted(err: KeyboardInterrupt, metrics: RunMetrics, out_dir: Path) -> RunInterrupted:
     """Where the run was when `err` stopped it (a SIGTERM handler raises a KeyboardInterrupt with `signum`)."""
     import signal
 
@@ -215,7 +216,7 @@ def _interrupted(err: KeyboardInterrupt, metrics, out_dir: Path) -> RunInterrupt
     return RunInterrupted(signal.Signals(getattr(err, "signum", signal.SIGINT)).name, metrics.where(), out_dir)
 
 
-def _write_metrics(out_dir: Path, metrics) -> None:
+def _write_metrics(out_dir: Path, metrics: RunMetrics) -> None:
     """`run-metrics.json` beside the manifest (see pipeline/run_metrics.py); a failure to write it is logged,
     never a failed run: the release is whole without it."""
     import logging
@@ -241,7 +242,7 @@ def _build(
     executor: str,
     ray_address: str | None,
     emit: OnProgress,
-    metrics: Any,
+    metrics: RunMetrics,
 ) -> dict:
     from pipeline.executors.local import run_shards, worker_pool
     from pipeline.optout.registry import Registry
@@ -283,7 +284,7 @@ def _build(
                 map_files=pool.map if pool else map,
                 pieces=workers + 1 if pool else 1,  # a large WARC is scanned in pieces: here and in each worker
             )
-            timing["records"] = len(scanned)
+            timing["files"] = len(scanned)
         run_options = {"pool": pool, "plans": {f.path: f.plan for f in scanned if f.plan}} if pool else {}
         with writing("the work directory", workdir):
             workdir.mkdir(parents=True, exist_ok=True)

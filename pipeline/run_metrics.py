@@ -50,7 +50,7 @@ class RunMetrics:
 
     @contextlib.contextmanager
     def timed(self, phase: str) -> Iterator[dict[str, Any]]:
-        """Time `phase`; the caller may set `records` on the yielded entry."""
+        """Time `phase`; the caller may set `records` (or, for the policy scan, `files`) on the yielded entry."""
         self.phase = phase
         entry: dict[str, Any] = {"phase": phase, "seconds": None, "records": None}
         self.phases[phase] = entry

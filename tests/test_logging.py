@@ -191,3 +191,27 @@ def test_the_readme_logging_commands_work_as_written(tmp_path):
         s.startswith("{") for s in sentences
     )
     assert '"driver":' in done.stdout and '"phase": "dedup and write"' in done.stdout  # the metrics, through jq
+
+
+def test_a_crawl_off_a_terminal_logs_its_progress_as_json_lines(tmp_path):
+    """`apertura crawl` of the sample web's news site (on 127.0.0.1) with stderr not a terminal: a start record and
+    a last progress record whose counts are the crawl's own summary (on stdout, --json)."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.sources.sample_web import start_sample_web
+
+    with start_sample_web() as web:
+        seeds = tmp_path / "seeds.txt"
+        seeds.write_text(web.url("news") + "\n")
+        result = CliRunner().invoke(app, ["crawl", "--seeds", str(seeds), "--out", str(tmp_path / "c"), "--json",
+                                          "--delay", "0.02", "--allow-private"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    records = json_lines(result.stderr)
+    assert [r["message"] for r in records[:1]] == ["crawl: started"]
+    last = records[-1]
+    assert last["event"] == "progress" and last["finished"] and last["logger"] == "apertura.crawl"
+    assert (last["pages"], last["robots_skipped"], last["files"]) == (
+        summary["pages"], summary["robots_skipped"], len(summary["files"]))  # fmt: skip
+    assert last["pages"] == 19 and last["pages_per_s"] > 0

@@ -2,20 +2,25 @@
 
 Plain functions, registered by `pipeline/cli.py` with `app.command("crawl")(crawl_command)` and
 `app.command("robots-snapshot")(robots_snapshot_command)`. Heavy imports happen inside the commands.
-The crawl's progress line (`progress_line`) is drawn here from the core's progress reports.
+The crawl's progress line (`progress_line`) is drawn here from the core's progress reports; off a terminal they
+become log records (`ProgressLog`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+
+from pipeline import logs
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -55,11 +60,39 @@ class ProgressLine:
             self._bar = None
 
 
+class ProgressLog:
+    """Off a terminal, the crawl's progress as log records (`pipeline.logs`: JSON lines under cron or CI): when it
+    starts, then one every `every` seconds with pages/s, and the last report. No ETA: the frontier grows as the
+    crawl goes."""
+
+    def __init__(self, every: float = logs.PROGRESS_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.clock = every, clock
+        self.started: float | None = None
+        self.last = 0.0
+
+    def __call__(self, p: CrawlProgress) -> None:
+        now = self.clock()
+        if self.started is None:
+            self.started = self.last = now
+            logs.log(logging.INFO, "crawl: started", name="crawl", event="phase", phase="crawl", progress=True)
+        if not p.final and now - self.last < self.every:
+            return
+        self.last = now
+        rate = p.pages / max(now - self.started, 1e-9)
+        counts = (f"pages {p.pages:,} ({rate:,.1f}/s) · {p.bytes / 1e6:,.1f} MB · errors {p.errors} · robots-skipped "
+                  f"{p.robots_skipped} · queued {p.queued:,} · files {p.files}")  # fmt: skip
+        logs.log(logging.INFO, f"crawl: {counts}", name="crawl",
+                 event="progress", phase="crawl", pages=p.pages, bytes=p.bytes, errors=p.errors,
+                 robots_skipped=p.robots_skipped, queued=p.queued, files=p.files, pages_per_s=round(rate, 2),
+                 elapsed_s=round(now - self.started, 3), finished=p.final, progress=True)  # fmt: skip
+
+
 @contextlib.contextmanager
-def progress_line(show: bool) -> Iterator[ProgressLine | None]:
-    """`with progress_line(show) as report: crawl(..., progress=report)`: the line when `show`, else None."""
+def progress_line(show: bool, log: bool = False) -> Iterator[ProgressLine | ProgressLog | None]:
+    """`with progress_line(show) as report: crawl(..., progress=report)`: the line when `show`, else with `log`
+    progress log records, else None."""
     if not show:
-        yield None
+        yield ProgressLog() if log else None
         return
     line = ProgressLine()
     try:
@@ -96,6 +129,11 @@ def _config(path: Path | None, **overrides: Any) -> CrawlConfig:
 
 def _progress(flag: bool | None) -> bool:
     return sys.stderr.isatty() if flag is None else flag
+
+
+def _progress_log(flag: bool | None) -> bool:
+    """Progress as log records: when neither --progress nor --no-progress was given and stderr is no terminal."""
+    return flag is None and not sys.stderr.isatty()
 
 
 ConfigOpt = Annotated[
@@ -148,7 +186,11 @@ DelayOpt = Annotated[
     ),
 ]
 ProgressOpt = Annotated[
-    bool | None, typer.Option("--progress/--no-progress", help="Progress line on stderr (default: if a terminal).")
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Progress line on stderr (default: on a terminal; elsewhere a log record every 10 s).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
 AllowPrivateOpt = Annotated[
@@ -223,7 +265,7 @@ def crawl_command(
             doc = {"config": cfg.model_dump(mode="json"), "config_hash": cfg.hash(), "seeds": urls, "out": str(out)}
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             return
-        with progress_line(_progress(progress)) as report:
+        with progress_line(_progress(progress), _progress_log(progress)) as report:
             summary = crawl(urls, out, cfg, resume=resume, progress=report)
     except CrawlError as err:
         raise _fail(str(err)) from None
@@ -280,7 +322,7 @@ def robots_snapshot_command(
         allow_networks=tuple(allow_network) if allow_network else None,
     )
     try:
-        with progress_line(_progress(progress)) as report:
+        with progress_line(_progress(progress), _progress_log(progress)) as report:
             result = robots_snapshot(read_url_list(hosts, origins=True), out, cfg, progress=report)
     except CrawlError as err:
         raise _fail(str(err)) from None

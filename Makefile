@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/apertura --log-format text warmup  # numba kernels compiled into ~/.cache/apertura/numba now, not in a first run
 	touch $(STAMP)
 
 demo: $(STAMP)

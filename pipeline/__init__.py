@@ -15,10 +15,11 @@ _LAZY = {
     "build": "pipeline.api",
     "Progress": "pipeline.api",
     "RunError": "pipeline.api",
+    "RunInterrupted": "pipeline.api",
     "Release": "pipeline.release_read.release",
     "RunConfig": "pipeline.config",
 }
-__all__ = ["Progress", "Release", "RunConfig", "RunError", "__version__", "build", "run", "steps"]
+__all__ = ["Progress", "Release", "RunConfig", "RunError", "RunInterrupted", "__version__", "build", "run", "steps"]
 
 
 def __getattr__(name: str) -> Any:

@@ -5,15 +5,18 @@
     rel = Release.open("releases/r1"); rel.documents()  # a Polars LazyFrame; .ledger(), .manifest, .verify()
     run(..., steps=[*steps.DEFAULT, MyFilter])  # a user step: see pipeline/steps/__init__.py
 
-`run` reports progress as `Progress` events (printable as one line each) to a callback; it prints nothing and
-raises `RunError` (one line, `str(err)`) for anything a caller should show: bad inputs or config, a malformed
-registry, an output that exists or is being written, a failed write.
+`run` reports progress as `Progress` events (printable as one line each) to a callback (`pipeline.logs.ProgressLog`
+turns them into log records with docs/s and an ETA); it prints nothing and raises `RunError` (one line, `str(err)`)
+for anything a caller should show: bad inputs or config, a malformed registry, an output that exists or is being
+written, a failed write; Ctrl-C (or a KeyboardInterrupt a SIGTERM handler raises) becomes `RunInterrupted`, saying
+where the run stopped. Each run measures itself into `R/run-metrics.json` (pipeline/run_metrics.py).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import resource
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,10 +27,30 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipeline.config import RunConfig
     from pipeline.release_read.release import Release
+    from pipeline.run_metrics import RunMetrics
 
 
 class RunError(RuntimeError):
     """A run that cannot start or finish; the message is one line saying why."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run. `where` (see `RunMetrics.where`) says in which phase and, while inputs
+    were being processed, the first input not yet staged; the work directory is kept, so `resume=True`
+    continues from the inputs already staged. `str()` is one line saying so."""
+
+    def __init__(self, signal_name: str, where: dict, out: Path) -> None:
+        super().__init__(signal_name)
+        self.signal_name, self.where, self.out = signal_name, where, out
+
+    def __str__(self) -> str:
+        where, phase = self.where, self.where["phase"] or "start-up"
+        done = f"{where['inputs_done']} of {where['inputs']} inputs staged"
+        if phase == "index":
+            return (f"run stopped by {self.signal_name} while building the index: the release {self.out} is written "
+                    f"and whole; build its index with `apertura index {self.out}`")  # fmt: skip
+        at = f" at shard {where['shard']} ({where['path']})" if where["shard"] is not None else ""
+        return f"run stopped by {self.signal_name} during {phase}{at}; {done}; continue with --resume"
 
 
 @dataclass(frozen=True)
@@ -85,7 +108,7 @@ def resolve_config(
         first = err.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "JSON"
         raise RunError(f"{where}: {field}: {first['msg']} ({err.error_count()} problem(s))") from None
-    except (OSError, step_list.StepError) as err:
+    except (OSError, ValueError, step_list.StepError) as err:  # ValueError: a file that does not parse
         raise RunError(f"{where}: {str(err).splitlines()[0]}") from None
     return resolved
 
@@ -157,21 +180,54 @@ def build(
     `out_dir` throughout (pipeline/locks.py): a second writer of the same release stops with RunError instead
     of deleting this one's work directory."""
     from pipeline.locks import output_lock
+    from pipeline.run_metrics import RunMetrics
     from pipeline.sources.inputs import InputError
     from pipeline.tables import ReleaseError
 
+    metrics = RunMetrics(specs, executor=executor, workers=workers)
     try:
         with output_lock(out_dir):
             if out_dir.exists():
                 raise RunError(f"{out_dir} already exists: releases are immutable, choose a new --out")
             manifest = _build(specs, config, out_dir, workers=workers, resume=resume, snapshots=list(snapshots),
                               registry=registry, executor=executor, ray_address=ray_address,
-                              emit=progress or (lambda _: None))  # fmt: skip
+                              emit=progress or (lambda _: None), metrics=metrics)  # fmt: skip
     except (ReleaseError, InputError) as err:  # OutputLocked, a failed write, an input changed while read
         raise RunError(str(err).splitlines()[0]) from None
-    if index:
-        build_index(out_dir, progress)
+    except KeyboardInterrupt as err:
+        raise _interrupted(err, metrics, out_dir) from None
+    try:
+        if index:
+            with metrics.timed("index"):
+                build_index(out_dir, progress)
+    except KeyboardInterrupt as err:
+        raise _interrupted(err, metrics, out_dir) from None
+    finally:  # the release is written: measure it even when its index failed
+        _write_metrics(out_dir, metrics)
     return manifest
+
+
+def _interrupted(err: KeyboardInterrupt, metrics: RunMetrics, out_dir: Path) -> RunInterrupted:
+    """Where the run was when `err` stopped it (a SIGTERM handler raises a KeyboardInterrupt with `signum`)."""
+    import signal
+
+    if isinstance(err, RunInterrupted):
+        return err
+    return RunInterrupted(signal.Signals(getattr(err, "signum", signal.SIGINT)).name, metrics.where(), out_dir)
+
+
+def _write_metrics(out_dir: Path, metrics: RunMetrics) -> None:
+    """`run-metrics.json` beside the manifest (see pipeline/run_metrics.py); a failure to write it is logged,
+    never a failed run: the release is whole without it."""
+    import logging
+
+    from pipeline.release_read import MANIFEST
+    from pipeline.tables import file_sha256
+
+    try:
+        metrics.write(out_dir, file_sha256(out_dir / MANIFEST))
+    except OSError as err:
+        logging.getLogger("apertura.run").warning(f"run metrics not written into {out_dir}: {err}")
 
 
 def _build(
@@ -186,6 +242,7 @@ def _build(
     executor: str,
     ray_address: str | None,
     emit: OnProgress,
+    metrics: RunMetrics,
 ) -> dict:
     from pipeline.executors.local import run_shards, worker_pool
     from pipeline.optout.registry import Registry
@@ -219,13 +276,15 @@ def _build(
 
         policies = workdir / "policies.parquet"
         # one pass over every input finds the policy files and, for the worker pool, where each batch starts
-        collected, scanned = collect(
-            [*snapshots, *specs],
-            on_file=on_file,
-            batch_size=config.batch_size if pool else None,
-            map_files=pool.map if pool else map,
-            pieces=workers + 1 if pool else 1,  # a large WARC is scanned in pieces: here and in each worker
-        )
+        with metrics.timed("site policies") as timing:
+            collected, scanned = collect(
+                [*snapshots, *specs],
+                on_file=on_file,
+                batch_size=config.batch_size if pool else None,
+                map_files=pool.map if pool else map,
+                pieces=workers + 1 if pool else 1,  # a large WARC is scanned in pieces: here and in each worker
+            )
+            timing["files"] = len(scanned)
         run_options = {"pool": pool, "plans": {f.path: f.plan for f in scanned if f.plan}} if pool else {}
         with writing("the work directory", workdir):
             workdir.mkdir(parents=True, exist_ok=True)
@@ -235,7 +294,8 @@ def _build(
         seen: dict[str, int] = {}
         done_inputs, reused = [0], [0]
 
-        def on_records(counts: dict[str, int]) -> None:
+        def on_records(counts: dict[str, int], seconds: dict[str, float] | None = None) -> None:
+            metrics.batch(counts, seconds)
             for stage, n in counts.items():
                 seen[stage] = seen.get(stage, 0) + n
                 emit(Progress("records", seen[stage], stage=stage, rate=rate(seen[stage])))
@@ -243,13 +303,17 @@ def _build(
         def on_shard(shard: Any, summary: Any, was_reused: bool) -> None:
             done_inputs[0] += 1
             reused[0] += was_reused
+            metrics.finished.add(shard.index)
+            metrics.reused = reused[0]
             emit(Progress("input", done_inputs[0], len(specs), detail="reused" if was_reused else ""))
 
         def on_stale(shard: Any, why: str) -> None:
             emit(Progress("resume", detail=f"{shard.spec} is read again: {why}"))
 
-        shards = run_shards(specs, config, workdir, workers=workers, resume=resume, policies=policies,
-                            on_records=on_records, on_shard=on_shard, on_stale=on_stale, **run_options)  # fmt: skip
+        with metrics.timed("steps") as timing:
+            shards = run_shards(specs, config, workdir, workers=workers, resume=resume, policies=policies,
+                                on_records=on_records, on_shard=on_shard, on_stale=on_stale, **run_options)  # fmt: skip
+            timing["records"] = max(seen.values(), default=0)  # records read (they all enter the first step)
         if pool:  # the release is written here: let the workers' memory go meanwhile
             pool.shutdown(wait=False)
         if resume:
@@ -261,9 +325,15 @@ def _build(
             written[0] += n
             emit(Progress("write", written[0], total))
 
-        manifest = build_release(shards, config, out_dir, policies=policies, snapshots=snapshot_files,
-                                 registry=Registry(registry) if registry else None, on_written=on_written,
-                                 **release_options)  # fmt: skip
+        with metrics.timed("dedup and write") as timing:
+            manifest = build_release(shards, config, out_dir, policies=policies, snapshots=snapshot_files,
+                                     registry=Registry(registry) if registry else None, on_written=on_written,
+                                     **release_options)  # fmt: skip
+            timing["records"] = written[0]
+    if pool and executor == "local":  # the pool's processes have ended: the largest of them
+        from pipeline.run_metrics import peak_rss_bytes
+
+        metrics.workers_peak_rss = peak_rss_bytes(resource.RUSAGE_CHILDREN)
     shutil.rmtree(workdir, ignore_errors=True)
     return manifest
 

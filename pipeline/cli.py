@@ -6,9 +6,12 @@ Heavy libraries are imported inside commands so `apertura --help` stays fast.
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
+import logging
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from pipeline import logs
 from pipeline.crawl.cli import crawl_command, robots_snapshot_command
 from pipeline.index.cli import check_command, index_command, search_command
 from pipeline.optout_cli import optout_app
@@ -36,6 +40,66 @@ console = Console(stderr=True)
 out = Console()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def _flags_take_no_value() -> None:
+    """typer 0.29's rich help prints a value type after every flag (`--json <bool>`, even `--help <bool>`), as
+    if the flag took a value, which it then refuses (`--json true`). A flag or a counter shows none, as click's
+    own help does (tests/test_cli_details.py)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "flags_take_no_value", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx) -> str | None:
+        return None if self.is_flag or self.count else shown(self, ctx)
+
+    display_type_rich.flags_take_no_value = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
+
+
+class LogFormat(enum.StrEnum):
+    json = "json"
+    text = "text"
+
+
+_logging = {"bars": None}  # progress bars: None = when stderr is a terminal (set by the global options)
+
+
+@app.callback()
+def main(
+    log_file: Annotated[
+        Path | None,
+        typer.Option("--log-file", help="Also append the log to this file, as JSON lines."),
+    ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format", help="Log on stderr as json or text. Default: text on a terminal, JSON lines otherwise."
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Log only warnings and errors on stderr (the log file keeps everything); no progress."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log debug records too (each input as it ends).")
+    ] = False,
+) -> None:
+    """Apertura: build audited training-data releases from web data, and check them."""
+    terminal_text = logs.stderr_is_terminal() and log_format != LogFormat.json
+    _logging["bars"] = terminal_text and not quiet
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    try:
+        logs.configure(level, log_format.value if log_format else None, log_file, progress_on_stderr=not terminal_text)
+    except OSError as err:
+        raise fail(f"cannot write the log file {log_file}: {err.strerror or err}") from None
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -60,7 +124,13 @@ def run(
     ],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="New release directory (must not exist).")],
     config_file: Annotated[
-        Path | None, typer.Option("--config", "-c", help="JSON run config; omitted fields keep defaults.")
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Run config, JSON or YAML (.yaml/.yml); omitted fields keep defaults. "
+            "Its JSON Schema: `apertura config schema`.",
+        ),
     ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (batches of the inputs run in parallel).")] = 1,
     resume: Annotated[
@@ -85,14 +155,18 @@ def run(
         bool, typer.Option("--index/--no-index", help="Build the membership and search index (R/index/) at the end.")
     ] = True,
     executor: Annotated[
-        str, typer.Option(help="local (processes on this machine) or ray (Ray Data; pip install 'apertura[ray]').")
+        str,  # the help is rich markup: `\[ray]` is the text [ray], `[ray]` a style tag that vanishes
+        typer.Option(help="local (processes on this machine) or ray (Ray Data; pip install 'apertura\\[ray]')."),
     ] = "local",
     ray_address: Annotated[
         str | None, typer.Option(help="With --executor ray: a cluster address ('auto'); default: a local Ray.")
     ] = None,
+    progress_every: Annotated[
+        float, typer.Option(help="Seconds between two progress records in the log (off a terminal, on stderr).")
+    ] = logs.PROGRESS_SECONDS,
 ) -> None:
     """Run the pipeline: read, opt-out, extract, language, quality, PII, dedup; write a release."""
-    from pipeline.api import RunError, resolve_config, run
+    from pipeline.api import RunError, RunInterrupted, resolve_config, run
     from pipeline.sources.inputs import InputError, expand_inputs
 
     try:
@@ -107,44 +181,97 @@ def run(
                      "optout_snapshots": snapshots})  # fmt: skip
         return
     try:
-        with progress_bars(config) as bars:
+        with progress_bars(config, every=progress_every) as bars, _sigterm_stops():
             manifest = run(inputs, out_dir, config=config, workers=workers, resume=resume, registry=registry,
                            snapshots=optout_snapshot or (), index=index, executor=executor, ray_address=ray_address,
                            progress=bars).manifest  # fmt: skip
     except RunError as err:
         raise fail(str(err)) from None
-    counts = manifest["counts"]
-    console.print(
-        f"[green]release written:[/] {out_dir}  documents={counts['kept']:,} removed={counts['removed']:,} "
-        f"inputs={counts['inputs']:,}"
-    )
+    except RunInterrupted as err:
+        logs.log(logging.ERROR, str(err), event="stopped", signal=err.signal_name, **err.where)
+        raise typer.Exit(128 + signal.Signals[err.signal_name].value) from None
+    _summary(out_dir, manifest)
+
+
+def _summary(out_dir: Path, manifest: dict) -> None:
+    """The run's last records: what the release holds, how the run went (run-metrics.json), and warnings about
+    inputs that could not be read whole."""
+    from pipeline.run_metrics import RUN_METRICS
+
+    counts, files = manifest["counts"], len(manifest["inputs"])
+    try:
+        metrics = json.loads((out_dir / RUN_METRICS).read_text())
+    except (OSError, ValueError):
+        metrics = {}
+    wall = metrics.get("wall_seconds")
+    rss = (metrics.get("peak_rss_bytes") or {}).get("driver")
+    took = f" in {wall:,.1f} s ({counts['inputs'] / wall:,.0f} records/s)" if wall else ""
+    logs.log(
+        logging.INFO,
+        f"release written: {out_dir}: {counts['kept']:,} documents, {counts['removed']:,} removed; "
+        f"{counts['inputs']:,} records from {files:,} input file{'s' if files != 1 else ''}{took}",
+        event="summary", release=str(out_dir), documents=counts["kept"], removed=counts["removed"],
+        records=counts["inputs"], input_files=files, wall_seconds=wall, peak_rss_bytes=rss,
+        metrics=str(out_dir / RUN_METRICS) if metrics else None,
+    )  # fmt: skip
     for entry in manifest["inputs"]:
         if entry["read_stopped"]:
             stop = entry["read_stopped"]
-            console.print(
-                f"[yellow]warning:[/] {entry['path']}: reading stopped at byte {stop['offset']}: {stop['error']}"
-            )
+            logs.log(logging.WARNING, f"{entry['path']}: reading stopped at byte {stop['offset']}: {stop['error']}",
+                     event="read_stopped", path=entry["path"], offset=stop["offset"])  # fmt: skip
         spans = entry["records_by_type"].get("unreadable", 0)
         if spans:
             unreadable = (entry.get("bytes_by_type") or {}).get("unreadable", 0)
-            console.print(
-                f"[yellow]warning:[/] {entry['path']}: {spans:,} unreadable span(s), {unreadable:,} bytes: in the "
-                "ledger as read_unparsable (reading went on after each)",
-                highlight=False,
-            )
+            logs.log(
+                logging.WARNING,
+                f"{entry['path']}: {spans:,} unreadable span(s), {unreadable:,} bytes: in the ledger as "
+                "read_unparsable (reading went on after each)",
+                event="unreadable", path=entry["path"], spans=spans, bytes=unreadable,
+            )  # fmt: skip
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, as Ctrl-C's KeyboardInterrupt is: the run stops the same clean way."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 @contextlib.contextmanager
-def progress_bars(config):
-    """Rich progress bars (on a terminal) fed by `pipeline.api.Progress` events: site policies, inputs, one bar
-    per stage of the run's steps with its rate, then the release being written."""
+def _sigterm_stops():
+    """While a run goes, SIGTERM (a scheduler's stop: Slurm, systemd, `kill`) stops it like Ctrl-C: the half-written
+    release is removed, the work directory kept for --resume, and the stop is logged with where it happened."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stopped(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave SIGTERM as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def progress_bars(config, every: float = logs.PROGRESS_SECONDS):
+    """Progress of a run, fed by `pipeline.api.Progress` events, twice: as log records (`logs.ProgressLog`: a
+    line every `every` seconds, in the log file and, off a terminal, on stderr) and as rich progress bars on a
+    terminal: site policies, inputs, one bar per stage of the run's steps with its rate, the release being
+    written."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pipeline.steps import stage_names
 
     columns = (SpinnerColumn(), TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn())  # fmt: skip
-    bars = Progress(*columns, console=console, transient=False, disable=not console.is_terminal)
+    show = console.is_terminal if _logging["bars"] is None else _logging["bars"]
+    bars = Progress(*columns, console=console, transient=False, disable=not show)
+    progress_log = logs.ProgressLog(every)
     tasks: dict[str, int] = {}
 
     def task(key: str, label: str) -> int:
@@ -153,6 +280,7 @@ def progress_bars(config):
         return tasks[key]
 
     def on(event) -> None:
+        progress_log(event)
         if event.kind in ("policies", "input"):
             bars.update(task(event.kind, "site policies" if event.kind == "policies" else "inputs"),
                         completed=event.done, total=event.total)  # fmt: skip
@@ -169,13 +297,8 @@ def progress_bars(config):
                     if key.startswith("stage:"):
                         bars.update(number, total=bars.tasks[number].completed)
             bars.update(task("write", "dedup + write"), completed=event.done, total=event.total)
-        elif event.kind == "resume":
-            console.print(f"[yellow]resume:[/] {escape(event.detail)}" if event.total is None
-                          else f"resumed: {event.detail}", highlight=False)  # fmt: skip
-        elif event.kind == "index":
-            console.print(f"index written: {escape(event.detail)}", highlight=False)
 
-    with bars:
+    with bars, progress_log:
         yield on
 
 
@@ -473,7 +596,9 @@ def demo(
 
 @app.command("app")
 def open_app(
-    release: Annotated[Path, typer.Argument(help="Release directory, inside the data root (see below).")],
+    release: Annotated[
+        Path, typer.Argument(help="Release directory, inside the data root ($APERTURA_DATA_ROOT, default: here).")
+    ],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8501,
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = False,
 ) -> None:
@@ -640,6 +765,37 @@ def release_publish(
     out.print(f"[green]published[/] {escape(str(release))} → {escape(target)}", highlight=False)
 
 
+@app.command()
+def warmup() -> None:
+    """Compile the numba kernels into the user's cache directory now, not in the first run.
+
+    `make` runs this after installing; run it once when building a container or CI image. The cache is
+    $XDG_CACHE_HOME/apertura/numba (default ~/.cache/apertura/numba), or $NUMBA_CACHE_DIR when set."""
+    import time
+
+    from pipeline.config import RunConfig
+    from pipeline.executors.local import warm_up
+    from pipeline.numba_cache import cache_dir
+
+    started = time.monotonic()
+    warm_up(RunConfig())
+    seconds = time.monotonic() - started
+    logs.log(logging.INFO, f"kernels ready in {cache_dir()} ({seconds:.1f} s)", event="warmup",
+             cache_dir=str(cache_dir()), seconds=round(seconds, 3))  # fmt: skip
+
+
+config_app = typer.Typer(help="The run config (`run --config`, JSON or YAML).", no_args_is_help=True)
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the run config: for editors (YAML/JSON language servers) and CI checks."""
+    from pipeline.config import RunConfig
+
+    _print_json({"$schema": "https://json-schema.org/draft/2020-12/schema", **RunConfig.model_json_schema()})
+
+
+app.add_typer(config_app, name="config")
 release_app.command("sign")(sign_command)
 release_app.command("bundle")(bundle_command)
 app.add_typer(release_app, name="release")

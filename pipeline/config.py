@@ -25,6 +25,34 @@ def config_hash(recorded: dict) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(recorded).encode()).hexdigest()
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def read_config_file(path: Path) -> dict:
+    """The fields of a config file: YAML for a .yaml/.yml name, JSON otherwise. ValueError (one line) when it
+    does not parse or is not a mapping of fields; OSError when it cannot be read."""
+    text = Path(path).read_text(encoding="utf-8")
+    if Path(path).suffix.lower() in YAML_SUFFIXES:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ValueError(f"not valid YAML: {problem}{where}") from None
+        data = {} if data is None else data  # an empty file: every field keeps its default
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a mapping of config fields, found {type(data).__name__}")
+    return data
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -239,7 +267,7 @@ class RunConfig(_Section):
 
     @classmethod
     def load(cls, path: Path | None) -> RunConfig:
-        """Read a JSON config file; fields it leaves out keep their defaults."""
+        """Read a JSON or YAML config file (`read_config_file`); fields it leaves out keep their defaults."""
         if path is None:
             return cls()
-        return cls.model_validate_json(path.read_text())
+        return cls.model_validate(read_config_file(path))

@@ -61,10 +61,18 @@ def explain(
     aitxt_file: Annotated[Path | None, typer.Option("--ai-txt", help="The site's ai.txt.")] = None,
     header: Annotated[list[str] | None, typer.Option(help="A response header, 'Name: value' (repeatable).")] = None,
     html_file: Annotated[Path | None, typer.Option("--html", help="The page's HTML (for meta tags).")] = None,
-    agent: Annotated[list[str] | None, typer.Option(help="User-agent token (repeatable); default: AI agents.")] = None,
+    agent: Annotated[
+        list[str] | None,
+        typer.Option(help="User-agent token (repeatable); default: the agents a run honours (its optout.agents)."),
+    ] = None,
+    all_agents: Annotated[
+        bool, typer.Option("--all-agents", help="Every known AI agent (the ai.robots.txt list), not only those.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Per agent: allowed or reserved for AI training, and the exact rule that decided."""
+    """Per agent: allowed or reserved for AI training, and the exact rule that decided. By default for the agents
+    a run honours (the run config's optout.agents), so the answer is the one the pipeline acts on."""
+    from pipeline.config import OptoutConfig
     from pipeline.optout.agents import default_agents
     from pipeline.optout.explain import explain as explain_url
 
@@ -77,8 +85,8 @@ def explain(
         headers.append((name.strip(), value.strip()))
     files = {"/.well-known/tdmrep.json": _read(tdmrep_file), "/ai.txt": _read(aitxt_file)}
     verdicts = explain_url(
-        url, tuple(agent or default_agents()), robots_txt=_read(robots_file), files=files, headers=headers,
-        html=_read(html_file),
+        url, tuple(agent or (default_agents() if all_agents else OptoutConfig().agents)),
+        robots_txt=_read(robots_file), files=files, headers=headers, html=_read(html_file),
     )  # fmt: skip
     if as_json:
         sys.stdout.write(json.dumps([asdict(v) for v in verdicts], indent=2) + "\n")

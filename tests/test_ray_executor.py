@@ -88,7 +88,7 @@ def test_staged_shards_are_byte_identical_when_ray_reslices_blocks(local_ray, pl
     local_seen: list[dict[str, int]] = []
     ray_seen: list[dict[str, int]] = []
     finished: list[int] = []
-    local.run_shards(specs, config, tmp_path / "local", on_records=local_seen.append)
+    local.run_shards(specs, config, tmp_path / "local", on_records=lambda seen, _seconds: local_seen.append(seen))
 
     context = ray.data.DataContext.get_current()
     block_size = context.target_max_block_size
@@ -99,7 +99,7 @@ def test_staged_shards_are_byte_identical_when_ray_reslices_blocks(local_ray, pl
             config,
             tmp_path / "ray",
             workers=2,
-            on_records=ray_seen.append,
+            on_records=lambda seen, _seconds: ray_seen.append(seen),
             on_shard=lambda shard, summary, reused: finished.append(shard.index),
         )
     finally:

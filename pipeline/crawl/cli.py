@@ -2,20 +2,25 @@
 
 Plain functions, registered by `pipeline/cli.py` with `app.command("crawl")(crawl_command)` and
 `app.command("robots-snapshot")(robots_snapshot_command)`. Heavy imports happen inside the commands.
-The crawl's progress line (`progress_line`) is drawn here from the core's progress reports.
+The crawl's progress line (`progress_line`) is drawn here from the core's progress reports; off a terminal they
+become log records (`ProgressLog`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+
+from pipeline import logs
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -55,11 +60,39 @@ class ProgressLine:
             self._bar = None
 
 
+class ProgressLog:
+    """Off a terminal, the crawl's progress as log records (`pipeline.logs`: JSON lines under cron or CI): when it
+    starts, then one every `every` seconds with pages/s, and the last report. No ETA: the frontier grows as the
+    crawl goes."""
+
+    def __init__(self, every: float = logs.PROGRESS_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.clock = every, clock
+        self.started: float | None = None
+        self.last = 0.0
+
+    def __call__(self, p: CrawlProgress) -> None:
+        now = self.clock()
+        if self.started is None:
+            self.started = self.last = now
+            logs.log(logging.INFO, "crawl: started", name="crawl", event="phase", phase="crawl", progress=True)
+        if not p.final and now - self.last < self.every:
+            return
+        self.last = now
+        rate = p.pages / max(now - self.started, 1e-9)
+        counts = (f"pages {p.pages:,} ({rate:,.1f}/s) · {p.bytes / 1e6:,.1f} MB · errors {p.errors} · robots-skipped "
+                  f"{p.robots_skipped} · queued {p.queued:,} · files {p.files}")  # fmt: skip
+        logs.log(logging.INFO, f"crawl: {counts}", name="crawl",
+                 event="progress", phase="crawl", pages=p.pages, bytes=p.bytes, errors=p.errors,
+                 robots_skipped=p.robots_skipped, queued=p.queued, files=p.files, pages_per_s=round(rate, 2),
+                 elapsed_s=round(now - self.started, 3), finished=p.final, progress=True)  # fmt: skip
+
+
 @contextlib.contextmanager
-def progress_line(show: bool) -> Iterator[ProgressLine | None]:
-    """`with progress_line(show) as report: crawl(..., progress=report)`: the line when `show`, else None."""
+def progress_line(show: bool, log: bool = False) -> Iterator[ProgressLine | ProgressLog | None]:
+    """`with progress_line(show) as report: crawl(..., progress=report)`: the line when `show`, else with `log`
+    progress log records, else None."""
     if not show:
-        yield None
+        yield ProgressLog() if log else None
         return
     line = ProgressLine()
     try:
@@ -98,8 +131,13 @@ def _progress(flag: bool | None) -> bool:
     return sys.stderr.isatty() if flag is None else flag
 
 
+def _progress_log(flag: bool | None) -> bool:
+    """Progress as log records: when neither --progress nor --no-progress was given and stderr is no terminal."""
+    return flag is None and not sys.stderr.isatty()
+
+
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="JSON CrawlConfig; options given here override it.")
+    Path | None, typer.Option("--config", "-c", help="CrawlConfig, JSON or YAML; options given here override it.")
 ]
 UserAgentOpt = Annotated[
     str | None,
@@ -116,13 +154,43 @@ RobotsTokenOpt = Annotated[
         "be a product the user agent names.",
     ),
 ]
-ContactOpt = Annotated[str | None, typer.Option("--contact", help="Operator contact URL or mailto:, sent in the UA.")]
-TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Connect/read timeout per request, seconds.")]
+
+
+def _default(field: str) -> str:
+    """A CrawlConfig default, for --help: the option's own default is None (unset: a --config file or the
+    config's default decides), so typer has no default of its own to show."""
+    from pipeline.crawl.config import CrawlConfig
+
+    value = CrawlConfig.model_fields[field].default
+    return "no limit" if value is None else str(value)
+
+
+ContactOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--contact", help=f"Operator contact URL or mailto:, sent in the UA (default: {_default('contact')})."
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout", help=f"Connect/read timeout per request, seconds (default: {_default('timeout_seconds')})."
+    ),
+]
 DelayOpt = Annotated[
-    float | None, typer.Option("--delay", help="Seconds between requests to one host (robots Crawl-delay wins).")
+    float | None,
+    typer.Option(
+        "--delay",
+        help=f"Seconds between requests to one host (default: {_default('delay_seconds')}; a robots.txt Crawl-delay "
+        "wins).",
+    ),
 ]
 ProgressOpt = Annotated[
-    bool | None, typer.Option("--progress/--no-progress", help="Progress line on stderr (default: if a terminal).")
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Progress line on stderr (default: on a terminal; elsewhere a log record every 10 s).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
 AllowPrivateOpt = Annotated[
@@ -148,11 +216,21 @@ def crawl_command(
     robots_token: RobotsTokenOpt = None,
     contact: ContactOpt = None,
     delay: DelayOpt = None,
-    max_pages: Annotated[int | None, typer.Option("--max-pages", help="Stop after this many page fetches.")] = None,
-    max_depth: Annotated[int | None, typer.Option("--max-depth", help="Link hops from a seed.")] = None,
-    max_bytes: Annotated[int | None, typer.Option("--max-bytes", help="Stop after this many body bytes.")] = None,
+    max_pages: Annotated[
+        int | None,
+        typer.Option("--max-pages", help=f"Stop after this many page fetches (default: {_default('max_pages')})."),
+    ] = None,
+    max_depth: Annotated[
+        int | None, typer.Option("--max-depth", help=f"Link hops from a seed (default: {_default('max_depth')}).")
+    ] = None,
+    max_bytes: Annotated[
+        int | None,
+        typer.Option("--max-bytes", help=f"Stop after this many body bytes (default: {_default('max_bytes')})."),
+    ] = None,
     timeout: TimeoutOpt = None,
-    scope: Annotated[str | None, typer.Option("--scope", help="same-host (default) or same-site.")] = None,
+    scope: Annotated[
+        str | None, typer.Option("--scope", help=f"same-host or same-site (default: {_default('scope')}).")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the crawl saved in --out.")] = False,
     config: ConfigOpt = None,
     progress: ProgressOpt = None,
@@ -187,7 +265,7 @@ def crawl_command(
             doc = {"config": cfg.model_dump(mode="json"), "config_hash": cfg.hash(), "seeds": urls, "out": str(out)}
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
             return
-        with progress_line(_progress(progress)) as report:
+        with progress_line(_progress(progress), _progress_log(progress)) as report:
             summary = crawl(urls, out, cfg, resume=resume, progress=report)
     except CrawlError as err:
         raise _fail(str(err)) from None
@@ -244,7 +322,7 @@ def robots_snapshot_command(
         allow_networks=tuple(allow_network) if allow_network else None,
     )
     try:
-        with progress_line(_progress(progress)) as report:
+        with progress_line(_progress(progress), _progress_log(progress)) as report:
             result = robots_snapshot(read_url_list(hosts, origins=True), out, cfg, progress=report)
     except CrawlError as err:
         raise _fail(str(err)) from None

@@ -168,12 +168,10 @@ class CrawlConfig(BaseModel):
 
     @classmethod
     def load(cls, path: Path | None, **overrides: Any) -> CrawlConfig:
-        """Defaults, then the JSON file (if any), then the non-None `overrides` (command-line options)."""
-        data: dict[str, Any] = {}
-        if path is not None:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError(f"{path}: expected a JSON object")
+        """Defaults, then the JSON or YAML file (if any), then the non-None `overrides` (command-line options)."""
+        from pipeline.config import read_config_file
+
+        data: dict[str, Any] = read_config_file(Path(path)) if path is not None else {}
         agent, token = data.get("user_agent"), data.get("robots_token")
         if overrides.get("user_agent") and isinstance(agent, str) and token and user_agent_products(agent) == [token]:
             data.pop("robots_token")  # the file's token followed its agent: a new agent brings its own

@@ -12,6 +12,7 @@ again (an input at a URL is always read again: its bytes cannot be checked witho
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
@@ -19,6 +20,7 @@ import multiprocessing
 import os
 import shutil
 import stat
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -42,6 +44,8 @@ from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA
 from pipeline.steps.quality import ngram_chars
 from pipeline.tables import file_sha256, fit, polars_schema, writing
 
+# (records that entered each stage, seconds spent in each step) of one batch: progress and run metrics
+OnRecords = Callable[[dict[str, int], dict[str, float]], None]
 STAGES: tuple[str, ...] = step_list.stage_names(RunConfig())  # the default run's; a run's own: stage_names(config)
 # Survivors of the per-record steps: the documents columns known before global dedup, plus the signature.
 CANDIDATE_SCHEMA = polars_schema(
@@ -92,6 +96,7 @@ class BatchOutput:
     ledger: pl.DataFrame | None  # removals as staged ledger rows, by record offset; None if none
     evidence: pl.DataFrame | None  # opt-out evidence rows; None if none
     seen: dict[str, int]  # records that entered each stage
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # time in each step (run metrics only)
 
     def stage(self, parts_dir: Path, tag: str) -> tuple[Path | None, Path | None, Path | None]:
         """Write the non-empty outputs as `{kept,removed,evidence}-<tag>.parquet`; return the paths (None: nothing)."""
@@ -111,10 +116,12 @@ def run_steps(steps: list[Step], batch: pl.DataFrame, config: RunConfig) -> Batc
 
     The one place that decides what a batch stages, so executors that batch differently stage the same rows.
     """
-    current, removed, evidence, seen = batch, [], [], {}
+    current, removed, evidence, seen, seconds = batch, [], [], {}, {}
     for step in steps:
         seen[step.stage] = len(current)
+        started = time.perf_counter()
         result = step.apply(current)
+        seconds[step.stage] = time.perf_counter() - started
         removed.append(result.removed)
         current = result.kept
         if result.evidence is not None and not result.evidence.is_empty():
@@ -128,6 +135,7 @@ def run_steps(steps: list[Step], batch: pl.DataFrame, config: RunConfig) -> Batc
         ledger=None if ledger.is_empty() else ledger.sort("warc_record_offset"),
         evidence=pl.concat(evidence) if evidence else None,
         seen=seen,
+        seconds=seconds,
     )
 
 
@@ -184,7 +192,7 @@ def finish_shard(
     return summary
 
 
-def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str, int]], None] | None = None) -> dict:
+def process_shard(shard: Shard, config: RunConfig, on_batch: OnRecords | None = None) -> dict:
     """Read one input and run the per-record steps; stage results; return the shard report.
 
     Each batch's survivors and removals are written to part files at once, so memory is bounded by
@@ -206,7 +214,7 @@ def process_shard(shard: Shard, config: RunConfig, on_batch: Callable[[dict[str,
             if path is not None:
                 found.append(path)
         if on_batch is not None:
-            on_batch(output.seen)  # records that entered each stage in this batch, for per-stage progress
+            on_batch(output.seen, output.seconds)  # records that entered each stage in this batch, and time
     return finish_shard(shard, config, report, *parts)
 
 
@@ -299,12 +307,13 @@ def _steps_for(shard: Shard, config: RunConfig) -> list[Step]:
 
 def _stage_batch(
     shard: Shard, config: RunConfig, n: int, batch: pl.DataFrame | BatchPlan
-) -> tuple[int, tuple[list[Path], list[Path], list[Path]], dict[str, int]]:
+) -> tuple[int, tuple[list[Path], list[Path], list[Path]], dict[str, int], dict[str, float]]:
     """Body of one pool task: batch `n` of `shard` (given, or read here from its planned byte range, piece by
     piece: see `read_planned_pieces`) through every step, staged as its part files."""
     pieces = read_planned_pieces(batch, n, config.read) if isinstance(batch, BatchPlan) else [batch]
     staged: tuple[list[Path], list[Path], list[Path]] = ([], [], [])
     seen: dict[str, int] = {}
+    seconds: dict[str, float] = {}
     for k, piece in enumerate(pieces):
         output = run_steps(_steps_for(shard, config), piece, config)
         with writing("the staged files of input " + repr(shard.spec), shard.directory):
@@ -314,12 +323,15 @@ def _stage_batch(
                 found.append(path)
         for stage, count in output.seen.items():
             seen[stage] = seen.get(stage, 0) + count
-    return n, staged, seen
+        for stage, spent in output.seconds.items():
+            seconds[stage] = seconds.get(stage, 0.0) + spent
+    return n, staged, seen, seconds
 
 
-def _warm_up(config: RunConfig) -> None:
-    """Pool initializer: imports, the extractor and the compiled kernels (dedup keys, n-gram repetition)
-    load while the driver is still busy (policy scan)."""
+def warm_up(config: RunConfig) -> None:
+    """Imports, the extractor and the compiled kernels (dedup keys, n-gram repetition) loaded, compiled the first
+    time: the pool's initializer (they load while the driver is still busy with the policy scan), and
+    `apertura warmup` (compiles them into the user's cache at install time)."""
     make_steps(config, None)
     add_dedup_keys(pl.DataFrame({"text": ["warm up", "é"]}), config.dedup)
     ngram_chars(pl.Series([["warm", "up"]]), [2], [5])
@@ -334,7 +346,7 @@ def worker_pool(workers: int, config: RunConfig) -> Iterator[ProcessPoolExecutor
         return
     # spawn, not fork: Polars' and DuckDB's thread pools do not survive a fork (the child deadlocks)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up, initargs=(config,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=warm_up, initargs=(config,)) as pool:
         for _ in range(workers):  # the pool starts a process per task while none is idle: start them all now
             pool.submit(os.getpid)
         yield pool
@@ -346,7 +358,7 @@ def _run_batches(
     workers: int,
     pool: ProcessPoolExecutor,
     plans: dict[str, BatchPlan],
-    on_records: Callable[[dict[str, int]], None] | None,
+    on_records: OnRecords | None,
     on_shard: Callable[[Shard, dict, bool], None] | None,
 ) -> None:
     """Every input's batches across the pool's processes; a shard is finished once all its batches are staged.
@@ -380,10 +392,10 @@ def _run_batches(
                     if on_shard:
                         on_shard(shard, result, False)
                     continue
-                n, paths, seen = result
+                n, paths, seen, seconds = result
                 staged[shard.index][n] = paths
                 if on_records:
-                    on_records(seen)  # records that entered each stage in this batch
+                    on_records(seen, seconds)  # records that entered each stage in this batch, and time
                 finish_if_staged(shard)
 
     try:
@@ -416,7 +428,7 @@ def run_shards(
     workers: int = 1,
     resume: bool = False,
     policies: Path | None = None,
-    on_records: Callable[[dict[str, int]], None] | None = None,
+    on_records: OnRecords | None = None,
     on_shard: Callable[[Shard, dict, bool], None] | None = None,
     pool: ProcessPoolExecutor | None = None,
     plans: dict[str, BatchPlan] | None = None,

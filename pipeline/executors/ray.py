@@ -80,6 +80,7 @@ PIECE_SCHEMA = pa.schema(
         ("kept", pa.string()),
         ("removed", pa.string()),
         ("evidence", pa.string()),
+        ("seconds", pa.string()),  # time in each step (run metrics only)
     ]
 )
 
@@ -160,7 +161,7 @@ class _StepsActor:
                 (directory / "parts").mkdir(parents=True, exist_ok=True)
                 staged = output.stage(directory / "parts", f"{n:06d}-{start:06d}")
             paths = [None if path is None else str(path) for path in staged]
-            values = (shard, n, start, batch.height, json.dumps(output.seen), *paths)
+            values = (shard, n, start, batch.height, json.dumps(output.seen), *paths, json.dumps(output.seconds))
             for name, value in zip(PIECE_SCHEMA.names, values, strict=True):
                 out[name].append(value)
         return pa.Table.from_pydict(out, schema=PIECE_SCHEMA)
@@ -204,7 +205,7 @@ def run_shards(
     workers: int = 1,
     resume: bool = False,
     policies: Path | None = None,
-    on_records: Callable[[dict[str, int]], None] | None = None,
+    on_records: Callable[[dict[str, int], dict[str, float]], None] | None = None,
     on_shard: Callable[[Shard, dict, bool], None] | None = None,
     address: str | None = None,
     shutdown: bool | None = None,
@@ -297,7 +298,7 @@ def run_shards(
                         continue
                     pieces[index][key] = piece
                     if on_records:
-                        on_records(json.loads(piece["seen"]))
+                        on_records(json.loads(piece["seen"]), json.loads(piece["seconds"]))
                     submit_if_complete(index)
                 collect(block=False)
             for index in list(by_index):  # inputs without records, or whose read.json came after their rows

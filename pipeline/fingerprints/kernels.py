@@ -5,7 +5,8 @@ xxh3_64 of every space-separated word of the normalised UTF-8 text, word n-grams
 mod 2^64, the top 32 bits pre-mixed with fmix32, and per document the minimum of datasketch's affine32
 permutations; and the normalisation's per-character steps. numpy needed a pass over memory per operation
 and Python per distinct word (92 µs a document in all); here each shingle's 112 permuted values stay in
-registers (37 µs in all, bench/RESULTS.md). Compiled once and cached beside this file (`cache=True`).
+registers (37 µs in all, bench/RESULTS.md). Compiled once and cached in the user's cache directory
+(`cache=True`, pipeline/numba_cache.py).
 
 xxh3_64 is written out for words up to 240 bytes (XXH3's short and mid-size paths, seed 0, default
 secret); the caller hashes the rare longer word with the `xxhash` library.
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+import pipeline.numba_cache  # noqa: F401  (before any kernel is defined: the user's cache dir)
 
 _U64 = np.uint64
 _M32 = _U64(0xFFFFFFFF)

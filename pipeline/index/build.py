@@ -94,6 +94,14 @@ class MembershipIndexError(RuntimeError):
     """The index cannot be built, opened or trusted, or a query is refused; the message says what to do."""
 
 
+class IndexExists(MembershipIndexError):
+    """The release has an index already; `force=True` (the CLI's --force) replaces it."""
+
+    def __init__(self, target: Path) -> None:
+        super().__init__(f"{target} already exists: pass force=True to rebuild it")
+        self.target = target
+
+
 def manifest_sha256(release: Path) -> str:
     return file_sha256(release / MANIFEST)
 
@@ -565,7 +573,7 @@ def _build_index(release: Path, config: IndexConfig, *, force: bool) -> dict:
         raise MembershipIndexError(str(err)) from None
     target = release / INDEX_DIR
     if target.exists() and not force:
-        raise MembershipIndexError(f"{target} already exists: pass force=True (--force) to rebuild it")
+        raise IndexExists(target)
     started = time.perf_counter()
     for leftover in [*release.glob(f".{INDEX_DIR}.writing-*"), *release.glob(f".{INDEX_DIR}.old-*")]:
         shutil.rmtree(leftover, ignore_errors=True)  # from an interrupted build: never part of the release

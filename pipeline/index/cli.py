@@ -41,6 +41,7 @@ def index_command(
     from pydantic import ValidationError
 
     from pipeline.index import IndexConfig, MembershipIndexError, build_index
+    from pipeline.index.build import IndexExists
     from pipeline.release import ReleaseError
 
     try:
@@ -49,6 +50,8 @@ def index_command(
     except ValidationError as err:
         first = err.errors()[0]
         raise _fail(f"config {config_file}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    except IndexExists as err:
+        raise _fail(f"{err.target} already exists: pass --force to rebuild it") from None
     except (MembershipIndexError, ReleaseError, OSError) as err:
         raise _fail(str(err)) from None
     size = sum(f["bytes"] for f in info["files"])

@@ -8,6 +8,9 @@ and dispatches to the WARC/WET/ARC reader (`warc.py`) or the Parquet/JSONL reade
 from __future__ import annotations
 
 import glob
+import gzip
+import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -15,6 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline.config import ReadConfig
 from pipeline.sources import tabular, warc
@@ -35,6 +40,8 @@ _SUFFIXES: tuple[tuple[str, str], ...] = (
     (".json.gz", "jsonl"),
     (".jsonl", "jsonl"),
 )
+_log = logging.getLogger("apertura.inputs")  # records go where pipeline.logs (or the caller) sends them
+
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -66,11 +73,58 @@ def _walk(directory: str) -> list[str]:
     return sorted(found)
 
 
+PEEK_BYTES = 1 << 20  # how much of a JSONL file's first line is read to see whether it is documents
+
+
+def not_documents(path: str) -> str | None:
+    """Why a Parquet/JSONL file found in a directory or by a glob is not documents, or None when it may be.
+
+    Documents have a `text` column (Parquet) or a first record with a `text` field (JSONL), as the tabular
+    reader requires; a file of other JSON lines beside the data (expected results, a URL list, metadata) is
+    not documents, and reading it would fill the ledger with `read_no_text` rows. WARC/WET/ARC files, empty
+    files, files that cannot be opened or decompressed here, and a first line too long to look at are taken: the
+    reader then accounts for them record by record, as it does for a file named explicitly."""
+    fmt = detect_format(path)
+    try:
+        if fmt == "parquet":
+            names = pq.read_schema(path).names
+            return None if "text" in names else f"its columns ({', '.join(names[:6])}) have no text column"
+        if fmt != "jsonl":
+            return None
+        with (gzip.open if path.lower().endswith(".gz") else open)(path, "rb") as f:
+            line = f.readline(PEEK_BYTES)
+            while line and not line.strip():
+                line = f.readline(PEEK_BYTES)
+    except (OSError, EOFError, pa.ArrowException):  # damaged: the reader accounts for what it can read
+        return None
+    if not line.strip() or (len(line) == PEEK_BYTES and not line.endswith(b"\n")):
+        return None
+    try:
+        first = json.loads(line)
+    except ValueError:
+        return "its first line is not JSON"
+    return None if isinstance(first, dict) and "text" in first else "its first line is not a record with a text field"
+
+
+def _documents(files: list[str]) -> list[str]:
+    """`files` without the ones that are not documents; each one left out is named in a warning."""
+    kept = []
+    for path in files:
+        why = not_documents(path)
+        if why is None:
+            kept.append(path)
+        else:
+            _log.warning(f"{path}: not read as input: {why} (name the file explicitly to read it)",
+                         extra={"fields": {"event": "input_skipped", "path": path, "reason": why}})
+    return kept
+
+
 def expand_inputs(specs: list[str]) -> list[str]:
     """Turn globs, directories, paths and URLs into an ordered, de-duplicated list of input specs.
 
     Directories and glob matches contribute only files with a known extension (so a README next to
-    the WARCs is not an error); a path named explicitly must exist and have a known extension.
+    the WARCs is not an error), and of Parquet/JSONL files only those that hold documents (`not_documents`:
+    a warning names each file left out); a path named explicitly must exist and have a known extension.
     Order follows the specs; within a directory or glob, paths are sorted.
     """
     out: list[str] = []
@@ -94,13 +148,14 @@ def expand_inputs(specs: list[str]) -> list[str]:
                     files.extend(_walk(m))
                 elif _has_known_suffix(m):
                     files.append(m)
+            files = _documents(files)
             if not files:
                 raise InputError(f"{spec}: glob matched no input files")
             for f in files:
                 add(f, os.path.realpath(f))
             continue
         if os.path.isdir(spec):
-            files = _walk(spec)
+            files = _documents(_walk(spec))
             if not files:
                 raise InputError(f"{spec}: directory contains no input files")
             for f in files:

@@ -57,8 +57,8 @@ cols[1].metric(
 )
 with cols[2]:
     text_size_metric()
-cols[3].metric("Domains", f"{ov['domains']:,}")
-cols[4].metric("Languages", f"{ov['languages']:,}")
+cols[3].metric("Domains", f"{ov['domains']:,}", help="Different sites (host names) the documents come from.")
+cols[4].metric("Languages", f"{ov['languages']:,}", help="Different languages identified in the documents.")
 cols[5].metric(
     "Removed records",
     f"{ov['removed']:,}",

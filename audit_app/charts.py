@@ -102,7 +102,8 @@ def bars(
     shown = frame.filter(pl.col(count).fill_null(0) > 0)
     log = needs_log(shown[count]) if log is None else log
     value = (alt.X if horizontal else alt.Y)(f"{count}:Q", **_count_axis(count_title, log))
-    label_axis = alt.Axis(labelLimit=0, labelAngle=0 if horizontal else -40)
+    short = shown.height == 0 or shown[category].cast(pl.String).str.len_chars().max() <= 6
+    label_axis = alt.Axis(labelLimit=0, labelAngle=0 if horizontal or short else -40)
     if not horizontal and sort == "-x":
         sort = "-y"
     key = (alt.Y if horizontal else alt.X)(f"{category}:N", title=category_title, sort=sort, axis=label_axis)

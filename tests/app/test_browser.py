@@ -59,6 +59,9 @@ FLAGS = [
     "--remote-debugging-pipe",
 ]
 DONE = '[data-test-script-state="notRunning"]'  # Streamlit's marker of a finished script run
+# Placeholders Streamlit draws while an element (a chart, a table) is still loading: a screenshot waits for them.
+SKELETON = '.stSkeleton, [data-testid^="stSkeleton"]'
+
 PAGE_TIMEOUT = 30.0  # seconds for one page to finish rendering
 # Installed before any page script runs: records instead of showing any alert/confirm/prompt a page would open.
 TRAP = (
@@ -135,6 +138,7 @@ class Browser:
             wanted = json.dumps([ready] if isinstance(ready, str) else list(ready))
             probe = (
                 f"(() => document.querySelector({json.dumps(DONE)}) && document.body"
+                f" && !document.querySelector({json.dumps(SKELETON)})"
                 f" && {wanted}.every((t) => document.body.textContent.includes(t))"
                 " ? {html: document.documentElement.outerHTML, alerts: window.__alerts || []} : null)()"
             )

@@ -68,9 +68,11 @@ if derived.height:
     reg = info["registry"]
     if reg:
         cols = st.columns(3)
-        cols[0].metric("Registry entries", f"{reg.get('entries', 0):,}")
-        cols[1].metric("Registry as of", str(reg.get("as_of") or "-"))
-        cols[2].metric("Registry path", str(reg.get("path") or "-"))
+        cols[0].metric(
+            "Registry entries", f"{reg.get('entries', 0):,}", help="Opt-outs in force that this release applied."
+        )
+        cols[1].metric("Registry as of", str(reg.get("as_of") or "-"), help="When that registry state was taken.")
+        cols[2].metric("Registry path", str(reg.get("path") or "-"), help="Where the registry was read from.")
         st.caption("Registry state sha256 (recomputed by `apertura verify` from the registry files):")
         st.code(str(reg.get("sha256")), language=None)
     else:
@@ -114,8 +116,12 @@ except queries.ReleaseAccessError as err:
 
 cols = st.columns(4)
 # Metric labels are Markdown: release ids come from manifests, so they are escaped.
-cols[0].metric(f"Documents in {common.plain(data['old'])}", f"{data['kept']['old']:,}")
-cols[1].metric(f"Documents in {common.plain(data['new'])}", f"{data['kept']['new']:,}")
+cols[0].metric(
+    f"Documents in {common.plain(data['old'])}", f"{data['kept']['old']:,}", help="Documents of the earlier release."
+)
+cols[1].metric(
+    f"Documents in {common.plain(data['new'])}", f"{data['kept']['new']:,}", help="Documents of the later release."
+)
 cols[2].metric("Left", f"{data['removed']:,}", help="In the earlier release, not in the later one.")
 cols[3].metric("Arrived", f"{data['added']:,}", help="In the later release, not in the earlier one.")
 if not data["removed"] and not data["added"]:

@@ -22,6 +22,7 @@ import polars as pl
 import streamlit as st
 
 from audit_app import membership, queries
+from pipeline.reasons import STAGE_TEXT
 
 RELEASE_ENV = "APERTURA_RELEASE"
 RELEASE_KEY = "release"
@@ -63,17 +64,8 @@ CACHED_QUERIES = frozenset(
     }
 )
 
-# What each pipeline stage removes, in words an auditor or rights holder can act on.
-STAGE_HELP = {
-    "read": "the fetched record was not usable as a web page (HTTP status, content type, size, encoding or an "
-    "empty or damaged record)",
-    "extract": "no text could be extracted from it",
-    "language": "its language was not kept, or identified with too little confidence",
-    "quality": "it failed a quality filter (Gopher, C4 or FineWeb heuristics; `detail` gives the value)",
-    "pii": "it was removed by the personal-data step",
-    "optout": "the rights holder opted out (robots.txt, TDMRep, noai, ai.txt or the registry)",
-    "dedup": "it duplicates another document, which is kept (see `duplicate_of`)",
-}
+# What each pipeline stage removes, in words an auditor or rights holder can act on (one table: pipeline/reasons.py).
+STAGE_HELP = STAGE_TEXT
 
 # Registered by app.py (st.Page objects by name) so pages can link to each other; empty when a page runs alone.
 PAGES: dict[str, Any] = {}

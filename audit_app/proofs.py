@@ -124,5 +124,6 @@ def proof_downloads(releases: list[tuple[str, Path]], kind: str, value: str) -> 
         st.code(f"apertura verify-proof --bundle {BUNDLE_HINT} {name}{extra}", language=None)
     st.caption(
         f"{common.code_span(BUNDLE_HINT)}: the release's public bundle, as its provider publishes it "
-        "(`apertura release bundle`). Add `--pubkey` with the provider's public key to check who signed it."
+        "(`apertura release bundle`). To check who signed it too, give the provider's public key: "
+        "`apertura verify-proof … --pubkey provider.pub`."
     )

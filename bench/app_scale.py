@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.app_scale [--docs 1000000] [--ledger 300000] [--out DIR] [--keep] [--no-index]
 
-1. Builds a synthetic format-2 release in a temporary directory (or `--out`), never in the repository:
+1. Builds a synthetic format-3 release (url_key and domain stored, as the app expects; no commitments) in a
+   temporary directory (or `--out`), never in the repository:
    `--docs` documents, a `--ledger` of removed records (read, extract, language, quality, dedup and 10%
    opt-out removals without text) and opt-out evidence (a robots.txt fetch per origin, tdmrep.json for some,
    a 'reserved' decision per opt-out removal, 'allowed' statements about some kept documents), written with
@@ -102,6 +103,8 @@ def _documents(start: int, n: int, rng, pool, domains, n_paragraphs: int) -> Any
     import numpy as np
     import polars as pl
 
+    from pipeline.url_identity import url_key_expr
+
     idx = np.arange(start, start + n, dtype=np.int64)
     file_no = idx // 10_000  # 10k records per source file
     offset = (idx % 10_000) * 7_919 + 1_000
@@ -151,6 +154,7 @@ def _documents(start: int, n: int, rng, pool, domains, n_paragraphs: int) -> Any
         dedup_cluster_size=pl.when(pl.col("dup")).then(pl.Series(rng.integers(2, 6, n))).otherwise(1).cast(pl.Int32),
     )
     return frame.with_columns(
+        url_key=url_key_expr(pl.col("url")),
         word_count=(pl.col("text").str.count_matches(" ") + 1).cast(pl.Int32),
         text_sha256=pl.col("id").map_batches(_sha, return_dtype=pl.String),
         norm_sha256=pl.col("text").hash(7).cast(pl.String).str.zfill(64),
@@ -167,6 +171,8 @@ def _sha(ids) -> Any:
 def _ledger(n: int, rng, pool, domains, kept_clusters: list[str]) -> Any:
     import numpy as np
     import polars as pl
+
+    from pipeline.url_identity import url_key_expr
 
     parts = []
     start = 0
@@ -204,6 +210,7 @@ def _ledger(n: int, rng, pool, domains, kept_clusters: list[str]) -> Any:
         parts.append(frame.with_columns(**extra))
     frame = pl.concat(parts, how="diagonal_relaxed")
     return frame.with_columns(
+        url_key=url_key_expr(pl.col("url")),
         date=pl.lit("2025-03-01T00:00:00Z"),
         dump=pl.lit("CC-MAIN-2025-05"),
         file_path=pl.lit("/data/crawl/CC-MAIN-2025-05-00000.warc.gz"),
@@ -321,7 +328,8 @@ def build_release(out: Path, docs: int, ledger_rows: int, seed: int, paragraphs:
     for writer in writers.values():
         for f in writer.close():
             path = release / f["path"]
-            files.append({**f, "schema_version": 1, "bytes": path.stat().st_size, "sha256": file_sha256(path)})
+            version = 2 if f["table"] in ("documents", "ledger") else 1  # v2: url_key stored (format 3)
+            files.append({**f, "schema_version": version, "bytes": path.stat().st_size, "sha256": file_sha256(path)})
     removed_by_stage: dict[str, dict[str, int]] = {}
     for stage, reason, n in ledger.group_by("stage", "reason").len().iter_rows():
         removed_by_stage.setdefault(stage, {})[reason] = n
@@ -334,7 +342,7 @@ def build_release(out: Path, docs: int, ledger_rows: int, seed: int, paragraphs:
     by_signal = dict(optout.group_by("reason").len().iter_rows())  # keyed by reason, as pipeline/release.py
     manifest = {
         "format": "apertura-release",
-        "format_version": 2,
+        "format_version": 3,  # identity columns stored; no commitments (format 4), which no page measured needs
         "release_id": f"bench-{docs}",
         "pipeline_version": VERSION,
         "software": {},

@@ -447,6 +447,7 @@ def stats(
 ) -> None:
     """Counts per stage and reason, languages and top domains."""
     from pipeline.lookup import InspectError, release_stats
+    from pipeline.reasons import reason_text, step_name
     from pipeline.release import ReleaseError
 
     try:
@@ -459,14 +460,14 @@ def stats(
     c = data["counts"]
     totals = f"{c['inputs']:,} input records → {c['kept']:,} documents, {c['removed']:,} removed"
     out.print(f"[bold]{escape(str(release))}[/]: {totals}")
-    funnel = Table("stage", "in", "removed", "out", title="funnel")
+    funnel = Table("step", "in", "removed", "out", title="funnel")
     for s in c["stages"]:
-        _row(funnel, s["stage"], f"{s['in']:,}", f"{s['removed']:,}", f"{s['out']:,}")
+        _row(funnel, step_name(s["stage"]), f"{s['in']:,}", f"{s['removed']:,}", f"{s['out']:,}")
     out.print(funnel)
-    reasons = Table("stage", "reason", "records", title="removals")
+    reasons = Table("step", "reason", "records", "what it means", title="removals")  # the app's words (reasons.py)
     for stage, by_reason in c["removed_by_stage"].items():
         for reason, n in sorted(by_reason.items(), key=lambda kv: -kv[1]):
-            _row(reasons, stage, reason, f"{n:,}")
+            _row(reasons, step_name(stage, reason), reason, f"{n:,}", reason_text(reason, stage))
     out.print(reasons)
     for title, rows in (("languages", data["languages"]), ("top domains", data["domains"])):
         table = Table(title.rstrip("s").split()[-1], "documents", title=title)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import polars as pl
 
 from audit_app.queries.base import Release, _frame, _rows, _scalar
+from pipeline.reasons import step_name
 from pipeline.reports.eu_summary.model import TOKENS_PER_WORD
 
 TOKEN_FORMULA = f"approx. tokens = sum(word_count) × {TOKENS_PER_WORD} (≈ 0.75 words per BPE token)"
@@ -110,9 +111,10 @@ def tlds(rel: Release, limit: int = 20) -> pl.DataFrame:
     )
 
 
-def crawl_dates(rel: Release, granularity: Literal["day", "month"] = "day") -> pl.DataFrame:
-    """Documents per fetch day (YYYY-MM-DD) or month (YYYY-MM) of `date` (ISO 8601); undated rows left out."""
-    width = {"day": 10, "month": 7}[granularity]
+def crawl_dates(rel: Release, granularity: Literal["day", "month", "year"] = "day") -> pl.DataFrame:
+    """Documents per fetch day (YYYY-MM-DD), month (YYYY-MM) or year (YYYY) of `date` (ISO 8601); undated rows
+    left out."""
+    width = {"day": 10, "month": 7, "year": 4}[granularity]
     return _frame(
         rel,
         """
@@ -128,7 +130,8 @@ def funnel(rel: Release) -> pl.DataFrame:
     counts = rel.manifest.get("counts", {})
     rows = [{"step": "input records", "records": int(counts.get("inputs", 0)), "removed": 0}]
     for stage in counts.get("stages", []):
-        rows.append({"step": f"after {stage['stage']}", "records": int(stage["out"]), "removed": int(stage["removed"])})
+        step = f"after {step_name(stage['stage'])}"  # the Removals page names the steps the same way
+        rows.append({"step": step, "records": int(stage["out"]), "removed": int(stage["removed"])})
     rows.append({"step": "documents", "records": int(counts.get("kept", 0)), "removed": 0})
     return pl.DataFrame(rows, schema={"step": pl.String, "records": pl.Int64, "removed": pl.Int64})
 

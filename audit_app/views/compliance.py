@@ -10,7 +10,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from audit_app import common
+from audit_app import charts, common
 
 st.title("Opt-out compliance")
 rel = common.release()
@@ -28,11 +28,17 @@ elif section is None:
 violations = common.query("optout_violations")
 
 cols = st.columns(5)
-cols[0].metric("Violations", f"{violations['violations']:,}", help="Documents in the release that match an opt-out.")
-cols[1].metric("Removed for opt-out", f"{info['removed']:,}", help="Ledger rows with stage 'optout'.")
-cols[2].metric("Reserved records", f"{info['reserved_documents']:,}", help="Records with a 'reserved' decision.")
+cols[0].metric(
+    "Violations", f"{violations['violations']:,}", help="Documents in the release that match an opt-out (must be 0)."
+)
+cols[1].metric(
+    "Removed for opt-out", f"{info['removed']:,}", help="Records excluded because their rights holder asked."
+)
+cols[2].metric(
+    "Reserved records", f"{info['reserved_documents']:,}", help="Records about which an opt-out ('reserved') was seen."
+)
 cols[3].metric("Policy files", f"{info['policy_files']:,}", help="robots.txt, tdmrep.json and ai.txt fetches seen.")
-cols[4].metric("Origins with a policy", f"{info['policy_origins']:,}")
+cols[4].metric("Origins with a policy", f"{info['policy_origins']:,}", help="Sites (host and port) with a policy file.")
 
 # ------------------------------------------------------------------------------------------ violations
 st.subheader("Violation check")
@@ -83,17 +89,19 @@ st.subheader("Signals and decisions")
 signals = common.query("optout_signals")
 if signals.height:
     chart = (
-        alt.Chart(signals)
-        .mark_bar()
-        .encode(
-            x=alt.X("rows:Q", title="evidence rows"),
-            y=alt.Y("signal:N", title=None),
-            color=alt.Color("verdict:N", title="verdict"),
-            row=alt.Row("kind:N", title=None),
+        charts.bars(
+            signals, "signal", "rows", count_title="evidence rows", sort=None,
+            colour="verdict", colours=charts.VERDICT_COLOUR, colour_title="verdict",
             tooltip=["kind", "signal", "verdict", "rows", "documents", "origins"],
         )
-    )
+        .facet(row=alt.Row("kind:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")))
+        .resolve_scale(y="independent")  # each kind lists only its own signals: no empty category
+    )  # fmt: skip
     st.altair_chart(chart, key="signals_chart")
+    st.caption(
+        "Colours by meaning: reserved (an opt-out, honoured: excluded as asked), allowed (grey), a policy file "
+        "observed, not found (no statement) or unreadable. A violation would be red."
+    )
 else:
     st.caption("No opt-out signal was recorded in this release.")
 common.show_table(signals, key="signals", link_column=None, download="optout-signals")

@@ -1,30 +1,32 @@
 """Dedup explorer: the duplicate clusters of the release, largest first, with a size histogram; for one
 cluster, its kept document (the keeper) and the records removed as its exact or near duplicates, with the
-estimated Jaccard similarity the pipeline measured, and the keeper's text next to a removed member's text
-(shown as plain text).
+estimated Jaccard similarity the pipeline measured, and the keeper's text next to a removed member's text with
+the passages that differ highlighted word by word (escaped text, see audit_app/textdiff.py).
 
 Deep link: `?cluster=<keeper id>`."""
 
 from __future__ import annotations
 
-import altair as alt
+import polars as pl
 import streamlit as st
 
-from audit_app import common
+from audit_app import charts, common, textdiff
+from pipeline.reasons import reason_text
 
 st.title("Dedup explorer")
-common.release()
+ngram = common.release().manifest.get("config", {}).get("dedup", {}).get("ngram_size") or "n"
 st.caption(
     "A cluster is one kept document (the keeper, whose id is the cluster id) and the records removed as its "
-    "duplicates: dedup_exact = same normalised text; dedup_near = MinHash-estimated Jaccard similarity of word "
-    "shingles above the configured threshold."
+    f"duplicates. dedup_exact: {reason_text('dedup_exact')} dedup_near: {reason_text('dedup_near')} "
+    f"Similarity is the estimated share of {ngram}-word sequences the two texts have in common (Jaccard similarity: "
+    "1.0 = the same sequences)."
 )
 
 summary = common.query("dedup_summary")
 cols = st.columns(4)
 cols[0].metric("Clusters", f"{summary['clusters']:,}", help="Kept documents that have at least one duplicate.")
-cols[1].metric("Removed as exact duplicates", f"{summary['exact']:,}")
-cols[2].metric("Removed as near duplicates", f"{summary['near']:,}")
+cols[1].metric("Removed as exact duplicates", f"{summary['exact']:,}", help=reason_text("dedup_exact"))
+cols[2].metric("Removed as near duplicates", f"{summary['near']:,}", help=reason_text("dedup_near"))
 cols[3].metric("Largest cluster", f"{summary['largest']:,}", help="Members, keeper included.")
 if not summary["clusters"]:
     st.info("No duplicates: every document in this release is unique.")
@@ -32,16 +34,12 @@ if not summary["clusters"]:
 
 sizes = common.query("dedup_sizes")
 st.subheader("Cluster sizes")
-chart = (
-    alt.Chart(sizes)
-    .mark_bar()
-    .encode(
-        x=alt.X("size:O", title="members (keeper included)"),
-        y=alt.Y("clusters:Q", title="clusters", axis=alt.Axis(tickMinStep=1, format="d")),
-        tooltip=["size", "clusters"],
-    )
-)
+chart = charts.bars(
+    sizes.with_columns(pl.col("size").cast(pl.String)), "size", "clusters", count_title="clusters",
+    category_title="members (keeper included)", sort=None, horizontal=False,
+)  # fmt: skip
 st.altair_chart(chart, key="sizes_chart")
+st.caption("How many clusters have each number of members. A log scale is used when one size dominates.")
 
 LIMIT = 500
 clusters = common.query("dedup_clusters", limit=LIMIT)
@@ -79,7 +77,7 @@ if not removed.height:
 
 member_labels = {
     row["id"]: f"{row['url'] or row['id']} · {row['reason']}"
-    + (f" · jaccard {row['estimated_jaccard']:.2f}" if row["estimated_jaccard"] is not None else "")
+    + (f" · similarity {row['estimated_jaccard']:.2f}" if row["estimated_jaccard"] is not None else "")
     for row in removed.iter_rows(named=True)
 }
 member_id = st.selectbox(
@@ -88,14 +86,26 @@ member_id = st.selectbox(
 pair = common.query("dedup_texts", cluster_id=cluster_id, member_id=member_id)
 reason = removed.filter(removed["id"] == member_id).row(0, named=True)
 
-if pair["keeper_text"] is not None and pair["keeper_text"] == pair["member_text"]:
+st.caption(f"{common.code_span(reason['reason'])}: {reason_text(reason['reason'])}")
+both = pair["keeper_text"] is not None and pair["member_text"] is not None
+diff = textdiff.word_diff(pair["keeper_text"], pair["member_text"]) if both else None
+if diff is not None and pair["keeper_text"] == pair["member_text"]:
     st.caption("The two texts are identical.")
+elif diff is not None:
+    st.caption(
+        f"Differences word by word: {common.plural(len(diff.removed), 'passage')} only in the keeper (struck "
+        f"through, red), {common.plural(len(diff.inserted), 'passage')} only in the removed copy (green)."
+        + (f" Only the first {textdiff.MAX_WORDS:,} words are compared." if diff.truncated else "")
+    )
+    st.html(textdiff.STYLE)
 left, right = st.columns(2)
 with left:
     st.markdown("**Keeper (in the release)**")
     st.code(pair["keeper_url"] or cluster_id, language=None, wrap_lines=True)
     if pair["keeper_text"] is None:
         st.warning("The keeper is not in the documents table.")
+    elif diff is not None:
+        st.html(diff.keeper_html)
     else:
         st.code(pair["keeper_text"], language=None, wrap_lines=True)
 with right:
@@ -103,6 +113,8 @@ with right:
     st.code(pair["member_url"] or member_id, language=None, wrap_lines=True)
     if pair["member_text"] is None:
         st.info("The ledger keeps no text for this record (the run did not keep ledger text).")
+    elif diff is not None:
+        st.html(diff.member_html)
     else:
         st.code(pair["member_text"], language=None, wrap_lines=True)
     if reason["detail"]:

@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from audit_app import common, source
+from pipeline.reasons import reason_text, step_name
 
 CHAIN = (
     ("1 source file", ("file_path", "source_format", "source_sha256")),
@@ -60,8 +61,8 @@ if kept:
     st.success("In the training data: this document is in the release (documents table).")
 else:
     st.error(
-        f"Not in the training data: removed at stage {common.code_span(row['stage'])}, "
-        f"reason {common.code_span(row['reason'])}."
+        f"Not in the training data: removed at step {common.code_span(step_name(row['stage'], row['reason']))}, "
+        f"reason {common.code_span(row['reason'])}: {common.plain(reason_text(row['reason'], row['stage']))}"
     )
     if row.get("detail"):
         st.caption("Detail")

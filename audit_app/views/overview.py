@@ -9,7 +9,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from audit_app import common, proofs
+from audit_app import charts, common, proofs
 
 TEXT_WAIT_S = 0.5  # how long a page run waits for the text size before drawing the rest of the page
 
@@ -57,8 +57,8 @@ cols[1].metric(
 )
 with cols[2]:
     text_size_metric()
-cols[3].metric("Domains", f"{ov['domains']:,}")
-cols[4].metric("Languages", f"{ov['languages']:,}")
+cols[3].metric("Domains", f"{ov['domains']:,}", help="Different sites (host names) the documents come from.")
+cols[4].metric("Languages", f"{ov['languages']:,}", help="Different languages identified in the documents.")
 cols[5].metric(
     "Removed records",
     f"{ov['removed']:,}",
@@ -90,69 +90,39 @@ def chart_with_data(title: str, chart: alt.Chart, frame: pl.DataFrame, key: str)
 left, right = st.columns(2)
 with left:
     langs = common.query("languages")
-    chart = (
-        alt.Chart(langs)
-        .mark_bar()
-        .encode(
-            x=alt.X("documents:Q", title="documents"),
-            y=alt.Y("language:N", sort="-x", title=None),
-            tooltip=["language", "documents", "words"],
-        )
+    chart = charts.bars(
+        langs, "language", "documents", count_title="documents", tooltip=["language", "documents", "words"]
     )
     chart_with_data("Languages", chart, langs, "languages")
 with right:
     top = st.slider("Top domains", min_value=5, max_value=50, value=15, step=5, key="top_domains")
     domains = common.query("top_domains", limit=top)
-    chart = (
-        alt.Chart(domains)
-        .mark_bar()
-        .encode(
-            x=alt.X("documents:Q", title="documents"),
-            y=alt.Y("domain:N", sort="-x", title=None),
-            tooltip=["domain", "documents"],
-        )
+    chart_with_data(
+        "Top domains", charts.bars(domains, "domain", "documents", count_title="documents"), domains, "domains"
     )
-    chart_with_data("Top domains", chart, domains, "domains")
 
 left, right = st.columns(2)
 with left:
     tlds = common.query("tlds", limit=20)
-    chart = (
-        alt.Chart(tlds)
-        .mark_bar()
-        .encode(x=alt.X("tld:N", sort="-y", title=None), y="documents:Q", tooltip=["tld", "documents"])
-    )
+    chart = charts.bars(tlds, "tld", "documents", count_title="documents", horizontal=False)
     chart_with_data("Top-level domains", chart, tlds, "tlds")
 with right:
-    granularity = st.radio("Crawl dates per", ["day", "month"], horizontal=True, key="date_granularity")
+    granularity = charts.time_unit(ov["first_date"], ov["last_date"])
     dates = common.query("crawl_dates", granularity=granularity)
-    as_date = pl.col("period") if granularity == "day" else pl.col("period") + "-01"
-    plotted = dates.with_columns(as_date.str.to_date("%Y-%m-%d", strict=False).alias("when"))
-    unit = "yearmonthdate" if granularity == "day" else "yearmonth"
-    chart = (
-        alt.Chart(plotted)
-        .mark_bar()
-        .encode(
-            x=alt.X(f"{unit}(when):T", title="fetch date"),
-            y=alt.Y("documents:Q"),
-            tooltip=[alt.Tooltip("period:N", title=granularity), "documents"],
-        )
-    )
-    chart_with_data("Crawl dates", chart, dates, "crawl_dates")
+    chart_with_data("Crawl dates", charts.timeline(dates, granularity), dates, "crawl_dates")
+    st.caption(f"Documents per {granularity} of fetch, chosen from the span of the dates.")
 
 funnel = common.query("funnel")
-chart = (
-    alt.Chart(funnel)
-    .mark_bar()
-    .encode(
-        x=alt.X("records:Q"),
-        y=alt.Y("step:N", sort=funnel["step"].to_list(), title=None),
-        tooltip=["step", "records", "removed"],
-    )
-)
-labels = chart.mark_text(align="left", dx=3).encode(text="records:Q")
+chart = charts.bars(
+    funnel, "step", "records", count_title="records", sort=funnel["step"].to_list(), log=False,
+    tooltip=["step", alt.Tooltip("records:Q", format=",d"), alt.Tooltip("removed:Q", format=",d")],
+)  # fmt: skip
+labels = chart.mark_text(align="left", dx=3).encode(text=alt.Text("records:Q", format=",d"), color=alt.value("black"))
 chart_with_data("Funnel: input records → documents", chart + labels, funnel, "funnel")
-st.caption("From the manifest's counts. Every input record ends either in the documents or in the ledger.")
+st.caption(
+    "From the manifest's counts. Every input record ends either in the documents or in the ledger; each step "
+    "says what is left after it (the Removals page gives the reasons, under the same step names)."
+)
 
 opened = common.release()
 proofs.commitments_panel(opened.path, opened.manifest)

@@ -12,7 +12,8 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from audit_app import common, lineage, queries
+from audit_app import charts, common, lineage, queries
+from pipeline.reasons import with_plain_names
 
 st.title("Releases")
 st.caption(
@@ -67,9 +68,11 @@ if derived.height:
     reg = info["registry"]
     if reg:
         cols = st.columns(3)
-        cols[0].metric("Registry entries", f"{reg.get('entries', 0):,}")
-        cols[1].metric("Registry as of", str(reg.get("as_of") or "-"))
-        cols[2].metric("Registry path", str(reg.get("path") or "-"))
+        cols[0].metric(
+            "Registry entries", f"{reg.get('entries', 0):,}", help="Opt-outs in force that this release applied."
+        )
+        cols[1].metric("Registry as of", str(reg.get("as_of") or "-"), help="When that registry state was taken.")
+        cols[2].metric("Registry path", str(reg.get("path") or "-"), help="Where the registry was read from.")
         st.caption("Registry state sha256 (recomputed by `apertura verify` from the registry files):")
         st.code(str(reg.get("sha256")), language=None)
     else:
@@ -113,8 +116,12 @@ except queries.ReleaseAccessError as err:
 
 cols = st.columns(4)
 # Metric labels are Markdown: release ids come from manifests, so they are escaped.
-cols[0].metric(f"Documents in {common.plain(data['old'])}", f"{data['kept']['old']:,}")
-cols[1].metric(f"Documents in {common.plain(data['new'])}", f"{data['kept']['new']:,}")
+cols[0].metric(
+    f"Documents in {common.plain(data['old'])}", f"{data['kept']['old']:,}", help="Documents of the earlier release."
+)
+cols[1].metric(
+    f"Documents in {common.plain(data['new'])}", f"{data['kept']['new']:,}", help="Documents of the later release."
+)
 cols[2].metric("Left", f"{data['removed']:,}", help="In the earlier release, not in the later one.")
 cols[3].metric("Arrived", f"{data['added']:,}", help="In the later release, not in the earlier one.")
 if not data["removed"] and not data["added"]:
@@ -124,31 +131,22 @@ stem = common.file_stem(f"{data['old']}-{data['new']}")
 by_reason, by_domain = data["removed_by_reason"], data["removed_by_domain"]
 if by_reason.height:
     st.markdown("**Why documents left** (the later release's ledger: stage and reason)")
-    chart = (
-        alt.Chart(by_reason)
-        .mark_bar()
-        .encode(
-            x=alt.X("n:Q", title="documents"),
-            y=alt.Y("reason:N", sort="-x", title=None),
-            color=alt.Color("stage:N"),
-            tooltip=["stage", "reason", "n"],
-        )
-    )
+    by_reason = with_plain_names(by_reason)
+    chart = charts.bars(
+        by_reason, "reason", "n", count_title="documents", colour="step", colours=charts.stage_colours(),
+        colour_title="step", tooltip=["step", "reason", "what it means", alt.Tooltip("n:Q", format=",d")],
+    )  # fmt: skip
     st.altair_chart(chart, width="stretch")
     common.show_table(by_reason, key="diff_reasons", link_column=None, download=f"diff-{stem}-by-reason")
 if by_domain.height:
     st.markdown("**Left, by domain**")
     top = by_domain.group_by("domain").agg(pl.col("n").sum()).sort("n", "domain", descending=[True, False]).head(20)
-    chart = (
-        alt.Chart(by_domain.filter(pl.col("domain").is_in(top["domain"].implode())))
-        .mark_bar()
-        .encode(
-            x=alt.X("sum(n):Q", title="documents"),
-            y=alt.Y("domain:N", sort="-x", title=None),
-            color=alt.Color("reason:N"),
-            tooltip=["domain", "reason", "n"],
-        )
-    )
+    shown = by_domain.filter(pl.col("domain").is_in(top["domain"].implode()))
+    chart = charts.bars(
+        shown, "domain", "n", count_title="documents", colour="reason",
+        colours={r: charts.STAGE_COLOUR["optout"] for r in shown["reason"].unique() if r.startswith("optout_")},
+        colour_title="reason", tooltip=["domain", "reason", alt.Tooltip("n:Q", format=",d")], log=False,
+    )  # fmt: skip
     st.altair_chart(chart, width="stretch")
     common.show_table(by_domain, key="diff_domains", link_column=None, download=f"diff-{stem}-by-domain")
 if data["added_by_domain"].height:

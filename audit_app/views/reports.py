@@ -20,7 +20,7 @@ def _reports(path: str, manifest_sha: str, provider: str, model: str) -> dict[st
     from pipeline.reports.datasheet import build_datasheet
     from pipeline.reports.eu_summary import SummaryOptions, build_summary, summary_html, summary_markdown
 
-    options = SummaryOptions(inspect_inputs=False, provider=provider or None, model=model or None)
+    options = SummaryOptions(inspect_inputs=False, provider=provider or None, model=model or None, ask_as="words")
     summary = build_summary(Path(path), options)
     return {
         "md": summary_markdown(summary),
@@ -35,8 +35,8 @@ st.title("Reports")
 release = common.release()
 st.caption(
     "The EU AI Act Art. 53(1)(d) public summary (AI Office template, July 2025), Croissant JSON-LD and a datasheet, "
-    "computed with DuckDB from this release. The same files come from `apertura report eu-summary` and "
-    "`apertura report croissant`."
+    "computed with DuckDB from this release. The same files come from the command line (`apertura report`), where "
+    "the fields the release cannot know can all be given."
 )
 with st.form("report-options"):
     provider = st.text_input("Provider name and contact (section 1.1)", max_chars=300)

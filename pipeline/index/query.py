@@ -537,7 +537,7 @@ class MembershipIndex:
             )
         summary.append(
             "Records removed as opted out carry no text, so a text cannot be matched to them: "
-            "check the page's --url or --domain as well."
+            "check the page's URL or its domain as well."
         )
         return Report(
             release=self.release_id,

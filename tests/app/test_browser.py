@@ -4,11 +4,11 @@ rendered by Debian's headless Chromium, assertions on the rendered DOM, whose te
 
 Chromium is driven over its DevTools protocol on a pipe (`--remote-debugging-pipe`, no extra package): load a
 page, wait until Streamlit's script run has finished, the expected text is there and the DOM has stopped
-changing, then read it and save a screenshot under the test's tmp dir. (`--dump-dom --virtual-time-budget`
-was tried first: virtual time runs out before Streamlit's websocket delivers the page in about 4 of 5 loads
-here, so it cannot be a reliable test.)
+changing, then read it and save a screenshot in `screenshots/` (ignored by git), one per page, for review.
+(`--dump-dom --virtual-time-budget` was tried first: virtual time runs out before Streamlit's websocket delivers
+the page in about 4 of 5 loads here, so it cannot be a reliable test.)
 
-Four page loads in one browser. Skipped when /usr/bin/chromium is absent; CI installs it (.ci/run)."""
+Every page loaded in one browser. Skipped when /usr/bin/chromium is absent; CI installs it (.ci/run)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,9 @@ FLAGS = [
     "--remote-debugging-pipe",
 ]
 DONE = '[data-test-script-state="notRunning"]'  # Streamlit's marker of a finished script run
+# Placeholders Streamlit draws while an element (a chart, a table) is still loading: a screenshot waits for them.
+SKELETON = '.stSkeleton, [data-testid^="stSkeleton"]'
+
 PAGE_TIMEOUT = 30.0  # seconds for one page to finish rendering
 # Installed before any page script runs: records instead of showing any alert/confirm/prompt a page would open.
 TRAP = (
@@ -135,6 +138,7 @@ class Browser:
             wanted = json.dumps([ready] if isinstance(ready, str) else list(ready))
             probe = (
                 f"(() => document.querySelector({json.dumps(DONE)}) && document.body"
+                f" && !document.querySelector({json.dumps(SKELETON)})"
                 f" && {wanted}.every((t) => document.body.textContent.includes(t))"
                 " ? {html: document.documentElement.outerHTML, alerts: window.__alerts || []} : null)()"
             )
@@ -182,9 +186,13 @@ def browser(tmp_path_factory):
     started.close()
 
 
+SHOTS = REPO / "screenshots"  # ignored by git: every page as the browser drew it, for review (README shows two)
+
+
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("screenshots")
+def shots() -> Path:
+    SHOTS.mkdir(exist_ok=True)
+    return SHOTS
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +322,22 @@ def test_rights_holder_and_releases_in_chromium(server, browser, counts, shots):
     assert "Every release in this data directory" in text and "Lineage" in text
     assert "No derived release yet" in text  # the browser tests' data root holds one release built from inputs
     assert "Traceback" not in text and not page["alerts"]
+
+
+def test_removals_dedup_and_reports_in_chromium(server, browser, counts, shots, app_release):
+    """The other pages, drawn for review: the removals with their plain reasons, the planted near duplicate with
+    its differences highlighted (escaped text, own tags only), the reports."""
+    page = browser.render(f"{server}/removals", "Examples", shots / "removals.png")
+    text = page["text"]
+    assert "By step and reason" in text and "Traceback" not in text and not page["alerts"]
+    _, release, manifest, _ = app_release
+    docs = pl.read_parquet(table_files(release, manifest, "documents"), columns=["id", "url"])
+    keeper = docs.filter(pl.col("url") == "http://de.news.test/article/1")["id"][0]  # tests/app/test_dedup.py NEAR
+    page = browser.render(f"{server}/dedup?cluster={quote(keeper, safe='')}", "Zwischenbemerkung", shots / "dedup.png")
+    assert re.search(r'<ins class="apertura-diff">[^<]*Zwischenbemerkung', page["html"]), page["html"][-3000:]
+    assert "Traceback" not in page["text"] and not page["alerts"]
+    page = browser.render(f"{server}/reports", "Public Summary of Training Content", shots / "reports.png")
+    assert "give --" not in page["text"] and "Traceback" not in page["text"] and not page["alerts"]
+    assert all(
+        (shots / f"{name}.png").stat().st_size > 1000 for name in ("removals", "dedup", "reports")
+    )

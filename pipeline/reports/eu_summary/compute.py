@@ -17,11 +17,11 @@ from typing import Literal
 import duckdb
 import pyarrow as pa
 
+from pipeline.reasons import reason_text
 from pipeline.release_read import MANIFEST, load_manifest, lock, table_files
 from pipeline.reports.eu_summary.inputs import behaviour, classify, crawlers, read_warcinfo
 from pipeline.reports.eu_summary.model import (
     CATEGORIES,
-    REASON_TEXT,
     Category,
     Count,
     EUSummary,
@@ -50,7 +50,10 @@ REGISTRY_REASON = "optout_registry"  # ledger reason of a registry removal (pipe
 BOOKKEEPING_STAGES = {"registry": "optout", "derive": "optout"}
 
 
-def _placeholder(option: str) -> str:
+def _placeholder(option: str, opts: SummaryOptions) -> str:
+    """What an unset option prints: its flag for the command line, its name in words in the app (no flags there)."""
+    if opts.ask_as == "words":
+        return f"[not recorded in the release; {option.replace('-', ' ')} not given]"
     return f"[not recorded in the release: give --{option}]"
 
 
@@ -235,7 +238,7 @@ def _tdm(con, release: Path, manifest: dict, opts: SummaryOptions) -> TdmSection
     )
     return TdmSection(
         enabled=bool(optout.get("enabled", False)),
-        signatory=opts.code_of_practice_signatory or _placeholder("code-of-practice"),
+        signatory=opts.code_of_practice_signatory or _placeholder("code-of-practice", opts),
         agents=list(optout.get("agents", [])),
         signals=signals,
         policy_files=files,
@@ -251,13 +254,6 @@ def _tdm(con, release: Path, manifest: dict, opts: SummaryOptions) -> TdmSection
         removals_without_evidence=unexplained,
         check_passed=(violations == 0 and unexplained == 0) if evidence else None,
     )
-
-
-def _reason_text(reason: str) -> str:
-    for prefix, text in REASON_TEXT.items():
-        if reason.startswith(prefix):
-            return text
-    return ""
 
 
 def _filters(config: dict) -> list[str]:
@@ -308,7 +304,7 @@ def _removal(con, release: Path, manifest: dict, opts: SummaryOptions, documents
         manifest_by_ledger_stage[ledger_stage] += n
     order = [ledger for stage, ledger, _ in funnel if stage == ledger]
     reasons = sorted(
-        (ReasonCount(stage=s, reason=r, records=n, description=_reason_text(r)) for s, r, n in rows),
+        (ReasonCount(stage=s, reason=r, records=n, description=reason_text(r, s)) for s, r, n in rows),
         key=lambda c: (order.index(c.stage) if c.stage in order else len(order), -c.records, c.reason),
     )
     records_in = documents + sum(by_stage.values())
@@ -346,7 +342,7 @@ def _removal(con, release: Path, manifest: dict, opts: SummaryOptions, documents
         filters=_filters(manifest.get("config", {})),
         measures=opts.illegal_content_measures
         or "This pipeline applies no classifier or blocklist for illegal content; "
-        + _placeholder("illegal-content-measures"),
+        + _placeholder("illegal-content-measures", opts),
     )
 
 
@@ -393,12 +389,12 @@ def build_summary(release: Path, options: SummaryOptions | None = None) -> EUSum
 
     totals = _totals(con, None, opts.tokens_per_word)
     general = General(
-        provider=opts.provider or _placeholder("provider"),
+        provider=opts.provider or _placeholder("provider", opts),
         authorised_representative=opts.authorised_representative
-        or "not applicable / " + _placeholder("authorised-representative"),
-        model=opts.model or _placeholder("model"),
-        model_dependencies=opts.model_dependencies or "none stated / " + _placeholder("model-dependencies"),
-        placement_date=opts.placement_date or _placeholder("placement-date"),
+        or "not applicable / " + _placeholder("authorised-representative", opts),
+        model=opts.model or _placeholder("model", opts),
+        model_dependencies=opts.model_dependencies or "none stated / " + _placeholder("model-dependencies", opts),
+        placement_date=opts.placement_date or _placeholder("placement-date", opts),
         summary_version=opts.summary_version,
         last_update=opts.last_update or datetime.now(UTC).date().isoformat(),
         release_id=manifest["release_id"],

@@ -40,21 +40,6 @@ CATEGORIES: dict[str, str] = {
     "other": "2.6. Other sources of data",
 }
 
-REASON_TEXT: dict[str, str] = {
-    "read_unparsable": "damaged input bytes that are no readable record (an unreadable span, or a record whose framing "
-    "is broken): each span is one ledger row with its file, byte offset and length",
-    "read_truncated": "a record cut short in the input file (its block ends before its declared length)",
-    "read_": "not a usable web document (HTTP status, MIME type, size, empty body, or a site policy file)",
-    "extract_": "no main text could be extracted (undecodable or no text)",
-    "language_": "language not kept, or identification score below the threshold",
-    "gopher_": "Gopher quality/repetition rules (Rae et al. 2021)",
-    "c4_": "C4 rules (Raffel et al. 2020)",
-    "fineweb_": "FineWeb heuristics (Penedo et al. 2024)",
-    "pii_": "personal data that could not be replaced",
-    "dedup_exact": "exact duplicate of a kept document (normalised-text hash)",
-    "dedup_near": "near duplicate of a kept document (MinHash LSH over word n-grams)",
-    "optout_": "reservation of rights for text and data mining (see 3.1)",
-}
 SIGNAL_TEXT: dict[str, str] = signal_texts()  # signal -> plain text, from the family declarations
 
 
@@ -82,6 +67,9 @@ class SummaryOptions(BaseModel):
     code_of_practice_signatory: str | None = Field(None, description="3.1 Signatory of the GPAI Code of Practice?")
     illegal_content_measures: str | None = Field(None, description="3.2 Measures beyond this pipeline's filters.")
     other_information: str | None = Field(None, description="3.3 Other information (optional).")
+    ask_as: Literal["flag", "words"] = Field(
+        "flag", description="How an unset option is asked for: as its command-line flag, or in words (the app)."
+    )
 
 
 # ---- the data model (the JSON output; Markdown and HTML render it) ----------------------------------

@@ -40,7 +40,7 @@ How records map to rows, and what happens when a file is damaged:
 
 Around the reader: the bytes it reads (a tape to go back on, gzip members) are `tape.py`'s, the rows and the
 accounting of spans `record_rows.py`'s (shared with the ARC reader, `arc.py`), reading a file in planned pieces
-`warc_plan.py`'s. The framing state machine (`_WarcReader`) stays one module of ~600 lines: its states (in a
+`warc_plan.py`'s. The framing state machine (`_WarcReader`) stays one module of ~700 lines: its states (in a
 record's header, its block, a damaged region, a scan for the next record, gzip or plain) share one tape
 position, one record being framed and one running account of spans, and each transition reads and moves all
 three, so split apart each piece would need the whole state.

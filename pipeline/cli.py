@@ -1,6 +1,11 @@
 """`apertura`: the data engineer's command line. Thin: each command parses, calls one function, prints.
 
 Heavy libraries are imported inside commands so `apertura --help` stays fast.
+
+Over 500 lines because it holds many commands (run, verify, show, stats, optout-status, demo, app, release
+derive/diff/publish), each of which parses, calls its home module (`pipeline.api`, `lookup`, `verify`, `derive`,
+`publish`) and prints; the longest are printing. The other command groups live beside their code (`crawl/cli.py`,
+`index/cli.py`, `proofs/cli.py`, `reports/cli.py`, `optout_cli.py`, `sample_web_cli.py`).
 """
 
 from __future__ import annotations

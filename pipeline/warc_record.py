@@ -15,6 +15,9 @@ a record that reads as fine is re-checked as fine, and a digest written in hex i
 * HTTP: a `response` record whose Content-Type is `application/http` (or whose block starts with `HTTP/1.`)
   carries an HTTP head; its body is de-chunked when chunked and its Content-Encoding (gzip, deflate, br,
   zstd) undone, never to more than the size limit (`decode_body`, `gunzip_members`: bounded decompression).
+
+One module of ~600 lines, in sections (heads, digests, bodies, a record's fields, a stored record) that are the
+steps of parsing one record: kept whole so that what a record's bytes mean is read in one place.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from pipeline.crawl.state import CrawlError, CrawlState, CrawlSummary, Item, Ori
 from pipeline.crawl.urls import BadUrl, Scope, canonicalize, extract_links, origin
 from pipeline.crawl.warc import Exchange, WarcFiles, exchange_records, metadata_record, warcinfo_fields
 from pipeline.optout import robots as rb
-from pipeline.sources.warc import decode_body
+from pipeline.warc_record import decode_body
 
 CRAWL_PREFIX = "crawl"
 SNAPSHOT_PREFIX = "robots-snapshot"

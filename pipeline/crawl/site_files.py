@@ -22,7 +22,7 @@ from pipeline.crawl.urls import BadUrl, canonicalize, origin
 from pipeline.crawl.warc import Exchange, WarcFiles, exchange_records, metadata_record
 from pipeline.optout import robots as rb
 from pipeline.optout.families import after_robots
-from pipeline.sources.warc import decode_body
+from pipeline.warc_record import decode_body
 
 
 def robots_skip_record(url: str, robots: rb.Robots, token: str, rule: str, **extra: Any) -> Any:

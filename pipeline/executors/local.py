@@ -37,7 +37,7 @@ from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
 from pipeline.sources.base import ReadReport
 from pipeline.sources.inputs import read_input
 from pipeline.sources.policy_scan import load_policies
-from pipeline.sources.warc import BatchPlan, read_planned_pieces
+from pipeline.sources.warc_plan import BatchPlan, read_planned_pieces
 from pipeline.staging import Shard
 from pipeline.steps.base import Step
 from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA

@@ -5,9 +5,10 @@
 the checks for `apertura verify`. See `build.py` for the layout and `query.py` for how answers are proven.
 """
 
+from pipeline.index.answers import Match, Report, SearchReport, Span
 from pipeline.index.build import MembershipIndexError, build_index
 from pipeline.index.config import IndexConfig
-from pipeline.index.query import Match, MembershipIndex, Report, SearchReport, Span, open_index
+from pipeline.index.query import MembershipIndex, open_index
 from pipeline.index.verify import verify_index
 
 __all__ = [

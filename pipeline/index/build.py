@@ -22,6 +22,10 @@ sha256 of the release's `manifest.json`):
 Memory while building is bounded by the batch sizes, not the release: documents stream batch by batch into
 DuckDB (itself under a memory limit), the full-text shards and temporary files; what is held whole is a few
 fixed-size numpy arrays per entry (one LSH band at a time: 24 bytes per entry) and the sketch's bit array.
+
+One module of ~600 lines: one builder (`_Builder`) writes every file of the layout above from one pass over the
+release, under one temporary directory renamed at the end; its helpers (batches, row writers, text shards) serve
+that pass only.
 """
 
 from __future__ import annotations

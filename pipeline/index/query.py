@@ -7,6 +7,11 @@ and rule, and duplicates with the kept document they duplicate.
 
 A text is compared as the release stores texts (`pipeline.text_identity`): its format characters do not
 count, and its personal data is replaced by the placeholders the release's pii step used.
+
+The answers' shapes are `answers.py`'s and the text comparison (offsets, shared spans, verified Jaccard)
+`compare.py`'s. What stays here, ~700 lines, is one `MembershipIndex`: its checks (text, URL, domain) and
+search share the open index (the entries database, the sketch, the LSH keys, the full-text shards) and its
+helpers (candidates, entry rows, removed copies and the duplicates they point to), so it is kept whole.
 """
 
 from __future__ import annotations
@@ -14,8 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from dataclasses import asdict, dataclass, field
-from difflib import SequenceMatcher
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,18 @@ import numpy as np
 import polars as pl
 
 from pipeline import url_identity
-from pipeline.fingerprints import add_dedup_keys, band_keys, shingle_hashes
+from pipeline.fingerprints import add_dedup_keys, band_keys
+from pipeline.index.answers import (
+    IN,
+    NOT_IN,
+    PARTLY,
+    SPAN_TEXT_CHARS,
+    Match,
+    Report,
+    SearchHit,
+    SearchReport,
+    Span,
+)
 from pipeline.index.build import (
     FORMAT,
     FORMAT_VERSION,
@@ -32,13 +47,12 @@ from pipeline.index.build import (
     MembershipIndexError,
     manifest_sha256,
 )
+from pipeline.index.compare import jaccard, query_offsets, shared_spans, shingle_sets, word_offsets
 from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, word_list, words
 from pipeline.release_read import ENTRIES_DB, ReleaseError, index_files, load_manifest, open_database
 from pipeline.text_identity import (
-    FORMAT_CHARACTERS,
-    has_format,
     normalise_text,
     release_form_changes,
     release_redaction,
@@ -49,169 +63,16 @@ _EMPTY = np.uint32(0xFFFFFFFF)
 MAX_BUCKET = 2_000  # LSH bucket members examined per band (a huge bucket is boilerplate; its best are kept)
 MAX_PHRASES = 12  # sketch hits sent to the full-text index as phrase queries (spread over the text)
 MAX_SEARCH_CHARS = 1_000
-SPAN_TEXT_CHARS = 400
-IN, PARTLY, NOT_IN = "in", "partly in", "not in"
-
-
-@dataclass
-class Span:
-    """A run of words shared, in order, by the query and a document (offsets are characters of the text as
-    pasted and of the document's text in the release)."""
-
-    words: int
-    query_start: int
-    query_end: int
-    doc_start: int
-    doc_end: int
-    text: str  # as it appears in the document (cut at SPAN_TEXT_CHARS)
-
-
-@dataclass
-class Match:
-    """One document (status 'in') or removed record (status 'removed') and how it matches the query."""
-
-    id: str
-    status: str
-    how: list[str]
-    url: str | None = None
-    domain: str | None = None
-    language: str | None = None
-    title: str | None = None
-    estimated_jaccard: float | None = None  # MinHash estimate (signature agreement)
-    jaccard: float | None = None  # verified on the texts: word 5-gram shingle sets
-    overlap: float | None = None  # share of the query's words inside verified shared spans
-    spans: list[Span] = field(default_factory=list)
-    stage: str | None = None
-    reason: str | None = None
-    detail: str | None = None
-    duplicate_of: str | None = None
-    duplicate_of_url: str | None = None
-
-
-@dataclass
-class Report:
-    """The answer to `check`: verdict, the evidence, and how far the sketch can be trusted."""
-
-    release: str
-    query: dict[str, Any]
-    verdict: str
-    summary: list[str]
-    matches: list[Match] = field(default_factory=list)
-    removed: list[Match] = field(default_factory=list)
-    counts: dict[str, Any] = field(default_factory=dict)
-    sketch: dict[str, Any] = field(default_factory=dict)
-    index: dict[str, Any] = field(default_factory=dict)
-    elapsed_ms: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class SearchHit:
-    id: str
-    url: str | None
-    title: str | None
-    language: str | None
-    status: str
-    score: float
-    snippet: str
-    highlights: list[tuple[int, int]]  # character ranges inside `snippet`
-
-
-@dataclass
-class SearchReport:
-    release: str
-    query: str
-    language: str | None
-    total: int
-    hits: list[SearchHit]
-    elapsed_ms: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _offsets(text: str, tokens: list[str]) -> list[tuple[int, int]]:
-    """Character offsets of each word in `text`, found in order in the lower-cased text; format characters,
-    which words skip, are skipped in the search and counted in the offsets."""
-    kept = [i for i, c in enumerate(text) if c not in FORMAT_CHARACTERS] if has_format(text) else None
-    visible = "".join(text[i] for i in kept) if kept is not None else text
-    lower = visible.lower()
-    if len(lower) != len(visible):  # a few characters change length when lower-cased: offsets approximate
-        lower = "".join(c.lower()[:1] or c for c in visible)
-    out, pos = [], 0
-    for token in tokens:
-        k = lower.find(token, pos)
-        if k < 0:
-            out.append((pos, pos))
-        else:
-            out.append((k, k + len(token)))
-            pos = k + len(token)
-    if kept is None:
-        return out
-    at = [*kept, len(text)]  # a visible offset -> its offset in `text`
-    return [(at[a], at[b - 1] + 1 if b > a else at[a]) for a, b in out]
-
-
-def _query_offsets(raw: str, tokens: list[str]) -> list[tuple[int, int]]:
-    """Offsets in the pasted text `raw` of the words `tokens` of its release form. Where the release form has a
-    placeholder for personal data, the placeholder's words point at the passage it replaced."""
-    raw_tokens = word_list(raw)
-    if raw_tokens == tokens:
-        return _offsets(raw, tokens)
-    raw_offsets = _offsets(raw, raw_tokens)
-    out: list[tuple[int, int]] = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(a=tokens, b=raw_tokens).get_opcodes():
-        if tag == "equal":
-            out += raw_offsets[j1:j2]
-        elif i2 > i1:
-            start = raw_offsets[j1][0] if j2 > j1 else raw_offsets[j1 - 1][1] if j1 else 0
-            out += [(start, raw_offsets[j2 - 1][1] if j2 > j1 else start)] * (i2 - i1)
-    return out
-
-
 def _stored_text(doc: Any) -> str:
     """A full-text entry's text as the release holds it (`text` is indexed without format characters)."""
     original = doc.get_first("original")
     return original.decode("utf-8") if original is not None else (doc.get_first("text") or "")
-
-
-def shared_spans(query: list[str], doc: list[str], n: int) -> list[tuple[int, int, int]]:
-    """(query start, query end, doc start) of maximal word runs of at least n words found in order in both."""
-    if len(query) < n or len(doc) < n:
-        return []
-    first: dict[tuple[str, ...], int] = {}
-    for j in range(len(doc) - n + 1):
-        first.setdefault(tuple(doc[j : j + n]), j)
-    spans, i = [], 0
-    while i <= len(query) - n:
-        j = first.get(tuple(query[i : i + n]))
-        if j is None:
-            i += 1
-            continue
-        length = n
-        while i + length < len(query) and j + length < len(doc) and query[i + length] == doc[j + length]:
-            length += 1
-        spans.append((i, i + length, j))
-        i += length
-    return spans
-
-
-def _shingles(texts: list[str], n: int) -> list[np.ndarray]:
-    """Distinct dedup shingle hashes (the ones MinHash signatures are made of) of each text."""
-    shingles, n_sh = shingle_hashes(pl.Series(texts, dtype=pl.String), n)
-    bounds = np.concatenate([[0], np.cumsum(n_sh)])
-    return [np.unique(shingles[bounds[i] : bounds[i + 1]]) for i in range(len(texts))]
-
-
-def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    union = len(np.union1d(a, b))
-    return len(np.intersect1d(a, b, assume_unique=True)) / union if union else 0.0
 
 
 def _pct(x: float) -> str:
@@ -447,9 +308,9 @@ class MembershipIndex:
         info = self._entries(candidates)
         texts = {e: phrase[e] for e in candidates if e in phrase}
         texts |= self._texts([e for e in candidates if info.get(e, {}).get("has_text") and e not in phrase])
-        shingles = _shingles([released, *texts.values()], dedup["ngram_size"])
+        shingles = shingle_sets([released, *texts.values()], dedup["ngram_size"])
         q_shingles, by_entry = shingles[0], dict(zip(texts, shingles[1:], strict=True))
-        q_offsets = _query_offsets(raw, tokens)
+        q_offsets = query_offsets(raw, tokens)
         matches: dict[int, Match] = {}
         covered_in = np.zeros(len(tokens), dtype=bool)
         for e in candidates:
@@ -462,10 +323,10 @@ class MembershipIndex:
                 m.estimated_jaccard = round(estimates[e], 4)
             if e in texts:
                 doc_text = texts[e]
-                m.jaccard = round(_jaccard(q_shingles, by_entry[e]), 4)
+                m.jaccard = round(jaccard(q_shingles, by_entry[e]), 4)
                 doc_tokens = words(pl.Series([doc_text]))[0].to_list()
                 spans = shared_spans(tokens, doc_tokens, max(span_n, 1)) if span_n else []
-                d_offsets = _offsets(doc_text, doc_tokens) if spans else []
+                d_offsets = word_offsets(doc_text, doc_tokens) if spans else []
                 covered = np.zeros(len(tokens), dtype=bool)
                 for qa, qb, da in spans:
                     covered[qa:qb] = True

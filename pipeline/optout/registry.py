@@ -15,6 +15,10 @@ gives it (and matched by that module's coverage rules, on the URL's identity, ne
 `effective_from` is an ISO 8601 instant with a time zone, or `now`, stored as UTC; instants are compared as
 instants. A registry file that does not hold what an entry must (a column, a known kind, a value, a whole
 MinHash, a readable instant) makes the registry unreadable, with one line naming the file.
+
+Slightly over 500 lines, one concern: the registry's files, their checks at the door and at reading, and how
+its entries match records; the matching reads the entries in their stored forms (normalised domains and
+prefixes, text fingerprints), so it stays beside them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 `read_input` is the one entry point the runner uses; it opens the input as a byte stream (`streams.py`: the
 input's sha256 and size come out of the same single pass that parses it, a URL is streamed like a local file)
-and dispatches to the WARC/WET/ARC reader (`warc.py`) or the Parquet/JSONL reader (`tabular.py`).
+and dispatches to the WARC/WET reader (`warc.py`), the ARC reader (`arc.py`) or the Parquet/JSONL reader
+(`tabular.py`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import ReadConfig
-from pipeline.sources import tabular, warc
+from pipeline.sources import arc, tabular, warc
 from pipeline.sources.base import ReadReport
 from pipeline.sources.streams import InputError, is_url, open_stream
 
@@ -187,7 +188,7 @@ def read_input(
     if fmt in ("warc", "wet", "arc"):
         stream = open_stream(spec)
         if fmt == "arc":
-            return warc.read_arc(stream, report, batch_size=batch_size, read_config=read_config), report
+            return arc.read_arc(stream, report, batch_size=batch_size, read_config=read_config), report
         gzip_name = (urlsplit(spec).path if is_url(spec) else spec).lower().endswith(".gz")
         batches = warc.read_warc(stream, report, batch_size=batch_size, read_config=read_config, gzip_name=gzip_name)
         return batches, report

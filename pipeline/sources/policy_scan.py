@@ -23,7 +23,8 @@ from pipeline.optout.families import policy_url_pattern
 from pipeline.optout.policies import PolicyIndex, redirect_target
 from pipeline.sources.base import RECORD_SCHEMA, ReadReport
 from pipeline.sources.inputs import detect_format, read_input
-from pipeline.sources.warc import GZIP_MAGIC, BatchPlan, clean, read_window, record_members
+from pipeline.sources.warc_plan import BatchPlan, clean, read_window, record_members
+from pipeline.warc_record import GZIP_MAGIC
 
 HTTP_FORMATS = ("warc", "arc")  # formats whose records carry HTTP responses (and so policy files)
 

@@ -54,6 +54,9 @@ vault      en        robots.txt answers 503 (→ disallow all, RFC 9309 §2.3.1.
 
 Every response is logged in ``SampleWeb.requests`` (site, method, path, user agent, time), so
 tests can check politeness and that no disallowed URL was fetched.
+
+One module of ~700 lines, most of it the sites' declarations (data): the ground truth is derived from the same
+declarations the servers render and serve, so the fixture and its expected outcomes cannot drift apart.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""WARC / WET (framed here) and ARC (warcio) readers: one row per eligible record, every byte accounted for.
+"""WARC / WET reader (framed here): one row per eligible record, every byte accounted for.
 
 How records map to rows, and what happens when a file is damaged:
 
-* Eligible records are `response`, `resource` and `conversion` (WET) records, and ARC responses; each
-  becomes one row. Every record, eligible or not, is counted by its WARC-Type in
-  `ReadReport.records_by_type`, and its bytes in `ReadReport.bytes_by_type`.
+* Eligible records are `response`, `resource` and `conversion` (WET) records; each becomes one row. Every
+  record, eligible or not, is counted by its WARC-Type in `ReadReport.records_by_type`, and its bytes in
+  `ReadReport.bytes_by_type`.
 * `warc_record_offset`/`warc_record_length` address the record's bytes as stored: for gzip, the record's
   gzip member(s) up to the next record's member; for a plain file, the record up to the next record.
   `seek(offset); read(length)` (then gunzip those members) gives back exactly that record, and the spans of
@@ -37,27 +37,39 @@ How records map to rows, and what happens when a file is damaged:
   'read_bad_encoding'. WET `conversion` records give `text` (UTF-8, errors replaced), no payload.
 * Only a failing input stream (an I/O error, a dropped connection) stops reading: `read_stopped` says
   where and why, and the rest of what arrived is one unreadable span.
+
+Around the reader: the bytes it reads (a tape to go back on, gzip members) are `tape.py`'s, the rows and the
+accounting of spans `record_rows.py`'s (shared with the ARC reader, `arc.py`), reading a file in planned pieces
+`warc_plan.py`'s. The framing state machine (`_WarcReader`) stays one module of ~700 lines: its states (in a
+record's header, its block, a damaged region, a scan for the next record, gzip or plain) share one tape
+position, one record being framed and one running account of spans, and each transition reads and moves all
+three, so split apart each piece would need the whole state.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import zlib
-from collections import deque
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 from isal import isal_zlib
-from warcio.archiveiterator import ArchiveIterator as WarcioArchiveIterator
 
 from pipeline.config import ReadConfig
-from pipeline.optout.families import site_file_family
-from pipeline.sources.base import UNREADABLE, ReadReport, empty_records, normalise_date, rows_to_frame
-from pipeline.sources.streams import CHUNK, HashingReader, InputError, finish_stream
+from pipeline.sources.base import ReadReport
+from pipeline.sources.record_rows import (
+    FATAL,
+    NON_CHUNKED,
+    Collector,
+    Stop,
+    allowed,
+    drive,
+    fields_row,
+)
+from pipeline.sources.streams import HashingReader
+from pipeline.sources.tape import READ, GzipError, GzipMembers, Tape
 from pipeline.warc_record import (
     ELIGIBLE_RECORDS,
     GZIP_MAGIC,
@@ -66,332 +78,18 @@ from pipeline.warc_record import (
     RecordError,
     WarcHead,
     check_digest,
-    clean_uri,
-    decode_body,
     head_end,
     parse_http_head,
     parse_warc_head,
     record_fields,
-    split_content_type,
 )
 
-NON_CHUNKED = "non-chunked gzip: records are not individually addressable, recompress with `warcio recompress`"
-_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
-READ = 1 << 19  # bytes asked of the input (or the decompressor) at a time
 SCAN = 1 << 20  # bytes searched at a time for the next record after damage
 PROBE = 1 << 16  # compressed bytes inflated to see whether a gzip member starts a record
-
-Stop = tuple[int, str] | None  # (offset, error) where reading stopped; None when it reached the end
-
-# Row layout: positions of RECORD_SCHEMA's columns in a row list.
-(OFFSET, LENGTH, RTYPE, RECORD_ID, URL, DATE, DIGEST, STATUS, CTYPE, CHARSET,
- PAYLOAD, TEXT, ERROR, DETAIL, HEADERS, SITE_FILE) = range(16)  # fmt: skip
-_ROW_WIDTH = 16
-
-
-class Tape:
-    """The input's bytes, each read once through `stream` (which hashes them), with a way back: a position
-    since the last `release` can be read again, to look for the next record inside a damaged region. A local
-    file is re-read from the disk; a stream keeps those bytes in memory (at most RETAIN: older ones go)."""
-
-    RETAIN = 64 << 20
-
-    def __init__(self, stream: HashingReader, origin: int = 0) -> None:
-        self._stream = stream
-        self._disk = stream.rereadable
-        self.origin = origin  # file offset of the stream's first byte (a window of a file starts later)
-        self.pos = self.head = self.floor = origin + stream.tell()
-        self._kept: deque[bytes] = deque()
-        self._kept_start = self.pos
-        self._kept_bytes = 0
-
-    def tell(self) -> int:
-        return self.pos
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        n = READ if n is None or n < 0 else n
-        if self.pos < self.head:
-            n = min(n, self.head - self.pos)
-            data = self._stream.reread(n, self.pos - self.origin) if self._disk else self._replay(n)
-        else:
-            data = self._stream.read(n)
-            if data and not self._disk:
-                self._kept.append(data)
-                self._kept_bytes += len(data)
-                while self._kept_bytes > self.RETAIN and len(self._kept) > 1:
-                    old = self._kept.popleft()
-                    self._kept_bytes -= len(old)
-                    self._kept_start += len(old)
-            self.head += len(data)
-        self.pos += len(data)
-        return data
-
-    def read_full(self, n: int) -> bytes:
-        """`n` bytes, fewer only at the end of the input (`read` stops where replayed bytes end)."""
-        parts, got = [], 0
-        while got < n and (data := self.read(n - got)):
-            parts.append(data)
-            got += len(data)
-        return b"".join(parts)
-
-    def _replay(self, n: int) -> bytes:
-        at = self._kept_start
-        for chunk in self._kept:
-            if at + len(chunk) > self.pos:
-                i = self.pos - at
-                return chunk[i : i + n]
-            at += len(chunk)
-        return b""
-
-    def seek(self, pos: int) -> int:
-        """Go to `pos` (no earlier than what can still be read again); return where the tape now is."""
-        lowest = self.floor if self._disk else max(self.floor, self._kept_start)
-        self.pos = min(max(pos, lowest), self.head)
-        while self.pos < pos and self.read(min(READ, pos - self.pos)):
-            pass
-        return self.pos
-
-    def release(self, pos: int) -> None:
-        """Bytes before `pos` will not be read again."""
-        self.floor = max(self.floor, pos)
-        while self._kept and self._kept_start + len(self._kept[0]) <= self.floor:
-            self._kept_bytes -= len(self._kept[0])
-            self._kept_start += len(self._kept.popleft())
-
-
-class GzipError(OSError):
-    """Corrupt gzip data in a member."""
-
-
-class GzipMembers:
-    """Decompress a multi-member gzip stream and remember where every member starts.
-
-    `members` holds (decompressed start, compressed start) pairs, so a record's decompressed
-    position (fastwarc's `stream_pos` on the plain stream) maps to its gzip member exactly.
-    Errors are raised lazily: data decompressed before a corrupt spot is handed out first, so the
-    error surfaces only when somebody needs bytes beyond it.
-    """
-
-    def __init__(self, src: Any) -> None:
-        self._src = src
-        self._d: Any = None
-        self._in = b""
-        self._cpos = src.tell()
-        self._dpos = 0
-        self._current: tuple[int, int] | None = None
-        self._raise: GzipError | None = None
-        self.members: deque[tuple[int, int]] = deque()
-        self.end_c: int | None = None  # compressed offset just after the last complete member
-        self.truncated: tuple[int, int] | None = None  # member cut off by the end of the input
-        self.error: tuple[int, int] | None = None  # member whose data is corrupt
-        self.eof = False
-
-    def tell(self) -> int:
-        return self._dpos
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if self._raise is not None:
-            raise self._raise
-        if n is None or n < 0:
-            n = 1 << 20
-        parts: list[bytes] = []
-        got = 0
-        while not got and not self.eof:  # one inflate call: the caller joins what it needs
-            if not self._in:
-                self._in = self._src.read(CHUNK)
-                if not self._in:
-                    self.eof = True
-                    if self._d is not None:
-                        tail = self._d.flush()
-                        if tail:
-                            parts.append(tail)
-                            got += len(tail)
-                            self._dpos += len(tail)
-                        if self._d.eof:
-                            self.end_c = self._cpos
-                        else:
-                            self.truncated = self._current
-                        self._d = None
-                    break
-            if self._d is None:
-                self._d = isal_zlib.decompressobj(31)  # ISA-L: 2x zlib's inflate, the reader's main cost
-                self._current = (self._dpos, self._cpos)
-                self.members.append(self._current)
-            try:
-                out = self._d.decompress(self._in, n - got)
-            except isal_zlib.error as e:
-                assert self._current is not None
-                self.error = self._current
-                err = GzipError(f"corrupt gzip member at offset {self._current[1]}: {e}")
-                self._d = None
-                self.eof = True
-                if parts:
-                    self._raise = err
-                    break
-                raise err from None
-            if self._d.eof:
-                rest = self._d.unused_data
-                self._d = None
-            else:
-                rest = self._d.unconsumed_tail
-            self._cpos += len(self._in) - len(rest)
-            self._in = rest
-            if self._d is None:
-                self.end_c = self._cpos
-            if out:
-                parts.append(out)
-                got += len(out)
-                self._dpos += len(out)
-        return b"".join(parts)
-
-    def start_at(self, pos: int) -> int | None:
-        """Compressed offset of the (last) member that starts exactly at decompressed `pos`, if any."""
-        comp = None
-        for d, c in self.members:
-            if d == pos:
-                comp = c
-            elif d > pos:
-                break
-        return comp
-
-    def next_after(self, pos: int) -> tuple[int, int] | None:
-        """The first member starting after decompressed `pos`."""
-        for d, c in self.members:
-            if d > pos:
-                return d, c
-        return None
-
-    def containing(self, pos: int) -> int:
-        """Compressed offset of the member holding decompressed `pos` (0 if unknown)."""
-        comp = self.members[0][1] if self.members else 0
-        for d, c in self.members:
-            if d > pos:
-                break
-            comp = c
-        return comp
-
-    def prune(self, pos: int) -> None:
-        """Forget members wholly before `pos` (positions are only asked for in increasing order)."""
-        while len(self.members) >= 2 and self.members[1][0] <= pos:
-            self.members.popleft()
-
-
-# ---------------------------------------------------------------------------------------------
-# WARC framing: records, damaged regions and resynchronisation
-
-
-def _allowed(
-    status: int | None, ctype: str | None, cfg: ReadConfig, url: str | None, site_file: str | None = None
-) -> bool:
-    """Whether to hold the body in memory; a non-2xx status is judged (and explained) by the admit step,
-    and a site policy file (robots.txt, tdmrep.json, ai.txt, or a record the crawler marked as fetched for one)
-    is evidence for the opt-out step whatever its type."""
-    if status is not None and not 200 <= status <= 299:
-        return True
-    policy_file = site_file_family(url) is not None or site_file is not None
-    return (ctype is not None and ctype in cfg.content_types) or policy_file
 
 
 def _never(*_: Any) -> bool:
     return False
-
-
-def fields_row(f: Fields, offset: int, length: int | None = None) -> list:
-    """A RECORD_SCHEMA row (as a list, in column order) from what the one record parser read."""
-    return [offset, length, f.rtype, f.record_id, f.url, normalise_date(f.date), f.digest_header, f.status,
-            f.content_type, f.charset, f.payload, f.text, f.error, f.detail, f.http_headers, f.site_file]  # fmt: skip
-
-
-def row_bytes(row: tuple | list) -> int:
-    """What a record row holds in memory, for cutting batches by bytes: its payload or its text."""
-    body = row[PAYLOAD] if row[PAYLOAD] is not None else row[TEXT]
-    return len(body) if body is not None else 0
-
-
-class _Collector:
-    """Rows of the current batch, counted as they are made: `report.eligible == rows emitted`, and every
-    record's span (or unreadable span) follows the previous one, so together they cover the input. A batch
-    ends at `batch_size` rows or once its rows hold `max_bytes` of payload/text, whichever comes first."""
-
-    def __init__(self, report: ReadReport, batch_size: int, max_bytes: int, origin: int = 0) -> None:
-        self.report = report
-        report.bytes_by_type = report.bytes_by_type or type(report.records_by_type)()
-        self.batch_size = batch_size
-        self.max_bytes = max_bytes
-        self.rows: list[tuple] = []
-        self.bytes = 0  # payload/text bytes of `rows`
-        self.held: list[list] = []  # rows whose span runs to the end of the input (known once drained)
-        self.origin = origin  # file offset of the input's first byte (a window of a file starts later)
-        self.accounted = origin  # everything before this offset is in a record's or an unreadable span
-
-    def record(self, rtype: str, offset: int, length: int | None, row: list | None = None) -> None:
-        """Count one record (its row, when eligible) spanning [offset, offset + length); None: to the end."""
-        if offset < self.accounted or (length is not None and length < 0):
-            raise RuntimeError(f"reader bug: span {offset}+{length} overlaps bytes accounted up to {self.accounted}")
-        if offset > self.accounted:  # never happens by design; if it did, the gap would still be accounted for
-            self.unreadable(self.accounted, offset - self.accounted, "bytes between records that no reader read")
-        self.report.records_by_type[rtype] += 1
-        if length is not None:
-            self.report.bytes_by_type[rtype] += length
-            self.accounted = offset + length
-        if row is not None:
-            row[LENGTH] = length
-            if row[ERROR] in _DAMAGE:
-                self.report.damaged += 1
-            if length is None:
-                self.held.append(row)
-            else:
-                self.add(tuple(row))
-        elif length is None:
-            self.held.append([rtype, offset])
-
-    def unreadable(self, offset: int, length: int | None, why: str) -> None:
-        """A span that is no readable record: one row of its own (reason read_unparsable)."""
-        row: list = [None] * _ROW_WIDTH
-        row[OFFSET], row[RTYPE], row[ERROR] = offset, UNREADABLE, "read_unparsable"
-        size = "to the end of the input" if length is None else f"{length} bytes"
-        row[DETAIL] = " ".join(f"{size} at offset {offset} are no readable record: {why}".split())[:500]
-        self.record(UNREADABLE, offset, length, row)
-
-    def add(self, row: tuple) -> None:
-        self.rows.append(row)
-        self.bytes += row_bytes(row)
-
-    def full(self) -> bool:
-        return len(self.rows) >= self.batch_size or self.bytes >= self.max_bytes
-
-    def take(self) -> pl.DataFrame:
-        """The next batch: at most batch_size rows, and no more rows than reach max_bytes (at least one)."""
-        cut, held = 0, 0
-        while cut < min(len(self.rows), self.batch_size) and (cut == 0 or held < self.max_bytes):
-            held += row_bytes(self.rows[cut])
-            cut += 1
-        batch, self.rows = self.rows[:cut], self.rows[cut:]
-        self.bytes -= held
-        return rows_to_frame(batch)
-
-    def finish(self, size: int, stop: Stop) -> None:
-        """The input's size is known: held spans run to it, and any bytes still unaccounted become one span."""
-        size += self.origin
-        for held in self.held:
-            if len(held) == 2:  # a record without a row
-                rtype, offset = held
-            else:
-                rtype, offset = held[RTYPE], held[OFFSET]
-                held[LENGTH] = size - offset
-                self.add(tuple(held))
-            self.report.bytes_by_type[rtype] += size - offset
-            self.accounted = size
-        self.held.clear()
-        if size > self.accounted:
-            why = f"not read: {stop[1]}" if stop else "not read"
-            self.unreadable(self.accounted, size - self.accounted, why)
 
 
 class _Rec:
@@ -412,7 +110,7 @@ class _WarcReader:
     """Frames WARC records (plain, or gzip member by member) with the one record parser, and resynchronises
     after damage; see the module docstring."""
 
-    def __init__(self, stream: HashingReader, out: _Collector, cfg: ReadConfig, gzip_name: bool) -> None:
+    def __init__(self, stream: HashingReader, out: Collector, cfg: ReadConfig, gzip_name: bool) -> None:
         self.stream = stream
         self.tape = Tape(stream, out.origin)
         self.out = out
@@ -428,7 +126,7 @@ class _WarcReader:
         self.stop: Stop = None
         self._rejects: list[int] = []
         self._hold_limit = cfg.max_payload_bytes + MAX_HEAD_BYTES  # eligible blocks up to this are held
-        self._hold = lambda status, ctype, url, site_file: _allowed(status, ctype, cfg, url, site_file)
+        self._hold = lambda status, ctype, url, site_file: allowed(status, ctype, cfg, url, site_file)
 
     # -- the buffer over the view -----------------------------------------------------------------
 
@@ -511,7 +209,7 @@ class _WarcReader:
         start: int | None = self.tape.tell()
         try:
             self.gz = self._sniff()
-        except _FATAL:
+        except FATAL:
             raise
         except BaseException as e:  # the input fails before its first bytes
             return (0, f"{type(e).__name__}: {e}")
@@ -523,7 +221,7 @@ class _WarcReader:
                         outcome = self._record()
                     except GzipError:
                         outcome = self._gzip_damage()
-                except _FATAL:
+                except FATAL:
                     raise
                 except BaseException as e:  # the input stream failed (I/O error, dropped connection)
                     outcome = self._failed(e)
@@ -798,7 +496,7 @@ class _WarcReader:
         assert rec.head is not None
         try:
             f = self._fields(rec, _never)
-        except _FATAL:
+        except FATAL:
             raise
         except BaseException:
             f = Fields(rec.head.rtype or "unknown")
@@ -974,28 +672,6 @@ def _deflate_start(member: bytes) -> int | None:
     if flags & 2:  # FHCRC
         at += 2
     return at if at < len(member) else None
-_DAMAGE = frozenset({"read_truncated", "read_unparsable"})
-
-
-def _finish(stream: HashingReader, report: ReadReport, out: _Collector, stop: Stop) -> None:
-    """Finish the input (hash, size, read_stopped), then account for the bytes no span covers yet."""
-    finish_stream(stream, report, stop)
-    out.finish(report.bytes, stop)
-
-
-def _drive(
-    parse, stream: HashingReader, report: ReadReport, batch_size: int, cfg: ReadConfig, origin: int = 0
-) -> Iterator[pl.DataFrame]:
-    """Run a record parser to its end, then flush: full batches while parsing, the rest after."""
-    out = _Collector(report, batch_size, cfg.max_batch_bytes, origin)
-    try:
-        stop = yield from parse(stream, out, cfg)
-    except GeneratorExit:
-        stream.close()
-        raise
-    _finish(stream, report, out, stop)
-    while out.rows:
-        yield out.take()
 
 
 def read_warc(
@@ -1011,276 +687,7 @@ def read_warc(
     module docstring. `gzip_name`: the input is named `.gz` (then a file that starts with garbage is read as gzip);
     `origin`: the file offset of the stream's first byte (offsets in rows and messages are the file's)."""
 
-    def parse(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
+    def parse(stream: HashingReader, out: Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
         return (yield from _WarcReader(stream, out, cfg, gzip_name).run())
 
-    return _drive(parse, stream, report, batch_size, read_config, origin)
-
-
-# ---------------------------------------------------------------------------------------------
-# ARC (warcio)
-
-
-def _process_arc_response(rec: Any, offset: int, cfg: ReadConfig) -> tuple[list, str | None]:
-    """Row for an ARC response record, and why it is partial (None if complete)."""
-    arc = rec.rec_headers
-    row: list = [None] * _ROW_WIDTH
-    row[OFFSET], row[RTYPE] = offset, "response"
-    row[URL] = clean_uri(arc.get_header("uri"))
-    row[DATE] = normalise_date(arc.get_header("archive-date"))
-    http = rec.http_headers
-    status = te = ce = None
-    ctype, charset = split_content_type(arc.get_header("content-type"))
-    if http is not None and http.statusline:
-        code = http.get_statuscode()
-        status = int(code) if code and code.isdigit() else None
-        ctype, charset = split_content_type(http.get_header("Content-Type"))
-        te, ce = http.get_header("Transfer-Encoding"), http.get_header("Content-Encoding")
-        row[HEADERS] = "\n".join(f"{k}: {v}" for k, v in http.headers)
-    row[STATUS], row[CTYPE], row[CHARSET] = status, ctype, charset
-    stream = rec.raw_stream
-    expected = max(0, getattr(stream, "limit", 0))
-    keep = True
-    if expected > cfg.max_payload_bytes:
-        keep = False
-        row[ERROR] = "read_too_large"
-        row[DETAIL] = f"payload of {expected} bytes exceeds max_payload_bytes={cfg.max_payload_bytes}"
-    elif not _allowed(status, ctype, cfg, row[URL]):
-        keep = False
-        row[ERROR], row[DETAIL] = "read_content_type", f"content_type={ctype or 'missing'}"
-    parts, got = [], 0
-    while True:
-        b = stream.read(CHUNK)
-        if not b:
-            break
-        got += len(b)
-        if keep:
-            parts.append(b)
-    if got < expected:
-        return row, f"record block ends {expected - got} bytes short of its declared length"
-    if keep:
-        row[PAYLOAD], row[ERROR], row[DETAIL] = decode_body(b"".join(parts), te, ce, cfg.max_payload_bytes)
-    return row, None
-
-
-def read_arc(
-    stream: HashingReader, report: ReadReport, *, batch_size: int, read_config: ReadConfig
-) -> Iterator[pl.DataFrame]:
-    """Batches of the response records of an ARC (v1) file, plain or gzip, read with warcio.
-
-    Offsets are warcio's (the gzip member, or the record's first byte); a record's length runs to the next
-    record (or the end of the input), so the spans cover the file. Records are counted by warcio's type
-    ('arc_header', 'response'); ARC records carry no record id or digest. A record shorter than its
-    declared length (or whose bytes cannot be read) is emitted as 'read_truncated' and stops reading there;
-    an error parsing the next record stops reading at that record (warcio's non-chunked gzip error is
-    reported as NON_CHUNKED). What is not read after a stop is one unreadable span.
-    """
-    return _drive(_parse_arc, stream, report, batch_size, read_config)
-
-
-def _parse_arc(stream: HashingReader, out: _Collector, cfg: ReadConfig) -> Generator[pl.DataFrame, None, Stop]:
-    it: Any = None
-    try:
-        it = WarcioArchiveIterator(stream)
-        records = iter(it)
-    except _FATAL:
-        raise
-    except BaseException as e:
-        return (0, f"{type(e).__name__}: {e}")
-    pending: tuple[str, int, list | None, int] | None = None  # (type, offset, row, warcio's length)
-
-    def settle(end: int | None) -> None:
-        """Commit the pending record up to `end` (the next record's offset; None: the end of the input). When
-        `end` does not follow it (warcio's offsets in a non-chunked gzip ARC), its own length, else to the end."""
-        if pending is None:
-            return
-        rtype, offset, row, own = pending
-        length = None if end is None else end - offset if end > offset else own if own > 0 else None
-        out.record(rtype, offset, length, row)
-
-    while True:
-        try:
-            rec = next(records)
-        except StopIteration:
-            if stream.tell() > it.offset:  # warcio ends quietly on a cut-off record header
-                settle(it.offset)
-                return (it.offset, f"unreadable data after offset {it.offset} (truncated record header?)")
-            settle(None)
-            return None
-        except _FATAL:
-            raise
-        except BaseException as e:
-            msg = f"{type(e).__name__}: {e}"
-            # warcio's offset can go negative (non-chunked gzip ARC): then the end of the last good record
-            good_end = pending[1] + max(pending[3], 0) if pending else 0
-            at = it.offset if pending is not None and pending[1] < it.offset <= stream.tell() else good_end
-            at = at if pending is not None else max(0, min(it.offset, stream.tell()))
-            settle(at)
-            return (out.accounted, NON_CHUNKED if "non-chunked gzip" in msg else " ".join(msg.split())[:300])
-        offset = it.offset
-        if pending is not None and offset <= pending[1]:  # offsets that do not advance: the records overlap
-            settle(pending[1] + max(pending[3], 1))
-            return (out.accounted, NON_CHUNKED)
-        settle(offset)
-        pending = None
-        rtype, row, partial = rec.rec_type or "unknown", None, None
-        try:
-            if rtype == "response":
-                row, partial = _process_arc_response(rec, offset, cfg)
-            else:
-                while rec.raw_stream.read(CHUNK):
-                    pass
-                if getattr(rec.raw_stream, "limit", 0) > 0:
-                    partial = "record block ends short of its declared length"
-            length = it.get_record_length() if partial is None else 0
-        except _FATAL:
-            raise
-        except BaseException as e:
-            partial = f"{type(e).__name__}: {e}"
-        if partial is not None:
-            if row is not None:  # else the rest of the input, this record included, is one unreadable span
-                row[PAYLOAD] = None
-                row[ERROR], row[DETAIL] = "read_truncated", partial
-                out.record(rtype, offset, None, row)
-            return (offset, f"record at offset {offset} could not be read completely: {partial}")
-        pending = (rtype, offset, row, length or 0)
-        while out.full():
-            yield out.take()
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading in pieces: batch plans and windows
-
-
-@dataclass(frozen=True)
-class BatchPlan:
-    """Where every batch of a local WARC file starts, noted by a pass that read the whole file cleanly.
-
-    With it each worker reads its own batch (`read_planned_batch`) instead of one process reading the file
-    and shipping batches to the others, so reading is parallel too. Made only for files read to the end
-    with no unreadable span: every record is then addressable, and a read from a batch's first record to the
-    next batch's gives exactly the rows the sequential read gives that batch.
-    """
-
-    path: str
-    report: ReadReport  # what the planning pass saw: records by type, sha256, bytes of the whole file
-    batch_size: int
-    starts: tuple[int, ...]  # byte offset where batch n begins (batch 0 at 0, later ones at a record start)
-    size: int  # the file's size and mtime when planned: a file changed since is refused, not misread
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, path: str, report: ReadReport, batch_size: int, offsets: pl.Series) -> BatchPlan | None:
-        """The plan of a file whose reading gave `report` and the `offsets` of its eligible records, in
-        order; None if the file cannot be read in pieces (not a local WARC, or it has unreadable spans)."""
-        if report.format != "warc" or not clean(report) or not os.path.isfile(path):
-            return None
-        stat = os.stat(path)
-        if stat.st_size != report.bytes:
-            return None
-        firsts = offsets.gather_every(batch_size).to_list()  # each batch's first record
-        return cls(path, report, batch_size, (0, *firsts[1:]), stat.st_size, stat.st_mtime_ns)
-
-    def __len__(self) -> int:
-        return len(self.starts) if self.report.eligible else 0
-
-    def batch(self, n: int) -> tuple[int, int | None, int]:
-        """(start, end or None for the end of the file, eligible records) of batch `n`."""
-        end = self.starts[n + 1] if n + 1 < len(self.starts) else None
-        rows = self.batch_size if end is not None else self.report.eligible - self.batch_size * n
-        return self.starts[n], end, rows
-
-
-def clean(report: ReadReport) -> bool:
-    """Whether reading found no damage: read to the end, no unreadable span, no record cut short or unparsable."""
-    return report.read_stopped is None and not report.records_by_type.get(UNREADABLE) and not report.damaged
-
-
-class _Window:
-    """Bytes [start, end) of an open file, as a stream whose positions count from `start`."""
-
-    def __init__(self, raw: Any, start: int, end: int | None) -> None:
-        raw.seek(start)
-        self._raw = raw
-        self._start = start
-        self._left = None if end is None else end - start
-        self._end = end
-
-    def read(self, n: int = -1) -> bytes:
-        if self._left is not None and (n is None or n < 0 or n > self._left):
-            n = self._left
-        data = self._raw.read(n)
-        if self._left is not None:
-            self._left -= len(data)
-        return data
-
-    def pread(self, n: int, pos: int) -> bytes:
-        if self._end is not None:
-            n = max(0, min(n, self._end - self._start - pos))
-        return os.pread(self._raw.fileno(), n, self._start + pos)
-
-    def close(self) -> None:
-        self._raw.close()
-
-
-def read_window(
-    path: str, start: int, end: int | None, batch_size: int, read_config: ReadConfig
-) -> tuple[Iterator[pl.DataFrame], ReadReport]:
-    """Batches of the records in bytes [start, end) of a local WARC file, read as a file of its own (so
-    `start` must begin a record, and a gzip member); offsets are the whole file's. The report fills in
-    as the batches are read."""
-    report = ReadReport(path=path, format="warc")
-    stream = HashingReader(_Window(open(path, "rb"), start, end))  # noqa: SIM115 (the reader closes it)
-    gz = path.endswith(".gz")
-    return read_warc(stream, report, batch_size=batch_size, read_config=read_config, gzip_name=gz, origin=start), report
-
-
-def record_members(path: str, pieces: int, probe: int = 1 << 20) -> list[int]:
-    """Offsets that cut a gzip WARC file into about `pieces` equal parts, each at a gzip member that starts
-    a WARC record (checked by inflating its first bytes); a cut with no such member near it is left out.
-
-    A chance match (the magic bytes inside compressed data, inflating to "WARC/") is not ruled out here:
-    whoever reads in pieces checks that every piece read cleanly to its end.
-    """
-    size = os.path.getsize(path)
-    cuts: list[int] = []
-    with open(path, "rb") as f:
-        for k in range(1, pieces):
-            near = size * k // pieces
-            f.seek(near)
-            window = f.read(probe)
-            at = window.find(GZIP_MAGIC + b"\x08")
-            while at != -1:
-                with contextlib.suppress(isal_zlib.error):
-                    if isal_zlib.decompressobj(31).decompress(window[at : at + 4096], 5) == b"WARC/":
-                        cuts.append(near + at)
-                        break
-                at = window.find(GZIP_MAGIC + b"\x08", at + 1)
-    return sorted({c for c in cuts if 0 < c < size})
-
-
-def read_planned_batch(plan: BatchPlan, n: int, read_config: ReadConfig) -> pl.DataFrame:
-    """Batch `n` of a planned file, read from its own byte range: the same rows as a sequential read."""
-    frames = list(read_planned_pieces(plan, n, read_config))
-    return pl.concat(frames) if frames else empty_records()
-
-
-def read_planned_pieces(plan: BatchPlan, n: int, read_config: ReadConfig) -> Iterator[pl.DataFrame]:
-    """`read_planned_batch` in pieces of at most `read_config.max_batch_bytes` of payload, each yielded as soon as
-    it is read: what the workers process, so their memory follows bytes, not the plan's rows."""
-    start, end, rows = plan.batch(n)
-    stat = os.stat(plan.path)
-    if (stat.st_size, stat.st_mtime_ns) != (plan.size, plan.mtime_ns):
-        raise InputError(f"{plan.path} changed while the run was reading it: run again")
-    batches, report = read_window(plan.path, start, end, max(rows, 1), read_config)
-    read = 0
-    for frame in batches:
-        read += frame.height
-        if read > rows:
-            break
-        yield frame
-    if not clean(report) or read != rows:
-        raise InputError(
-            f"{plan.path}: batch {n} at byte {start} did not read as planned ({read} of {rows} "
-            f"records, {report.read_stopped}): was the file changed during the run?"
-        )
+    return drive(parse, stream, report, batch_size, read_config, origin)

@@ -149,7 +149,7 @@ def mutate(text: str, every: int, tag: str = "zzq") -> str:
 
 def true_jaccard(a: str, b: str) -> float:
     """Jaccard of the dedup shingle sets (word 5-grams of the normalised texts), computed directly."""
-    from pipeline.index.query import _jaccard, _shingles
+    from pipeline.index.compare import jaccard, shingle_sets
 
-    sa, sb = _shingles([a, b], 5)
-    return _jaccard(sa, sb)
+    sa, sb = shingle_sets([a, b], 5)
+    return jaccard(sa, sb)

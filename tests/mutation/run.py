@@ -86,7 +86,9 @@ TARGETS: dict[str, Target] = {
     "dedup": Target(("pipeline/fingerprints/lsh.py",), ("tests/fingerprints/test_dedup.py",), None),
     "derive": Target(("pipeline/derive.py",), ("tests/test_derive.py", "tests/test_registry_consent.py"), None),
     "membership": Target(
-        ("pipeline/index/query.py",), ("tests/index/test_check.py", "tests/index/test_text_identity.py"), None
+        ("pipeline/index/query.py", "pipeline/index/compare.py"),
+        ("tests/index/test_check.py", "tests/index/test_text_identity.py"),
+        None,
     ),
 }
 

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipeline.sources.warc import NON_CHUNKED
+from pipeline.sources.record_rows import NON_CHUNKED
 from tests.helpers.accounting import check_spans
 from tests.helpers.reading import read_all
 

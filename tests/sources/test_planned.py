@@ -14,7 +14,7 @@ import pytest
 from pipeline.config import ReadConfig
 from pipeline.sources.inputs import InputError, read_input
 from pipeline.sources.policy_scan import scan
-from pipeline.sources.warc import BatchPlan, clean, read_planned_batch
+from pipeline.sources.warc_plan import BatchPlan, clean, read_planned_batch
 from tests.helpers.corrupt import base_warcs, warc_variants
 from tests.helpers.warcs import Page, make_pages, write_warc
 

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.sources import policy_scan
 from pipeline.sources.policy_scan import collect
-from pipeline.sources.warc import record_members
+from pipeline.sources.warc_plan import record_members
 from tests.helpers.corrupt import base_warcs, warc_variants
 from tests.helpers.warcs import Page, make_pages, write_warc
 

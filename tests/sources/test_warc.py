@@ -15,7 +15,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.warcwriter import WARCWriter
 
-from pipeline.sources.warc import NON_CHUNKED
+from pipeline.sources.record_rows import NON_CHUNKED
 from tests.helpers.reading import read_all
 from tests.helpers.warcs import Page, make_pages, page_record, record_spans, request_record, write_warc
 

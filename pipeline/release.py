@@ -363,6 +363,9 @@ def build_release(
         }
         commitments = build_commitments(staging, manifest["files"])  # Merkle roots over what was just written
         manifest["commitments"] = commitments.section()
+        from pipeline.reports.card import write_descriptions  # the dataset card and Croissant, hashed like tables
+
+        manifest["descriptions"] = write_descriptions(staging, manifest)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
         commitments.write_sidecar(staging, file_sha256(staging / MANIFEST), out.name)
         os.replace(staging, out)

@@ -354,11 +354,15 @@ def _size_bin(tokens: int) -> str:
     return next((label for limit, label in TEXT_SIZE_BINS if tokens < limit), TEXT_SIZE_TOP)
 
 
-def build_summary(release: Path, options: SummaryOptions | None = None) -> EUSummary:
-    """Compute the whole summary from the release directory (manifest + Parquet, and crawler warcinfo)."""
+def build_summary(release: Path, options: SummaryOptions | None = None, *, manifest: dict | None = None) -> EUSummary:
+    """Compute the whole summary from the release directory (manifest + Parquet, and crawler warcinfo).
+
+    `manifest`: the manifest being written for the tables already in `release` (a release describing itself
+    before its manifest exists); its sha256 is then not known and left empty."""
     opts = options or SummaryOptions()
     release = Path(release)
-    manifest = load_manifest(release, complete=True)
+    written = manifest is None
+    manifest = load_manifest(release, complete=True) if manifest is None else manifest
     infos = {
         e["path"]: read_warcinfo(e["path"])
         for e in manifest["inputs"]
@@ -402,7 +406,7 @@ def build_summary(release: Path, options: SummaryOptions | None = None) -> EUSum
         summary_version=opts.summary_version,
         last_update=opts.last_update or datetime.now(UTC).date().isoformat(),
         release_id=manifest["release_id"],
-        manifest_sha256=hashlib.sha256((release / MANIFEST).read_bytes()).hexdigest(),
+        manifest_sha256=hashlib.sha256((release / MANIFEST).read_bytes()).hexdigest() if written else "",
         config_hash=manifest["config_hash"],
         pipeline_version=str(manifest.get("pipeline_version", "")),
         modalities=["text"],

@@ -354,6 +354,23 @@ def _size_bin(tokens: int) -> str:
     return next((label for limit, label in TEXT_SIZE_BINS if tokens < limit), TEXT_SIZE_TOP)
 
 
+def _upstream_dumps(release: Path, manifest: dict) -> dict[str, list[str]]:
+    """Per input, the distinct `upstream_dump`s its kept documents name (documents v3; none before)."""
+    files = table_files(release, manifest, "documents")
+    if not files or not any(f["table"] == "documents" and f["schema_version"] >= 3 for f in manifest["files"]):
+        return {}
+    con = lock(duckdb.connect(), files)
+    rows = con.sql(
+        "select file_path, upstream_dump from read_parquet($docs) where upstream_dump is not null "
+        "group by all order by 1, 2",
+        params={"docs": files},
+    ).fetchall()
+    found: dict[str, list[str]] = {}
+    for path, dump in rows:
+        found.setdefault(path, []).append(dump)
+    return found
+
+
 def build_summary(release: Path, options: SummaryOptions | None = None, *, manifest: dict | None = None) -> EUSummary:
     """Compute the whole summary from the release directory (manifest + Parquet, and crawler warcinfo).
 
@@ -381,6 +398,10 @@ def build_summary(release: Path, options: SummaryOptions | None = None, *, manif
     )
     for source in inputs:
         source.documents, source.removed = per_file.get(source.path, 0), removed.get(source.path, 0)
+    for path, dumps in _upstream_dumps(release, manifest).items():  # 2.1: the datasets a tabular input came from
+        for source in inputs:
+            if source.path == path and source.category == "public":
+                source.dataset = ", ".join(dumps) + f" (upstream dump, via {source.dataset})"
 
     sections = [
         _source_section(con, cat, [i for i in inputs if i.category == cat], opts)  # type: ignore[arg-type]

@@ -55,6 +55,11 @@ def software_versions(config: RunConfig) -> dict[str, str]:
     found["minhash"] = json.dumps(signature_spec(config.dedup), sort_keys=True)
     found["url_identity"] = identity_spec()
     found["python"] = platform.python_version()
+    if config.tokenizer:  # what counted `token_count`
+        from pipeline.tokens import check_tokenizer
+
+        found["tokenizers"] = version("tokenizers")
+        found["tokenizer"] = check_tokenizer(config.tokenizer)
     return found
 
 

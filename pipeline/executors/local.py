@@ -40,6 +40,7 @@ from pipeline.steps.dedup import add_dedup_keys
 from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA
 from pipeline.steps.quality import ngram_chars
 from pipeline.tables import file_sha256, fit, polars_schema, writing
+from pipeline.tokens import token_counts
 
 STAGES: tuple[str, ...] = step_list.stage_names(RunConfig())  # the default run's; a run's own: stage_names(config)
 # Survivors of the per-record steps: the documents columns known before global dedup, plus the signature.
@@ -50,7 +51,10 @@ CANDIDATE_SCHEMA = polars_schema(
 
 def staged_candidates(kept: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     keyed = add_dedup_keys(kept, config.dedup)
-    return fit(keyed.with_columns(sha256_hex(keyed["text"]).alias("text_sha256")), CANDIDATE_SCHEMA)
+    keyed = keyed.with_columns(sha256_hex(keyed["text"]).alias("text_sha256"))
+    if config.tokenizer:  # the text as it is kept (after PII replacement) is what a model would read
+        keyed = keyed.with_columns(token_counts(keyed["text"], config.tokenizer))
+    return fit(keyed, CANDIDATE_SCHEMA)
 
 
 @functools.lru_cache(maxsize=2)

@@ -177,3 +177,66 @@ def test_the_card_and_croissant_are_the_same_bytes_on_a_rerun_elsewhere(fineweb,
     path, _, _, manifest = fineweb
     again = build([str(path)], RunConfig(), tmp_path / "other-name")
     assert again["descriptions"] == manifest["descriptions"]
+
+
+def _whitespace_tokenizer(path: Path, vocabulary: set[str]) -> Path:
+    """A tiny tokenizer.json: whitespace-split words, each known word one token and any other word one [UNK], so
+    that a text's count is `len(text.split())` (str.split is the independent reference)."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import WhitespaceSplit
+
+    vocab = {"[UNK]": 0} | {word: i + 1 for i, word in enumerate(sorted(vocabulary))}
+    tokenizer = tokenizers.Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = WhitespaceSplit()
+    tokenizer.save(str(path))
+    return path
+
+
+def test_a_configured_tokenizer_counts_every_documents_tokens(fineweb, tmp_path):
+    from pipeline.reports.eu_summary import build_summary, write_summary
+
+    path, _, _, _ = fineweb
+    tokenizer = _whitespace_tokenizer(tmp_path / "tokenizer.json", {"the", "and", "of"})
+    config = RunConfig(tokenizer=str(tokenizer))
+    manifest = build([str(path)], config, tmp_path / "r")
+    docs = pl.read_parquet(tmp_path / "r/documents/*.parquet").select("url", "text", "token_count")
+    assert docs.height == 5
+    assert docs["token_count"].to_list() == [len(t.split()) for t in docs["text"]]
+    assert manifest["software"]["tokenizer"].startswith("tokenizer.json sha256:")
+    assert manifest["config"]["tokenizer"] == str(tokenizer)
+    assert verify_release(tmp_path / "r").ok
+    total = sum(len(t.split()) for t in docs["text"])
+    summary = build_summary(tmp_path / "r")
+    assert summary.general.totals.tokens == total
+    (md,) = write_summary(summary, tmp_path / "s.md", ("md",))
+    assert f"{total:,} tokens (counted with the tokenizer" in md.read_text()
+    card = (tmp_path / "r" / "README.md").read_text()
+    assert f"{total:,} tokens (counted with the configured tokenizer" in card
+
+
+def test_without_a_tokenizer_the_summary_says_its_tokens_are_estimated(fineweb, tmp_path):
+    from pipeline.reports.eu_summary import build_summary, write_summary
+
+    _, _, release, _ = fineweb
+    summary = build_summary(release)
+    assert summary.general.totals.tokens is None
+    (md,) = write_summary(summary, tmp_path / "s.md", ("md",))
+    assert "estimated (words × 1.3)" in md.read_text()
+    assert "tokenizer" not in RunConfig().recorded()  # an unset tokenizer leaves earlier config hashes as they were
+
+
+def test_a_tokenizer_that_is_no_tokenizer_stops_the_run_with_one_line(fineweb, tmp_path):
+    path, _, _, _ = fineweb
+    (tmp_path / "bad.json").write_text("{}")
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "r"), "--config",
+                                      str(_config(tmp_path, tokenizer=str(tmp_path / "bad.json")))])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "not a tokenizer.json" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def _config(tmp_path: Path, **fields) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(fields))
+    return path

@@ -68,15 +68,16 @@ def _connect(release: Path, manifest: dict, inputs: list[InputSource]) -> duckdb
         "src",
         pa.table({"file_path": [i.path for i in inputs], "category": [i.category for i in inputs]}),
     )
+    counted = any(f["table"] == "documents" and f["schema_version"] >= 3 for f in manifest["files"])
     con.execute(
         """
         create temp table m as
         select d.file_path, coalesce(s.category, 'other') as category, d.domain, d.language,
                coalesce(d.content_type, 'unknown') as content_type, try_cast(d.date as timestamptz) as ts,
-               d.word_count::bigint as words, strlen(d.text)::bigint as text_bytes,
+               d.word_count::bigint as words, {tokens}::bigint as tokens, strlen(d.text)::bigint as text_bytes,
                d.pii_email::bigint as pii_email, d.pii_ip::bigint as pii_ip, d.pii_iban::bigint as pii_iban
         from read_parquet($docs) d left join src s using (file_path)
-        """,
+        """.format(tokens="d.token_count" if counted else "null"),
         {"docs": table_files(release, manifest, "documents")},
     )
     return con
@@ -90,11 +91,11 @@ IN_SECTION = "($cat is null or category = $cat)"  # one template category, or (n
 
 
 def _totals(con, category: str | None, tokens_per_word: float) -> Totals:
-    ((n, words, nbytes, first, last, undated),) = _rows(
+    ((n, words, nbytes, first, last, undated, counted, tokens),) = _rows(
         con,
         f"""select count(*), coalesce(sum(words), 0), coalesce(sum(text_bytes), 0),
                    strftime(min(ts), '%Y-%m-%dT%H:%M:%SZ'), strftime(max(ts), '%Y-%m-%dT%H:%M:%SZ'),
-                   count(*) filter (where ts is null)
+                   count(*) filter (where ts is null), count(tokens), coalesce(sum(tokens), 0)
             from m where {IN_SECTION}""",
         {"cat": category},
     )
@@ -102,6 +103,7 @@ def _totals(con, category: str | None, tokens_per_word: float) -> Totals:
         documents=n,
         words=words,
         tokens_estimate=round(words * tokens_per_word),
+        tokens=int(tokens) if n and counted == n else None,  # counted for every document, or not claimed
         text_bytes=nbytes,
         first_date=first,
         last_date=last,
@@ -433,7 +435,7 @@ def build_summary(release: Path, options: SummaryOptions | None = None, *, manif
         modalities=["text"],
         totals=totals,
         tokens_per_word=opts.tokens_per_word,
-        size_bin=_size_bin(totals.tokens_estimate),
+        size_bin=_size_bin(totals.tokens if totals.tokens is not None else totals.tokens_estimate),
         content_types=_shares(con, "content_type", None),
         languages=_shares(con, "language", None),
     )

@@ -43,6 +43,7 @@ ALIGNED = "signatures aligned 1:1 with documents"
 DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
 ROW_HASH = "rows carry the manifest's config hash"
 URLS = "URL identities recompute (url_key, domain)"
+DESCRIBED = "dataset card and Croissant describe the tables"
 HONOURED = "opt-outs honoured (no kept document is reserved)"
 EXPLAINED = "every opt-out removal has its evidence"
 ORPHANS = "evidence rows are about records in the release"
@@ -56,7 +57,8 @@ INDEX_BINDS = "index binds to manifest"
 INDEX_FILES = "index files and sha256"
 
 ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
-              HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, INDEX_BINDS, INDEX_FILES]  # fmt: skip
+              DESCRIBED, HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, INDEX_BINDS,
+              INDEX_FILES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -168,13 +170,31 @@ def _write_table(path: Path, frame: pl.DataFrame) -> None:
 
 
 def _reseal(release: Path, *, rebind_index: bool = True) -> None:
-    """Make the manifest list every table file as it now is (sha256, bytes, rows)."""
+    """Make the manifest list every table file as it now is (sha256, bytes, rows), and the Croissant too."""
     manifest = _manifest(release)
     for f in manifest["files"]:
         path = release / f["path"]
         f.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size,
                  rows=pq.read_metadata(path).num_rows)  # fmt: skip
+    _reseal_croissant(release, manifest)
     _write_manifest(release, manifest, rebind_index=rebind_index)
+
+
+def _reseal_croissant(release: Path, manifest: dict) -> None:
+    """The Croissant's file sha256 and sizes as the manifest now lists them, and the manifest's entries of the
+    descriptions as those files now are (what a forger who rewrote a table would do too)."""
+    croissant = release / "croissant.json"
+    if croissant.is_file():
+        doc = json.loads(croissant.read_text())
+        listed = {f["path"]: f for f in manifest["files"]}
+        for o in doc["distribution"]:
+            if o["@type"] == "cr:FileObject" and o["contentUrl"] in listed:
+                o.update(sha256=listed[o["contentUrl"]]["sha256"], contentSize=f"{listed[o['contentUrl']]['bytes']} B")
+        croissant.write_text(json.dumps(doc, indent=2))
+    for d in manifest.get("descriptions") or []:
+        path = release / d["path"]
+        if path.is_file():
+            d.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
 
 
 def _rewrite(release: Path, table: str, change: Callable[[pl.DataFrame], pl.DataFrame], *, reseal: bool = True):
@@ -381,6 +401,60 @@ def test_every_file_problem_is_named(release):
     assert _detail(release, FILES) == (
         f"documents/part-00000.parquet: missing; ledger/part-00000.parquet: {size} bytes, manifest says {size - 1}"
     )
+
+
+# --- the dataset card and the Croissant (format 5) ----------------------------------------------------------
+
+SIDECAR = "commitments sidecar (commitments/)"  # binds the manifest's bytes: any manifest edit fails it as well
+
+
+@pytest.mark.parametrize("name", ["README.md", "croissant.json"])
+def test_an_edited_or_unlisted_description_fails_files_and_sha256(release, name):
+    path = release / name
+    path.write_text(path.read_text().replace("documents", "documentz", 1))
+    assert _failed(release) == {FILES}
+    assert _detail(release, FILES) == f"{name}: sha256 differs from the manifest (file changed)"
+    _edit_manifest(release, lambda m: m.update(descriptions=[d for d in m["descriptions"] if d["path"] != name]))
+    assert _failed(release) - {SIDECAR} == {FILES}
+    assert f"{name}: not listed in the manifest's descriptions" in _detail(release, FILES)
+
+
+def _card_edit(release: Path, old: str, new: str) -> None:
+    card = release / "README.md"
+    text = card.read_text()
+    assert old in text
+    card.write_text(text.replace(old, new, 1))
+    manifest = _manifest(release)
+    _reseal_croissant(release, manifest)
+    _write_manifest(release, manifest)
+
+
+def test_a_card_config_that_loads_another_file_fails_the_description_check(release):
+    _card_edit(release, "  - ledger/part-00000.parquet", "  - ledger/*.parquet")
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert "config 'ledger' loads ['ledger/*.parquet']" in _detail(release, DESCRIBED)
+
+
+def test_a_card_whose_default_is_the_ledger_fails_the_description_check(release):
+    _card_edit(release, "  default: true\n", "")
+    _card_edit(release, "- config_name: ledger\n", "- config_name: ledger\n  default: true\n")
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert _detail(release, DESCRIBED) == "README.md: the default config is ['ledger'], not the documents"
+
+
+def test_a_croissant_with_another_files_sha256_fails_the_description_check(release):
+    croissant = release / "croissant.json"
+    doc = json.loads(croissant.read_text())
+    part = next(o for o in doc["distribution"] if o["@type"] == "cr:FileObject")
+    part["sha256"] = "0" * 64
+    croissant.write_text(json.dumps(doc))
+    manifest = _manifest(release)
+    for d in manifest["descriptions"]:  # the forger re-lists the edited Croissant, but not the table's sha256
+        path = release / d["path"]
+        d.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
+    _write_manifest(release, manifest)
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert "croissant.json: its files and sha256 differ from the manifest's" in _detail(release, DESCRIBED)
 
 
 # --- table schemas --------------------------------------------------------------------------------------------

@@ -240,3 +240,14 @@ def _config(tmp_path: Path, **fields) -> Path:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(fields))
     return path
+
+
+def test_show_names_a_documents_upstream_provenance(fineweb):
+    _, rows, release, _ = fineweb
+    doc_id = duckdb.sql(
+        f"select id from read_parquet('{release}/documents/*.parquet') where url = 'http://fw1.test/page'"
+    ).fetchall()[0][0]
+    result = CliRunner().invoke(app, ["show", str(release), doc_id], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    for column in ("dump", "file_path", "id"):
+        assert f"upstream_{column}" in result.output and rows[column][1] in result.output

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from pipeline.config import RunConfig, config_hash
-from pipeline.release_read import ReleaseError, load_manifest, table_files
+from pipeline.release_read import ReleaseError, inside, load_manifest, table_files
 from pipeline.tables import file_sha256
 
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ def _check_files(release: Path, manifest: dict, report: VerifyReport) -> bool:
 
 
 DESCRIBED = "dataset card and Croissant describe the tables"
+MAX_DESCRIPTION_BYTES = 64 << 20  # a card or Croissant of a release with 100,000 parts is a few MiB
 
 
 def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> None:
@@ -108,7 +109,16 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
     from pipeline.reports.card import CONFIGS
 
     problems = []
-    text = (release / "README.md").read_text(encoding="utf-8")
+    try:
+        card, croissant = (inside(release, name, "a description") for name in ("README.md", "croissant.json"))
+    except ReleaseError as err:  # a symlink leading out of the release
+        report.add(DESCRIBED, False, str(err))
+        return
+    for path in (card, croissant):  # their sha256 matched: a size that no description has is refused unparsed
+        if path.stat().st_size > MAX_DESCRIPTION_BYTES:
+            report.add(DESCRIBED, False, f"{path.name}: larger than {MAX_DESCRIPTION_BYTES >> 20} MiB, not parsed")
+            return
+    text = card.read_text(encoding="utf-8")
     head, sep, _ = text.removeprefix("---\n").partition("\n---\n")
     meta = yaml.safe_load(head) if text.startswith("---\n") and sep else None
     if not isinstance(meta, dict) or not isinstance(meta.get("configs"), list):
@@ -124,7 +134,7 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
     defaults = [c.get("config_name") for c in meta["configs"] if isinstance(c, dict) and c.get("default")]
     if defaults != ["documents"]:
         problems.append(f"README.md: the default config is {defaults!r}, not the documents")
-    doc = json.loads((release / "croissant.json").read_text(encoding="utf-8"))
+    doc = json.loads(croissant.read_text(encoding="utf-8"))
     objects = {o.get("contentUrl"): o.get("sha256") for o in doc.get("distribution", [])
                if o.get("@type") == "cr:FileObject"}  # fmt: skip
     expected = {f["path"]: f["sha256"] for f in manifest["files"]}

@@ -932,3 +932,12 @@ def test_every_index_problem_is_named(release):
     (release / "index" / "extra.npy").write_bytes(b"\0")
     assert _failed(release) == {INDEX_FILES}
     assert _detail(release, INDEX_FILES) == "signatures.npy: missing; extra.npy: not listed in index.json"
+
+
+def test_a_card_that_leads_out_of_the_release_fails_the_description_check(release, tmp_path):
+    outside = tmp_path / "elsewhere.md"
+    shutil.copy(release / "README.md", outside)
+    (release / "README.md").unlink()
+    (release / "README.md").symlink_to(outside)  # the same bytes, so the sha256 still holds
+    assert _failed(release) == {DESCRIBED}
+    assert "resolves outside the release" in _detail(release, DESCRIBED)

@@ -218,7 +218,8 @@ def build_croissant(
             f"{len(manifest['inputs']):,} input files, every document with its provenance down to the WARC record, "
             f"and a ledger of every removed record with its reason. Configuration {manifest['config_hash']}."
         ),
-        "license": license or "[not recorded in the release: give --license]",
+        "license": license or ("unknown: the release records no licence for its web texts (see README.md)"
+                               if in_release else "[not recorded in the release: give --license]"),
         "url": url or base_url or (f"urn:apertura:tables:{_tables_digest(manifest)}" if in_release
                                    else f"urn:apertura:release:{manifest['release_id']}"),
         "version": version,

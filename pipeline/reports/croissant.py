@@ -102,7 +102,7 @@ def _locator(release: Path, base_url: str | None, in_release: bool):
     return lambda path: str(root / path)
 
 
-def _manifest_object(release: Path, base_url: str | None) -> dict:
+def _manifest_object(release: Path, base_url: str | None, relative: bool) -> dict:
     manifest_bytes = (release / MANIFEST).read_bytes()
     return {
         "@type": "cr:FileObject",
@@ -110,18 +110,20 @@ def _manifest_object(release: Path, base_url: str | None) -> dict:
         "name": MANIFEST,
         "description": "Release manifest: inputs with sha256, counts per stage and reason, run configuration "
         "and its hash, software versions, and the sha256 of every Parquet file below.",
-        "contentUrl": _locator(release, base_url, False)(MANIFEST),
+        "contentUrl": _locator(release, base_url, relative)(MANIFEST),
         "contentSize": f"{len(manifest_bytes)} B",
         "encodingFormat": "application/json",
         "sha256": hashlib.sha256(manifest_bytes).hexdigest(),
     }
 
 
-def _distribution(release: Path, manifest: dict, base_url: str | None, in_release: bool) -> list[dict]:
+def _distribution(
+    release: Path, manifest: dict, base_url: str | None, in_release: bool, relative: bool = False
+) -> list[dict]:
     """FileObjects per Parquet part and a FileSet per table. A copy for outside the release (`in_release` off) also
     lists the manifest; the one inside it cannot (the manifest lists it, with its sha256)."""
-    dist: list[dict] = [] if in_release else [_manifest_object(release, base_url)]
-    locate = _locator(release, base_url, in_release)
+    dist: list[dict] = [] if in_release else [_manifest_object(release, base_url, relative)]
+    locate = _locator(release, base_url, in_release or relative)
     tables = [t for t in schemas.TABLES if any(f["table"] == t for f in manifest["files"])]
     for table in tables:
         parts = [f for f in manifest["files"] if f["table"] == table]
@@ -192,12 +194,15 @@ def build_croissant(
     version: str = "1.0.0",
     date_published: str | None = None,
     manifest: dict | None = None,
+    relative: bool = False,
 ) -> dict[str, Any]:
     """The Croissant 1.0 JSON-LD dict for `release` (counts and languages from `summary`, computed if absent).
 
     With `manifest` (the one being written for the tables in `release`), the copy the release holds: its file
     references are relative to the release, and it names no release id, manifest hash or date, so that it is the
-    same for the same tables wherever and whenever they are written (it cites the commitments' Merkle roots)."""
+    same for the same tables wherever and whenever they are written (it cites the commitments' Merkle roots).
+    `relative`: file references relative to the release without being its own copy (a bundle published beside the
+    release); otherwise a copy outside the release references files by absolute path or under `base_url`."""
     release = Path(release)
     in_release = manifest is not None
     manifest = load_manifest(release, complete=True) if manifest is None else manifest
@@ -246,9 +251,9 @@ def build_croissant(
             f"E-mail addresses ({s.removal.pii.emails:,}), public IP addresses ({s.removal.pii.ip_addresses:,}) "
             f"and IBANs ({s.removal.pii.ibans:,}) were replaced by placeholders; other personal data may remain."
         ),
-        "distribution": _distribution(release, manifest, base_url, in_release),
+        "distribution": _distribution(release, manifest, base_url, in_release, relative),
         "recordSet": [
-            _record_set(table, versions[table], _source(manifest, table, in_release))
+            _record_set(table, versions[table], _source(manifest, table, in_release or relative))
             for table in schemas.TABLES
             if table in versions
         ],

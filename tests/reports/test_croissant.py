@@ -116,3 +116,12 @@ def test_datasheet_has_recipe_counts_and_policy(demo_release):
     assert "- **Licence of the release:** CC-BY-4.0" in sheet
     assert ", ".join(manifest["optout"]["agents"]) in sheet
     assert f"- **Records removed for a reservation:** {manifest['optout']['removed']:,}" in sheet
+
+
+def test_a_relative_croissant_names_no_local_path(demo_release):
+    """What a bundle publishes beside the release: references relative to the release, no path of this machine."""
+    release = demo_release[0]
+    doc = build_croissant(release, date_published=DATE, relative=True)
+    urls = {d["contentUrl"] for d in doc["distribution"] if d["@type"] == "cr:FileObject"}
+    assert urls == {"manifest.json", *(f["path"] for f in load_manifest(release)["files"])}
+    assert str(release.resolve()) not in json.dumps(doc)

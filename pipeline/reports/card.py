@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from pipeline.optout.families import deciding
 from pipeline.release_read import lock, table_files
 from pipeline.reports.eu_summary.model import TOKENS_PER_WORD
 
@@ -189,7 +190,7 @@ def dataset_card(release: Path, manifest: dict) -> str:
         registry = optout.get("registry")
         lines += [
             f"Reservations of rights for text and data mining were honoured for {len(optout['agents'])} user agents "
-            f"({', '.join(optout['agents'])}): robots.txt, TDMRep, `noai` and ai.txt signals"
+            f"({', '.join(optout['agents'])}); signal families checked: {', '.join(f.name for f in deciding())}"
             + (f", and the rights-holder registry ({registry['entries']:,} entries as of {registry['as_of']})"
                if registry else "") + ". "
             f"{optout['removed']:,} records were removed for an opt-out ({by_signal or 'none'}), "

@@ -132,7 +132,8 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
             problems.append(f"README.md: config {name!r} loads {found!r}, the manifest lists {parts!r} with rows")
     problems += [f"README.md: config {name!r} is no table of the release" for name in configs]
     defaults = [c.get("config_name") for c in meta["configs"] if isinstance(c, dict) and c.get("default")]
-    if defaults != ["documents"]:
+    kept = any(f["table"] == "documents" and f["rows"] for f in manifest["files"])
+    if defaults != (["documents"] if kept else []):  # no documents: no config can be the default
         problems.append(f"README.md: the default config is {defaults!r}, not the documents")
     doc = json.loads(croissant.read_text(encoding="utf-8"))
     objects = {o.get("contentUrl"): o.get("sha256") for o in doc.get("distribution", [])

@@ -30,6 +30,7 @@ from pipeline.synthetic import make_page
 from pipeline.tables import ROW_GROUP_SIZE, writer_options
 from pipeline.verify import VerifyReport, verify_release
 from tests.helpers.corpus import planted_corpus
+from tests.helpers.reseal import reseal_descriptions
 from tests.helpers.warcs import Page, write_warc
 
 MANIFEST = "manifest"
@@ -181,20 +182,7 @@ def _reseal(release: Path, *, rebind_index: bool = True) -> None:
 
 
 def _reseal_croissant(release: Path, manifest: dict) -> None:
-    """The Croissant's file sha256 and sizes as the manifest now lists them, and the manifest's entries of the
-    descriptions as those files now are (what a forger who rewrote a table would do too)."""
-    croissant = release / "croissant.json"
-    if croissant.is_file():
-        doc = json.loads(croissant.read_text())
-        listed = {f["path"]: f for f in manifest["files"]}
-        for o in doc["distribution"]:
-            if o["@type"] == "cr:FileObject" and o["contentUrl"] in listed:
-                o.update(sha256=listed[o["contentUrl"]]["sha256"], contentSize=f"{listed[o['contentUrl']]['bytes']} B")
-        croissant.write_text(json.dumps(doc, indent=2))
-    for d in manifest.get("descriptions") or []:
-        path = release / d["path"]
-        if path.is_file():
-            d.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
+    reseal_descriptions(release, manifest)
 
 
 def _rewrite(release: Path, table: str, change: Callable[[pl.DataFrame], pl.DataFrame], *, reseal: bool = True):

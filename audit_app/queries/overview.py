@@ -13,6 +13,7 @@ from audit_app.queries.base import Release, _frame, _rows, _scalar
 from pipeline.reports.eu_summary.model import TOKENS_PER_WORD
 
 TOKEN_FORMULA = f"approx. tokens = sum(word_count) × {TOKENS_PER_WORD} (≈ 0.75 words per BPE token)"
+TOKENS_COUNTED = "tokens = sum(token_count), counted with the tokenizer the release names (manifest: software)"
 
 
 def release_info(rel: Release) -> dict[str, Any]:
@@ -51,6 +52,7 @@ def overview(rel: Release) -> dict[str, Any]:
         "FROM ledger WHERE record_type = 'unreadable'",
     )[0]
     counts = rel.manifest.get("counts", {})
+    tokens = counted_tokens(rel, int(documents))
     return {
         "unreadable_spans": int(spans),  # spans of inputs that were no readable record (ledger: read_unparsable)
         "unreadable_bytes": int(span_bytes),
@@ -59,7 +61,8 @@ def overview(rel: Release) -> dict[str, Any]:
         "documents": int(documents),
         "words": int(words),
         "approx_tokens": round(int(words) * TOKENS_PER_WORD),
-        "token_formula": TOKEN_FORMULA,
+        "tokens": tokens,  # counted with the release's tokenizer; None: only the estimate is known
+        "token_formula": TOKEN_FORMULA if tokens is None else TOKENS_COUNTED,
         "domains": int(domains),
         "languages": int(languages),
         "removed": int(removed),
@@ -67,6 +70,17 @@ def overview(rel: Release) -> dict[str, Any]:
         "first_date": first,
         "last_date": last,
     }
+
+
+def counted_tokens(rel: Release, documents: int) -> int | None:
+    """Tokens of every document by the release's tokenizer (documents v3's `token_count`), or None when not every
+    document has a count (no tokenizer configured, or a release before format 5)."""
+    if not documents or not any(
+        f.get("table") == "documents" and (f.get("schema_version") or 0) >= 3 for f in rel.manifest.get("files", [])
+    ):
+        return None
+    counted, tokens = _rows(rel, "SELECT count(token_count), coalesce(sum(token_count), 0)::BIGINT FROM documents")[0]
+    return int(tokens) if counted == documents else None
 
 
 def text_bytes(rel: Release) -> int:

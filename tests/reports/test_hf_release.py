@@ -251,3 +251,16 @@ def test_show_names_a_documents_upstream_provenance(fineweb):
     assert result.exit_code == 0, result.output
     for column in ("dump", "file_path", "id"):
         assert f"upstream_{column}" in result.output and rows[column][1] in result.output
+
+
+def test_the_apps_overview_shows_counted_tokens_when_every_document_has_them(fineweb, tmp_path):
+    from audit_app import queries
+
+    path, _, release, _ = fineweb
+    tokenizer = _whitespace_tokenizer(tmp_path / "tokenizer.json", {"the"})
+    build([str(path)], RunConfig(tokenizer=str(tokenizer)), tmp_path / "counted")
+    texts = pl.read_parquet(tmp_path / "counted/documents/*.parquet")["text"]
+    counted = queries.overview(queries.open_release(tmp_path / "counted", root=tmp_path))
+    assert counted["tokens"] == sum(len(t.split()) for t in texts) and "counted" in counted["token_formula"]
+    estimated = queries.overview(queries.open_release(release, root=release.parent))
+    assert estimated["tokens"] is None and estimated["token_formula"].startswith("approx.")

@@ -184,6 +184,13 @@ def build(
     from pipeline.sources.inputs import InputError
     from pipeline.tables import ReleaseError
 
+    if config.tokenizer:  # a tokenizer that cannot count stops the run before any input is read
+        from pipeline.tokens import TokenizerError, check_tokenizer
+
+        try:
+            check_tokenizer(config.tokenizer)
+        except TokenizerError as err:
+            raise RunError(str(err)) from None
     metrics = RunMetrics(specs, executor=executor, workers=workers)
     try:
         with output_lock(out_dir):

@@ -386,6 +386,9 @@ def show(
         "url",
         "date",
         "file_path",
+        "upstream_dump",  # a Parquet/JSONL input's own provenance (documents v3)
+        "upstream_file_path",
+        "upstream_id",
         "source_sha256",
         "warc_record_id",
         "warc_record_offset",

@@ -239,6 +239,12 @@ class RunConfig(_Section):
     quality: QualityConfig = QualityConfig()
     pii: PiiConfig = PiiConfig()
     dedup: DedupConfig = DedupConfig()
+    tokenizer: str | None = Field(
+        None,
+        description="Path to a Hugging Face `tokenizer.json` (the `tokenizers` library, `pip install "
+        "'apertura[tokens]'`): each document's `token_count` is counted with it, and the manifest records its sha256. "
+        "None: no count (the EU summary then estimates tokens from words and says so).",
+    )
     steps: tuple[str, ...] = Field(
         default=BUILTIN_STEPS,
         description="The per-record steps in order: the built-in ones (admit, optout, extract, language, quality, "
@@ -253,10 +259,12 @@ class RunConfig(_Section):
     def recorded(self) -> dict:
         """The config as a release records it (the manifest's `config`), and what its hash is taken of. The default
         step list is left out, so a run that does not change it records (and hashes) what releases recorded
-        before the list was configurable."""
+        before the list was configurable; so is an unset tokenizer."""
         recorded = self.model_dump(mode="json")
         if tuple(recorded["steps"]) == BUILTIN_STEPS:
             del recorded["steps"]
+        if recorded["tokenizer"] is None:  # likewise: a run without a tokenizer hashes as before the field existed
+            del recorded["tokenizer"]
         return recorded
 
     def canonical_json(self) -> str:

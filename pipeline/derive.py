@@ -117,9 +117,12 @@ def _derive(
         raise ReleaseError(f"{parent} is format {manifest['format_version']}: derive needs format 2 or later")
     config = RunConfig.model_validate(manifest["config"])
     at = instant(at, "--at") if at else now_utc()
-    # a format 3 parent's child is format 4 (the same tables, plus commitments); older ones keep their format
+    # a format 3 parent's child is format 4 (the same tables, plus commitments); a format 4 parent's stays 4 (its
+    # documents lack format 5's columns) and a format 5 parent's is 5 (with its own dataset card and Croissant);
+    # older ones keep their format
     tables = schemas.TABLE_VERSIONS[manifest["format_version"]]
-    committed = manifest["format_version"] >= 3 and tables == schemas.TABLE_VERSIONS[schemas.FORMAT_VERSION]
+    committed = manifest["format_version"] >= 3
+    child_format = max(v for v, t in schemas.TABLE_VERSIONS.items() if t == tables) if committed else None
     parent_signature = _parent_signature(parent) if committed else None
 
     registry_hits = registry_matches(parent, manifest, registry, at) if registry else pl.DataFrame()
@@ -191,9 +194,14 @@ def _derive(
     child = _child_manifest(manifest, out.name, files, by_input, by_reason, lineage)
     commitments = None
     if committed:  # Merkle roots over the child's own tables (pipeline/proofs/)
-        child["format_version"] = schemas.FORMAT_VERSION
+        child["format_version"] = child_format
         commitments = build_commitments(staging, child["files"])
         child["commitments"] = commitments.section()
+    child.pop("descriptions", None)  # the parent's describe the parent's tables
+    if child["format_version"] >= schemas.DESCRIPTIONS_FROM:
+        from pipeline.reports.card import write_descriptions
+
+        child["descriptions"] = write_descriptions(staging, child)
     (staging / MANIFEST).write_text(json.dumps(child, indent=2) + "\n")
     if commitments is not None:
         commitments.write_sidecar(staging, file_sha256(staging / MANIFEST), out.name)

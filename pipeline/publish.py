@@ -62,7 +62,7 @@ def publish(release: Path | str, uri: str) -> str:
 def _publish(release: Path | str, uri: str) -> str:
     manifest_path = Path(release) / MANIFEST
     manifest = load_manifest(Path(release))  # a clear error for a missing, malformed or non-release manifest
-    listed = {f["path"]: f for f in manifest["files"]}
+    listed = {f["path"]: f for f in [*manifest["files"], *(manifest.get("descriptions") or [])]}
     filesystem, root = pafs.FileSystem.from_uri(uri)
     root = root.rstrip("/")
     target = f"{root}/{MANIFEST}"

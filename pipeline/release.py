@@ -53,6 +53,11 @@ def software_versions(config: RunConfig) -> dict[str, str]:
     found["minhash"] = json.dumps(signature_spec(config.dedup), sort_keys=True)
     found["url_identity"] = identity_spec()
     found["python"] = platform.python_version()
+    if config.tokenizer:  # what counted `token_count`
+        from pipeline.tokens import check_tokenizer
+
+        found["tokenizers"] = version("tokenizers")
+        found["tokenizer"] = check_tokenizer(config.tokenizer)
     return found
 
 
@@ -400,6 +405,9 @@ def build_release(
         }
         commitments = build_commitments(staging, manifest["files"])  # Merkle roots over what was just written
         manifest["commitments"] = commitments.section()
+        from pipeline.reports.card import write_descriptions  # the dataset card and Croissant, hashed like tables
+
+        manifest["descriptions"] = write_descriptions(staging, manifest)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
         commitments.write_sidecar(staging, file_sha256(staging / MANIFEST), out.name)
         os.replace(staging, out)

@@ -9,7 +9,9 @@ document has an opt-out decision that reserves it (zero violations), every opt-o
 evidence, and every evidence row is about a record the release accounts for. From format 4: conservation
 in bytes (the spans of an input's documents and ledger rows, unreadable spans included, do not overlap, and
 with the bytes of its other records they are the whole file), and the commitments (Merkle roots over the kept
-URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). Any release: a signature
+URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From format 5: the dataset card
+(`README.md`) and the Croissant (`croissant.json`) are listed with their sha256 and describe exactly the listed table
+files (`datasets` and `mlcroissant` then load what the manifest vouches for). Any release: a signature
 beside the manifest verifies (with `pubkey`, the publisher's key, when given).
 
 `verify` never crashes on what it reads: a check that cannot run (a listed file that is not Parquet, tables
@@ -28,7 +30,7 @@ import pyarrow.parquet as pq
 
 import schemas
 from pipeline.config import RunConfig, config_hash
-from pipeline.release_read import ReleaseError, load_manifest, table_files
+from pipeline.release_read import ReleaseError, inside, load_manifest, table_files
 from pipeline.tables import file_sha256
 
 if TYPE_CHECKING:
@@ -62,8 +64,16 @@ class VerifyReport:
 
 def _check_files(release: Path, manifest: dict, report: VerifyReport) -> bool:
     problems = []
-    listed = {f["path"] for f in manifest["files"]}
-    for f in manifest["files"]:
+    described = manifest.get("descriptions") or []  # format 5: the dataset card and the Croissant
+    listed = {f["path"] for f in manifest["files"]} | {d["path"] for d in described}
+    if manifest["format_version"] >= schemas.DESCRIPTIONS_FROM:
+        for name, kind in schemas.DESCRIPTIONS.items():
+            if not any(d["path"] == name and d["kind"] == kind for d in described):
+                problems.append(f"{name}: not listed in the manifest's descriptions (as {kind})")
+        for d in described:
+            if schemas.DESCRIPTIONS.get(d["path"]) != d["kind"]:
+                problems.append(f"{d['path']}: listed as {d['kind']}, which it is not")
+    for f in [*manifest["files"], *described]:
         path = release / f["path"]
         if not path.is_file():
             problems.append(f"{f['path']}: missing")
@@ -82,6 +92,66 @@ def _check_files(release: Path, manifest: dict, report: VerifyReport) -> bool:
                 problems.append(f"{rel}: not listed in the manifest")
     report.add("files and sha256", not problems, "; ".join(problems) or f"{len(listed)} files match")
     return not problems
+
+
+DESCRIBED = "dataset card and Croissant describe the tables"
+MAX_DESCRIPTION_BYTES = 64 << 20  # a card or Croissant of a release with 100,000 parts is a few MiB
+
+
+def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> None:
+    """Format 5: the dataset card's `configs:` load exactly the listed parts of each table with rows (documents by
+    default), and the Croissant lists exactly the table files with their sha256 and each table's columns, so that
+    `datasets` and `mlcroissant` read what the manifest vouches for and nothing else."""
+    import json
+
+    import yaml
+
+    from pipeline.reports.card import CONFIGS
+
+    problems = []
+    try:
+        card, croissant = (inside(release, name, "a description") for name in ("README.md", "croissant.json"))
+    except ReleaseError as err:  # a symlink leading out of the release
+        report.add(DESCRIBED, False, str(err))
+        return
+    for path in (card, croissant):  # their sha256 matched: a size that no description has is refused unparsed
+        if path.stat().st_size > MAX_DESCRIPTION_BYTES:
+            report.add(DESCRIBED, False, f"{path.name}: larger than {MAX_DESCRIPTION_BYTES >> 20} MiB, not parsed")
+            return
+    text = card.read_text(encoding="utf-8")
+    head, sep, _ = text.removeprefix("---\n").partition("\n---\n")
+    meta = yaml.safe_load(head) if text.startswith("---\n") and sep else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("configs"), list):
+        problems.append("README.md: no YAML front matter with `configs:`")
+        meta = {"configs": []}
+    configs = {c.get("config_name"): c for c in meta["configs"] if isinstance(c, dict)}
+    for name, table in CONFIGS.items():
+        parts = sorted(f["path"] for f in manifest["files"] if f["table"] == table and f["rows"])
+        found = configs.pop(name, {}).get("data_files", [])
+        if sorted(found if isinstance(found, list) else [found]) != parts:
+            problems.append(f"README.md: config {name!r} loads {found!r}, the manifest lists {parts!r} with rows")
+    problems += [f"README.md: config {name!r} is no table of the release" for name in configs]
+    defaults = [c.get("config_name") for c in meta["configs"] if isinstance(c, dict) and c.get("default")]
+    kept = any(f["table"] == "documents" and f["rows"] for f in manifest["files"])
+    if defaults != (["documents"] if kept else []):  # no documents: no config can be the default
+        problems.append(f"README.md: the default config is {defaults!r}, not the documents")
+    doc = json.loads(croissant.read_text(encoding="utf-8"))
+    objects = {o.get("contentUrl"): o.get("sha256") for o in doc.get("distribution", [])
+               if o.get("@type") == "cr:FileObject"}  # fmt: skip
+    expected = {f["path"]: f["sha256"] for f in manifest["files"]}
+    if objects != expected:
+        odd = sorted(set(objects.items()) ^ set(expected.items()))[:3]
+        problems.append(f"croissant.json: its files and sha256 differ from the manifest's, e.g. {odd}")
+    versions = {f["table"]: f["schema_version"] for f in manifest["files"]}
+    for record_set in doc.get("recordSet", []):
+        table = record_set.get("@id")
+        fields = [f.get("name") for f in record_set.get("field", [])]
+        spec = schemas.table_spec(table, versions[table]) if table in versions else {"columns": []}
+        columns = [c["name"] for c in spec["columns"]]
+        if not columns or fields != columns:
+            problems.append(f"croissant.json: record set {table!r} is not a table of the release with its columns")
+    report.add(DESCRIBED, not problems, "; ".join(problems) or
+               f"{len(meta['configs'])} configs and {len(objects)} Croissant files match the manifest")  # fmt: skip
 
 
 def _check_schemas(release: Path, manifest: dict, report: VerifyReport) -> bool:
@@ -442,6 +512,8 @@ def verify_release(release: Path, registry: Path | None = None, *, pubkey: Path 
             _guarded(report, "URL identities recompute (url_key, domain)", _check_url_identity, *args)
         if version >= 4:
             _guarded(report, "conservation in bytes (record spans + unreadable spans = the file)", _check_bytes, *args)
+        if version >= schemas.DESCRIPTIONS_FROM:
+            _guarded(report, DESCRIBED, _check_descriptions, *args)
         if "optout_evidence" in schemas.TABLES_BY_FORMAT[version]:
             _guarded(report, "opt-outs honoured (no kept document is reserved)", _check_optout, *args)
             _guarded(report, "registry opt-outs honoured", _check_registry, *args, registry)

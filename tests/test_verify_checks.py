@@ -1,6 +1,6 @@
 """Every check of `apertura verify` can fail: one tampering per check, and only that check fails.
 
-The release (format 4) is built once from known inputs: the planted corpus (three WARCs: kept pages, duplicates,
+The release (format 5) is built once from known inputs: the planted corpus (three WARCs: kept pages, duplicates,
 quality, read and extract removals) plus a fourth WARC with a page reserved by a TDM header, two pages of a domain
 the registry opts out (one on a subdomain) and a page that stays. Each test copies it, changes exactly what one
 check guards, re-seals what the check does not guard (the manifest's sha256/bytes/rows of a rewritten file, its
@@ -37,6 +37,7 @@ from pipeline.synthetic import make_page
 from pipeline.tables import ROW_GROUP_SIZE, writer_options
 from pipeline.verify import VerifyReport, verify_release
 from tests.helpers.corpus import planted_corpus
+from tests.helpers.reseal import reseal_descriptions
 from tests.helpers.warcs import Page, write_warc
 
 MANIFEST = "manifest"
@@ -51,6 +52,7 @@ DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
 ROW_HASH = "rows carry the manifest's config hash"
 URLS = "URL identities recompute (url_key, domain)"
 BYTES = "conservation in bytes (record spans + unreadable spans = the file)"
+DESCRIBED = "dataset card and Croissant describe the tables"
 HONOURED = "opt-outs honoured (no kept document is reserved)"
 EXPLAINED = "every opt-out removal has its evidence"
 ORPHANS = "evidence rows are about records in the release"
@@ -68,10 +70,10 @@ INDEX_JSON = "index.json"
 INDEX_BINDS = "index binds to manifest"
 INDEX_FILES = "index files and sha256"
 
-# every check a format-4 release with a recorded registry and an index gets, in the order verify runs them
+# every check a format-5 release with a recorded registry and an index gets, in the order verify runs them
 ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
-              BYTES, HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS,
-              NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES]  # fmt: skip
+              BYTES, DESCRIBED, HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, COMMIT_URLS,
+              COMMIT_TEXTS, NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -188,17 +190,20 @@ def _write_table(path: Path, frame: pl.DataFrame) -> None:
 def _reseal(release: Path, *, rebind_index: bool = True, commitments: bool = True) -> None:
     """Make the manifest list every table file as it now is (sha256, bytes, rows). With `commitments`, also
     rebuild the manifest's commitments and the `commitments/` sidecar from the tables as they now are (apertura's
-    own `build_commitments`: a forger has it too); without, both are left as they were (the sidecar rebound)."""
+    own `build_commitments`: a forger has it too); without, both are left as they were (the sidecar rebound).
+    The Croissant and dataset card are resealed too."""
     manifest = _manifest(release)
     for f in manifest["files"]:
         path = release / f["path"]
         f.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size,
                  rows=pq.read_metadata(path).num_rows)  # fmt: skip
+    if commitments:
+        trees = build_commitments(release, manifest["files"])
+        manifest["commitments"] = trees.section()
+    reseal_descriptions(release, manifest)
     if not commitments:
         _write_manifest(release, manifest, rebind_index=rebind_index)
         return
-    trees = build_commitments(release, manifest["files"])
-    manifest["commitments"] = trees.section()
     _write_manifest(release, manifest, rebind_index=rebind_index, rebind_sidecar=False)
     if (release / "commitments").is_dir():
         data = (release / "manifest.json").read_bytes()
@@ -297,7 +302,7 @@ def test_the_untouched_release_passes_every_check_and_runs_them_all(built):
     assert set(ledger.filter(pl.col("reason") == "optout_registry")["url"]) == {
         f"http://{OPTED_OUT}/a", f"http://news.{OPTED_OUT}/b"
     }
-    assert len(_manifest(release)["inputs"]) == 4 and _manifest(release)["format_version"] == 4
+    assert len(_manifest(release)["inputs"]) == 4 and _manifest(release)["format_version"] == 5
     assert (release / "commitments" / "commitments.json").is_file()  # the sidecar the release pass writes
     assert not (release / "manifest.dsse.json").exists()  # unsigned: the signature tests sign copies
 
@@ -309,8 +314,8 @@ def test_the_untouched_release_says_what_it_checked(built):
     total = len(expect) + 4  # the planted pages and the four consent pages
     kept = sum(e.stage is None for e in expect.values()) + 1  # http://kept.test/c
     assert details[CONSERVATION] == f"{total} = {kept} kept + {total - kept} removed"
-    assert details[MANIFEST] == "format 4, release release"
-    assert details[FILES] == "4 files match"  # one part file per table
+    assert details[MANIFEST] == "format 5, release release"
+    assert details[FILES] == "6 files match"  # one part file per table, the dataset card and the Croissant
     assert details[SCHEMAS] == "every file matches schemas/"
     assert details[HONOURED] == "0 violations"
     bound = hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
@@ -374,9 +379,11 @@ def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
 
 
 def test_a_file_listed_with_another_schema_version_fails_table_schemas(release):
-    """The schema a file must have is the version the manifest lists for it, not the newest."""
+    """The schema a file must have is the version the manifest lists for it, not the newest. (From format 5 the
+    Croissant, which declares the documents' real columns, no longer matches the listed version either.)"""
     _edit_manifest(release, lambda m: next(f for f in m["files"] if f["table"] == "documents").update(schema_version=1))
-    assert _failed(release) == {SCHEMAS}
+    assert _failed(release) == {SCHEMAS, DESCRIBED}
+    assert "record set 'documents' is not a table of the release" in _detail(release, DESCRIBED)
     assert _detail(release, SCHEMAS) == "documents/part-00000.parquet: columns differ from documents.v1"
 
 
@@ -453,6 +460,60 @@ def test_every_file_problem_is_named(release):
     assert _detail(release, FILES) == (
         f"documents/part-00000.parquet: missing; ledger/part-00000.parquet: {size} bytes, manifest says {size - 1}"
     )
+
+
+# --- the dataset card and the Croissant (format 5) ----------------------------------------------------------
+
+SIDECAR = "commitments sidecar (commitments/)"  # binds the manifest's bytes: any manifest edit fails it as well
+
+
+@pytest.mark.parametrize("name", ["README.md", "croissant.json"])
+def test_an_edited_or_unlisted_description_fails_files_and_sha256(release, name):
+    path = release / name
+    path.write_text(path.read_text().replace("documents", "documentz", 1))
+    assert _failed(release) == {FILES}
+    assert _detail(release, FILES) == f"{name}: sha256 differs from the manifest (file changed)"
+    _edit_manifest(release, lambda m: m.update(descriptions=[d for d in m["descriptions"] if d["path"] != name]))
+    assert _failed(release) - {SIDECAR} == {FILES}
+    assert f"{name}: not listed in the manifest's descriptions" in _detail(release, FILES)
+
+
+def _card_edit(release: Path, old: str, new: str) -> None:
+    card = release / "README.md"
+    text = card.read_text()
+    assert old in text
+    card.write_text(text.replace(old, new, 1))
+    manifest = _manifest(release)
+    reseal_descriptions(release, manifest)
+    _write_manifest(release, manifest)
+
+
+def test_a_card_config_that_loads_another_file_fails_the_description_check(release):
+    _card_edit(release, "  - ledger/part-00000.parquet", "  - ledger/*.parquet")
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert "config 'ledger' loads ['ledger/*.parquet']" in _detail(release, DESCRIBED)
+
+
+def test_a_card_whose_default_is_the_ledger_fails_the_description_check(release):
+    _card_edit(release, "  default: true\n", "")
+    _card_edit(release, "- config_name: ledger\n", "- config_name: ledger\n  default: true\n")
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert _detail(release, DESCRIBED) == "README.md: the default config is ['ledger'], not the documents"
+
+
+def test_a_croissant_with_another_files_sha256_fails_the_description_check(release):
+    croissant = release / "croissant.json"
+    doc = json.loads(croissant.read_text())
+    part = next(o for o in doc["distribution"] if o["@type"] == "cr:FileObject")
+    part["sha256"] = "0" * 64
+    croissant.write_text(json.dumps(doc))
+    manifest = _manifest(release)
+    for d in manifest["descriptions"]:  # the forger re-lists the edited Croissant, but not the table's sha256
+        path = release / d["path"]
+        d.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
+    _write_manifest(release, manifest)
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert "croissant.json: its files and sha256 differ from the manifest's" in _detail(release, DESCRIBED)
 
 
 # --- table schemas --------------------------------------------------------------------------------------------
@@ -1249,3 +1310,12 @@ def test_every_index_problem_is_named(release):
     (release / "index" / "extra.npy").write_bytes(b"\0")
     assert _failed(release) == {INDEX_FILES}
     assert _detail(release, INDEX_FILES) == "signatures.npy: missing; extra.npy: not listed in index.json"
+
+
+def test_a_card_that_leads_out_of_the_release_fails_the_description_check(release, tmp_path):
+    outside = tmp_path / "elsewhere.md"
+    shutil.copy(release / "README.md", outside)
+    (release / "README.md").unlink()
+    (release / "README.md").symlink_to(outside)  # the same bytes, so the sha256 still holds
+    assert _failed(release) == {DESCRIBED}
+    assert "resolves outside the release" in _detail(release, DESCRIBED)

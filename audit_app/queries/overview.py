@@ -14,6 +14,7 @@ from pipeline.reasons import step_name
 from pipeline.reports.eu_summary.model import TOKENS_PER_WORD
 
 TOKEN_FORMULA = f"approx. tokens = sum(word_count) × {TOKENS_PER_WORD} (≈ 0.75 words per BPE token)"
+TOKENS_COUNTED = "tokens = sum(token_count), counted with the tokenizer the release names (manifest: software)"
 
 
 def release_info(rel: Release) -> dict[str, Any]:
@@ -52,6 +53,7 @@ def overview(rel: Release) -> dict[str, Any]:
         "FROM ledger WHERE record_type = 'unreadable'",
     )[0]
     counts = rel.manifest.get("counts", {})
+    tokens = counted_tokens(rel, int(documents))
     return {
         "unreadable_spans": int(spans),  # spans of inputs that were no readable record (ledger: read_unparsable)
         "unreadable_bytes": int(span_bytes),
@@ -60,7 +62,8 @@ def overview(rel: Release) -> dict[str, Any]:
         "documents": int(documents),
         "words": int(words),
         "approx_tokens": round(int(words) * TOKENS_PER_WORD),
-        "token_formula": TOKEN_FORMULA,
+        "tokens": tokens,  # counted with the release's tokenizer; None: only the estimate is known
+        "token_formula": TOKEN_FORMULA if tokens is None else TOKENS_COUNTED,
         "domains": int(domains),
         "languages": int(languages),
         "removed": int(removed),
@@ -68,6 +71,17 @@ def overview(rel: Release) -> dict[str, Any]:
         "first_date": first,
         "last_date": last,
     }
+
+
+def counted_tokens(rel: Release, documents: int) -> int | None:
+    """Tokens of every document by the release's tokenizer (documents v3's `token_count`), or None when not every
+    document has a count (no tokenizer configured, or a release before format 5)."""
+    if not documents or not any(
+        f.get("table") == "documents" and (f.get("schema_version") or 0) >= 3 for f in rel.manifest.get("files", [])
+    ):
+        return None
+    counted, tokens = _rows(rel, "SELECT count(token_count), coalesce(sum(token_count), 0)::BIGINT FROM documents")[0]
+    return int(tokens) if counted == documents else None
 
 
 def text_bytes(rel: Release) -> int:

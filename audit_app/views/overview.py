@@ -50,11 +50,14 @@ st.caption(f"Release {common.code_span(info['release_id'])} · config {common.co
 
 cols = st.columns(6)
 cols[0].metric("Documents", f"{ov['documents']:,}", help="Rows of the documents table (kept records).")
-cols[1].metric(
-    "Tokens (approx.)",
-    f"{ov['approx_tokens']:,}",
-    help=f"{common.code_span(ov['token_formula'])}; words = {ov['words']:,}. Only an order of magnitude.",
-)
+if ov["tokens"] is None:
+    cols[1].metric(
+        "Tokens (approx.)",
+        f"{ov['approx_tokens']:,}",
+        help=f"{common.code_span(ov['token_formula'])}; words = {ov['words']:,}. Only an order of magnitude.",
+    )
+else:
+    cols[1].metric("Tokens", f"{ov['tokens']:,}", help=f"{common.code_span(ov['token_formula'])}.")
 with cols[2]:
     text_size_metric()
 cols[3].metric("Domains", f"{ov['domains']:,}", help="Different sites (host names) the documents come from.")

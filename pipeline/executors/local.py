@@ -43,6 +43,7 @@ from pipeline.steps.base import Step
 from pipeline.steps.optout import STAGED_EVIDENCE_SCHEMA
 from pipeline.steps.quality import ngram_chars
 from pipeline.tables import file_sha256, fit, polars_schema, writing
+from pipeline.tokens import token_counts
 
 # (records that entered each stage, seconds spent in each step) of one batch: progress and run metrics
 OnRecords = Callable[[dict[str, int], dict[str, float]], None]
@@ -55,7 +56,10 @@ CANDIDATE_SCHEMA = polars_schema(
 
 def staged_candidates(kept: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     keyed = add_dedup_keys(kept, config.dedup)
-    return fit(keyed.with_columns(sha256_hex(keyed["text"]).alias("text_sha256")), CANDIDATE_SCHEMA)
+    keyed = keyed.with_columns(sha256_hex(keyed["text"]).alias("text_sha256"))
+    if config.tokenizer:  # the text as it is kept (after PII replacement) is what a model would read
+        keyed = keyed.with_columns(token_counts(keyed["text"], config.tokenizer))
+    return fit(keyed, CANDIDATE_SCHEMA)
 
 
 @functools.lru_cache(maxsize=2)

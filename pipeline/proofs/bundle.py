@@ -60,7 +60,7 @@ def write_bundle(release: Path, out: Path) -> dict:
             shutil.copyfile(release / name, staging / name)
         summary = build_summary(release, SummaryOptions())
         write_summary(summary, staging / "eu_summary.md", ("md", "json"))
-        doc = build_croissant(release, summary=summary)
+        doc = build_croissant(release, summary=summary, relative=True)  # the release's files, published beside it
         (staging / "croissant.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (staging / "datasheet.md").write_text(build_datasheet(release, summary=summary), encoding="utf-8")
         envelope = json.loads((staging / signing.ENVELOPE).read_text())

@@ -1,7 +1,8 @@
 """`apertura report ...`: public documents about a release (EU AI Act summary, Croissant, datasheet).
 
 Registered in `pipeline/cli.py` with `app.add_typer(report_app, name="report")`. Thin: parse, call one
-builder, write files. Reports are written outside the release (releases are immutable).
+builder, write files. Reports are written outside the release (releases are immutable); a format 5 release holds its
+own Croissant and dataset card from its build.
 """
 
 from __future__ import annotations
@@ -115,10 +116,35 @@ def eu_summary(
         typer.echo(str(path))
 
 
+def _own_croissant(release: Path) -> Path | None:
+    """The release's own croissant.json when its manifest lists one whose sha256 still holds (format 5)."""
+    from pipeline.release_read import ReleaseError, load_manifest
+    from pipeline.tables import file_sha256
+
+    try:
+        manifest = load_manifest(release)
+    except ReleaseError as err:
+        raise _fail(str(err)) from None
+    entry = next((d for d in manifest.get("descriptions") or () if d.get("path") == "croissant.json"), None)
+    if entry is None:
+        return None
+    path = release / "croissant.json"
+    if not path.is_file() or file_sha256(path) != entry.get("sha256"):
+        raise _fail(f"{path} is missing or differs from its manifest entry: run `apertura verify {release}`")
+    return path
+
+
 @report_app.command("croissant")
 def croissant(
     release: ReleaseArg,
-    out: Annotated[Path, typer.Option(help="Croissant JSON-LD output file.")] = Path("croissant.json"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a copy here (file references by absolute path, or under --base-url), loadable from anywhere. "
+            "Default: the release's own croissant.json (format 5), re-checked against the manifest; an older "
+            "release gets ./croissant.json."
+        ),
+    ] = None,
     datasheet: Annotated[Path | None, typer.Option(help="Also write a datasheet (Markdown) here.")] = None,
     name: Annotated[str | None, typer.Option(help="Dataset name (default: apertura-<release id>).")] = None,
     license: Annotated[str | None, typer.Option(help="Licence of the release (URL or SPDX id).")] = None,
@@ -133,12 +159,23 @@ def croissant(
     """Croissant 1.0 JSON-LD for the release's Parquet files (sha256 from the manifest), and a datasheet."""
     import duckdb
 
-    from pipeline.release_read import ReleaseError
-    from pipeline.reports.croissant import build_croissant
+    from pipeline.release_read import ReleaseError, load_manifest
+    from pipeline.reports.croissant import build_croissant, multipart_tables
     from pipeline.reports.datasheet import build_datasheet
     from pipeline.reports.eu_summary import SummaryOptions, build_summary
 
     _check_release(release)
+    if out is None:
+        own = _own_croissant(release)
+        if own is not None:
+            if any(v is not None for v in (name, license, creator, url, base_url, date_published)):
+                raise _fail(f"{own} is listed in the release's manifest (releases are immutable): to set "
+                            "--name, --license, --creator, --url, --base-url or --date-published, write a copy "
+                            "with --out")  # fmt: skip
+            typer.echo(str(own))
+            if datasheet is None:
+                return
+        out = Path("croissant.json")
     try:
         summary = build_summary(release, SummaryOptions(last_update=date_published))
         doc = build_croissant(
@@ -157,9 +194,16 @@ def croissant(
         raise _fail(str(err)) from None
     except (duckdb.Error, OSError) as err:
         raise _fail(f"{release}: cannot read the release tables ({_first_line(err)})") from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    typer.echo(str(out))
+    if _own_croissant(release) is None or out.resolve() != (release / "croissant.json").resolve():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(str(out))
+        if base_url is None and (several := multipart_tables(load_manifest(release))):
+            typer.echo(
+                f"note: {', '.join(several)} has several parts: mlcroissant reads those only from the release's own "
+                f"{release / 'croissant.json'} (or give --base-url)",
+                err=True,
+            )
     if datasheet and sheet is not None:
         datasheet.parent.mkdir(parents=True, exist_ok=True)
         datasheet.write_text(sheet, encoding="utf-8")

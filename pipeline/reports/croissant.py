@@ -4,13 +4,18 @@ Each table's Parquet parts are `cr:FileObject`s carrying the manifest's sha256 (
 manifest -> file hashes), grouped per table in a `cr:FileSet` that lists exactly those parts, and each
 table is a `cr:RecordSet` whose fields come from `schemas/<table>.v<N>.json`, so column meanings stay
 single-sourced. Responsible-AI properties (`rai:`) carry the collection period, the processing steps
-and the opt-out/PII handling. `contentUrl`s are relative to the release directory unless a `base_url`
-(where the release is published) is given.
+and the opt-out/PII handling.
+
+A release holds its own copy (`croissant.json`, written with the tables and listed in the manifest): its
+`contentUrl`s are relative to the release, so it loads in place wherever the release is moved. A copy written
+elsewhere (`apertura report croissant --out`) references the files by absolute path, or under `base_url` (where
+the release is published), and reads a one-part table from its FileObject, so that it loads from anywhere.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,21 +92,38 @@ def _url(base_url: str | None, path: str) -> str:
     return (base_url.rstrip("/") + "/" + path) if base_url else path
 
 
-def _distribution(release: Path, manifest: dict, base_url: str | None) -> list[dict]:
+def _locator(release: Path, base_url: str | None, in_release: bool):
+    """How a file of the release is referenced: relative to the release for the copy inside it (mlcroissant resolves
+    relative references against the JSON-LD file's folder), under `base_url` when given, else by its absolute path
+    (mlcroissant 1.1.1 reads a local `contentUrl` as a path and does not understand `file://`)."""
+    if in_release or base_url:
+        return lambda path: _url(base_url, path)
+    root = Path(release).resolve()
+    return lambda path: str(root / path)
+
+
+def _manifest_object(release: Path, base_url: str | None, relative: bool) -> dict:
     manifest_bytes = (release / MANIFEST).read_bytes()
-    dist: list[dict] = [
-        {
-            "@type": "cr:FileObject",
-            "@id": MANIFEST,
-            "name": MANIFEST,
-            "description": "Release manifest: inputs with sha256, counts per stage and reason, run configuration "
-            "and its hash, software versions, and the sha256 of every Parquet file below.",
-            "contentUrl": _url(base_url, MANIFEST),
-            "contentSize": f"{len(manifest_bytes)} B",
-            "encodingFormat": "application/json",
-            "sha256": hashlib.sha256(manifest_bytes).hexdigest(),
-        }
-    ]
+    return {
+        "@type": "cr:FileObject",
+        "@id": MANIFEST,
+        "name": MANIFEST,
+        "description": "Release manifest: inputs with sha256, counts per stage and reason, run configuration "
+        "and its hash, software versions, and the sha256 of every Parquet file below.",
+        "contentUrl": _locator(release, base_url, relative)(MANIFEST),
+        "contentSize": f"{len(manifest_bytes)} B",
+        "encodingFormat": "application/json",
+        "sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+    }
+
+
+def _distribution(
+    release: Path, manifest: dict, base_url: str | None, in_release: bool, relative: bool = False
+) -> list[dict]:
+    """FileObjects per Parquet part and a FileSet per table. A copy for outside the release (`in_release` off) also
+    lists the manifest; the one inside it cannot (the manifest lists it, with its sha256)."""
+    dist: list[dict] = [] if in_release else [_manifest_object(release, base_url, relative)]
+    locate = _locator(release, base_url, in_release or relative)
     tables = [t for t in schemas.TABLES if any(f["table"] == t for f in manifest["files"])]
     for table in tables:
         parts = [f for f in manifest["files"] if f["table"] == table]
@@ -111,7 +133,7 @@ def _distribution(release: Path, manifest: dict, base_url: str | None) -> list[d
                 "@id": f["path"],
                 "name": f["path"],
                 "description": f"{table} part with {f['rows']:,} rows (schema {table}.v{f['schema_version']}).",
-                "contentUrl": _url(base_url, f["path"]),
+                "contentUrl": locate(f["path"]),
                 "contentSize": f"{f['bytes']} B",
                 "encodingFormat": PARQUET,
                 "sha256": f["sha256"],
@@ -131,7 +153,8 @@ def _distribution(release: Path, manifest: dict, base_url: str | None) -> list[d
     return dist
 
 
-def _record_set(table: str, version: int) -> dict:
+def _record_set(table: str, version: int, source: dict) -> dict:
+    """A table's record set, its fields read from `source` (the table's FileSet, or its one FileObject)."""
     spec = schemas.table_spec(table, version)
     fields = []
     for column in spec["columns"]:
@@ -142,7 +165,7 @@ def _record_set(table: str, version: int) -> dict:
             "name": column["name"],
             "description": column["description"] + ("" if column["nullable"] else " (never null)"),
             "dataType": dtype,
-            "source": {"fileSet": {"@id": f"{table}-parquet"}, "extract": {"column": column["name"]}},
+            "source": {**source, "extract": {"column": column["name"]}},
         }
         if repeated:
             field["repeated"] = True
@@ -170,11 +193,20 @@ def build_croissant(
     base_url: str | None = None,
     version: str = "1.0.0",
     date_published: str | None = None,
+    manifest: dict | None = None,
+    relative: bool = False,
 ) -> dict[str, Any]:
-    """The Croissant 1.0 JSON-LD dict for `release` (counts and languages from `summary`, computed if absent)."""
+    """The Croissant 1.0 JSON-LD dict for `release` (counts and languages from `summary`, computed if absent).
+
+    With `manifest` (the one being written for the tables in `release`), the copy the release holds: its file
+    references are relative to the release, and it names no release id, manifest hash or date, so that it is the
+    same for the same tables wherever and whenever they are written (it cites the commitments' Merkle roots).
+    `relative`: file references relative to the release without being its own copy (a bundle published beside the
+    release); otherwise a copy outside the release references files by absolute path or under `base_url`."""
     release = Path(release)
-    manifest = load_manifest(release, complete=True)
-    s = summary or build_summary(release, SummaryOptions(last_update=date_published))
+    in_release = manifest is not None
+    manifest = load_manifest(release, complete=True) if manifest is None else manifest
+    s = summary or build_summary(release, SummaryOptions(last_update=date_published), manifest=manifest)
     g, t = s.general, s.general.totals
     stages = ", ".join(f"{x.stage} (-{x.removed:,})" for x in s.removal.stages)
     versions = {f["table"]: f["schema_version"] for f in manifest["files"]}
@@ -182,19 +214,25 @@ def build_croissant(
         "@context": CONTEXT,
         "@type": "sc:Dataset",
         "conformsTo": CROISSANT_1_0,
-        "name": name or f"apertura-{manifest['release_id']}",
+        "name": name or (_dump_name(manifest) if in_release
+                         else f"apertura-{manifest['release_id']}"),
         "description": (
-            f"Apertura training-data release {manifest['release_id']!r}: {t.documents:,} text documents "
+            "Apertura training-data release"
+            + ("" if in_release else f" {manifest['release_id']!r}") + f": {t.documents:,} text documents "
             f"({t.words:,} words, {t.text_bytes:,} bytes of UTF-8 text) extracted from "
             f"{len(manifest['inputs']):,} input files, every document with its provenance down to the WARC record, "
             f"and a ledger of every removed record with its reason. Configuration {manifest['config_hash']}."
         ),
-        "license": license or "[not recorded in the release: give --license]",
-        "url": url or base_url or f"urn:apertura:release:{manifest['release_id']}",
+        "license": license or ("unknown: the release records no licence for its web texts (see README.md)"
+                               if in_release else "[not recorded in the release: give --license]"),
+        "url": url or base_url or (f"urn:apertura:tables:{_tables_digest(manifest)}" if in_release
+                                   else f"urn:apertura:release:{manifest['release_id']}"),
         "version": version,
         "datePublished": date_published or datetime.now(UTC).date().isoformat(),
         "creator": {"@type": "sc:Organization", "name": creator or "[not recorded in the release: give --creator]"},
-        "citeAs": f"Apertura release {manifest['release_id']}, manifest sha256 {g.manifest_sha256}",
+        "citeAs": f"Apertura release {_content_id(manifest)}"
+        if in_release
+        else f"Apertura release {manifest['release_id']}, manifest sha256 {g.manifest_sha256}",
         "keywords": ["training data", "web crawl", "provenance", "opt-out", "EU AI Act"],
         "inLanguage": [x.name for x in g.languages],
         "isAccessibleForFree": True,
@@ -213,9 +251,48 @@ def build_croissant(
             f"E-mail addresses ({s.removal.pii.emails:,}), public IP addresses ({s.removal.pii.ip_addresses:,}) "
             f"and IBANs ({s.removal.pii.ibans:,}) were replaced by placeholders; other personal data may remain."
         ),
-        "distribution": _distribution(release, manifest, base_url),
-        "recordSet": [_record_set(table, versions[table]) for table in schemas.TABLES if table in versions],
+        "distribution": _distribution(release, manifest, base_url, in_release, relative),
+        "recordSet": [
+            _record_set(table, versions[table], _source(manifest, table, in_release or relative))
+            for table in schemas.TABLES
+            if table in versions
+        ],
     }
+    if in_release and not date_published:
+        del doc["datePublished"]  # no clock in a release: the same tables give the same bytes
     if t.first_date and t.last_date:
         doc["rai:dataCollectionTimeframe"] = [t.first_date, t.last_date]
     return doc
+
+
+def _source(manifest: dict, table: str, in_release: bool) -> dict:
+    """Where a table's fields come from. mlcroissant 1.1.1 reads a FileSet only from files under the JSON-LD file's
+    own folder, so a copy outside the release reads a table of one part from that part's FileObject (which it
+    finds by its absolute path or URL); a table of several parts can only be read from inside the release."""
+    parts = [f["path"] for f in manifest["files"] if f["table"] == table]
+    if not in_release and len(parts) == 1:
+        return {"fileObject": {"@id": parts[0]}}
+    return {"fileSet": {"@id": f"{table}-parquet"}}
+
+
+def multipart_tables(manifest: dict) -> list[str]:
+    """Tables of several parts: a Croissant copy outside the release cannot make mlcroissant read them."""
+    parts = Counter(f["table"] for f in manifest["files"])
+    return sorted(table for table, n in parts.items() if n > 1)
+
+
+def _content_id(manifest: dict) -> str:
+    """What identifies a release by its content: the commitments' Merkle roots (format 4 on), else its tables."""
+    trees = (manifest.get("commitments") or {}).get("trees") or {}
+    if trees:
+        return "commitments " + ", ".join(f"{name} root {tree['root']}" for name, tree in sorted(trees.items()))
+    return f"tables sha256 {_tables_digest(manifest)}"
+
+
+def _tables_digest(manifest: dict) -> str:
+    return hashlib.sha256("".join(sorted(f["sha256"] for f in manifest["files"])).encode()).hexdigest()
+
+
+def _dump_name(manifest: dict) -> str:
+    dump = str(manifest["config"].get("dump") or "release")
+    return dump if dump.startswith("apertura") else f"apertura-{dump}"

@@ -49,6 +49,7 @@ def datasheet_doc(release: Path, summary: EUSummary, licence: str | None = None)
     doc.fields(
         ("Documents", t.documents),
         ("Words", t.words),
+        *((("Tokens (counted with the release's tokenizer)", t.tokens),) if t.tokens is not None else ()),
         (f"Tokens (estimate: words × {g.tokens_per_word})", t.tokens_estimate),
         ("UTF-8 text bytes", t.text_bytes),
         ("Fetch dates", f"{t.first_date or 'unknown'} to {t.last_date or 'unknown'}"),

@@ -38,6 +38,17 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "http_headers": pl.String(),  # HTTP response headers as 'Name: value' lines ('\n'), for opt-out signals
     "site_file": pl.String(),  # the site policy file (its URL) this exchange was fetched for: SITE_FILE_HEADER
 }
+# What a Parquet/JSONL input says of its own rows (FineWeb's columns), kept as documents' `upstream_*` columns; null
+# for web archives. Last in RECORD_SCHEMA, so readers that build rows without them (`rows_to_frame`) leave them null.
+UPSTREAM_SCHEMA: dict[str, pl.DataType] = {
+    "upstream_id": pl.String(),
+    "upstream_date": pl.String(),
+    "upstream_dump": pl.String(),
+    "upstream_file_path": pl.String(),
+    "upstream_token_count": pl.Int64(),
+}
+_READ_SCHEMA = dict(RECORD_SCHEMA)
+RECORD_SCHEMA |= UPSTREAM_SCHEMA
 
 # The WARC header Apertura's crawler puts on every request/response of a robots.txt, tdmrep.json or ai.txt fetch,
 # redirect hops included, naming the policy file's URL: such a record is evidence, never a document, whatever URL
@@ -73,7 +84,11 @@ def empty_records() -> pl.DataFrame:
 
 
 def rows_to_frame(rows: list[tuple]) -> pl.DataFrame:
-    """One DataFrame per batch from row tuples in RECORD_SCHEMA column order."""
+    """One DataFrame per batch from row tuples in RECORD_SCHEMA column order; rows that stop before the upstream
+    columns (web archive readers) get them as nulls."""
+    if rows and len(rows[0]) == len(_READ_SCHEMA):
+        frame = pl.DataFrame(rows, schema=_READ_SCHEMA, orient="row")
+        return frame.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in UPSTREAM_SCHEMA.items())
     return pl.DataFrame(rows, schema=RECORD_SCHEMA, orient="row")
 
 

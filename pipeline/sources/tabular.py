@@ -1,7 +1,9 @@
 """Parquet and JSONL readers for already-extracted documents (FineWeb-style columns).
 
 Each row/line becomes one record of type 'row': `text` is required; `id` -> warc_record_id, `url`
-and `date` are kept; any other column is ignored. `warc_record_offset` is the 0-based row number
+and `date` are kept; FineWeb's `id`, `date`, `dump`, `file_path` and `token_count` are also kept as given, in the
+`upstream_*` columns (the upstream dataset's own provenance); any other column is ignored.
+`warc_record_offset` is the 0-based row number
 (for JSONL: the 0-based line number, counting every line, so `sed -n "$((offset+1))p"` finds it);
 `warc_record_length` and `payload` are null.
 
@@ -34,7 +36,8 @@ from pipeline.sources.base import RECORD_SCHEMA, ReadReport, normalise_date, row
 from pipeline.sources.streams import CHUNK, HashingReader, finish_stream
 
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
-_OPTIONAL = ("id", "url", "date")
+_OPTIONAL = ("id", "url", "date", "dump", "file_path", "token_count")
+_UPSTREAM = ("id", "date", "dump", "file_path", "token_count")  # kept as given in upstream_<name>
 LINE_FACTOR = 6  # a JSON string escapes a byte as at most 6 (\u0001): longer lines cannot hold an admissible text
 _LINE_SLACK = 64 * 1024  # room for the other fields of a line
 _CHUNK_SLACK = 64 * 1024  # a Parquet column chunk's page headers, lengths and levels beside the text itself
@@ -77,6 +80,14 @@ def _parquet_batch(df: pl.DataFrame, start: int, limit: int) -> pl.DataFrame:
     def optional(name: str) -> pl.Expr:
         return pl.col(name).cast(pl.String, strict=False) if name in df.columns else pl.lit(None, pl.String)
 
+    upstream = {f"upstream_{name}": optional(name) for name in _UPSTREAM}
+    if "date" in df.columns:  # as given: `date` itself is normalised below
+        df = df.with_columns(pl.col("date").cast(pl.String, strict=False).alias("_upstream_date"))
+        upstream["upstream_date"] = pl.col("_upstream_date")
+    if "token_count" in df.columns:  # an integer upstream; anything else is not a count
+        upstream["upstream_token_count"] = pl.col("token_count").cast(pl.Int64, strict=False)
+    else:
+        upstream["upstream_token_count"] = pl.lit(None, pl.Int64)
     if "date" in df.columns:
         df = df.with_columns(
             pl.Series("date", [normalise_date(v) for v in df["date"].to_list()], dtype=pl.String)
@@ -98,6 +109,7 @@ def _parquet_batch(df: pl.DataFrame, start: int, limit: int) -> pl.DataFrame:
         read_detail=detail,
         http_headers=pl.lit(None, pl.String),
         site_file=pl.lit(None, pl.String),
+        **upstream,
     ).cast(RECORD_SCHEMA)  # type: ignore[arg-type]
 
 
@@ -232,8 +244,9 @@ def jsonl_row(line: bytes | int, index: int, limit: int) -> tuple:
         detail = (f"JSON line of {line:,} bytes, longer than any line holding a text of max_payload_bytes={limit} "
                   f"can be ({line_cap(limit):,} bytes): not parsed")  # fmt: skip
         return (index, None, "row", None, None, None, None, None, None, None, None, None, "read_too_large", detail,
-                None, None)  # fmt: skip
+                None, None, None, None, None, None, None)  # fmt: skip
     error = detail = text = rid = url = date = None
+    upstream: tuple = (None,) * 5
     try:
         obj = json.loads(line)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
@@ -253,7 +266,19 @@ def jsonl_row(line: bytes | int, index: int, limit: int) -> tuple:
         rid = None if obj.get("id") is None else str(obj["id"])
         url = None if obj.get("url") is None else str(obj["url"])
         date = normalise_date(obj.get("date"))
-    return (index, None, "row", rid, url, date, None, None, None, None, None, text, error, detail, None, None)
+        upstream = (*(_as_text(obj.get(name)) for name in _UPSTREAM[:-1]), _as_count(obj.get("token_count")))
+    return (index, None, "row", rid, url, date, None, None, None, None, None, text, error, detail, None, None,
+            *upstream)  # fmt: skip
+
+
+def _as_text(value: object) -> str | None:
+    return None if value is None else value if isinstance(value, str) else json.dumps(value)
+
+
+def _as_count(value: object) -> int | None:
+    """An upstream token count when it is an integer (not a bool) within Int64; anything else is no count."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    return value if ok else None
 
 
 def read_jsonl(

@@ -43,7 +43,8 @@ def test_required_properties_and_references(croissant):
             assert d["includes"]
     for rs in croissant["recordSet"]:
         for f in rs["field"]:
-            assert f["source"]["fileSet"]["@id"] in ids
+            source = f["source"].get("fileSet") or f["source"]["fileObject"]  # one-part tables: the part itself
+            assert source["@id"] in ids
             assert f["dataType"] in ("sc:Text", "sc:Integer", "sc:Float", "sc:Boolean")
 
 
@@ -54,8 +55,8 @@ def test_every_parquet_file_with_the_manifest_sha256(croissant, demo_release):
     for f in manifest["files"]:
         entry = objects[f["path"]]
         assert entry["sha256"] == f["sha256"] == hashlib.sha256((release / f["path"]).read_bytes()).hexdigest()
-        assert (entry["contentUrl"], entry["contentSize"], entry["encodingFormat"]) == (
-            f["path"], f"{f['bytes']} B", "application/x-parquet")
+        assert (entry["contentUrl"], entry["contentSize"], entry["encodingFormat"]) == (  # a copy outside: absolute
+            str(release.resolve() / f["path"]), f"{f['bytes']} B", "application/x-parquet")
     assert objects["manifest.json"]["sha256"] == hashlib.sha256((release / "manifest.json").read_bytes()).hexdigest()
     sets = {d["@id"]: d for d in croissant["distribution"] if d["@type"] == "cr:FileSet"}
     for t in schemas.TABLES:
@@ -115,3 +116,12 @@ def test_datasheet_has_recipe_counts_and_policy(demo_release):
     assert "- **Licence of the release:** CC-BY-4.0" in sheet
     assert ", ".join(manifest["optout"]["agents"]) in sheet
     assert f"- **Records removed for a reservation:** {manifest['optout']['removed']:,}" in sheet
+
+
+def test_a_relative_croissant_names_no_local_path(demo_release):
+    """What a bundle publishes beside the release: references relative to the release, no path of this machine."""
+    release = demo_release[0]
+    doc = build_croissant(release, date_published=DATE, relative=True)
+    urls = {d["contentUrl"] for d in doc["distribution"] if d["@type"] == "cr:FileObject"}
+    assert urls == {"manifest.json", *(f["path"] for f in load_manifest(release)["files"])}
+    assert str(release.resolve()) not in json.dumps(doc)

@@ -71,15 +71,16 @@ def _connect(release: Path, manifest: dict, inputs: list[InputSource]) -> duckdb
         "src",
         pa.table({"file_path": [i.path for i in inputs], "category": [i.category for i in inputs]}),
     )
+    counted = any(f["table"] == "documents" and f["schema_version"] >= 3 for f in manifest["files"])
     con.execute(
         """
         create temp table m as
         select d.file_path, coalesce(s.category, 'other') as category, d.domain, d.language,
                coalesce(d.content_type, 'unknown') as content_type, try_cast(d.date as timestamptz) as ts,
-               d.word_count::bigint as words, strlen(d.text)::bigint as text_bytes,
+               d.word_count::bigint as words, {tokens}::bigint as tokens, strlen(d.text)::bigint as text_bytes,
                d.pii_email::bigint as pii_email, d.pii_ip::bigint as pii_ip, d.pii_iban::bigint as pii_iban
         from read_parquet($docs) d left join src s using (file_path)
-        """,
+        """.format(tokens="d.token_count" if counted else "null"),
         {"docs": table_files(release, manifest, "documents")},
     )
     return con
@@ -93,11 +94,11 @@ IN_SECTION = "($cat is null or category = $cat)"  # one template category, or (n
 
 
 def _totals(con, category: str | None, tokens_per_word: float) -> Totals:
-    ((n, words, nbytes, first, last, undated),) = _rows(
+    ((n, words, nbytes, first, last, undated, counted, tokens),) = _rows(
         con,
         f"""select count(*), coalesce(sum(words), 0), coalesce(sum(text_bytes), 0),
                    strftime(min(ts), '%Y-%m-%dT%H:%M:%SZ'), strftime(max(ts), '%Y-%m-%dT%H:%M:%SZ'),
-                   count(*) filter (where ts is null)
+                   count(*) filter (where ts is null), count(tokens), coalesce(sum(tokens), 0)
             from m where {IN_SECTION}""",
         {"cat": category},
     )
@@ -105,6 +106,7 @@ def _totals(con, category: str | None, tokens_per_word: float) -> Totals:
         documents=n,
         words=words,
         tokens_estimate=round(words * tokens_per_word),
+        tokens=int(tokens) if n and counted == n else None,  # counted for every document, or not claimed
         text_bytes=nbytes,
         first_date=first,
         last_date=last,
@@ -350,11 +352,32 @@ def _size_bin(tokens: int) -> str:
     return next((label for limit, label in TEXT_SIZE_BINS if tokens < limit), TEXT_SIZE_TOP)
 
 
-def build_summary(release: Path, options: SummaryOptions | None = None) -> EUSummary:
-    """Compute the whole summary from the release directory (manifest + Parquet, and crawler warcinfo)."""
+def _upstream_dumps(release: Path, manifest: dict) -> dict[str, list[str]]:
+    """Per input, the distinct `upstream_dump`s its kept documents name (documents v3; none before)."""
+    files = table_files(release, manifest, "documents")
+    if not files or not any(f["table"] == "documents" and f["schema_version"] >= 3 for f in manifest["files"]):
+        return {}
+    con = lock(duckdb.connect(), files)
+    rows = con.sql(
+        "select file_path, upstream_dump from read_parquet($docs) where upstream_dump is not null "
+        "group by all order by 1, 2",
+        params={"docs": files},
+    ).fetchall()
+    found: dict[str, list[str]] = {}
+    for path, dump in rows:
+        found.setdefault(path, []).append(dump)
+    return found
+
+
+def build_summary(release: Path, options: SummaryOptions | None = None, *, manifest: dict | None = None) -> EUSummary:
+    """Compute the whole summary from the release directory (manifest + Parquet, and crawler warcinfo).
+
+    `manifest`: the manifest being written for the tables already in `release` (a release describing itself
+    before its manifest exists); its sha256 is then not known and left empty."""
     opts = options or SummaryOptions()
     release = Path(release)
-    manifest = load_manifest(release, complete=True)
+    written = manifest is None
+    manifest = load_manifest(release, complete=True) if manifest is None else manifest
     infos = {
         e["path"]: read_warcinfo(e["path"])
         for e in manifest["inputs"]
@@ -373,6 +396,10 @@ def build_summary(release: Path, options: SummaryOptions | None = None) -> EUSum
     )
     for source in inputs:
         source.documents, source.removed = per_file.get(source.path, 0), removed.get(source.path, 0)
+    for path, dumps in _upstream_dumps(release, manifest).items():  # 2.1: the datasets a tabular input came from
+        for source in inputs:
+            if source.path == path and source.category == "public":
+                source.dataset = ", ".join(dumps) + f" (upstream dump, via {source.dataset})"
 
     sections = [
         _source_section(con, cat, [i for i in inputs if i.category == cat], opts)  # type: ignore[arg-type]
@@ -398,13 +425,13 @@ def build_summary(release: Path, options: SummaryOptions | None = None) -> EUSum
         summary_version=opts.summary_version,
         last_update=opts.last_update or datetime.now(UTC).date().isoformat(),
         release_id=manifest["release_id"],
-        manifest_sha256=hashlib.sha256((release / MANIFEST).read_bytes()).hexdigest(),
+        manifest_sha256=hashlib.sha256((release / MANIFEST).read_bytes()).hexdigest() if written else "",
         config_hash=manifest["config_hash"],
         pipeline_version=str(manifest.get("pipeline_version", "")),
         modalities=["text"],
         totals=totals,
         tokens_per_word=opts.tokens_per_word,
-        size_bin=_size_bin(totals.tokens_estimate),
+        size_bin=_size_bin(totals.tokens if totals.tokens is not None else totals.tokens_estimate),
         content_types=_shares(con, "content_type", None),
         languages=_shares(con, "language", None),
     )

@@ -119,6 +119,10 @@ class Totals(_M):
     documents: int
     words: int
     tokens_estimate: int
+    tokens: int | None = Field(
+        None, description="Tokens counted with the release's tokenizer (`token_count` of every document); None when "
+        "not every document has a count (then only the estimate from words is known)."
+    )
     text_bytes: int
     first_date: str | None
     last_date: str | None

@@ -81,8 +81,8 @@ def summary_doc(s: EUSummary) -> Doc:
         [
             [
                 "☒ Text",
-                f"☒ {g.size_bin}: about {t.tokens_estimate:,} tokens (estimate: {t.words:,} words × "
-                f"{g.tokens_per_word}); {t.documents:,} documents, {t.text_bytes:,} bytes of UTF-8 text",
+                f"☒ {g.size_bin}: {_tokens(t, g.tokens_per_word)}; {t.documents:,} documents, "
+                f"{t.text_bytes:,} bytes of UTF-8 text",
                 "Text extracted from web pages and text files: "
                 + ", ".join(f"{c.name} ({c.documents:,} documents)" for c in g.content_types),
             ],
@@ -281,3 +281,10 @@ def write_summary(summary: EUSummary, out: Path, formats: Iterable[str]) -> list
         path.write_text(render[f](summary), encoding="utf-8")
         written.append(path)
     return written
+
+
+def _tokens(t, tokens_per_word: float) -> str:
+    """The token figure: counted with the release's tokenizer when every document has a count, else estimated."""
+    if t.tokens is not None:
+        return f"{t.tokens:,} tokens (counted with the tokenizer the release names, column `token_count`)"
+    return f"about {t.tokens_estimate:,} tokens (estimated (words × {tokens_per_word}): {t.words:,} words)"

@@ -1,0 +1,50 @@
+"""Releases written before format 5 stay readable: a format 4 release (tests/fixtures/old_release_formats/format4,
+written by the pipeline of the commit before format 5 from a four-row Parquet input: three pages kept, one exact
+copy removed) still verifies, derives into a format 4 child that verifies, and gets a Croissant written beside it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.derive import derive_release
+from pipeline.verify import verify_release
+
+FORMAT4 = Path(__file__).parent / "fixtures" / "old_release_formats" / "format4"
+
+
+@pytest.fixture
+def format4(tmp_path) -> Path:
+    return Path(shutil.copytree(FORMAT4, tmp_path / "format4"))
+
+
+def test_a_format_4_release_still_verifies(format4):
+    report = verify_release(format4)
+    assert report.ok, [c for c in report.checks if not c.ok]
+    checks = {c.name: c.detail for c in report.checks}
+    assert checks["manifest"] == "format 4, release format4"
+    assert "dataset card and Croissant describe the tables" not in checks  # format 4 has neither
+    assert checks["conservation (inputs == kept + removed)"] == "4 = 3 kept + 1 removed"
+
+
+def test_a_format_4_parent_derives_a_format_4_child(format4, tmp_path):
+    child = derive_release(format4, tmp_path / "child")
+    assert child["format_version"] == 4 and "descriptions" not in child
+    assert verify_release(tmp_path / "child").ok
+
+
+def test_report_croissant_writes_a_format_4_releases_croissant_beside_the_caller(format4, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["report", "croissant", str(format4)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "croissant.json").read_text())
+    urls = [o["contentUrl"] for o in doc["distribution"] if o["@type"] == "cr:FileObject"]
+    assert urls and all(u.startswith(str(format4.resolve())) for u in urls)  # loads from where it was written
+    mlc = pytest.importorskip("mlcroissant")
+    records = mlc.Dataset(jsonld=str(tmp_path / "croissant.json")).records("documents")
+    assert sum(1 for _ in records) == 3

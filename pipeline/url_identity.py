@@ -217,6 +217,20 @@ def normalise_domain(value: str, *, public_suffix_ok: bool = False) -> str:
     return f"{host}:{port}" if port and port not in ("80", "443") else host
 
 
+_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_IPV4 = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+
+
+def is_host_name(domain: str) -> bool:
+    """Is a domain in its stored form (`host[:port]`, see `normalise_domain`) a host a person can name a site by: an
+    IPv4 or bracketed IPv6 address, or dot-separated labels of letters, digits, `-` and `_` (IDNA applied), at most
+    253 characters? The WHATWG parser accepts more (`a*b`, `$(x)`, empty labels), which no site is called."""
+    host = _host_port(domain)[0]
+    if host.startswith("[") or _IPV4.fullmatch(host):
+        return True
+    return len(host) <= 253 and all(_LABEL.fullmatch(label) for label in host.split("."))
+
+
 def _is_public_suffix(host: str) -> bool:
     """`com`, `co.uk`, `github.io`: on the public suffix list (offline, via `tld`)."""
     from tld import is_tld

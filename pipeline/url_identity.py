@@ -67,6 +67,7 @@ _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _HAS_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # `example.org:8080` has none
 MAX_URL_CHARS = 8_000  # longer input is not a URL anyone typed or crawled
+MAX_DOMAIN_CHARS = 300  # a host name has at most 253 characters; a port and a scheme may come with it
 
 
 class BadUrl(ValueError):

@@ -280,10 +280,14 @@ def escape_regex(value: str) -> str:
 def domain_query(value: str | None) -> str:
     """A typed domain in its stored form (`pipeline.url_identity.normalise_domain`); ValueError saying what is
     expected when it is none (an invalid input never gets a verdict)."""
+    text = clean_input(value, url_identity.MAX_DOMAIN_CHARS)
     try:
-        return url_identity.normalise_domain(clean_input(value, 2_000))
+        domain = url_identity.normalise_domain(text)
     except url_identity.BadUrl as err:
         raise ValueError(str(err)) from None
+    if not url_identity.is_host_name(domain):
+        raise ValueError(f"{text[:80]!r} is not a domain: give a site's domain, such as example.org")
+    return domain
 
 
 def domain_cond(

@@ -42,7 +42,7 @@ from pipeline.text_identity import normalise_text, release_form_changes, release
 KINDS = ("domain", "url", "text")
 IN, PARTLY, NOT_IN, NOT_FOUND = "in", "partly in", "not in", "not found"
 VERDICTS = (IN, PARTLY, NOT_IN, NOT_FOUND)
-MAX_DOMAIN_CHARS = 300  # a host name is at most 253 characters, plus a port
+MAX_DOMAIN_CHARS = url_identity.MAX_DOMAIN_CHARS
 MAX_URL_CHARS = url_identity.MAX_URL_CHARS
 MAX_TEXT_CHARS = 100_000  # a long article; a longer text is refused (check it in parts), never cut
 MIN_SUBSTRING_CHARS = 8  # shorter text would match nearly everything verbatim: only its hashes are compared
@@ -525,7 +525,8 @@ def _answer_text_tables(tables: Tables, subject: Subject, why: str) -> dict[str,
     found = _evidence(tables, TEXT_COND, params)
     n, r = found["documents"], found["removed"]
     if n:
-        verdict, head = IN, f"In the training data: {_plural(n, 'document')} hold this text (exact or verbatim copy)."
+        verdict = IN
+        head = f"In the training data: this text is in {_plural(n, 'document')} (exact or verbatim copies)."
     else:
         verdict = NOT_FOUND
         head = (

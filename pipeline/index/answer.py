@@ -122,6 +122,7 @@ class Answer:
             "verdict": self.verdict,
             "headline": self.headline,
             "details": self.details,
+            "summary": [self.headline, *self.details],
             "method": self.method,
             "counts": {"documents": self.documents, "removed": self.removed, "optout_removed": self.optout_removed},
             "reasons": self.reasons.to_dicts(),
@@ -131,7 +132,8 @@ class Answer:
             "text_sha256": self.text_sha256,
             "elapsed_ms": self.elapsed_ms,
         }
-        if self.report is not None:
+        if self.report is not None:  # the index's own figures too (e.g. same_text_documents), never replacing ours
+            out["counts"] = {**self.report.counts, **out["counts"]}
             out["sketch"] = self.report.sketch
             out["index"] = self.report.index
         return out

@@ -52,9 +52,6 @@ CACHED_QUERIES = frozenset(
         "dedup_texts",
         "ledger_summary",
         "ledger_examples",
-        "membership_domain",
-        "membership_url",
-        "membership_text",
         "optout_info",
         "optout_signals",
         "optout_removed",
@@ -62,7 +59,6 @@ CACHED_QUERIES = frozenset(
         "optout_domain",
         "optout_violations",
         "optout_document",
-        "rights_status",
         "release_lineage",
     }
 )

@@ -31,7 +31,7 @@ from audit_app import queries
 REGISTRY_ENV = "APERTURA_REGISTRY"
 KINDS = {"domain": "A domain (and its subdomains)", "url_prefix": "Every URL starting with", "text": "A text"}
 
-MAX_TEXT_BYTES = queries.MAX_RIGHTS_TEXT_BYTES  # 200 KB of UTF-8: one article, not a corpus
+MAX_TEXT_BYTES = 200_000  # 200 KB of UTF-8: one article, not a corpus
 MAX_VALUE_CHARS = 2_000  # a domain or URL prefix
 MAX_NAME_CHARS = 200
 MAX_CONTACT_CHARS = 200

@@ -6,7 +6,8 @@ Filing is the app's only write and never touches a release: one new file under `
 (audit_app/registry.py). A data engineer approves it with `apertura optout approve <id>`; the next
 `apertura release derive --apply-optouts` then removes what it covers, and `apertura verify` proves it.
 Everything a person types is shown back as literal text (code spans, escaped), never as Markdown or HTML,
-and reaches SQL only as bound parameters (queries.rights_status). The page is public: it shows no other
+and reaches SQL only as bound parameters (the membership engine, pipeline/index/answer.py, which also gives the
+"Am I in?" page and `apertura check` their verdicts). The page is public: it shows no other
 requester's name or contact (registry rules are shown without them) and no path of the server (paths are
 relative to the data directory, messages have it replaced)."""
 

@@ -270,14 +270,20 @@ def _request_form(kind: str, value: str) -> None:
 def _status_lookup() -> None:
     """A request's status by its id: pending, approved (from when), and the release from which it is in force."""
     st.subheader("Look up a request")
-    wanted = st.text_input("Request id", key="rh_status_id", placeholder="req-0123456789ab")
-    if not wanted.strip():
+    linked = st.query_params.get("request", "")  # `?request=<id>`: a bookmarked or shared status link
+    if linked and st.session_state.get("_rh_request_linked") != linked:
+        st.session_state["_rh_request_linked"] = linked
+        st.session_state["rh_status_id"] = linked
+    wanted = st.text_input("Request id", key="rh_status_id", placeholder="req-0123456789ab").strip()
+    if not wanted:
         return
     try:
         status = registry.request_status(wanted, catalog, root=root)
     except (registry.RequestError, registry.RegistryAccessError) as err:
         common.input_error(_public(err))
         return
+    st.query_params["request"] = status["request_id"]  # the page's address now names it: bookmark or share it
+    st.session_state["_rh_request_linked"] = status["request_id"]
     rid = common.code_span(status["request_id"])
     if status["state"] == "unknown":
         st.info(f"{rid}: {STATE_WORDS['unknown']}")

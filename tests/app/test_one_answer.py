@@ -221,6 +221,12 @@ def test_rights_holder_flow_check_file_id_status(env, tmp_path):
     page = texts(at)
     assert REQUESTER[0] not in page and REQUESTER[1] not in page and "legal@berg.test" not in page
 
+    assert at.query_params["request"] == [request_id] or at.query_params["request"] == request_id  # in the URL
+    linked = AppTest.from_file(str(VIEWS / "rights_holder.py"), default_timeout=60)
+    linked.query_params["request"] = request_id  # the status link opened later, in a new tab
+    linked.run()
+    assert any(request_id in s.value and "In force from release" in s.value for s in linked.success)
+
     at = at.text_input(key="rh_status_id").input("req-<script>").run()
     assert any("a request id looks like req-" in w.value.replace("\\", "") for w in at.warning)
 

@@ -24,7 +24,6 @@ import polars as pl
 import streamlit as st
 
 from audit_app import membership, queries
-from pipeline.index import answer as engine
 
 RELEASE_ENV = "APERTURA_RELEASE"
 RELEASE_KEY = "release"
@@ -315,7 +314,10 @@ def index_check_text(state: IndexState, text: str) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _answer(path: str, root: str, stamp: str | None, subject: engine.Subject) -> engine.Answer:
+def _answer(path: str, root: str, stamp: str | None, subject: Any) -> Any:
+    """`engine.answer` (imported here: pages that ask nothing need not load the membership index's code)."""
+    from pipeline.index import answer as engine
+
     state = _open_index(path, stamp) if stamp and subject.kind == "text" else IndexState(path)
     if state.problem:
         why = f"the membership index of this release cannot be used ({state.problem})"
@@ -328,6 +330,8 @@ def answer(kind: str, value: str, *, path: str | None = None, prefix: bool = Fal
     """`pipeline.index.answer.answer` on the current release (or the release at `path`, relative to the data root),
     cached per release, index version and input. The input is validated first: InvalidInput (a ValueError) says
     what is expected, and no verdict is given."""
+    from pipeline.index import answer as engine
+
     subject = engine.validate(kind, value, prefix=prefix, subdomains=subdomains)
     if path is None:
         resolved, root = _current()

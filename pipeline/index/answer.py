@@ -272,15 +272,6 @@ def _frame(tables: Tables, sql: str, **params: Any) -> pl.DataFrame:
         cur.close()
 
 
-def _scalar(tables: Tables, sql: str, **params: Any) -> Any:
-    cur = tables.cursor()
-    try:
-        rows = cur.sql(sql, params=params or None).fetchall()
-    finally:
-        cur.close()
-    return rows[0][0] if rows else None
-
-
 # ------------------------------------------------------------------------------------------------ text forms
 
 
@@ -320,10 +311,9 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
-def _evidence(tables: Tables, cond: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Counts, reasons (with the opt-out evidence that reserved each removal) and example rows of the records
-    matching `cond` (a condition over documents / ledger columns with bound `params`)."""
-    documents = int(_scalar(tables, f"SELECT count(*) FROM documents WHERE {cond}", **params) or 0)
+def _evidence(tables: Tables, cond: str, params: dict[str, Any], *, rows: bool = True) -> dict[str, Any]:
+    """Counts, reasons (with the opt-out evidence that reserved each removal) and, with `rows`, example rows of the
+    records matching `cond` (a condition over documents / ledger columns with bound `params`)."""
     reasons = _frame(
         tables,
         f"""
@@ -339,9 +329,18 @@ def _evidence(tables: Tables, cond: str, params: dict[str, Any]) -> dict[str, An
     )
     counts = _frame(
         tables,
-        f"SELECT count(*) AS n, count(*) FILTER (WHERE stage = 'optout') AS optout FROM ledger WHERE {cond}",
+        f"SELECT (SELECT count(*) FROM documents WHERE {cond}) AS documents, count(*) AS n, "
+        f"count(*) FILTER (WHERE stage = 'optout') AS optout FROM ledger WHERE {cond}",
         **params,
     )
+    found = {
+        "documents": int(counts["documents"][0]),
+        "removed": int(counts["n"][0]),
+        "optout_removed": int(counts["optout"][0]),
+        "reasons": reasons,
+    }
+    if not rows:
+        return found
     doc_rows = _frame(
         tables,
         f"SELECT {', '.join(DOCUMENT_COLUMNS)} FROM documents WHERE {cond} ORDER BY url, id LIMIT $limit",
@@ -352,13 +351,19 @@ def _evidence(tables: Tables, cond: str, params: dict[str, Any]) -> dict[str, An
         tables,
         f"""
         SELECT {", ".join("l." + c for c in LEDGER_COLUMNS)}, d.url AS duplicate_of_url
-        FROM (SELECT * FROM ledger WHERE {cond} ORDER BY url, id LIMIT $limit) l
+        FROM (SELECT {", ".join(LEDGER_COLUMNS)} FROM ledger WHERE {cond} ORDER BY url, id LIMIT $limit) l
         LEFT JOIN documents d ON d.id = l.duplicate_of ORDER BY l.url, l.id
         """,
         **params,
         limit=EXAMPLES,
     )
-    optout_rows = _frame(
+    optout_rows = _optout_rows(tables, cond, params)
+    return found | {"document_rows": doc_rows, "ledger_rows": ledger_rows, "optout_rows": optout_rows}
+
+
+def _optout_rows(tables: Tables, cond: str, params: dict[str, Any]) -> pl.DataFrame:
+    """Records removed for an opt-out matching `cond`, each with the evidence that reserved it."""
+    return _frame(
         tables,
         f"""
         SELECT l.id, l.url, l.domain, l.reason, e.signal, e.agents, e.rule, e.source_id, e.fetched_at
@@ -370,15 +375,6 @@ def _evidence(tables: Tables, cond: str, params: dict[str, Any]) -> dict[str, An
         **params,
         limit=EXAMPLES,
     )
-    return {
-        "documents": documents,
-        "removed": int(counts["n"][0]),
-        "optout_removed": int(counts["optout"][0]),
-        "reasons": reasons,
-        "document_rows": doc_rows,
-        "ledger_rows": ledger_rows,
-        "optout_rows": optout_rows,
-    }
 
 
 def _reason_lines(reasons: pl.DataFrame) -> list[str]:
@@ -486,7 +482,8 @@ def _answer_text_index(tables: Tables, subject: Subject, index: Any) -> dict[str
     except MembershipIndexError as err:  # e.g. only symbols: no word the index knows
         raise InvalidInput(str(err)) from None
     ids = [m.id for m in report.matches] + [m.id for m in report.removed]
-    found = _evidence(tables, "list_contains($ids, id)", {"ids": ids or [""]})
+    found = _evidence(tables, "list_contains($ids, id)", {"ids": ids or [""]}, rows=False)
+    found["optout_rows"] = _optout_rows(tables, "list_contains($ids, id)", {"ids": ids or [""]})
     head = report.summary[0]
     for old, new in _INDEX_HEAD.items():
         if head.startswith(old):
@@ -524,7 +521,12 @@ def _match_frame(matches: list[Any], *, removed: bool) -> pl.DataFrame:
 
 def _answer_text_tables(tables: Tables, subject: Subject, why: str) -> dict[str, Any]:
     params, released = text_params(tables.manifest, subject.value)
-    found = _evidence(tables, TEXT_COND, params)
+    ids = [  # one pass over each table's texts; everything else is looked up by id
+        row[0]
+        for table in ("documents", "ledger")
+        for row in _frame(tables, f"SELECT id FROM {table} WHERE {TEXT_COND}", **params).iter_rows()
+    ]
+    found = _evidence(tables, "list_contains($ids, id)", {"ids": ids or [""]})
     n, r = found["documents"], found["removed"]
     if n:
         verdict = IN

@@ -64,6 +64,7 @@ def _release_picker() -> None:
     if not options:
         return
     linked = st.query_params.get(common.RELEASE_PARAM)
+    linked = common.named_release(linked, root) if linked else linked
     if linked and common.release_problem(linked, root) is None:
         linked = common.relative_release(queries.resolve_release(linked, root), root)
         if linked not in options:

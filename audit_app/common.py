@@ -87,9 +87,24 @@ def release_arg(argv: Sequence[str]) -> str | None:
 
 
 def release_path() -> str | None:
-    """The release asked for: the page URL's `?release=`, else the sidebar's choice, else $APERTURA_RELEASE."""
-    asked = st.query_params.get(RELEASE_PARAM) or st.session_state.get(RELEASE_KEY)
-    return asked or os.environ.get(RELEASE_ENV) or None
+    """The release asked for: the page URL's `?release=` (a path under the data root, or a release id that names
+    one release there), else the sidebar's choice, else $APERTURA_RELEASE."""
+    linked = st.query_params.get(RELEASE_PARAM)
+    if linked:
+        return named_release(linked, queries.data_root())
+    return st.session_state.get(RELEASE_KEY) or os.environ.get(RELEASE_ENV) or None
+
+
+def named_release(value: str, root: Path) -> str:
+    """`value` as a release path: itself when it is one, else the path of the one release under the data root whose
+    manifest has this release id (so `?release=r2` works); unchanged when neither (opening it then says why)."""
+    if len(value) > 1_000 or "\x00" in value or queries.within_root(Path(value).expanduser(), root) is None:
+        return value
+    if (root / value / queries.MANIFEST).is_file():
+        return value
+    found = catalog(str(root))
+    paths = found.filter(found["release_id"] == value)["path"].to_list() if found.height else []
+    return paths[0] if len(paths) == 1 else value
 
 
 def release_problem(path: str, root: Path) -> str | None:

@@ -236,3 +236,21 @@ def queries_cache_clear() -> None:
     import streamlit as st
 
     st.cache_data.clear()
+
+
+def test_a_release_named_in_the_url_by_path_or_id_and_an_unknown_one(env):
+    """`?release=` takes the path under the data root or the release id; anything else gets a message naming what
+    was asked, no verdict and no path of the server."""
+    docs = pl.read_parquet(env["r2"] / "documents" / "*.parquet")
+    domain = docs.sort("domain")["domain"][0]
+    by_path, by_id = _am_i_in("releases/r2", "domain", domain), _am_i_in("r2", "domain", domain)
+    assert _page_verdict(by_path) == _page_verdict(by_id) == "in"
+    assert by_id.query_params["release"] in (["releases/r2"], "releases/r2")  # written back as the path
+    for unknown in ("no-such-release", "../../etc", "releases/r2/documents"):
+        at = AppTest.from_file(str(VIEWS / "am_i_in.py"), default_timeout=60)
+        at.query_params["release"] = unknown
+        at.run()
+        assert not at.exception and not at.text_input
+        (error,) = [e.value for e in at.error]
+        assert "There is no release" in error or "outside this app's data directory" in error, error
+        assert str(env["root"]) not in texts(at)

@@ -11,6 +11,7 @@ server then runs the page without this entrypoint: no release, no sidebar. tests
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -47,9 +48,10 @@ common.PAGES.update(PAGES)
 
 
 def _release_picker() -> None:
-    """The release to audit: the one given at start-up, or another one found under the data root."""
+    """The release to audit: the one in the page URL (`?release=`), else the one given at start-up, or another one
+    found under the data root. The choice is written back into the URL, so links and new tabs keep it."""
     root = queries.data_root()
-    given = common.release_arg(sys.argv[1:]) or common.release_path()
+    given = common.release_arg(sys.argv[1:]) or os.environ.get(common.RELEASE_ENV)
     options: list[str] = []
     if given:
         try:
@@ -61,10 +63,24 @@ def _release_picker() -> None:
             options.append(name)
     if not options:
         return
+    linked = st.query_params.get(common.RELEASE_PARAM)
+    linked = common.named_release(linked, root) if linked else linked
+    if linked and common.release_problem(linked, root) is None:
+        linked = common.relative_release(queries.resolve_release(linked, root), root)
+        if linked not in options:
+            options.append(linked)
+        st.session_state[common.RELEASE_KEY] = linked
+    elif linked:
+        return  # the page says why this release cannot be opened; no picker value may hide that
     if st.session_state.get(common.RELEASE_KEY) not in options:
         st.session_state[common.RELEASE_KEY] = options[0]
+    st.query_params[common.RELEASE_PARAM] = st.session_state[common.RELEASE_KEY]
+
+    def picked() -> None:
+        st.query_params[common.RELEASE_PARAM] = st.session_state[common.RELEASE_KEY]
+
     st.sidebar.selectbox(
-        "Release", options, key=common.RELEASE_KEY, help=f"Release directories under the data root {root}"
+        "Release", options, key=common.RELEASE_KEY, on_change=picked, help="Release directories under the data root"
     )
 
 

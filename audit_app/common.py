@@ -1,8 +1,10 @@
 """Streamlit glue shared by the entrypoint and the pages: which release, the cached connection and query
 results, and helpers that render release data safely (as text, never as HTML or Markdown).
 
-Which release: `st.session_state["release"]` (set by app.py from `--release` or the sidebar picker), else
-the environment variable APERTURA_RELEASE. Pages run on their own too (tests drive them with AppTest).
+Which release: `?release=<path>` in the page's URL (so a link opened in a new tab, or shared, shows the same
+release), else `st.session_state["release"]` (set by app.py from `--release` or the sidebar picker), else the
+environment variable APERTURA_RELEASE. The path is relative to the data root; every page run writes it back into
+the URL and every link carries it. Pages run on their own too (tests drive them with AppTest).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pipeline.reasons import STAGE_TEXT
 
 RELEASE_ENV = "APERTURA_RELEASE"
 RELEASE_KEY = "release"
+RELEASE_PARAM = "release"  # ?release=<path relative to the data root>
 
 # The query functions pages may call through `query()` (cached). Anything else is refused.
 CACHED_QUERIES = frozenset(
@@ -49,9 +52,6 @@ CACHED_QUERIES = frozenset(
         "dedup_texts",
         "ledger_summary",
         "ledger_examples",
-        "membership_domain",
-        "membership_url",
-        "membership_text",
         "optout_info",
         "optout_signals",
         "optout_removed",
@@ -59,7 +59,6 @@ CACHED_QUERIES = frozenset(
         "optout_domain",
         "optout_violations",
         "optout_document",
-        "rights_status",
         "release_lineage",
     }
 )
@@ -80,7 +79,65 @@ def release_arg(argv: Sequence[str]) -> str | None:
 
 
 def release_path() -> str | None:
+    """The release asked for: the page URL's `?release=` (a path under the data root, or a release id that names
+    one release there), else the sidebar's choice, else $APERTURA_RELEASE."""
+    linked = st.query_params.get(RELEASE_PARAM)
+    if linked:
+        return named_release(linked, queries.data_root())
     return st.session_state.get(RELEASE_KEY) or os.environ.get(RELEASE_ENV) or None
+
+
+def named_release(value: str, root: Path) -> str:
+    """`value` as a release path: itself when it is one, else the path of the one release under the data root whose
+    manifest has this release id (so `?release=r2` works); unchanged when neither (opening it then says why)."""
+    if len(value) > 1_000 or "\x00" in value or queries.within_root(Path(value).expanduser(), root) is None:
+        return value
+    if (root / value / queries.MANIFEST).is_file():
+        return value
+    found = catalog(str(root))
+    paths = found.filter(found["release_id"] == value)["path"].to_list() if found.height else []
+    return paths[0] if len(paths) == 1 else value
+
+
+def release_problem(path: str, root: Path) -> str | None:
+    """Why `path` names no release this app may open, in words for the public (the server's directories are
+    not named), or None when it is fine."""
+    text = str(path).strip()
+    if len(text) > 1_000 or "\x00" in text:
+        return "The release named in this address is not valid."
+    try:
+        queries.resolve_release(text, root)
+    except queries.ReleaseAccessError:
+        inside = queries.within_root(Path(text).expanduser(), root) if text else None
+        shown = code_span(text[:200])
+        if inside is None:
+            return f"The release {shown} is outside this app's data directory: only releases inside it can be opened."
+        return f"There is no release {shown} in this app's data directory. Pick one in the sidebar."
+    return None
+
+
+def relative_release(resolved: str | Path, root: str | Path) -> str:
+    """A release directory as the URL names it: relative to the data root ('.' for the root itself)."""
+    return str(Path(resolved).relative_to(root)) or "."
+
+
+def keep_release_in_url(resolved: str | Path, root: str | Path) -> None:
+    """Write `?release=` into the page URL, so reloading, sharing or opening a link keeps this release."""
+    wanted = relative_release(resolved, root)
+    if st.query_params.get(RELEASE_PARAM) != wanted:
+        st.query_params[RELEASE_PARAM] = wanted
+
+
+def release_param() -> str | None:
+    """The current release relative to the data root (what `?release=` carries), None when none is open."""
+    path = release_path()
+    if not path:
+        return None
+    root = queries.data_root()
+    try:
+        return relative_release(queries.resolve_release(path, root), root)
+    except queries.ReleaseAccessError:
+        return None
 
 
 # Whole-release figures too slow for a page run (they read every text); started when a release is opened.
@@ -112,13 +169,18 @@ def _current() -> tuple[str, str]:
         st.caption("Start the app with a release directory:")
         st.code("apertura app releases/<id>\nstreamlit run audit_app/app.py -- --release releases/<id>", language=None)
         st.stop()
+    problem = release_problem(path, root)
+    if problem:
+        st.error(problem)
+        st.stop()
     try:
         resolved = queries.resolve_release(path, root)
         _open(str(resolved), str(root))
     except queries.ReleaseAccessError as err:
         st.error("This release cannot be opened.")
-        st.code(str(err), language=None, wrap_lines=True)
+        st.code(str(err).replace(str(root), "<data directory>"), language=None, wrap_lines=True)
         st.stop()
+    keep_release_in_url(resolved, root)
     return str(resolved), str(root)
 
 
@@ -255,6 +317,39 @@ def index_check_text(state: IndexState, text: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
+# "Is it in?": one engine (pipeline/index/answer.py) behind "Am I in?", the Rights holders page and `apertura check`
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _answer(path: str, root: str, stamp: str | None, subject: Any) -> Any:
+    """`engine.answer` (imported here: pages that ask nothing need not load the membership index's code)."""
+    from pipeline.index import answer as engine
+
+    state = _open_index(path, stamp) if stamp and subject.kind == "text" else IndexState(path)
+    if state.problem:
+        why = f"the membership index of this release cannot be used ({state.problem})"
+    else:
+        why = "this release has no membership index"
+    return engine.answer(_open(path, root), subject, index=state.index, no_index=why)
+
+
+def answer(kind: str, value: str, *, path: str | None = None, prefix: bool = False, subdomains: bool = True):
+    """`pipeline.index.answer.answer` on the current release (or the release at `path`, relative to the data root),
+    cached per release, index version and input. The input is validated first: InvalidInput (a ValueError) says
+    what is expected, and no verdict is given."""
+    from pipeline.index import answer as engine
+
+    subject = engine.validate(kind, value, prefix=prefix, subdomains=subdomains)
+    if path is None:
+        resolved, root = _current()
+    else:
+        root = str(queries.data_root())
+        resolved = str(queries.resolve_release(path, Path(root)))
+        _open(resolved, root)
+    return _answer(resolved, root, membership.stamp(Path(resolved)), subject)
+
+
+# --------------------------------------------------------------------------------------------------
 # Rendering release data and user input safely
 
 
@@ -292,9 +387,18 @@ def escape_markdown(value: Any) -> str:
     return re.sub(r"\s+", " ", str(value)).translate(_ESCAPE_MARKDOWN)
 
 
-def document_href(doc_id: str) -> str:
-    """Relative link to the document view of one id (resolves next to the current page's URL)."""
-    return f"document?doc={quote(str(doc_id), safe='')}"
+def document_href(doc_id: str, release: str | None = None) -> str:
+    """Relative link to the document view of one id (resolves next to the current page's URL), on `release` (a
+    path relative to the data root; default: the current release), so a new tab opens the same release."""
+    release = release if release is not None else release_param()
+    where = f"release={quote(release, safe='')}&" if release else ""
+    return f"document?{where}doc={quote(str(doc_id), safe='')}"
+
+
+def page_params(**params: str) -> dict[str, str]:
+    """Query parameters of a link to another page: these, plus the current release."""
+    release = release_param()
+    return ({RELEASE_PARAM: release} if release else {}) | params
 
 
 def show_table(
@@ -310,10 +414,13 @@ def show_table(
     with CSV and Parquet downloads of exactly the rows shown. Returns the selection state when selectable."""
     shown = frame
     config: dict[str, Any] = {}
+    release = release_param() or ""
     for column in (link_column, "duplicate_of"):
         if column and column in frame.columns:
             shown = shown.with_columns(
-                pl.col(column).map_elements(document_href, return_dtype=pl.String, skip_nulls=True).alias(column)
+                pl.col(column)
+                .map_elements(lambda v: document_href(v, release), return_dtype=pl.String, skip_nulls=True)
+                .alias(column)
             )
             config[column] = st.column_config.LinkColumn(
                 column, display_text=r"doc=(.+)$", help="Open in the document view (new tab)"
@@ -361,7 +468,7 @@ def link_to_document(doc_id: str, label: str = "Open in the document view") -> N
     """A page link to the document view (when the app runs with navigation) carrying `?doc=<id>`."""
     page = PAGES.get("document")
     if page is not None:
-        st.page_link(page, label=label, icon=":material/description:", query_params={"doc": doc_id})
+        st.page_link(page, label=label, icon=":material/description:", query_params=page_params(doc=doc_id))
     else:
         st.caption("Document view: " + code_span(document_href(doc_id)))
 

@@ -123,35 +123,3 @@ def search(
         frame = frame.filter(pl.col("id").is_in(kept)).with_columns(rank=pl.int_range(1, pl.len() + 1))
     return {"rows": frame, "matched": report.total, "ranked": len(report.hits), "filtered": filtered,
             "elapsed_ms": report.elapsed_ms}  # fmt: skip
-
-
-def text_report_frames(report: Any) -> dict[str, pl.DataFrame]:
-    """The matches and removed copies of a `check_text` Report as tables (how, similarity, overlap, reason)."""
-
-    def frame(matches: list[Any], removed: bool) -> pl.DataFrame:
-        rows = []
-        for m in matches:
-            row = {
-                "id": m.id,
-                "url": m.url,
-                "how": ", ".join(m.how),
-                "jaccard": m.jaccard,
-                "estimated_jaccard": m.estimated_jaccard,
-                "overlap": m.overlap,
-                "longest_span_words": max((s.words for s in m.spans), default=0),
-                "language": m.language,
-                "title": m.title,
-            }
-            if removed:
-                row |= {k: getattr(m, k) for k in ("stage", "reason", "detail", "duplicate_of", "duplicate_of_url")}
-            rows.append(row)
-        schema: dict[str, Any] = {
-            "id": pl.String, "url": pl.String, "how": pl.String, "jaccard": pl.Float64,
-            "estimated_jaccard": pl.Float64, "overlap": pl.Float64, "longest_span_words": pl.Int64,
-            "language": pl.String, "title": pl.String,
-        }  # fmt: skip
-        if removed:
-            schema |= {k: pl.String for k in ("stage", "reason", "detail", "duplicate_of", "duplicate_of_url")}
-        return pl.DataFrame(rows, schema=schema)
-
-    return {"matches": frame(report.matches, False), "removed": frame(report.removed, True)}

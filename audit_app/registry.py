@@ -31,7 +31,7 @@ from audit_app import queries
 REGISTRY_ENV = "APERTURA_REGISTRY"
 KINDS = {"domain": "A domain (and its subdomains)", "url_prefix": "Every URL starting with", "text": "A text"}
 
-MAX_TEXT_BYTES = queries.MAX_RIGHTS_TEXT_BYTES  # 200 KB of UTF-8: one article, not a corpus
+MAX_TEXT_BYTES = 200_000  # 200 KB of UTF-8: one article, not a corpus
 MAX_VALUE_CHARS = 2_000  # a domain or URL prefix
 MAX_NAME_CHARS = 200
 MAX_CONTACT_CHARS = 200
@@ -286,3 +286,45 @@ def file_request(
 def pending_count(*, root: Path | None = None) -> int:
     """How many requests wait for approval (shown after filing, so the person sees the queue is real)."""
     return _registry(registry_path(root)).pending_count()
+
+
+REQUEST_ID = re.compile(r"req-[0-9a-f]{12}")
+
+
+def request_status(request_id: str, catalog: pl.DataFrame | None = None, *, root: Path | None = None) -> dict[str, Any]:
+    """Where a request stands, for the person who filed it (nobody's name or contact is returned):
+    {"state": "pending" | "approved" | "unknown", "kind", "subject" (a domain or URL prefix; a text shows its
+    fingerprint only), "received_at", "entry_id", "effective_from", "release": the first release under the data
+    root derived with the registry after the entry was added (its removal is in force from there), or None}.
+    RequestError for an id that is not of the form req-<12 hex digits>."""
+    wanted = (request_id or "").strip()
+    if not REQUEST_ID.fullmatch(wanted):
+        raise RequestError("a request id looks like req- followed by 12 characters 0-9 and a-f, e.g. req-0123456789ab")
+    reg = _registry(registry_path(root))
+    from pipeline.optout.registry import RegistryError
+
+    try:
+        entries = reg.entries().filter(pl.col("request_id") == wanted)
+        pending = reg.pending().filter(pl.col("request_id") == wanted) if not entries.height else entries.clear()
+    except RegistryError as err:
+        raise RegistryAccessError(f"the registry cannot be read: {err}") from None
+    out: dict[str, Any] = {"request_id": wanted, "state": "unknown", "kind": None, "subject": None,
+                           "received_at": None, "entry_id": None, "effective_from": None, "release": None}  # fmt: skip
+    row = entries.row(0, named=True) if entries.height else pending.row(0, named=True) if pending.height else None
+    if row is None:
+        return out
+    subject = row["value"] if row["kind"] != "text" else f"text with normalised sha256 {row['value'][:16]}…"
+    out |= {"kind": row["kind"], "subject": subject, "received_at": row["received_at"]}
+    if not entries.height:
+        return out | {"state": "pending"}
+    out |= {"state": "approved", "entry_id": row["entry_id"], "effective_from": row["effective_from"]}
+    if catalog is not None and catalog.height:
+        applied = catalog.filter(
+            pl.col("registry_as_of").is_not_null()
+            & (pl.col("registry_as_of") >= row["received_at"])
+            & (pl.col("derived_at") >= row["effective_from"])
+        ).sort("derived_at")
+        if applied.height:
+            out["release"] = {"release_id": applied["release_id"][0], "path": applied["path"][0],
+                              "derived_at": applied["derived_at"][0]}  # fmt: skip
+    return out

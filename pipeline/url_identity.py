@@ -67,6 +67,7 @@ _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _HAS_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # `example.org:8080` has none
 MAX_URL_CHARS = 8_000  # longer input is not a URL anyone typed or crawled
+MAX_DOMAIN_CHARS = 300  # a host name has at most 253 characters; a port and a scheme may come with it
 
 
 class BadUrl(ValueError):
@@ -215,6 +216,20 @@ def normalise_domain(value: str, *, public_suffix_ok: bool = False) -> str:
     if not public_suffix_ok and _is_public_suffix(host):
         raise BadUrl(f"{host} is a public suffix, not a site: give the site's domain, e.g. example.{host}")
     return f"{host}:{port}" if port and port not in ("80", "443") else host
+
+
+_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_IPV4 = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+
+
+def is_host_name(domain: str) -> bool:
+    """Is a domain in its stored form (`host[:port]`, see `normalise_domain`) a host a person can name a site by: an
+    IPv4 or bracketed IPv6 address, or dot-separated labels of letters, digits, `-` and `_` (IDNA applied), at most
+    253 characters? The WHATWG parser accepts more (`a*b`, `$(x)`, empty labels), which no site is called."""
+    host = _host_port(domain)[0]
+    if host.startswith("[") or _IPV4.fullmatch(host):
+        return True
+    return len(host) <= 253 and all(_LABEL.fullmatch(label) for label in host.split("."))
 
 
 def _is_public_suffix(host: str) -> bool:

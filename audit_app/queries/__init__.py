@@ -1,10 +1,10 @@
 """Every query the audit app runs, over one release, through a locked-down in-memory DuckDB: one module per page.
 
 `base` is the sandbox (opening a release inside the data root, the locked-down connection, `_frame`/`_rows`/`_scalar`)
-and what the pages share (input cleaning, the domain / URL / text conditions); `overview`, `search`, `document`,
-`dedup`, `removals`, `membership` ("Am I in?"), `compliance`, `catalog` (Releases) and `rights` hold each page's
-queries. This package's namespace names every query, so pages call `queries.<name>` (`common.query` looks names up
-here) and need not know which module holds it.
+and what the pages share (input cleaning, the domain condition); `overview`, `search`, `document`, `dedup`,
+`removals`, `compliance` and `catalog` (Releases) hold each page's queries; "Am I in?" and the Rights holders page
+ask the one membership engine, `pipeline.index.answer`. This package's namespace names every query, so pages call
+`queries.<name>` (`common.query` looks names up here) and need not know which module holds it.
 
 Rules for every query: SQL text is constant (or assembled from constant fragments); every user-supplied value is a
 bound parameter (`$name`); LIKE patterns escape `%`, `_` and `\\`; each query takes its own cursor (DuckDB
@@ -27,7 +27,6 @@ from audit_app.queries.base import (
     MAX_INPUT_CHARS,
     MIN_SUBSTRING_CHARS,
     TABLES,
-    TEXT_COND,
     Release,
     ReleaseAccessError,
     clean_input,
@@ -41,9 +40,6 @@ from audit_app.queries.base import (
     open_release,
     resolve_release,
     sha256_hex,
-    similar_urls,
-    text_params,
-    url_cond,
     within_root,
 )
 from audit_app.queries.catalog import CATALOG_SCHEMA, release_catalog, release_lineage
@@ -59,7 +55,6 @@ from audit_app.queries.compliance import (
 )
 from audit_app.queries.dedup import dedup_clusters, dedup_members, dedup_sizes, dedup_summary, dedup_texts
 from audit_app.queries.document import dedup_cluster, document, optout_document
-from audit_app.queries.membership import membership_domain, membership_text, membership_url
 from audit_app.queries.overview import (
     TOKEN_FORMULA,
     TOKENS_PER_WORD,
@@ -74,7 +69,6 @@ from audit_app.queries.overview import (
     verify_files,
 )
 from audit_app.queries.removals import ledger_examples, ledger_summary
-from audit_app.queries.rights import MAX_RIGHTS_TEXT_BYTES, SubjectKind, rights_status
 from audit_app.queries.search import SINGLE_SCAN_ROWS, date_bounds, search, search_count
 
 __all__ = [
@@ -86,18 +80,15 @@ __all__ = [
     "LEDGER_LIST_COLUMNS",
     "MANIFEST",
     "MAX_INPUT_CHARS",
-    "MAX_RIGHTS_TEXT_BYTES",
     "MIN_SUBSTRING_CHARS",
     "SINGLE_SCAN_ROWS",
     "TABLES",
-    "TEXT_COND",
     "TOKENS_PER_WORD",
     "TOKEN_FORMULA",
     "VIOLATIONS_SQL",
     "VIOLATION_ROWS_SQL",
     "Release",
     "ReleaseAccessError",
-    "SubjectKind",
     "clean_input",
     "crawl_dates",
     "data_root",
@@ -119,9 +110,6 @@ __all__ = [
     "languages",
     "ledger_examples",
     "ledger_summary",
-    "membership_domain",
-    "membership_text",
-    "membership_url",
     "open_release",
     "optout_document",
     "optout_domain",
@@ -135,16 +123,12 @@ __all__ = [
     "release_info",
     "release_lineage",
     "resolve_release",
-    "rights_status",
     "search",
     "search_count",
     "sha256_hex",
-    "similar_urls",
     "text_bytes",
-    "text_params",
     "tlds",
     "top_domains",
-    "url_cond",
     "verify_files",
     "within_root",
 ]

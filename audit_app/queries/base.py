@@ -9,8 +9,8 @@ that no query can read any other file, write one (`COPY ... TO`), attach a datab
 and the settings cannot be changed back (checked in tests/app/test_queries.py).
 
 Shared by the page modules: `_frame`/`_rows`/`_scalar` (one cursor per query, fetched fully), cleaning of text box
-input, and the SQL conditions for a domain, a URL and a pasted text (by `pipeline.url_identity` and
-`pipeline.text_identity`), so every page decides "this domain / page / text" the same way.
+input, and the SQL condition for a typed domain (by `pipeline.url_identity`). Whether a domain, a page or a pasted
+text is in the release is decided by the one membership engine, `pipeline.index.answer`, for every page.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import polars as pl
 
 import schemas
 from pipeline import release_read, url_identity
-from pipeline.text_identity import normalise_text, release_redaction, released_forms
 
 DATA_ROOT_ENV = "APERTURA_DATA_ROOT"
 MANIFEST = "manifest.json"
@@ -280,10 +279,14 @@ def escape_regex(value: str) -> str:
 def domain_query(value: str | None) -> str:
     """A typed domain in its stored form (`pipeline.url_identity.normalise_domain`); ValueError saying what is
     expected when it is none (an invalid input never gets a verdict)."""
+    text = clean_input(value, url_identity.MAX_DOMAIN_CHARS)
     try:
-        return url_identity.normalise_domain(clean_input(value, 2_000))
+        domain = url_identity.normalise_domain(text)
     except url_identity.BadUrl as err:
         raise ValueError(str(err)) from None
+    if not url_identity.is_host_name(domain):
+        raise ValueError(f"{text[:80]!r} is not a domain: give a site's domain, such as example.org")
+    return domain
 
 
 def domain_cond(
@@ -293,55 +296,5 @@ def domain_cond(
     return url_identity.domain_condition(domain_query(domain), site_sql, subdomains=subdomains)
 
 
-def url_cond(url: str | None, *, prefix: bool = False) -> tuple[str, dict[str, Any], str]:
-    """(SQL condition, parameters, the canonical URL): rows of this page, whatever the spelling of its URL
-    (`pipeline.url_identity`: scheme, case, port, %-escapes, trailing dot), or with `prefix` every page whose
-    URL starts with it (the rule of a registry URL-prefix entry)."""
-    try:
-        canonical = url_identity.user_url(clean_input(url, url_identity.MAX_URL_CHARS))
-    except url_identity.BadUrl as err:
-        raise ValueError(str(err)) from None
-    if prefix:
-        cond, params = url_identity.prefix_condition(canonical)
-        return cond, params, canonical
-    return "url_key = $url_key", {"url_key": url_identity.url_key(canonical)}, canonical
-
-
-def similar_urls(rel: Release, canonical: str, *, limit: int = 5) -> list[str]:
-    """URLs of records that differ from `canonical` only by a trailing slash or a leading `www.`: not the same
-    page for Apertura, but worth naming before anyone reads "not in" as "not there"."""
-    rows = _rows(
-        rel,
-        "SELECT DISTINCT url FROM (SELECT url, url_key FROM documents UNION ALL SELECT url, url_key FROM ledger) "
-        "WHERE list_contains($twins, url_key) ORDER BY url LIMIT $limit",
-        twins=url_identity.near_miss_keys(url_identity.url_key(canonical) or ""),
-        limit=int(limit),
-    )
-    return [r[0] for r in rows]
-
-
 def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-TEXT_COND = (
-    "(list_contains($exact, text_sha256) OR list_contains($norm, norm_sha256) OR contains(text, $needle) "
-    "OR contains(text, $needle2))"
-)
-
-
-def text_params(rel: Release, raw: str) -> tuple[dict[str, Any], str]:
-    """The bound parameters of TEXT_COND for a pasted text, and its release form. Parameters: the sha256 of
-    every form the release may hold for it (`released_forms`: as pasted, with personal data replaced as this
-    release's pii step did, and that after removing format characters), their normalised sha256, and for 8+
-    characters the text as pasted and its release form as verbatim needles."""
-    forms = released_forms(raw, release_redaction(rel.manifest))
-    normalised = [normalise_text(f) for f in forms]
-    needles = [n if len(n) >= MIN_SUBSTRING_CHARS else None for n in (raw.strip(), forms[-1].strip())]
-    params = {
-        "exact": sorted({sha256_hex(f) for f in forms} | {sha256_hex(f.strip()) for f in forms}),
-        "norm": sorted({sha256_hex(n) for n in normalised if n}),
-        "needle": needles[0],
-        "needle2": needles[1] if needles[1] != needles[0] else None,
-    }
-    return params, forms[-1]

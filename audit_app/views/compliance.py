@@ -125,7 +125,7 @@ st.caption(
 )
 state = common.show_table(origins, key="origins", link_column=None, download="optout-origins", selectable=True)
 picked = common.selected_id(state, origins, column="domain") if origins.height else None
-typed = st.text_input("Domain", key="optout_domain", max_chars=300, placeholder="example.org")
+typed = st.text_input("Domain", key="optout_domain", placeholder="example.org")
 target = typed.strip() or picked
 if target:
     try:

@@ -25,6 +25,9 @@ CHAIN = (
 )
 
 
+MAX_ID_CHARS = 200
+
+
 def as_text(value) -> str:
     return "" if value is None else str(value)
 
@@ -37,8 +40,13 @@ linked = st.query_params.get("doc", "")
 if st.session_state.get("_doc_linked") != linked:
     st.session_state["_doc_linked"] = linked
     st.session_state["doc_id"] = linked
-doc_id = st.text_input("Document or ledger id", key="doc_id", max_chars=200, placeholder="3fa2c1d09e8b7a6f-1234")
-doc_id = doc_id.strip()
+doc_id = st.text_input("Document or ledger id", key="doc_id", placeholder="3fa2c1d09e8b7a6f-1234").strip()
+if len(doc_id) > MAX_ID_CHARS:  # refused with its limit (a browser's max_chars would cut a pasted id silently)
+    st.warning(
+        f"This id cannot be looked up: it is {len(doc_id):,} characters long; the limit is {MAX_ID_CHARS} "
+        "(an id looks like 3fa2c1d09e8b7a6f-1234)."
+    )
+    st.stop()
 if doc_id != linked:
     if doc_id:
         st.query_params["doc"] = doc_id

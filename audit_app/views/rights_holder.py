@@ -6,18 +6,18 @@ Filing is the app's only write and never touches a release: one new file under `
 (audit_app/registry.py). A data engineer approves it with `apertura optout approve <id>`; the next
 `apertura release derive --apply-optouts` then removes what it covers, and `apertura verify` proves it.
 Everything a person types is shown back as literal text (code spans, escaped), never as Markdown or HTML,
-and reaches SQL only as bound parameters (queries.rights_status). The page is public: it shows no other
+and reaches SQL only as bound parameters (the membership engine, pipeline/index/answer.py, which also gives the
+"Am I in?" page and `apertura check` their verdicts). The page is public: it shows no other
 requester's name or contact (registry rules are shown without them) and no path of the server (paths are
 relative to the data directory, messages have it replaced)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 import streamlit as st
 
-from audit_app import common, lineage, proofs, queries, registry
+from audit_app import common, lineage, proofs, queries, registry, verdict
+from pipeline.index import answer as engine
 
 REQUESTS_KEY = "rh_filed"  # request ids filed in this browser session (for the per-session limit)
 SUBJECTS = {"domain": "A domain", "url": "A URL", "text": "A text"}
@@ -40,64 +40,68 @@ readable = catalog.filter(pl.col("error").is_null())
 
 
 def _subject() -> tuple[str, str, bool]:
-    """(kind, value, prefix) from the input widgets; value is '' until something was entered."""
+    """(kind, value, prefix) from the input widgets: only the field of the chosen kind is shown; value is '' until
+    something was entered. No widget cuts what is pasted: the engine refuses over-long input and says its limit."""
     kind = st.radio(
         "Check", list(SUBJECTS), format_func=SUBJECTS.get, horizontal=True, key="rh_kind", label_visibility="collapsed"
     )
     if kind == "domain":
-        return kind, st.text_input("Domain", key="rh_domain", max_chars=300, placeholder="example.org"), False
+        return kind, st.text_input("Domain", key="rh_domain", placeholder="example.org"), False
     if kind == "url":
-        value = st.text_input("URL", key="rh_url", max_chars=2_000, placeholder="https://example.org/page")
+        value = st.text_input("URL", key="rh_url", placeholder="https://example.org/page")
         prefix = st.checkbox("Every URL starting with this", value=False, key="rh_prefix")
         return kind, value, prefix
     value = st.text_area(
         "Text",
         key="rh_text",
-        max_chars=registry.MAX_TEXT_BYTES,
         height=160,
-        placeholder="Paste your article (up to 200 KB)",
-        help="Matched exactly, after normalisation, and verbatim inside documents; the registry also matches near "
-        "copies. Text removed for an opt-out is not kept in the ledger, so only its hash can match there.",
+        placeholder=f"Paste your article (up to {engine.MAX_TEXT_CHARS:,} characters)",
+        help="Matched exactly, after normalisation, and (with the release's membership index) as a near copy or by "
+        "shared passages; the registry also matches near copies. Text removed for an opt-out is not kept in the "
+        "ledger, so only its hash can match there.",
     )
     return kind, value, False
 
 
-def _statuses(kind: str, value: str, prefix: bool) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """rights_status of the subject in every readable release, by path; and the releases that failed, why."""
-    statuses: dict[str, dict[str, Any]] = {}
+def _answers(kind: str, value: str, prefix: bool) -> tuple[dict[str, engine.Answer], dict[str, str]]:
+    """The engine's answer for the subject in every readable release, by path; and the releases that failed, why.
+    The same function as the "Am I in?" page and `apertura check` call, so the verdicts agree."""
+    answers: dict[str, engine.Answer] = {}
     failed: dict[str, str] = {}
     for path in readable["path"].to_list():
         try:
-            statuses[path] = common.query_release(path, "rights_status", kind=kind, value=value, prefix=prefix)
+            answers[path] = common.answer(kind, value, path=path, prefix=prefix)
         except queries.ReleaseAccessError as err:
             failed[path] = str(err)
-    return statuses, failed
+    return answers, failed
 
 
-VERDICTS = {"in": "in the data", "removed": "removed", "absent": "not found"}
+def _removed_state(a: engine.Answer) -> str:
+    """The state `lineage.removed_since` walks: removed (none kept, some removed) or the verdict."""
+    return "removed" if a.verdict == engine.NOT_IN and a.removed else a.verdict
 
 
-def _summary(statuses: dict[str, dict[str, Any]], since: dict[str, str], dates: dict[str, str]) -> pl.DataFrame:
+def _summary(answers: dict[str, engine.Answer], since: dict[str, str], dates: dict[str, str]) -> pl.DataFrame:
     rows = []
     for row in readable.iter_rows(named=True):
-        s = statuses.get(row["path"])
-        if s is None:
+        a = answers.get(row["path"])
+        if a is None:
             continue
-        reasons = s["reasons"]
-        optout = reasons.filter(pl.col("stage") == "optout")
+        optout = a.reasons.filter(pl.col("stage") == "optout")
         signals = sorted({x for x in optout["signal"].to_list() if x} or set(optout["reason"].to_list()))
-        entries = s["registry_entries"]
         rows.append(
             {
                 "release": row["release_id"],
                 "path": row["path"],
-                "status": VERDICTS[s["verdict"]],
-                "documents": s["documents"],
-                "removed": s["removed"],
-                "removed_for_optout": s["optout_removed"],
+                "status": verdict.LABEL[a.verdict],
+                "documents": a.documents,
+                "removed": a.removed,
+                "removed_for_optout": a.optout_removed,
                 "removed_since": since.get(row["path"]),
                 "signals": ", ".join(signals),
-                "registry_entries": ", ".join(f"{e} (effective {dates[e]})" if e in dates else e for e in entries),
+                "registry_entries": ", ".join(
+                    f"{e} (effective {dates[e]})" if e in dates else e for e in a.registry_entries
+                ),
                 "derived_at": row["derived_at"],
             }
         )
@@ -109,26 +113,16 @@ def _summary(statuses: dict[str, dict[str, Any]], since: dict[str, str], dates: 
     )  # fmt: skip
 
 
-def _release_lines(summary: pl.DataFrame, statuses: dict[str, dict[str, Any]]) -> None:
-    """One plain sentence per release, then the reasons behind every removal (stage, reason, signal, rule)."""
+def _release_lines(summary: pl.DataFrame, answers: dict[str, engine.Answer]) -> None:
+    """Per release: its verdict and the engine's sentence, then the reasons behind every removal (stage, reason,
+    signal, rule, registry entry)."""
     for row in summary.iter_rows(named=True):
-        name = common.code_span(row["release"])
-        if row["status"] == "in the data":
-            line = f"**In** {name}: {common.plural(row['documents'], 'document')}"
-            if row["removed"]:
-                line += f"; {common.plural(row['removed'], 'other record')} removed"
-        elif row["status"] == "removed":
-            line = f"**Removed from** {name}: {common.plural(row['removed'], 'record')} removed, none kept"
-            if row["removed_since"]:
-                line += f" — since {common.code_span(row['removed_since'])}"
-        else:
-            line = f"**Not in** {name}: no document and no removed record"
-            if similar := statuses[row["path"]].get("similar"):
-                line += " at this URL, but records at a URL that differs only by a trailing slash or 'www.': "
-                line += ", ".join(common.code_span(u) for u in similar)
+        a = answers[row["path"]]
+        line = f"**{row['status']}** {common.code_span(row['release'])}: {common.plain(a.headline)}"
+        if row["removed_since"]:
+            line += f" Removed since {common.code_span(row['removed_since'])}."
         st.markdown(line)
-        reasons = statuses[row["path"]]["reasons"]
-        for r in reasons.iter_rows(named=True):
+        for r in a.reasons.iter_rows(named=True):
             why = f"stage {common.code_span(r['stage'])}, reason {common.code_span(r['reason'])}"
             if r["signal"]:
                 rule = registry.public_rule(r["rule"])  # a registry rule names its requester: not shown here
@@ -138,6 +132,8 @@ def _release_lines(summary: pl.DataFrame, statuses: dict[str, dict[str, Any]]) -
             if r["evidence_fetched_at"]:
                 why += f", evidence fetched {common.code_span(r['evidence_fetched_at'])}"
             st.markdown(f"- {common.plural(r['records'], 'record')}: {why}")
+        if a.verdict == engine.NOT_FOUND:
+            st.caption(common.plain(a.details[-1]))
 
 
 def _shown(path) -> str:
@@ -182,41 +178,66 @@ def _registry_check(kind: str, value: str) -> None:
     )
 
 
-def _request_form(kind: str) -> None:
-    """The opt-out request: validated here and by the registry, written only to its pending queue."""
+REQUEST_KIND = {"domain": "domain", "url": "url_prefix", "text": "text"}  # what a checked subject is filed as
+STATE_WORDS = {
+    "pending": "Pending: it waits for review by the data team.",
+    "approved": "Approved",
+    "unknown": "No request with this id is known to this app's registry.",
+}
+
+
+def _prefill(kind: str, value: str) -> None:
+    """Put what was just checked into the request form (once per checked item, so later edits are kept)."""
+    checked = (kind, value)
+    if st.session_state.get("rh_prefilled") == checked:
+        return
+    st.session_state["rh_prefilled"] = checked
+    st.session_state["rh_req_kind"] = REQUEST_KIND[kind]
+    if kind == "text":
+        st.session_state["rh_req_text"] = value
+    else:
+        st.session_state["rh_req_value"] = value.strip()
+
+
+def _request_form(kind: str, value: str) -> None:
+    """The opt-out request: what to opt out (only its field shown, pre-filled with what was checked), who asks;
+    validated here and by the registry, written only to its pending queue. Shows the request id when filed."""
     st.subheader("Ask for an opt-out")
     st.caption(
         "Your request goes to a review queue, not into any release. Only fingerprints of a text are stored "
         "(its normalised sha256 and a MinHash signature), never the text itself. Name and contact are kept with the "
-        "request so the data team can reach you."
+        "request so the data team can reach you; they are never shown on this page."
     )
     filed = st.session_state.setdefault(REQUESTS_KEY, [])
-    default_kind = {"domain": "domain", "url": "url_prefix", "text": "text"}[kind]
+    if value.strip():
+        _prefill(kind, value)
+    st.session_state.setdefault("rh_req_kind", REQUEST_KIND[kind])
+    req_kind = st.selectbox("Opt out", list(registry.KINDS), format_func=registry.KINDS.get, key="rh_req_kind")
     with st.form("rh_request", clear_on_submit=False):
-        req_kind = st.selectbox(
-            "Opt out", list(registry.KINDS), index=list(registry.KINDS).index(default_kind),
-            format_func=registry.KINDS.get, key="rh_req_kind",
-        )  # fmt: skip
-        req_value = st.text_input(
-            "Domain or URL prefix",
-            key="rh_req_value",
-            max_chars=registry.MAX_VALUE_CHARS,
-            placeholder="example.org  or  https://example.org/articles/",
-            help="For a domain, its subdomains are covered too. Leave empty for a text.",
-        )
-        req_text = st.text_area(
-            "Text (for a text opt-out)",
-            key="rh_req_text",
-            max_chars=registry.MAX_TEXT_BYTES,
-            height=120,
-            help="At least 20 words; copies and near copies of it are covered wherever they appear.",
-        )
+        if req_kind == "text":
+            req_text = st.text_area(
+                "Text to opt out",
+                key="rh_req_text",
+                height=120,
+                help="At least 20 words; copies and near copies of it are covered wherever they appear.",
+            )
+            req_value = ""
+        else:
+            req_value = st.text_input(
+                "Domain" if req_kind == "domain" else "URL prefix",
+                key="rh_req_value",
+                placeholder="example.org" if req_kind == "domain" else "https://example.org/articles/",
+                help=(
+                    "Its subdomains are covered too."
+                    if req_kind == "domain"
+                    else "Every page whose address starts with this is covered, on http and https."
+                ),
+            )
+            req_text = None
         left, right = st.columns(2)
-        name = left.text_input("Your name or organisation", key="rh_req_name", max_chars=registry.MAX_NAME_CHARS)
-        contact = right.text_input(
-            "Contact (e-mail or web address)", key="rh_req_contact", max_chars=registry.MAX_CONTACT_CHARS
-        )
-        note = st.text_area("Note (optional)", key="rh_req_note", max_chars=registry.MAX_NOTE_CHARS, height=80)
+        name = left.text_input("Your name or organisation", key="rh_req_name")
+        contact = right.text_input("Contact (e-mail or web address)", key="rh_req_contact")
+        note = st.text_area("Note (optional)", key="rh_req_note", height=80)
         submitted = st.form_submit_button("File the opt-out request", type="primary")
     if not submitted:
         return
@@ -228,30 +249,62 @@ def _request_form(kind: str) -> None:
         return
     try:
         request_id = registry.file_request(
-            req_kind,
-            req_value if req_kind != "text" else "",
-            name=name,
-            contact=contact,
-            note=note,
-            text=req_text if req_kind == "text" else None,
-            root=root,
+            req_kind, req_value, name=name, contact=contact, note=note, text=req_text, root=root,
             client=common.client_address(),
-        )
+        )  # fmt: skip
     except (registry.RequestError, registry.RegistryAccessError, ValueError) as err:
         st.error("The request was not filed: " + common.plain(_public(err)))
         return
     filed.append(request_id)
-    st.success(f"Request {common.code_span(request_id)} filed: it waits for review in the pending queue.")
-    st.markdown(
-        "A data engineer reviews it and approves it with the command below; it then takes effect, and the next "
-        "release derived with `--apply-optouts` removes every document it covers (checked by `apertura verify`)."
+    st.session_state["rh_status_id"] = request_id
+    st.success(
+        f"Request {common.code_span(request_id)} filed: it waits for review in the pending queue. Keep this id to "
+        "look its status up below."
     )
-    st.code(f"apertura optout approve {request_id}", language=None)
     st.caption(
-        f"The registry is {common.code_span(_shown(registry.registry_path(root)))} under the data root: run the "
-        "command there, or add `--registry <path>`."
+        "A data engineer reviews it; once approved it takes effect, and the next release derived with the registry "
+        "removes every document it covers (the release's verification checks that)."
     )
-    common.show_table(pl.DataFrame({"request_id": filed}), key="rh_filed_table", link_column=None)
+
+
+def _status_lookup() -> None:
+    """A request's status by its id: pending, approved (from when), and the release from which it is in force."""
+    st.subheader("Look up a request")
+    linked = st.query_params.get("request", "")  # `?request=<id>`: a bookmarked or shared status link
+    if linked and st.session_state.get("_rh_request_linked") != linked:
+        st.session_state["_rh_request_linked"] = linked
+        st.session_state["rh_status_id"] = linked
+    wanted = st.text_input("Request id", key="rh_status_id", placeholder="req-0123456789ab").strip()
+    if not wanted:
+        return
+    try:
+        status = registry.request_status(wanted, catalog, root=root)
+    except (registry.RequestError, registry.RegistryAccessError) as err:
+        common.input_error(_public(err))
+        return
+    st.query_params["request"] = status["request_id"]  # the page's address now names it: bookmark or share it
+    st.session_state["_rh_request_linked"] = status["request_id"]
+    rid = common.code_span(status["request_id"])
+    if status["state"] == "unknown":
+        st.info(f"{rid}: {STATE_WORDS['unknown']}")
+        return
+    what = f"{common.plain(registry.KINDS.get(status['kind'], status['kind']))}: {common.code_span(status['subject'])}"
+    if status["state"] == "pending":
+        st.info(f"{rid} ({what}, received {common.code_span(status['received_at'])}): {STATE_WORDS['pending']}")
+        return
+    line = (
+        f"{rid} ({what}): approved as registry entry {common.code_span(status['entry_id'])}, effective from "
+        f"{common.code_span(status['effective_from'])}."
+    )
+    if status["release"]:
+        r = status["release"]
+        line += (
+            f" In force from release {common.code_span(r['release_id'])} (derived "
+            f"{common.code_span(r['derived_at'])}) on."
+        )
+    else:
+        line += " No release derived since applies it yet: the next one derived with the registry will."
+    st.success(line)
 
 
 if catalog.height == 0:
@@ -262,28 +315,31 @@ for row in catalog.filter(pl.col("error").is_not_null()).iter_rows(named=True):
     st.warning(f"Release {common.code_span(row['path'])} skipped: " + common.plain(_public(row["error"])))
 
 kind, value, prefix = _subject()
+valid = False
 if value.strip():
     try:
-        statuses, failed = _statuses(kind, value, prefix)
+        engine.validate(kind, value, prefix=prefix)  # invalid input: its message, and no verdict anywhere below
+        answers, failed = _answers(kind, value, prefix)
     except ValueError as err:
         common.input_error(err)
     else:
+        valid = True
         for path, why in failed.items():
             st.warning(f"Release {common.code_span(path)} cannot be opened: " + common.plain(_public(why)))
-        if statuses:
-            since = lineage.removed_since(readable, statuses)
-            entries = sorted({e for s in statuses.values() for e in s["registry_entries"]})
-            summary = _summary(statuses, since, registry.entry_dates(entries, root=root))
-            first = next(iter(statuses.values()))
+        if answers:
+            since = lineage.removed_since(readable, {p: {"verdict": _removed_state(a)} for p, a in answers.items()})
+            entries = sorted({e for a in answers.values() for e in a.registry_entries})
+            summary = _summary(answers, since, registry.entry_dates(entries, root=root))
             st.subheader("In the releases")
-            st.caption("Checked: " + common.code_span(first["query"]))
-            _release_lines(summary, statuses)
+            st.caption("Checked: " + common.code_span(next(iter(answers.values())).query))
+            _release_lines(summary, answers)
             common.show_table(summary, key="rh_summary", link_column=None, download="opt-out-status")
             if not prefix:
-                checked = readable.filter(pl.col("path").is_in(list(statuses)))
+                checked = readable.filter(pl.col("path").is_in(list(answers)))
                 proofs.proof_downloads(
                     [(r["release_id"], root / r["path"]) for r in checked.iter_rows(named=True)], kind, value
                 )
         _registry_check(kind, value)
 
-_request_form(kind)
+_request_form(kind, value if valid else "")
+_status_lookup()

@@ -18,13 +18,13 @@ st.title("Search & browse")
 common.release()
 
 c1, c2, c3 = st.columns([1, 1, 1])
-domain = c1.text_input("Domain", key="f_domain", max_chars=300, placeholder="example.org (includes subdomains)")
-url = c2.text_input("URL contains", key="f_url", max_chars=2_000, placeholder="/article/")
+# no max_chars on the boxes: a browser would cut pasted text silently; the queries refuse it with the limit
+domain = c1.text_input("Domain", key="f_domain", placeholder="example.org (includes subdomains)")
+url = c2.text_input("URL contains", key="f_url", placeholder="/article/")
 index = common.membership_index()
 text = c3.text_input(
     "Text" if index.usable else "Text contains",
     key="f_text",
-    max_chars=1_000,
     placeholder='words, or "a phrase" in quotes' if index.usable else "a phrase, case-insensitive",
 )
 

@@ -77,9 +77,11 @@ def check_command(
 ) -> None:
     """Is this text, page or site in the training data? Exact, near-duplicate and partial overlap, with evidence.
 
-    Options combine: --url with --text-file answers for the page and for copies of its text elsewhere.
+    The answer is `pipeline.index.answer`'s, the same as the audit app's pages give. Options combine: --url with
+    --text-file answers for the page and for copies of its text elsewhere, one answer each.
     """
-    from pipeline.index import MembershipIndexError, open_index
+    from pipeline.index.answer import InvalidInput, check
+    from pipeline.release_read import ReleaseError
 
     if text_file is None and url is None and domain is None:
         raise _fail("give --text-file, --url or --domain")
@@ -88,29 +90,41 @@ def check_command(
         if text_file is not None:
             is_stdin = str(text_file) == "-"
             text = sys.stdin.read() if is_stdin else text_file.read_text(encoding="utf-8", errors="replace")
-        report = open_index(release).check(text=text, url=url, domain=domain)
-    except (MembershipIndexError, OSError) as err:
+        subjects = [(k, v) for k, v in (("text", text), ("url", url), ("domain", domain)) if v is not None]
+        answers = [check(release, kind, value) for kind, value in subjects]
+    except InvalidInput as err:
+        raise _fail(f"not checked: {err}") from None
+    except (ReleaseError, OSError) as err:
         raise _fail(str(err)) from None
     if json_out:
-        _json(report.to_dict())
+        _json(answers[0].to_dict() if len(answers) == 1 else {"answers": [a.to_dict() for a in answers]})
         return
-    colour = {"in": "green", "partly in": "yellow", "not in": "red"}[report.verdict]
-    out.print(f"[bold {colour}]{report.verdict.upper()}[/]  ({report.release}, {report.elapsed_ms:.0f} ms)")
-    for line in report.summary:
-        out.print("  " + escape(line))
-    for m in report.matches[:10]:
+    colour = {"in": "green", "partly in": "yellow", "not in": "red", "not found": "yellow"}
+    for a in answers:
+        out.print(f"[bold {colour[a.verdict]}]{a.verdict.upper()}[/]  ({escape(a.release)}, {a.elapsed_ms:.0f} ms)")
+        out.print("  " + escape(a.headline))
+        for line in a.details:
+            out.print("  " + escape(line))
+        out.print("  " + escape(f"answered from {a.method}"))
+        _print_evidence(a)
+
+
+def _print_evidence(a) -> None:
+    """The documents and removed records behind an answer (the first ten of each), with shared passages."""
+    spans = {m.id: m.spans for m in a.report.matches} if a.report is not None else {}
+    for row in a.document_rows.head(10).iter_rows(named=True):
         extra = []
-        if m.jaccard is not None:
-            extra.append(f"jaccard {m.jaccard:.2f}")
-        if m.overlap:
-            extra.append(f"overlap {m.overlap:.0%}")
-        how = escape(f"[{', '.join(m.how)}]")  # brackets would otherwise be read as rich markup
-        out.print(f"  in       {m.id}  {escape(m.url or '-')}  {how} {' '.join(extra)}")
-        for s in m.spans[:3]:
+        if row.get("jaccard") is not None:
+            extra.append(f"jaccard {row['jaccard']:.2f}")
+        if row.get("overlap"):
+            extra.append(f"overlap {row['overlap']:.0%}")
+        how = escape(f"[{row['how']}]") if row.get("how") else ""  # brackets would otherwise be read as rich markup
+        out.print(f"  in       {row['id']}  {escape(row['url'] or '-')}  {how} {' '.join(extra)}")
+        for s in spans.get(row["id"], [])[:3]:
             excerpt = escape(" ".join(s.text[:120].split()))
             out.print(f"           {s.words} words at characters {s.doc_start}-{s.doc_end}: “{excerpt}”")
-    for m in report.removed[:10]:
-        out.print(f"  removed  {m.id}  {escape(m.url or '-')}  {m.stage}/{m.reason}")
+    for row in a.ledger_rows.head(10).iter_rows(named=True):
+        out.print(f"  removed  {row['id']}  {escape(row['url'] or '-')}  {row['stage']}/{row['reason']}")
 
 
 def search_command(

@@ -65,11 +65,11 @@ def test_dedup_page_shows_both_planted_clusters(app_env):
     assert len(at.get("vega_lite_chart")) == 1  # the size histogram
     clusters = at.dataframe[0].value
     assert sorted(clusters["keeper_url"]) == sorted([EXACT[0], NEAR[0]])
-    assert all(v.startswith("document?doc=") for v in clusters["cluster_id"])  # keepers link to the document view
+    assert all(v.startswith("document?release=releases%2Fr1&doc=") for v in clusters["cluster_id"])
     assert_no_raw_html(at)
 
     cluster_of = {
-        url: unquote(link.removeprefix("document?doc="))
+        url: unquote(link.removeprefix("document?release=releases%2Fr1&doc="))
         for url, link in zip(clusters["keeper_url"], clusters["cluster_id"], strict=True)
     }
     for keeper_url, removed_url, reason in (EXACT, NEAR):

@@ -121,14 +121,15 @@ def test_am_i_in_with_index_finds_a_paragraph_with_its_span(cli_env, cli_docs):
     at.text_area(key="q_text").input(passage).run()
     assert not at.exception
     verdict = at.success[0].value if at.success else at.warning[0].value
-    assert verdict.startswith(("IN", "PARTLY IN")) and "membership index" in verdict
+    assert verdict.startswith(("In the training data", "Partly in"))
+    assert "Answered from the membership index" in texts(at)
     matches = at.dataframe[0].value
     assert doc["id"] in " ".join(matches["id"])
     assert {"jaccard", "overlap", "how", "longest_span_words"} <= set(matches.columns)
     spans = [c.value for c in at.code]
     assert any(span in passage for span in spans if len(span.split()) >= 8)  # the shared passage, verbatim
     said = texts(at)
-    assert "false-positive rate per n-gram" in said and "configured" in said
+    assert "false-positive rate per passage" in said and "verified on the document's text" in said
     assert_no_raw_html(at)
 
 
@@ -138,10 +139,10 @@ def test_am_i_in_with_index_names_removed_copies_and_their_reason(cli_env, cli_d
     at = page("am_i_in")
     at.text_area(key="q_text").input(text).run()
     assert not at.exception
-    assert at.success[0].value.startswith("IN")
+    assert at.success[0].value.startswith("In the training data")
     removed = at.dataframe[1].value
     assert "dedup" in set(removed["stage"]) and "dedup_exact" in set(removed["reason"])
-    assert any("removed at stage dedup" in m.value for m in at.markdown)
+    assert "removed at stage dedup" in texts(at)
 
 
 def test_am_i_in_with_index_absent_text_is_not_in(cli_env):
@@ -150,7 +151,7 @@ def test_am_i_in_with_index_absent_text_is_not_in(cli_env):
         "Zebra quantum marmalade flew over seventeen purple bicycles beyond the harbour of Valparaiso at dawn."
     ).run()
     assert not at.exception
-    assert at.info[0].value.startswith("NOT IN")
+    assert at.info[0].value.startswith("Not in the training data")
     assert not at.success and not at.dataframe
 
 
@@ -182,7 +183,7 @@ def test_pages_fall_back_without_an_index(cli_release, cli_docs, monkeypatch):
     at.text_area(key="q_text").input(doc["text"]).run()
     assert not at.exception
     assert "No index" in texts(at)
-    assert "In the training data: 1 document with this text" in at.success[0].value
+    assert "In the training data: this text is in 1 document" in at.success[0].value.replace("\\", "")
 
 
 def test_pages_fall_back_with_a_stale_index(cli_release, cli_docs, monkeypatch):
@@ -197,7 +198,7 @@ def test_pages_fall_back_with_a_stale_index(cli_release, cli_docs, monkeypatch):
     at.text_area(key="q_text").input(doc["text"]).run()
     assert not at.exception
     assert "cannot be used" in at.warning[0].value and "another manifest" in at.warning[0].value
-    assert "In the training data: 1 document with this text" in at.success[0].value
+    assert "In the training data: this text is in 1 document" in at.success[0].value.replace("\\", "")
 
     at = page("search")
     at.text_input(key="f_text").input(first_words(doc["text"], 4)).run()

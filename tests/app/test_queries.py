@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from audit_app import queries
+from pipeline.index import answer as engine
 from pipeline.release_read import table_files
 from pipeline.text_identity import normalise_text
 from tests.app.conftest import HOSTILE_TEXT, HOSTILE_URL, OLD_DATE, OLD_URL, PII_URL, unredacted
@@ -115,76 +116,74 @@ def test_verify_files_passes_on_an_intact_release(rel):
 # --- the planted corpus, page by page --------------------------------------------------------------
 
 
+def ask(rel, kind: str, value: str, **options) -> engine.Answer:
+    """The membership engine's answer from the release's tables (no index: a text is matched exactly/verbatim)."""
+    return engine.answer(rel, engine.validate(kind, value, **options))
+
+
 def test_every_planted_url_has_its_planted_fate(rel, app_release):
     expect = app_release[3]
     for url, outcome in expect.items():
-        found = queries.membership_url(rel, url)
+        found = ask(rel, "url", url)
         if outcome.stage is None:
-            assert found["verdict"] == "in", url
-            assert found["document_rows"]["language"].to_list() == [outcome.language]
+            assert found.verdict == "in", url
+            assert found.document_rows["language"].to_list() == [outcome.language]
         else:
-            assert found["verdict"] == "removed", url
-            row = found["ledger_rows"].row(0, named=True)
+            assert (found.verdict, found.documents) == ("not in", 0) and found.removed, url
+            row = found.ledger_rows.row(0, named=True)
             assert (row["stage"], row["reason"]) == (outcome.stage, outcome.reason), url
             if outcome.duplicate_of:
                 assert row["duplicate_of_url"] == outcome.duplicate_of
 
 
 def test_url_spellings_and_prefix(rel):
-    assert queries.membership_url(rel, "en.blog.test/short")["verdict"] == "removed"  # no scheme
-    assert queries.membership_url(rel, "HTTPS://EN.BLOG.TEST:443/%73hort")["verdict"] == "removed"  # one identity
-    slash = queries.membership_url(rel, "HTTP://EN.BLOG.TEST/short/")  # another page, but named as a near miss
-    assert slash["verdict"] == "absent" and slash["similar"] == ["http://en.blog.test/short"]
-    assert queries.membership_url(rel, "http://en.blog.test/Short")["verdict"] == "absent"  # paths are case-sensitive
-    mirror = queries.membership_url(rel, "http://mirror.test/", prefix=True)
-    assert mirror["verdict"] == "removed"
-    assert set(mirror["ledger_rows"]["reason"]) == {"dedup_exact", "dedup_near"}
-    assert queries.membership_url(rel, "http://mirror.tes", prefix=True)["removed"] == 0  # a host is not a prefix
-    assert queries.membership_url(rel, "http://nowhere.test/")["verdict"] == "absent"
+    assert ask(rel, "url", "en.blog.test/short").removed == 1  # no scheme
+    one = ask(rel, "url", "HTTPS://EN.BLOG.TEST:443/%73hort")  # one identity: https of a page crawled as http
+    assert (one.verdict, one.removed) == ("not in", 1)
+    slash = ask(rel, "url", "HTTP://EN.BLOG.TEST/short/")  # another page, but named as a near miss
+    assert (slash.verdict, slash.removed) == ("not in", 0) and slash.similar == ["http://en.blog.test/short"]
+    assert ask(rel, "url", "http://en.blog.test/Short").removed == 0  # paths are case-sensitive
+    mirror = ask(rel, "url", "http://mirror.test/", prefix=True)
+    assert mirror.verdict == "not in" and mirror.removed == 2
+    assert set(mirror.ledger_rows["reason"]) == {"dedup_exact", "dedup_near"}
+    assert ask(rel, "url", "http://mirror.tes", prefix=True).removed == 0  # a host is not a prefix
+    assert ask(rel, "url", "http://nowhere.test/").verdict == "not in"
 
 
 def test_membership_by_domain(rel):
-    news = queries.membership_domain(rel, "https://www.EN.news.test/article/0")
-    assert (news["query"], news["verdict"], news["documents"], news["removed"]) == ("en.news.test", "in", 3, 0)
-    img = queries.membership_domain(rel, "img.test")
-    assert img["verdict"] == "removed"
-    assert set(img["reasons"]["reason"]) == {"read_content_type", "extract_undecodable"}
-    blog = queries.membership_domain(rel, "test")  # every subdomain of .test
-    assert blog["documents"] == rel.manifest["counts"]["kept"]
-    assert queries.membership_domain(rel, "news.test", subdomains=False)["verdict"] == "absent"
-    assert queries.membership_domain(rel, "example.org")["verdict"] == "absent"
-    with pytest.raises(ValueError):
-        queries.membership_domain(rel, "   ")
+    news = ask(rel, "domain", "https://www.EN.news.test/")
+    assert (news.query, news.verdict, news.documents, news.removed) == ("en.news.test", "in", 3, 0)
+    img = ask(rel, "domain", "img.test")
+    assert (img.verdict, img.documents) == ("not in", 0) and img.removed == 2
+    assert set(img.reasons["reason"]) == {"read_content_type", "extract_undecodable"}
+    assert ask(rel, "domain", "news.test", subdomains=False).verdict == "not in"
+    assert ask(rel, "domain", "example.org").verdict == "not in"
+    assert ask(rel, "domain", "test").documents == rel.manifest["counts"]["kept"]  # every subdomain of .test
+    for refused in ("   ", "com", "https://en.news.test/article/0"):  # empty, a public suffix, a page
+        with pytest.raises(engine.InvalidInput):
+            ask(rel, "domain", refused)
 
 
 def test_membership_by_text(rel, docs, ledger):
     text = docs.filter(pl.col("url") == OLD_URL)["text"][0]
-    exact = queries.membership_text(rel, text)
-    assert exact["verdict"] == "in"
-    assert exact["document_rows"].select("exact", "normalised", "substring", "url").row(0) == (
-        True,
-        True,
-        True,
-        OLD_URL,
-    )
-
-    shouted = queries.membership_text(rel, text.upper().replace(".", " !"))
-    assert shouted["document_rows"].select("exact", "normalised", "url").row(0) == (False, True, OLD_URL)
-
-    part = queries.membership_text(rel, text[200:320])
-    assert part["document_rows"].select("normalised", "substring", "url").row(0) == (False, True, OLD_URL)
+    exact = ask(rel, "text", text)
+    assert exact.verdict == "in" and exact.document_rows["url"].to_list() == [OLD_URL]
+    shouted = ask(rel, "text", text.upper().replace(".", " !"))  # no substring: only the normalised hash matches
+    assert shouted.document_rows["url"].to_list() == [OLD_URL]
+    part = ask(rel, "text", text[200:320])  # no hash: only the substring matches
+    assert part.document_rows["url"].to_list() == [OLD_URL]
 
     short = ledger.filter(pl.col("reason") == "gopher_short_doc")["text"][0]
-    removed = queries.membership_text(rel, short)
-    assert removed["verdict"] == "removed"
-    assert removed["ledger_rows"]["reason"].to_list() == ["gopher_short_doc"]
+    removed = ask(rel, "text", short)
+    assert removed.verdict == "not found" and removed.ledger_rows["reason"].to_list() == ["gopher_short_doc"]
 
-    absent = queries.membership_text(rel, "A sentence that no page of this corpus has ever contained, surely.")
-    assert (absent["verdict"], absent["documents"], absent["removed"]) == ("absent", 0, 0)
-    tiny = queries.membership_text(rel, "the")  # too short for substring matching: hashes only
-    assert not tiny["substring_checked"] and tiny["verdict"] == "absent"
-    with pytest.raises(ValueError):
-        queries.membership_text(rel, "x" * (queries.MAX_INPUT_CHARS + 1))
+    absent = ask(rel, "text", "A sentence that no page of this corpus has ever contained, surely.")
+    # without the index near copies are not looked for: "not found", never "not in"
+    assert (absent.verdict, absent.documents, absent.removed) == ("not found", 0, 0)
+    tiny = ask(rel, "text", "the")  # too short for substring matching: hashes only, and said so
+    assert tiny.verdict == "not found" and any("compared as a whole only" in d for d in tiny.details)
+    with pytest.raises(engine.InvalidInput, match="the limit is 100,000 characters"):
+        ask(rel, "text", "x" * (engine.MAX_TEXT_CHARS + 1))
 
 
 def test_membership_by_text_as_the_release_stores_it(rel, docs):
@@ -193,17 +192,11 @@ def test_membership_by_text_as_the_release_stores_it(rel, docs):
     stored = docs.filter(pl.col("url") == PII_URL)["text"][0]
     original = unredacted(stored)
     for pasted in (original, zero_width(original), zero_width(stored)):
-        found = queries.membership_text(rel, pasted)
-        assert found["verdict"] == "in" and found["documents"] == 1
-        assert found["document_rows"].select("exact", "normalised", "substring", "url").row(0) == (
-            True, True, True, PII_URL,
-        )  # fmt: skip
-    assert "2 e-mail addresses replaced" in queries.membership_text(rel, original)["release_form"]
+        found = ask(rel, "text", pasted)
+        assert (found.verdict, found.documents) == ("in", 1) and found.document_rows["url"].to_list() == [PII_URL]
+    assert any("2 e-mail addresses replaced" in d for d in ask(rel, "text", original).details)
     contact = zero_width(original.split("\n")[-1])  # the paragraph holding the personal data: a substring
-    found = queries.membership_text(rel, contact)
-    assert found["document_rows"].select("exact", "substring", "url").row(0) == (False, True, PII_URL)
-    rights = queries.rights_status(rel, "text", zero_width(original))
-    assert (rights["verdict"], rights["documents"]) == ("in", 1)
+    assert ask(rel, "text", contact).document_rows["url"].to_list() == [PII_URL]
 
 
 def test_normalisation_reproduces_every_stored_norm_sha256(docs, ledger):
@@ -261,12 +254,12 @@ def test_wildcards_are_literal(rel, docs):
     assert queries.search(rel, url_contains="article_2")["total"] == 0
     for refused in (
         lambda: queries.search(rel, domain="%"),
-        lambda: queries.membership_url(rel, "%", prefix=True),
-        lambda: queries.membership_domain(rel, "' OR 1=1 --"),
+        lambda: ask(rel, "url", "%", prefix=True),
+        lambda: ask(rel, "domain", "' OR 1=1 --"),
     ):  # not a domain or URL: refused with what is expected, never answered
         with pytest.raises(ValueError, match="not a"):
             refused()
-    assert queries.membership_text(rel, "' OR '1'='1")["verdict"] == "absent"
+    assert ask(rel, "text", "' OR '1'='1").documents == 0
 
 
 def test_document_by_id(rel, docs, ledger):
@@ -407,7 +400,8 @@ def test_a_table_without_files_is_an_empty_view(app_release, tmp_path):
     copy = queries.open_release(_copy_release(release, tmp_path / "r", no_ledger), tmp_path)
     assert queries.overview(copy)["removed"] == 0
     assert queries.ledger_summary(copy).height == 0
-    assert queries.membership_url(copy, "http://en.blog.test/short")["verdict"] == "absent"
+    gone = ask(copy, "url", "http://en.blog.test/short")
+    assert (gone.verdict, gone.removed) == ("not in", 0)
     assert not queries.verify_files(copy)["ok"]  # the manifest was edited: its counts no longer hold
 
 

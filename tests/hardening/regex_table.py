@@ -298,6 +298,13 @@ def cases() -> list[Case]:
     py_case("crawler charset", re.compile(r"charset=[\"']?([\w.:-]+)", re.I), "search",
             {"charsets": rep("charset="), "value": "charset=" + rep("a")})  # fmt: skip
     py_case("index query language", re.compile(r"[a-z]{2,3}(_[A-Za-z]{4})?"), "fullmatch", {"letters": rep("ab_")})
+    # the membership engine's input checks (pipeline/index/answer.py) and the request id (audit_app/registry.py)
+    py_case("answer words", re.compile(r"\w+"), "findall", {"letters": rep("a"), "words": rep("a ")})
+    py_case("answer path", re.compile(r"[/?#]"), "search", {"host": rep("a.")})
+    py_case("answer scheme", re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://"), "sub", {"scheme chars": rep("a+.-")})
+    py_case("url_identity._LABEL", ui._LABEL, "fullmatch", {"labels": rep("a-"), "underscores": rep("_")})
+    py_case("url_identity._IPV4", ui._IPV4, "fullmatch", {"digits": rep("1."), "long": rep("1")})
+    py_case("audit_app.registry.REQUEST_ID", app_registry.REQUEST_ID, "fullmatch", {"hex": "req-" + rep("a")})
     py_case("index query phrases", re.compile(r'"([^"]*)"'), "findall", {"quotes": rep('"a'), "open": '"' + rep("a")})
     py_case("index query loose", re.compile(r'"[^"]*"'), "sub", {"quotes": rep('"a'), "open": '"' + rep("a")})
     py_case("audit_app.common backticks", re.compile(r"`+"), "findall", {"backticks": rep("` ")})
@@ -319,7 +326,7 @@ CONTENT_MODULES = (
 )  # fmt: skip
 
 
-INLINE_MODULES = ("pipeline.crawl.crawler", "pipeline.index.query", "audit_app.common")
+INLINE_MODULES = ("pipeline.crawl.crawler", "pipeline.index.query", "pipeline.index.answer", "audit_app.common")
 
 
 def main(names: list[str]) -> None:

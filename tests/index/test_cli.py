@@ -23,8 +23,14 @@ def invoke(*args, **kwargs):
 
 def test_index_then_check_and_search(planted_index, docs, tmp_path):
     release = shutil.copytree(planted_index.release, tmp_path / "r", ignore=shutil.ignore_patterns("index"))
-    result = invoke("check", release, "--url", "http://mirror.net/story")
-    assert result.exit_code == 2 and "no membership index" in result.output and "Traceback" not in result.output
+    result = invoke("check", release, "--url", "https://MIRROR.net:443/story")  # a page: from the release's tables
+    assert result.exit_code == 0 and result.stdout.startswith("IN") and "mirror.net/story" in result.stdout
+    _, text = docs["http://mirror.net/story"]
+    edited = tmp_path / "edited.txt"
+    edited.write_text(text.replace(" ", "  ", 5)[:-40] + " and a new ending nobody wrote before.")
+    result = invoke("check", release, "--text-file", edited)  # no index: near copies unchecked, never "NOT IN"
+    assert result.exit_code == 0 and result.stdout.startswith("NOT FOUND"), result.output
+    assert "no membership index" in result.stdout and "Traceback" not in result.output
 
     result = invoke("index", release)
     assert result.exit_code == 0, result.output
@@ -36,15 +42,14 @@ def test_index_then_check_and_search(planted_index, docs, tmp_path):
     result = invoke("index", release, "--force", "--config", config)
     assert result.exit_code == 2 and "ngram" in result.output
 
-    _, text = docs["http://mirror.net/story"]
     article = tmp_path / "article.txt"
     article.write_text(text)
     result = invoke("check", release, "--text-file", article, "--url", "http://example.org/private/story", "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert report["verdict"] == "in" and report["matches"][0]["url"] == "http://mirror.net/story"
-    assert report["removed"][0]["reason"] == "optout_robots"
-    assert report["sketch"]["false_positive_rate_configured"] == 0.01
+    text_answer, url_answer = json.loads(result.stdout)["answers"]
+    assert text_answer["verdict"] == "in" and text_answer["matches"][0]["url"] == "http://mirror.net/story"
+    assert url_answer["verdict"] == "not in" and url_answer["removed"][0]["reason"] == "optout_robots"
+    assert text_answer["sketch"]["false_positive_rate_configured"] == 0.01
 
     result = invoke("check", release, "--text-file", article)
     assert result.exit_code == 0 and result.stdout.startswith("IN") and "mirror.net/story" in result.stdout

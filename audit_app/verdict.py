@@ -46,6 +46,14 @@ def optout_note(a: engine.Answer, key: str) -> None:
         common.show_table(common.flat(rows), key=f"{key}_optout", download=f"{key}-optout")
 
 
+FIGURES_HELP = (
+    "overlap: the share of your text's words that lie in passages this document also contains (1.0: all of them). "
+    "jaccard: the share of word n-grams the two whole texts have in common, computed on both texts (1.0: the same "
+    "text; a short quote inside a long page scores low here and high in overlap). estimated_jaccard: the MinHash "
+    "estimate that proposed the document before it was verified."
+)
+
+
 def evidence(a: engine.Answer, key: str) -> None:
     """The documents and removed records behind the verdict (links keep the release)."""
     if a.hosts is not None and a.hosts.height > 1:
@@ -55,6 +63,8 @@ def evidence(a: engine.Answer, key: str) -> None:
     if a.document_rows.height:
         st.markdown(f"**Documents in the release** ({a.documents:,})")
         common.show_table(a.document_rows, key=f"{key}_docs", download=f"{key}-documents")
+        if "overlap" in a.document_rows.columns:
+            st.caption(FIGURES_HELP)
     if a.ledger_rows.height:
         st.markdown(f"**Removed records (ledger)** ({a.removed:,})")
         dups = a.ledger_rows.filter(pl.col("duplicate_of").is_not_null())

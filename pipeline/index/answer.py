@@ -37,6 +37,7 @@ import polars as pl
 
 import schemas
 from pipeline import release_read, url_identity
+from pipeline.reasons import reason_text, step_name
 from pipeline.text_identity import normalise_text, release_form_changes, release_redaction, released_forms
 
 KINDS = ("domain", "url", "text")
@@ -382,8 +383,8 @@ def _reason_lines(reasons: pl.DataFrame) -> list[str]:
     grouped = reasons.group_by("stage", "reason", maintain_order=True).agg(pl.col("records").sum())
     lines = []
     for stage, reason, n in grouped.iter_rows():
-        line = f"{_plural(int(n), 'record')} removed at stage {stage} ({reason})"
-        lines.append(line + (": the rights holder opted out." if stage == "optout" else "."))
+        why = reason_text(reason, stage).rstrip(".")
+        lines.append(f"{_plural(int(n), 'record')} removed by {step_name(stage, reason)}: {why} ({reason}).")
     return lines
 
 

@@ -35,7 +35,8 @@ def prose(at: AppTest) -> list[str]:
 
 
 def _pages(docs_id: str) -> list[tuple[str, AppTest]]:
-    shown = [(name, page(name)) for name in ("overview", "search", "removals", "dedup", "compliance", "reports")]
+    pages = ("overview", "search", "removals", "dedup", "compliance", "reports", "releases", "rights_holder")
+    shown = [(name, page(name)) for name in pages]
     shown.append(("document", page("document", doc=docs_id)))
     asked = page("am_i_in")
     asked.text_area(key="q_text").input("Nothing in this corpus reads like this sentence at all, none of it.").run()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import parse_qs, urlsplit
 
 from streamlit.testing.v1 import AppTest
 
@@ -65,7 +65,7 @@ def test_dedup_page_highlights_the_planted_near_duplicate(app_env):
     at = AppTest.from_file(str(APP / "views" / "dedup.py"), default_timeout=30).run()
     clusters = at.dataframe[0].value
     keeper = dict(zip(clusters["keeper_url"], clusters["cluster_id"], strict=True))[NEAR[0]]
-    at.selectbox(key="cluster").set_value(unquote(keeper.removeprefix("document?doc="))).run()
+    at.selectbox(key="cluster").set_value(parse_qs(urlsplit(keeper).query)["doc"][0]).run()  # the link's document
     assert not at.exception
     fragments = [e.value for e in at.get("html") if "apertura-diff" in e.value and "<div" in e.value]
     assert len(fragments) == 2  # keeper, removed copy

@@ -23,6 +23,7 @@ NOT_REASONS = {
     "extract_links", "read_url_list",  # crawler functions
     "language_model", "language_score",  # manifest field, documents column
     "optout_evidence", "optout_snapshots",  # a release table, a CLI option
+    "optout_removed", "optout_rows",  # fields of a membership answer (pipeline/index/answer.py)
     "pii_email", "pii_iban", "pii_ip",  # documents columns (counts of replaced personal data)
     "read_detail", "read_error", "read_stopped",  # source columns, manifest field
 }  # fmt: skip

@@ -129,9 +129,9 @@ ENTRY_POINTS = ("normalise_ascii", "normalise_utf8", "splice", "word_hashes", "s
 _WARM_UP = """
 import json
 from pipeline.config import RunConfig
-from pipeline.executors.local import _warm_up
+from pipeline.executors.local import warm_up
 from pipeline.fingerprints import kernels
-_warm_up(RunConfig())
+warm_up(RunConfig())
 print(json.dumps({name: {"compiled": len(getattr(kernels, name).signatures),
                          "from_cache": sum(getattr(kernels, name).stats.cache_hits.values()),
                          "compiled_here": sum(getattr(kernels, name).stats.cache_misses.values())}
@@ -140,7 +140,7 @@ print(json.dumps({name: {"compiled": len(getattr(kernels, name).signatures),
 
 
 def test_worker_warm_up_readies_every_kernel_from_the_on_disk_cache() -> None:
-    """A worker process (the pool's initializer, `_warm_up`) has every fingerprint kernel ready before its first
+    """A worker process (the pool's initializer, `warm_up`) has every fingerprint kernel ready before its first
     batch, and a second process loads them from numba's cache instead of compiling again (the cache is keyed by
     the module's path: a moved kernel module must be compiled once, then found)."""
 

@@ -30,6 +30,7 @@ import polars as pl
 
 import schemas
 from pipeline import release_read, url_identity
+from pipeline.release_read.views import table_views
 
 DATA_ROOT_ENV = "APERTURA_DATA_ROOT"
 MANIFEST = "manifest.json"
@@ -48,17 +49,6 @@ EVIDENCE_COLUMNS = (
 # Columns of evidence lists in the app: without `raw` (up to 2,000 characters; shown in the document view).
 EVIDENCE_LIST_COLUMNS = tuple(c for c in EVIDENCE_COLUMNS if c != "raw")
 
-_DUCKDB_TYPES = {
-    "string": "VARCHAR",
-    "int16": "SMALLINT",
-    "int32": "INTEGER",
-    "int64": "BIGINT",
-    "float32": "FLOAT",
-    "float64": "DOUBLE",
-    "bool": "BOOLEAN",
-    "list<uint32>": "UINTEGER[]",
-    "list<string>": "VARCHAR[]",
-}
 
 
 class ReleaseAccessError(ValueError):
@@ -116,55 +106,15 @@ def find_releases(root: Path | None = None, max_depth: int = 2) -> list[Path]:
     return sorted(set(found))
 
 
-def _sql_string(value: str) -> str:
-    """A SQL string literal. Only for file paths taken from the manifest and checked by `_table_files`:
-    DuckDB cannot bind parameters in CREATE VIEW."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def format_tables(manifest: dict) -> tuple[str, ...]:
     """The tables a release of this manifest's format version holds (unknown versions: the newest set)."""
     version = manifest.get("format_version")
     return schemas.TABLES_BY_FORMAT.get(version if isinstance(version, int) else 0, TABLES)
 
 
-def _table_files(release: Path, manifest: dict) -> dict[str, list[Path]]:
-    """The Parquet files of each table, as listed in the manifest, each checked to lie inside the release and to
-    exist (`pipeline.release_read`, the one reader of release paths)."""
-    allowed = format_tables(manifest)
-    try:
-        if unknown := release_read.unexpected_tables(manifest, allowed):
-            raise ReleaseAccessError(f"manifest.json lists files for an unexpected table {unknown[0]!r}")
-        return {t: [Path(p) for p in release_read.table_files(release, manifest, t, must_exist=True)] for t in TABLES}
-    except release_read.ReleaseError as err:
-        raise ReleaseAccessError(_relative(str(err), release)) from None
-
-
 def _relative(message: str, release: Path) -> str:
     """A reader's message with the release's location on the server left out (shown to the public)."""
     return message.replace(str(release.resolve()), release.name).replace(str(release), release.name)
-
-
-def _identity_columns(con: duckdb.DuckDBPyConnection, manifest: dict) -> dict[str, str]:
-    """Select lists that give tables written before format 3 the columns every query compares URLs by: `url_key`
-    and a `domain` computed by `pipeline.url_identity` (as Python functions on this connection), so pages answer
-    the same on every format. Documents and ledger v2 store both; they then come straight from the files."""
-    old = {f.get("table") for f in manifest.get("files", []) if isinstance(f, dict) and f.get("schema_version") == 1}
-    if (manifest.get("format_version") or 0) >= 3 and not old:
-        return {}
-    url_identity.register_sql_functions(con)
-    select = {t: url_identity.IDENTITY_SELECT for t in ("documents", "ledger") if t in old}
-    if (manifest.get("format_version") or 0) < 3:
-        select["optout_evidence"] = "* REPLACE (apertura_domain(url) AS domain)"
-    return select
-
-
-def _empty_view(table: str) -> str:
-    """A typed, empty SELECT for a table with no files (e.g. a release where nothing was removed)."""
-    columns = ", ".join(
-        f'CAST(NULL AS {_DUCKDB_TYPES[c["type"]]}) AS "{c["name"]}"' for c in schemas.table_spec(table)["columns"]
-    )
-    return f"SELECT {columns} LIMIT 0"
 
 
 @dataclass(eq=False)
@@ -215,16 +165,13 @@ def open_release(path: str | os.PathLike[str], root: Path | None = None) -> Rele
         manifest = release_read.load_manifest(directory)
     except release_read.ReleaseError as err:
         raise ReleaseAccessError(_relative(str(err), directory)) from None
-    files = _table_files(directory, manifest)
-    con = duckdb.connect(":memory:")
-    old_identity = _identity_columns(con, manifest)
-    for table, paths in files.items():
-        if paths:
-            listed = ", ".join(_sql_string(str(p)) for p in paths)
-            con.execute(f"CREATE VIEW {table} AS SELECT {old_identity.get(table, '*')} FROM read_parquet([{listed}])")
-        else:
-            con.execute(f"CREATE VIEW {table} AS {_empty_view(table)}")
-    release_read.lock(con, [str(p) for paths in files.values() for p in paths])
+    allowed = format_tables(manifest)
+    try:
+        if unknown := release_read.unexpected_tables(manifest, allowed):
+            raise ReleaseAccessError(f"manifest.json lists files for an unexpected table {unknown[0]!r}")
+        con, files = table_views(directory, manifest, TABLES)
+    except release_read.ReleaseError as err:
+        raise ReleaseAccessError(_relative(str(err), directory)) from None
     return Release(directory, manifest, con, files)
 
 

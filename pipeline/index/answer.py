@@ -35,7 +35,6 @@ from typing import Any, Protocol
 
 import polars as pl
 
-import schemas
 from pipeline import release_read, url_identity
 from pipeline.reasons import reason_text, step_name
 from pipeline.text_identity import normalise_text, release_form_changes, release_redaction, released_forms
@@ -223,46 +222,13 @@ class ReleaseTables:
 
 def open_tables(release: Path | str) -> ReleaseTables:
     """The release's documents, ledger and opt-out evidence as locked DuckDB views (ReleaseError when the release
-    cannot be read). Tables written before format 3 get `url_key` and `domain` computed by the URL identity."""
-    import duckdb
+    cannot be read), the same views the app queries (`pipeline.release_read.views`)."""
+    from pipeline.release_read.views import table_views
 
     release = Path(release)
     manifest = release_read.load_manifest(release)
-    con = duckdb.connect(":memory:")
-    old = (manifest.get("format_version") or 0) < 3
-    if old:
-        url_identity.register_sql_functions(con)
-    files: list[str] = []
-    for table in ("documents", "ledger", "optout_evidence"):
-        paths = release_read.table_files(release, manifest, table, must_exist=True)
-        files += paths
-        if paths:
-            select = "*"
-            if old:
-                select = (
-                    url_identity.IDENTITY_SELECT
-                    if table != "optout_evidence"
-                    else "* REPLACE (apertura_domain(url) AS domain)"
-                )
-            listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-            con.execute(f"CREATE VIEW {table} AS SELECT {select} FROM read_parquet([{listed}])")
-        else:
-            con.execute(f"CREATE VIEW {table} AS {_empty(table)}")
-    release_read.lock(con, files)
+    con, _ = table_views(release, manifest, ("documents", "ledger", "optout_evidence"))
     return ReleaseTables(release, manifest, con)
-
-
-_SQL_TYPES = {
-    "string": "VARCHAR", "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT",
-    "float64": "DOUBLE", "bool": "BOOLEAN", "list<uint32>": "UINTEGER[]", "list<string>": "VARCHAR[]",
-}  # fmt: skip
-
-
-def _empty(table: str) -> str:
-    columns = [f'CAST(NULL AS {_SQL_TYPES[c["type"]]}) AS "{c["name"]}"' for c in schemas.table_spec(table)["columns"]]
-    if table in ("documents", "ledger") and "url_key" not in {c["name"] for c in schemas.table_spec(table)["columns"]}:
-        columns.append("CAST(NULL AS VARCHAR) AS url_key")
-    return f"SELECT {', '.join(columns)} LIMIT 0"
 
 
 def _frame(tables: Tables, sql: str, **params: Any) -> pl.DataFrame:

@@ -24,6 +24,7 @@ go before NFKC because they block composition: "e", U+200D, U+0301 must become "
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 import unicodedata
@@ -185,6 +186,18 @@ def released_forms(text: str, redaction: Mapping[str, bool] | None = None) -> li
     both = pl.Series([text, strip_format_text(text)], dtype=pl.String)
     redacted = redact(both, **(redaction or {}))[0].to_list()
     return list(dict.fromkeys([text, *redacted]))
+
+
+def text_sha256(text: str) -> str:
+    """The sha256 of a text as UTF-8: how documents store `text_sha256` and `norm_sha256`."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def form_digests(forms: list[str]) -> tuple[list[str], list[str]]:
+    """(sha256 of each released form, as is and stripped; sha256 of each form's normalised text): what a stored
+    document's `text_sha256` / `norm_sha256` would be if it held one of these forms."""
+    exact = sorted({text_sha256(f) for f in forms} | {text_sha256(f.strip()) for f in forms})
+    return exact, sorted({text_sha256(n) for n in map(normalise_text, forms) if n})
 
 
 def as_released(text: str, redaction: Mapping[str, bool] | None = None) -> str:

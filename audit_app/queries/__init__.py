@@ -39,7 +39,6 @@ from audit_app.queries.base import (
     format_tables,
     open_release,
     resolve_release,
-    sha256_hex,
     within_root,
 )
 from audit_app.queries.catalog import CATALOG_SCHEMA, release_catalog, release_lineage
@@ -125,7 +124,6 @@ __all__ = [
     "resolve_release",
     "search",
     "search_count",
-    "sha256_hex",
     "text_bytes",
     "tlds",
     "top_domains",

@@ -15,7 +15,6 @@ text is in the release is decided by the one membership engine, `pipeline.index.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import string
 import threading
@@ -243,5 +242,3 @@ def domain_cond(
     return url_identity.domain_condition(domain_query(domain), site_sql, subdomains=subdomains)
 
 
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

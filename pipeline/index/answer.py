@@ -37,7 +37,13 @@ import polars as pl
 
 from pipeline import release_read, url_identity
 from pipeline.reasons import reason_text, step_name
-from pipeline.text_identity import normalise_text, release_form_changes, release_redaction, released_forms
+from pipeline.text_identity import (
+    form_digests,
+    release_form_changes,
+    release_redaction,
+    released_forms,
+    text_sha256,
+)
 
 KINDS = ("domain", "url", "text")
 IN, PARTLY, NOT_IN, NOT_FOUND = "in", "partly in", "not in", "not found"
@@ -248,23 +254,17 @@ TEXT_COND = (
 )
 
 
-def sha256_hex(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def text_params(manifest: dict[str, Any], raw: str) -> tuple[dict[str, Any], str]:
     """The bound parameters of TEXT_COND for a pasted text, and its release form. Parameters: the sha256 of
     every form the release may hold for it (`released_forms`: as pasted, with personal data replaced as this
     release's pii step did, and that after removing format characters), their normalised sha256, and for 8+
     characters the text as pasted and its release form as verbatim needles."""
     forms = released_forms(raw, release_redaction(manifest))
-    normalised = [normalise_text(f) for f in forms]
+    exact, norm = form_digests(forms)
     needles = [n if len(n) >= MIN_SUBSTRING_CHARS else None for n in (raw.strip(), forms[-1].strip())]
     params = {
-        "exact": sorted({sha256_hex(f) for f in forms} | {sha256_hex(f.strip()) for f in forms}),
-        "norm": sorted({sha256_hex(n) for n in normalised if n}),
+        "exact": exact,
+        "norm": norm,
         "needle": needles[0],
         "needle2": needles[1] if needles[1] != needles[0] else None,
     }
@@ -514,7 +514,7 @@ def _answer_text_tables(tables: Tables, subject: Subject, why: str) -> dict[str,
         details.append(
             f"Personal data in documents was replaced by placeholders; your text was compared the same way ({changes})."
         )
-    return found | {"verdict": verdict, "headline": head, "details": details, "text_sha256": sha256_hex(subject.value)}
+    return found | {"verdict": verdict, "headline": head, "details": details, "text_sha256": text_sha256(subject.value)}
 
 
 def answer(

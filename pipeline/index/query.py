@@ -16,7 +16,6 @@ helpers (candidates, entry rows, removed copies and the duplicates they point to
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -53,20 +52,18 @@ from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, word_list, words
 from pipeline.release_read import ENTRIES_DB, ReleaseError, index_files, load_manifest, open_database
 from pipeline.text_identity import (
+    form_digests,
     normalise_text,
     release_form_changes,
     release_redaction,
     released_forms,
+    text_sha256,
 )
 
 _EMPTY = np.uint32(0xFFFFFFFF)
 MAX_BUCKET = 2_000  # LSH bucket members examined per band (a huge bucket is boilerplate; its best are kept)
 MAX_PHRASES = 12  # sketch hits sent to the full-text index as phrase queries (spread over the text)
 MAX_SEARCH_CHARS = 1_000
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _stored_text(doc: Any) -> str:
@@ -267,10 +264,9 @@ class MembershipIndex:
         tokens = word_list(released)
         if not tokens:
             raise MembershipIndexError("the text has no words (only punctuation or symbols): nothing to look for")
-        digests = sorted({_sha(f) for f in forms} | {_sha(f.strip()) for f in forms})
-        normalised = [normalise_text(f) for f in forms]
-        norms = sorted({_sha(n) for n in normalised if n})
-        norm_sha = _sha(normalised[-1]) if normalised[-1] else None
+        digests, norms = form_digests(forms)
+        last = normalise_text(released)
+        norm_sha = text_sha256(last) if last else None
 
         # 1. exact and normalised hashes
         # (plain filters only: an ORDER BY on top makes DuckDB scan instead of using the index)
@@ -402,7 +398,7 @@ class MembershipIndex:
         )
         return Report(
             release=self.release_id,
-            query={"kind": "text", "chars": len(raw), "words": len(tokens), "text_sha256": _sha(raw),
+            query={"kind": "text", "chars": len(raw), "words": len(tokens), "text_sha256": text_sha256(raw),
                    "norm_sha256": norm_sha, "release_form": changed},
             verdict=verdict,
             summary=summary,

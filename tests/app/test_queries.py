@@ -16,7 +16,7 @@ import pytest
 from audit_app import queries
 from pipeline.index import answer as engine
 from pipeline.release_read import table_files
-from pipeline.text_identity import normalise_text
+from pipeline.text_identity import normalise_text, text_sha256
 from tests.app.conftest import HOSTILE_TEXT, HOSTILE_URL, OLD_DATE, OLD_URL, PII_URL, unredacted
 from tests.helpers.text_identity import zero_width
 
@@ -203,7 +203,7 @@ def test_normalisation_reproduces_every_stored_norm_sha256(docs, ledger):
     rows = [*docs.select("text", "norm_sha256").iter_rows(), *ledger.select("text", "norm_sha256").iter_rows()]
     checked = [(t, h) for t, h in rows if t is not None]
     assert len(checked) >= docs.height + 4  # every document, and the ledger rows that kept their text
-    assert all(queries.sha256_hex(normalise_text(t)) == h for t, h in checked)
+    assert all(text_sha256(normalise_text(t)) == h for t, h in checked)
     assert normalise_text("  Ｈｅｌｌｏ,\tWORLD!!  ok… ") == "hello world ok"
 
 

@@ -21,22 +21,19 @@ import os
 import re
 import select
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import duckdb
-import httpx
 import polars as pl
 import pytest
 
 from audit_app import queries
 from pipeline.release_read import table_files
 from tests.app.conftest import HOSTILE_URL
-from tests.app.test_cli_app import free_port
+from tests.helpers.app_server import app_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
@@ -199,37 +196,8 @@ def shots() -> Path:
 def server(app_release):
     """Base URL of `streamlit run audit_app/app.py -- --release <test release>` on a free loopback port."""
     root, release, _, _ = app_release
-    port = free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(REPO / "audit_app" / "app.py"),
-        "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--", "--release", str(release),
-    ]  # fmt: skip
-    env = {**os.environ, "APERTURA_DATA_ROOT": str(root)}
-    env.pop("APERTURA_RELEASE", None)
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below, after the server stopped)
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        health = None
-        while health != "ok":
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail("streamlit did not start:\n" + log.read().decode(errors="replace"))
-            time.sleep(0.3)
-            with contextlib.suppress(httpx.TransportError):
-                health = httpx.get(f"{base}/_stcore/health", timeout=1).text
+    with app_server(root, release) as base:
         yield base
-    finally:
-        # Not in a session of its own: a run stopped from outside (Ctrl-C, timeout) stops the server too.
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,25 +8,19 @@ server path."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote, urljoin
 
-import httpx
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
 from tests.app.test_browser import CHROMIUM, DONE, PAGE_TIMEOUT, REPO, TRAP, Browser
-from tests.app.test_cli_app import free_port
+from tests.helpers.app_server import app_server
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium")
 
@@ -55,36 +49,8 @@ def two_releases(app_release, tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def server(two_releases):
     """`streamlit run audit_app/app.py -- --release releases/r1` on a free loopback port."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(REPO / "audit_app" / "app.py"),
-        "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--", "--release", "releases/r1",
-    ]  # fmt: skip
-    env = {**os.environ, "APERTURA_DATA_ROOT": str(two_releases["root"])}
-    env.pop("APERTURA_RELEASE", None)
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after the server stopped)
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        health = None
-        while health != "ok":
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail("streamlit did not start:\n" + log.read().decode(errors="replace"))
-            time.sleep(0.3)
-            with contextlib.suppress(httpx.TransportError):
-                health = httpx.get(f"{base}/_stcore/health", timeout=1).text
+    with app_server(two_releases["root"], "releases/r1") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -212,17 +212,22 @@ from pipeline.steps.extract import ExtractStep
 step = ExtractStep(RunConfig.model_validate({"extract": {"extractor": "resiliparse"}}))
 n = int(sys.argv[1])
 html = ("<html><body>" + "<div>" * n + "deep text" + "</div>" * n + "</body></html>").encode()
+started = time.process_time()
 out = step.apply(pl.DataFrame([{"payload": html, "text": None, "http_charset": "utf-8", "content_type": "text/html"}]))
+print(time.process_time() - started)  # CPU seconds of the extraction alone (not start-up, not waiting for a core)
 assert out.removed["reason"].to_list() == ["extract_too_deep"], out.removed
 """
 
 
 def test_deeply_nested_html_is_extracted_in_bounded_time():
-    """Runs in a subprocess: the hang is in C code, which no signal interrupts."""
+    """Runs in a subprocess: the hang is in C code, which no signal interrupts. The bound is on the extraction's
+    CPU time (a busy machine stretches wall time); the wall timeout only catches a hang."""
     try:
-        subprocess.run([sys.executable, "-c", DEEP, "40000"], timeout=3, check=True, capture_output=True)
+        done = subprocess.run([sys.executable, "-c", DEEP, "40000"], timeout=120, check=True, capture_output=True)
     except subprocess.TimeoutExpired:
-        pytest.fail("40,000 nested <div>s took more than 3 s to extract")
+        pytest.fail("40,000 nested <div>s did not finish extracting within 120 s")
+    cpu = float(done.stdout.decode().split()[-1])
+    assert cpu < 3, f"40,000 nested <div>s took {cpu:.1f} s of CPU to extract"
 
 
 def test_release_tables_readable(parent):

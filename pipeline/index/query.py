@@ -294,6 +294,8 @@ class MembershipIndex:
         hit_positions = np.flatnonzero(positive)
         if len(tokens) >= n:
             phrase = self._phrase_candidates(tokens, hit_positions, n)
+            if len(tokens) < n + cfg.stride - 1:  # may hold no stored n-gram: the whole text as one phrase too
+                phrase |= self._phrase_candidates(tokens, np.array([0]), len(tokens))
             span_n = n
         else:  # too short for the sketch: the whole text as one phrase
             phrase = self._phrase_candidates(tokens, np.array([0]), len(tokens)) if len(tokens) >= 2 else {}
@@ -389,8 +391,9 @@ class MembershipIndex:
             )
         elif len(tokens) < n + self.config.stride - 1:
             summary.append(
-                f"The text has {len(tokens)} words: overlap is certain to be found only from "
-                f"{n + self.config.stride - 1} words (n-gram {n}, stride {self.config.stride})."
+                f"The text has {len(tokens)} words: a copy of the whole text was looked for as one phrase; a shorter "
+                f"shared passage is certain to be found only from {n + self.config.stride - 1} words (n-gram {n}, "
+                f"stride {self.config.stride})."
             )
         summary.append(
             "Records removed as opted out carry no text, so a text cannot be matched to them: "

@@ -218,3 +218,17 @@ def test_precision_and_recall_on_the_planted_set(index, docs, planted_index):
     precision, recall = true_in / max(answered_in, 1), true_in / len(positives)
     assert precision == 1.0, (true_in, false_in)
     assert recall >= 0.95, (true_in, len(positives))
+
+
+@pytest.mark.parametrize("words", [8, 9, 10, 11])
+def test_a_verbatim_passage_shorter_than_the_sketch_guarantee_is_never_not_in(index, docs, words):
+    """The sketch stores a document's n-grams every `stride` words, so a copied passage of n .. n+stride-2 words
+    may hold no stored n-gram: such a passage must still be found (as one phrase), never answered "not in"."""
+    doc_id, text = docs["http://en.long.test/essay"]
+    tokens = text.split()
+    cfg = index.config
+    assert cfg.ngram <= words <= cfg.ngram + cfg.stride - 1  # the construction: up to the guaranteed length
+    for start in range(40, 40 + 2 * cfg.stride):  # every offset against the stored n-grams' positions
+        report = index.check_text(" ".join(tokens[start : start + words]))
+        assert report.verdict != "not in", (start, report.summary[0])
+        assert doc_id in {m.id for m in report.matches}

@@ -626,29 +626,27 @@ def open_app(
 
     from pipeline.release_read.remote import is_remote
 
-    env = dict(os.environ)
-    if is_remote(release):  # its local copy, every file's sha256 checked, is the one release the server opens
-        local = release_location(release)
-        env["APERTURA_DATA_ROOT"] = str(local.resolve())
-        release = str(local)
-    release = Path(release)
-    root = Path(env.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
-    if not release.resolve().is_relative_to(root):
-        raise fail(f"{release} is outside the data root {root}: set APERTURA_DATA_ROOT to a directory holding it")
-    if not (release / "manifest.json").is_file():
-        raise fail(f"{release} is not a release: manifest.json is missing")
+    if is_remote(release):  # fetched here first (a clear error before any server starts); the app reuses the copy
+        release_location(release)  # and serves it alone (audit_app/common.py, startup_release)
+    else:
+        root = Path(os.environ.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
+        if not Path(release).resolve().is_relative_to(root):
+            raise fail(f"{release} is outside the data root {root}: set APERTURA_DATA_ROOT to a directory holding it")
+        if not (Path(release) / "manifest.json").is_file():
+            raise fail(f"{release} is not a release: manifest.json is missing")
+        release = str(Path(release).resolve())
     script = Path(__file__).resolve().parent.parent / "audit_app" / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", str(headless).lower(),
-               "--browser.gatherUsageStats", "false", "--", "--release", str(release.resolve())]  # fmt: skip
+               "--browser.gatherUsageStats", "false", "--", "--release", release]  # fmt: skip
     console.print(f"audit app on http://127.0.0.1:{port}  (Ctrl+C stops it)", highlight=False)
-    raise typer.Exit(_serve(command, env))
+    raise typer.Exit(_serve(command))
 
 
 APP_STOP_SECONDS = 10.0  # after a forwarded SIGTERM, how long the server may take before it is killed
 
 
-def _serve(command: list[str], env: dict[str, str] | None = None) -> int:
+def _serve(command: list[str]) -> int:
     """Run the Streamlit server as a child and wait for it. SIGTERM (or SIGHUP) to this process is forwarded
     to the server, which is then waited for (killed after APP_STOP_SECONDS): stopping `apertura app` never
     leaves a server holding the port. Ctrl-C reaches both through the terminal; a SIGINT sent to this process
@@ -656,7 +654,7 @@ def _serve(command: list[str], env: dict[str, str] | None = None) -> int:
     import signal
     import subprocess
 
-    server = subprocess.Popen(command, env=env)
+    server = subprocess.Popen(command)
     received: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:

@@ -296,3 +296,38 @@ def test_clear_errors_without_credentials_or_with_unknown_ones(s3, published, mo
     _one_line_error(anonymous, "no credentials are set")
     for result in (unknown, anonymous):
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_app_command_serves_an_s3_release(s3, published, planted_release, tmp_path):
+    """`apertura app s3://…` fetches the release, then serves its local copy alone; the page, drawn by a real
+    browser, shows the release and says where it was fetched from."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.app.test_browser import CHROMIUM, Browser
+    from tests.app.test_cli_app import free_port, wait_healthy
+
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no chromium at {CHROMIUM} to draw the page")
+    port = free_port()
+    command = [sys.executable, "-m", "pipeline.cli", "app", published["r1"], "--port", str(port), "--headless"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    browser = Browser(tmp_path / "chromium")
+    try:
+        wait_healthy(server, port)
+        kept = f"{planted_release[1]['counts']['kept']:,} documents"
+        page = browser.render(f"http://127.0.0.1:{port}/", (f"Fetched from {published['r1']}", kept),
+                              tmp_path / "overview.png")  # fmt: skip
+        assert "Overview" in page["text"]
+    finally:
+        browser.close()
+        os.killpg(server.pid, 15)  # the CLI and the streamlit process it started, nothing else
+        output = server.communicate(timeout=20)[0].decode()
+    assert f"release fetched from {published['r1']}" in " ".join(output.split())
+
+
+def test_the_app_command_refuses_a_remote_release_it_cannot_fetch(s3, published):
+    result = _run("app", f"s3://{BUCKET}/nothing-here", "--headless")
+    _one_line_error(result, "nothing is there")
+    assert len(result.stderr.strip().splitlines()) == 1

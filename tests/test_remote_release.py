@@ -331,3 +331,14 @@ def test_the_app_command_refuses_a_remote_release_it_cannot_fetch(s3, published)
     result = _run("app", f"s3://{BUCKET}/nothing-here", "--headless")
     _one_line_error(result, "nothing is there")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_python_api_opens_an_s3_release(s3, published, planted_release):
+    from pipeline import Release
+
+    _, manifest, _ = planted_release
+    rel = Release.open(published["r1"])
+    assert rel.source == published["r1"] and published["r1"] in repr(rel)
+    assert rel.documents().collect().height == manifest["counts"]["kept"]
+    report = rel.verify()
+    assert report.ok and report.release == published["r1"] and report.fetched

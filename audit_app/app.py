@@ -11,7 +11,6 @@ server then runs the page without this entrypoint: no release, no sidebar. tests
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -50,8 +49,8 @@ common.PAGES.update(PAGES)
 def _release_picker() -> None:
     """The release to audit: the one in the page URL (`?release=`), else the one given at start-up, or another one
     found under the data root. The choice is written back into the URL, so links and new tabs keep it."""
-    root = queries.data_root()
-    given = common.release_arg(sys.argv[1:]) or os.environ.get(common.RELEASE_ENV)
+    given = common.startup_release(sys.argv[1:])
+    root = queries.data_root()  # a remote release's local copy, when the server was started on one
     options: list[str] = []
     if given:
         try:
@@ -90,6 +89,8 @@ def _sidebar() -> None:
         return  # the page itself says why
     info = common.query("release_info")
     side = st.sidebar
+    if fetched := st.session_state.get(common.FETCHED_KEY):
+        side.caption(f"Fetched from {common.plain(fetched)} (every file's sha256 checked against its manifest)")
     side.caption("Release id")
     side.code(info["release_id"], language=None)
     side.caption("Config hash")

@@ -25,8 +25,11 @@ import streamlit as st
 
 from audit_app import membership, queries
 from pipeline.reasons import STAGE_TEXT
+from pipeline.release_read import ReleaseError, remote
+from pipeline.release_read.remote import Fetched
 
 RELEASE_ENV = "APERTURA_RELEASE"
+FETCHED_KEY = "fetched_from"  # session state: the URI a remote release was fetched from (shown in the sidebar)
 RELEASE_KEY = "release"
 RELEASE_PARAM = "release"  # ?release=<path relative to the data root>
 
@@ -78,13 +81,39 @@ def release_arg(argv: Sequence[str]) -> str | None:
     return known.release
 
 
+@st.cache_resource(show_spinner="Fetching the release…", max_entries=4)
+def _fetch(uri: str) -> Fetched:
+    """A remote release copied into the local cache once per server (`release_read.remote.fetch`: each file's
+    sha256 checked against the manifest fetched now)."""
+    return remote.fetch(uri)
+
+
+def startup_release(argv: Sequence[str]) -> str | None:
+    """The release the server was started on: `--release`, else $APERTURA_RELEASE. A remote one (`s3://bucket/r`)
+    is fetched into the local cache and its local copy is returned and becomes the data root: a server started on
+    a remote release serves that release only. Only the operator names a remote release (arguments, environment),
+    never a page's address (`?release=` is always a path under the data root). Cannot fetch: says why, stops."""
+    given = release_arg(argv) or os.environ.get(RELEASE_ENV) or None
+    if not given or not remote.is_remote(given):
+        return given
+    try:
+        fetched = _fetch(given)
+    except ReleaseError as err:
+        st.error("The release this app was started on cannot be fetched.")
+        st.code(str(err), language=None, wrap_lines=True)
+        st.stop()
+    os.environ[queries.DATA_ROOT_ENV] = str(fetched.local)  # the same for every session of this server
+    st.session_state[FETCHED_KEY] = fetched.uri
+    return str(fetched.local)
+
+
 def release_path() -> str | None:
     """The release asked for: the page URL's `?release=` (a path under the data root, or a release id that names
-    one release there), else the sidebar's choice, else $APERTURA_RELEASE."""
+    one release there), else the sidebar's choice, else $APERTURA_RELEASE (fetched first when remote)."""
     linked = st.query_params.get(RELEASE_PARAM)
     if linked:
         return named_release(linked, queries.data_root())
-    return st.session_state.get(RELEASE_KEY) or os.environ.get(RELEASE_ENV) or None
+    return st.session_state.get(RELEASE_KEY) or startup_release(())
 
 
 def named_release(value: str, root: Path) -> str:

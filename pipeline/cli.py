@@ -29,7 +29,7 @@ from rich.text import Text
 
 from pipeline import logs
 from pipeline.crawl.cli import crawl_command, robots_snapshot_command
-from pipeline.index.cli import check_command, index_command, search_command
+from pipeline.index.cli import ReadReleaseArg, check_command, index_command, release_location, search_command
 from pipeline.optout_cli import optout_app
 from pipeline.proofs.cli import bundle_command, keys_app, prove_command, sign_command, verify_proof_command
 from pipeline.reports.cli import report_app
@@ -321,7 +321,7 @@ def build(specs: list[str], config, out_dir: Path, **options) -> dict:
 
 @app.command()
 def verify(
-    release: Annotated[Path, typer.Argument(help="Release directory.")],
+    release: ReadReleaseArg,
     as_json: JsonFlag = False,
     registry: Annotated[
         Path | None,
@@ -331,10 +331,14 @@ def verify(
         Path | None, typer.Option(help="Check the manifest's signature with this public key (the publisher's).")
     ] = None,
 ) -> None:
-    """Check hashes, schemas, conservation and opt-outs from the release files alone; exit 1 on any problem."""
+    """Check hashes, schemas, conservation and opt-outs from the release files alone; exit 1 on any problem.
+
+    A remote release (s3://bucket/prefix) is downloaded afresh, every object, and verified from that copy."""
     from pipeline.verify import verify_release
 
     report = verify_release(release, registry, pubkey=pubkey)
+    if report.fetched:
+        console.print(escape(report.fetched), highlight=False)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -349,7 +353,7 @@ def verify(
 
 @app.command()
 def show(
-    release: Annotated[Path, typer.Argument(help="Release directory.")],
+    release: ReadReleaseArg,
     doc_id: Annotated[str, typer.Argument(help="Document or ledger id, e.g. 3fa2c1d09e8b7a6f-1234.")],
     as_json: JsonFlag = False,
     payload_bytes: Annotated[
@@ -362,7 +366,7 @@ def show(
     from pipeline.release import ReleaseError
 
     try:
-        found = lookup(release, doc_id, payload_bytes=payload_bytes)
+        found = lookup(release_location(release), doc_id, payload_bytes=payload_bytes)
     except (InspectError, ReleaseError) as err:
         raise fail(str(err)) from None
     if as_json:
@@ -449,7 +453,7 @@ def show(
 
 @app.command()
 def stats(
-    release: Annotated[Path, typer.Argument(help="Release directory.")],
+    release: ReadReleaseArg,
     as_json: JsonFlag = False,
     top: Annotated[int, typer.Option(help="How many languages/domains to list.")] = 10,
 ) -> None:
@@ -459,7 +463,7 @@ def stats(
     from pipeline.release import ReleaseError
 
     try:
-        data = release_stats(release, top=top)
+        data = release_stats(release_location(release), top=top)
     except (InspectError, ReleaseError) as err:
         raise fail(str(err)) from None
     if as_json:
@@ -606,7 +610,11 @@ def demo(
 @app.command("app")
 def open_app(
     release: Annotated[
-        Path, typer.Argument(help="Release directory, inside the data root ($APERTURA_DATA_ROOT, default: here).")
+        str,
+        typer.Argument(
+            help="Release directory, inside the data root ($APERTURA_DATA_ROOT, default: here), or a remote "
+            "release's URI (s3://bucket/prefix), fetched into the local cache and served alone."
+        ),
     ],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8501,
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = False,
@@ -616,15 +624,21 @@ def open_app(
     The app opens releases inside the data root only: $APERTURA_DATA_ROOT, default the working directory.
     """
 
-    root = Path(os.environ.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
-    if not release.resolve().is_relative_to(root):
-        raise fail(f"{release} is outside the data root {root}: set APERTURA_DATA_ROOT to a directory holding it")
-    if not (release / "manifest.json").is_file():
-        raise fail(f"{release} is not a release: manifest.json is missing")
+    from pipeline.release_read.remote import is_remote
+
+    if is_remote(release):  # fetched here first (a clear error before any server starts); the app reuses the copy
+        release_location(release)  # and serves it alone (audit_app/common.py, startup_release)
+    else:
+        root = Path(os.environ.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
+        if not Path(release).resolve().is_relative_to(root):
+            raise fail(f"{release} is outside the data root {root}: set APERTURA_DATA_ROOT to a directory holding it")
+        if not (Path(release) / "manifest.json").is_file():
+            raise fail(f"{release} is not a release: manifest.json is missing")
+        release = str(Path(release).resolve())
     script = Path(__file__).resolve().parent.parent / "audit_app" / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", str(headless).lower(),
-               "--browser.gatherUsageStats", "false", "--", "--release", str(release.resolve())]  # fmt: skip
+               "--browser.gatherUsageStats", "false", "--", "--release", release]  # fmt: skip
     console.print(f"audit app on http://127.0.0.1:{port}  (Ctrl+C stops it)", highlight=False)
     raise typer.Exit(_serve(command))
 

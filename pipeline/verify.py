@@ -50,6 +50,7 @@ class Check:
 class VerifyReport:
     release: str
     checks: list[Check] = field(default_factory=list)
+    fetched: str | None = None  # a remote release: where it was downloaded from (remote.Fetched.describe)
 
     @property
     def ok(self) -> bool:
@@ -59,7 +60,8 @@ class VerifyReport:
         self.checks.append(Check(name, bool(ok), detail))
 
     def to_dict(self) -> dict:
-        return {"release": self.release, "ok": self.ok, "checks": [asdict(c) for c in self.checks]}
+        fetched = {"fetched": self.fetched} if self.fetched else {}
+        return {"release": self.release, **fetched, "ok": self.ok, "checks": [asdict(c) for c in self.checks]}
 
 
 def _check_files(release: Path, manifest: dict, report: VerifyReport) -> bool:
@@ -475,7 +477,27 @@ def _check_registry(release: Path, manifest: dict, report: VerifyReport, registr
     )
 
 
-def verify_release(release: Path, registry: Path | None = None, *, pubkey: Path | None = None) -> VerifyReport:
+def verify_release(release: Path | str, registry: Path | None = None, *, pubkey: Path | None = None) -> VerifyReport:
+    """Verify a release directory, or a remote one (`s3://bucket/prefix`, any pyarrow filesystem URI): every object
+    of a remote release is downloaded afresh into a temporary directory and verified there, nothing reused from a
+    cache, so the verdict is about the bytes the store holds now (`report.fetched` says from where)."""
+    from pipeline.release_read import remote
+
+    if not remote.is_remote(str(release)):
+        return _verify_directory(Path(release), registry, pubkey)
+    uri = str(release)
+    try:
+        with remote.fetch_fresh(uri) as fetched:
+            report = _verify_directory(fetched.local, registry, pubkey)
+    except ReleaseError as err:  # unreachable, no bucket, no credentials, no manifest: nothing was verified
+        report = VerifyReport(uri)
+        report.add("manifest", False, f"cannot fetch the release: {err}")
+        return report
+    report.release, report.fetched = uri, fetched.describe()
+    return report
+
+
+def _verify_directory(release: Path, registry: Path | None, pubkey: Path | None) -> VerifyReport:
     report = VerifyReport(str(release))
     try:
         manifest = load_manifest(release)

@@ -18,12 +18,31 @@ console = Console(stderr=True, soft_wrap=True)  # an error stays on one line, wh
 out = Console(highlight=False, soft_wrap=True)
 
 ReleaseArg = Annotated[Path, typer.Argument(help="Release directory (holds manifest.json).")]
+# a string, not a Path: Path("s3://bucket/r") would be "s3:/bucket/r"
+ReadReleaseArg = Annotated[
+    str, typer.Argument(help="Release directory, or its URI: s3://bucket/prefix (any filesystem pyarrow knows).")
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
+
+
+def release_location(release: str) -> Path:
+    """The local directory of a release given as a path or a URI (`release_read.remote.locate`); a remote one is
+    fetched into the cache first, and stderr says from where. A release that cannot be fetched: one line, exit 2."""
+    from pipeline.release_read import ReleaseError
+    from pipeline.release_read.remote import locate
+
+    try:
+        local, fetched = locate(release)
+    except ReleaseError as err:
+        raise _fail(str(err)) from None
+    if fetched is not None:
+        console.print(escape(fetched.describe()), highlight=False)
+    return local
 
 
 def _json(data: dict) -> None:
@@ -65,7 +84,7 @@ def index_command(
 
 
 def check_command(
-    release: ReleaseArg,
+    release: ReadReleaseArg,
     text_file: Annotated[
         Path | None, typer.Option("--text-file", help="File with the text to look for ('-' reads stdin).")
     ] = None,
@@ -85,13 +104,14 @@ def check_command(
 
     if text_file is None and url is None and domain is None:
         raise _fail("give --text-file, --url or --domain")
+    location = release_location(release)
     try:
         text = None
         if text_file is not None:
             is_stdin = str(text_file) == "-"
             text = sys.stdin.read() if is_stdin else text_file.read_text(encoding="utf-8", errors="replace")
         subjects = [(k, v) for k, v in (("text", text), ("url", url), ("domain", domain)) if v is not None]
-        answers = [check(release, kind, value) for kind, value in subjects]
+        answers = [check(location, kind, value) for kind, value in subjects]
     except InvalidInput as err:
         raise _fail(f"not checked: {err}") from None
     except (ReleaseError, OSError) as err:

@@ -19,14 +19,19 @@ class Release:
 
     What `pipeline.run` returns, and the Python face of `apertura show/stats/verify`."""
 
-    def __init__(self, path: Path, manifest: dict) -> None:
+    def __init__(self, path: Path, manifest: dict, source: str | None = None) -> None:
         self.path = path
         self.manifest = manifest
+        self.source = source  # the URI of a remote release (`path` is then its local copy)
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> Release:
-        release = Path(path)
-        return cls(release, load_manifest(release, complete=True))
+        """A release directory, or a remote release's URI (`s3://bucket/prefix`): fetched into the local cache
+        first, each file's sha256 checked against its manifest (`pipeline.release_read.remote`)."""
+        from pipeline.release_read.remote import locate
+
+        release, fetched = locate(path)
+        return cls(release, load_manifest(release, complete=True), fetched.uri if fetched else None)
 
     @property
     def release_id(self) -> str:
@@ -62,10 +67,11 @@ class Release:
         """`apertura verify`: a report whose `.ok` is the verdict and `.checks` the named findings."""
         from pipeline.verify import verify_release
 
-        return verify_release(
-            self.path, Path(registry) if registry else None, pubkey=Path(pubkey) if pubkey else None
+        return verify_release(  # a remote release: its store, read afresh, not the cached copy
+            self.source or self.path, Path(registry) if registry else None, pubkey=Path(pubkey) if pubkey else None
         )
 
     def __repr__(self) -> str:
         counts = self.manifest.get("counts", {})
-        return f"Release({str(self.path)!r}, documents={counts.get('kept')}, removed={counts.get('removed')})"
+        where = self.source or str(self.path)
+        return f"Release({where!r}, documents={counts.get('kept')}, removed={counts.get('removed')})"

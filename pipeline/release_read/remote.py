@@ -1,0 +1,303 @@
+"""Where a release is: a local directory, or a URI of any filesystem pyarrow knows (`s3://bucket/prefix`, `gs://`,
+`hdfs://`, ...) brought to a local copy first. The one place that knows the difference: `locate` turns what a user
+typed into a local release directory, and every reader (`verify`, `show`, `stats`, `check`, the app) then reads
+that directory exactly as it reads a local release.
+
+Why a local copy and not Parquet read remotely: the release's membership index is a DuckDB database file and
+full-text shards that only open from local disk, `verify` must hash every byte of every file anyway, and DuckDB's
+httpfs extension is not bundled with duckdb and may not be downloaded at run time. So a remote release is copied
+once, the manifest first and always afresh (it is the root of trust), then every other object under the prefix.
+
+Two kinds of copy:
+- `fetch` (show, stats, check, the app): a cache under $XDG_CACHE_HOME/apertura/releases (or $APERTURA_CACHE_DIR),
+  one directory per URI, files read-only. A cached file is reused only when its sha256 matches the digest the
+  fresh manifest (or, for index files, the fresh index/index.json) gives it; a downloaded table file or
+  description whose sha256 differs from the manifest is refused (the remote release is damaged: `verify` says
+  where). Files the manifest does not describe are downloaded every time.
+- `fetch_fresh` (verify): every object downloaded anew into a temporary directory, nothing reused, nothing
+  refused: `verify` hashes and checks it all and must see the remote bytes, not a copy made earlier.
+
+Endpoint and credentials are pyarrow's: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE, AWS_ENDPOINT_URL
+for an S3-compatible server (pyarrow honours it when it parses the URI), or the URI's own options
+(`?endpoint_override=host:9000&scheme=http`). Every failure is a ReleaseError of one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from pipeline.release_read import INDEX_DIR, INDEX_JSON, MANIFEST, MAX_JSON_BYTES, ReleaseError, load_manifest
+
+CACHE_ENV = "APERTURA_CACHE_DIR"
+CHUNK = 8 << 20  # bytes per read: bounded memory whatever the file size
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def is_remote(location: str | os.PathLike[str]) -> bool:
+    """True for a URI of a filesystem other than the local one (`s3://...`); a path or `file://` URI is local."""
+    match = _SCHEME.match(os.fspath(location)) if isinstance(location, str) else None
+    return match is not None and match.group(1).lower() != "file"
+
+
+def cache_root() -> Path:
+    """$APERTURA_CACHE_DIR, else $XDG_CACHE_HOME/apertura/releases (an absolute XDG_CACHE_HOME only, as the XDG
+    spec says), else ~/.cache/apertura/releases."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    return Path(base if os.path.isabs(base) else Path.home() / ".cache") / "apertura" / "releases"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A remote release copied to local disk: where from, where to, and what was downloaded or reused."""
+
+    uri: str
+    local: Path
+    downloaded: int
+    reused: int
+    bytes_downloaded: int
+
+    def describe(self) -> str:
+        reused = f", {self.reused} reused from the cache (sha256 matched the manifest)" if self.reused else ""
+        return (
+            f"release fetched from {self.uri} into {self.local}: {self.downloaded} files "
+            f"({self.bytes_downloaded:,} bytes) downloaded{reused}"
+        )
+
+
+def locate(location: str | os.PathLike[str]) -> tuple[Path, Fetched | None]:
+    """The local release directory for what a user gave: a path as it is; a `file://` URI as its path; a remote
+    URI fetched into the cache (`fetch`). The second value says where a fetched release came from."""
+    text = os.fspath(location)
+    if is_remote(text):
+        fetched = fetch(text)
+        return fetched.local, fetched
+    if text.lower().startswith("file://"):
+        from pyarrow import fs as pafs
+
+        return Path(pafs.FileSystem.from_uri(text)[1]), None
+    return Path(text), None
+
+
+def fetch(uri: str) -> Fetched:
+    """Copy the release at `uri` into its cache directory (see the module docstring) and return where it is."""
+    local = cache_root() / _cache_name(uri)
+    local.mkdir(parents=True, exist_ok=True)
+    return _copy_release(uri, local, reuse=True)
+
+
+@contextmanager
+def fetch_fresh(uri: str) -> Iterator[Fetched]:
+    """Every object of the release at `uri` downloaded anew into a temporary directory, removed afterwards."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".verify-", dir=root) as directory:
+        yield _copy_release(uri, Path(directory), reuse=False)
+
+
+def _cache_name(uri: str) -> str:
+    """One directory per URI: a digest of it (any two URIs differ) and its last path part (for people)."""
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "_", uri.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])[:40]
+    return f"{hashlib.sha256(uri.encode()).hexdigest()[:16]}-{tail or 'release'}"
+
+
+# ---------------------------------------------------------------------------------------------- copying
+
+
+def _copy_release(uri: str, local: Path, *, reuse: bool) -> Fetched:
+    from pyarrow import fs as pafs
+
+    try:
+        filesystem, root = pafs.FileSystem.from_uri(uri)
+    except (ValueError, OSError, TypeError) as err:  # an unknown scheme, a malformed URI, a bad option
+        raise ReleaseError(f"{uri}: {_one_line(err)}") from None
+    root = root.rstrip("/")
+    with _storage_errors(uri):
+        info = filesystem.get_file_info(f"{root}/{MANIFEST}")
+        if info.type != pafs.FileType.File:
+            _no_manifest(uri, filesystem, root)
+        if info.size is not None and info.size > MAX_JSON_BYTES:
+            raise ReleaseError(f"{uri}: {MANIFEST} is larger than {MAX_JSON_BYTES >> 20} MiB: not a release manifest")
+        objects = _objects(uri, filesystem, root)
+    counts = {"downloaded": 0, "reused": 0, "bytes": 0}
+
+    def download(relative: str, expected: tuple[int, str] | None, *, strict: bool) -> None:
+        with _storage_errors(uri):
+            size, sha256 = _download(filesystem, f"{root}/{relative}", local / relative, expected if strict else None)
+        if strict and expected is not None and (size, sha256) != expected:
+            raise ReleaseError(
+                f"{uri}: {relative} differs from the manifest ({size} bytes, sha256 {sha256[:16]}…): the remote "
+                f"release is damaged or was changed; `apertura verify {uri}` says what else"
+            )
+        counts["downloaded"] += 1
+        counts["bytes"] += size
+
+    download(MANIFEST, None, strict=False)  # always afresh: it is what every other file is checked against
+    manifest = load_manifest(local)
+    expected = {f["path"]: (f.get("bytes"), f.get("sha256")) for f in
+                [*manifest["files"], *(manifest.get("descriptions") or [])] if isinstance(f, dict)}  # fmt: skip
+    index_json = f"{INDEX_DIR}/{INDEX_JSON}"
+    if index_json in objects:
+        download(index_json, None, strict=False)
+        expected |= _index_digests(local)
+    for relative in sorted(objects.keys() - {MANIFEST, index_json}):
+        digest = expected.get(relative)
+        if reuse and digest is not None and _matches(local / relative, digest):
+            counts["reused"] += 1
+            continue
+        download(relative, digest, strict=reuse and relative in _listed(manifest))
+    _remove_stale(local, set(objects))
+    return Fetched(uri, local, counts["downloaded"], counts["reused"], counts["bytes"])
+
+
+def _listed(manifest: dict) -> set[str]:
+    """Paths the manifest itself vouches for (table files and descriptions): a differing download is refused."""
+    return {f["path"] for f in [*manifest["files"], *(manifest.get("descriptions") or [])] if isinstance(f, dict)}
+
+
+def _index_digests(local: Path) -> dict[str, tuple[int, str]]:
+    """index/index.json's (bytes, sha256) per index file, for reusing cached copies (the index checks the rest)."""
+    import json
+
+    try:
+        info = json.loads((local / INDEX_DIR / INDEX_JSON).read_text(encoding="utf-8"))
+        return {f"{INDEX_DIR}/{f['path']}": (f["bytes"], f["sha256"]) for f in info.get("files", [])
+                if isinstance(f, dict) and isinstance(f.get("path"), str)}  # fmt: skip
+    except (ValueError, OSError, KeyError, AttributeError, TypeError):
+        return {}  # not an index description: every index file is downloaded, and opening the index says why
+
+
+def _objects(uri: str, filesystem, root: str) -> dict[str, int]:
+    """Every file under the prefix, by path relative to it. An object name that could not be a file of the release
+    (`..`, empty parts, a backslash) is refused: it must never become a path outside the copy."""
+    from pyarrow import fs as pafs
+
+    found = {}
+    for info in filesystem.get_file_info(pafs.FileSelector(root, recursive=True)):
+        if info.type != pafs.FileType.File:
+            continue
+        relative = info.path[len(root) + 1 :] if info.path.startswith(root + "/") else None
+        parts = PurePosixPath(relative or "").parts
+        if not relative or "\\" in relative or "\x00" in relative or any(p in ("", ".", "..") for p in parts) \
+                or relative != "/".join(parts):  # fmt: skip
+            raise ReleaseError(f"{uri}: holds an object named {info.path!r}, which cannot be a file of a release")
+        found[relative] = info.size
+    return found
+
+
+def _matches(path: Path, expected: tuple[int, str]) -> bool:
+    """A cached file is the one described: same size, then same sha256 (hashed now, never remembered)."""
+    try:
+        if path.stat().st_size != expected[0]:
+            return False
+        return _sha256(path) == expected[1]
+    except OSError:
+        return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(filesystem, source: str, dest: Path, expected: tuple[int, str] | None) -> tuple[int, str]:
+    """Stream `source` to `dest` (a temporary name, then rename, read-only); return (bytes, sha256). With `expected`
+    a copy that differs is not renamed into place: the cache never holds a listed file the manifest disowns."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    handle, temporary = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
+    try:
+        with os.fdopen(handle, "wb") as out, filesystem.open_input_stream(source) as stream:
+            while block := stream.read(CHUNK):
+                digest.update(block)
+                size += len(block)
+                out.write(block)
+        if expected is None or (size, digest.hexdigest()) == expected:
+            os.chmod(temporary, 0o444)
+            os.replace(temporary, dest)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return size, digest.hexdigest()
+
+
+def _remove_stale(local: Path, keep: set[str]) -> None:
+    """The copy holds exactly the remote objects: a file removed remotely goes (verify looks for strays)."""
+    for path in sorted(local.rglob("*"), reverse=True):
+        relative = path.relative_to(local).as_posix()
+        if path.is_file() and relative not in keep and not path.name.startswith(".part-"):  # another fetch's
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def _no_manifest(uri: str, filesystem, root: str) -> None:
+    """Why there is no manifest at `uri`: no such bucket (raised by the listing), nothing there, or no release."""
+    from pyarrow import fs as pafs
+
+    try:  # a missing bucket raises here (NO_SUCH_BUCKET); a missing prefix is FileNotFoundError or nothing
+        listed = filesystem.get_file_info(pafs.FileSelector(root, recursive=False))
+    except FileNotFoundError:
+        listed = []
+    if not listed:
+        raise ReleaseError(f"{uri}: nothing is there (no such prefix): not a release")
+    raise ReleaseError(f"{uri} is not a release: {MANIFEST} is missing ({len(listed)} entries there)")
+
+
+NO_CREDENTIALS = "no credentials are set (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE")
+_AWS_ERRORS = {
+    "NETWORK_CONNECTION": "cannot reach the storage endpoint{endpoint}",
+    "NO_SUCH_BUCKET": "the bucket does not exist",
+    "ACCESS_DENIED": "access denied{credentials}",
+    "INVALID_ACCESS_KEY_ID": "the access key is not known to the store{credentials}",
+    "SIGNATURE_DOES_NOT_MATCH": "the secret key does not match the access key{credentials}",
+    "MISSING_AUTHENTICATION_TOKEN": "the store wants credentials{credentials}",
+}
+
+
+@contextmanager
+def _storage_errors(uri: str) -> Iterator[None]:
+    """A storage error as one line that says what to do (pyarrow's are several lines with request ids)."""
+    try:
+        yield
+    except ReleaseError:
+        raise
+    except FileNotFoundError as err:
+        raise ReleaseError(f"{uri}: {_one_line(err)}") from None
+    except OSError as err:
+        text = str(err)
+        kind = next((k for k in _AWS_ERRORS if f"AWS Error {k}" in text), None)
+        if kind is None and ("403" in text and "AWS Error" in text):
+            kind = "ACCESS_DENIED"
+        has_credentials = any(os.environ.get(v) for v in CREDENTIAL_VARIABLES)
+        if kind is None:  # an answer we have no words for; without credentials that is the likely cause
+            hint = "" if has_credentials or "AWS Error" not in text else f" ({NO_CREDENTIALS})"
+            raise ReleaseError(f"{uri}: {_one_line(err)}{hint}") from None
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        check = ": check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+        credentials = check if has_credentials else f": {NO_CREDENTIALS}"
+        what = _AWS_ERRORS[kind].format(endpoint=f" {endpoint}" if endpoint else "", credentials=credentials)
+        detail = re.search(r"Details: ([^\n]*)", text) if kind == "NETWORK_CONNECTION" else None
+        raise ReleaseError(f"{uri}: {what}" + (f" ({detail.group(1).strip()})" if detail else "")) from None
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())[:400] or type(err).__name__
+
+
+__all__ = ["CACHE_ENV", "Fetched", "cache_root", "fetch", "fetch_fresh", "is_remote", "locate"]

@@ -169,6 +169,13 @@ def run(
     progress_every: Annotated[
         float, typer.Option(help="Seconds between two progress records in the log (off a terminal, on stderr).")
     ] = logs.PROGRESS_SECONDS,
+    source_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Record input paths relative to this directory (the manifest records it, absolute), so the release "
+            "moved with its inputs can re-check their bytes (`show --source-root`). Default: paths as typed."
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline: read, opt-out, extract, language, quality, PII, dedup; write a release."""
     from pipeline.api import RunError, RunInterrupted, resolve_config, run
@@ -176,14 +183,16 @@ def run(
 
     try:
         config = resolve_config(config_file, overrides={"extract": {"extractor": extractor}} if extractor else None)
+        if source_root is not None:
+            config = config.model_copy(update={"source_root": str(source_root)})
         if dry_run:
             specs = expand_inputs(inputs)
             snapshots = expand_inputs(optout_snapshot) if optout_snapshot else []
     except (RunError, InputError, OSError) as err:
         raise fail(str(err).splitlines()[0]) from None
     if dry_run:
-        _print_json({"config": config.recorded(), "config_hash": config.hash(), "inputs": specs,
-                     "optout_snapshots": snapshots})  # fmt: skip
+        _print_json({"config": config.recorded(), "config_hash": config.hash(), "source_root": config.source_root,
+                     "inputs": specs, "optout_snapshots": snapshots})  # fmt: skip
         return
     try:
         with progress_bars(config, every=progress_every) as bars, _sigterm_stops():
@@ -355,6 +364,13 @@ def show(
     payload_bytes: Annotated[
         int, typer.Option("--bytes", help="How many bytes of the original payload to print.")
     ] = 400,
+    source_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory the release's relative input paths are under now (a release moved with its inputs). "
+            "Default: the root the manifest records, then the release directory's parent, then the current one."
+        ),
+    ] = None,
 ) -> None:
     """Provenance chain of one record, and its original WARC bytes with the payload digest re-checked; exit 1 when
     the record found (id, URL, digest) is not the one the row names."""
@@ -362,7 +378,7 @@ def show(
     from pipeline.release import ReleaseError
 
     try:
-        found = lookup(release, doc_id, payload_bytes=payload_bytes)
+        found = lookup(release, doc_id, payload_bytes=payload_bytes, source_root=source_root)
     except (InspectError, ReleaseError) as err:
         raise fail(str(err)) from None
     if as_json:
@@ -411,6 +427,9 @@ def show(
     out.print(chain)
     source = found["source"]
     differences = source.get("differences") or []
+    if (where := source.get("file")) and where["root"] and not source.get("error"):
+        out.print(f"[dim]source file:[/] {escape(where['path'])} ({escape(repr(where['recorded']))} under "
+                  f"{escape(where['root'])})", highlight=False)  # fmt: skip
     if source.get("error"):
         out.print(f"[yellow]source bytes not re-checked:[/] {escape(str(source['error']))}", highlight=False)
     elif source.get("too_large"):

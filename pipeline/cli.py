@@ -629,6 +629,13 @@ def open_app(
     ],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8501,
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = False,
+    source_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory the release's relative input paths are under now, for the document page's byte "
+            "re-check (inside the data root). Default: the manifest's root, the release's parent, the data root."
+        ),
+    ] = None,
 ) -> None:
     """Open the audit app (Streamlit) on a release, served on 127.0.0.1 only.
 
@@ -638,12 +645,17 @@ def open_app(
     root = Path(os.environ.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
     if not release.resolve().is_relative_to(root):
         raise fail(f"{release} is outside the data root {root}: set APERTURA_DATA_ROOT to a directory holding it")
+    if source_root is not None and not source_root.resolve().is_relative_to(root):
+        raise fail(f"--source-root {source_root} is outside the data root {root}: the app opens no file outside it")
+    if source_root is not None and not source_root.is_dir():
+        raise fail(f"--source-root {source_root}: not a directory")
     if not (release / "manifest.json").is_file():
         raise fail(f"{release} is not a release: manifest.json is missing")
     script = Path(__file__).resolve().parent.parent / "audit_app" / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", str(headless).lower(),
-               "--browser.gatherUsageStats", "false", "--", "--release", str(release.resolve())]  # fmt: skip
+               "--browser.gatherUsageStats", "false", "--", "--release", str(release.resolve()),
+               *(["--source-root", str(source_root.resolve())] if source_root is not None else [])]  # fmt: skip
     console.print(f"audit app on http://127.0.0.1:{port}  (Ctrl+C stops it)", highlight=False)
     raise typer.Exit(_serve(command))
 

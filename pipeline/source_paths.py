@@ -54,17 +54,19 @@ def is_clean_relative(recorded: str) -> bool:
     )
 
 
-def root_choices(manifest: dict, release: Path, given: str | os.PathLike | None) -> list[tuple[Path, str]]:
+def root_choices(
+    manifest: dict, release: Path, given: str | os.PathLike | None, last: tuple[Path, str] | None = None
+) -> list[tuple[Path, str]]:
     """Where a relative recorded path is looked for, in order, each with how it was chosen: the root given by the
-    caller alone; otherwise the manifest's recorded root, the release directory's parent, then the current
-    directory (a path recorded as typed is relative to where the run started)."""
+    caller alone; otherwise the manifest's recorded root, the release directory's parent, then `last` (default the
+    current directory: a path recorded as typed is relative to where the run started)."""
     if given is not None:
         return [(Path(given).expanduser().resolve(), "the source root given")]
     choices = []
     if recorded := manifest.get("source_root"):
         choices.append((Path(recorded), "the source root the manifest records"))
     choices.append((Path(release).resolve().parent, "the release directory's parent"))
-    choices.append((Path.cwd(), "the current directory"))
+    choices.append(last or (Path.cwd(), "the current directory"))
     seen: set[Path] = set()
     return [(root, how) for root, how in choices if not (root in seen or seen.add(root))]  # each place once
 

@@ -129,7 +129,8 @@ def recheck(
             "damaged", f"the row's byte range (offset {offset}, length {length}) cannot be reopened", str(path)
         )
     if not path.is_file():
-        where = f"source not found: {file_path!r} is not at {tried[0]}" + "".join(f", nor at {t}" for t in tried[1:])
+        nor = "".join(f", nor at {t}" for t in tried[1:])
+        where = f"source not reachable: {file_path!r} not found at {tried[0]}{nor}"
         return Recheck("unreachable", where, str(path), root_used=how)
     if not os.access(path, os.R_OK):
         return Recheck("unreachable", f"source not reachable: {file_path!r} at {path} is unreadable", str(path))

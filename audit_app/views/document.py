@@ -103,7 +103,7 @@ def show_recheck(result: source.Recheck, key: str) -> None:
     elif result.status == "mismatch":
         st.error("MISMATCH: the source record is not what this row says (its bytes, id or URL changed).")
     elif result.status == "unreachable":
-        st.warning("Not re-checked: the source file is not where the release says (moved, gone or unreadable).")
+        st.warning("Source not reachable: the file is not where the release says (moved, gone or unreadable).")
     elif result.status == "outside":
         st.warning("Not re-checked: the source file is outside the data directory.")
     elif result.status == "no_digest":

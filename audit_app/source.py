@@ -66,14 +66,16 @@ def source_root_arg(argv: Sequence[str]) -> str | None:
 def source_roots(manifest: dict, release: Path, given: str | None, root: Path | None = None) -> list[tuple[Path, str]]:
     """Where a relative `file_path` of `release` is looked for (`pipeline.source_paths.root_choices`): the source
     root given alone, confined to the data root (SourceAccessError when outside); else the manifest's recorded root,
-    the release directory's parent, then the data root. Each file found is confined again before it is read."""
+    the release directory's parent, then the data root, those inside the data root only. Each file found is confined
+    again before it is read (a symlink can still lead out)."""
     root = (root or queries.data_root()).resolve()
     if given:
         inside = queries.within_root(Path(given.strip()).expanduser(), root) if "\x00" not in given else None
         if inside is None:
             raise SourceAccessError(f"the source root {given!r} is outside the data directory {root}; it is not used")
         given = str(inside)
-    return root_choices(manifest, release, given, last=(root, "the data directory"))
+    choices = root_choices(manifest, release, given, last=(root, "the data directory"))
+    return [(r, how) for r, how in choices if queries.within_root(r, root) is not None]  # never looks outside
 
 
 def confine(file_path: str | None, root: Path | None = None, roots: list[tuple[Path, str]] | None = None) -> Path:

@@ -293,3 +293,12 @@ def test_the_app_refuses_a_source_root_outside_the_data_directory(moved, tmp_pat
     assert not any("digest" in s.value for s in at.success)
     assert any("outside the data directory" in w.value for w in at.warning)
     assert any("the source root" in c.value and "is not used" in c.value for c in at.code)
+
+
+def test_the_app_takes_its_source_root_from_its_script_arguments_then_the_environment(monkeypatch):
+    """`apertura app --source-root DIR` passes `-- --release R --source-root DIR` to the script."""
+    monkeypatch.setenv(source.SOURCE_ROOT_ENV, "/from/env")
+    assert source.source_root_arg(["--release", "/d/r", "--source-root", "/d/in"]) == "/d/in"
+    assert source.source_root_arg(["--release", "/d/r"]) == "/from/env"
+    monkeypatch.delenv(source.SOURCE_ROOT_ENV)
+    assert source.source_root_arg(["--release", "/d/r"]) is None

@@ -27,20 +27,25 @@ def is_url(text: str) -> bool:
 
 
 def absolute_root(root: str | os.PathLike) -> Path:
-    """The root as the manifest records it: absolute, symlinks resolved."""
-    return Path(root).expanduser().resolve()
+    """The root as the manifest records it: absolute, `..` folded, symlinks kept (the path the user knows)."""
+    return Path(os.path.abspath(Path(root).expanduser()))
 
 
 def record_path(spec: str, root: str | os.PathLike | None) -> str:
     """The path a release records for input `spec`: relative to `root` in POSIX form; as typed without a root; a
-    URL as given. SourceRootError for a local file outside `root` (symlinks resolved on both sides)."""
+    URL as given. Inside means inside as the paths are written (`..` folded: a symlinked directory of inputs under
+    the root stays under it), or once symlinks are resolved (a root reached through a symlink); SourceRootError
+    for a local file outside `root` both ways."""
     if root is None or is_url(spec):
         return spec
-    root = absolute_root(root)
-    resolved = Path(spec).expanduser().resolve()
-    if not resolved.is_relative_to(root):
-        raise SourceRootError(f"{spec}: outside the source root {root} (inputs are recorded relative to it)")
-    return resolved.relative_to(root).as_posix()
+    path = Path(spec).expanduser()
+    for base, where in (
+        (absolute_root(root), Path(os.path.abspath(path))),
+        (absolute_root(root).resolve(), path.resolve()),
+    ):
+        if where.is_relative_to(base):
+            return where.relative_to(base).as_posix()
+    raise SourceRootError(f"{spec}: outside the source root {absolute_root(root)} (inputs are recorded relative to it)")
 
 
 def is_clean_relative(recorded: str) -> bool:

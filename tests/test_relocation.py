@@ -223,6 +223,13 @@ def test_urls_and_paths_as_typed_are_recorded_unchanged(tmp_path):
     assert record_path(str(tmp_path / "in" / "a.warc"), tmp_path) == "in/a.warc"
     with pytest.raises(SourceRootError, match="outside the source root"):
         record_path(str(tmp_path.parent / "a.warc"), tmp_path / "in")
+    with pytest.raises(SourceRootError, match="outside the source root"):
+        record_path(str(tmp_path / "in" / ".." / "a.warc"), tmp_path / "in")
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "in" / "warc").symlink_to(tmp_path / "disk")  # a symlinked directory of inputs under the root
+    assert record_path(str(tmp_path / "in" / "warc" / "a.warc"), tmp_path / "in") == "warc/a.warc"
+    (tmp_path / "via").symlink_to(tmp_path / "in")  # a root reached through a symlink
+    assert record_path(str(tmp_path / "in" / "a.warc"), tmp_path / "via") == "a.warc"
     assert [is_clean_relative(p) for p in ("a/b.warc", "/a.warc", "../a.warc", "a/./b", "a\\b", "")] == [
         True, False, False, False, False, False
     ]  # fmt: skip

@@ -309,3 +309,21 @@ def test_the_app_takes_its_source_root_from_its_script_arguments_then_the_enviro
     assert source.source_root_arg(["--release", "/d/r"]) == "/from/env"
     monkeypatch.delenv(source.SOURCE_ROOT_ENV)
     assert source.source_root_arg(["--release", "/d/r"]) is None
+
+
+def test_the_eu_summary_reads_a_rooted_inputs_warcinfo_from_any_directory(tmp_path, monkeypatch):
+    """The summary classifies an input by its warcinfo: a path recorded relative to the root is read under it."""
+    from pipeline.reports.eu_summary import build_summary
+    from tests.reports.conftest import write_crawl
+
+    src = tmp_path / "src"
+    (src / "crawl").mkdir(parents=True)
+    write_crawl(
+        src / "crawl" / "c.warc.gz", pages("c"), {"software": "apertura-crawler", "http-header-user-agent": "ApBot"}
+    )
+    assert run([src / "crawl" / "c.warc.gz"], tmp_path / "r", "--source-root", src).exit_code == 0
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    crawled = build_summary(tmp_path / "r").section("crawled")
+    assert [i.path for i in crawled.inputs] == ["crawl/c.warc.gz"]

@@ -327,3 +327,28 @@ def test_the_eu_summary_reads_a_rooted_inputs_warcinfo_from_any_directory(tmp_pa
     monkeypatch.chdir(elsewhere)
     crawled = build_summary(tmp_path / "r").section("crawled")
     assert [i.path for i in crawled.inputs] == ["crawl/c.warc.gz"]
+
+
+def test_a_resumed_run_under_another_root_does_not_reuse_paths_recorded_under_the_first(tmp_path, monkeypatch):
+    """The root is not in the config hash, so the shard's own recorded path is what says it can be reused."""
+    import pipeline.release
+    from pipeline.api import build
+    from pipeline.config import RunConfig
+
+    inputs = [str(p) for p in lay_out(tmp_path / "src")]
+    config = RunConfig.model_validate({"extract": {"extractor": "resiliparse"}})
+    real = pipeline.release.build_release
+
+    def stop(*args, **kwargs):
+        raise RuntimeError("stopped after staging the shards")
+
+    monkeypatch.setattr(pipeline.release, "build_release", stop)
+    with pytest.raises(RuntimeError, match="stopped after staging"):
+        build(inputs, config.model_copy(update={"source_root": str(tmp_path)}), tmp_path / "r", index=False)
+    assert (tmp_path / ".r.work" / "shards").is_dir()  # staged under the first root: src/site/a.warc, src/b.warc
+    monkeypatch.setattr(pipeline.release, "build_release", real)
+    second = config.model_copy(update={"source_root": str(tmp_path / "src")})
+    manifest = build(inputs, second, tmp_path / "r", index=False, resume=True)
+    found = recorded_paths(tmp_path / "r")
+    assert found["manifest"] == found["documents"] == set(LAYOUT)
+    assert manifest["source_root"] == str(tmp_path / "src")

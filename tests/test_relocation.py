@@ -22,6 +22,7 @@ import schemas
 from audit_app import queries, source
 from pipeline.cli import app
 from pipeline.derive import derive_release
+from pipeline.release_read import ReleaseError
 from pipeline.source_paths import SourceRootError, is_clean_relative, record_path
 from pipeline.synthetic import make_page
 from pipeline.verify import verify_release
@@ -352,3 +353,20 @@ def test_a_resumed_run_under_another_root_does_not_reuse_paths_recorded_under_th
     found = recorded_paths(tmp_path / "r")
     assert found["manifest"] == found["documents"] == set(LAYOUT)
     assert manifest["source_root"] == str(tmp_path / "src")
+
+
+def test_derive_records_a_snapshot_relative_to_its_parents_root_and_refuses_one_outside(tmp_path):
+    src = tmp_path / "src"
+    assert run(lay_out(src), src / "r", "--source-root", src).exit_code == 0
+    robots = [Page("http://a0.test/robots.txt", "User-agent: *\nDisallow: /\n", "text/plain")]
+    (src / "snaps").mkdir()
+    write_warc(src / "snaps" / "today.warc", robots, gzip=False)
+    write_warc(tmp_path / "stray.warc", robots, gzip=False)
+    with pytest.raises(ReleaseError, match=f"opt-out snapshot {tmp_path / 'stray.warc'}: outside the source root"):
+        derive_release(src / "r", tmp_path / "refused", snapshots=[str(tmp_path / "stray.warc")])
+    child = derive_release(src / "r", tmp_path / "child", snapshots=[str(src / "snaps" / "today.warc")])
+    assert [s["path"] for s in child["lineage"]["snapshots"]] == ["snaps/today.warc"]
+    evidence = pl.read_parquet(tmp_path / "child" / "optout_evidence")
+    assert set(evidence.filter(pl.col("url") == "http://a0.test/p")["source_file"]) == {"snaps/today.warc"}
+    report = verify_release(tmp_path / "child")
+    assert report.ok, [c for c in report.checks if not c.ok]

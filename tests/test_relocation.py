@@ -370,3 +370,14 @@ def test_derive_records_a_snapshot_relative_to_its_parents_root_and_refuses_one_
     assert set(evidence.filter(pl.col("url") == "http://a0.test/p")["source_file"]) == {"snaps/today.warc"}
     report = verify_release(tmp_path / "child")
     assert report.ok, [c for c in report.checks if not c.ok]
+
+
+def test_the_root_may_come_from_the_config_file_and_is_not_recorded_in_the_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lay_out(tmp_path / "src")
+    (tmp_path / "run.yaml").write_text("source_root: src\nextract:\n  extractor: resiliparse\n")
+    result = cli("run", "src/b.warc", "--out", "r", "--config", "run.yaml", "--no-index")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["source_root"] == str(tmp_path / "src") and "source_root" not in manifest["config"]
+    assert [e["path"] for e in manifest["inputs"]] == ["b.warc"]

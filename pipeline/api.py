@@ -127,18 +127,23 @@ def run(
     executor: str = "local",
     ray_address: str | None = None,
     progress: OnProgress | None = None,
+    source_root: str | os.PathLike | None = None,
 ) -> Release:
     """Run the pipeline over `inputs` (WARC/WET/ARC files, Parquet/JSONL, globs, directories, http(s) URLs) into
     the new release directory `out`, and return it opened. `config`: a `RunConfig`, a JSON file, or a dict
     (omitted fields keep their defaults); `steps`: the step list (default `pipeline.steps.DEFAULT`), entries
     being built-in names, `module:Class` strings, or `Step` subclasses/instances; `registry`: the rights-holder
-    opt-out registry to apply; `snapshots`: opt-out snapshot WARCs (today's policy files for older content)."""
+    opt-out registry to apply; `snapshots`: opt-out snapshot WARCs (today's policy files for older content);
+    `source_root`: the directory inputs are recorded relative to (overrides the config's; see
+    `pipeline.source_paths`)."""
     from pipeline.optout.registry import Registry, RegistryError
     from pipeline.release_read.release import Release
     from pipeline.sources.inputs import InputError, detect_format, expand_inputs
     from pipeline.sources.policy_scan import HTTP_FORMATS
 
     resolved = resolve_config(config, steps)
+    if source_root is not None:
+        resolved = resolved.model_copy(update={"source_root": os.fspath(source_root)})
     out = Path(out)
     items = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
     try:
@@ -191,6 +196,7 @@ def build(
             check_tokenizer(config.tokenizer)
         except TokenizerError as err:
             raise RunError(str(err)) from None
+    config = _with_source_root(config, [*snapshots, *specs])
     metrics = RunMetrics(specs, executor=executor, workers=workers)
     try:
         with output_lock(out_dir):
@@ -212,6 +218,25 @@ def build(
     finally:  # the release is written: measure it even when its index failed
         _write_metrics(out_dir, metrics)
     return manifest
+
+
+def _with_source_root(config: RunConfig, specs: Sequence[str]) -> RunConfig:
+    """The config with its source root made absolute (what the manifest records, and the same for every worker
+    whatever its directory), once every input was checked to lie under it: one outside stops the run before any
+    work, naming the file."""
+    from pipeline.source_paths import SourceRootError, absolute_root, record_path
+
+    if config.source_root is None:
+        return config
+    root = absolute_root(config.source_root)
+    if not root.is_dir():
+        raise RunError(f"source root {config.source_root}: not a directory")
+    try:
+        for spec in specs:
+            record_path(spec, root)
+    except SourceRootError as err:
+        raise RunError(str(err)) from None
+    return config.model_copy(update={"source_root": str(root)})
 
 
 def _interrupted(err: KeyboardInterrupt, metrics: RunMetrics, out_dir: Path) -> RunInterrupted:
@@ -251,9 +276,12 @@ def _build(
     emit: OnProgress,
     metrics: RunMetrics,
 ) -> dict:
+    import polars as pl
+
     from pipeline.executors.local import run_shards, worker_pool
     from pipeline.optout.registry import Registry
     from pipeline.release import build_release
+    from pipeline.source_paths import record_path
     from pipeline.sources.policy_scan import collect
     from pipeline.tables import writing
 
@@ -293,11 +321,14 @@ def _build(
             )
             timing["files"] = len(scanned)
         run_options = {"pool": pool, "plans": {f.path: f.plan for f in scanned if f.plan}} if pool else {}
+        # policy files and snapshots name their file as the release records it (relative to the source root)
+        recorded = {spec: record_path(spec, config.source_root) for spec in [*snapshots, *specs]}
+        collected = collected.with_columns(pl.col("source_file").replace(recorded))
         with writing("the work directory", workdir):
             workdir.mkdir(parents=True, exist_ok=True)
             collected.write_parquet(policies.with_suffix(".tmp"))
             os.replace(policies.with_suffix(".tmp"), policies)
-        snapshot_files = [f.describe() for f in scanned[: len(snapshots)]]
+        snapshot_files = [{**f.describe(), "path": recorded[f.path]} for f in scanned[: len(snapshots)]]
         seen: dict[str, int] = {}
         done_inputs, reused = [0], [0]
 

@@ -169,6 +169,13 @@ def run(
     progress_every: Annotated[
         float, typer.Option(help="Seconds between two progress records in the log (off a terminal, on stderr).")
     ] = logs.PROGRESS_SECONDS,
+    source_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Record input paths relative to this directory (the manifest records it, absolute), so the release "
+            "moved with its inputs can re-check their bytes (`show --source-root`). Default: paths as typed."
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline: read, opt-out, extract, language, quality, PII, dedup; write a release."""
     from pipeline.api import RunError, RunInterrupted, resolve_config, run
@@ -176,14 +183,16 @@ def run(
 
     try:
         config = resolve_config(config_file, overrides={"extract": {"extractor": extractor}} if extractor else None)
+        if source_root is not None:
+            config = config.model_copy(update={"source_root": str(source_root)})
         if dry_run:
             specs = expand_inputs(inputs)
             snapshots = expand_inputs(optout_snapshot) if optout_snapshot else []
     except (RunError, InputError, OSError) as err:
         raise fail(str(err).splitlines()[0]) from None
     if dry_run:
-        _print_json({"config": config.recorded(), "config_hash": config.hash(), "inputs": specs,
-                     "optout_snapshots": snapshots})  # fmt: skip
+        _print_json({"config": config.recorded(), "config_hash": config.hash(), "source_root": config.source_root,
+                     "inputs": specs, "optout_snapshots": snapshots})  # fmt: skip
         return
     try:
         with progress_bars(config, every=progress_every) as bars, _sigterm_stops():
@@ -359,6 +368,13 @@ def show(
     payload_bytes: Annotated[
         int, typer.Option("--bytes", help="How many bytes of the original payload to print.")
     ] = 400,
+    source_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory the release's relative input paths are under now (a release moved with its inputs). "
+            "Default: the root the manifest records, then the release directory's parent, then the current one."
+        ),
+    ] = None,
 ) -> None:
     """Provenance chain of one record, and its original WARC bytes with the payload digest re-checked; exit 1 when
     the record found (id, URL, digest) is not the one the row names."""
@@ -366,7 +382,7 @@ def show(
     from pipeline.release import ReleaseError
 
     try:
-        found = lookup(release_location(release), doc_id, payload_bytes=payload_bytes)
+        found = lookup(release_location(release), doc_id, payload_bytes=payload_bytes, source_root=source_root)
     except (InspectError, ReleaseError) as err:
         raise fail(str(err)) from None
     if as_json:
@@ -415,6 +431,9 @@ def show(
     out.print(chain)
     source = found["source"]
     differences = source.get("differences") or []
+    if (where := source.get("file")) and where["root"] and not source.get("error"):
+        out.print(f"[dim]source file:[/] {escape(where['path'])} ({escape(repr(where['recorded']))} under "
+                  f"{escape(where['root'])})", highlight=False)  # fmt: skip
     if source.get("error"):
         out.print(f"[yellow]source bytes not re-checked:[/] {escape(str(source['error']))}", highlight=False)
     elif source.get("too_large"):
@@ -618,6 +637,13 @@ def open_app(
     ],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8501,
     headless: Annotated[bool, typer.Option(help="Do not open a browser.")] = False,
+    source_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory the release's relative input paths are under now, for the document page's byte "
+            "re-check (inside the data root). Default: the manifest's root, the release's parent, the data root."
+        ),
+    ] = None,
 ) -> None:
     """Open the audit app (Streamlit) on a release, served on 127.0.0.1 only.
 
@@ -626,19 +652,24 @@ def open_app(
 
     from pipeline.release_read.remote import is_remote
 
+    root = Path(os.environ.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
     if is_remote(release):  # fetched here first (a clear error before any server starts); the app reuses the copy
         release_location(release)  # and serves it alone (audit_app/common.py, startup_release)
     else:
-        root = Path(os.environ.get("APERTURA_DATA_ROOT") or Path.cwd()).resolve()
         if not Path(release).resolve().is_relative_to(root):
             raise fail(f"{release} is outside the data root {root}: set APERTURA_DATA_ROOT to a directory holding it")
         if not (Path(release) / "manifest.json").is_file():
             raise fail(f"{release} is not a release: manifest.json is missing")
         release = str(Path(release).resolve())
+    if source_root is not None and not source_root.resolve().is_relative_to(root):
+        raise fail(f"--source-root {source_root} is outside the data root {root}: the app opens no file outside it")
+    if source_root is not None and not source_root.is_dir():
+        raise fail(f"--source-root {source_root}: not a directory")
     script = Path(__file__).resolve().parent.parent / "audit_app" / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", str(headless).lower(),
-               "--browser.gatherUsageStats", "false", "--", "--release", release]  # fmt: skip
+               "--browser.gatherUsageStats", "false", "--", "--release", release,
+               *(["--source-root", str(source_root.resolve())] if source_root is not None else [])]  # fmt: skip
     console.print(f"audit app on http://127.0.0.1:{port}  (Ctrl+C stops it)", highlight=False)
     raise typer.Exit(_serve(command))
 

@@ -224,7 +224,8 @@ class OptoutConfig(_Section):
 
 
 class RunConfig(_Section):
-    """Everything that decides what a release contains. Change a field, change the hash."""
+    """Everything that decides what a release contains. Change a field, change the hash (all but `source_root`,
+    which says where the inputs were, not what they are: see `recorded`)."""
 
     dump: str = Field("apertura-local", description="Crawl/dump name written to the FineWeb `dump` column.")
     batch_size: int = Field(256, description="Records per batch; bounds memory per worker.")
@@ -251,6 +252,13 @@ class RunConfig(_Section):
         "pii), with user steps as 'module:Class' anywhere after admit (see pipeline/steps/__init__.py).",
     )
 
+    source_root: str | None = Field(
+        None,
+        description="Directory the inputs are recorded relative to (`file_path`, the manifest's inputs), so a release "
+        "moved with its inputs can re-check their bytes; an input outside it is refused. The manifest records it, "
+        "absolute, as `source_root`; it is not part of the config hash. None: paths are recorded as typed.",
+    )
+
     @field_validator("steps")
     @classmethod
     def _steps_spelled_right(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -259,8 +267,10 @@ class RunConfig(_Section):
     def recorded(self) -> dict:
         """The config as a release records it (the manifest's `config`), and what its hash is taken of. The default
         step list is left out, so a run that does not change it records (and hashes) what releases recorded
-        before the list was configurable; so is an unset tokenizer."""
-        recorded = self.model_dump(mode="json")
+        before the list was configurable; so is an unset tokenizer. The source root is never in it: the manifest
+        records it beside the config (`source_root`), and the relative paths it gives are in the rows themselves,
+        so the same files laid out the same way under another root make the same release and hash."""
+        recorded = self.model_dump(mode="json", exclude={"source_root"})
         if tuple(recorded["steps"]) == BUILTIN_STEPS:
             del recorded["steps"]
         if recorded["tokenizer"] is None:  # likewise: a run without a tokenizer hashes as before the field existed

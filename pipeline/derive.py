@@ -31,6 +31,7 @@ from pipeline.proofs.commitments import build_commitments
 from pipeline.release import decision_evidence
 from pipeline.release_read import MANIFEST, ReleaseError, load_manifest, table_files
 from pipeline.release_read.diff import release_diff  # noqa: F401 (re-exported for `apertura release diff`)
+from pipeline.source_paths import SourceRootError, record_path
 from pipeline.sources.policy_scan import collect
 from pipeline.tables import file_sha256, write_part
 from pipeline.verify import registry_matches, verify_release
@@ -42,7 +43,13 @@ def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], optou
     """Documents a snapshot's site policy files reserve (decided on the URL: no headers or HTML are kept), by
     the release's own opt-out config (agents, and what a TDMRep protocol error means)."""
     agents = optout.agents
+    # recorded as the parent records its inputs: relative to its source root, when it has one
+    try:
+        recorded = {spec: record_path(spec, manifest.get("source_root")) for spec in snapshots}
+    except SourceRootError as err:
+        raise ReleaseError(f"opt-out snapshot {err}") from None
     collected, scanned = collect(snapshots)
+    collected = collected.with_columns(pl.col("source_file").replace(recorded))
     index = PolicyIndex.build(collected)
     docs = duckdb.sql(
         "select id, url from read_parquet($docs)", params={"docs": table_files(release, manifest, "documents")}
@@ -72,7 +79,7 @@ def _snapshot_matches(release: Path, manifest: dict, snapshots: list[str], optou
                 **source,
             }
         )
-    return rows, index, [f.describe() for f in scanned]
+    return rows, index, [{**f.describe(), "path": recorded[f.path]} for f in scanned]
 
 
 def _rewrite(src: Path, dst: Path, keep: pl.Expr, table: str, version: int) -> int:
@@ -197,6 +204,8 @@ def _derive(
         child["format_version"] = child_format
         commitments = build_commitments(staging, child["files"])
         child["commitments"] = commitments.section()
+    if committed and child["format_version"] >= schemas.SOURCE_ROOT_FROM:
+        child.setdefault("source_root", None)  # a format 5 parent recorded its input paths as typed
     child.pop("descriptions", None)  # the parent's describe the parent's tables
     if child["format_version"] >= schemas.DESCRIPTIONS_FROM:
         from pipeline.reports.card import write_descriptions

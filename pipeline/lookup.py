@@ -9,6 +9,7 @@ import duckdb
 from pipeline import url_identity
 from pipeline.provenance import RECHECK_LIMIT, reopen_record
 from pipeline.release_read import ReleaseError, load_manifest, table_files
+from pipeline.source_paths import is_url, locate, root_choices
 
 
 class InspectError(RuntimeError):
@@ -22,8 +23,12 @@ def _manifest(release: Path) -> dict:
         raise InspectError(str(err)) from None
 
 
-def lookup(release: Path, doc_id: str, *, payload_bytes: int = 400) -> dict:
-    """Find an id in documents or the ledger, then reopen its source record and re-check the digest."""
+def lookup(release: Path, doc_id: str, *, payload_bytes: int = 400, source_root: Path | None = None) -> dict:
+    """Find an id in documents or the ledger, then reopen its source record and re-check the digest.
+
+    A relative `file_path` is looked for under `source_root` when given, else under the root the manifest records,
+    the release directory's parent, then the current directory (`pipeline.source_paths.root_choices`); `source`
+    then says where the file was found and which root that was (`file`), or every place it was not."""
     manifest = _manifest(release)
     con = duckdb.connect()
     for table in ("documents", "ledger"):
@@ -47,18 +52,27 @@ def lookup(release: Path, doc_id: str, *, payload_bytes: int = 400) -> dict:
     elif row.get("warc_record_length") is None:
         source["error"] = f"{row['source_format']} input: rows have no WARC bytes to reopen"
     else:
+        recorded = row["file_path"]
+        if is_url(recorded):
+            path, how, tried = recorded, None, [recorded]
+        else:
+            path, how, tried = locate(recorded, root_choices(manifest, release, source_root))
+        source["file"] = {"recorded": recorded, "path": str(path), "root": how}
         try:
-            record = reopen_record(
-                row["file_path"], row["warc_record_offset"], row["warc_record_length"], limit=int(limit)
-            )
+            record = reopen_record(str(path), row["warc_record_offset"], row["warc_record_length"], limit=int(limit))
         except FileNotFoundError:
-            source["error"] = f"source file not reachable from here: {row['file_path']}"
+            source["error"] = f"source file not found at {tried[0]}" + "".join(f", nor at {t}" for t in tried[1:])
+            if how is None and source_root is not None:
+                source["error"] += " (recorded as an absolute path: --source-root does not apply to it)"
+            elif how is not None and source_root is None:
+                source["error"] += " (pass --source-root DIR: the directory the inputs are now in)"
         except Exception as err:  # the source changed or is not a WARC any more: say so, do not crash
             source["error"] = f"could not reopen {row['file_path']} at {row['warc_record_offset']}: {err}"
             source["differences"] = [f"the bytes the release names are no readable record now: {err}"]
         else:
             differences = [] if record.too_large and record.record_id is None else record.differences(row)
             source = {
+                **source,
                 "record_type": record.record_type,
                 "record_id": record.record_id,
                 "url": record.url,

@@ -382,6 +382,7 @@ def build_release(
             "software": software_versions(config),
             "config": config.recorded(),
             "config_hash": config.hash(),
+            "source_root": config.source_root,  # absolute (api.build); the input paths are relative to it
             "inputs": inputs,
             "counts": {
                 "records_by_type": dict(sorted(by_type.items())),

@@ -11,7 +11,9 @@ in bytes (the spans of an input's documents and ledger rows, unreadable spans in
 with the bytes of its other records they are the whole file), and the commitments (Merkle roots over the kept
 URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From format 5: the dataset card
 (`README.md`) and the Croissant (`croissant.json`) are listed with their sha256 and describe exactly the listed table
-files (`datasets` and `mlcroissant` then load what the manifest vouches for). Any release: a signature
+files (`datasets` and `mlcroissant` then load what the manifest vouches for). From format 6: with a `source_root`,
+every local input path the release records is relative to it (a release moved with its inputs re-checks their bytes
+under another root). Any release: a signature
 beside the manifest verifies (with `pubkey`, the publisher's key, when given).
 
 `verify` never crashes on what it reads: a check that cannot run (a listed file that is not Parquet, tables
@@ -265,6 +267,37 @@ def _check_bytes(release: Path, manifest: dict, report: VerifyReport) -> None:
         else f"every byte of {sum(1 for e in manifest['inputs'] if e.get('bytes_by_type') is not None)} inputs "
         f"accounted for; {holes_total} unreadable spans ({spans_total:,} bytes) in the ledger",
     )
+
+
+SOURCE_PATHS = "input paths recorded relative to the source root"
+
+
+def _check_source_paths(release: Path, manifest: dict, report: VerifyReport) -> None:
+    """Format 6: with a source root, it is absolute and every local input path the release records (the manifest's
+    inputs and opt-out snapshots, documents' and ledger's `file_path`) is relative to it, POSIX, with no `.` or `..`
+    part, so the release moved with its inputs re-checks their bytes under another root (that the rows name only
+    listed inputs is the conservation check's). Without one (null) the paths were recorded as typed."""
+    from pathlib import PurePosixPath
+
+    from pipeline.source_paths import is_clean_relative, is_url
+
+    root = manifest["source_root"]
+    if root is None:
+        report.add(SOURCE_PATHS, True, "no source root: input paths recorded as typed")
+        return
+    rows = duckdb.connect().sql(
+        "select distinct file_path from read_parquet($files) order by 1",
+        params={"files": table_files(release, manifest, "documents") + table_files(release, manifest, "ledger")},
+    ).fetchall()
+    listed = [e["path"] for e in manifest["inputs"]] + [s["path"] for s in manifest["optout"]["snapshots"]]
+    recorded = list(dict.fromkeys([*listed, *(path for (path,) in rows if path is not None)]))
+    problems = [] if PurePosixPath(root).is_absolute() else [f"source_root {root!r} is not an absolute path"]
+    bad = [path for path in recorded if not is_url(path) and not is_clean_relative(path)]
+    problems += [f"{path!r} is not a path relative to the source root" for path in bad[:5]]
+    if len(bad) > 5:
+        problems.append(f"and {len(bad) - 5} more")
+    local = sum(not is_url(path) for path in recorded)
+    report.add(SOURCE_PATHS, not problems, "; ".join(problems) or f"{local} local input paths relative to {root}")
 
 
 def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
@@ -534,6 +567,8 @@ def _verify_directory(release: Path, registry: Path | None, pubkey: Path | None)
             _guarded(report, "URL identities recompute (url_key, domain)", _check_url_identity, *args)
         if version >= 4:
             _guarded(report, "conservation in bytes (record spans + unreadable spans = the file)", _check_bytes, *args)
+        if version >= schemas.SOURCE_ROOT_FROM:
+            _guarded(report, SOURCE_PATHS, _check_source_paths, *args)
         if version >= schemas.DESCRIPTIONS_FROM:
             _guarded(report, DESCRIBED, _check_descriptions, *args)
         if "optout_evidence" in schemas.TABLES_BY_FORMAT[version]:

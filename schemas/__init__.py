@@ -13,12 +13,13 @@ from typing import Any
 
 import pyarrow as pa
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 TABLES: dict[str, int] = {"documents": 3, "ledger": 2, "signatures": 1, "optout_evidence": 1}
 # Which tables a release of each format version holds (format 2 added the opt-out evidence; format 3 the URL
 # identity columns of documents and ledger v2; format 4 the same tables, with byte conservation (the manifest's
 # `bytes_by_type` per input and ledger rows for unreadable spans) and the manifest's commitments; format 5 documents v3
-# (`token_count`, `upstream_*`) and the manifest's `descriptions`: the dataset card and Croissant inside the release).
+# (`token_count`, `upstream_*`) and the manifest's `descriptions`: the dataset card and Croissant inside the release;
+# format 6 the same tables, with the manifest's `source_root`: local inputs recorded relative to it).
 # The schema version of each table in a release of each format.
 TABLE_VERSIONS: dict[int, dict[str, int]] = {
     1: {"documents": 1, "ledger": 1, "signatures": 1},
@@ -26,10 +27,12 @@ TABLE_VERSIONS: dict[int, dict[str, int]] = {
     3: {"documents": 2, "ledger": 2, "signatures": 1, "optout_evidence": 1},
     4: {"documents": 2, "ledger": 2, "signatures": 1, "optout_evidence": 1},
     5: TABLES,
+    6: TABLES,
 }
 # Format 5: files beside the tables that describe the release to dataset tools (path -> kind in the manifest).
 DESCRIPTIONS: dict[str, str] = {"README.md": "dataset_card", "croissant.json": "croissant"}
 DESCRIPTIONS_FROM = 5
+SOURCE_ROOT_FROM = 6  # the manifest records `source_root` (null: input paths as typed)
 TABLES_BY_FORMAT: dict[int, tuple[str, ...]] = {version: tuple(t) for version, t in TABLE_VERSIONS.items()}
 
 _ARROW_TYPES: dict[str, pa.DataType] = {

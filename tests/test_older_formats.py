@@ -1,6 +1,9 @@
-"""Releases written before format 5 stay readable: a format 4 release (tests/fixtures/old_release_formats/format4,
-written by the pipeline of the commit before format 5 from a four-row Parquet input: three pages kept, one exact
-copy removed) still verifies, derives into a format 4 child that verifies, and gets a Croissant written beside it."""
+"""Releases written before the current format stay readable: a format 4 release (tests/fixtures/old_release_formats/
+format4, written by the pipeline of the commit before format 5 from a four-row Parquet input: three pages kept, one
+exact copy removed) still verifies, derives into a format 4 child that verifies, and gets a Croissant written beside
+it; a format 5 release (format5, written by the pipeline of the commit before format 6 from the same four rows, its
+input typed as `old.parquet`; run-metrics.json left out) still verifies and derives a format 6 child that records
+its paths as typed (`source_root` null)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from pipeline.derive import derive_release
 from pipeline.verify import verify_release
 
 FORMAT4 = Path(__file__).parent / "fixtures" / "old_release_formats" / "format4"
+FORMAT5 = FORMAT4.parent / "format5"
 
 
 @pytest.fixture
@@ -48,3 +52,26 @@ def test_report_croissant_writes_a_format_4_releases_croissant_beside_the_caller
     mlc = pytest.importorskip("mlcroissant")
     records = mlc.Dataset(jsonld=str(tmp_path / "croissant.json")).records("documents")
     assert sum(1 for _ in records) == 3
+
+
+@pytest.fixture
+def format5(tmp_path) -> Path:
+    return Path(shutil.copytree(FORMAT5, tmp_path / "format5"))
+
+
+def test_a_format_5_release_still_verifies(format5):
+    report = verify_release(format5)
+    assert report.ok, [c for c in report.checks if not c.ok]
+    checks = {c.name: c.detail for c in report.checks}
+    assert checks["manifest"] == "format 5, release format5"
+    assert "input paths recorded relative to the source root" not in checks  # format 5 records no root
+    assert checks["dataset card and Croissant describe the tables"]
+    assert checks["conservation (inputs == kept + removed)"] == "4 = 3 kept + 1 removed"
+
+
+def test_a_format_5_parent_derives_a_format_6_child_with_its_paths_as_typed(format5, tmp_path):
+    child = derive_release(format5, tmp_path / "child")
+    assert child["format_version"] == 6 and child["source_root"] is None
+    assert [e["path"] for e in child["inputs"]] == ["old.parquet"]
+    report = verify_release(tmp_path / "child")
+    assert report.ok, [c for c in report.checks if not c.ok]

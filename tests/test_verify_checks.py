@@ -1,6 +1,6 @@
 """Every check of `apertura verify` can fail: one tampering per check, and only that check fails.
 
-The release (format 5) is built once from known inputs: the planted corpus (three WARCs: kept pages, duplicates,
+The release (format 6) is built once from known inputs: the planted corpus (three WARCs: kept pages, duplicates,
 quality, read and extract removals) plus a fourth WARC with a page reserved by a TDM header, two pages of a domain
 the registry opts out (one on a subdomain) and a page that stays. Each test copies it, changes exactly what one
 check guards, re-seals what the check does not guard (the manifest's sha256/bytes/rows of a rewritten file, its
@@ -52,6 +52,7 @@ DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
 ROW_HASH = "rows carry the manifest's config hash"
 URLS = "URL identities recompute (url_key, domain)"
 BYTES = "conservation in bytes (record spans + unreadable spans = the file)"
+SOURCE_PATHS = "input paths recorded relative to the source root"
 DESCRIBED = "dataset card and Croissant describe the tables"
 HONOURED = "opt-outs honoured (no kept document is reserved)"
 EXPLAINED = "every opt-out removal has its evidence"
@@ -70,10 +71,10 @@ INDEX_JSON = "index.json"
 INDEX_BINDS = "index binds to manifest"
 INDEX_FILES = "index files and sha256"
 
-# every check a format-5 release with a recorded registry and an index gets, in the order verify runs them
+# every check a format-6 release with a recorded registry and an index gets, in the order verify runs them
 ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
-              BYTES, DESCRIBED, HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, COMMIT_URLS,
-              COMMIT_TEXTS, NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES]  # fmt: skip
+              BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED,
+              COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -302,7 +303,7 @@ def test_the_untouched_release_passes_every_check_and_runs_them_all(built):
     assert set(ledger.filter(pl.col("reason") == "optout_registry")["url"]) == {
         f"http://{OPTED_OUT}/a", f"http://news.{OPTED_OUT}/b"
     }
-    assert len(_manifest(release)["inputs"]) == 4 and _manifest(release)["format_version"] == 5
+    assert len(_manifest(release)["inputs"]) == 4 and _manifest(release)["format_version"] == 6
     assert (release / "commitments" / "commitments.json").is_file()  # the sidecar the release pass writes
     assert not (release / "manifest.dsse.json").exists()  # unsigned: the signature tests sign copies
 
@@ -314,7 +315,8 @@ def test_the_untouched_release_says_what_it_checked(built):
     total = len(expect) + 4  # the planted pages and the four consent pages
     kept = sum(e.stage is None for e in expect.values()) + 1  # http://kept.test/c
     assert details[CONSERVATION] == f"{total} = {kept} kept + {total - kept} removed"
-    assert details[MANIFEST] == "format 5, release release"
+    assert details[MANIFEST] == "format 6, release release"
+    assert details[SOURCE_PATHS] == "no source root: input paths recorded as typed"  # built without --source-root
     assert details[FILES] == "6 files match"  # one part file per table, the dataset card and the Croissant
     assert details[SCHEMAS] == "every file matches schemas/"
     assert details[HONOURED] == "0 violations"
@@ -385,6 +387,19 @@ def test_a_file_listed_with_another_schema_version_fails_table_schemas(release):
     assert _failed(release) == {SCHEMAS, DESCRIBED}
     assert "record set 'documents' is not a table of the release" in _detail(release, DESCRIBED)
     assert _detail(release, SCHEMAS) == "documents/part-00000.parquet: columns differ from documents.v1"
+
+
+@pytest.mark.parametrize(
+    ("root", "expect"),
+    [
+        ("/moved/inputs", "/in-0.warc.gz' is not a path relative to the source root"),  # the paths stay absolute
+        ("inputs", "source_root 'inputs' is not an absolute path"),
+    ],
+)
+def test_a_source_root_the_recorded_paths_are_not_relative_to_fails_the_source_paths_check(release, root, expect):
+    _edit_manifest(release, lambda m: m.update(source_root=root))
+    assert _failed(release) == {SOURCE_PATHS}
+    assert expect in _detail(release, SOURCE_PATHS)
 
 
 def test_a_changed_config_fails_the_config_hash(release):

@@ -6,6 +6,8 @@ Deep link: `?doc=<id>`."""
 
 from __future__ import annotations
 
+import sys
+
 import polars as pl
 import streamlit as st
 
@@ -34,6 +36,11 @@ def as_text(value) -> str:
 
 st.title("Document")
 rel = common.release()
+try:  # where a relative file_path is looked for (`apertura app --source-root`, confined to the data directory)
+    source_roots = source.source_roots(rel.manifest, rel.path, source.source_root_arg(sys.argv[1:]))
+    roots_refused = None
+except source.SourceAccessError as err:
+    source_roots, roots_refused = [], source.Recheck("outside", str(err))
 
 # `?doc=` wins when it changes (a link was followed); typing an id updates the URL, so it can be shared.
 linked = st.query_params.get("doc", "")
@@ -96,7 +103,7 @@ def show_recheck(result: source.Recheck, key: str) -> None:
     elif result.status == "mismatch":
         st.error("MISMATCH: the source record is not what this row says (its bytes, id or URL changed).")
     elif result.status == "unreachable":
-        st.warning("Source not reachable: the file is gone or cannot be read.")
+        st.warning("Source not reachable: the file is not where the release says (moved, gone or unreadable).")
     elif result.status == "outside":
         st.warning("Not re-checked: the source file is outside the data directory.")
     elif result.status == "no_digest":
@@ -108,6 +115,7 @@ def show_recheck(result: source.Recheck, key: str) -> None:
     st.code(result.message, language=None, wrap_lines=True)
     values = {
         "file": result.path,
+        "found under": result.root_used,
         "record id": result.record_id,
         "record url": result.record_url,
         "digest in the record (stored)": result.stored_digest,
@@ -166,10 +174,12 @@ with chain_tab:
         )
     elif st.button("Re-check the payload digest", key="recheck", icon=":material/verified:"):
         show_recheck(  # not cached: the check must read the file as it is now
-            source.recheck(
+            roots_refused
+            or source.recheck(
                 row.get("file_path"),
                 row.get("warc_record_offset"),
                 row.get("warc_record_length"),
+                roots=source_roots,
                 release_digest=row.get("warc_payload_digest"),
                 record_id=row.get("warc_record_id"),
                 url=row.get("url"),
@@ -226,7 +236,10 @@ with optout_tab:
             if st.button("Re-check this policy file's digest", key="recheck_policy"):
                 pick = recheckable.row(int(choice or 0), named=True)
                 show_recheck(
-                    source.recheck(pick["source_file"], pick["source_offset"], pick["source_length"]),
+                    roots_refused
+                    or source.recheck(
+                        pick["source_file"], pick["source_offset"], pick["source_length"], roots=source_roots
+                    ),
                     key="recheck_policy_result",
                 )
 

@@ -34,6 +34,7 @@ from pipeline.fingerprints import add_dedup_keys
 from pipeline.ledger import STAGED_LEDGER_SCHEMA, staged_ledger
 from pipeline.optout.policies import PolicyIndex
 from pipeline.provenance import PROVENANCE_COLUMNS, add_provenance, sha256_hex
+from pipeline.source_paths import record_path
 from pipeline.sources.base import ReadReport
 from pipeline.sources.inputs import read_input
 from pipeline.sources.policy_scan import load_policies
@@ -156,9 +157,10 @@ def finish_shard(
     The report's presence marks the shard done for `resume`, whichever executor staged the parts.
     """
     staging = functools.partial(writing, "the staged files of input " + repr(shard.spec), shard.directory)
+    recorded = recorded_path(shard.spec, config)
     provenance = dict(
         index=shard.index,
-        path=shard.spec,
+        path=recorded,
         sha256=report.sha256,
         fmt=report.format,
         dump=config.dump,
@@ -176,7 +178,7 @@ def finish_shard(
         "config_hash": config.hash(),
         "stages": list(step_list.stage_names(config)),  # the release's funnel (pipeline.staging)
         "policies_sha256": shard.policies_sha256,
-        "path": report.path,
+        "path": recorded,  # as the release records it (relative to the source root, when there is one)
         "format": report.format,
         "sha256": report.sha256,
         "bytes": report.bytes,
@@ -233,6 +235,11 @@ def input_stat(spec: str) -> dict | None:
     return {"size": found.st_size, "mtime_ns": found.st_mtime_ns}
 
 
+def recorded_path(spec: str, config: RunConfig) -> str:
+    """The path the release records for input `spec` (relative to the config's source root, when it has one)."""
+    return record_path(spec, config.source_root)
+
+
 def stale_reason(shard: Shard, report: dict) -> str | None:
     """Why a finished shard cannot be reused for its input as it is now (None: it can)."""
     recorded, now = report.get("input_stat"), input_stat(shard.spec)
@@ -258,6 +265,7 @@ def _is_done(shard: Shard, config: RunConfig) -> bool:
     report = shard.report()
     return (
         report.get("spec") == shard.spec
+        and report.get("path") == recorded_path(shard.spec, config)  # the source root is not in the config hash
         and report.get("config_hash") == config.hash()
         and report.get("policies_sha256") == shard.policies_sha256
         and report.get("stages") == list(step_list.stage_names(config))  # the release's funnel (older reports lack it)

@@ -38,6 +38,7 @@ from pipeline.reports.eu_summary.model import (
     TdmSection,
     Totals,
 )
+from pipeline.source_paths import is_url, locate, root_choices
 
 # Template 1.3: fixed size bins for text.
 TEXT_SIZE_BINS = ((1e9, "Less than 1 billion tokens"), (1e13, "1 billion to 10 trillion tokens"))
@@ -378,8 +379,9 @@ def build_summary(release: Path, options: SummaryOptions | None = None, *, manif
     release = Path(release)
     written = manifest is None
     manifest = load_manifest(release, complete=True) if manifest is None else manifest
+    roots = root_choices(manifest, release, None)  # an input recorded relative to a source root is found under it
     infos = {
-        e["path"]: read_warcinfo(e["path"])
+        e["path"]: read_warcinfo(e["path"] if is_url(e["path"]) else str(locate(e["path"], roots)[0]))
         for e in manifest["inputs"]
         if opts.inspect_inputs and e["format"] in ("warc", "wet")
     }

@@ -43,8 +43,8 @@ def manifest_for(trees: dict[str, SortedTree]) -> dict:
 
 
 def proof_of(subject: dict, statements: list[dict], answer: str, version: int = 2) -> dict:
-    return {"format": "apertura-proof", "format_version": version, "release_id": "r",
-            "manifest_sha256": MANIFEST_SHA, "subject": subject, "answer": answer, "statements": statements}  # fmt: skip
+    return {"format": "apertura-proof", "format_version": version, "release_id": "r", "manifest_sha256": MANIFEST_SHA,
+            "subject": subject, "answer": answer, "statements": statements}  # fmt: skip
 
 
 def check(proof: dict, manifest: dict):
@@ -119,11 +119,12 @@ def mutations(proof: dict):
             yield f"leaf {li} dropped", _changed(proof, si, lambda t, li=li: t["leaves"].pop(li))
         hashes = base64.b64decode(s["hashes"])
         for byte in range(len(hashes)):
-            yield f"hashes byte {byte}", _changed(proof, si, lambda t, b=byte: t.update(hashes=_flip_b64(t["hashes"], b)))
+            flipped = _flip_b64(s["hashes"], byte)
+            yield f"hashes byte {byte}", _changed(proof, si, lambda t, v=flipped: t.update(hashes=v))
+        fewer, more = base64.b64encode(hashes[32:]).decode(), base64.b64encode(hashes * 2 or b"\x01" * 32).decode()
         if hashes:
-            yield "a hash fewer", _changed(proof, si, lambda t: t.update(hashes=base64.b64encode(hashes[32:]).decode()))
-        yield "a hash more", _changed(proof, si, lambda t: t.update(hashes=base64.b64encode(hashes * 2 or
-                                                                                      b"\x01" * 32).decode()))
+            yield "a hash fewer", _changed(proof, si, lambda t, v=fewer: t.update(hashes=v))
+        yield "a hash more", _changed(proof, si, lambda t, v=more: t.update(hashes=v))
 
 
 def _v1_leaf_mutations(proof: dict, si: int, s: dict):

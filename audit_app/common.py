@@ -10,10 +10,11 @@ the URL and every link carries it. Pages run on their own too (tests drive them 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,25 +296,48 @@ def index_notice(state: IndexState, fallback: str) -> None:
         st.caption(f"No index: {fallback}; build one with {index_advice(state)}.")
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _index_search(path: str, stamp: str, root: str, kwargs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
-    return membership.search(_open_index(path, stamp).index, _open(path, root), **dict(kwargs))
+# A substring scan reads every document's text: its time grows with the documents' Parquet. Measured on a
+# 1M-document release (bench/RESULTS.md, issue 18: 1.6 GB of documents Parquet, text search 8-17 s on 2 shared
+# cores), rounded up: an estimate that errs long.
+SCAN_SECONDS_PER_GB = 10.0
 
 
-def index_search(state: IndexState, **filters: Any) -> dict[str, Any]:
-    """`membership.search` on the current release, cached per index version and filters."""
-    path, root = _current()
-    return _index_search(path, str(state.stamp), root, tuple(sorted(filters.items())))
+def scan_size(manifest: dict[str, Any], tables: Sequence[str] = ("documents",)) -> tuple[dict[str, int], int]:
+    """(rows per table, bytes of their Parquet) of a release, from its manifest: what a text scan reads."""
+    files = [f for f in manifest.get("files") or [] if f.get("table") in tables]
+    rows = {t: sum(int(f.get("rows") or 0) for f in files if f["table"] == t) for t in tables}
+    return rows, sum(int(f.get("bytes") or 0) for f in files)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _index_check_text(path: str, stamp: str, text: str) -> Any:
-    return _open_index(path, stamp).index.check_text(text)
+def scan_seconds(size: int) -> float:
+    return size / 1e9 * SCAN_SECONDS_PER_GB
 
 
-def index_check_text(state: IndexState, text: str) -> Any:
-    """`MembershipIndex.check_text` (a Report), cached per index version and text."""
-    return _index_check_text(state.release, str(state.stamp), text)
+def _about(seconds: float) -> str:
+    return "under a second" if seconds < 1 else f"about {seconds:,.0f} s"
+
+
+SCANNED = {"documents": "document", "ledger": "removed record"}
+
+
+@contextlib.contextmanager
+def text_scan(state: IndexState, fallback: str, tables: Sequence[str] = ("documents",)) -> Iterator[None]:
+    """Around a text lookup that, without a usable index, scans every text of `tables`: before it runs, says how
+    many texts it reads and about how long that takes, and how to build the index; a spinner while it runs.
+    With a usable index: nothing."""
+    if state.usable:
+        yield
+        return
+    rows, size = scan_size(release().manifest, tables)
+    what = " and ".join(plural(n, SCANNED[t]) for t, n in rows.items())
+    about = _about(scan_seconds(size))
+    index_notice(
+        state,
+        f"{fallback}: it reads the text of all {what} ({human_bytes(size)} of Parquet), which can take {about}; "
+        "the index answers in milliseconds",
+    )
+    with st.spinner(f"Reading the text of {what} ({about})…"):
+        yield
 
 
 # --------------------------------------------------------------------------------------------------

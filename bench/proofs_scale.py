@@ -163,7 +163,21 @@ def prove(out: str, subjects: dict[str, list[str]], proofs_dir: str) -> dict[str
             "p50_ms": statistics.median(times), "p99_ms": times[int(0.99 * (len(times) - 1))],
             "bytes_median": statistics.median(sizes), "bytes_max": max(sizes), "answers": sorted(answers),
         }  # fmt: skip
+    result["worst_position_bytes"] = worst_position_bytes(prover, subjects["url_removed"][0])
     return result
+
+
+def worst_position_bytes(prover, url: str) -> int:
+    """The size of a 3-leaf URL proof (the leaf before a page, one removal record, the leaf after: a "removed"
+    proof) placed where a range proof costs most: across the tree's highest subtree boundary (the largest power
+    of two below its size), so that both edges need a hash at nearly every level: about the worst case (a
+    sampled proof's edges meet lower). The URL is a sampled removed page's, the leaves those at that position."""
+    from pipeline.proofs.prove import _shown, proof_json
+
+    tree = prover.commitments.trees["urls"]
+    top = 1 << (tree.size - 1).bit_length() - 1
+    statement = {"tree": "urls", "claim": "exclusion", **_shown(tree, top - 1, min(top + 2, tree.size))}
+    return len(proof_json(prover._proof({"kind": "url", "url": url}, [statement], "removed")).encode())
 
 
 def prove_without_sidecar(out: str, url: str) -> dict[str, Any]:
@@ -263,6 +277,8 @@ def scale(args: argparse.Namespace) -> None:
         emit(figure("prove_cold_first_proof", proved["cold_first_proof_ms"], "ms", rss, cmd,
                     cpu_ms=round(proved["cold_first_proof_cpu_ms"], 1),
                     note="fresh process: imports, opening the sidecar, one URL proof (interpreter start excluded)"))
+        emit(figure("proof_bytes_url_worst_position", proved["worst_position_bytes"], "bytes", None, cmd,
+                    target="< 2 KB", note="3 leaves across the tree's highest subtree boundary (about the worst case)"))
         for kind, k in proved["kinds"].items():
             emit(figure(f"prove_{kind}_p50", k["p50_ms"], "ms", rss, cmd, p99_ms=round(k["p99_ms"], 2),
                         target="< 50 ms", answers=k["answers"]))  # fmt: skip

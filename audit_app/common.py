@@ -265,9 +265,11 @@ def _open_index(path: str, stamp: str) -> IndexState:
     from pipeline.index import MembershipIndexError
 
     try:
-        return IndexState(path, membership.open_membership(Path(path)), None, stamp)
+        index = membership.open_membership(Path(path))
     except MembershipIndexError as err:
         return IndexState(path, None, str(err), stamp)
+    membership.warm_up(index)  # in the background: the first text check then does not pay the kernels' loading
+    return IndexState(path, index, None, stamp)
 
 
 def membership_index() -> IndexState:

@@ -249,3 +249,40 @@ def test_the_scan_estimate_grows_with_the_documents_parquet():
                                                                    2_200_000_000)  # fmt: skip
     assert common._about(common.scan_seconds(1_500_000_000)) == f"about {1.5 * common.SCAN_SECONDS_PER_GB:,.0f} s"
     assert common._about(common.scan_seconds(20_000_000)) == "under a second"
+
+
+WARM_CHILD = """
+import sys, threading
+from pathlib import Path
+from audit_app import common, membership
+release = Path(sys.argv[1])
+if sys.argv[2] == 'app':  # as a page opens it: the cached IndexState, and the warm-up started beside it
+    index = common._open_index(str(release), membership.stamp(release)).index
+    for thread in threading.enumerate():
+        if thread.name == 'apertura-index-warm-up':
+            thread.join(120)
+else:
+    index = membership.open_membership(release)
+loaded = 'pipeline.fingerprints.kernels' in sys.modules
+print(loaded, index.check_text(sys.argv[3]).verdict)
+"""
+
+
+def test_opening_the_index_loads_the_text_kernels_in_the_background(cli_release, cli_docs):
+    """The first text check of a server process imported and loaded the numba kernels (1.1-1.3 s on 1M documents,
+    bench/RESULTS.md); the app now starts that when it opens the index. Checked in fresh processes: opening the
+    index alone does not load them, the app's opening does (before any check), and a check after it still
+    answers (a kept document's text: in)."""
+    import subprocess
+    import sys
+
+    _, release = cli_release
+    text = cli_docs.sort("id")["text"][0]
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    runs = {}
+    for mode in ("bare", "app"):
+        done = subprocess.run([sys.executable, "-c", WARM_CHILD, str(release), mode, text], env=env,
+                              capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
+        runs[mode] = done.stdout.split()
+    assert runs["bare"] == ["False", "in"]
+    assert runs["app"] == ["True", "in"]

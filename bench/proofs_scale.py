@@ -220,6 +220,35 @@ def _p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
+def command_wall(argv: list[str], pycache: Path) -> float:
+    """Wall ms of a whole command, interpreter start included (what a person running it waits)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPATH=str(Path.cwd()), PYTHONPYCACHEPREFIX=str(pycache))
+    t = time.perf_counter()
+    subprocess.run([sys.executable, *argv], capture_output=True, check=True, env=env)
+    return (time.perf_counter() - t) * 1000
+
+
+def command_figures(base: Path, runs: int, cmd: str) -> None:
+    """`apertura verify-proof` as typed (the entry point, which runs the command alone) against the same command
+    through the whole CLI (every command's imports), interpreter start included, alternated run by run."""
+    proof, bundle = base / "proofs" / "url_removed-0.json", base / "bundle"
+    args = ["verify-proof", str(proof), "--bundle", str(bundle)]
+    variants = {"entry_point": ["-m", "apertura_cli", *args],
+                "whole_cli": ["-c", "from pipeline.cli import app; app()", *args]}  # fmt: skip
+    for argv in variants.values():
+        command_wall(argv, base / "pycache")  # bytecode written, as installed
+    load_before = os.getloadavg()[0]
+    walls: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(runs):
+        for name, argv in variants.items():
+            walls[name].append(command_wall(argv, base / "pycache"))
+    for name, ms in walls.items():
+        emit(figure(f"verify_proof_command_{name}", statistics.median(ms), "ms", None, cmd, p90_ms=round(_p90(ms), 1),
+                    runs=runs, note="whole command, interpreter start included",
+                    load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)]))  # fmt: skip
+
+
 def verify_figures(base: Path, runs: int, cmd: str) -> None:
     """`verify-proof` from a cold start of the check, `runs` fresh processes per kind (after one that writes the
     bytecode): median and p90 of wall and CPU time, with the 1-minute load average before and after."""
@@ -289,6 +318,7 @@ def scale(args: argparse.Namespace) -> None:
         emit(figure("prove_without_sidecar", slow["seconds"], "s", slow["peak_rss_mb"], cmd, answer=slow["answer"],
                     source=slow["source"]))  # fmt: skip
         verify_figures(base, args.verify_runs, cmd)
+        command_figures(base, args.verify_runs, cmd)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -371,6 +401,7 @@ def main() -> None:
     print(json.dumps({"machine": machine()}), file=sys.stderr)
     if args.what == "verify":
         verify_figures(Path(args.out), args.verify_runs, command_line("bench.proofs_scale", None))
+        command_figures(Path(args.out), args.verify_runs, command_line("bench.proofs_scale", None))
         return
     scale(args) if args.what == "scale" else release_pass(args)
 

@@ -282,6 +282,19 @@ def _evidence(rng, domains, ledger, kept_sample) -> Any:
     )
 
 
+def bench_inputs(docs: int, removed: int) -> list[dict[str, Any]]:
+    """The manifest's input files (as `apertura run` lists them, read by the reports): one per 10,000 documents,
+    the kept and removed records spread over them."""
+    n = max(1, -(-docs // 10_000))
+    out = []
+    for k in range(n):
+        kept, gone = docs // n + (k < docs % n), removed // n + (k < removed % n)
+        out.append({"path": f"/data/crawl/CC-MAIN-2025-05-{k:05d}.warc.gz", "format": "warc", "sha256": "0" * 64,
+                    "bytes": 0, "records_by_type": {"response": kept + gone}, "eligible": kept + gone, "kept": kept,
+                    "removed": gone, "read_stopped": None, "bytes_by_type": None})  # fmt: skip
+    return out
+
+
 def build_release(out: Path, docs: int, ledger_rows: int, seed: int, paragraphs: int = 9) -> dict[str, Any]:
     """Write the release under `out` (its own data root) and return what the measurements need."""
     import numpy as np
@@ -348,10 +361,7 @@ def build_release(out: Path, docs: int, ledger_rows: int, seed: int, paragraphs:
         "software": {},
         "config": {"dedup": DedupConfig().model_dump(mode="json")},
         "config_hash": CONFIG_HASH,
-        "inputs": [
-            {"path": f"/data/crawl/CC-MAIN-2025-05-{k:05d}.warc.gz", "format": "warc", "sha256": "0" * 64, "bytes": 0}
-            for k in range(-(-docs // 10_000))
-        ],
+        "inputs": bench_inputs(docs, ledger.height),
         "counts": {
             "inputs": docs + ledger.height,
             "kept": docs,

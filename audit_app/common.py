@@ -350,6 +350,27 @@ def index_state(resolved: str) -> IndexState:
     return IndexState(resolved) if stamp is None else _open_index(resolved, stamp)
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def _index_search(path: str, stamp: str, root: str, kwargs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return membership.search(_open_index(path, stamp).index, _open(path, root), **dict(kwargs))
+
+
+def index_search(state: IndexState, **filters: Any) -> dict[str, Any]:
+    """`membership.search` on the current release, cached per index version and filters."""
+    path, root = _current()
+    return _index_search(path, str(state.stamp), root, tuple(sorted(filters.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _index_check_text(path: str, stamp: str, text: str) -> Any:
+    return _open_index(path, stamp).index.check_text(text)
+
+
+def index_check_text(state: IndexState, text: str) -> Any:
+    """`MembershipIndex.check_text` (a Report), cached per index version and text."""
+    return _index_check_text(state.release, str(state.stamp), text)
+
+
 # --------------------------------------------------------------------------------------------------
 # "Is it in?": one engine (pipeline/index/answer.py) behind "Am I in?", the Rights holders page and `apertura check`
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.proofs_scale scale [--docs 1000000] [--removed 400000] [--out DIR] [--keep]
     .venv/bin/python -m bench.proofs_scale pass [--pages 20000] [--workers 2] [--out DIR]
+    .venv/bin/python -m bench.proofs_scale verify --out DIR [--verify-runs 21]     (step 4 alone, on a kept DIR)
 
 `scale`: a synthetic release of `--docs` documents and `--removed` ledger rows, written with the release's own
 schemas into a temporary directory (never the repository). Documents have real-looking URLs (5,000 sites) and
@@ -13,9 +14,11 @@ Then, each in a fresh spawned process:
   2. `prove` with the sidecar: the first proof in a fresh process (imports, opening the sidecar, one proof) and
      the p50/p99 of 300 proofs of each kind after it (in, removed, not in, text in, text not in); and one proof
      without the sidecar (from the tables);
-  3. proof sizes of all of those;
+  3. proof sizes of all of those, and of a "removed" proof at about the costliest position;
   4. `verify-proof` from a cold start of the check (a fresh process; interpreter start not counted, every import
-     of the check counted): median of 9 processes per kind.
+     of the check counted, bytecode compiled as installed): median and p90 of `--verify-runs` processes per kind,
+     with the load; and the whole `apertura verify-proof` command (interpreter start included), through its entry
+     point and through the whole CLI.
 `pass`: a real `apertura run` (pipeline, dedup, release) on a `bench.corpus` WARC corpus of `--pages` pages, with
 the time inside `build_commitments` and `write_sidecar` measured in the same run: their share of the whole pass.
 

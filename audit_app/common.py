@@ -10,10 +10,11 @@ the URL and every link carries it. Pages run on their own too (tests drive them 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,18 +294,17 @@ def _open_index(path: str, stamp: str) -> IndexState:
     from pipeline.index import MembershipIndexError
 
     try:
-        return IndexState(path, membership.open_membership(Path(path)), None, stamp)
+        index = membership.open_membership(Path(path))
     except MembershipIndexError as err:
         return IndexState(path, None, str(err), stamp)
+    membership.warm_up(index)  # in the background: the first text check then does not pay the kernels' loading
+    return IndexState(path, index, None, stamp)
 
 
 def membership_index() -> IndexState:
     """The current release's membership index state (see IndexState); never raises for a bad index."""
     path, _ = _current()
-    stamp = membership.stamp(Path(path))
-    if stamp is None:
-        return IndexState(path)
-    return _open_index(path, stamp)
+    return index_state(path)
 
 
 def index_advice(state: IndexState) -> str:
@@ -322,6 +322,61 @@ def index_notice(state: IndexState, fallback: str) -> None:
         )
     elif not state.usable:
         st.caption(f"No index: {fallback}; build one with {index_advice(state)}.")
+
+
+# A substring scan reads every document's text: its time grows with the documents' Parquet. Measured on a
+# 1M-document release (bench/RESULTS.md, issue 18: 1.6 GB of documents Parquet, text search 8-17 s on 2 shared
+# cores), rounded up: an estimate that errs long.
+SCAN_SECONDS_PER_GB = 10.0
+
+
+def scan_size(manifest: dict[str, Any], tables: Sequence[str] = ("documents",)) -> tuple[dict[str, int], int]:
+    """(rows per table, bytes of their Parquet) of a release, from its manifest: what a text scan reads."""
+    files = [f for f in manifest.get("files") or [] if f.get("table") in tables]
+    rows = {t: sum(int(f.get("rows") or 0) for f in files if f["table"] == t) for t in tables}
+    return rows, sum(int(f.get("bytes") or 0) for f in files)
+
+
+def scan_seconds(size: int) -> float:
+    return size / 1e9 * SCAN_SECONDS_PER_GB
+
+
+def _about(seconds: float) -> str:
+    return "under a second" if seconds < 1 else f"about {seconds:,.0f} s"
+
+
+SCANNED = {"documents": "document", "ledger": "removed record"}
+
+
+@contextlib.contextmanager
+def text_scan(state: IndexState, fallback: str, tables: Sequence[str] = ("documents",)) -> Iterator[None]:
+    """Around a text lookup that, without a usable index, scans every text of `tables`: before it runs, says how
+    many texts it reads and about how long that takes, and how to build the index; a spinner while it runs.
+    With a usable index: nothing."""
+    if state.usable:
+        yield
+        return
+    what, about = scan_phrase([release().manifest], tables)
+    index_notice(state, f"{fallback}: it reads the text of all {what}, which can take {about}; the index answers in "
+                        "milliseconds")  # fmt: skip
+    with st.spinner(f"Reading the text of {what} ({about})…"):
+        yield
+
+
+def scan_phrase(manifests: Sequence[dict[str, Any]], tables: Sequence[str]) -> tuple[str, str]:
+    """('1,000,000 documents and 300,000 removed records (2.1 GB of Parquet)', 'about 21 s'): what a text scan of
+    these releases reads and about how long it takes."""
+    sizes = [scan_size(m, tables) for m in manifests]
+    rows = {t: sum(r[t] for r, _ in sizes) for t in tables}
+    size = sum(b for _, b in sizes)
+    what = " and ".join(plural(n, SCANNED[t]) for t, n in rows.items())
+    return f"{what} ({human_bytes(size)} of Parquet)", _about(scan_seconds(size))
+
+
+def index_state(resolved: str) -> IndexState:
+    """The membership index state of the release at this resolved path (see membership_index)."""
+    stamp = membership.stamp(Path(resolved))
+    return IndexState(resolved) if stamp is None else _open_index(resolved, stamp)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

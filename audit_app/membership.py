@@ -9,6 +9,8 @@ here (caching lives in common.py), so this is testable on its own.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,23 @@ def stamp(release: Path) -> str | None:
             return None
         marks.append(f"{st.st_mtime_ns}:{st.st_size}")
     return "|".join(marks)
+
+
+WARM_UP_TEXT = "Apertura checks this sentence once when the index opens, to load its text kernels early."
+
+
+def warm_up(index: Any) -> threading.Thread:
+    """Checks one fixed text against a just-opened index, in a daemon thread: the first text check of a server
+    process imports and loads the compiled n-gram and MinHash kernels (numba: ~1.5 s of CPU on 2 cores), a cost
+    the first person to paste a text would otherwise wait for. Failures are left to the real checks to report."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            index.check_text(WARM_UP_TEXT)
+
+    thread = threading.Thread(target=run, name="apertura-index-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def open_membership(release: Path) -> Any:

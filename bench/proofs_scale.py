@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.proofs_scale scale [--docs 1000000] [--removed 400000] [--out DIR] [--keep]
     .venv/bin/python -m bench.proofs_scale pass [--pages 20000] [--workers 2] [--out DIR]
+    .venv/bin/python -m bench.proofs_scale verify --out DIR [--verify-runs 21]     (step 4 alone, on a kept DIR)
 
 `scale`: a synthetic release of `--docs` documents and `--removed` ledger rows, written with the release's own
 schemas into a temporary directory (never the repository). Documents have real-looking URLs (5,000 sites) and
@@ -13,9 +14,11 @@ Then, each in a fresh spawned process:
   2. `prove` with the sidecar: the first proof in a fresh process (imports, opening the sidecar, one proof) and
      the p50/p99 of 300 proofs of each kind after it (in, removed, not in, text in, text not in); and one proof
      without the sidecar (from the tables);
-  3. proof sizes of all of those;
+  3. proof sizes of all of those, and of a "removed" proof at about the costliest position;
   4. `verify-proof` from a cold start of the check (a fresh process; interpreter start not counted, every import
-     of the check counted): median of 9 processes per kind.
+     of the check counted, bytecode compiled as installed): median and p90 of `--verify-runs` processes per kind,
+     with the load; and the whole `apertura verify-proof` command (interpreter start included), through its entry
+     point and through the whole CLI.
 `pass`: a real `apertura run` (pipeline, dedup, release) on a `bench.corpus` WARC corpus of `--pages` pages, with
 the time inside `build_commitments` and `write_sidecar` measured in the same run: their share of the whole pass.
 
@@ -163,7 +166,21 @@ def prove(out: str, subjects: dict[str, list[str]], proofs_dir: str) -> dict[str
             "p50_ms": statistics.median(times), "p99_ms": times[int(0.99 * (len(times) - 1))],
             "bytes_median": statistics.median(sizes), "bytes_max": max(sizes), "answers": sorted(answers),
         }  # fmt: skip
+    result["worst_position_bytes"] = worst_position_bytes(prover, subjects["url_removed"][0])
     return result
+
+
+def worst_position_bytes(prover, url: str) -> int:
+    """The size of a 3-leaf URL proof (the leaf before a page, one removal record, the leaf after: a "removed"
+    proof) placed where a range proof costs most: across the tree's highest subtree boundary (the largest power
+    of two below its size), so that both edges need a hash at nearly every level: about the worst case (a
+    sampled proof's edges meet lower). The URL is a sampled removed page's, the leaves those at that position."""
+    from pipeline.proofs.prove import _shown, proof_json
+
+    tree = prover.commitments.trees["urls"]
+    top = 1 << (tree.size - 1).bit_length() - 1
+    statement = {"tree": "urls", "claim": "exclusion", **_shown(tree, top - 1, min(top + 2, tree.size))}
+    return len(proof_json(prover._proof({"kind": "url", "url": url}, [statement], "removed")).encode())
 
 
 def prove_without_sidecar(out: str, url: str) -> dict[str, Any]:
@@ -185,13 +202,73 @@ print((time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000, v.answ
 """
 
 
-def verify_cold(bundle: Path, proof: Path) -> tuple[float, float, str]:
+def verify_cold(bundle: Path, proof: Path, pycache: Path) -> tuple[float, float, str]:
     """One fresh interpreter checking one proof: (wall ms, CPU ms) from before the first import of the check to
-    the verdict, and the answer. CPU time is what contention on a shared machine does not inflate."""
+    the verdict, and the answer. CPU time is what contention on a shared machine does not inflate.
+
+    Modules are loaded from bytecode, as from an installed apertura (pip compiles it at install): the child may
+    write its .pyc files, into `pycache` (outside the repository), even where PYTHONDONTWRITEBYTECODE is set,
+    and the caller runs it once before timing. Without bytecode each start recompiles the verifier's modules
+    from source (~20 ms of CPU that no installation pays)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPATH=str(Path.cwd()), PYTHONPYCACHEPREFIX=str(pycache))
     done = subprocess.run([sys.executable, "-c", VERIFY_CHILD, str(bundle), str(proof)], capture_output=True,
-                          text=True, check=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})  # fmt: skip
+                          text=True, check=True, env=env)  # fmt: skip
     ms, cpu, answer = done.stdout.split()
     return float(ms), float(cpu), answer
+
+
+def _p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+
+
+def command_wall(argv: list[str], pycache: Path) -> float:
+    """Wall ms of a whole command, interpreter start included (what a person running it waits)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPATH=str(Path.cwd()), PYTHONPYCACHEPREFIX=str(pycache))
+    t = time.perf_counter()
+    subprocess.run([sys.executable, *argv], capture_output=True, check=True, env=env)
+    return (time.perf_counter() - t) * 1000
+
+
+def command_figures(base: Path, runs: int, cmd: str) -> None:
+    """`apertura verify-proof` as typed (the entry point, which runs the command alone) against the same command
+    through the whole CLI (every command's imports), interpreter start included, alternated run by run."""
+    proof, bundle = base / "proofs" / "url_removed-0.json", base / "bundle"
+    args = ["verify-proof", str(proof), "--bundle", str(bundle)]
+    variants = {"entry_point": ["-m", "apertura_cli", *args],
+                "whole_cli": ["-c", "from pipeline.cli import app; app()", *args]}  # fmt: skip
+    for argv in variants.values():
+        command_wall(argv, base / "pycache")  # bytecode written, as installed
+    load_before = os.getloadavg()[0]
+    walls: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(runs):
+        for name, argv in variants.items():
+            walls[name].append(command_wall(argv, base / "pycache"))
+    for name, ms in walls.items():
+        emit(figure(f"verify_proof_command_{name}", statistics.median(ms), "ms", None, cmd, p90_ms=round(_p90(ms), 1),
+                    runs=runs, note="whole command, interpreter start included",
+                    load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)]))  # fmt: skip
+
+
+def verify_figures(base: Path, runs: int, cmd: str) -> None:
+    """`verify-proof` from a cold start of the check, `runs` fresh processes per kind (after one that writes the
+    bytecode): median and p90 of wall and CPU time, with the 1-minute load average before and after."""
+    for kind in KINDS:
+        proof = base / "proofs" / f"{kind}-0.json"
+        verify_cold(base / "bundle", proof, base / "pycache")
+        load_before = os.getloadavg()[0]
+        results = [verify_cold(base / "bundle", base / "proofs" / f"{kind}-{i % 9}.json", base / "pycache")
+                   for i in range(runs)]  # fmt: skip
+        wall, cpu = [r[0] for r in results], [r[1] for r in results]
+        emit(figure(f"verify_proof_cold_{kind}", statistics.median(wall), "ms", None, cmd,
+                    p90_ms=round(_p90(wall), 1), max_ms=round(max(wall), 1), runs=runs,
+                    cpu_ms_median=round(statistics.median(cpu), 1), cpu_ms_p90=round(_p90(cpu), 1),
+                    under_100_ms=sum(w < 100 for w in wall), answers=sorted({r[2] for r in results}),
+                    proof_bytes=len((base / "proofs" / f"{kind}-0.json").read_bytes()),
+                    target="< 100 ms, interpreter start excluded",
+                    load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)]))  # fmt: skip
 
 
 def make_bundle(release: Path, bundle: Path) -> None:
@@ -232,6 +309,8 @@ def scale(args: argparse.Namespace) -> None:
         emit(figure("prove_cold_first_proof", proved["cold_first_proof_ms"], "ms", rss, cmd,
                     cpu_ms=round(proved["cold_first_proof_cpu_ms"], 1),
                     note="fresh process: imports, opening the sidecar, one URL proof (interpreter start excluded)"))
+        emit(figure("proof_bytes_url_worst_position", proved["worst_position_bytes"], "bytes", None, cmd,
+                    target="< 2 KB", note="3 leaves across the tree's highest subtree boundary (about the worst case)"))
         for kind, k in proved["kinds"].items():
             emit(figure(f"prove_{kind}_p50", k["p50_ms"], "ms", rss, cmd, p99_ms=round(k["p99_ms"], 2),
                         target="< 50 ms", answers=k["answers"]))  # fmt: skip
@@ -241,13 +320,8 @@ def scale(args: argparse.Namespace) -> None:
         slow = in_process("bench.proofs_scale:prove_without_sidecar", str(release), subjects["url_in"][0])
         emit(figure("prove_without_sidecar", slow["seconds"], "s", slow["peak_rss_mb"], cmd, answer=slow["answer"],
                     source=slow["source"]))  # fmt: skip
-        for kind in KINDS:
-            runs = [verify_cold(bundle, proofs / f"{kind}-{i}.json") for i in range(9)]
-            ms = sorted(r[0] for r in runs)
-            emit(figure(f"verify_proof_cold_{kind}", statistics.median(ms), "ms", None, cmd,
-                        max_ms=round(ms[-1], 1), cpu_ms_median=round(statistics.median(r[1] for r in runs), 1),
-                        answers=sorted({r[2] for r in runs}), target="< 100 ms, interpreter start excluded",
-                        load_average=round(os.getloadavg()[0], 2)))  # fmt: skip
+        verify_figures(base, args.verify_runs, cmd)
+        command_figures(base, args.verify_runs, cmd)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -315,6 +389,10 @@ def main() -> None:
     one = sub.add_parser("scale")
     one.add_argument("--docs", type=int, default=1_000_000)
     one.add_argument("--removed", type=int, default=400_000)
+    one.add_argument("--verify-runs", type=int, default=21, help="fresh processes per kind for verify-proof")
+    three = sub.add_parser("verify", help="only the verify-proof figures, on a kept `scale --out DIR --keep`")
+    three.add_argument("--out", required=True)
+    three.add_argument("--verify-runs", type=int, default=21)
     two = sub.add_parser("pass")
     two.add_argument("--pages", type=int, default=20_000)
     two.add_argument("--workers", type=int, default=2)
@@ -324,6 +402,10 @@ def main() -> None:
         p.add_argument("--keep", action="store_true", help="keep the working directory")
     args = parser.parse_args()
     print(json.dumps({"machine": machine()}), file=sys.stderr)
+    if args.what == "verify":
+        verify_figures(Path(args.out), args.verify_runs, command_line("bench.proofs_scale", None))
+        command_figures(Path(args.out), args.verify_runs, command_line("bench.proofs_scale", None))
+        return
     scale(args) if args.what == "scale" else release_pass(args)
 
 

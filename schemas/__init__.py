@@ -77,6 +77,6 @@ def manifest_schema(version: int = FORMAT_VERSION) -> dict[str, Any]:
 
 
 @cache
-def proof_schema(version: int = 1) -> dict[str, Any]:
-    """The JSON Schema of a proof from `apertura prove` (pipeline/proofs/)."""
+def proof_schema(version: int = 2) -> dict[str, Any]:
+    """The JSON Schema of a proof from `apertura prove` (pipeline/proofs/; it writes 2, verify-proof reads 1 and 2)."""
     return _read(f"proof.v{version}.json")

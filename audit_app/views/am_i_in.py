@@ -51,5 +51,7 @@ with url_tab:
 with text_tab:
     text = st.text_area("Text", key="q_text", height=160, placeholder="Paste a paragraph or a whole page")
     if text.strip():
-        common.index_notice(common.membership_index(), "only exact and verbatim copies can be found")
-        check("text", text, "text")
+        with common.text_scan(
+            common.membership_index(), "only exact and verbatim copies can be found", ("documents", "ledger")
+        ):
+            check("text", text, "text")

@@ -12,7 +12,7 @@ import streamlit as st
 from audit_app import common
 
 
-@st.cache_data(show_spinner="Computing the reports from the release…", ttl=600)
+@st.cache_data(show_spinner=False, ttl=600)
 def _reports(path: str, manifest_sha: str, provider: str, model: str) -> dict[str, str]:
     """Every report as text. Inputs named by the manifest are never opened (`inspect_inputs=False`): the
     app reads the release only."""
@@ -43,8 +43,15 @@ with st.form("report-options"):
     model = st.text_input("Versioned model name (section 1.2)", max_chars=200)
     st.form_submit_button("Update")
 manifest_sha = hashlib.sha256((release.path / "manifest.json").read_bytes()).hexdigest()  # the cache key
+# The summary's shares are by text bytes: computing it reads every text (seconds at a million documents), said first
+what, about = common.scan_phrase([release.manifest], ("documents",))
+st.caption(
+    f"Computed from the release's tables: the summary's shares are by text size, so this reads the text of all "
+    f"{what}, which can take {about}; the reports are then kept for 10 minutes."
+)
 try:
-    reports = _reports(str(release.path), manifest_sha, provider.strip(), model.strip())
+    with st.spinner(f"Computing the reports: reading the text of {what} ({about})…"):
+        reports = _reports(str(release.path), manifest_sha, provider.strip(), model.strip())
 except Exception as err:  # shown as text: a report must never take the page down
     st.error("The reports could not be computed: " + common.plain(err))
     st.stop()

@@ -13,6 +13,8 @@ relative to the data directory, messages have it replaced)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import polars as pl
 import streamlit as st
 
@@ -74,6 +76,31 @@ def _answers(kind: str, value: str, prefix: bool) -> tuple[dict[str, engine.Answ
         except queries.ReleaseAccessError as err:
             failed[path] = str(err)
     return answers, failed
+
+
+def _text_scans(kind: str):
+    """For a text, before it is looked for: the releases without a usable membership index are scanned (every
+    text of their documents and ledger), so say how much that reads and about how long, then show a spinner."""
+    if kind != "text":
+        return contextlib.nullcontext()
+    slow = []
+    for path in readable["path"].to_list():
+        try:
+            resolved = str(queries.resolve_release(path, root))
+            if not common.index_state(resolved).usable:
+                slow.append((path, common._open(resolved, str(root)).manifest))
+        except queries.ReleaseAccessError:
+            continue  # said below, with the answers
+    if not slow:
+        return contextlib.nullcontext()
+    what, about = common.scan_phrase([m for _, m in slow], ("documents", "ledger"))
+    names = ", ".join(common.code_span(p) for p, _ in slow[:5]) + (" …" if len(slow) > 5 else "")
+    st.caption(
+        f"Without a membership index ({names}) only exact and verbatim copies can be found, by reading the text of "
+        f"all {what}: that can take {about}. {common.code_span('apertura index <release>')} builds the index, which "
+        "answers in milliseconds."
+    )
+    return st.spinner(f"Reading the text of {what} ({about})…")
 
 
 def _removed_state(a: engine.Answer) -> str:
@@ -319,7 +346,8 @@ valid = False
 if value.strip():
     try:
         engine.validate(kind, value, prefix=prefix)  # invalid input: its message, and no verdict anywhere below
-        answers, failed = _answers(kind, value, prefix)
+        with _text_scans(kind):
+            answers, failed = _answers(kind, value, prefix)
     except ValueError as err:
         common.input_error(err)
     else:

@@ -3,10 +3,13 @@ ids open the document view; the shown page downloads as CSV or Parquet.
 
 With the release's membership index, the text box is a ranked full-text search (BM25, with snippets): the
 DuckDB substring filter reads every text (2.6 s on a million documents), the index answers in milliseconds.
-Without an index (or with one that no longer matches the release) the substring scan remains, and says so."""
+Without an index (or with one that no longer matches the release) the substring scan remains, and says so before
+it runs: how many documents it reads, about how long that takes (seconds on a million documents), and the command
+that builds the index; a spinner while it runs."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import streamlit as st
@@ -108,14 +111,13 @@ def highlighted(snippet: str, ranges: list[list[int]]) -> str:
 if text.strip() and index.usable:
     ranked_search()
     st.stop()
-if text.strip():
-    common.index_notice(index, "substring scan (slower)")
 
 # One query gives the page's rows and the total (a text filter then scans the text once, not twice); the page
 # number is read before its widget is drawn, since the widget's maximum depends on that total.
 requested = max(1, int(st.session_state.get("page") or 1))
 try:
-    result = common.query("search", **filters, limit=page_size, offset=(requested - 1) * page_size)
+    with common.text_scan(index, "substring scan (slower)") if text.strip() else contextlib.nullcontext():
+        result = common.query("search", **filters, limit=page_size, offset=(requested - 1) * page_size)
 except ValueError as err:
     common.input_error(err)
     st.stop()

@@ -14,7 +14,10 @@ What the claims mean (`leaves.py`: trees are sorted and hold unique leaves):
   In `urls` the leaves shown after the gap that share the key are the page's removal records, and a shown leaf
   with a greater key (or the tree's last leaf) makes that list complete.
 
-Imports only the standard library, `cryptography` and (for a URL) `ada-url`: it runs in well under 100 ms.
+Imports only the standard library, `cryptography`'s Ed25519 module and (for a URL) `ada-url`: ~25 ms of CPU from
+a cold start of the check with bytecode compiled, as installed (`bench.proofs_scale verify`). Keep it so: no
+numpy, polars, duckdb or pyarrow, no `dataclasses`, no `cryptography...serialization` (`tests/proofs/
+test_verifier_imports.py`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.proofs import signing
 from pipeline.proofs.leaves import (
@@ -36,10 +38,11 @@ from pipeline.proofs.leaves import (
     parse_label,
     url_leaf_key,
 )
-from pipeline.proofs.merkle import EMPTY_ROOT, leaf_hash, node_hash, root_from_path
+from pipeline.proofs.merkle import EMPTY_ROOT, leaf_hash, node_hash, range_root, root_from_path
 
 PROOF_FORMAT = "apertura-proof"
-PROOF_VERSION = 1
+PROOF_VERSION = 2  # the version `prove` writes (schemas/proof.v2.json: a range proof per statement)
+PROOF_VERSIONS = (1, 2)  # the versions this verifier reads (v1: a path per leaf, the tree's size and root)
 ANSWERS = ("in", "not_in", "removed")
 MAX_LEAVES = 64  # leaves one statement may show (a page has at most a few dozen distinct removal reasons)
 MAX_PATH = 64  # hashes in one audit path (a tree of 2^64 leaves)
@@ -53,9 +56,9 @@ class ProofError(ValueError):
     """The proof, the bundle or the key does not check; the message says what failed (one line)."""
 
 
-@dataclass
-class Bundle:
-    """A public bundle's signed manifest, checked."""
+class Bundle(NamedTuple):
+    """A public bundle's signed manifest, checked. (Named tuples, not dataclasses, here: `dataclasses` costs
+    ~8 ms of the verifier's ~25 ms start.)"""
 
     directory: Path
     manifest: dict[str, Any]
@@ -64,17 +67,17 @@ class Bundle:
     key_given: bool  # checked with a key the user gave (--pubkey), not only the bundle's own
 
 
-@dataclass
 class Verdict:
-    answer: str
-    release_id: str
-    subject: dict[str, Any]
-    removals: list[tuple[str, str]] = field(default_factory=list)  # (stage, reason) of a removed page
-    removals_complete: bool = False
-    included_key: str | None = None
-    url_key: str | None = None  # computed from the subject's URL
-    sentence: str = ""
-    key_id: str | None = None
+    """What a proof proves, filled in as it is checked."""
+
+    def __init__(self, answer: str, release_id: str, subject: dict[str, Any]) -> None:
+        self.answer, self.release_id, self.subject = answer, release_id, subject
+        self.removals: list[tuple[str, str]] = []  # (stage, reason) of a removed page
+        self.removals_complete = False
+        self.included_key: str | None = None
+        self.url_key: str | None = None  # computed from the subject's URL
+        self.sentence = ""
+        self.key_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,8 +165,7 @@ def _b64(value: Any, where: str) -> bytes:
     return raw
 
 
-@dataclass
-class _Leaf:
+class _Leaf(NamedTuple):
     index: int
     data: bytes
     path: list[bytes]
@@ -210,6 +212,28 @@ def _leaves(items: Any, where: str) -> list[_Leaf]:
     return out
 
 
+def _range(s: dict[str, Any], where: str) -> list[_Leaf]:
+    """Format 2: consecutive leaves from index `first` (their paths are not given one by one: `hashes` holds,
+    once, every node beside the range, checked by `merkle.range_root` against the signed root)."""
+    first = _int(s["first"], f"{where}.first")
+    items = s["leaves"]
+    if not isinstance(items, list) or len(items) > MAX_LEAVES:
+        raise _fail(f"{where}.leaves is not a list of at most {MAX_LEAVES} leaves")
+    out = []
+    for i, item in enumerate(items):
+        data = _b64(item, f"{where}.leaves[{i}]")
+        if not KEY_BYTES <= len(data) <= MAX_DATA:
+            raise _fail(f"{where}.leaves[{i}] is {len(data)} bytes; a leaf holds {KEY_BYTES} to {MAX_DATA}")
+        out.append(_Leaf(first + i, data, []))
+    hashes = _b64(s["hashes"], f"{where}.hashes")
+    if len(hashes) % 32 or len(hashes) > 64 * MAX_PATH:
+        raise _fail(f"{where}.hashes is not a whole number of at most {2 * MAX_PATH} 32-byte hashes")
+    if not out and (first or hashes):
+        raise _fail(f"{where} shows no leaf, so it has no first index and no hashes")
+    s["hashes"] = [hashes[j : j + 32] for j in range(0, len(hashes), 32)]
+    return out
+
+
 def parse_proof(raw: bytes) -> dict[str, Any]:
     """The proof as JSON, its shape checked (every field, type and length). ProofError for anything else."""
     try:
@@ -220,8 +244,10 @@ def parse_proof(raw: bytes) -> dict[str, Any]:
                                 "statements"})  # fmt: skip
     if proof["format"] != PROOF_FORMAT:
         raise _fail(f"not an Apertura proof (format {str(proof['format'])[:40]!r})")
-    if proof["format_version"] != PROOF_VERSION:
-        raise _fail(f"proof format version {proof['format_version']!r}; this apertura reads version {PROOF_VERSION}")
+    version = proof["format_version"]
+    if version not in PROOF_VERSIONS or isinstance(version, bool):
+        readable = " and ".join(map(str, PROOF_VERSIONS))
+        raise _fail(f"proof format version {str(version)[:40]!r}; this apertura reads versions {readable}")
     _hex64(proof["manifest_sha256"], "manifest_sha256")
     if not isinstance(proof["release_id"], str):
         raise _fail("release_id is not a string")
@@ -249,14 +275,17 @@ def parse_proof(raw: bytes) -> dict[str, Any]:
         if not isinstance(s, dict) or s.get("tree") not in TREES:
             raise _fail(f"{at} is not about one of the trees {', '.join(TREES)}")
         keyed = s["tree"] == "texts"  # a text statement names its hash; a URL statement's key is the URL's
-        _exact(s, at, {"tree", "tree_size", "root", "claim", "leaves"} | ({"key"} if keyed else set()))
-        _int(s["tree_size"], f"{at}.tree_size")
-        _hex64(s["root"], f"{at}.root")
+        fields = {"tree", "tree_size", "root", "claim", "leaves"} if version == 1 else {"tree", "claim", "first",
+                                                                                      "leaves", "hashes"}  # fmt: skip
+        _exact(s, at, fields | ({"key"} if keyed else set()))
+        if version == 1:
+            _int(s["tree_size"], f"{at}.tree_size")
+            _hex64(s["root"], f"{at}.root")
         if keyed:
             _hex64(s["key"], f"{at}.key")
         if s["claim"] not in ("inclusion", "exclusion"):
             raise _fail(f"{at}.claim is neither 'inclusion' nor 'exclusion'")
-        s["leaves"] = _leaves(s["leaves"], f"{at}.leaves")
+        s["leaves"] = _leaves(s["leaves"], f"{at}.leaves") if version == 1 else _range(s, at)
     return proof
 
 
@@ -266,15 +295,19 @@ def parse_proof(raw: bytes) -> dict[str, Any]:
 def _check_statement(s: dict[str, Any], at: str, tree: dict[str, Any], key: bytes) -> None:
     """The statement's leaves lead to the manifest's root and say what its claim says (else ProofError)."""
     size, root = tree["leaves"], tree["root"]
-    if (s["tree_size"], s["root"]) != (size, root):
+    if "root" in s and (s["tree_size"], s["root"]) != (size, root):  # format 1 repeats them
         raise _fail(
             f"{at} is about a {s['tree']} tree of {s['tree_size']:,} leaves with root {s['root'][:16]}…; the signed "
             f"manifest's has {size:,} leaves, root {root[:16]}… (a proof of another release, or altered)"
         )
+    s["tree_size"] = size  # format 2 takes it from the signed manifest
     leaves = s["leaves"]
     root_bytes = bytes.fromhex(root)
+    if "hashes" in s and leaves and _range_root(leaves, size, s["hashes"]) != root_bytes:
+        raise _fail(f"{at}: leaves {leaves[0].index}-{leaves[-1].index} do not lead to the signed root: altered "
+                    "proof, or one of another release")  # fmt: skip
     for j, leaf in enumerate(leaves):
-        if root_from_path(leaf.index, size, leaf_hash(leaf.data), leaf.path) != root_bytes:
+        if "hashes" not in s and root_from_path(leaf.index, size, leaf_hash(leaf.data), leaf.path) != root_bytes:
             raise _fail(f"{at}: leaf {j + 1} (index {leaf.index}) does not lead to the signed root: altered proof")
         if j and leaf.data <= leaves[j - 1].data:
             raise _fail(f"{at}: the leaves shown are not in the sorted tree's order")
@@ -297,6 +330,23 @@ def _check_statement(s: dict[str, Any], at: str, tree: dict[str, Any], key: byte
         raise _fail(f"{at}: every leaf shown sorts before the key, but the last one is not the tree's last leaf")
     if after == 0 and leaves[0].index != 0:
         raise _fail(f"{at}: every leaf shown sorts after the key, but the first one is not the tree's first leaf")
+
+
+def _range_root(leaves: list[_Leaf], size: int, hashes: list[bytes]) -> bytes | None:
+    """The root the range's leaves and the proof's hashes lead to, when the hashes are exactly the ones the
+    range needs (none missing, none left over); else None."""
+    if leaves[-1].index >= size:
+        return None
+    given = iter(hashes)
+    used = 0
+
+    def sibling(_height: int, _index: int) -> bytes:
+        nonlocal used
+        used += 1
+        return next(given, b"")
+
+    root = range_root(leaves[0].index, size, [leaf_hash(leaf.data) for leaf in leaves], sibling)
+    return root if used == len(hashes) else None
 
 
 def check_proof(proof: dict[str, Any], manifest: dict[str, Any], manifest_sha256: str) -> Verdict:

@@ -13,7 +13,7 @@ Only `hashlib`: the verifier of a proof imports this module, and it must start f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from hashlib import sha256
 
 LEAF_PREFIX = b"\x00"
@@ -88,3 +88,23 @@ def root_from_path(index: int, size: int, leaf: bytes, path: Sequence[bytes]) ->
 def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes], root: bytes) -> bool:
     """Does `path` prove the leaf hash `leaf` at `index` in the tree of `size` leaves with this root?"""
     return root_from_path(index, size, leaf, path) == root
+
+
+def range_root(first: int, size: int, leaves: Sequence[bytes], sibling: Callable[[int, int], bytes]) -> bytes:
+    """MTH of a tree of `size` leaves from the hashes of its consecutive leaves `first`, `first + 1`, … and the
+    hashes of the nodes beside them: `sibling(height, index)` gives the node at that height (0: a leaf) and
+    position, asked bottom-up and, within a height, left before right (proof format 2's order). Only the nodes
+    outside the range on its two edges are asked for: a range of k leaves costs at most two paths, and the
+    nodes computable from the range itself are never in a proof. Needs 1 <= len(leaves), first + len(leaves)
+    <= size."""
+    level, lo, n, height = list(leaves), first, size, 0
+    while n > 1:
+        if lo & 1:
+            level.insert(0, sibling(height, lo - 1))
+            lo -= 1
+        hi = lo + len(level) - 1
+        if not hi & 1 and hi + 1 < n:
+            level.append(sibling(height, hi + 1))
+        level = level_up(level)  # an unpaired last node (hi == n - 1, even) moves up unchanged
+        lo, n, height = lo >> 1, (n + 1) >> 1, height + 1
+    return level[0]

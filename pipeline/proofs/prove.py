@@ -1,10 +1,11 @@
 """`apertura prove`: a proof, from the release, that a URL or a text is in it, is not, or was removed and why.
 
-A proof (format `schemas/proof.v1.json`) names the release's manifest by its sha256 and holds one statement
-per key it is about: the tree, its size and root, the key (for a text; a URL's key is the URL's), the claim
-(inclusion or exclusion) and the leaves that show it, each with its RFC 9162 audit path. Adjacent leaves share
-the upper part of their paths, so a leaf after the first gives only the hashes below the level where it meets
-the one before: an exclusion proof costs little more than one path.
+A proof (format 2, `schemas/proof.v2.json`) names the release's manifest by its sha256 and holds one statement
+per key it is about: the tree, the key (for a text; a URL's key is the URL's), the claim (inclusion or
+exclusion), the consecutive leaves that show it (from index `first`) and, once, the hashes of the nodes beside
+them that lead to the root (a range proof: what two leaves' RFC 9162 paths share, or what a shown leaf gives, is
+not repeated). The tree's size and root come from the signed manifest. `verify-proof` also reads format 1
+(`schemas/proof.v1.json`: size, root and a path per leaf), which this version no longer writes.
 
 * a URL: its key is SHA-256 of its `url_key`. Present as a kept page: inclusion of that 32-byte leaf.
   Otherwise exclusion, showing the leaf before the gap, every removal record of the page (they follow the
@@ -27,6 +28,7 @@ from typing import Any
 from pipeline.proofs.check import PROOF_FORMAT, PROOF_VERSION, ProofError, check_proof, parse_proof
 from pipeline.proofs.commitments import Commitments, build_commitments, release_commitments
 from pipeline.proofs.leaves import KEPT, CommitmentError, manifest_commitments, url_leaf_key
+from pipeline.proofs.merkle import range_root
 from pipeline.proofs.tree import SortedTree
 
 MANIFEST = "manifest.json"
@@ -36,33 +38,33 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _shown(tree: SortedTree, indices: list[int]) -> list[dict[str, Any]]:
-    """Consecutive leaves with their audit paths; a leaf after the first gives only the hashes below the level
-    where it meets the previous leaf (the verifier completes its path from the previous one: `check._leaves`)."""
-    out: list[dict[str, Any]] = []
-    previous: list[bytes] = []
-    for n, i in enumerate(indices):
-        path = tree.path(i)
-        own = path
-        if n:
-            d = ((i - 1) ^ i).bit_length()
-            own = path[: len(path) - (len(previous) - d) - 1]
-        out.append({"index": i, "data": _b64(tree.data(i)), "path": _b64(b"".join(own))})
-        previous = path
-    return out
+def _shown(tree: SortedTree, lo: int, hi: int) -> dict[str, Any]:
+    """Consecutive leaves [lo, hi) and the hashes of the nodes beside them that lead to the root (format 2:
+    `merkle.range_root`'s order), so a hash shared by two leaves' paths, or computable from a shown leaf, is
+    given once or not at all."""
+    if lo == hi:
+        return {"first": 0, "leaves": [], "hashes": ""}
+    needed: list[bytes] = []
+
+    def sibling(height: int, index: int) -> bytes:
+        needed.append(tree.node(height, index))
+        return needed[-1]
+
+    range_root(lo, tree.size, tree.leaf_hashes(lo, hi), sibling)
+    return {"first": lo, "leaves": [_b64(tree.data(i)) for i in range(lo, hi)], "hashes": _b64(b"".join(needed))}
 
 
 def statement(name: str, tree: SortedTree, key: bytes) -> dict[str, Any]:
     """Inclusion of the leaf equal to `key`, or exclusion: the leaves around the gap where it would be, with
-    every leaf sharing its key (a page's removal records) and the first leaf after them."""
+    every leaf sharing its key (a page's removal records) and the first leaf after them. The tree's size and
+    root are not repeated: the verifier takes them from the signed manifest."""
     lo, hi = tree.find(key)
-    head: dict[str, Any] = {"tree": name, "tree_size": tree.size, "root": tree.root.hex()}
+    head: dict[str, Any] = {"tree": name}
     if name == "texts":  # a URL statement's key is the URL's; a text statement names which hash it is about
         head["key"] = key.hex()
     if lo < hi and tree.data(lo) == key + KEPT:
-        return {**head, "claim": "inclusion", "leaves": _shown(tree, [lo])}
-    indices = list(range(max(lo - 1, 0), min(hi + 1, tree.size)))
-    return {**head, "claim": "exclusion", "leaves": _shown(tree, indices)}
+        return {**head, "claim": "inclusion", **_shown(tree, lo, lo + 1)}
+    return {**head, "claim": "exclusion", **_shown(tree, max(lo - 1, 0), min(hi + 1, tree.size))}
 
 
 class Prover:
@@ -130,7 +132,7 @@ class Prover:
 
         def make() -> dict[str, Any]:
             s = statement("urls", self.commitments.trees["urls"], url_leaf_key(key))
-            shown = [base64.b64decode(leaf["data"]) for leaf in s["leaves"]]
+            shown = [base64.b64decode(leaf) for leaf in s["leaves"]]
             removed = any(d[:32] == url_leaf_key(key) for d in shown)
             answer = "in" if s["claim"] == "inclusion" else "removed" if removed else "not_in"
             return self._proof({"kind": "url", "url": canonical}, [s], answer)

@@ -41,10 +41,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def key_id(public_key: Any) -> str:
     """sha256 (hex) of the raw 32-byte Ed25519 public key."""
-    from cryptography.hazmat.primitives import serialization
-
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return sha256(raw).hexdigest()
+    return sha256(public_key.public_bytes_raw()).hexdigest()
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
@@ -98,9 +95,34 @@ def load_private_key(path: Path) -> Any:
     return key
 
 
+# An Ed25519 SubjectPublicKeyInfo (RFC 8410 §4) is these 12 DER bytes, then the 32-byte key: the verifier reads
+# it without `cryptography.hazmat.primitives.serialization`, whose import (SSH, ciphers) is ~25 ms of CPU.
+_ED25519_SPKI = bytes.fromhex("302a300506032b6570032100")
+_PEM_PUBLIC = (b"-----BEGIN PUBLIC KEY-----", b"-----END PUBLIC KEY-----")
+
+
+def _ed25519_spki_raw(data: bytes) -> bytes | None:
+    """The 32 raw key bytes of a PEM holding exactly one Ed25519 public key; None for anything else (then the
+    general parser decides, and words its refusal)."""
+    lines = data.strip().splitlines()
+    if len(lines) < 3 or (lines[0].strip(), lines[-1].strip()) != _PEM_PUBLIC:
+        return None
+    try:
+        der = base64.b64decode(b"".join(line.strip() for line in lines[1:-1]), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return der[len(_ED25519_SPKI) :] if len(der) == 44 and der.startswith(_ED25519_SPKI) else None
+
+
 def public_key_from_pem(data: bytes, where: str) -> Any:
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if (raw := _ed25519_spki_raw(data)) is not None:
+        try:
+            return Ed25519PublicKey.from_public_bytes(raw)
+        except ValueError:
+            pass  # the general parser below words the refusal
+    from cryptography.hazmat.primitives import serialization
 
     try:
         key = serialization.load_pem_public_key(data)

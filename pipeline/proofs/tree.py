@@ -18,6 +18,7 @@ from pipeline.proofs.leaves import KEY_BYTES
 from pipeline.proofs.merkle import audit_path, level_up, root_of
 
 CHUNK = 256  # leaves per stored subtree root (a power of two)
+LOG_CHUNK = CHUNK.bit_length() - 1  # the height of the chunk roots in the tree
 
 
 def keys_array(digests: list[bytes]) -> np.ndarray:
@@ -122,6 +123,14 @@ class SortedTree:
                 upper.append(level[sibling])
             chunk >>= 1
         return inner + upper
+
+    def node(self, height: int, index: int) -> bytes:
+        """The hash of the node at `height` (0: a leaf) and `index` of the bottom-up tree: from the leaf hashes
+        below a chunk root, from the stored levels above (a node's hash is the root of the leaves it covers)."""
+        if height >= LOG_CHUNK:
+            return self._upper[height - LOG_CHUNK][index]
+        lo = index << height
+        return root_of(self.leaf_hashes(lo, min(lo + (1 << height), self.size)))
 
     def find(self, key: bytes) -> tuple[int, int]:
         """[lo, hi): the leaves whose key is `key` (lo == hi: none; lo is where it would go)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -178,13 +179,18 @@ def test_pages_fall_back_without_an_index(cli_release, cli_docs, monkeypatch):
     at.text_input(key="f_text").input(first_words(doc["text"], 4)).run()
     assert not at.exception
     said = texts(at)
-    assert "No index: substring scan (slower); build one with" in said and "apertura index" in said
+    # before the scan: what it reads (counted here from the tables), how long it may take, how to avoid it
+    assert f"No index: substring scan (slower): it reads the text of all {cli_docs.height:,} documents (" in said
+    assert "of Parquet), which can take under a second; the index answers in milliseconds; build one with" in said
+    assert "apertura index" in said
     assert doc["id"] in " ".join(at.dataframe[0].value["id"])
 
     at = page("am_i_in")
     at.text_area(key="q_text").input(doc["text"]).run()
     assert not at.exception
-    assert "No index" in texts(at)
+    removed = duckdb.sql("select count(*) from read_parquet($f)", params={"f": str(copy / "ledger" / "*.parquet")})
+    assert (f"it reads the text of all {cli_docs.height:,} documents and {removed.fetchall()[0][0]:,} removed records"
+            in texts(at))  # fmt: skip
     assert "In the training data: this text is in 1 document" in at.success[0].value.replace("\\", "")
 
 
@@ -228,3 +234,55 @@ def test_marked_snippet_and_stamp(cli_release):
     _, release = cli_release
     assert membership.stamp(release) is not None
     assert membership.stamp(release / "nowhere") is None
+
+
+def test_the_scan_estimate_grows_with_the_documents_parquet():
+    """The time said before a scan: from the manifest's documents (and, for "Am I in?", ledger) Parquet bytes."""
+    from audit_app import common
+
+    manifest = {"files": [{"table": "documents", "rows": 600_000, "bytes": 1_000_000_000},
+                          {"table": "documents", "rows": 400_000, "bytes": 500_000_000},
+                          {"table": "ledger", "rows": 300_000, "bytes": 700_000_000},
+                          {"table": "signatures", "rows": 1_000_000, "bytes": 9_000_000_000}]}  # fmt: skip
+    assert common.scan_size(manifest) == ({"documents": 1_000_000}, 1_500_000_000)
+    assert common.scan_size(manifest, ("documents", "ledger")) == ({"documents": 1_000_000, "ledger": 300_000},
+                                                                   2_200_000_000)  # fmt: skip
+    assert common._about(common.scan_seconds(1_500_000_000)) == f"about {1.5 * common.SCAN_SECONDS_PER_GB:,.0f} s"
+    assert common._about(common.scan_seconds(20_000_000)) == "under a second"
+
+
+WARM_CHILD = """
+import sys, threading
+from pathlib import Path
+from audit_app import common, membership
+release = Path(sys.argv[1])
+if sys.argv[2] == 'app':  # as a page opens it: the cached IndexState, and the warm-up started beside it
+    index = common._open_index(str(release), membership.stamp(release)).index
+    for thread in threading.enumerate():
+        if thread.name == 'apertura-index-warm-up':
+            thread.join(120)
+else:
+    index = membership.open_membership(release)
+loaded = 'pipeline.fingerprints.kernels' in sys.modules
+print(loaded, index.check_text(sys.argv[3]).verdict)
+"""
+
+
+def test_opening_the_index_loads_the_text_kernels_in_the_background(cli_release, cli_docs):
+    """The first text check of a server process imported and loaded the numba kernels (1.1-1.3 s on 1M documents,
+    bench/RESULTS.md); the app now starts that when it opens the index. Checked in fresh processes: opening the
+    index alone does not load them, the app's opening does (before any check), and a check after it still
+    answers (a kept document's text: in)."""
+    import subprocess
+    import sys
+
+    _, release = cli_release
+    text = cli_docs.sort("id")["text"][0]
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    runs = {}
+    for mode in ("bare", "app"):
+        done = subprocess.run([sys.executable, "-c", WARM_CHILD, str(release), mode, text], env=env,
+                              capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
+        runs[mode] = done.stdout.split()
+    assert runs["bare"] == ["False", "in"]
+    assert runs["app"] == ["True", "in"]

@@ -254,3 +254,27 @@ def test_a_release_named_in_the_url_by_path_or_id_and_an_unknown_one(env):
         (error,) = [e.value for e in at.error]
         assert "There is no release" in error or "outside this app's data directory" in error, error
         assert str(env["root"]) not in texts(at)
+
+
+def test_a_text_check_says_which_releases_it_scans_and_how_much(env, tmp_path, monkeypatch):
+    """A release without a membership index is searched by reading every text (seconds at a million documents):
+    the Rights holders page says so before the answers, with what it reads, counted here from the Parquet. (A data
+    root of r1 as built, with its index, and a copy of r2 without one.)"""
+    import shutil
+
+    shutil.copytree(env["r1"], tmp_path / "releases" / "r1")
+    shutil.copytree(env["r2"], tmp_path / "releases" / "r2", ignore=shutil.ignore_patterns("index"))
+    monkeypatch.setenv(queries.DATA_ROOT_ENV, str(tmp_path))
+    r2 = tmp_path / "releases" / "r2"
+    documents = pl.scan_parquet(r2 / "documents" / "*.parquet").select(pl.len()).collect().item()
+    removed = pl.scan_parquet(r2 / "ledger" / "*.parquet").select(pl.len()).collect().item()
+    text = pl.read_parquet(env["r1"] / "documents" / "*.parquet")["text"][0]
+    at = _rights("text", text)
+    assert not at.exception
+    said = texts(at)
+    assert "Without a membership index (`releases/r2`) only exact and verbatim copies can be found" in said
+    assert f"reading the text of all {documents:,} documents and {removed:,} removed records (" in said
+    assert "apertura index <release>" in said
+    assert _rights_verdicts(at) == {"r1": "in", "r2": "in"}  # and both still answer
+    at = _rights("url", "https://example.org/")  # a URL never reads the texts: nothing said
+    assert "Without a membership index" not in texts(at)

@@ -24,6 +24,8 @@ def test_reports_page_offers_the_summary_computed_from_the_release(app_env):
     shown = texts(at)
     assert "Public Summary of Training Content" in shown
     assert f"{documents:,} documents" in shown  # the document count the summary states is the table's
+    # before computing, the page says what that reads (every text) and so about how long it may take
+    assert f"this reads the text of all {documents:,} documents (" in shown and "of Parquet), which can take" in shown
     assert_no_raw_html(at)
     assert _hashes(app_env) == before  # nothing under the release was written
 

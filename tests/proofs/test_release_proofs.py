@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 import schemas
 from pipeline.cli import app
 from pipeline.proofs.check import verify_proof
+from pipeline.proofs.leaves import url_leaf_key
 from pipeline.proofs.prove import Prover, proof_json
 from pipeline.synthetic import make_page
 from pipeline.url_identity import url_key
@@ -202,23 +203,25 @@ def test_forged_and_foreign_proofs_are_refused_in_one_line(world):
         forged.write_text(json.dumps(proof))
         return one_line_error("verify-proof", "--bundle", world["b1"], forged)
 
-    for n, leaf in enumerate(good["statements"][0]["leaves"]):
-        for field in ("data", "path"):
-            raw = bytearray(base64.b64decode(leaf[field]))
-            if not raw:  # a next leaf whose whole path comes from the previous one's
-                continue
-            raw[len(raw) // 2] ^= 0x40
-            bad = json.loads(json.dumps(good))
-            bad["statements"][0]["leaves"][n][field] = base64.b64encode(bytes(raw)).decode()
-            assert "does not lead to the signed root: altered proof" in refused(bad)
+    s = good["statements"][0]
+    for field, n in [*(("leaves", n) for n in range(len(s["leaves"]))), ("hashes", None)]:
+        raw = bytearray(base64.b64decode(s[field] if n is None else s[field][n]))
+        raw[len(raw) // 2] ^= 0x40
+        bad = json.loads(json.dumps(good))
+        changed = base64.b64encode(bytes(raw)).decode()
+        bad["statements"][0].update({field: changed} if n is None else {})
+        if n is not None:
+            bad["statements"][0][field][n] = changed
+        assert "do not lead to the signed root: altered proof" in refused(bad)
     bad = json.loads(json.dumps(good))
-    bad["statements"][0]["leaves"][0]["index"] += 1
-    assert "not consecutive leaves" in refused(bad)
+    bad["statements"][0]["first"] += 1
+    assert "do not lead to the signed root" in refused(bad)
+    bad["statements"][0]["first"] -= 1
     bad["statements"][0]["leaves"] = bad["statements"][0]["leaves"][:1]
-    assert "does not lead to the signed root" in refused(bad)
+    assert "do not lead to the signed root" in refused(bad)
     bad = json.loads(json.dumps(good))
-    bad["statements"][0]["root"] = "f" * 64
-    assert "the signed manifest's has" in refused(bad)
+    bad["statements"][0]["root"] = "f" * 64  # format 2 takes the root from the signed manifest only
+    assert "statement 1 has an unexpected field 'root'" in refused(bad)
     bad = json.loads(json.dumps(good))
     bad["subject"]["url"] = "http://en.blog.test/other"  # the leaves are about another key: refused, whatever fails
     refused(bad)
@@ -244,6 +247,32 @@ def test_forged_and_foreign_proofs_are_refused_in_one_line(world):
     forged.write_bytes(b" " * (2 << 20))
     assert "not a proof" in one_line_error("verify-proof", "--bundle", world["b1"], forged)
     assert text  # the file was a real proof before it was cut
+
+
+def test_a_format_1_proof_still_verifies_and_says_the_same(world):
+    """Proofs written before format 2 (a path per leaf, the tree's size and root repeated) are still read: the same
+    sentence as the format-2 proof of the same page; one altered byte of a path is still refused."""
+    from tests.proofs.test_property import v1_statement
+
+    prover = Prover(world["r1"])
+    for url in ("http://en.blog.test/short", "http://en.news.test/article/1", "https://nowhere.test/a"):
+        new = prover.url(url)
+        old = {**new, "format_version": 1}
+        old["statements"] = [v1_statement("urls", prover.commitments.trees["urls"], url_leaf_key(url_key(url)))]
+        jsonschema.validate(old, schemas.proof_schema(1))
+        sentences = []
+        for proof in (new, old):
+            path = world["base"] / "either.json"
+            path.write_text(proof_json(proof))
+            sentences.append(cli("verify-proof", "--bundle", world["b1"], path))
+        assert sentences[0] == sentences[1] and len(proof_json(new)) < len(proof_json(old))
+        leaf = old["statements"][0]["leaves"][0]
+        raw = bytearray(base64.b64decode(leaf["path"]))
+        raw[5] ^= 1
+        leaf["path"] = base64.b64encode(bytes(raw)).decode()
+        path.write_text(proof_json(old))
+        assert "does not lead to the signed root: altered proof" in one_line_error("verify-proof", "--bundle",
+                                                                                   world["b1"], path)  # fmt: skip
 
 
 def test_edited_bundles_and_wrong_keys_are_refused_in_one_line(world, tmp_path):

@@ -65,6 +65,7 @@ import functools
 import html
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -636,6 +637,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(False)
 
 
+class _SiteServer(ThreadingHTTPServer):
+    """One sample site; a client that hangs up mid-request (a crawler's size limit, a timeout) is not the site's
+    error, so it is not printed as a traceback on stderr (where it mixed into the crawl CLI's own output)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class SampleWeb:
     """Running sample web: ``sites`` maps site name to base URL (no trailing slash)."""
@@ -678,8 +690,7 @@ def start_sample_web(base_port: int | None = None, host: str = "127.0.0.1") -> S
             site_responses(site.name)  # render before serving
             handler = type(f"_Handler_{site.name}", (_Handler,), {"site_name": site.name, "log": log, "log_lock": lock})
             port = 0 if base_port is None else base_port + i
-            server = ThreadingHTTPServer((host, port), handler)
-            server.daemon_threads = True
+            server = _SiteServer((host, port), handler)
             thread = threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sample-web-{site.name}", daemon=True
             )

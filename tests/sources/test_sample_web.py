@@ -6,6 +6,7 @@ import contextlib
 import fnmatch
 import json
 import socket
+import struct
 import time
 from collections import deque
 from html.parser import HTMLParser
@@ -336,3 +337,18 @@ def test_cli_serve(tmp_path):
     assert len(lines) == len(SITES) and all(u.startswith("http://127.0.0.1:") for u in lines)
     for site in SITES:
         assert site.name in result.output
+
+
+def test_a_client_hanging_up_mid_request_prints_no_traceback(capfd):
+    # A crawler that resets its connection (size limit, timeout) is not the site's error: the server used to print
+    # "Exception occurred during processing of request" with a traceback on stderr, inside the crawl CLI's output.
+    with serve_sample_web() as web:
+        host, port = urlsplit(web.url("news")).netloc.split(":")
+        for _ in range(5):
+            with socket.create_connection((host, int(port))) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # headers never finished: the server is reading them
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+        time.sleep(0.3)
+        assert httpx.get(web.url("news")).status_code == 200  # the site still serves
+    err = capfd.readouterr().err
+    assert "Exception occurred" not in err and "Traceback" not in err, err

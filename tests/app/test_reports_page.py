@@ -187,3 +187,15 @@ def test_the_page_says_the_summary_is_being_computed_then_shows_it(app_release, 
     assert not at.exception, at.exception
     assert "Public Summary of Training Content" in texts(at) and "being computed" not in texts(at)
     assert len(_entries(summary_cache)) == 1  # and kept for the next visit
+
+
+def test_the_overview_text_size_is_the_kept_summary_total_and_the_bytes_of_every_text(app_release, summary_cache):
+    root, release, _, _ = app_release
+    rel = queries.open_release(release, root)
+    expected = sql(app_release, "select sum(octet_length(encode(text))) from T").fetchall()[0][0]  # independent
+    assert queries.text_bytes(rel) == expected == cached_summary(release, APP_SUMMARY_OPTIONS).general.totals.text_bytes
+    (entry,) = _entries(summary_cache)
+    kept = json.loads(entry.read_text())
+    kept["summary"]["general"]["totals"]["text_bytes"] = 123  # read from the kept summary, not re-read
+    entry.write_text(json.dumps(kept))
+    assert queries.text_bytes(rel) == 123

@@ -58,6 +58,15 @@ def _entry_path(key: dict) -> Path:
     return cache_dir() / f"{name}.json"
 
 
+def _key(release: Path, options: SummaryOptions) -> dict:
+    return cache_key(hashlib.sha256((release / MANIFEST).read_bytes()).hexdigest(), options)
+
+
+def entry_path(release: Path, options: SummaryOptions) -> Path:
+    """Where the summary of `release` (as it is now) with `options` is kept (the bench removes it: a cold start)."""
+    return _entry_path(_key(Path(release), options))
+
+
 def _read(path: Path, key: dict) -> EUSummary | None:
     """The summary kept at `path` for exactly `key`, or None (absent, another key, unreadable, invalid)."""
     try:
@@ -91,7 +100,7 @@ def cached_summary(release: Path, options: SummaryOptions) -> EUSummary:
     own `manifest_sha256`, hashed after the tables were read) is the one hashed before: a release replaced
     meanwhile gets its summary computed, never stored under the other's key."""
     release = Path(release)
-    key = cache_key(hashlib.sha256((release / MANIFEST).read_bytes()).hexdigest(), options)
+    key = _key(release, options)
     path = _entry_path(key)
     summary = _read(path, key)
     if summary is not None:

@@ -170,8 +170,9 @@ def release_param() -> str | None:
         return None
 
 
-# Whole-release figures too slow for a page run (they read every text); started when a release is opened.
-BACKGROUND_QUERIES = ("text_bytes",)
+# Whole-release figures too slow for a page run (they read every text); started when a release is opened, in this
+# order, one at a time. The EU summary first: kept on disk once computed, it is then ready in milliseconds.
+BACKGROUND_QUERIES = ("eu_summary", "text_bytes")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -68,9 +68,11 @@ from audit_app.queries.overview import (
     verify_files,
 )
 from audit_app.queries.removals import ledger_examples, ledger_summary
+from audit_app.queries.reports import APP_SUMMARY_OPTIONS, eu_summary
 from audit_app.queries.search import SINGLE_SCAN_ROWS, date_bounds, search, search_count
 
 __all__ = [
+    "APP_SUMMARY_OPTIONS",
     "CATALOG_SCHEMA",
     "DATA_ROOT_ENV",
     "DOCUMENT_LIST_COLUMNS",
@@ -103,6 +105,7 @@ __all__ = [
     "domain_query",
     "escape_like",
     "escape_regex",
+    "eu_summary",
     "find_releases",
     "format_tables",
     "funnel",

@@ -85,8 +85,15 @@ def counted_tokens(rel: Release, documents: int) -> int | None:
 
 
 def text_bytes(rel: Release) -> int:
-    """UTF-8 bytes of every document's `text` (DuckDB strlen counts bytes)."""
-    return int(_scalar(rel, "SELECT coalesce(sum(strlen(text)), 0)::BIGINT FROM documents"))
+    """UTF-8 bytes of every document's `text`: the EU summary's total (the same sum of DuckDB `strlen`, which counts
+    bytes, over the same table), kept per release, so the text is read once for both and not again when the release
+    is reopened; read here when the summary cannot be computed."""
+    from audit_app.queries.reports import eu_summary
+
+    try:
+        return eu_summary(rel).general.totals.text_bytes
+    except Exception:  # a release the summary cannot describe (e.g. a hand-written manifest) still gets its size
+        return int(_scalar(rel, "SELECT coalesce(sum(strlen(text)), 0)::BIGINT FROM documents"))
 
 
 def languages(rel: Release) -> pl.DataFrame:

@@ -3,25 +3,31 @@ from the open release alone and offered as downloads (the same documents `apertu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
 
 import streamlit as st
 
-from audit_app import common
+from audit_app import common, queries
+from pipeline.reports.eu_summary import EUSummary
+
+SUMMARY_WAIT_S = 1.0  # a small release's summary is computed within this; a large one's is shown when ready
 
 
 @st.cache_data(show_spinner=False, ttl=600)
-def _reports(path: str, manifest_sha: str, provider: str, model: str) -> dict[str, str]:
-    """Every report as text. Inputs named by the manifest are never opened (`inspect_inputs=False`): the
-    app reads the release only."""
+def _reports(path: str, manifest_sha: str, provider: str, model: str, _summary: EUSummary) -> dict[str, str]:
+    """Every report as text, from the release's summary (computed once per release in the background, see
+    `queries.eu_summary`; it is the summary of the manifest `manifest_sha`, checked by the caller, so not hashed
+    again) naming the provider and model given here."""
     from pipeline.reports.croissant import build_croissant
     from pipeline.reports.datasheet import build_datasheet
-    from pipeline.reports.eu_summary import SummaryOptions, build_summary, summary_html, summary_markdown
+    from pipeline.reports.eu_summary import summary_html, summary_markdown
+    from pipeline.reports.eu_summary.compute import with_names
 
-    options = SummaryOptions(inspect_inputs=False, provider=provider or None, model=model or None, ask_as="words")
-    summary = build_summary(Path(path), options)
+    options = queries.APP_SUMMARY_OPTIONS.model_copy(update={"provider": provider or None, "model": model or None})
+    summary = with_names(_summary, options)
     return {
         "md": summary_markdown(summary),
         "html": summary_html(summary),
@@ -29,6 +35,18 @@ def _reports(path: str, manifest_sha: str, provider: str, model: str) -> dict[st
         "croissant": json.dumps(build_croissant(Path(path), summary=summary), indent=2),
         "datasheet": build_datasheet(Path(path), summary=summary, options=options),
     }
+
+
+@st.fragment(run_every=1.0)
+def _summary_polling(what: str, about: str) -> None:
+    """Redrawn every second until the summary is computed, then one full rerun shows the reports."""
+    if common.background("eu_summary").done():
+        st.rerun()
+    st.info(
+        f"The reports are being computed: their shares are by text size, so the text of all {what} is read once "
+        f"({about}), in the background since this release was opened. They appear here when ready, and are then "
+        "kept: later visits show them at once."
+    )
 
 
 st.title("Reports")
@@ -43,15 +61,17 @@ with st.form("report-options"):
     model = st.text_input("Versioned model name (section 1.2)", max_chars=200)
     st.form_submit_button("Update")
 manifest_sha = hashlib.sha256((release.path / "manifest.json").read_bytes()).hexdigest()  # the cache key
-# The summary's shares are by text bytes: computing it reads every text (seconds at a million documents), said first
-what, about = common.scan_phrase([release.manifest], ("documents",))
-st.caption(
-    f"Computed from the release's tables: the summary's shares are by text size, so this reads the text of all "
-    f"{what}, which can take {about}; the reports are then kept for 10 minutes."
-)
+future = common.background("eu_summary")
+with contextlib.suppress(TimeoutError):
+    future.exception(timeout=SUMMARY_WAIT_S)
+if not future.done():
+    _summary_polling(*common.scan_phrase([release.manifest], ("documents",)))
+    st.stop()
 try:
-    with st.spinner(f"Computing the reports: reading the text of {what} ({about})…"):
-        reports = _reports(str(release.path), manifest_sha, provider.strip(), model.strip())
+    summary = future.result()
+    if summary.general.manifest_sha256 != manifest_sha:  # the release was replaced since it was opened
+        raise ValueError("the release changed since it was opened; reload the app to compute its reports")
+    reports = _reports(str(release.path), manifest_sha, provider.strip(), model.strip(), summary)
 except Exception as err:  # shown as text: a report must never take the page down
     st.error("The reports could not be computed: " + common.plain(err))
     st.stop()

@@ -58,6 +58,20 @@ def _placeholder(option: str, opts: SummaryOptions) -> str:
     return f"[not recorded in the release: give --{option}]"
 
 
+def _named(opts: SummaryOptions) -> dict[str, str]:
+    """The provider and model as the summary prints them: what a reader states, on which no figure depends."""
+    return {
+        "provider": opts.provider or _placeholder("provider", opts),
+        "model": opts.model or _placeholder("model", opts),
+    }
+
+
+def with_names(summary: EUSummary, opts: SummaryOptions) -> EUSummary:
+    """`summary` naming the provider and model of `opts`: the app computes (and caches) one summary per release
+    and names them per reader, exactly as `build_summary` with those options would."""
+    return summary.model_copy(update={"general": summary.general.model_copy(update=_named(opts))})
+
+
 # ---- the queries -------------------------------------------------------------------------------------
 
 
@@ -418,10 +432,9 @@ def build_summary(release: Path, options: SummaryOptions | None = None, *, manif
 
     totals = _totals(con, None, opts.tokens_per_word)
     general = General(
-        provider=opts.provider or _placeholder("provider", opts),
+        **_named(opts),
         authorised_representative=opts.authorised_representative
         or "not applicable / " + _placeholder("authorised-representative", opts),
-        model=opts.model or _placeholder("model", opts),
         model_dependencies=opts.model_dependencies or "none stated / " + _placeholder("model-dependencies", opts),
         placement_date=opts.placement_date or _placeholder("placement-date", opts),
         summary_version=opts.summary_version,

@@ -1095,3 +1095,18 @@ def test_equal_usage_lines_name_the_first_and_a_leniency_is_named():
     assert not decision.allowed
     assert decision.rule == ("Content-Usage: train-ai=n (line 2, group 'GPTBot', category train-ai; "
                              f"user-agent line 1 'useragent: GPTBot': {robots.TYPO})")  # fmt: skip
+
+
+def test_a_usage_line_for_another_path_does_not_hide_the_lines_after_it():
+    text = b"User-agent: *\nContent-Usage: /other/ train-ai=y\nContent-Usage: train-ai=n\n"
+    decision = robots.decide_usage(robots.parse(text), "https://e.org/x", ["x"])[0]
+    assert not decision.allowed and decision.rule.startswith("Content-Usage: train-ai=n (line 3")
+
+
+def test_a_usage_line_read_by_a_leniency_says_so():
+    """Google's two-token reading applies to every line: `Content-Usage train-ai=n` reserves, and says how it
+    was read."""
+    parsed = robots.parse(b"User-agent: *\nContent-Usage train-ai=n\n")
+    decision = robots.decide_usage(parsed, "https://e.org/", ["x"])[0]
+    assert not decision.allowed
+    assert decision.rule == f"Content-Usage train-ai=n (line 2, group '*', category train-ai; {robots.NO_COLON})"

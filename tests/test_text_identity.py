@@ -141,3 +141,19 @@ def test_release_form_changes_are_counted_in_words():
     assert release_form_changes("a\u200bb", "ab") == "1 invisible format character removed"
     assert release_form_changes("x", "<IBAN> <IBAN>") == "2 IBANs replaced by <IBAN>"
     assert release_form_changes("<IP_ADDRESS>", "<IP_ADDRESS>") == ""  # a placeholder already pasted is no change
+
+
+def test_normalisation_keeps_the_column_name_and_type_even_with_no_text():
+    for texts in (["A b"], [None], []):
+        got = normalise_defined(pl.Series("text", texts, pl.String))
+        assert (got.name, got.dtype, got.to_list()) == ("text", pl.String, ["a b"] if texts == ["A b"] else texts)
+
+
+def test_redaction_counts_are_int32_whatever_was_found_and_null_texts_stay_null():
+    """The pii step writes the counts into `pii_email`/`pii_ip`/`pii_iban` (Int32 in the documents schema)."""
+    for texts in (["8.8.8.8", None], ["nothing", None], []):
+        out, *counts = redact(pl.Series("text", texts, pl.String))
+        assert all(c.dtype == pl.Int32 for c in counts), texts
+        assert out.to_list() == [{"8.8.8.8": "<IP_ADDRESS>"}.get(t, t) for t in texts]
+    off = redact(pl.Series("text", ["a@b.ch 8.8.8.8"]), emails=False, ip_addresses=False, ibans=False)
+    assert all(c.dtype == pl.Int32 for c in off[1:])

@@ -137,6 +137,9 @@ def recheck_target(name: str, target: Target) -> None:
         raise SystemExit(f"{name} has no earlier run to recheck: run it whole first")
     names = [r["mutant"] for r in json.loads(results.read_text()) if r["status"] not in KILLED]
     shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
+    # which tests reach which function is collected again: mutmut does it by itself for new tests only, and a
+    # changed test may now reach a function it did not
+    (where / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     _mutmut(name, target, where, names)
 
 

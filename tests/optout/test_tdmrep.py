@@ -373,3 +373,15 @@ def test_protocol_errors_are_all_named_in_the_rule():
                       malformed_tdmrep="reserved")[0]  # fmt: skip
     assert by_value.rule == ('<meta name="tdm-reservation" content="1"> (html-meta); '
                              f"protocol error (superseded): {file_error}; {header_error}")  # fmt: skip
+
+
+def test_a_non_object_entry_is_shown_as_written_and_all_errors_of_the_deciding_file_are_named():
+    wk = well_known(["é", {"tdm-reservation": 1}, {"location": "/", "tdm-reservation": 7}])
+    assert wk.rules[0].raw == '"é"'
+    strict = decide(well_known=wk, malformed_tdmrep="reserved")[0]
+    assert not strict.allowed
+    assert strict.rule == (
+        "protocol error treated as a reservation (malformed_tdmrep=reserved): tdmrep.json entry 0: expected an "
+        "object, got str; tdmrep.json entry 1: 'location' must be a non-empty string; tdmrep.json entry 2 "
+        "location '/': 'tdm-reservation' must be 0 or 1, got 7"
+    )

@@ -5,7 +5,7 @@ or the rate count. Ground truth by construction: the requests filed, the ids ret
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import polars as pl
 import pytest
@@ -81,3 +81,86 @@ def test_an_entry_as_a_dict_has_no_minhash(tmp_path):
         "received_at": entry.received_at, "effective_from": entry.received_at, "request_id": None,
     }  # fmt: skip
     assert entry.describe() == f"registry entry {entry.entry_id}: domain a.test"
+
+
+TEXT = " ".join(f"word{i}" for i in range(40))
+
+
+def test_requests_hold_what_was_filed_and_nothing_else(tmp_path):
+    r = Registry(tmp_path)
+    with pytest.raises(RegistryError, match="the domain is empty"):
+        r.file_request("domain", requester="Ann")  # no value: refused, never stored as some default
+    rid = r.file_request("text", requester="Ann", text=TEXT)
+    row = r.pending().row(0, named=True)
+    assert (row["request_id"], row["kind"], row["note"]) == (rid, "text", "")
+    assert len(row["value"]) == 64 and len(row["minhash"]) == r.dedup.bands * r.dedup.rows_per_band
+
+
+def test_files_that_are_not_requests_are_not_counted(tmp_path):
+    """Only `<received>-<id>.parquet` files are requests: not a stray note, nor macOS's `._` copies of requests."""
+    r = Registry(tmp_path)
+    rid = r.file_request("domain", "a.test", requester="Ann")
+    name = r._request_files()[rid]
+    (tmp_path / "requests" / "read-me.txt").write_text("notes")
+    (tmp_path / "requests" / f"._{name}").write_bytes(b"\x00\x05\x16\x07")
+    assert r._request_files() == {rid: name} and r.pending_count() == 1
+    assert r.pending()["request_id"].to_list() == [rid]
+
+
+def test_approval_gives_each_entry_its_own_id_and_names_a_bad_instant(tmp_path):
+    r = Registry(tmp_path)
+    first, second = (r.file_request("domain", d, requester="Ann") for d in ("a.test", "b.test"))
+    with pytest.raises(RegistryError, match=r"^effective_from 'tomorrow' is not an ISO 8601 date-time"):
+        r.approve(first, effective_from="tomorrow")
+    ids = [r.approve(first).entry_id, r.approve(second).entry_id, r.add("domain", "c.test", requester="Bo").entry_id]
+    assert len(set(ids)) == 3 and all(len(i) == len("opt-") + 12 for i in ids)
+
+
+def test_the_request_count_does_not_depend_on_the_machines_time_zone(tmp_path, monkeypatch):
+    import time
+
+    r = Registry(tmp_path)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    r.file_request("domain", "a.test", requester="Ann")
+    for zone in ("Asia/Tokyo", "America/Los_Angeles"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        try:
+            assert r.received_since(since) == 1
+            assert r.received_since(since.astimezone(timezone(timedelta(hours=5)))) == 1
+            assert r.received_since(datetime.now(UTC) + timedelta(minutes=1)) == 0
+        finally:
+            monkeypatch.delenv("TZ")
+            time.tzset()
+
+
+def test_a_requester_named_like_the_old_rule_text_is_cut_at_the_first_mention():
+    old = "registry entry opt-1: domain a.test (requested by Ann (requested by Bo))"
+    assert reg.without_requester(old) == "registry entry opt-1: domain a.test"
+
+
+def test_a_broken_request_file_makes_the_queue_unreadable_with_one_line_naming_it(tmp_path):
+    r = Registry(tmp_path)
+    r.file_request("domain", "a.test", requester="Ann")
+    broken = tmp_path / "requests" / "20260101T000000.000000Z-req-broken.parquet"
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(RegistryError, match=f"^registry file {broken}: unreadable"):
+        r.pending()
+
+
+def test_covering_answers_for_a_page_a_domain_and_a_text(tmp_path):
+    """What `optout check` and the app ask: the entries in force that cover a subject, with the rule."""
+    r = Registry(tmp_path)
+    domain = r.add("domain", "a.test", requester="Ann")
+    prefix = r.add("url_prefix", "https://b.test/news/", requester="Bo")
+    text = r.add("text", requester="Cy", text=TEXT)
+    assert r.covering("url", "HTTP://Sub.A.test/x") == [(domain, domain.describe())]
+    assert r.covering("url", "b.test/news/today") == [(prefix, prefix.describe())]
+    assert r.covering("url", "https://b.test/other") == []
+    assert r.covering("domain", "www.a.test") == [(domain, domain.describe())]
+    assert r.covering("domain", "b.test") == []  # a prefix of part of the site does not cover its home page
+    assert r.covering("text", TEXT) == [(text, f"{text.describe()} (exact copy)")]
+    with pytest.raises(RegistryError, match=r"^kind must be one of domain, url, text, not 'page'$"):
+        r.covering("page", "a.test")
+    with pytest.raises(RegistryError, match=r"^the domain is empty"):
+        r.covering("domain", " ")

@@ -134,13 +134,14 @@ def run_target(name: str, target: Target, *, resume: bool = False) -> None:
 
 
 def recheck_target(name: str, target: Target) -> None:
-    """Run again only the mutants the last run of `name` did not kill, against the work tree's tests as they are
-    now (copied into its scratch tree): the quick loop while writing tests for survivors. A test that was only
+    """Run again only the mutants that survived the last run of `name`, against the work tree's tests as they are
+    now (copied into its scratch tree): the quick loop while writing tests for survivors (`--resume` checks the
+    ones a stopped run did not reach). A test that was only
     added cannot revive a killed mutant; after a test was changed or removed, run the whole target again."""
     where, results = WORK / name, WORK / f"{name}.json"
     if not (where / "mutants").is_dir() or not results.exists():
         raise SystemExit(f"{name} has no earlier run to recheck: run it whole first")
-    names = [r["mutant"] for r in json.loads(results.read_text()) if r["status"] not in KILLED]
+    names = [r["mutant"] for r in json.loads(results.read_text()) if r["status"] not in KILLED | UNCHECKED]
     shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
     # which tests reach which function is collected again: mutmut does it by itself for new tests only, and a
     # changed test may now reach a function it did not

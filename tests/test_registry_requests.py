@@ -164,3 +164,14 @@ def test_covering_answers_for_a_page_a_domain_and_a_text(tmp_path):
         r.covering("page", "a.test")
     with pytest.raises(RegistryError, match=r"^the domain is empty"):
         r.covering("domain", " ")
+
+
+def test_validate_reads_the_requests_too(tmp_path):
+    r = Registry(tmp_path)
+    r.add("domain", "a.test", requester="Ann")
+    r.validate()
+    broken = tmp_path / "requests" / "20260101T000000.000000Z-req-broken.parquet"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(RegistryError, match=f"^registry file {broken}: unreadable"):
+        r.validate()

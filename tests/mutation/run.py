@@ -59,7 +59,7 @@ TARGETS: dict[str, Target] = {
     "tdmrep": Target(
         ("pipeline/optout/tdmrep.py",),
         ("tests/optout/test_tdmrep.py",),
-        None,  # TDMREP: set after the recheck
+        99.0,  # 2026-12-06: 371 of 371 killed (100 %), 10 equivalent; first full run 76.4 %, survivors rechecked
     ),
     "signals": Target(
         ("pipeline/optout/noai.py", "pipeline/optout/aitxt.py", "pipeline/optout/aipref.py",
@@ -77,7 +77,7 @@ TARGETS: dict[str, Target] = {
     "registry": Target(
         ("pipeline/optout/registry.py",),
         ("tests/test_registry_requests.py", "tests/test_registry_consent.py"),
-        None,
+        None,  # 2026-12-06: stopped after 469 of 1083 mutants (slow consent tests): no floor until a whole run
     ),
     "url_identity": Target(
         ("pipeline/url_identity.py",),
@@ -136,8 +136,8 @@ def run_target(name: str, target: Target, *, resume: bool = False) -> None:
 def recheck_target(name: str, target: Target) -> None:
     """Run again only the mutants that survived the last run of `name`, against the work tree's tests as they are
     now (copied into its scratch tree): the quick loop while writing tests for survivors (`--resume` checks the
-    ones a stopped run did not reach). A test that was only
-    added cannot revive a killed mutant; after a test was changed or removed, run the whole target again."""
+    ones a stopped run did not reach). A test that was only added cannot revive a killed mutant; after a test was
+    changed or removed, run the whole target again."""
     where, results = WORK / name, WORK / f"{name}.json"
     if not (where / "mutants").is_dir() or not results.exists():
         raise SystemExit(f"{name} has no earlier run to recheck: run it whole first")

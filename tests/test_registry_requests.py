@@ -175,3 +175,40 @@ def test_validate_reads_the_requests_too(tmp_path):
     broken.write_bytes(b"not parquet")
     with pytest.raises(RegistryError, match=f"^registry file {broken}: unreadable"):
         r.validate()
+
+
+def test_the_state_hash_is_the_sha256_of_the_entries_canonical_json(tmp_path):
+    """What a release records and `verify` recomputes: sha256 of the entries (as stored) in canonical JSON."""
+    import hashlib
+    import json
+
+    r = Registry(tmp_path)
+    before = reg.now_utc()
+    a = r.add("domain", "a.test", requester="Ann")
+    b = r.add("url_prefix", "https://b.test/x/", requester="Bo", note="n")
+    rows = pl.read_parquet(sorted((tmp_path / "entries").glob("*.parquet"))).sort("received_at", "entry_id")
+    canonical = json.dumps(rows.to_dicts(), sort_keys=True, separators=(",", ":"))
+    assert r.state() == {"path": str(tmp_path), "sha256": hashlib.sha256(canonical.encode()).hexdigest(),
+                         "entries": 2, "as_of": b.received_at}  # fmt: skip
+    assert r.state(a.received_at)["entries"] == 1 and r.state(before)["entries"] == 0
+    assert r.state(before)["sha256"] == hashlib.sha256(b"[]").hexdigest()
+
+
+def test_a_text_needs_twenty_words_and_near_copies_are_covered(tmp_path):
+    r = Registry(tmp_path)
+    with pytest.raises(RegistryError, match=r"^the text has fewer than 20 words: too short to fingerprint reliably$"):
+        r.add("text", requester="Ann", text=" ".join(["w"] * 19))
+    r.add("text", requester="Ann", text=" ".join(f"w{i}" for i in range(20)))  # twenty are enough
+    entry = r.add("text", requester="Ann", text=TEXT)
+    near = TEXT.replace("word20", "changed")
+    ((hit, rule),) = r.covering("text", near)
+    assert hit == entry and rule.startswith(f"{entry.describe()} (near copy, estimated Jaccard 0.")
+    assert r.covering("text", " ".join(f"other{i}" for i in range(40))) == []
+
+
+def test_a_bad_domain_or_prefix_is_refused_with_url_identitys_line(tmp_path):
+    r = Registry(tmp_path)
+    with pytest.raises(RegistryError, match=r"^co\.uk is a public suffix, not a site"):
+        r.add("domain", "co.uk", requester="Ann")
+    with pytest.raises(RegistryError, match=r"^not a URL prefix \(it must start with http:// or https://"):
+        r.add("url_prefix", "ftp://a.test/", requester="Ann")

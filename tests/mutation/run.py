@@ -53,7 +53,7 @@ TARGETS: dict[str, Target] = {
     "robots": Target(
         ("pipeline/optout/robots.py",),
         ("tests/optout/test_robots.py", "tests/optout/test_aipref.py"),
-        99.0,  # 2026-12-06 full run: 905 of 905 killed (100 %), 27 equivalent; 85.5 % before the day's tests; 12-05: 82.2 %
+        99.0,  # 2026-12-06 full run: 905 of 905 killed (100 %), 27 equivalent; 85.5 % before the day's tests
     ),
     "tdmrep": Target(
         ("pipeline/optout/tdmrep.py",),

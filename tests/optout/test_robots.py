@@ -878,3 +878,235 @@ def test_a_longer_rule_seen_later_still_wins_and_a_tie_goes_to_allow_whatever_th
     assert robots.decide(robots.parse(tie.encode()), "https://e.org/abc", ["x"])[0].rule.startswith("Allow: /ab")
     same = "User-agent: *\nDisallow: /ab\nDisallow: /a*\n"  # equal length and kind: the first one is named
     assert robots.decide(robots.parse(same.encode()), "https://e.org/abc", ["x"])[0].rule.startswith("Disallow: /ab")
+
+
+# --- found by mutation testing (tests/mutation/): each pins a behaviour a surviving mutant changed --------------
+
+AT = "2026-01-02T03:04:05Z"
+ROBOTS_URL = "https://e.org/robots.txt"
+
+
+def test_the_parse_keeps_every_group_and_line_as_written():
+    """Agents named together share one group (RFC 9309 2.2.1, also after an earlier group closed), no phantom
+    group comes before the first user-agent line, and a path-scoped usage line keeps its whole preference list
+    (`train-ai=y, search=n` holds a space: the path ends at the first one)."""
+    text = (b"User-agent: A\nUser-agent: B\nDisallow: /x\nContent-Usage: /ai/ train-ai=y, search=n\n\n"
+            b"User-agent: C\nUser-agent: D\nAllow: /\n")  # fmt: skip
+    assert robots.parse(text).groups == (
+        robots.Group(("A", "B"), (
+            robots.Line("disallow", "/x", "", "Disallow: /x", 3),
+            robots.Line("content-usage", "/ai/", "train-ai=y, search=n", "Content-Usage: /ai/ train-ai=y, search=n", 4),
+        ), ("", "")),
+        robots.Group(("C", "D"), (robots.Line("allow", "/", "", "Allow: /", 8),), ("", "")),
+    )  # fmt: skip
+    prefs = robots.decide_usage(robots.parse(text), "https://e.org/ai/page", ["A"])[0]
+    assert prefs.allowed and prefs.rule.startswith("Content-Usage: /ai/ train-ai=y, search=n (line 4")
+
+
+def test_rfc_5_1_agents_named_together_are_one_group_in_the_rule():
+    """RFC 9309 5.1: barbot and bazbot share the group 'barbot, bazbot'; it is their own group, not one that
+    continues another."""
+    decision = robots.decide(robots.parse(RFC_5_1.encode()), "https://example.com/example/page.html", ["barbot"])[0]
+    assert decision.rule == "Disallow: /example/page.html (line 13, group 'barbot, bazbot')"
+
+
+def test_a_str_body_is_read_as_its_utf8_bytes_lone_surrogates_included():
+    """A str body (lone surrogates from `surrogateescape` decoding included) is the same file as its UTF-8
+    bytes: same groups and the same digest, the one `base.sha256_hex` gives that text."""
+    text = "User-agent: *\nDisallow: /a\udcff\nDisallow: /b\n"
+    raw = text.encode("utf-8", "surrogatepass")
+    parsed = robots.parse(text, ROBOTS_URL, AT)
+    assert parsed == robots.parse(raw, ROBOTS_URL, AT)
+    assert parsed.sha256 == hashlib.sha256(raw).hexdigest()
+    assert not robots.decide(parsed, "https://e.org/b", ["x"])[0].allowed
+
+
+def test_an_html_page_is_recorded_whole_as_evidence():
+    page = b"<!DOCTYPE html><html><body>User-agent: *<br>Disallow: /</body></html>"
+    assert robots.parse(page, ROBOTS_URL, AT) == robots.Robots(
+        ROBOTS_URL, "allow_all", "html served as robots.txt: no rules", (), hashlib.sha256(page).hexdigest(), AT
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "html"),
+    [
+        (b"User-agent: *\nDisallow: /\n", "text/html; charset=utf-8; q=1", True),  # the media type before any ';'
+        (b"User-agent: *\nDisallow: /\n", "application/xhtml+xml", True),
+        (b"User-agent: *\nDisallow: /\n", "Application/XHTML+XML", True),
+        (b"\xef\xbb\xbf<!DOCTYPE html><html>\nUser-agent: *\nDisallow: /\n", None, True),  # BOM, then a page
+        (b" " * 1018 + b"<html>\nUser-agent: *\nDisallow: /\n", None, True),  # the tag within the first KiB
+        (b" " * 1019 + b"<html>\nUser-agent: *\nDisallow: /\n", None, False),  # the tag ends past the first KiB
+        (b"X<html>\nUser-agent: *\nDisallow: /\n", None, False),  # text before the tag: a (broken) robots.txt
+        (b"XX\xef\xbb\xbf<html>\nUser-agent: *\nDisallow: /\n", None, False),
+    ],
+)
+def test_html_is_recognised_by_media_type_or_a_leading_tag_in_the_first_kib(body, content_type, html):
+    """A page served as robots.txt means no rules (allow all); anything else is read as robots.txt, here a
+    `Disallow: /` for everyone. Sniffing further than the first KiB would throw away real rules."""
+    assert robots.looks_like_html(body, content_type) is html
+    decision = robots.decide(robots.parse(body, content_type=content_type), "https://e.org/x", ["GPTBot"])[0]
+    assert decision.allowed is html
+
+
+def test_without_a_url_the_evidence_names_robots_txt_and_an_empty_2xx_is_an_empty_file():
+    empty = hashlib.sha256(b"").hexdigest()
+    assert robots.from_fetch(200) == robots.Robots("robots.txt", "rules", "parsed", (), empty, None)
+    assert robots.parse(b"") == robots.Robots("robots.txt", "rules", "parsed", (), empty, None)
+    assert robots.from_fetch(404).url == "robots.txt"
+
+
+def test_directives_are_every_line_as_written():
+    """`directives` is what the opt-out parser and crawl politeness read: keyless lines keep their number and
+    text, a comment starts at the first `#`, unknown keys come back lower-cased with no leniency note, and the
+    notes of a line read by two leniencies are both named."""
+    body = (b"junk line here\n: value\nUser-agent: * # one # two\nFoo: bar\nuseragent GPTBot\n"
+            b"User-agent\t: x\n")  # fmt: skip
+    assert robots.directives(body) == ([
+        robots.Directive(1, None, "", "junk line here"),
+        robots.Directive(2, None, "", ": value"),
+        robots.Directive(3, "user-agent", "*", "User-agent: *"),
+        robots.Directive(4, "foo", "bar", "Foo: bar"),
+        robots.Directive(5, "user-agent", "GPTBot", "useragent GPTBot", f"{robots.NO_COLON}; {robots.TYPO}"),
+        robots.Directive(6, "user-agent", "x", "User-agent\t: x"),
+    ], False)  # fmt: skip
+
+
+def test_only_ascii_whitespace_surrounds_keys_and_values():
+    """RFC 9309's WS is SP and HTAB; Google's parser (absl::ascii_isspace) adds VT and FF. A no-break space or
+    U+3000 is part of the text: a line of it is not empty, and a key or value keeps it."""
+    body = "\u3000\nUser-agent\u00a0: A\nDisallow: /x\u00a0\n\x0bAllow: /y\x0c\n".encode()
+    assert robots.directives(body)[0] == [
+        robots.Directive(1, None, "", "\u3000"),
+        robots.Directive(2, "user-agent", "A", "User-agent\u00a0: A", robots.PREFIX),
+        robots.Directive(3, "disallow", "/x\u00a0", "Disallow: /x\u00a0"),
+        robots.Directive(4, "allow", "/y", "Allow: /y"),
+    ]
+
+
+def test_junk_lines_are_counted():
+    parsed = robots.parse(b"User-agent: *\nthis is junk\n: no key\nFoo: unknown\nCrawl-delay: 3\nDisallow: /\n")
+    assert parsed.invalid_lines == 3
+
+
+def test_a_cut_leaves_no_piece_of_the_cut_line():
+    body = _cut_file(b"Allow: /public-only", keep=len(b"Allow: /"))
+    assert [d.text for d in robots.directives(body)[0]] == ["User-agent: *", "Disallow: /"]
+
+
+def test_lenient_notes_are_named_for_the_agent_that_needed_them_only():
+    text = b"useragent: A\nUser-agent: B\nUser-agents: C\nuseragent: * all\nDisallow: /\n"
+    parsed = robots.parse(text)
+    a, b, c, other = robots.decide(parsed, "https://e.org/x", ["A", "B", "C", "Other"])
+    label = "group 'A, B, C, * all'"
+    assert b.rule == f"Disallow: / (line 5, {label})"
+    assert a.rule == f"Disallow: / (line 5, {label}; user-agent line 1 'useragent: A': {robots.TYPO})"
+    assert c.rule == f"Disallow: / (line 5, {label}; user-agent line 3 'User-agents: C': {robots.PREFIX})"
+    assert other.rule == (f"Disallow: / (line 5, {label}; user-agent line 4 'useragent: * all': "
+                          f"{robots.TYPO}; {robots.GLOBAL})")  # fmt: skip
+
+
+def test_pattern_length_counts_octets_of_the_normalised_pattern_and_one_per_special():
+    assert robots.pattern_length("/") == 1
+    assert robots.pattern_length("/a*b$") == 5
+    assert robots.pattern_length("*") == 1
+    assert robots.pattern_length("/%62") == 2  # %62 is `b`
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("*", "/anything", True),  # `*` alone matches every path (RFC 9309 2.2.3)
+        ("*/x", "/x/y", True),  # a leading `*` may match nothing
+        ("*/a*b", "/a/b", True),
+        ("/a*b$", "/ab", True),  # `*` may match nothing before an anchored end
+        ("/*2F*x", "/%2F2Fx2F", True),  # the first `2F` is inside `%2F`: the next one, not the last, is used
+        ("/*2F*x", "/%2Fx", False),  # an escape is one octet (RFC 9309 2.2.2): protego matches inside it
+    ],
+)
+def test_wildcards_may_match_nothing_and_pieces_are_placed_leftmost(pattern, path, matches):
+    assert robots.path_matches(pattern, path) is matches
+    text = f"User-agent: *\nDisallow: {pattern}\n"
+    assert robots.decide(robots.parse(text.encode()), "https://e.org" + path, ["x"])[0].allowed is not matches
+    if matches:  # independent reference
+        assert not Protego.parse(text).can_fetch("https://e.org" + path, "x")
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("http://[x/a b?q=1#f#g", "/a%20b?q=1"),  # no identity (broken IPv6 host): after the authority, no fragment
+        ("http://[x?q=1?r", "/?q=1?r"),  # the query starts at the first '?'
+        ("http://[x", "/"),
+        ("http://[x/p", "/p"),
+    ],
+)
+def test_a_url_without_identity_still_has_its_path(url, path):
+    assert robots.url_path(url) == path
+
+
+def test_rules_after_an_empty_disallow_or_a_usage_line_still_count():
+    for first in ("Disallow:", "Content-Usage: train-ai=n"):
+        text = f"User-agent: *\n{first}\nDisallow: /private\n"
+        decision = robots.decide(robots.parse(text.encode()), "https://e.org/private/x", ["x"])[0]
+        assert not decision.allowed and decision.rule == "Disallow: /private (line 3, group '*')"
+
+
+def test_a_continued_group_is_named_exactly_in_the_rule():
+    text = b"User-agent: GPTBot\nContent-Usage: train-ai=y\nUser-agent: *\nDisallow: /\n"
+    decision = robots.decide(robots.parse(text), "http://a.test/x", ["GPTBot"])[0]
+    assert decision.rule == "Disallow: / (line 4, group '*', which continues the agent's group)"
+
+
+def test_usage_decisions_are_whole_for_every_agent():
+    """Every agent gets its decision with every usage line seen as evidence (aipref or content-signal by the
+    line's key), also when no line states a preference for the category; a usage line after Allow/Disallow is
+    read."""
+    text = (b"User-agent: GPTBot\nContent-Usage: search=n\nContent-Signal: search=yes\n\n"
+            b"User-agent: CCBot\nDisallow: /x\nContent-Signal: ai-train=no\n")  # fmt: skip
+    digest = hashlib.sha256(text).hexdigest()
+    parsed = robots.parse(text, ROBOTS_URL, AT)
+
+    def seen(signal: str, line: str) -> robots.Evidence:
+        return robots.Evidence(signal, ROBOTS_URL, line, digest, AT)
+
+    assert robots.decide_usage(parsed, "https://e.org/page", ["GPTBot", "CCBot", "Other"]) == [
+        robots.Decision("GPTBot", True, "aipref", "no usage preference for train-ai",
+                        (seen("aipref", "Content-Usage: search=n"),
+                         seen("content-signal", "Content-Signal: search=yes"))),
+        robots.Decision("CCBot", False, "content-signal",
+                        "Content-Signal: ai-train=no (line 7, group 'CCBot', category train-ai)",
+                        (seen("content-signal", "Content-Signal: ai-train=no"),)),
+        robots.Decision("Other", True, "aipref", "no usage preference for train-ai", ()),
+    ]  # fmt: skip
+
+
+def test_a_path_scoped_usage_line_even_for_root_outranks_a_group_wide_one():
+    """A line with a path is more specific than one without (no path counts as the shortest): `/ train-ai=y`
+    overrides the group-wide `train-ai=n`, as draft-ietf-aipref-attach's path-scoped example does."""
+    text = b"User-agent: *\nContent-Usage: train-ai=n\nContent-Usage: / train-ai=y\n"
+    decision = robots.decide_usage(robots.parse(text), "https://e.org/x", ["x"])[0]
+    assert decision.allowed and decision.rule.startswith("Content-Usage: / train-ai=y (line 3")
+
+
+def test_equal_usage_lines_name_the_first_and_a_leniency_is_named():
+    text = b"useragent: GPTBot\nContent-Usage: train-ai=n\nContent-Usage: train-ai=n, search=y\n"
+    decision = robots.decide_usage(robots.parse(text), "https://e.org/x", ["GPTBot"])[0]
+    assert not decision.allowed
+    assert decision.rule == ("Content-Usage: train-ai=n (line 2, group 'GPTBot', category train-ai; "
+                             f"user-agent line 1 'useragent: GPTBot': {robots.TYPO})")  # fmt: skip
+
+
+def test_a_usage_line_for_another_path_does_not_hide_the_lines_after_it():
+    text = b"User-agent: *\nContent-Usage: /other/ train-ai=y\nContent-Usage: train-ai=n\n"
+    decision = robots.decide_usage(robots.parse(text), "https://e.org/x", ["x"])[0]
+    assert not decision.allowed and decision.rule.startswith("Content-Usage: train-ai=n (line 3")
+
+
+def test_a_usage_line_read_by_a_leniency_says_so():
+    """Google's two-token reading applies to every line: `Content-Usage train-ai=n` reserves, and says how it
+    was read."""
+    parsed = robots.parse(b"User-agent: *\nContent-Usage train-ai=n\n")
+    decision = robots.decide_usage(parsed, "https://e.org/", ["x"])[0]
+    assert not decision.allowed
+    assert decision.rule == f"Content-Usage train-ai=n (line 2, group '*', category train-ai; {robots.NO_COLON})"

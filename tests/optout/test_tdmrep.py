@@ -257,3 +257,131 @@ def test_configs_of_existing_releases_load_and_hash_unchanged(value):
     loaded = RunConfig.model_validate(json.loads(canonical))
     assert loaded.optout.malformed_tdmrep == value
     assert loaded.hash() == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- found by mutation testing (tests/mutation/): each pins a behaviour a surviving mutant changed --------------
+
+AT = "2026-01-02T03:04:05Z"
+WK_URL = "https://e.org/.well-known/tdmrep.json"
+
+
+def sha(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def test_every_entry_is_kept_as_written_with_what_is_wrong_with_it():
+    """Each entry's JSON as the evidence shows it (keys sorted, non-ASCII as written), its location made a path
+    (`page` is `/page`; a leading `*` kept), and every problem of a broken entry named."""
+    entries = [
+        {"tdm-reservation": 1, "location": "page", "tdm-policy": "https://p.test/é"},
+        {"location": "*.pdf", "tdm-reservation": 0},
+        {"location": "", "tdm-reservation": "x"},
+        {"location": "/p", "tdm-reservation": 1, "tdm-policy": 5},
+        1,
+        None,
+    ]
+    body = json.dumps(entries).encode()
+    parsed = tdmrep.parse_file(body, WK_URL, AT)
+    assert parsed == tdmrep.TdmrepFile(WK_URL, (
+        tdmrep.TdmRule(0, "/page", True, "https://p.test/é",
+                       '{"location": "page", "tdm-policy": "https://p.test/é", "tdm-reservation": 1}'),
+        tdmrep.TdmRule(1, "*.pdf", False, None, '{"location": "*.pdf", "tdm-reservation": 0}'),
+        tdmrep.TdmRule(2, None, None, None, '{"location": "", "tdm-reservation": "x"}',
+                       "'location' must be a non-empty string; 'tdm-reservation' must be 0 or 1, got 'x'"),
+        tdmrep.TdmRule(3, "/p", True, None, '{"location": "/p", "tdm-policy": 5, "tdm-reservation": 1}',
+                       "'tdm-policy' must be a string, got int"),
+        tdmrep.TdmRule(4, None, None, None, "1", "expected an object, got int"),
+        tdmrep.TdmRule(5, None, None, None, "null", "expected an object, got NoneType"),
+    ), None, sha(body), AT)  # fmt: skip
+    page = tdmrep.decide("https://e.org/page", ["GPTBot"], well_known=parsed, fetched_at=AT)[0]
+    assert not page.allowed
+    assert page.rule.startswith("tdmrep.json location '/page' tdm-reservation 1, tdm-policy https://p.test/é")
+    pdf = tdmrep.decide("https://e.org/a.pdf", ["GPTBot"], well_known=parsed)[0]
+    assert pdf.allowed and pdf.rule.startswith("tdmrep.json location '*.pdf' tdm-reservation 0 (tdmrep.json)")
+
+
+@pytest.mark.parametrize(
+    ("body", "malformed"),
+    [
+        (b'{"a": 1}', "expected a JSON array, got dict"),
+        (json.dumps([{"location": "/", "tdm-reservation": 0}] * 10_001).encode(), "too many entries: 10001 > 10000"),
+        ("[\udcff]", None),  # a str body with a lone surrogate: invalid JSON (checked below), never an exception
+    ],
+)
+def test_an_unusable_file_is_recorded_whole(body, malformed):
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    parsed = tdmrep.parse_file(body, WK_URL, AT)
+    assert (parsed.url, parsed.rules, parsed.sha256, parsed.fetched_at) == (WK_URL, (), sha(raw), AT)
+    assert parsed.malformed == malformed if malformed else parsed.malformed.startswith("invalid JSON: ")
+
+
+def test_a_str_body_is_its_utf8_bytes_and_the_default_url_is_the_well_known_path():
+    text = '[{"location": "/é", "tdm-reservation": 1}]'
+    assert tdmrep.parse_file(text, WK_URL, AT) == tdmrep.parse_file(text.encode(), WK_URL, AT)
+    assert tdmrep.parse_file(b"[]").url == "/.well-known/tdmrep.json"
+
+
+def test_the_limits_are_inclusive():
+    """A file of exactly 1 MiB and one of exactly 10,000 entries are still read."""
+    entry = b'{"location": "/", "tdm-reservation": 1}'
+    body = b"[" + entry + b"]"
+    body = body[:-1] + b" " * (tdmrep.MAX_FILE_BYTES - len(body)) + b"]"
+    assert len(body) == tdmrep.MAX_FILE_BYTES and tdmrep.parse_file(body).malformed is None
+    many = json.dumps([{"location": "/", "tdm-reservation": 1}] * tdmrep.MAX_RULES).encode()
+    assert tdmrep.parse_file(many).malformed is None and len(tdmrep.parse_file(many).rules) == tdmrep.MAX_RULES
+
+
+def test_every_source_is_whole_evidence_and_the_deciding_one_comes_first():
+    """Evidence names the signal, where it came from, what was seen, the digest of those bytes and when they were
+    fetched; the evidence that decided comes first, all other evidence follows in source order."""
+    wk_body = json.dumps([{"location": "/", "tdm-reservation": 0}]).encode()
+    wk = tdmrep.parse_file(wk_body, WK_URL, "2026-01-01T00:00:00Z")
+    html = b'<html><head><meta name="tdm-reservation" content="1"></head></html>'
+    got = tdmrep.decide("https://e.org/x", ["GPTBot", "CCBot"], well_known=wk,
+                        headers={"tdm-reservation": "0"}, html=html, fetched_at=AT)  # fmt: skip
+    meta = tdmrep.Evidence("tdmrep", "html-meta", '<meta name="tdm-reservation" content="1">', sha(html), AT)
+    header = tdmrep.Evidence("tdmrep", "http-header", "tdm-reservation: 0", sha("0"), AT)
+    file = tdmrep.Evidence("tdmrep", WK_URL, '{"location": "/", "tdm-reservation": 0}', sha(wk_body),
+                           "2026-01-01T00:00:00Z")  # fmt: skip
+    rule = '<meta name="tdm-reservation" content="1"> (html-meta)'
+    assert got == [tdmrep.Decision(a, False, "tdmrep", rule, (meta, file, header)) for a in ["GPTBot", "CCBot"]]
+
+
+def test_an_entry_without_location_is_shown_as_written():
+    wk = well_known([{"tdm-reservation": 1}])
+    d = decide(well_known=wk)[0]
+    assert [e.seen for e in d.evidence] == ['{"tdm-reservation": 1}']
+
+
+def test_protocol_errors_are_all_named_in_the_rule():
+    two_headers = [("tdm-reservation", "1"), ("tdm-reservation", "0")]
+    two_tags = b'<meta name="tdm-reservation" content="1"><meta name="tdm-reservation" content="0">'
+    wk = well_known([{"location": "/", "tdm-reservation": 7}])
+    file_error = "tdmrep.json entry 0 location '/': 'tdm-reservation' must be 0 or 1, got 7"
+    header_error = "tdm-reservation: 1, 0 (http-header)"
+    meta_error = ('<meta name="tdm-reservation" content="1"> <meta name="tdm-reservation" content="0"> '
+                  "(html-meta)")  # fmt: skip
+    unset = decide(well_known=wk, headers=two_headers, html=two_tags)[0]
+    assert unset.allowed
+    assert unset.rule == ("no TDM reservation (protocol error, so tdm-reservation is unset as TDMRep says: "
+                          f"{file_error}; {header_error}; {meta_error})")  # fmt: skip
+    strict = decide(well_known=wk, headers=two_headers, html=two_tags, malformed_tdmrep="reserved")[0]
+    assert not strict.allowed
+    assert strict.rule == (f"protocol error treated as a reservation (malformed_tdmrep=reserved): {meta_error}; "
+                           f"protocol error (superseded): {file_error}; {header_error}")  # fmt: skip
+    by_value = decide(well_known=wk, headers=two_headers, html=b'<meta name="tdm-reservation" content="1">',
+                      malformed_tdmrep="reserved")[0]  # fmt: skip
+    assert by_value.rule == ('<meta name="tdm-reservation" content="1"> (html-meta); '
+                             f"protocol error (superseded): {file_error}; {header_error}")  # fmt: skip
+
+
+def test_a_non_object_entry_is_shown_as_written_and_all_errors_of_the_deciding_file_are_named():
+    wk = well_known(["é", {"tdm-reservation": 1}, {"location": "/", "tdm-reservation": 7}])
+    assert wk.rules[0].raw == '"é"'
+    strict = decide(well_known=wk, malformed_tdmrep="reserved")[0]
+    assert not strict.allowed
+    assert strict.rule == (
+        "protocol error treated as a reservation (malformed_tdmrep=reserved): tdmrep.json entry 0: expected an "
+        "object, got str; tdmrep.json entry 1: 'location' must be a non-empty string; tdmrep.json entry 2 "
+        "location '/': 'tdm-reservation' must be 0 or 1, got 7"
+    )

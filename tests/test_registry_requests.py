@@ -1,0 +1,214 @@
+"""The registry's request queue on its own: a rights holder files a request (from the app), a data engineer approves it.
+
+Found by mutation testing: no test of the registry target reached `file_request`, `approve`, `pending`, the segments
+or the rate count. Ground truth by construction: the requests filed, the ids returned, the instants around them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+
+from pipeline.optout import registry as reg
+from pipeline.optout.registry import Registry, RegistryError
+
+
+def test_a_filed_request_waits_until_approved_then_is_an_entry_naming_it(tmp_path):
+    r = Registry(tmp_path)
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    rid = r.file_request("domain", "WWW.Example.ORG", requester=" Ann, ann@x.test ", note=" paywalled ")
+    other = r.file_request("url_prefix", "https://b.test/news/", requester="Bo")
+    assert rid.startswith("req-") and len(rid) == 16 and rid != other
+    assert r.pending_count() == 2 and r.received_since(before) == 2
+    assert r.received_since(datetime.now(UTC) + timedelta(seconds=1)) == 0
+    pending = r.pending()
+    assert pending["request_id"].to_list() == [rid, other]  # oldest first
+    assert pending.row(0, named=True) | {"received_at": None} == {
+        "entry_id": None, "kind": "domain", "value": "example.org", "minhash": None, "requester": "Ann, ann@x.test",
+        "note": "paywalled", "received_at": None, "effective_from": pending["received_at"][0], "request_id": rid,
+    }  # fmt: skip
+    assert r.entries().height == 0  # a request is no opt-out until approved
+
+    entry = r.approve(rid, effective_from="2026-01-01T01:00:00+01:00")
+    assert (entry.kind, entry.value, entry.requester, entry.note, entry.request_id) == (
+        "domain", "example.org", "Ann, ann@x.test", "paywalled", rid)  # fmt: skip
+    assert entry.effective_from == "2026-01-01T00:00:00.000000Z" and entry.entry_id.startswith("opt-")
+    assert r.entries()["entry_id"].to_list() == [entry.entry_id]
+    assert r.pending()["request_id"].to_list() == [other] and r.pending_count() == 1
+    with pytest.raises(RegistryError, match="no pending request 'req-"):
+        r.approve(rid)  # approved once
+    with pytest.raises(RegistryError, match="no pending request 'req-nothing'"):
+        r.approve("req-nothing")
+    now = r.approve(other)
+    assert now.effective_from == now.received_at  # no effective_from: from its approval
+    assert r.pending().height == 0 and r.pending_count() == 0
+
+
+def test_requests_are_folded_into_segments_and_read_the_same(tmp_path, monkeypatch):
+    monkeypatch.setattr(reg, "SEGMENT_ROWS", 3)
+    r = Registry(tmp_path)
+    ids = [r.file_request("domain", f"site{i}.test", requester="Ann") for i in range(7)]
+    segments = sorted((tmp_path / "requests" / reg.SEGMENTS).glob("*.parquet"))
+    assert len(segments) == 2  # after the 3rd and the 6th request; the 7th is loose
+    assert sorted(pl.read_parquet(segments).get_column("request_id").to_list()) == sorted(ids[:6])
+    assert r.pending()["request_id"].to_list() == ids and r.pending_count() == 7
+    assert r._loose().keys() == {ids[6]}
+    segments[0].write_bytes(b"not parquet")  # a damaged segment: its requests come from their own files
+    assert r.pending()["request_id"].to_list() == ids
+    (tmp_path / "requests" / r._request_files()[ids[1]]).unlink()  # a request file removed by hand: no request
+    assert r.pending()["request_id"].to_list() == [ids[0], *ids[2:]]
+
+
+def test_reading_an_empty_registry(tmp_path):
+    r = Registry(tmp_path / "none")
+    assert r.pending().height == 0 and r.pending_count() == 0 and r._request_files() == {}
+    assert r.received_since(datetime(2000, 1, 1, tzinfo=UTC)) == 0
+
+
+def test_a_rule_of_an_older_release_is_shown_without_the_requester():
+    old = "registry entry opt-1: domain a.test (requested by Ann, ann@x.test)"
+    assert reg.without_requester(old) == "registry entry opt-1: domain a.test"
+    assert reg.without_requester("registry entry opt-1: domain a.test") == "registry entry opt-1: domain a.test"
+    assert reg.without_requester("robots: x (requested by y)") == "robots: x (requested by y)"
+    assert reg.without_requester(None) is None
+
+
+def test_an_entry_as_a_dict_has_no_minhash(tmp_path):
+    entry = Registry(tmp_path).add("domain", "a.test", requester="Ann")
+    assert reg.entry_dict(entry) == {
+        "entry_id": entry.entry_id, "kind": "domain", "value": "a.test", "requester": "Ann", "note": "",
+        "received_at": entry.received_at, "effective_from": entry.received_at, "request_id": None,
+    }  # fmt: skip
+    assert entry.describe() == f"registry entry {entry.entry_id}: domain a.test"
+
+
+TEXT = " ".join(f"word{i}" for i in range(40))
+
+
+def test_requests_hold_what_was_filed_and_nothing_else(tmp_path):
+    r = Registry(tmp_path)
+    with pytest.raises(RegistryError, match="the domain is empty"):
+        r.file_request("domain", requester="Ann")  # no value: refused, never stored as some default
+    rid = r.file_request("text", requester="Ann", text=TEXT)
+    row = r.pending().row(0, named=True)
+    assert (row["request_id"], row["kind"], row["note"]) == (rid, "text", "")
+    assert len(row["value"]) == 64 and len(row["minhash"]) == r.dedup.bands * r.dedup.rows_per_band
+
+
+def test_files_that_are_not_requests_are_not_counted(tmp_path):
+    """Only `<received>-<id>.parquet` files are requests: not a stray note, nor macOS's `._` copies of requests."""
+    r = Registry(tmp_path)
+    rid = r.file_request("domain", "a.test", requester="Ann")
+    name = r._request_files()[rid]
+    (tmp_path / "requests" / "read-me.txt").write_text("notes")
+    (tmp_path / "requests" / f"._{name}").write_bytes(b"\x00\x05\x16\x07")
+    assert r._request_files() == {rid: name} and r.pending_count() == 1
+    assert r.pending()["request_id"].to_list() == [rid]
+
+
+def test_approval_gives_each_entry_its_own_id_and_names_a_bad_instant(tmp_path):
+    r = Registry(tmp_path)
+    first, second = (r.file_request("domain", d, requester="Ann") for d in ("a.test", "b.test"))
+    with pytest.raises(RegistryError, match=r"^effective_from 'tomorrow' is not an ISO 8601 date-time"):
+        r.approve(first, effective_from="tomorrow")
+    ids = [r.approve(first).entry_id, r.approve(second).entry_id, r.add("domain", "c.test", requester="Bo").entry_id]
+    assert len(set(ids)) == 3 and all(len(i) == len("opt-") + 12 for i in ids)
+
+
+def test_the_request_count_does_not_depend_on_the_machines_time_zone(tmp_path, monkeypatch):
+    import time
+
+    r = Registry(tmp_path)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    r.file_request("domain", "a.test", requester="Ann")
+    for zone in ("Asia/Tokyo", "America/Los_Angeles"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        try:
+            assert r.received_since(since) == 1
+            assert r.received_since(since.astimezone(timezone(timedelta(hours=5)))) == 1
+            assert r.received_since(datetime.now(UTC) + timedelta(minutes=1)) == 0
+        finally:
+            monkeypatch.delenv("TZ")
+            time.tzset()
+
+
+def test_a_requester_named_like_the_old_rule_text_is_cut_at_the_first_mention():
+    old = "registry entry opt-1: domain a.test (requested by Ann (requested by Bo))"
+    assert reg.without_requester(old) == "registry entry opt-1: domain a.test"
+
+
+def test_a_broken_request_file_makes_the_queue_unreadable_with_one_line_naming_it(tmp_path):
+    r = Registry(tmp_path)
+    r.file_request("domain", "a.test", requester="Ann")
+    broken = tmp_path / "requests" / "20260101T000000.000000Z-req-broken.parquet"
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(RegistryError, match=f"^registry file {broken}: unreadable"):
+        r.pending()
+
+
+def test_covering_answers_for_a_page_a_domain_and_a_text(tmp_path):
+    """What `optout check` and the app ask: the entries in force that cover a subject, with the rule."""
+    r = Registry(tmp_path)
+    domain = r.add("domain", "a.test", requester="Ann")
+    prefix = r.add("url_prefix", "https://b.test/news/", requester="Bo")
+    text = r.add("text", requester="Cy", text=TEXT)
+    assert r.covering("url", "HTTP://Sub.A.test/x") == [(domain, domain.describe())]
+    assert r.covering("url", "b.test/news/today") == [(prefix, prefix.describe())]
+    assert r.covering("url", "https://b.test/other") == []
+    assert r.covering("domain", "www.a.test") == [(domain, domain.describe())]
+    assert r.covering("domain", "b.test") == []  # a prefix of part of the site does not cover its home page
+    assert r.covering("text", TEXT) == [(text, f"{text.describe()} (exact copy)")]
+    with pytest.raises(RegistryError, match=r"^kind must be one of domain, url, text, not 'page'$"):
+        r.covering("page", "a.test")
+    with pytest.raises(RegistryError, match=r"^the domain is empty"):
+        r.covering("domain", " ")
+
+
+def test_validate_reads_the_requests_too(tmp_path):
+    r = Registry(tmp_path)
+    r.add("domain", "a.test", requester="Ann")
+    r.validate()
+    broken = tmp_path / "requests" / "20260101T000000.000000Z-req-broken.parquet"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(RegistryError, match=f"^registry file {broken}: unreadable"):
+        r.validate()
+
+
+def test_the_state_hash_is_the_sha256_of_the_entries_canonical_json(tmp_path):
+    """What a release records and `verify` recomputes: sha256 of the entries (as stored) in canonical JSON."""
+    import hashlib
+    import json
+
+    r = Registry(tmp_path)
+    before = reg.now_utc()
+    a = r.add("domain", "a.test", requester="Ann")
+    b = r.add("url_prefix", "https://b.test/x/", requester="Bo", note="n")
+    rows = pl.read_parquet(sorted((tmp_path / "entries").glob("*.parquet"))).sort("received_at", "entry_id")
+    canonical = json.dumps(rows.to_dicts(), sort_keys=True, separators=(",", ":"))
+    assert r.state() == {"path": str(tmp_path), "sha256": hashlib.sha256(canonical.encode()).hexdigest(),
+                         "entries": 2, "as_of": b.received_at}  # fmt: skip
+    assert r.state(a.received_at)["entries"] == 1 and r.state(before)["entries"] == 0
+    assert r.state(before)["sha256"] == hashlib.sha256(b"[]").hexdigest()
+
+
+def test_a_text_needs_twenty_words_and_near_copies_are_covered(tmp_path):
+    r = Registry(tmp_path)
+    with pytest.raises(RegistryError, match=r"^the text has fewer than 20 words: too short to fingerprint reliably$"):
+        r.add("text", requester="Ann", text=" ".join(["w"] * 19))
+    r.add("text", requester="Ann", text=" ".join(f"w{i}" for i in range(20)))  # twenty are enough
+    entry = r.add("text", requester="Ann", text=TEXT)
+    near = TEXT.replace("word20", "changed")
+    ((hit, rule),) = r.covering("text", near)
+    assert hit == entry and rule.startswith(f"{entry.describe()} (near copy, estimated Jaccard 0.")
+    assert r.covering("text", " ".join(f"other{i}" for i in range(40))) == []
+
+
+def test_a_bad_domain_or_prefix_is_refused_with_url_identitys_line(tmp_path):
+    r = Registry(tmp_path)
+    with pytest.raises(RegistryError, match=r"^co\.uk is a public suffix, not a site"):
+        r.add("domain", "co.uk", requester="Ann")
+    with pytest.raises(RegistryError, match=r"^not a URL prefix \(it must start with http:// or https://"):
+        r.add("url_prefix", "ftp://a.test/", requester="Ann")

@@ -33,12 +33,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pipeline.proofs.commitments import SIDECAR, SIDECAR_JSON
 from pipeline.release_read import INDEX_DIR, INDEX_JSON, MANIFEST, MAX_JSON_BYTES, ReleaseError, load_manifest
 
 CACHE_ENV = "APERTURA_CACHE_DIR"
 CHUNK = 8 << 20  # bytes per read: bounded memory whatever the file size
 FILES_ENV, BYTES_ENV = "APERTURA_REMOTE_MAX_UNDESCRIBED_FILES", "APERTURA_REMOTE_MAX_UNDESCRIBED_BYTES"
-DEFAULT_UNDESCRIBED_FILES = 1_000  # a release holds a handful (manifest.json, index.json, index lock files)
+DEFAULT_UNDESCRIBED_FILES = 1_000  # a release holds a handful (the full-text index's lock files)
+SIDECARS = ((INDEX_DIR, INDEX_JSON), (SIDECAR, SIDECAR_JSON))  # JSON files that describe their siblings
 DEFAULT_UNDESCRIBED_BYTES = 256 << 20
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -203,11 +205,11 @@ def _copy_release(uri: str, local: Path, *, reuse: bool, limits: Limits | None =
     manifest = _load_fetched_manifest(uri, local)
     expected = {f["path"]: (f.get("bytes"), f.get("sha256")) for f in
                 [*manifest["files"], *(manifest.get("descriptions") or [])] if isinstance(f, dict)}  # fmt: skip
-    index_json = f"{INDEX_DIR}/{INDEX_JSON}"
-    if index_json in objects:
-        download_json(index_json)
-        expected |= _index_digests(local)
-    rest = sorted(objects.keys() - {MANIFEST, index_json})
+    sidecars = [f"{directory}/{name}" for directory, name in SIDECARS if f"{directory}/{name}" in objects]
+    for sidecar in sidecars:
+        download_json(sidecar)
+        expected |= _sidecar_digests(local, sidecar)
+    rest = sorted(objects.keys() - {MANIFEST, *sidecars})
     undescribed = [r for r in rest if r not in expected]
     over = _over_limits(undescribed, objects, limits)
     if over:
@@ -251,7 +253,7 @@ def _over_limits(undescribed: list[str], objects: dict[str, int | None], limits:
     total = sum(objects[r] or 0 for r in undescribed)
     if len(undescribed) <= limits.files and total <= limits.bytes:
         return None
-    what = f"holds {len(undescribed):,} files ({total:,} bytes) described by neither the manifest nor index.json"
+    what = f"holds {len(undescribed):,} files ({total:,} bytes) that neither the manifest nor a sidecar describes"
     return _over_text(undescribed, limits, what)
 
 
@@ -277,16 +279,19 @@ def _listed(manifest: dict) -> set[str]:
     return {f["path"] for f in [*manifest["files"], *(manifest.get("descriptions") or [])] if isinstance(f, dict)}
 
 
-def _index_digests(local: Path) -> dict[str, tuple[int, str]]:
-    """index/index.json's (bytes, sha256) per index file, for reusing cached copies (the index checks the rest)."""
+def _sidecar_digests(local: Path, sidecar: str) -> dict[str, tuple[int, str]]:
+    """A sidecar description's (bytes, sha256) per file beside it (index/index.json, commitments/commitments.json):
+    each file is then bounded by its recorded size and reused from the cache when it matches (the index and
+    commitments checks say whether the sidecar fits the tables)."""
     import json
 
+    directory = sidecar.rsplit("/", 1)[0]
     try:
-        info = json.loads((local / INDEX_DIR / INDEX_JSON).read_text(encoding="utf-8"))
-        return {f"{INDEX_DIR}/{f['path']}": (f["bytes"], f["sha256"]) for f in info.get("files", [])
+        info = json.loads((local / sidecar).read_text(encoding="utf-8"))
+        return {f"{directory}/{f['path']}": (f["bytes"], f["sha256"]) for f in info.get("files", [])
                 if isinstance(f, dict) and isinstance(f.get("path"), str)}  # fmt: skip
     except (ValueError, OSError, KeyError, AttributeError, TypeError):
-        return {}  # not an index description: every index file is downloaded, and opening the index says why
+        return {}  # not a sidecar description: each file counts as undescribed, and opening the sidecar says why
 
 
 def _objects(uri: str, filesystem, root: str) -> dict[str, int]:

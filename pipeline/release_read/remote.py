@@ -17,6 +17,13 @@ Two kinds of copy:
 - `fetch_fresh` (verify): every object downloaded anew into a temporary directory, nothing reused, nothing
   refused: `verify` hashes and checks it all and must see the remote bytes, not a copy made earlier.
 
+Never more bytes than the release accounts for (a store may be hostile or damaged and must not fill the disk): a
+file the manifest or a sidecar JSON (index/index.json, commitments/commitments.json) describes is refused unread
+when the store lists it larger than recorded, and reading stops past its recorded size whatever the listing said;
+the manifest and sidecar JSONs stop at MAX_JSON_BYTES; files nothing describes are capped (`Limits`: count and total
+bytes, env APERTURA_REMOTE_MAX_UNDESCRIBED_FILES / _BYTES). `fetch` refuses such a release in one line naming the
+objects; `fetch_fresh` leaves them out and names them in `Fetched.refused`, which fails verify's files check.
+
 Endpoint and credentials are pyarrow's: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE, AWS_ENDPOINT_URL
 for an S3-compatible server (pyarrow honours it when it parses the URI), or the URI's own options
 (`?endpoint_override=host:9000&scheme=http`). Every failure is a ReleaseError of one line.

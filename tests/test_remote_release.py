@@ -175,6 +175,21 @@ def test_stats_show_and_check_read_the_s3_release(s3, published, planted_release
     assert json.loads(_run("check", uri, "--url", removed, "--json").stdout)["verdict"] == "not in"
 
 
+def test_search_reads_the_s3_release(s3, published, planted_release):
+    """`apertura search` on the URI finds a word of a kept document, with the same hits as on the local release."""
+    release, manifest, _ = planted_release
+    documents = pq.read_table(release / _part(manifest, "documents"), columns=["id", "text"])
+    doc_id, text = documents.column("id")[0].as_py(), documents.column("text")[0].as_py()
+    word = max((w for w in text.split() if w.isalpha()), key=len)  # a rare word of this document
+    result = _run("search", published["r1"], word, "--json", "--limit", "100")
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)["hits"]
+    assert doc_id in [h["id"] for h in hits]
+    local = json.loads(_run("search", str(release), word, "--json", "--limit", "100").stdout)["hits"]
+    assert [(h["id"], h["score"]) for h in hits] == [(h["id"], h["score"]) for h in local]
+    assert f"release fetched from {published['r1']}" in result.stderr
+
+
 def test_a_cached_file_is_trusted_only_when_its_sha256_matches_the_manifest(s3, published, planted_release, tmp_path):
     _, manifest, _ = planted_release
     uri = published["cached"]

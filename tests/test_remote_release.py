@@ -76,7 +76,7 @@ def published(server, planted_release, tmp_path_factory) -> dict[str, str]:
     release, _, _ = planted_release
     with pytest.MonkeyPatch.context() as monkeypatch:
         _aws_env(monkeypatch, tmp_path_factory.mktemp("publish"), f"http://127.0.0.1:{server[1]}")
-        names = ("r1", "tampered", "damaged", "cached", "padded", "crowded", "bulky", "badmanifest")
+        names = ("r1", "tampered", "damaged", "cached", "padded", "crowded", "bulky", "badmanifest", "missing")
         uris = {name: f"s3://{BUCKET}/{name}" for name in names}
         for uri in uris.values():
             result = CliRunner().invoke(app, ["release", "publish", str(release), uri])
@@ -325,6 +325,28 @@ def test_a_malformed_remote_manifest_is_named_by_its_uri(s3, published, tmp_path
     _one_line_error(stats, f"{uri}/manifest.json is not an Apertura release manifest")
     assert str(tmp_path / "cache") not in stats.stderr
     _verify_refuses(uri, f"{uri}/manifest.json is not an Apertura release manifest")
+
+
+def test_a_reader_error_about_the_local_copy_names_the_uri(s3, published, tmp_path):
+    """An error a reader raises about the fetched copy names the release by its URI, never the cache path."""
+    uri = published["r1"]
+    result = _run("show", uri, "no-such-id")
+    _one_line_error(result, f"no document or ledger row with id 'no-such-id' in {uri}")
+    assert str(tmp_path / "cache") not in result.stderr.split("\n", 1)[1]  # the first line says where it is
+
+
+def test_a_listed_file_missing_from_the_store_is_refused(s3, published, planted_release, tmp_path):
+    """A part the manifest lists is not in the store: the readers refuse the release in one line naming the URI
+    and the part (before: a DuckDB traceback naming the cache), and `verify` fails its files check."""
+    _, manifest, _ = planted_release
+    uri, part = published["missing"], _part(manifest, "documents")
+    _store(s3).delete_file(f"{BUCKET}/missing/{part}")
+    for command, extra in (("stats", ()), ("search", ("page",)), ("check", ("--url", "http://example.test/"))):
+        result = _run(command, uri, *extra)
+        _one_line_error(result, uri, f"lists {part}, which the store does not hold")
+        assert len(result.stderr.strip().splitlines()) == 1 and str(tmp_path / "cache") not in result.stderr
+    failed = _failed_checks(uri)
+    assert f"{part}: missing" in failed["files and sha256"]
 
 
 # ---------------------------------------------------------------------------------------------- the app

@@ -26,7 +26,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the report as JSON
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    from pipeline.release_read.remote import as_given  # a fetched release named by its URI, not its local copy
+
+    console.print(f"[bold red]error:[/] {escape(as_given(message))}", highlight=False)
     return typer.Exit(code)
 
 

@@ -122,10 +122,22 @@ def locate(location: str | os.PathLike[str]) -> tuple[Path, Fetched | None]:
     return Path(text), None
 
 
+_COPIES: dict[str, str] = {}  # local copy -> URI, for every release this process fetched (`as_given`)
+
+
+def as_given(message: str) -> str:
+    """`message` with each fetched release's local copy named by the URI the user gave: a reader's error about
+    the copy (a file missing, a manifest that lacks a key) is about the remote release."""
+    for local, uri in sorted(_COPIES.items(), key=lambda item: -len(item[0])):
+        message = message.replace(local, uri)
+    return message
+
+
 def fetch(uri: str, limits: Limits | None = None) -> Fetched:
     """Copy the release at `uri` into its cache directory (see the module docstring) and return where it is."""
     local = cache_root() / _cache_name(uri)
     local.mkdir(parents=True, exist_ok=True)
+    _COPIES[str(local)] = uri
     return _copy_release(uri, local, reuse=True, limits=limits)
 
 
@@ -210,8 +222,11 @@ def _copy_release(uri: str, local: Path, *, reuse: bool, limits: Limits | None =
 
     download_json(MANIFEST)  # always afresh: it is what every other file is checked against
     manifest = _load_fetched_manifest(uri, local)
-    expected = {f["path"]: (f.get("bytes"), f.get("sha256")) for f in
-                [*manifest["files"], *(manifest.get("descriptions") or [])] if isinstance(f, dict)}  # fmt: skip
+    expected = {f["path"]: (f.get("bytes"), f.get("sha256")) for f in _described(manifest)}
+    if reuse and (absent := sorted(_listed(manifest) - objects.keys())):
+        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5:,} more" if len(absent) > 5 else "")
+        raise ReleaseError(f"{uri}: the manifest lists {shown}, which the store does not hold: the remote release is "
+                           f"incomplete; `apertura verify {uri}` says what else")  # fmt: skip
     sidecars = [f"{directory}/{name}" for directory, name in SIDECARS if f"{directory}/{name}" in objects]
     for sidecar in sidecars:
         download_json(sidecar)
@@ -281,9 +296,16 @@ def _load_fetched_manifest(uri: str, local: Path) -> dict:
         raise ReleaseError(message) from None
 
 
+def _described(manifest: dict) -> list[dict]:
+    """The manifest's entries for table files and descriptions (each a dict with a string path)."""
+    descriptions = manifest.get("descriptions")
+    entries = [*manifest["files"], *(descriptions if isinstance(descriptions, list) else [])]
+    return [f for f in entries if isinstance(f, dict) and isinstance(f.get("path"), str)]
+
+
 def _listed(manifest: dict) -> set[str]:
     """Paths the manifest itself vouches for (table files and descriptions): a differing download is refused."""
-    return {f["path"] for f in [*manifest["files"], *(manifest.get("descriptions") or [])] if isinstance(f, dict)}
+    return {f["path"] for f in _described(manifest)}
 
 
 def _sidecar_digests(local: Path, sidecar: str) -> dict[str, tuple[int, str]]:
@@ -441,5 +463,5 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split())[:400] or type(err).__name__
 
 
-__all__ = ["BYTES_ENV", "CACHE_ENV", "FILES_ENV", "Fetched", "Limits", "cache_root", "fetch", "fetch_fresh",
-           "is_remote", "locate"]  # fmt: skip
+__all__ = ["BYTES_ENV", "CACHE_ENV", "FILES_ENV", "Fetched", "Limits", "as_given", "cache_root", "fetch",
+           "fetch_fresh", "is_remote", "locate"]  # fmt: skip

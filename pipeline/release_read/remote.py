@@ -11,11 +11,13 @@ once, the manifest first and always afresh (it is the root of trust), then every
 Two kinds of copy:
 - `fetch` (show, stats, check, the app): a cache under $XDG_CACHE_HOME/apertura/releases (or $APERTURA_CACHE_DIR),
   one directory per URI, files read-only. A cached file is reused only when its sha256 matches the digest the
-  fresh manifest (or, for index files, the fresh index/index.json) gives it; a downloaded table file or
+  fresh manifest (or, for index and commitments files, the fresh sidecar JSON) gives it; a downloaded table file or
   description whose sha256 differs from the manifest is refused (the remote release is damaged: `verify` says
-  where). Files the manifest does not describe are downloaded every time.
+  where), and so is a release whose store lacks a file the manifest lists. Files the manifest does not describe
+  are downloaded every time (within the limits below).
 - `fetch_fresh` (verify): every object downloaded anew into a temporary directory, nothing reused, nothing
-  refused: `verify` hashes and checks it all and must see the remote bytes, not a copy made earlier.
+  refused but what exceeds the limits below: `verify` hashes and checks it all and must see the remote bytes, not
+  a copy made earlier.
 
 Never more bytes than the release accounts for (a store may be hostile or damaged and must not fill the disk): a
 file the manifest or a sidecar JSON (index/index.json, commitments/commitments.json) describes is refused unread
@@ -171,7 +173,7 @@ class _TooLarge(Exception):
 def _copy_release(uri: str, local: Path, *, reuse: bool, limits: Limits | None = None) -> Fetched:
     """Copy every object under `uri` into `local`. Never more bytes than the release accounts for: a described file
     is read up to the size its description records (a store listing it larger is refused before any byte is read),
-    the manifest and index.json up to MAX_JSON_BYTES, and files nothing describes up to `limits`. With `reuse`
+    the manifest and sidecar JSONs up to MAX_JSON_BYTES, and files nothing describes up to `limits`. With `reuse`
     (the cache) any such refusal is a ReleaseError; without it (verify) what was refused is not downloaded and is
     named in `Fetched.refused`, for verify's files check to fail on."""
     from pyarrow import fs as pafs
@@ -223,7 +225,7 @@ def _copy_release(uri: str, local: Path, *, reuse: bool, limits: Limits | None =
     download_json(MANIFEST)  # always afresh: it is what every other file is checked against
     manifest = _load_fetched_manifest(uri, local)
     expected = {f["path"]: (f.get("bytes"), f.get("sha256")) for f in _described(manifest)}
-    if reuse and (absent := sorted(_listed(manifest) - objects.keys())):
+    if reuse and (absent := sorted(_listed(manifest) - objects.keys())):  # verify reports each as missing
         shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5:,} more" if len(absent) > 5 else "")
         raise ReleaseError(f"{uri}: the manifest lists {shown}, which the store does not hold: the remote release is "
                            f"incomplete; `apertura verify {uri}` says what else")  # fmt: skip
@@ -237,22 +239,22 @@ def _copy_release(uri: str, local: Path, *, reuse: bool, limits: Limits | None =
     if over:
         refuse("", over)
         withheld.update(undescribed)
-    budget = limits.bytes
+    budget, vouched = limits.bytes, _listed(manifest)
     for relative in rest:
         digest = expected.get(relative)
         recorded = digest[0] if digest is not None and _is_size(digest[0]) else None
         if relative in withheld:
             continue
         if recorded is not None and objects[relative] is not None and objects[relative] > recorded:
-            listed = objects[relative]
-            refuse(relative, f"{relative} is {listed:,} bytes in the store, its description records {recorded:,}: "
+            in_store = objects[relative]
+            refuse(relative, f"{relative} is {in_store:,} bytes in the store, its description records {recorded:,}: "
                              "not downloaded (the remote release is damaged or was changed)")  # fmt: skip
             continue
         if reuse and digest is not None and _matches(local / relative, digest):
             counts["reused"] += 1
             continue
         limit = recorded if recorded is not None else budget
-        size = download(relative, digest, strict=reuse and relative in _listed(manifest), limit=limit)
+        size = download(relative, digest, strict=reuse and relative in vouched, limit=limit)
         if size is None and recorded is not None:
             refuse(relative, f"{relative} holds more than the {recorded:,} bytes its description records: download "
                              "stopped there (the remote release is damaged or was changed)")  # fmt: skip

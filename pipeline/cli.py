@@ -108,8 +108,10 @@ def main(
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """One clear line on stderr, no traceback."""
-    console.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    """One clear line on stderr, no traceback; a fetched remote release named by its URI, not its local copy."""
+    from pipeline.release_read.remote import as_given
+
+    console.print(f"[bold red]error:[/] {escape(as_given(str(message)))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from pipeline.optout.registry import Registry
+    from pipeline.release_read.remote import Fetched
 
 
 @dataclass
@@ -66,8 +67,12 @@ class VerifyReport:
         return {"release": self.release, **fetched, "ok": self.ok, "checks": [asdict(c) for c in self.checks]}
 
 
-def _check_files(release: Path, manifest: dict, report: VerifyReport) -> bool:
-    problems = []
+def _check_files(release: Path, manifest: dict, report: VerifyReport, fetched: Fetched | None = None) -> bool:
+    """Every listed file present with its size and sha256, nothing unlisted in a table directory. `fetched`: a
+    remote release's copy, whose refused objects (larger than recorded, over the limit for undescribed files) were
+    not downloaded: each is a failure of this check, said as the store holds it."""
+    problems = list(fetched.refused) if fetched else []
+    withheld = fetched.withheld if fetched else frozenset()
     described = manifest.get("descriptions") or []  # format 5: the dataset card and the Croissant
     listed = {f["path"] for f in manifest["files"]} | {d["path"] for d in described}
     if manifest["format_version"] >= schemas.DESCRIPTIONS_FROM:
@@ -79,6 +84,8 @@ def _check_files(release: Path, manifest: dict, report: VerifyReport) -> bool:
                 problems.append(f"{d['path']}: listed as {d['kind']}, which it is not")
     for f in [*manifest["files"], *described]:
         path = release / f["path"]
+        if f["path"] in withheld:
+            continue
         if not path.is_file():
             problems.append(f"{f['path']}: missing")
             continue
@@ -521,16 +528,20 @@ def verify_release(release: Path | str, registry: Path | None = None, *, pubkey:
     uri = str(release)
     try:
         with remote.fetch_fresh(uri) as fetched:
-            report = _verify_directory(fetched.local, registry, pubkey)
+            report = _verify_directory(fetched.local, registry, pubkey, fetched)
     except ReleaseError as err:  # unreachable, no bucket, no credentials, no manifest: nothing was verified
         report = VerifyReport(uri)
         report.add("manifest", False, f"cannot fetch the release: {err}")
         return report
     report.release, report.fetched = uri, fetched.describe()
+    for check in report.checks:  # the temporary copy is gone: name the release as the user gave it
+        check.detail = check.detail.replace(str(fetched.local), uri)
     return report
 
 
-def _verify_directory(release: Path, registry: Path | None, pubkey: Path | None) -> VerifyReport:
+def _verify_directory(
+    release: Path, registry: Path | None, pubkey: Path | None, fetched: Fetched | None = None
+) -> VerifyReport:
     report = VerifyReport(str(release))
     try:
         manifest = load_manifest(release)
@@ -557,7 +568,7 @@ def _verify_directory(release: Path, registry: Path | None, pubkey: Path | None)
         )
     except ValueError as err:
         report.add("config hash", False, f"config does not load: {err}")
-    if not _check_files(release, manifest, report):
+    if not _check_files(release, manifest, report, fetched):
         return report  # tables that fail their hashes are not worth querying
     try:
         _check_schemas(release, manifest, report)  # the checks below run anyway: one that cannot is a finding

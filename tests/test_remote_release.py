@@ -72,11 +72,12 @@ def s3(server, monkeypatch, tmp_path) -> int:
 
 @pytest.fixture(scope="module")
 def published(server, planted_release, tmp_path_factory) -> dict[str, str]:
-    """The planted release published with `apertura release publish` under two prefixes (one gets tampered)."""
+    """The planted release published with `apertura release publish` under several prefixes (most get tampered)."""
     release, _, _ = planted_release
     with pytest.MonkeyPatch.context() as monkeypatch:
         _aws_env(monkeypatch, tmp_path_factory.mktemp("publish"), f"http://127.0.0.1:{server[1]}")
-        uris = {name: f"s3://{BUCKET}/{name}" for name in ("r1", "tampered", "damaged", "cached")}
+        names = ("r1", "tampered", "damaged", "cached", "padded", "crowded", "bulky", "badmanifest", "missing")
+        uris = {name: f"s3://{BUCKET}/{name}" for name in names}
         for uri in uris.values():
             result = CliRunner().invoke(app, ["release", "publish", str(release), uri])
             assert result.exit_code == 0, result.output
@@ -174,17 +175,33 @@ def test_stats_show_and_check_read_the_s3_release(s3, published, planted_release
     assert json.loads(_run("check", uri, "--url", removed, "--json").stdout)["verdict"] == "not in"
 
 
+def test_search_reads_the_s3_release(s3, published, planted_release):
+    """`apertura search` on the URI finds a word of a kept document, with the same hits as on the local release."""
+    release, manifest, _ = planted_release
+    documents = pq.read_table(release / _part(manifest, "documents"), columns=["id", "text"])
+    doc_id, text = documents.column("id")[0].as_py(), documents.column("text")[0].as_py()
+    word = max((w for w in text.split() if w.isalpha()), key=len)  # a rare word of this document
+    result = _run("search", published["r1"], word, "--json", "--limit", "100")
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)["hits"]
+    assert doc_id in [h["id"] for h in hits]
+    local = json.loads(_run("search", str(release), word, "--json", "--limit", "100").stdout)["hits"]
+    assert [(h["id"], h["score"]) for h in hits] == [(h["id"], h["score"]) for h in local]
+    assert f"release fetched from {published['r1']}" in result.stderr
+
+
 def test_a_cached_file_is_trusted_only_when_its_sha256_matches_the_manifest(s3, published, planted_release, tmp_path):
     _, manifest, _ = planted_release
     uri = published["cached"]
     release = planted_release[0]
     objects = sum(1 for p in release.rglob("*") if p.is_file())
     index_files = len(json.loads((release / "index" / "index.json").read_text())["files"])
-    described = len(manifest["files"]) + len(manifest["descriptions"]) + index_files  # digests in manifest, index
+    proof_files = len(json.loads((release / "commitments" / "commitments.json").read_text())["files"])
+    described = len(manifest["files"]) + len(manifest["descriptions"]) + index_files + proof_files  # with digests
     first = _run("stats", uri)
     assert first.exit_code == 0 and f": {objects} files" in first.stderr and "reused" not in first.stderr
     again = _run("stats", uri)
-    assert f": {objects - described} files" in again.stderr  # the manifest, index.json and undescribed files
+    assert f": {objects - described} files" in again.stderr  # the manifest, two sidecar JSONs, undescribed files
     assert f"{described} reused from the cache (sha256 matched the manifest)" in again.stderr
     cached = next((tmp_path / "cache").glob(f"*-cached/{_part(manifest, 'documents')}"))
     original = cached.read_bytes()
@@ -194,6 +211,142 @@ def test_a_cached_file_is_trusted_only_when_its_sha256_matches_the_manifest(s3, 
     assert third.exit_code == 0
     assert f"{described - 1} reused from the cache" in third.stderr  # the edited copy was downloaded again
     assert cached.read_bytes() == original
+
+
+# ---------------------------------------------------------------------------------------------- a hostile store
+
+
+def _put(store: pafs.S3FileSystem, key: str, data: bytes) -> None:
+    with store.open_output_stream(key) as out:
+        out.write(data)
+
+
+def _undescribed(release: Path) -> list[str]:
+    """Files of the local release that neither the manifest nor a sidecar JSON (index/index.json,
+    commitments/commitments.json) describes, besides those JSON files themselves (built from the directory and the
+    JSON files, not by the code under test)."""
+    manifest = json.loads((release / "manifest.json").read_text())
+    described = {f["path"] for f in [*manifest["files"], *manifest["descriptions"]]} | {"manifest.json"}
+    for sidecar in ("index/index.json", "commitments/commitments.json"):
+        directory = sidecar.split("/")[0]
+        listed = json.loads((release / sidecar).read_text())["files"]
+        described |= {f"{directory}/{f['path']}" for f in listed} | {sidecar}
+    files = (p.relative_to(release).as_posix() for p in release.rglob("*") if p.is_file())
+    return sorted(f for f in files if f not in described)
+
+
+def _failed_checks(uri: str) -> dict[str, str]:
+    result = _run("verify", uri, "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert not report["ok"]
+    text = _run("verify", uri)
+    assert text.exit_code == 1 and "release does NOT verify" in text.stdout and "release verifies" not in text.stdout
+    return {c["name"]: c["detail"] for c in report["checks"] if not c["ok"]}
+
+
+def test_a_described_object_larger_than_recorded_is_never_downloaded(s3, published, planted_release, tmp_path):
+    """A table file padded in the store beyond the bytes the manifest records: `stats` refuses it before reading
+    it (one line naming the object), nothing of it reaches the cache, and `verify` fails its files check."""
+    _, manifest, _ = planted_release
+    uri, part = published["padded"], _part(manifest, "documents")
+    recorded = next(f["bytes"] for f in manifest["files"] if f["path"] == part)
+    store = _store(s3)
+    with store.open_input_stream(f"{BUCKET}/padded/{part}") as stream:
+        original = stream.read()
+    assert len(original) == recorded
+    _put(store, f"{BUCKET}/padded/{part}", original + b"\0" * (3 << 20))  # a huge object, as far as it is asked
+    stats = _run("stats", uri)
+    _one_line_error(stats, uri, part, f"{recorded + (3 << 20):,} bytes in the store", f"records {recorded:,}",
+                    "not downloaded")  # fmt: skip
+    assert len(stats.stderr.strip().splitlines()) == 1
+    assert not list((tmp_path / "cache").rglob(f"{Path(part).name}*"))  # no copy, no temporary part either
+    failed = _failed_checks(uri)
+    assert part in failed["files and sha256"] and "not downloaded" in failed["files and sha256"]
+    assert f"{part}: missing" not in failed["files and sha256"]  # said as the store holds it
+
+
+def test_reading_stops_past_the_recorded_size_whatever_the_listing_said(tmp_path):
+    """A store whose listing under-reports an object's size: the download stops one byte past the recorded size
+    and keeps nothing (a real pyarrow filesystem, the local one, serves the bytes)."""
+    from pipeline.release_read import remote
+
+    source = tmp_path / "object"
+    source.write_bytes(b"x" * (remote.CHUNK + 1000))
+    dest = tmp_path / "copy" / "object"
+    with pytest.raises(remote._TooLarge) as raised:
+        remote._download(pafs.LocalFileSystem(), str(source), dest, None, 100)
+    assert raised.value.read == 101  # not a chunk more
+    assert not dest.exists() and not list(dest.parent.iterdir())
+    assert remote._download(pafs.LocalFileSystem(), str(source), dest, None, remote.CHUNK + 1000)[0] == (
+        remote.CHUNK + 1000
+    )
+
+
+def test_many_undescribed_objects_are_refused_over_the_limit(s3, published, planted_release, tmp_path, monkeypatch):
+    release = planted_release[0]
+    uri, store = published["crowded"], _store(s3)
+    extras = [f"extra/junk-{i:02d}.bin" for i in range(12)]
+    for key in extras:
+        _put(store, f"{BUCKET}/crowded/{key}", b"junk")
+    undescribed = sorted(_undescribed(release) + extras)
+    assert _run("stats", uri).exit_code == 0  # within the default limit: fetched as before
+    monkeypatch.setenv("APERTURA_REMOTE_MAX_UNDESCRIBED_FILES", str(len(undescribed) - 1))
+    stats = _run("stats", uri)
+    _one_line_error(stats, uri, f"holds {len(undescribed)} files", "APERTURA_REMOTE_MAX_UNDESCRIBED_FILES",
+                    f"none downloaded: {', '.join(undescribed[:5])} and {len(undescribed) - 5} more")  # fmt: skip
+    assert len(stats.stderr.strip().splitlines()) == 1
+    failed = _failed_checks(uri)
+    assert list(failed) == ["files and sha256"], failed  # the tables were still fetched and verify
+    assert f"holds {len(undescribed)} files" in failed["files and sha256"]
+    monkeypatch.setenv("APERTURA_REMOTE_MAX_UNDESCRIBED_FILES", str(len(undescribed)))
+    assert _run("stats", uri).exit_code == 0
+    monkeypatch.setenv("APERTURA_REMOTE_MAX_UNDESCRIBED_FILES", "many")
+    _one_line_error(_run("stats", uri), "APERTURA_REMOTE_MAX_UNDESCRIBED_FILES='many'", "not a non-negative")
+
+
+def test_a_huge_undescribed_object_is_refused_over_the_byte_limit(s3, published, monkeypatch, tmp_path):
+    uri, store = published["bulky"], _store(s3)
+    _put(store, f"{BUCKET}/bulky/huge.bin", b"\xff" * 5000)
+    monkeypatch.setenv("APERTURA_REMOTE_MAX_UNDESCRIBED_BYTES", "4999")
+    stats = _run("stats", uri)
+    _one_line_error(stats, uri, "4,999 bytes", "APERTURA_REMOTE_MAX_UNDESCRIBED_BYTES", "huge.bin")
+    assert not list((tmp_path / "cache").rglob("huge.bin"))
+    failed = _failed_checks(uri)
+    assert list(failed) == ["files and sha256"] and "huge.bin" in failed["files and sha256"], failed
+    monkeypatch.setenv("APERTURA_REMOTE_MAX_UNDESCRIBED_BYTES", "10000")
+    assert _run("stats", uri).exit_code == 0
+
+
+def test_a_malformed_remote_manifest_is_named_by_its_uri(s3, published, tmp_path):
+    uri = published["badmanifest"]
+    _put(_store(s3), f"{BUCKET}/badmanifest/manifest.json", b'{"format": "something else"}')
+    stats = _run("stats", uri)
+    _one_line_error(stats, f"{uri}/manifest.json is not an Apertura release manifest")
+    assert str(tmp_path / "cache") not in stats.stderr
+    _verify_refuses(uri, f"{uri}/manifest.json is not an Apertura release manifest")
+
+
+def test_a_reader_error_about_the_local_copy_names_the_uri(s3, published, tmp_path):
+    """An error a reader raises about the fetched copy names the release by its URI, never the cache path."""
+    uri = published["r1"]
+    result = _run("show", uri, "no-such-id")
+    _one_line_error(result, f"no document or ledger row with id 'no-such-id' in {uri}")
+    assert str(tmp_path / "cache") not in result.stderr.split("\n", 1)[1]  # the first line says where it is
+
+
+def test_a_listed_file_missing_from_the_store_is_refused(s3, published, planted_release, tmp_path):
+    """A part the manifest lists is not in the store: the readers refuse the release in one line naming the URI
+    and the part (before: a DuckDB traceback naming the cache), and `verify` fails its files check."""
+    _, manifest, _ = planted_release
+    uri, part = published["missing"], _part(manifest, "documents")
+    _store(s3).delete_file(f"{BUCKET}/missing/{part}")
+    for command, extra in (("stats", ()), ("search", ("page",)), ("check", ("--url", "http://example.test/"))):
+        result = _run(command, uri, *extra)
+        _one_line_error(result, uri, f"lists {part}, which the store does not hold")
+        assert len(result.stderr.strip().splitlines()) == 1 and str(tmp_path / "cache") not in result.stderr
+    failed = _failed_checks(uri)
+    assert f"{part}: missing" in failed["files and sha256"]
 
 
 # ---------------------------------------------------------------------------------------------- the app
@@ -270,6 +423,19 @@ def test_clear_errors_for_an_unreachable_endpoint(s3, published, monkeypatch):
     stats = _run("stats", published["r1"])
     _one_line_error(stats, "cannot reach the storage endpoint")
     assert len(stats.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_endpoint_from_the_uri_is_named(s3, published, monkeypatch):
+    """`?endpoint_override=` in the URI (pyarrow's own option) is the endpoint the error names, not the
+    environment's (still set, to the working server)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"{published['r1']}?endpoint_override=127.0.0.1:{port}&scheme=http"
+    _verify_refuses(uri, f"cannot reach the storage endpoint http://127.0.0.1:{port}")
+    stats = _run("stats", uri)
+    _one_line_error(stats, f"cannot reach the storage endpoint http://127.0.0.1:{port}")
+    assert f":{s3}" not in stats.stderr
 
 
 def test_clear_errors_without_credentials_or_with_unknown_ones(s3, published, monkeypatch):

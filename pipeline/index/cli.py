@@ -26,7 +26,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the report as JSON
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    from pipeline.release_read.remote import as_given  # a fetched release named by its URI, not its local copy
+
+    console.print(f"[bold red]error:[/] {escape(as_given(message))}", highlight=False)
     return typer.Exit(code)
 
 
@@ -148,7 +150,7 @@ def _print_evidence(a) -> None:
 
 
 def search_command(
-    release: ReleaseArg,
+    release: ReadReleaseArg,
     query: Annotated[str, typer.Argument(help='Words to look for; "quoted words" must appear together.')],
     lang: Annotated[str | None, typer.Option("--lang", help="Only documents in this language (ISO 639).")] = None,
     limit: Annotated[int, typer.Option(help="Hits to show (1-100).")] = 10,
@@ -158,8 +160,9 @@ def search_command(
     """Full-text search (BM25) over the release's documents, with snippets."""
     from pipeline.index import MembershipIndexError, open_index
 
+    location = release_location(release)  # a remote release: its checked local copy
     try:
-        report = open_index(release).search(query, language=lang, limit=limit, include_removed=removed)
+        report = open_index(location).search(query, language=lang, limit=limit, include_removed=removed)
     except (MembershipIndexError, OSError) as err:
         raise _fail(str(err)) from None
     if json_out:

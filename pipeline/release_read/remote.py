@@ -11,11 +11,20 @@ once, the manifest first and always afresh (it is the root of trust), then every
 Two kinds of copy:
 - `fetch` (show, stats, check, the app): a cache under $XDG_CACHE_HOME/apertura/releases (or $APERTURA_CACHE_DIR),
   one directory per URI, files read-only. A cached file is reused only when its sha256 matches the digest the
-  fresh manifest (or, for index files, the fresh index/index.json) gives it; a downloaded table file or
+  fresh manifest (or, for index and commitments files, the fresh sidecar JSON) gives it; a downloaded table file or
   description whose sha256 differs from the manifest is refused (the remote release is damaged: `verify` says
-  where). Files the manifest does not describe are downloaded every time.
+  where), and so is a release whose store lacks a file the manifest lists. Files the manifest does not describe
+  are downloaded every time (within the limits below).
 - `fetch_fresh` (verify): every object downloaded anew into a temporary directory, nothing reused, nothing
-  refused: `verify` hashes and checks it all and must see the remote bytes, not a copy made earlier.
+  refused but what exceeds the limits below: `verify` hashes and checks it all and must see the remote bytes, not
+  a copy made earlier.
+
+Never more bytes than the release accounts for (a store may be hostile or damaged and must not fill the disk): a
+file the manifest or a sidecar JSON (index/index.json, commitments/commitments.json) describes is refused unread
+when the store lists it larger than recorded, and reading stops past its recorded size whatever the listing said;
+the manifest and sidecar JSONs stop at MAX_JSON_BYTES; files nothing describes are capped (`Limits`: count and total
+bytes, env APERTURA_REMOTE_MAX_UNDESCRIBED_FILES / _BYTES). `fetch` refuses such a release in one line naming the
+objects; `fetch_fresh` leaves them out and names them in `Fetched.refused`, which fails verify's files check.
 
 Endpoint and credentials are pyarrow's: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE, AWS_ENDPOINT_URL
 for an S3-compatible server (pyarrow honours it when it parses the URI), or the URI's own options
@@ -33,10 +42,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pipeline.proofs.commitments import SIDECAR, SIDECAR_JSON
 from pipeline.release_read import INDEX_DIR, INDEX_JSON, MANIFEST, MAX_JSON_BYTES, ReleaseError, load_manifest
 
 CACHE_ENV = "APERTURA_CACHE_DIR"
 CHUNK = 8 << 20  # bytes per read: bounded memory whatever the file size
+FILES_ENV, BYTES_ENV = "APERTURA_REMOTE_MAX_UNDESCRIBED_FILES", "APERTURA_REMOTE_MAX_UNDESCRIBED_BYTES"
+DEFAULT_UNDESCRIBED_FILES = 1_000  # a release holds a handful (the full-text index's lock files)
+SIDECARS = ((INDEX_DIR, INDEX_JSON), (SIDECAR, SIDECAR_JSON))  # JSON files that describe their siblings
+DEFAULT_UNDESCRIBED_BYTES = 256 << 20
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -56,6 +70,27 @@ def cache_root() -> Path:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How many files, and bytes in all, a fetch takes that neither the manifest nor index/index.json describes
+    (a store can hold anything under the prefix; described files are bounded by their recorded sizes)."""
+
+    files: int = DEFAULT_UNDESCRIBED_FILES
+    bytes: int = DEFAULT_UNDESCRIBED_BYTES
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """The defaults, each overridden by its environment variable (a non-negative integer)."""
+        values = {}
+        for field, name in (("files", FILES_ENV), ("bytes", BYTES_ENV)):
+            text = os.environ.get(name, "").strip().replace("_", "")
+            if text:
+                if not text.isdigit():
+                    raise ReleaseError(f"{name}={os.environ[name]!r}: not a non-negative whole number")
+                values[field] = int(text)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Fetched:
     """A remote release copied to local disk: where from, where to, and what was downloaded or reused."""
 
@@ -64,6 +99,8 @@ class Fetched:
     downloaded: int
     reused: int
     bytes_downloaded: int
+    refused: tuple[str, ...] = ()  # verify's copy only: what was not downloaded and why (one line each)
+    withheld: frozenset[str] = frozenset()  # the paths of objects not downloaded
 
     def describe(self) -> str:
         reused = f", {self.reused} reused from the cache (sha256 matched the manifest)" if self.reused else ""
@@ -87,20 +124,33 @@ def locate(location: str | os.PathLike[str]) -> tuple[Path, Fetched | None]:
     return Path(text), None
 
 
-def fetch(uri: str) -> Fetched:
+_COPIES: dict[str, str] = {}  # local copy -> URI, for every release this process fetched (`as_given`)
+
+
+def as_given(message: str) -> str:
+    """`message` with each fetched release's local copy named by the URI the user gave: a reader's error about
+    the copy (a file missing, a manifest that lacks a key) is about the remote release."""
+    for local, uri in sorted(_COPIES.items(), key=lambda item: -len(item[0])):
+        message = message.replace(local, uri)
+    return message
+
+
+def fetch(uri: str, limits: Limits | None = None) -> Fetched:
     """Copy the release at `uri` into its cache directory (see the module docstring) and return where it is."""
     local = cache_root() / _cache_name(uri)
     local.mkdir(parents=True, exist_ok=True)
-    return _copy_release(uri, local, reuse=True)
+    _COPIES[str(local)] = uri
+    return _copy_release(uri, local, reuse=True, limits=limits)
 
 
 @contextmanager
-def fetch_fresh(uri: str) -> Iterator[Fetched]:
-    """Every object of the release at `uri` downloaded anew into a temporary directory, removed afterwards."""
+def fetch_fresh(uri: str, limits: Limits | None = None) -> Iterator[Fetched]:
+    """Every object of the release at `uri` downloaded anew into a temporary directory, removed afterwards; what
+    exceeds its recorded size or `limits` is not downloaded but named in `Fetched.refused`."""
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".verify-", dir=root) as directory:
-        yield _copy_release(uri, Path(directory), reuse=False)
+        yield _copy_release(uri, Path(directory), reuse=False, limits=limits)
 
 
 def _cache_name(uri: str) -> str:
@@ -112,9 +162,23 @@ def _cache_name(uri: str) -> str:
 # ---------------------------------------------------------------------------------------------- copying
 
 
-def _copy_release(uri: str, local: Path, *, reuse: bool) -> Fetched:
+class _TooLarge(Exception):
+    """A download that went past the bytes it may have; reading stopped there and nothing was kept."""
+
+    def __init__(self, read: int) -> None:
+        super().__init__(read)
+        self.read = read
+
+
+def _copy_release(uri: str, local: Path, *, reuse: bool, limits: Limits | None = None) -> Fetched:
+    """Copy every object under `uri` into `local`. Never more bytes than the release accounts for: a described file
+    is read up to the size its description records (a store listing it larger is refused before any byte is read),
+    the manifest and sidecar JSONs up to MAX_JSON_BYTES, and files nothing describes up to `limits`. With `reuse`
+    (the cache) any such refusal is a ReleaseError; without it (verify) what was refused is not downloaded and is
+    named in `Fetched.refused`, for verify's files check to fail on."""
     from pyarrow import fs as pafs
 
+    limits = limits or Limits.from_env()
     try:
         filesystem, root = pafs.FileSystem.from_uri(uri)
     except (ValueError, OSError, TypeError) as err:  # an unknown scheme, a malformed URI, a bad option
@@ -128,10 +192,23 @@ def _copy_release(uri: str, local: Path, *, reuse: bool) -> Fetched:
             raise ReleaseError(f"{uri}: {MANIFEST} is larger than {MAX_JSON_BYTES >> 20} MiB: not a release manifest")
         objects = _objects(uri, filesystem, root)
     counts = {"downloaded": 0, "reused": 0, "bytes": 0}
+    refused: list[str] = []
+    withheld: set[str] = set()
 
-    def download(relative: str, expected: tuple[int, str] | None, *, strict: bool) -> None:
-        with _storage_errors(uri):
-            size, sha256 = _download(filesystem, f"{root}/{relative}", local / relative, expected if strict else None)
+    def refuse(relative: str, problem: str) -> None:
+        if reuse:
+            raise ReleaseError(f"{uri}: {problem}; `apertura verify {uri}` says what else")
+        refused.append(problem)
+        withheld.add(relative)
+
+    def download(relative: str, expected: tuple[int, str] | None, *, strict: bool, limit: int) -> int | None:
+        """The bytes downloaded, or None when the object went past `limit` (nothing kept)."""
+        try:
+            with _storage_errors(uri):
+                size, sha256 = _download(filesystem, f"{root}/{relative}", local / relative,
+                                         expected if strict else None, limit)  # fmt: skip
+        except _TooLarge:
+            return None
         if strict and expected is not None and (size, sha256) != expected:
             raise ReleaseError(
                 f"{uri}: {relative} differs from the manifest ({size} bytes, sha256 {sha256[:16]}…): the remote "
@@ -139,40 +216,113 @@ def _copy_release(uri: str, local: Path, *, reuse: bool) -> Fetched:
             )
         counts["downloaded"] += 1
         counts["bytes"] += size
+        return size
 
-    download(MANIFEST, None, strict=False)  # always afresh: it is what every other file is checked against
-    manifest = load_manifest(local)
-    expected = {f["path"]: (f.get("bytes"), f.get("sha256")) for f in
-                [*manifest["files"], *(manifest.get("descriptions") or [])] if isinstance(f, dict)}  # fmt: skip
-    index_json = f"{INDEX_DIR}/{INDEX_JSON}"
-    if index_json in objects:
-        download(index_json, None, strict=False)
-        expected |= _index_digests(local)
-    for relative in sorted(objects.keys() - {MANIFEST, index_json}):
+    def download_json(relative: str) -> None:
+        if download(relative, None, strict=False, limit=MAX_JSON_BYTES) is None:
+            raise ReleaseError(f"{uri}: {relative} is larger than {MAX_JSON_BYTES >> 20} MiB: not {relative}")
+
+    download_json(MANIFEST)  # always afresh: it is what every other file is checked against
+    manifest = _load_fetched_manifest(uri, local)
+    expected = {f["path"]: (f.get("bytes"), f.get("sha256")) for f in _described(manifest)}
+    if reuse and (absent := sorted(_listed(manifest) - objects.keys())):  # verify reports each as missing
+        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5:,} more" if len(absent) > 5 else "")
+        raise ReleaseError(f"{uri}: the manifest lists {shown}, which the store does not hold: the remote release is "
+                           f"incomplete; `apertura verify {uri}` says what else")  # fmt: skip
+    sidecars = [f"{directory}/{name}" for directory, name in SIDECARS if f"{directory}/{name}" in objects]
+    for sidecar in sidecars:
+        download_json(sidecar)
+        expected |= _sidecar_digests(local, sidecar)
+    rest = sorted(objects.keys() - {MANIFEST, *sidecars})
+    undescribed = [r for r in rest if r not in expected]
+    over = _over_limits(undescribed, objects, limits)
+    if over:
+        refuse("", over)
+        withheld.update(undescribed)
+    budget, vouched = limits.bytes, _listed(manifest)
+    for relative in rest:
         digest = expected.get(relative)
+        recorded = digest[0] if digest is not None and _is_size(digest[0]) else None
+        if relative in withheld:
+            continue
+        if recorded is not None and objects[relative] is not None and objects[relative] > recorded:
+            in_store = objects[relative]
+            refuse(relative, f"{relative} is {in_store:,} bytes in the store, its description records {recorded:,}: "
+                             "not downloaded (the remote release is damaged or was changed)")  # fmt: skip
+            continue
         if reuse and digest is not None and _matches(local / relative, digest):
             counts["reused"] += 1
             continue
-        download(relative, digest, strict=reuse and relative in _listed(manifest))
-    _remove_stale(local, set(objects))
-    return Fetched(uri, local, counts["downloaded"], counts["reused"], counts["bytes"])
+        limit = recorded if recorded is not None else budget
+        size = download(relative, digest, strict=reuse and relative in vouched, limit=limit)
+        if size is None and recorded is not None:
+            refuse(relative, f"{relative} holds more than the {recorded:,} bytes its description records: download "
+                             "stopped there (the remote release is damaged or was changed)")  # fmt: skip
+        elif size is None:
+            refuse(relative, _over_text(undescribed, limits, f"{relative} grew past the byte limit while downloaded"))
+            withheld.update(undescribed)
+        elif recorded is None:
+            budget -= size
+    _remove_stale(local, set(objects) - withheld)
+    return Fetched(uri, local, counts["downloaded"], counts["reused"], counts["bytes"], tuple(refused),
+                   frozenset(withheld))  # fmt: skip
+
+
+def _is_size(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _over_limits(undescribed: list[str], objects: dict[str, int | None], limits: Limits) -> str | None:
+    """One line naming the files nothing describes when there are more of them, or more bytes, than `limits`."""
+    total = sum(objects[r] or 0 for r in undescribed)
+    if len(undescribed) <= limits.files and total <= limits.bytes:
+        return None
+    what = f"holds {len(undescribed):,} files ({total:,} bytes) that neither the manifest nor a sidecar describes"
+    return _over_text(undescribed, limits, what)
+
+
+def _over_text(undescribed: list[str], limits: Limits, what: str) -> str:
+    shown = ", ".join(undescribed[:5]) + (f" and {len(undescribed) - 5:,} more" if len(undescribed) > 5 else "")
+    return (
+        f"{what}: over the limit of {limits.files:,} files / {limits.bytes:,} bytes ({FILES_ENV}, {BYTES_ENV}), "
+        f"none downloaded: {shown}"
+    )
+
+
+def _load_fetched_manifest(uri: str, local: Path) -> dict:
+    """The downloaded manifest, its errors naming the URI and the object, not the local copy's path."""
+    try:
+        return load_manifest(local)
+    except ReleaseError as err:
+        message = str(err).replace(str(local / MANIFEST), f"{uri}/{MANIFEST}").replace(str(local), uri)
+        raise ReleaseError(message) from None
+
+
+def _described(manifest: dict) -> list[dict]:
+    """The manifest's entries for table files and descriptions (each a dict with a string path)."""
+    descriptions = manifest.get("descriptions")
+    entries = [*manifest["files"], *(descriptions if isinstance(descriptions, list) else [])]
+    return [f for f in entries if isinstance(f, dict) and isinstance(f.get("path"), str)]
 
 
 def _listed(manifest: dict) -> set[str]:
     """Paths the manifest itself vouches for (table files and descriptions): a differing download is refused."""
-    return {f["path"] for f in [*manifest["files"], *(manifest.get("descriptions") or [])] if isinstance(f, dict)}
+    return {f["path"] for f in _described(manifest)}
 
 
-def _index_digests(local: Path) -> dict[str, tuple[int, str]]:
-    """index/index.json's (bytes, sha256) per index file, for reusing cached copies (the index checks the rest)."""
+def _sidecar_digests(local: Path, sidecar: str) -> dict[str, tuple[int, str]]:
+    """A sidecar description's (bytes, sha256) per file beside it (index/index.json, commitments/commitments.json):
+    each file is then bounded by its recorded size and reused from the cache when it matches (the index and
+    commitments checks say whether the sidecar fits the tables)."""
     import json
 
+    directory = sidecar.rsplit("/", 1)[0]
     try:
-        info = json.loads((local / INDEX_DIR / INDEX_JSON).read_text(encoding="utf-8"))
-        return {f"{INDEX_DIR}/{f['path']}": (f["bytes"], f["sha256"]) for f in info.get("files", [])
+        info = json.loads((local / sidecar).read_text(encoding="utf-8"))
+        return {f"{directory}/{f['path']}": (f["bytes"], f["sha256"]) for f in info.get("files", [])
                 if isinstance(f, dict) and isinstance(f.get("path"), str)}  # fmt: skip
     except (ValueError, OSError, KeyError, AttributeError, TypeError):
-        return {}  # not an index description: every index file is downloaded, and opening the index says why
+        return {}  # not a sidecar description: each file counts as undescribed, and opening the sidecar says why
 
 
 def _objects(uri: str, filesystem, root: str) -> dict[str, int]:
@@ -211,17 +361,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _download(filesystem, source: str, dest: Path, expected: tuple[int, str] | None) -> tuple[int, str]:
+def _download(filesystem, source: str, dest: Path, expected: tuple[int, str] | None, limit: int) -> tuple[int, str]:
     """Stream `source` to `dest` (a temporary name, then rename, read-only); return (bytes, sha256). With `expected`
-    a copy that differs is not renamed into place: the cache never holds a listed file the manifest disowns."""
+    a copy that differs is not renamed into place: the cache never holds a listed file the manifest disowns. Reading
+    stops one byte past `limit` (_TooLarge, nothing kept): a store cannot make a download longer than allowed."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
     handle, temporary = tempfile.mkstemp(prefix=".part-", dir=dest.parent)
     try:
         with os.fdopen(handle, "wb") as out, filesystem.open_input_stream(source) as stream:
-            while block := stream.read(CHUNK):
+            while block := stream.read(min(CHUNK, limit + 1 - size)):
                 digest.update(block)
                 size += len(block)
+                if size > limit:
+                    raise _TooLarge(size)
                 out.write(block)
         if expected is None or (size, digest.hexdigest()) == expected:
             os.chmod(temporary, 0o444)
@@ -288,7 +441,7 @@ def _storage_errors(uri: str) -> Iterator[None]:
         if kind is None:  # an answer we have no words for; without credentials that is the likely cause
             hint = "" if has_credentials or "AWS Error" not in text else f" ({NO_CREDENTIALS})"
             raise ReleaseError(f"{uri}: {_one_line(err)}{hint}") from None
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = _endpoint(uri)
         check = ": check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
         credentials = check if has_credentials else f": {NO_CREDENTIALS}"
         what = _AWS_ERRORS[kind].format(endpoint=f" {endpoint}" if endpoint else "", credentials=credentials)
@@ -296,8 +449,21 @@ def _storage_errors(uri: str) -> Iterator[None]:
         raise ReleaseError(f"{uri}: {what}" + (f" ({detail.group(1).strip()})" if detail else "")) from None
 
 
+def _endpoint(uri: str) -> str | None:
+    """The endpoint a request went to, as the user set it: the URI's `?endpoint_override=` (with its `scheme=`),
+    which pyarrow prefers, else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL."""
+    from urllib.parse import parse_qs, urlsplit
+
+    options = parse_qs(urlsplit(uri).query)
+    if override := (options.get("endpoint_override") or [""])[0]:
+        scheme = (options.get("scheme") or [""])[0]
+        return override if "://" in override or not scheme else f"{scheme}://{override}"
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
 def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split())[:400] or type(err).__name__
 
 
-__all__ = ["CACHE_ENV", "Fetched", "cache_root", "fetch", "fetch_fresh", "is_remote", "locate"]
+__all__ = ["BYTES_ENV", "CACHE_ENV", "FILES_ENV", "Fetched", "Limits", "as_given", "cache_root", "fetch",
+           "fetch_fresh", "is_remote", "locate"]  # fmt: skip

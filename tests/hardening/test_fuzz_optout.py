@@ -33,7 +33,7 @@ def decide_all(parsed: robots.Robots, url: str) -> None:
 @fuzz_settings(300)
 @given(body=st.one_of(st.binary(max_size=500), st.text(max_size=300)), url=URL, status=st.none() | st.integers(0, 999))
 def test_robots_never_raises(body, url, status):
-    with deadline(5, "robots"):
+    with deadline(5, "robots", cpu=True):
         parsed = robots.parse(body)
         decide_all(parsed, url)
         raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
@@ -44,7 +44,7 @@ def test_robots_never_raises(body, url, status):
 @fuzz_settings(300)
 @given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300)), url=URL)
 def test_tdmrep_never_raises(body, url):
-    with deadline(5, "tdmrep"):
+    with deadline(5, "tdmrep", cpu=True):
         parsed = tdmrep.parse_file(body)
         (d,) = tdmrep.decide(url, ["GPTBot"], well_known=parsed)
     assert (parsed.malformed is None) or not parsed.rules
@@ -120,7 +120,7 @@ HTML = st.one_of(
 @fuzz_settings(300)
 @given(headers=st.lists(HEADER, max_size=5), html=HTML | st.none())
 def test_page_signals_never_raise(headers, html):
-    with deadline(5, "page signals"):
+    with deadline(5, "page signals", cpu=True):
         for d in (
             *noai.decide(AGENTS, headers=headers, html=html),
             *aipref.decide_header(headers, AGENTS),
@@ -232,5 +232,5 @@ def test_path_matcher_agrees_with_the_regex_definition(pattern, path):
 @given(stars=st.integers(20, 3000), tail=st.sampled_from(["x$", "a*b$", "a"]))
 def test_hostile_patterns_are_linear(stars, tail):
     pattern = "/" + "*a" * stars + tail
-    with deadline(2, f"path_matches with {stars} stars"):
+    with deadline(2, f"path_matches with {stars} stars", cpu=True):
         robots.path_matches(pattern, "/" + "a" * 5000 + "b")

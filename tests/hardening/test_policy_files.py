@@ -28,7 +28,7 @@ URLS = (
 @pytest.mark.parametrize("content_type", [None, "text/plain", "text/html; charset=utf-8"])
 def test_robots_and_ai_txt_never_raise(name, content_type):
     body = ROBOTS[name]
-    with deadline(5, f"robots {name}"):
+    with deadline(5, f"robots {name}", cpu=True):
         for parsed in (
             robots.from_fetch(200, body, content_type=content_type),
             robots.parse(body.decode("utf-8", "surrogateescape")),
@@ -52,7 +52,7 @@ def test_robots_and_ai_txt_never_raise(name, content_type):
 @pytest.mark.parametrize("name", sorted(TDMREP))
 def test_tdmrep_never_raises(name):
     body = TDMREP[name]
-    with deadline(5, f"tdmrep {name}"):
+    with deadline(5, f"tdmrep {name}", cpu=True):
         parsed = tdmrep.parse_file(body)
         for url in URLS:
             (d,) = tdmrep.decide(url, ["GPTBot"], well_known=parsed)
@@ -95,7 +95,7 @@ HOSTILE_HTML = [
 
 @pytest.mark.parametrize("html", HOSTILE_HTML, ids=range(len(HOSTILE_HTML)))
 def test_header_and_meta_signals_never_raise(html):
-    with deadline(5, "noai / aipref / tdmrep meta"):
+    with deadline(5, "noai / aipref / tdmrep meta", cpu=True):
         for d in (
             *noai.decide(AGENTS, headers=HOSTILE_HEADERS, html=html),
             *aipref.decide_header(HOSTILE_HEADERS, AGENTS),

@@ -16,9 +16,9 @@ class InspectError(RuntimeError):
     pass
 
 
-def _manifest(release: Path) -> dict:
+def _manifest(release: Path, *, complete: bool = False) -> dict:
     try:
-        return load_manifest(release)
+        return load_manifest(release, complete=complete)
     except ReleaseError as err:
         raise InspectError(str(err)) from None
 
@@ -89,7 +89,7 @@ def lookup(release: Path, doc_id: str, *, payload_bytes: int = 400, source_root:
 
 
 def release_stats(release: Path, *, top: int = 10) -> dict:
-    manifest = _manifest(release)
+    manifest = _manifest(release, complete=True)  # counts and every table file: one line, not a KeyError later
     con = duckdb.connect()
     docs = table_files(release, manifest, "documents")
     languages = con.sql(

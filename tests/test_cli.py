@@ -84,3 +84,24 @@ def test_dry_run_prints_config_and_hash(planted):
     data = json.loads(result.stdout)
     assert data["config"]["extract"]["extractor"] == "resiliparse"
     assert data["config_hash"].startswith("sha256:")
+
+
+def test_stats_on_a_damaged_manifest_or_missing_table_says_so_in_one_line(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "old_release_formats" / "format5"
+    ok = shutil.copytree(fixture, tmp_path / "ok")
+    assert invoke("stats", ok, "--json").exit_code == 0
+    no_counts = shutil.copytree(fixture, tmp_path / "no-counts")  # used to end in a KeyError traceback
+    manifest = json.loads((no_counts / "manifest.json").read_text())
+    del manifest["counts"]
+    (no_counts / "manifest.json").write_text(json.dumps(manifest))
+    no_ledger = shutil.copytree(fixture, tmp_path / "no-ledger")  # used to print counts as if the ledger were there
+    for part in (no_ledger / "ledger").glob("*.parquet"):
+        part.unlink()
+    for release, words in ((no_counts, "lacks counts"), (no_ledger, "ledger")):
+        result = invoke("stats", release)
+        assert result.exit_code == 2 and words in result.output, result.output
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)

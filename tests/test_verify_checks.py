@@ -900,6 +900,24 @@ def test_an_entry_edited_after_the_derivation_fails_the_childs_registry_state(de
     assert _failed(child, registry) == {REGISTRY_STATE}
 
 
+def test_a_child_derived_without_the_registry_is_judged_at_its_derivation_not_its_parents_build(
+    built, tmp_path
+):
+    """A child derived from snapshots alone (no registry) records its parent's registry state, applied at the
+    parent's build; an opt-out in force at the derivation was not applied, so the child does not honour it: judged at
+    the parent's `as_of` instead, its kept.test pages would pass as honoured."""
+    registry = tmp_path / "registry"
+    shutil.copytree(built[1], registry)
+    Registry(registry).add("domain", "kept.test", requester="Legal <legal@example.org>")  # in force from now
+    derive_release(built[0], tmp_path / "child")  # later than the entry, and without the registry
+    manifest = _manifest(tmp_path / "child")
+    assert manifest["lineage"]["registry"] is None and manifest["lineage"]["derived_at"] > manifest["optout"][
+        "registry"]["as_of"]  # fmt: skip
+    assert "http://kept.test/c" in set(_documents(tmp_path / "child")["url"])
+    assert _failed(tmp_path / "child", registry) == {REGISTRY_HONOURED}
+    assert f"in force at {manifest['lineage']['derived_at']}" in _detail(tmp_path / "child", REGISTRY_HONOURED)
+
+
 def test_a_release_that_never_applied_a_registry_is_checked_against_one_given(built, release, tmp_path):
     """Without a recorded registry there is no state to compare; the given registry's entries in force now count."""
     _edit_manifest(release, lambda m: m["optout"].pop("registry"))

@@ -58,7 +58,8 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 def new_keypair(private_path: Path) -> tuple[Path, str]:
     """A new Ed25519 key: the private key at `private_path` (PKCS#8 PEM, mode 0600), the public key beside it
-    with `.pub` appended (SubjectPublicKeyInfo PEM). Returns (public key path, key id). Never overwrites."""
+    with `.pub` appended (SubjectPublicKeyInfo PEM), its directory made (mode 0700) when missing, as in the README's
+    `keys new --out keys/provider`. Returns (public key path, key id). Never overwrites."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -66,8 +67,12 @@ def new_keypair(private_path: Path) -> tuple[Path, str]:
     for path in (private_path, public_path):
         if path.exists():
             raise SignatureError(f"{path} already exists: keys are never overwritten, choose another --out")
-    if not private_path.parent.is_dir():
-        raise SignatureError(f"{private_path.parent} is not a directory")
+    try:  # a new directory for a secret key is readable by its owner only
+        private_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise SignatureError(f"{private_path.parent} is not a directory") from None
+    except OSError as err:
+        raise SignatureError(f"cannot create {private_path.parent}: {err.strerror or err}") from None
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

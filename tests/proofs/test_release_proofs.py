@@ -388,3 +388,14 @@ def test_records_without_a_url_identity_are_counted_and_their_texts_still_proven
         assert prover.text(page.text)["answer"] == "in"
     assert prover.url("https://site.test/empty")["answer"] == "removed"
     assert prover.url("https://site.test/0")["answer"] == "not_in"  # its row had no URL: nothing to prove by URL
+
+
+def test_keys_new_makes_a_missing_directory_for_its_owner_only_and_refuses_a_file_in_the_way(tmp_path):
+    """The README's first proof command, `keys new --out keys/provider`, is typed where no keys/ exists yet."""
+    output = cli("keys", "new", "--out", tmp_path / "keys" / "provider")
+    assert (tmp_path / "keys" / "provider.pub").is_file() and "provider.pub" in output
+    assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "keys" / "provider").stat().st_mode) == 0o600
+    (tmp_path / "file").write_text("in the way")
+    result = runner.invoke(app, ["keys", "new", "--out", str(tmp_path / "file" / "provider")])
+    assert result.exit_code == 2 and "is not a directory" in result.output and "Traceback" not in result.output

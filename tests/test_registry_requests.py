@@ -212,3 +212,18 @@ def test_a_bad_domain_or_prefix_is_refused_with_url_identitys_line(tmp_path):
         r.add("domain", "co.uk", requester="Ann")
     with pytest.raises(RegistryError, match=r"^not a URL prefix \(it must start with http:// or https://"):
         r.add("url_prefix", "ftp://a.test/", requester="Ann")
+
+
+def test_requests_filed_in_the_same_instant_are_queued_by_id_wherever_they_are_stored(tmp_path, monkeypatch):
+    """Protects the queue's tie rule (received_at, then request_id): two requests stamped with the same instant
+    come out in id order whether a request is read from a segment or from its own file, so the approval queue
+    does not reshuffle when requests are folded. Found by mutation testing (pending's tie key dropped survived)."""
+    monkeypatch.setattr(reg, "SEGMENT_ROWS", 2)
+    monkeypatch.setattr(reg, "now_utc", lambda: "2026-12-05T10:00:00.000000Z")  # one instant for every request
+    r = Registry(tmp_path)
+    ids = [r.file_request("domain", f"site{i}.test", requester="Ann") for i in range(3)]
+    # the first two are folded into a segment, the third is loose; storage order is then held, then loose
+    assert r._loose().keys() == {ids[2]}
+    assert ids[2] < max(ids[:2]), "construction: the loose request must sort before a folded one"
+    assert r.pending()["request_id"].to_list() == sorted(ids)
+    assert set(r.pending()["received_at"].to_list()) == {"2026-12-05T10:00:00.000000Z"}

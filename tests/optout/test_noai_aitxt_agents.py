@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+
+import pytest
 
 from pipeline.optout import agents, aitxt, noai, robots
 
@@ -41,6 +44,53 @@ def test_meta_robots_and_bot_specific_meta():
 def test_meta_in_body_is_ignored_and_broken_html_never_raises():
     assert noai.decide(["a"], html=b'<head></head><body><meta name="robots" content="noai">')[0].allowed
     assert noai.decide(["a"], html=b"<meta name=robots content=noai" + b"\xff" * 1000)[0].allowed
+
+
+def test_a_valued_first_directive_is_no_agent_scope():
+    """Google's `name: value` directives (`max-snippet: 50`) open a header without scoping it to an agent named
+    'max-snippet': the `noai` after it reserves for every agent (mutation testing: a scope test that looked at
+    the wrong group or case survived)."""
+    for value in ("max-snippet: 50, noai", "MAX-SNIPPET: 50, noai", "unavailable_after: 2030-01-01, noai"):
+        gpt, cc = noai.decide(["GPTBot", "CCBot"], headers={"X-Robots-Tag": value})
+        assert not gpt.allowed and not cc.allowed, value
+    assert noai.parse_x_robots_tag("max-snippet: 50, noai") == (None, {"max-snippet", "noai"})
+
+
+def test_a_directive_is_named_by_what_precedes_its_first_colon():
+    """`noai: <value>` is still a noai (the safe reading of a directive carrying a value, as Google names
+    `max-snippet: 50` by what precedes the colon), even when the value holds colons (a time)."""
+    value = "noindex, noai: since 2025-01-01T00:00:00Z"
+    assert noai.parse_x_robots_tag(value) == (None, {"noindex", "noai"})
+    assert not noai.decide(["GPTBot"], headers={"X-Robots-Tag": value})[0].allowed
+    assert noai.parse_x_robots_tag("GPTBot: noai: yes, noimageai") == ("gptbot", {"noai", "noimageai"})
+
+
+def test_header_evidence_is_what_was_seen_its_hash_and_when():
+    """The evidence a release records for a header: the family, the header as sent, the sha256 of its value
+    (computed here with hashlib) and the fetch time the caller gave."""
+    d = noai.decide(["GPTBot"], headers={"X-Robots-Tag": "noai"}, fetched_at="2026-12-05T10:00:00Z")[0]
+    assert d.evidence == (
+        noai.Evidence("noai", "http-header", "X-Robots-Tag: noai", hashlib.sha256(b"noai").hexdigest(),
+                      "2026-12-05T10:00:00Z"),
+    )  # fmt: skip
+    assert d.signal == "noai"
+
+
+def test_meta_evidence_hashes_the_page_it_came_from():
+    html = b'<html><head><meta name="robots" content="noai"></head><body>x</body></html>'
+    d = noai.decide(["GPTBot"], html=html, fetched_at="2026-12-05T10:00:00Z")[0]
+    assert not d.allowed and d.evidence == (
+        noai.Evidence("noai", "html-meta", '<meta name="robots" content="noai">', hashlib.sha256(html).hexdigest(),
+                      "2026-12-05T10:00:00Z"),
+    )  # fmt: skip
+
+
+def test_meta_tags_without_noai_are_no_evidence():
+    """Only noai/noimageai tags are evidence: a page with `noindex` and a description says nothing about AI use
+    (mutation testing: `directives | {...}` made every meta tag a finding, `noimageai only` for a noindex page)."""
+    html = b'<head><meta name="robots" content="noindex"><meta name="description" content="noai"></head>'
+    d = noai.decide(["GPTBot"], html=html)[0]
+    assert d.allowed and d.rule == "no noai directive" and d.evidence == ()
 
 
 # --- ai.txt ----------------------------------------------------------------------------------------------
@@ -106,3 +156,23 @@ def test_generated_list_matches_committed_file_and_has_required_agents(fixtures_
     for token in (*agents.APERTUS_AGENTS, "*", "AperturaBot"):
         assert token.lower() in known
     assert len({a.lower() for a in generated}) == len(generated)
+
+
+def test_regenerating_from_the_pinned_list_reproduces_the_committed_file(fixtures_dir, tmp_path):
+    """`python -m pipeline.optout.agents robots.json` writes exactly the committed ai_agents.json (source, licence,
+    generator and list): the file the crawl uses is the one the module's docstring says how to rebuild."""
+    out = tmp_path / "ai_agents.json"
+    agents.write(fixtures_dir / "ai-robots" / "robots.json", out)
+    assert out.read_bytes() == agents.DATA_FILE.read_bytes()
+
+
+def test_the_list_keeps_the_first_spelling_and_order_and_refuses_a_non_object(tmp_path):
+    listed = tmp_path / "robots.json"
+    listed.write_text(json.dumps({"  ZetaBot ": {}, "gptbot": {}, "": {}, "ccbot": {}}), encoding="utf-8")
+    tokens = agents.generate(listed)
+    # the list's own tokens first (stripped, the empty one dropped), then the Apertus agents it lacks, '*', ours
+    missing = [a for a in agents.APERTUS_AGENTS if a.lower() not in {"gptbot", "ccbot"}]
+    assert tokens == ["ZetaBot", "gptbot", "ccbot", *missing, "*", "AperturaBot"]
+    listed.write_text(json.dumps(["GPTBot"]), encoding="utf-8")
+    with pytest.raises(ValueError, match="expected a JSON object keyed by user-agent token"):
+        agents.generate(listed)

@@ -153,6 +153,12 @@ def _mutmut(name: str, target: Target, where: Path, mutants: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"APERTURA_HYPOTHESIS": "mutation"}
     env |= {name: str(where / ".shared" / name.lower()) for name in target.env}
     log = WORK / f"{name}.log"
+    # tests/conftest.py finds the shared fixtures two levels above tests/ (/work/shared/fixtures for a work tree);
+    # mutmut runs the tests from `<where>/mutants/tests`, so without this link every test needing them skipped and
+    # their functions counted as "no tests" (all of agents.py's generator in the first signals run)
+    shared, link = ROOT.parent / "shared", where / "shared"
+    if shared.is_dir() and not link.exists():
+        link.symlink_to(shared, target_is_directory=True)
     print(f"mutate {name}: {', '.join(target.modules)} against {', '.join(target.tests)} (log {log})", flush=True)
     with log.open("w") as out:
         code = subprocess.call([sys.executable, "-m", "mutmut", "run", "--max-children", "1", *mutants], cwd=where,

@@ -111,3 +111,30 @@ def test_header_evidence_is_what_was_seen_its_hash_and_when():
         aipref.Evidence("aipref", "http-header", "Content-Usage: train-ai=n",
                         hashlib.sha256(b"train-ai=n").hexdigest(), "2026-12-05T10:00:00Z"),
     )  # fmt: skip
+
+
+def test_parameters_quotes_and_repeats_in_a_preference_list():
+    """draft-ietf-aipref-attach: the list is a Structured Fields dictionary (RFC 8941), so a member may carry
+    parameters (`;src=x`, whose '=' and ';' must not be taken for the member's own) and the most restrictive of
+    repeated keys wins; a quoted "n" reserves too (the safe reading)."""
+    assert aipref.parse_prefs("train-ai=n;src=x") == {"train-ai": True}
+    assert aipref.parse_prefs("train-ai=n;a=1;b=2, search=y;a=1") == {"train-ai": True, "search": False}
+    assert aipref.parse_prefs('train-ai="n"') == {"train-ai": True}
+    assert aipref.parse_prefs("train-ai=n, train-ai=y") == {"train-ai": True}
+    assert aipref.parse_prefs("train-ai=y, train-ai=n") == {"train-ai": True}
+
+
+def test_an_unreadable_member_is_skipped_not_the_end_of_the_list():
+    """Unknown or malformed members are ignored (draft-ietf-aipref-vocab): the statements after them still count
+    (mutation testing: `break` for `continue` dropped a reservation after a junk member)."""
+    assert aipref.parse_prefs("junk, =n, search=maybe, search=Xn, train-ai=n") == {"train-ai": True}
+
+
+def test_content_signal_keys_it_does_not_map_are_kept_as_written():
+    prefs = aipref.parse_prefs("ai-train=no, train-ai=no, custom=yes", content_signal=True)
+    assert prefs == {"train-ai": True, "custom": False}
+
+
+def test_resolve_asks_about_training_by_default():
+    assert aipref.resolve({"train-ai": True}) == (True, "train-ai")
+    assert aipref.resolve({"train-genai": True}) is None  # a child's statement does not decide its parent

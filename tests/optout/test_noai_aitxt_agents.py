@@ -144,6 +144,48 @@ def test_aitxt_inherits_the_robots_rules():
     assert cut.truncated and not aitxt.decide(cut, "https://e.org/other", ["GPTBot"])[0].allowed
 
 
+def test_a_pattern_without_a_leading_slash_matches_anywhere_and_a_path_stays_anchored():
+    """The ai.txt reading (module docstring): `Disallow: private/` or `.pdf` (no leading `/` or `*`) matches anywhere
+    in the path, as Spawning's file-type lines are meant; `/articles/` keeps robots.txt's anchoring at the root."""
+    parsed = aitxt.parse(b"User-Agent: *\nDisallow: private/\nDisallow: .pdf\nDisallow: /articles/\n",
+                         url="https://e.org/ai.txt")  # fmt: skip
+
+    def allowed(path: str) -> bool:
+        return aitxt.decide(parsed, f"https://e.org{path}", ["GPTBot"])[0].allowed
+
+    assert not allowed("/a/private/x") and not allowed("/private/x") and not allowed("/docs/report.pdf")
+    assert not allowed("/articles/x") and allowed("/blog/articles/x") and allowed("/blog/post")
+    rule = aitxt.decide(parsed, "https://e.org/docs/report.pdf", ["GPTBot"])[0].rule
+    assert rule.startswith("Disallow: .pdf")  # the line as written is named, not the rewritten pattern
+
+
+def test_an_aitxt_decision_records_where_and_when_it_was_fetched():
+    body = b"User-Agent: *\nDisallow: /\n"
+    d = aitxt.decide(aitxt.parse(body, url="https://e.org/ai.txt", fetched_at="2026-12-05T10:00:00Z"),
+                     "https://e.org/x", ["GPTBot"])[0]  # fmt: skip
+    assert not d.allowed and d.evidence == (
+        robots.Evidence("ai.txt", "https://e.org/ai.txt", d.evidence[0].seen, hashlib.sha256(body).hexdigest(),
+                        "2026-12-05T10:00:00Z"),
+    )  # fmt: skip
+    assert aitxt.decide(aitxt.parse(body), "https://e.org/x", ["GPTBot"])[0].evidence[0].where == "ai.txt"
+
+
+def test_only_a_2xx_non_html_body_is_an_aitxt():
+    body = b"User-Agent: *\nDisallow: /\n"
+    assert not aitxt.decide(aitxt.parse(body, status=299), "https://e.org/x", ["GPTBot"])[0].allowed
+    for status in (199, 300, 404):
+        parsed = aitxt.parse(body, url="https://e.org/ai.txt", status=status)
+        assert (parsed.url, parsed.mode, parsed.outcome) == (
+            "https://e.org/ai.txt",
+            "allow_all",
+            f"no ai.txt (HTTP {status})",
+        )
+    assert aitxt.parse(None, url="https://e.org/ai.txt", status=None).outcome == "no ai.txt"
+    assert aitxt.parse(None, status=0).outcome == "no ai.txt"
+    html = aitxt.parse(body, content_type="text/html; charset=utf-8")  # a page served in its place: no rules
+    assert html.mode == "allow_all" and aitxt.decide(html, "https://e.org/x", ["GPTBot"])[0].allowed
+
+
 # --- agents ----------------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pipeline.optout import agents, aitxt, noai, robots
+from pipeline.optout import agents, aitxt, base, noai, robots
 
 # --- noai ------------------------------------------------------------------------------------------------
 
@@ -91,6 +91,29 @@ def test_meta_tags_without_noai_are_no_evidence():
     html = b'<head><meta name="robots" content="noindex"><meta name="description" content="noai"></head>'
     d = noai.decide(["GPTBot"], html=html)[0]
     assert d.allowed and d.rule == "no noai directive" and d.evidence == ()
+
+
+def test_meta_tags_are_read_from_text_too_and_a_tag_without_a_name_is_skipped():
+    """html_meta takes the page as bytes or text; a `<meta>` with content but no name (http-equiv, broken) is no
+    signal and never raises (mutation testing: `name or content` made it a KeyError)."""
+    assert not noai.decide(["GPTBot"], html='<head><meta name="robots" content="noai"></head>')[0].allowed
+    html = '<head><meta content="noai"><meta http-equiv="X-Robots-Tag" content="noai"></head>'
+    d = noai.decide(["GPTBot"], html=html)[0]
+    assert d.allowed and d.evidence == ()
+
+
+def test_an_element_whose_name_merely_starts_with_meta_has_no_name_attribute():
+    """HTML tokenising: `<meta-name="robots" ...>` is an element named `meta-name="robots"` with one attribute,
+    content; it is no `<meta name="robots">`."""
+    assert noai.decide(["GPTBot"], html='<head><meta-name="robots" content="noai"></head>')[0].allowed
+
+
+def test_the_hash_of_a_value_with_a_lone_surrogate_is_that_of_its_surrogatepass_bytes():
+    """A header decoded with surrogateescape can hold lone surrogates; its evidence hash is still defined (the
+    bytes Python's surrogatepass gives, computed here by hand: U+DCFF is ED B3 BF) instead of an exception."""
+    assert base.sha256_hex("noai\udcff") == hashlib.sha256(b"noai\xed\xb3\xbf").hexdigest()
+    d = noai.decide(["GPTBot"], headers={"X-Robots-Tag": "noai\udcff, noai"})[0]
+    assert not d.allowed and d.evidence[0].sha256 == hashlib.sha256(b"noai\xed\xb3\xbf, noai").hexdigest()
 
 
 # --- ai.txt ----------------------------------------------------------------------------------------------

@@ -103,6 +103,8 @@ def test_files_that_are_not_requests_are_not_counted(tmp_path):
     name = r._request_files()[rid]
     (tmp_path / "requests" / "read-me.txt").write_text("notes")
     (tmp_path / "requests" / f"._{name}").write_bytes(b"\x00\x05\x16\x07")
+    # a hidden copy named like another request: it must not count whatever order the directory lists files in
+    (tmp_path / "requests" / f"._{name.replace(rid, 'req-000000000000')}").write_bytes(b"\x00\x05\x16\x07")
     assert r._request_files() == {rid: name} and r.pending_count() == 1
     assert r.pending()["request_id"].to_list() == [rid]
 

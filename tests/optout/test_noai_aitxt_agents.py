@@ -116,6 +116,20 @@ def test_the_hash_of_a_value_with_a_lone_surrogate_is_that_of_its_surrogatepass_
     assert not d.allowed and d.evidence[0].sha256 == hashlib.sha256(b"noai\xed\xb3\xbf, noai").hexdigest()
 
 
+def test_each_agent_gets_its_own_whole_decision():
+    """Every field of the three outcomes, per agent (a release stores agent, allowed as a boolean, family, rule):
+    reserved by noai, noimageai only, no directive."""
+    headers = [("X-Robots-Tag", "GPTBot: noai"), ("X-Robots-Tag", "CCBot: noimageai")]
+    gpt, cc, other = noai.decide(["GPTBot", "CCBot", "Other"], headers=headers)
+    seen = {e.seen: e for e in (*gpt.evidence, *cc.evidence)}
+    assert gpt == noai.Decision("GPTBot", False, "noai", "X-Robots-Tag: GPTBot: noai (http-header)",
+                                (seen["X-Robots-Tag: GPTBot: noai"],))  # fmt: skip
+    assert cc == noai.Decision("CCBot", True, "noai", "noimageai only: images reserved, text allowed",
+                               (seen["X-Robots-Tag: CCBot: noimageai"],))  # fmt: skip
+    assert other == noai.Decision("Other", True, "noai", "no noai directive", ())
+    assert gpt.allowed is False and cc.allowed is True and other.allowed is True
+
+
 # --- ai.txt ----------------------------------------------------------------------------------------------
 
 # Shaped like Spawning's generated ai.txt: a '*' group disallowing file types.

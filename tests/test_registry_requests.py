@@ -229,3 +229,27 @@ def test_requests_filed_in_the_same_instant_are_queued_by_id_wherever_they_are_s
     assert ids[2] < max(ids[:2]), "construction: the loose request must sort before a folded one"
     assert r.pending()["request_id"].to_list() == sorted(ids)
     assert set(r.pending()["received_at"].to_list()) == {"2026-12-05T10:00:00.000000Z"}
+
+
+def test_covering_answers_for_the_instant_asked(tmp_path):
+    """`covering(..., at)` judges by the entries in force at `at`, not now: an entry effective from 2030 does not
+    cover a page asked about in 2029, and does in 2031 (mutation testing: `at` ignored survived)."""
+    r = Registry(tmp_path)
+    entry = r.add("domain", "a.test", requester="Ann", effective_from="2030-01-01T00:00:00Z")
+    assert r.covering("url", "https://a.test/x", at="2029-06-01T00:00:00Z") == []
+    assert r.covering("url", "https://a.test/x", at="2031-06-01T00:00:00Z") == [(entry, entry.describe())]
+
+
+def test_near_copies_are_judged_row_by_row(tmp_path):
+    """Each document's estimated Jaccard is its own: among many rows only the near copy is covered (mutation
+    testing: a mean over the whole matrix instead of per row survived; the app asks about one row at a time)."""
+    cfg = Registry(tmp_path).dedup
+    entry = Registry(tmp_path).add("text", requester="Ann", text=TEXT)
+    texts = {"near": TEXT.replace("word20", "changed"), "far1": " ".join(f"other{i}" for i in range(40)),
+             "far2": " ".join(f"more{i}" for i in range(40))}  # fmt: skip
+    rows = [{"id": k, "url": None, "domain": None, "norm_sha256": reg.fingerprint(t, cfg)[0],
+             "minhash": reg.fingerprint(t, cfg)[1]} for k, t in texts.items()]  # fmt: skip
+    schema = {"id": pl.String, "url": pl.String, "domain": pl.String, "norm_sha256": pl.String,
+              "minhash": pl.List(pl.UInt32)}  # fmt: skip
+    hits = reg.match(pl.DataFrame(rows, schema=schema), [entry])
+    assert hits["id"].to_list() == ["near"] and hits["entry_id"].to_list() == [entry.entry_id]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -255,3 +258,23 @@ def test_the_list_keeps_the_first_spelling_and_order_and_refuses_a_non_object(tm
     listed.write_text(json.dumps(["GPTBot"]), encoding="utf-8")
     with pytest.raises(ValueError, match="expected a JSON object keyed by user-agent token"):
         agents.generate(listed)
+
+
+def test_the_agent_list_is_read_and_written_as_utf8_whatever_the_locale(fixtures_dir, tmp_path):
+    """robots.json and ai_agents.json are UTF-8 on every machine: neither side may fall back to the locale's
+    encoding (a non-UTF-8 locale would misread a non-ASCII token). Python names every text read or write that
+    leaves the encoding to the locale with an EncodingWarning under `-X warn_default_encoding`; run as an error,
+    in a fresh interpreter importing this tree's code."""
+    root = Path(agents.__file__).resolve().parents[2]
+    code = (
+        "import sys; from pipeline.optout import agents; "
+        "agents.write(sys.argv[1], agents.Path(sys.argv[2])); print(len(agents.generate(sys.argv[1])))"
+    )
+    out = tmp_path / "ai_agents.json"
+    done = subprocess.run(
+        [sys.executable, "-X", "warn_default_encoding", "-W", "error::EncodingWarning", "-c", code,
+         str(fixtures_dir / "ai-robots" / "robots.json"), str(out)],
+        cwd=root, capture_output=True, text=True, encoding="utf-8", timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == agents.DATA_FILE.read_bytes()

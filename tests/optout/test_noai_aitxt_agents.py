@@ -277,4 +277,7 @@ def test_the_agent_list_is_read_and_written_as_utf8_whatever_the_locale(fixtures
         cwd=root, capture_output=True, text=True, encoding="utf-8", timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert out.read_bytes() == agents.DATA_FILE.read_bytes()
+    here = tmp_path / "in_process.json"  # the same call in this process (also what maps this test to the functions)
+    agents.write(fixtures_dir / "ai-robots" / "robots.json", here)
+    assert out.read_bytes() == here.read_bytes() == agents.DATA_FILE.read_bytes()
+    assert int(done.stdout) == len(agents.generate(fixtures_dir / "ai-robots" / "robots.json"))

@@ -103,6 +103,8 @@ def test_files_that_are_not_requests_are_not_counted(tmp_path):
     name = r._request_files()[rid]
     (tmp_path / "requests" / "read-me.txt").write_text("notes")
     (tmp_path / "requests" / f"._{name}").write_bytes(b"\x00\x05\x16\x07")
+    # a hidden copy named like another request: it must not count whatever order the directory lists files in
+    (tmp_path / "requests" / f"._{name.replace(rid, 'req-000000000000')}").write_bytes(b"\x00\x05\x16\x07")
     assert r._request_files() == {rid: name} and r.pending_count() == 1
     assert r.pending()["request_id"].to_list() == [rid]
 
@@ -212,3 +214,42 @@ def test_a_bad_domain_or_prefix_is_refused_with_url_identitys_line(tmp_path):
         r.add("domain", "co.uk", requester="Ann")
     with pytest.raises(RegistryError, match=r"^not a URL prefix \(it must start with http:// or https://"):
         r.add("url_prefix", "ftp://a.test/", requester="Ann")
+
+
+def test_requests_filed_in_the_same_instant_are_queued_by_id_wherever_they_are_stored(tmp_path, monkeypatch):
+    """Protects the queue's tie rule (received_at, then request_id): two requests stamped with the same instant
+    come out in id order whether a request is read from a segment or from its own file, so the approval queue
+    does not reshuffle when requests are folded. Found by mutation testing (pending's tie key dropped survived)."""
+    monkeypatch.setattr(reg, "SEGMENT_ROWS", 2)
+    monkeypatch.setattr(reg, "now_utc", lambda: "2026-12-05T10:00:00.000000Z")  # one instant for every request
+    r = Registry(tmp_path)
+    ids = [r.file_request("domain", f"site{i}.test", requester="Ann") for i in range(3)]
+    # the first two are folded into a segment, the third is loose; storage order is then held, then loose
+    assert r._loose().keys() == {ids[2]}
+    assert ids[2] < max(ids[:2]), "construction: the loose request must sort before a folded one"
+    assert r.pending()["request_id"].to_list() == sorted(ids)
+    assert set(r.pending()["received_at"].to_list()) == {"2026-12-05T10:00:00.000000Z"}
+
+
+def test_covering_answers_for_the_instant_asked(tmp_path):
+    """`covering(..., at)` judges by the entries in force at `at`, not now: an entry effective from 2030 does not
+    cover a page asked about in 2029, and does in 2031 (mutation testing: `at` ignored survived)."""
+    r = Registry(tmp_path)
+    entry = r.add("domain", "a.test", requester="Ann", effective_from="2030-01-01T00:00:00Z")
+    assert r.covering("url", "https://a.test/x", at="2029-06-01T00:00:00Z") == []
+    assert r.covering("url", "https://a.test/x", at="2031-06-01T00:00:00Z") == [(entry, entry.describe())]
+
+
+def test_near_copies_are_judged_row_by_row(tmp_path):
+    """Each document's estimated Jaccard is its own: among many rows only the near copy is covered (mutation
+    testing: a mean over the whole matrix instead of per row survived; the app asks about one row at a time)."""
+    cfg = Registry(tmp_path).dedup
+    entry = Registry(tmp_path).add("text", requester="Ann", text=TEXT)
+    texts = {"near": TEXT.replace("word20", "changed"), "far1": " ".join(f"other{i}" for i in range(40)),
+             "far2": " ".join(f"more{i}" for i in range(40))}  # fmt: skip
+    rows = [{"id": k, "url": None, "domain": None, "norm_sha256": reg.fingerprint(t, cfg)[0],
+             "minhash": reg.fingerprint(t, cfg)[1]} for k, t in texts.items()]  # fmt: skip
+    schema = {"id": pl.String, "url": pl.String, "domain": pl.String, "norm_sha256": pl.String,
+              "minhash": pl.List(pl.UInt32)}  # fmt: skip
+    hits = reg.match(pl.DataFrame(rows, schema=schema), [entry])
+    assert hits["id"].to_list() == ["near"] and hits["entry_id"].to_list() == [entry.entry_id]

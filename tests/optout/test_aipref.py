@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from pipeline.optout import aipref, robots
 
 
@@ -80,3 +82,59 @@ def test_header_fallback_and_absence():
     assert not aipref.decide_header({"Content-Usage": "bots=n"}, ["a"])[0].allowed
     assert aipref.decide_header({"Content-Usage": "search=n"}, ["a"])[0].allowed
     assert aipref.decide_header(None, ["a"])[0].rule == "no Content-Usage preference for train-ai"
+
+
+def test_header_allow_names_the_first_allowing_statement():
+    """An allowing Content-Usage is named in the rule (the first one), not reported as 'no preference'."""
+    d = aipref.decide_header([("Content-Usage", "train-ai=y"), ("Content-Usage", "bots=y")], ["GPTBot", "CCBot"])
+    assert [(x.agent, x.allowed, x.signal) for x in d] == [("GPTBot", True, "aipref"), ("CCBot", True, "aipref")]
+    assert d[0].rule == "Content-Usage: train-ai=y (train-ai=y)"
+
+
+def test_a_header_that_says_nothing_on_the_category_does_not_hide_a_later_reservation():
+    """Every Content-Usage header is read: one with no statement on train-ai (search=n) before one reserving it
+    must not end the reading (mutation testing: `break` for `continue` survived, a false 'allowed')."""
+    d = aipref.decide_header([("Content-Usage", "search=n"), ("Content-Usage", "train-ai=n")], ["GPTBot"])[0]
+    assert not d.allowed and d.rule == "Content-Usage: train-ai=n (train-ai=n)"
+
+
+def test_the_asked_category_decides_the_header():
+    headers = {"Content-Usage": "train-ai=y, search=n"}
+    search = aipref.decide_header(headers, ["GPTBot"], category="search")[0]
+    assert not search.allowed and search.rule == "Content-Usage: train-ai=y, search=n (search=n)"
+    assert aipref.decide_header(headers, ["GPTBot"])[0].allowed  # train-ai, the default
+
+
+def test_header_evidence_is_what_was_seen_its_hash_and_when():
+    d = aipref.decide_header({"Content-Usage": "train-ai=n"}, ["GPTBot"], fetched_at="2026-12-05T10:00:00Z")[0]
+    assert d.signal == "aipref" and d.evidence == (
+        aipref.Evidence("aipref", "http-header", "Content-Usage: train-ai=n",
+                        hashlib.sha256(b"train-ai=n").hexdigest(), "2026-12-05T10:00:00Z"),
+    )  # fmt: skip
+
+
+def test_parameters_quotes_and_repeats_in_a_preference_list():
+    """draft-ietf-aipref-attach: the list is a Structured Fields dictionary (RFC 8941), so a member may carry
+    parameters (`;src=x`, whose '=' and ';' must not be taken for the member's own) and the most restrictive of
+    repeated keys wins; a quoted "n" reserves too (the safe reading)."""
+    assert aipref.parse_prefs("train-ai=n;src=x") == {"train-ai": True}
+    assert aipref.parse_prefs("train-ai=n;a=1;b=2, search=y;a=1") == {"train-ai": True, "search": False}
+    assert aipref.parse_prefs('train-ai="n"') == {"train-ai": True}
+    assert aipref.parse_prefs("train-ai=n, train-ai=y") == {"train-ai": True}
+    assert aipref.parse_prefs("train-ai=y, train-ai=n") == {"train-ai": True}
+
+
+def test_an_unreadable_member_is_skipped_not_the_end_of_the_list():
+    """Unknown or malformed members are ignored (draft-ietf-aipref-vocab): the statements after them still count
+    (mutation testing: `break` for `continue` dropped a reservation after a junk member)."""
+    assert aipref.parse_prefs("junk, =n, search=maybe, search=Xn, train-ai=n") == {"train-ai": True}
+
+
+def test_content_signal_keys_it_does_not_map_are_kept_as_written():
+    prefs = aipref.parse_prefs("ai-train=no, train-ai=no, custom=yes", content_signal=True)
+    assert prefs == {"train-ai": True, "custom": False}
+
+
+def test_resolve_asks_about_training_by_default():
+    assert aipref.resolve({"train-ai": True}) == (True, "train-ai")
+    assert aipref.resolve({"train-genai": True}) is None  # a child's statement does not decide its parent

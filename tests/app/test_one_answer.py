@@ -78,14 +78,17 @@ def _rights_verdicts(at: AppTest) -> dict[str, str]:
     return out
 
 
+def _check_args(kind: str, value: str, tmp_path: Path) -> list[str]:
+    """`apertura check`'s options for one input (a text goes through a file, as a rights holder would give it)."""
+    if kind != "text":
+        return [f"--{kind}", value]
+    path = tmp_path / "text.txt"
+    path.write_text(value, encoding="utf-8")
+    return ["--text-file", str(path)]
+
+
 def _cli_verdict(release: Path, kind: str, value: str, tmp_path: Path) -> str:
-    if kind == "text":
-        path = tmp_path / "text.txt"
-        path.write_text(value, encoding="utf-8")
-        args = ["--text-file", str(path)]
-    else:
-        args = [f"--{kind}", value]
-    result = runner.invoke(app, ["check", str(release), *args])
+    result = runner.invoke(app, ["check", str(release), *_check_args(kind, value, tmp_path)])
     assert result.exit_code == 0, result.output
     first = result.stdout.split("  (")[0].strip().lower()
     assert first in VERDICT_WORDS, result.stdout
@@ -171,13 +174,7 @@ def test_invalid_input_gets_a_message_and_no_verdict(env, kind, value, message, 
     assert _rights_verdicts(rights) == {}
     assert "In the releases" not in [h.value for h in rights.subheader]
 
-    if kind == "text":
-        path = tmp_path / "t.txt"
-        path.write_text(value, encoding="utf-8")
-        args = ["--text-file", str(path)]
-    else:
-        args = [f"--{kind}", value]
-    result = runner.invoke(app, ["check", str(env["r1"]), *args])
+    result = runner.invoke(app, ["check", str(env["r1"]), *_check_args(kind, value, tmp_path)])
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output[:500]
 
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from pipeline.release import load_manifest
 from pipeline.reports.eu_summary import EUSummary, SummaryOptions, build_summary, summary_html, summary_markdown
+from pipeline.reports.eu_summary.cache import cached_summary
 from pipeline.reports.eu_summary.inputs import classify
 from tests.reports.conftest import CRAWLER, HOSTILE_HOST, HOSTILE_UA, N_DOMAINS, copy_release
 
@@ -297,3 +298,42 @@ def test_constants_mirror_the_pipeline_and_the_app_can_import_reports():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pipeline.steps" not in loaded and "pipeline.executors" not in loaded and "pipeline.release'" not in loaded
+
+
+# ---- the summary kept in the user's cache follows what it was computed from ----------------------------------------
+
+
+def test_a_kept_summary_follows_its_inputs_moved_away_and_back(web_release, tmp_path, monkeypatch):
+    """The crawled/other split reads each input's warcinfo: a summary kept while the WARC was there is not the
+    answer once it is gone (its crawler is then unknown), and is again once it is back."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    release, warc, _ = web_release
+    options = SummaryOptions(last_update=DATE)
+    assert options.inspect_inputs
+
+    def crawled() -> list[str]:
+        return [i.path for i in cached_summary(release, options).section("crawled").inputs]
+
+    assert crawled() == [str(warc)]
+    moved = warc.with_name("moved-away.warc.gz")
+    warc.rename(moved)
+    try:
+        assert crawled() == []
+        assert cached_summary(release, options).model_dump() == build_summary(release, options).model_dump()
+    finally:
+        moved.rename(warc)
+    assert crawled() == [str(warc)]
+
+
+def test_a_kept_summary_follows_a_table_file_changed_under_the_same_manifest(web_release, tmp_path, monkeypatch):
+    """The manifest vouches for the tables but the summary reads the files: one rewritten in place (verify would
+    fail it) is summarised as it is now, not answered from what it held when the summary was kept."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    release = copy_release(web_release[0], tmp_path / "web")
+    options = SummaryOptions(inspect_inputs=False, last_update=DATE)
+    before = cached_summary(release, options).general.totals.documents
+    part = next(release / f["path"] for f in load_manifest(release)["files"] if f["table"] == "documents")
+    rows = pl.read_parquet(part)
+    rows.head(rows.height // 2).write_parquet(part)
+    after = cached_summary(release, options).general.totals.documents
+    assert after == before - (rows.height - rows.height // 2) == table(release, "documents").height

@@ -4,9 +4,13 @@ Computing a summary reads every document's text (its shares are by UTF-8 bytes):
 A release never changes, so the app computes it once and keeps it under `$XDG_CACHE_HOME/apertura/summaries`
 (default `~/.cache/apertura/summaries`; the release itself is never written). An entry is used only when its key
 matches in full: the sha256 of the release's manifest (which holds every table file's sha256), the summary code's
-version (a hash of this package's and the reason table's source, and DuckDB's version) and the options. An entry
-that does not match, or cannot be read or validated, is ignored and computed again; entries are written under a
-temporary name and renamed, so a reader never sees half of one.
+version (a hash of this package's and the reason table's source, and DuckDB's version), the options, and the state
+of every file the summary reads besides the manifest: each table file's size and modification time (a table
+edited, restored or replaced after the manifest was written is read again, not answered from what it held then)
+and, when the summary reads the inputs' warcinfo, which file each input resolves to and its size and time (an
+input moved, deleted or brought back changes its source category). An entry that does not match, or cannot be
+read or validated, is ignored and computed again; entries are written under a temporary name and renamed, so a
+reader never sees half of one.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from pathlib import Path
 import duckdb
 
 import pipeline.reasons
-from pipeline.release_read import MANIFEST
+from pipeline.release_read import MANIFEST, ReleaseError, inside
 from pipeline.reports.eu_summary.compute import build_summary
 from pipeline.reports.eu_summary.model import EUSummary, SummaryOptions
+from pipeline.source_paths import is_url, locate, root_choices
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _PACKAGE = Path(__file__).parent
 
 
@@ -44,13 +49,41 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
-def cache_key(manifest_sha256: str, options: SummaryOptions) -> dict:
+def cache_key(manifest_sha256: str, options: SummaryOptions, files: str = "") -> dict:
     return {
         "format": CACHE_FORMAT,
         "manifest_sha256": manifest_sha256,
         "code": code_version(),
         "options": options.model_dump(mode="json"),
+        "files": files,
     }
+
+
+def _stat(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def files_state(release: Path, manifest: dict, options: SummaryOptions) -> str:
+    """A hash of the state of what the summary reads besides the manifest (stat calls only, no reads): every
+    table file the manifest lists and, with `inspect_inputs`, the local file each WARC/WET input resolves to."""
+    state: list[object] = []
+    for entry in manifest.get("files") or []:
+        try:
+            state.append([entry["path"], _stat(inside(release, entry["path"], "table file"))])
+        except (KeyError, TypeError, ReleaseError):
+            state.append([repr(entry), None])  # the summary itself says what is wrong with it
+    if options.inspect_inputs:
+        roots = root_choices(manifest, release, None)
+        for entry in manifest.get("inputs") or []:
+            recorded = entry.get("path") if isinstance(entry, dict) else None
+            if isinstance(recorded, str) and not is_url(recorded) and entry.get("format") in ("warc", "wet"):
+                found = locate(recorded, roots)[0]
+                state.append([recorded, str(found), _stat(found)])
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()
 
 
 def _entry_path(key: dict) -> Path:
@@ -59,7 +92,13 @@ def _entry_path(key: dict) -> Path:
 
 
 def _key(release: Path, options: SummaryOptions) -> dict:
-    return cache_key(hashlib.sha256((release / MANIFEST).read_bytes()).hexdigest(), options)
+    raw = (release / MANIFEST).read_bytes()
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        manifest = {}
+    state = files_state(release, manifest if isinstance(manifest, dict) else {}, options)
+    return cache_key(hashlib.sha256(raw).hexdigest(), options, state)
 
 
 def entry_path(release: Path, options: SummaryOptions) -> Path:

@@ -141,10 +141,12 @@ def test_a_requester_named_like_the_old_rule_text_is_cut_at_the_first_mention():
     assert reg.without_requester(old) == "registry entry opt-1: domain a.test"
 
 
-def test_a_broken_request_file_makes_the_queue_unreadable_with_one_line_naming_it(tmp_path):
+@pytest.mark.parametrize("received", ["20260101T000000.000000Z", "29991231T000000.000000Z"], ids=["first", "last"])
+def test_a_broken_request_file_makes_the_queue_unreadable_with_one_line_naming_it(tmp_path, received):
+    """Read one by one after the batch read fails, the good files before the broken one are checked as well."""
     r = Registry(tmp_path)
     r.file_request("domain", "a.test", requester="Ann")
-    broken = tmp_path / "requests" / "20260101T000000.000000Z-req-broken.parquet"
+    broken = tmp_path / "requests" / f"{received}-req-broken.parquet"
     broken.write_bytes(b"not parquet")
     with pytest.raises(RegistryError, match=f"^registry file {broken}: unreadable"):
         r.pending()

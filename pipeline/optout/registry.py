@@ -50,6 +50,7 @@ MAX_TEXT_BYTES = 200_000
 MAX_FIELD_CHARS = {"value": 2_048, "requester": 300, "note": 4_000}
 SEGMENTS = ".segments"  # under requests/: immutable Parquet files, each holding the rows of SEGMENT_ROWS requests
 SEGMENT_ROWS = 500  # request files folded into a new segment once this many are in none (see `Registry._fold`)
+ID_COLUMNS = {"entries": "entry_id", "requests": "request_id"}  # what names a row of each folder
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 ENTRY_SCHEMA: dict[str, pl.DataType] = {
@@ -237,7 +238,7 @@ class Registry:
         loose = self._loose()
         if len(loose) < SEGMENT_ROWS:
             return
-        rows = _read_files(sorted(loose.values()), "requests", self.dedup)
+        rows = _read_requests(sorted(loose.values()), self.dedup)
         directory = self.path / "requests" / SEGMENTS
         directory.mkdir(exist_ok=True)
         name = hashlib.sha256("\n".join(sorted(loose)).encode()).hexdigest()[:16]
@@ -278,7 +279,7 @@ class Registry:
         approved = set(self._read("entries")["request_id"].drop_nulls().to_list())
         if name is None or request_id in approved:
             raise RegistryError(f"no pending request {request_id!r}")
-        r = _read_file(self.path / "requests" / name, "requests", self.dedup).row(0, named=True)  # its own file
+        r = _read_file(self.path / "requests" / name, "request_id", self.dedup).row(0, named=True)  # its own file
         row = {k: r[k] for k in ("kind", "value", "minhash", "requester", "note")}
         row |= {"received_at": now_utc(), "request_id": request_id}
         row["effective_from"] = instant(effective_from, "effective_from") if effective_from else row["received_at"]
@@ -290,7 +291,7 @@ class Registry:
     def _read(self, folder: str) -> pl.DataFrame:
         directory = self.path / folder
         files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
-        frames = [_read_file(f, folder, self.dedup) for f in files]
+        frames = [_read_file(f, ID_COLUMNS[folder], self.dedup) for f in files]
         if not frames:
             return pl.DataFrame(schema=ENTRY_SCHEMA)
         return pl.concat(frames).sort("received_at", "entry_id")
@@ -315,7 +316,7 @@ class Registry:
         held = segments.filter(pl.col("request_id").is_in(list(files)))  # a file removed by hand is no request
         in_segments = set(held["request_id"].to_list())
         loose = sorted(self.path / "requests" / name for rid, name in files.items() if rid not in in_segments)
-        requests = pl.concat([held, _read_files(loose, "requests", self.dedup)]).sort("received_at", "request_id")
+        requests = pl.concat([held, _read_requests(loose, self.dedup)]).sort("received_at", "request_id")
         approved = self._read("entries")["request_id"].drop_nulls()
         return requests.filter(~pl.col("request_id").is_in(approved.implode()))
 
@@ -382,19 +383,19 @@ def _effective(row: dict) -> datetime:
     return _received(row) if value.strip().lower() == "now" else parse_instant(value, "effective_from")
 
 
-def _read_files(paths: list[Path], folder: str, dedup: DedupConfig) -> pl.DataFrame:
-    """Several registry files, checked as `_read_file` checks one: read together (one call for hundreds of files),
+def _read_requests(paths: list[Path], dedup: DedupConfig) -> pl.DataFrame:
+    """Several request files, checked as `_read_file` checks one: read together (one call for hundreds of files),
     or one by one when that fails, so the error names the file."""
     if not paths:
         return pl.DataFrame(schema=ENTRY_SCHEMA)
     try:
         frame = pl.read_parquet(paths).select(ENTRY_SCHEMA.keys()).cast(ENTRY_SCHEMA)
-        return _checked(frame, folder, dedup, RegistryError)
+        return _checked(frame, "request_id", dedup, RegistryError)
     except Exception:  # read them one by one: the error then names the file
-        return pl.concat([_read_file(p, folder, dedup) for p in paths])
+        return pl.concat([_read_file(p, "request_id", dedup) for p in paths])
 
 
-def _read_file(path: Path, folder: str, dedup: DedupConfig) -> pl.DataFrame:
+def _read_file(path: Path, id_column: str, dedup: DedupConfig) -> pl.DataFrame:
     """One registry file, checked: RegistryError naming the file unless it holds whole entries (or requests)."""
 
     def bad(problem: str) -> RegistryError:
@@ -410,13 +411,12 @@ def _read_file(path: Path, folder: str, dedup: DedupConfig) -> pl.DataFrame:
         frame = frame.select(ENTRY_SCHEMA.keys()).cast(ENTRY_SCHEMA)
     except pl.exceptions.PolarsError:
         raise bad("a column has the wrong type") from None
-    return _checked(frame, folder, dedup, bad)
+    return _checked(frame, id_column, dedup, bad)
 
 
-def _checked(frame: pl.DataFrame, folder: str, dedup: DedupConfig, bad) -> pl.DataFrame:
+def _checked(frame: pl.DataFrame, id_column: str, dedup: DedupConfig, bad) -> pl.DataFrame:
     """`frame` (ENTRY_SCHEMA) if every row holds a whole entry (or request), else `bad(problem)` is raised."""
     num_perm = dedup.bands * dedup.rows_per_band
-    id_column = "entry_id" if folder == "entries" else "request_id"
     for row in frame.iter_rows(named=True):
         if not row[id_column]:
             raise bad(f"a row without {id_column}")

@@ -457,7 +457,7 @@ def answer_scan(kind: str, value: str, *, path: str | None = None, prefix: bool 
     stamp = membership.stamp(Path(resolved))
     rel, state = _open(resolved, root), _subject_state(resolved, stamp, subject)
     work = functools.partial(_engine_answer, rel, state, subject)
-    return scan(rel, "answer", (stamp, subject), work, ("documents", "ledger"))
+    return scan(rel, "answer", (stamp, subject), work)
 
 
 def query_scan(name: str, **kwargs: Any) -> Scan:
@@ -467,7 +467,7 @@ def query_scan(name: str, **kwargs: Any) -> Scan:
         raise ValueError(f"unknown query {name!r}")
     rel = release()
     given = tuple(sorted(kwargs.items()))
-    return scan(rel, name, given, functools.partial(getattr(queries, name), rel, **kwargs), ("documents",))
+    return scan(rel, name, given, functools.partial(getattr(queries, name), rel, **kwargs))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -476,8 +476,7 @@ def query_scan(name: str, **kwargs: Any) -> Scan:
 # read and since when, polls, and shows the answer when it is ready. Finished answers are kept (per release and
 # manifest, query and input), so a rerun or another visitor asking the same gets it at once.
 
-SCAN_WAIT_S = 0.3  # a scan estimated at a second or more: waited for this long, then shown when ready
-SHORT_SCAN_WAIT_S = 10.0  # one estimated under a second (a small release) is waited for, like a spinner, up to this
+SCAN_WAIT_S = 0.5  # waited for in the page run (a small release's answer is shown at once), then shown when ready
 SCAN_POLL_S = 1.0  # how often a page with a scan running looks again
 SCANS_KEPT = 32  # answers kept, least recently asked dropped first
 _SCAN_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apertura-text-scan")  # 2 cores: one scan at a time
@@ -485,11 +484,9 @@ _SCAN_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apertura-text
 
 @dataclass(eq=False)
 class Scan:
-    """One background scan: its future, its estimated seconds (`scan_seconds`), and when it was asked for and
-    started (`time.monotonic()`; None: still queued)."""
+    """One background scan: its future, and when it was asked for and started (`time.monotonic()`; None: queued)."""
 
     future: Future
-    expected: float
     asked: float
     started: float | None = None
 
@@ -509,8 +506,8 @@ _scans: OrderedDict[tuple[Any, ...], Scan] = OrderedDict()
 _scans_lock = threading.Lock()
 
 
-def scan(rel: queries.Release, kind: str, given: Hashable, work: Callable[[], Any], tables: Sequence[str]) -> Scan:
-    """`work()` (reading every text of `tables` of `rel`) in the scan pool, once per (release path, manifest sha256,
+def scan(rel: queries.Release, kind: str, given: Hashable, work: Callable[[], Any]) -> Scan:
+    """`work()` (reading every text of `rel`) in the scan pool, once per (release path, manifest sha256,
     `kind`, `given`): every caller asking the same gets the same Scan, running or done. A different input or release
     (or the release's manifest rewritten) is another key, so it never gets another's answer. Nothing is written."""
     manifest = (rel.path / queries.MANIFEST).read_bytes()
@@ -518,7 +515,7 @@ def scan(rel: queries.Release, kind: str, given: Hashable, work: Callable[[], An
     with _scans_lock:
         found = _scans.get(key)
         if found is None or found.future.cancelled():
-            found = Scan(Future(), scan_seconds(scan_size(rel.manifest, tables)[1]), time.monotonic())
+            found = Scan(Future(), time.monotonic())
 
             def run(job: Scan = found) -> Any:
                 job.started = time.monotonic()
@@ -534,12 +531,11 @@ def scan(rel: queries.Release, kind: str, given: Hashable, work: Callable[[], An
 
 
 def scans_done(scans: Sequence[Scan], what: str, about: str) -> bool:
-    """True when every scan is done, waited for first: SHORT_SCAN_WAIT_S when they are estimated under a second
-    (a small release answers in this run), else SCAN_WAIT_S. Otherwise shows that the text of `what` is being read
-    (`about` how long, since when), redrawn every SCAN_POLL_S until done, then one full rerun shows the answer; and
-    returns False (show no answer yet)."""
-    wait = SHORT_SCAN_WAIT_S if sum(job.expected for job in scans) < 1 else SCAN_WAIT_S
-    deadline = time.monotonic() + wait
+    """True when every scan is done, waited for up to SCAN_WAIT_S first (a small release answers in this run, and
+    the run still returns within a second). Otherwise shows that the text of `what` is being read (`about` how long,
+    since when), redrawn every SCAN_POLL_S until done, then one full rerun shows the answer; and returns False (show
+    no answer yet)."""
+    deadline = time.monotonic() + SCAN_WAIT_S
     for job in scans:
         with contextlib.suppress(TimeoutError, CancelledError):
             job.future.exception(timeout=max(0.0, deadline - time.monotonic()))

@@ -37,7 +37,7 @@ def root(app_release, tmp_path, monkeypatch) -> Path:
     shutil.copytree(release, data / "releases" / "plain", ignore=shutil.ignore_patterns("index"))
     monkeypatch.setenv(queries.DATA_ROOT_ENV, str(data))
     monkeypatch.setenv("APERTURA_RELEASE", "releases/plain")
-    monkeypatch.setattr(common, "SHORT_SCAN_WAIT_S", 0.2)  # the small release's scan is waited for briefly only
+    monkeypatch.setattr(common, "SCAN_WAIT_S", 0.2)  # as the app: a short wait (conftest gives other tests a long one)
     return data
 
 

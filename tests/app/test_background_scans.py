@@ -64,7 +64,8 @@ def finish(gate: threading.Event) -> None:
     """Opens the gate and waits for every scan asked for (what the page's polling waits for)."""
     gate.set()
     for job in list(common._scans.values()):
-        job.future.exception(timeout=60)
+        if not job.future.cancelled():
+            job.future.exception(timeout=60)
 
 
 def documents(release: Path) -> pl.DataFrame:
@@ -168,6 +169,37 @@ def test_am_i_in_two_texts_get_their_own_answers(root, busy):
     assert_am_i_in(first, plain, kept)
     assert_am_i_in(second, plain, ABSENT)
     assert box(first)[0].startswith("In the training data\\:") and box(second)[0].startswith("Not found")
+
+
+def test_am_i_in_switching_release_never_shows_the_other_release_answer(root, busy):
+    plain, other = root / "releases" / "plain", root / "releases" / "other"
+    shutil.copytree(plain, other)
+    kept = documents(plain).row(0, named=True)
+    for part in other.glob("documents/*.parquet"):  # `other` holds every document but this one
+        pl.read_parquet(part).filter(pl.col("id") != kept["id"]).write_parquet(part)
+    assert synchronous(plain, kept["text"]).headline != synchronous(other, kept["text"]).headline
+    at = asked("am_i_in", kept["text"])
+    assert_running(at)
+    finish(busy)
+    assert_am_i_in(at.run(), plain, kept["text"])
+    at.query_params["release"] = "releases/other"  # the same text, the other release picked
+    at = at.run()
+    assert common.plain(synchronous(plain, kept["text"]).headline) not in box(at)
+    finish(threading.Event())
+    assert_am_i_in(at.run(), other, kept["text"])
+
+
+def test_scans_are_kept_per_input_and_bounded(root, busy):
+    rel = queries.open_release(root / "releases" / "plain", root)
+    first = common.scan(rel, "probe", "a", lambda: "A")
+    assert common.scan(rel, "probe", "a", lambda: "not run") is first  # the same question: the same scan
+    assert common.scan(rel, "probe", "b", lambda: "B") is not first
+    for n in range(common.SCANS_KEPT):  # the pool busy: all queued, the least recently asked dropped
+        common.scan(rel, "probe", n, lambda n=n: n)
+    assert len(common._scans) == common.SCANS_KEPT and first.future.cancelled()
+    again = common.scan(rel, "probe", "a", lambda: "A again")  # asked again: queued again
+    finish(busy)
+    assert again is not first and again.result == "A again" and again.error is None
 
 
 def test_am_i_in_scan_error_is_a_message_and_no_verdict(root):

@@ -384,3 +384,30 @@ def test_rights_holder_text_with_index_answers_in_the_same_run(root, app_release
     at = asked("rights_holder", kept)
     assert_rights(at, indexed, kept)
     assert "Without a membership index" not in texts(at)
+
+
+def test_search_page_asked_while_its_scan_runs_is_the_page_shown(root, busy):
+    """The page number survives the runs that show the status (its widget is not drawn then)."""
+    plain = root / "releases" / "plain"
+    at = run("search")
+    at.selectbox(key="page_size").set_value(10)
+    at.text_input(key="f_text").input("e")
+    finish(busy)
+    at = at.run()
+    total = expected_search(plain, "e")["total"]
+    assert total > 10 and f"{total:,} matching documents · showing 1–10" in texts(at)
+    gate = threading.Event()
+    blocker = common._SCAN_POOL.submit(gate.wait, 60)
+    try:
+        at.number_input(key="page").set_value(2)
+        at = at.run()
+        assert_running(at)
+        at = at.run()  # a poll's rerun before the scan ends
+        assert_running(at)
+    finally:
+        gate.set()
+        blocker.result(timeout=60)
+    finish(gate)
+    at = at.run()
+    assert not at.exception, at.exception
+    assert f"{total:,} matching documents · showing 11–{min(total, 20)}" in texts(at)

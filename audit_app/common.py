@@ -553,12 +553,13 @@ def _scan_polling(scans: list[Scan], what: str, about: str) -> None:
     now = time.monotonic()
     started = [job.started for job in scans if job.started is not None]
     if started:
-        since = f"started {now - min(started):,.0f} s ago"
+        since = f"started {now - min(started):,.0f} s ago, it can take {about}"
     else:
-        since = f"waiting for another text scan to finish, asked {now - min(j.asked for j in scans):,.0f} s ago"
+        asked = now - min(job.asked for job in scans)
+        since = f"waiting for another text scan to finish (asked {asked:,.0f} s ago), then it can take {about}"
     st.info(
-        f"Reading the text of {what} ({about}) in the background ({since}). The answer appears here when ready; "
-        "the page can be used meanwhile."
+        f"Reading the text of {what} in the background: {since}. The answer appears here when ready; the page can "
+        "be used meanwhile."
     )
 
 

@@ -56,7 +56,7 @@ TEXT_INTERACTIONS = frozenset({
     "search_text_substring", "search_text_substring_no_match", "search_text_language", "am_i_in_text",
     "am_i_in_text_paragraph", "am_i_in_text_absent", "rights_holder_text_paragraph",
 })  # fmt: skip
-SCANNING = "in the background ("  # the page's status while a scan runs (audit_app/common.py `_scan_polling`)
+SCANNING = "in the background: "  # the page's status while a scan runs (audit_app/common.py `_scan_polling`)
 CHUNK = 100_000  # rows generated and written at a time (bounded memory)
 DOMAINS = 20_000
 OPTOUT_DOMAINS = 1_000  # sites whose every crawled page was removed for opt-out

@@ -24,7 +24,7 @@ from audit_app import common, queries
 from pipeline.index import answer as engine
 from tests.app.test_pages import APP, texts
 
-STATUS = "in the background ("  # the status while a scan runs: "Reading the text of … in the background (…)"
+STATUS = "in the background: "  # the status while a scan runs: "Reading the text of … in the background: …"
 ABSENT = "Zebra quantum marmalade flew over seventeen purple bicycles beyond the harbour tonight."
 LABEL = {engine.IN: "In", engine.PARTLY: "Partly in", engine.NOT_IN: "Not in", engine.NOT_FOUND: "Not found"}
 

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import hashlib
 import io
 import os
 import re
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -349,19 +354,14 @@ def _about(seconds: float) -> str:
 SCANNED = {"documents": "document", "ledger": "removed record"}
 
 
-@contextlib.contextmanager
-def text_scan(state: IndexState, fallback: str, tables: Sequence[str] = ("documents",)) -> Iterator[None]:
-    """Around a text lookup that, without a usable index, scans every text of `tables`: before it runs, says how
-    many texts it reads and about how long that takes, and how to build the index; a spinner while it runs.
-    With a usable index: nothing."""
-    if state.usable:
-        yield
-        return
+def scan_notice(state: IndexState, fallback: str, tables: Sequence[str] = ("documents",)) -> tuple[str, str]:
+    """Before a text lookup that, without a usable index, scans every text of `tables`: says how many texts it
+    reads and about how long that takes, and how to build the index. Returns `scan_phrase`'s (what, about) for the
+    status shown while the scan runs (`scans_done`)."""
     what, about = scan_phrase([release().manifest], tables)
     index_notice(state, f"{fallback}: it reads the text of all {what}, which can take {about}; the index answers in "
                         "milliseconds")  # fmt: skip
-    with st.spinner(f"Reading the text of {what} ({about})…"):
-        yield
+    return what, about
 
 
 def scan_phrase(manifests: Sequence[dict[str, Any]], tables: Sequence[str]) -> tuple[str, str]:
@@ -405,23 +405,30 @@ def index_check_text(state: IndexState, text: str) -> Any:
 # "Is it in?": one engine (pipeline/index/answer.py) behind "Am I in?", the Rights holders page and `apertura check`
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _answer(path: str, root: str, stamp: str | None, subject: Any) -> Any:
-    """`engine.answer` (imported here: pages that ask nothing need not load the membership index's code)."""
+def _engine_answer(rel: queries.Release, state: IndexState, subject: Any) -> Any:
+    """`engine.answer` (imported here: pages that ask nothing need not load the membership index's code), saying
+    why there is no index when `state` has none usable."""
     from pipeline.index import answer as engine
 
-    state = _open_index(path, stamp) if stamp and subject.kind == "text" else IndexState(path)
     if state.problem:
         why = f"the membership index of this release cannot be used ({state.problem})"
     else:
         why = "this release has no membership index"
-    return engine.answer(_open(path, root), subject, index=state.index, no_index=why)
+    return engine.answer(rel, subject, index=state.index, no_index=why)
 
 
-def answer(kind: str, value: str, *, path: str | None = None, prefix: bool = False, subdomains: bool = True):
-    """`pipeline.index.answer.answer` on the current release (or the release at `path`, relative to the data root),
-    cached per release, index version and input. The input is validated first: InvalidInput (a ValueError) says
-    what is expected, and no verdict is given."""
+def _subject_state(path: str, stamp: str | None, subject: Any) -> IndexState:
+    """The index a subject is answered with: the release's (opened once) for a text, none for a domain or URL."""
+    return _open_index(path, stamp) if stamp and subject.kind == "text" else IndexState(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _answer(path: str, root: str, stamp: str | None, subject: Any) -> Any:
+    return _engine_answer(_open(path, root), _subject_state(path, stamp, subject), subject)
+
+
+def _asked(kind: str, value: str, path: str | None, prefix: bool, subdomains: bool) -> tuple[Any, str, str]:
+    """(validated subject, resolved release path, data root): the input is validated before anything is read."""
     from pipeline.index import answer as engine
 
     subject = engine.validate(kind, value, prefix=prefix, subdomains=subdomains)
@@ -431,7 +438,134 @@ def answer(kind: str, value: str, *, path: str | None = None, prefix: bool = Fal
         root = str(queries.data_root())
         resolved = str(queries.resolve_release(path, Path(root)))
         _open(resolved, root)
+    return subject, resolved, root
+
+
+def answer(kind: str, value: str, *, path: str | None = None, prefix: bool = False, subdomains: bool = True):
+    """`pipeline.index.answer.answer` on the current release (or the release at `path`, relative to the data root),
+    cached per release, index version and input. The input is validated first: InvalidInput (a ValueError) says
+    what is expected, and no verdict is given."""
+    subject, resolved, root = _asked(kind, value, path, prefix, subdomains)
     return _answer(resolved, root, membership.stamp(Path(resolved)), subject)
+
+
+def answer_scan(kind: str, value: str, *, path: str | None = None, prefix: bool = False) -> Scan:
+    """`answer`, as a background scan (`scan`): for a text in a release without a usable index, whose answer reads
+    every text. The same engine call with the same arguments, so the answer is the one `answer` gives. Validated
+    first, here: invalid input raises InvalidInput and nothing is scanned."""
+    subject, resolved, root = _asked(kind, value, path, prefix, True)
+    stamp = membership.stamp(Path(resolved))
+    rel, state = _open(resolved, root), _subject_state(resolved, stamp, subject)
+    work = functools.partial(_engine_answer, rel, state, subject)
+    return scan(rel, "answer", (stamp, subject), work)
+
+
+def query_scan(name: str, **kwargs: Any) -> Scan:
+    """`query(name, **kwargs)` on the current release as a background scan (`scan`): for a query that reads every
+    text (the search's substring filter without an index). The caller validates the input first."""
+    if name not in CACHED_QUERIES:
+        raise ValueError(f"unknown query {name!r}")
+    rel = release()
+    given = tuple(sorted(kwargs.items()))
+    return scan(rel, name, given, functools.partial(getattr(queries, name), rel, **kwargs))
+
+
+# --------------------------------------------------------------------------------------------------
+# Text scans in the background. Without a usable membership index a text lookup reads every text of the release
+# (seconds on a million documents): it runs in a small pool, so no page run waits for it; the page shows what is
+# read and since when, polls, and shows the answer when it is ready. Finished answers are kept (per release and
+# manifest, query and input), so a rerun or another visitor asking the same gets it at once.
+
+SCAN_WAIT_S = 0.5  # waited for in the page run (a small release's answer is shown at once), then shown when ready
+SCAN_POLL_S = 1.0  # how often a page with a scan running looks again
+SCANS_KEPT = 32  # answers kept, least recently asked dropped first
+_SCAN_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apertura-text-scan")  # 2 cores: one scan at a time
+
+
+@dataclass(eq=False)
+class Scan:
+    """One background scan: its future, and when it was asked for and started (`time.monotonic()`; None: queued)."""
+
+    future: Future
+    asked: float
+    started: float | None = None
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why it failed (None when it answered); only once done."""
+        if self.future.cancelled():
+            return RuntimeError("many other texts were asked for meanwhile and this one was dropped: ask again")
+        return self.future.exception(timeout=0)
+
+    @property
+    def result(self) -> Any:
+        return self.future.result(timeout=0)
+
+
+_scans: OrderedDict[tuple[Any, ...], Scan] = OrderedDict()
+_scans_lock = threading.Lock()
+
+
+def scan(rel: queries.Release, kind: str, given: Hashable, work: Callable[[], Any]) -> Scan:
+    """`work()` (reading every text of `rel`) in the scan pool, once per (release path, manifest sha256,
+    `kind`, `given`): every caller asking the same gets the same Scan, running or done. A different input or release
+    (or the release's manifest rewritten) is another key, so it never gets another's answer. Nothing is written."""
+    manifest = (rel.path / queries.MANIFEST).read_bytes()
+    key = (str(rel.path), hashlib.sha256(manifest).hexdigest(), kind, given)
+    with _scans_lock:
+        found = _scans.get(key)
+        if found is None or found.future.cancelled():
+            found = Scan(Future(), time.monotonic())
+
+            def run(job: Scan = found) -> Any:
+                job.started = time.monotonic()
+                return work()
+
+            found.future = _SCAN_POOL.submit(run)
+            _scans[key] = found
+        _scans.move_to_end(key)
+        while len(_scans) > SCANS_KEPT:
+            _, dropped = _scans.popitem(last=False)
+            dropped.future.cancel()  # still queued: never run (asked again, it is queued again); running: finishes
+    return found
+
+
+def scans_done(scans: Sequence[Scan], what: str, about: str) -> bool:
+    """True when every scan is done, waited for up to SCAN_WAIT_S first (a small release answers in this run, and
+    the run still returns within a second). Otherwise shows that the text of `what` is being read (`about` how long,
+    since when), redrawn every SCAN_POLL_S until done, then one full rerun shows the answer; and returns False (show
+    no answer yet)."""
+    deadline = time.monotonic() + SCAN_WAIT_S
+    for job in scans:
+        with contextlib.suppress(TimeoutError, CancelledError):
+            job.future.exception(timeout=max(0.0, deadline - time.monotonic()))
+    if all(job.future.done() for job in scans):
+        return True
+    _scan_polling(list(scans), what, about)
+    return False
+
+
+@st.fragment(run_every=SCAN_POLL_S)
+def _scan_polling(scans: list[Scan], what: str, about: str) -> None:
+    """The status of running scans, redrawn every SCAN_POLL_S; one full rerun when all are done."""
+    if all(job.future.done() for job in scans):
+        st.rerun()
+    now = time.monotonic()
+    started = [job.started for job in scans if job.started is not None]
+    if started:
+        since = f"started {now - min(started):,.0f} s ago, it can take {about}"
+    else:
+        asked = now - min(job.asked for job in scans)
+        since = f"waiting for another text scan to finish (asked {asked:,.0f} s ago), then it can take {about}"
+    st.info(
+        f"Reading the text of {what} in the background: {since}. The answer appears here when ready; the page can "
+        "be used meanwhile."
+    )
+
+
+def scan_failed(err: BaseException | str, what: str = "The text could not be looked for") -> None:
+    """A scan that failed: its message on one line (the server's data directory not named), and no answer."""
+    st.error(f"{what}: " + plain(str(err).replace(str(queries.data_root()), "<data directory>")))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ from audit_app.queries.overview import (
 )
 from audit_app.queries.removals import ledger_examples, ledger_summary
 from audit_app.queries.reports import APP_SUMMARY_OPTIONS, eu_summary
-from audit_app.queries.search import SINGLE_SCAN_ROWS, date_bounds, search, search_count
+from audit_app.queries.search import SINGLE_SCAN_ROWS, check_filters, date_bounds, search, search_count
 
 __all__ = [
     "APP_SUMMARY_OPTIONS",
@@ -90,6 +90,7 @@ __all__ = [
     "VIOLATION_ROWS_SQL",
     "Release",
     "ReleaseAccessError",
+    "check_filters",
     "clean_input",
     "crawl_dates",
     "data_root",

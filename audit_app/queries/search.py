@@ -55,6 +55,12 @@ def _search_filter(
     return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
 
+def check_filters(**filters: Any) -> None:
+    """Raises ValueError saying what is wrong with filters the search refuses (as `search` would), reading
+    nothing: the page checks them before a search that reads every text starts in the background."""
+    _search_filter(**filters)
+
+
 def search_count(rel: Release, **filters: Any) -> int:
     """How many documents match the filters (see `search`)."""
     clause, params = _search_filter(**filters)

@@ -3,13 +3,16 @@ and if not, where each record went (the ledger's stage and reason, or the kept c
 
 The verdict, its sentences and its evidence come from the one membership engine (`pipeline.index.answer`), the
 same as on the Rights holders page and from `apertura check`: the same input gets the same answer everywhere.
-Input is validated first; invalid input gets a message saying what is expected, and no verdict."""
+Input is validated first; invalid input gets a message saying what is expected, and no verdict. A text in a release
+without a usable membership index is looked for in the background (every text is read: seconds on a million
+documents); the page says what it reads and shows the same answer when it is ready."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from audit_app import common, verdict
+from pipeline.index import answer as engine
 
 st.title("Am I in the training data?")
 common.release()
@@ -26,12 +29,39 @@ def check(kind: str, value: str, key: str, **options: bool) -> None:
     except ValueError as err:
         common.input_error(err)
         return
+    show(a, key)
+
+
+def show(a: engine.Answer, key: str) -> None:
+    """The verdict, the index's passages, the text's hash and the evidence of one engine answer."""
     verdict.verdict_box(a)
     if a.report is not None:
         verdict.passages(a.report)
     if a.text_sha256:
         st.caption("sha256 of your text: " + common.code_span(a.text_sha256))
     verdict.evidence(a, key)
+
+
+def check_text(value: str) -> None:
+    """A text: with a usable index, as `check`. Without one the engine reads every text of the release, so that
+    runs in the background (`common.scans_done`): the page says what is read and shows the answer when ready."""
+    state = common.membership_index()
+    if state.usable:
+        check("text", value, "text")
+        return
+    try:
+        job = common.answer_scan("text", value)  # validated first: a refused text is never scanned
+    except ValueError as err:
+        common.input_error(err)
+        return
+    tables = ("documents", "ledger")
+    what, about = common.scan_notice(state, "only exact and verbatim copies can be found", tables)
+    if not common.scans_done([job], what, about):
+        return
+    if job.error is not None:
+        common.scan_failed(job.error)
+        return
+    show(job.result, "text")
 
 
 domain_tab, url_tab, text_tab = st.tabs(["A domain", "A URL", "A text"])
@@ -51,7 +81,4 @@ with url_tab:
 with text_tab:
     text = st.text_area("Text", key="q_text", height=160, placeholder="Paste a paragraph or a whole page")
     if text.strip():
-        with common.text_scan(
-            common.membership_index(), "only exact and verbatim copies can be found", ("documents", "ledger")
-        ):
-            check("text", text, "text")
+        check_text(text)

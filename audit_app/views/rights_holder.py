@@ -13,8 +13,6 @@ relative to the data directory, messages have it replaced)."""
 
 from __future__ import annotations
 
-import contextlib
-
 import polars as pl
 import streamlit as st
 
@@ -65,24 +63,31 @@ def _subject() -> tuple[str, str, bool]:
     return kind, value, False
 
 
-def _answers(kind: str, value: str, prefix: bool) -> tuple[dict[str, engine.Answer], dict[str, str]]:
-    """The engine's answer for the subject in every readable release, by path; and the releases that failed, why.
-    The same function as the "Am I in?" page and `apertura check` call, so the verdicts agree."""
+def _answers(
+    kind: str, value: str, prefix: bool, slow: list[str]
+) -> tuple[dict[str, engine.Answer], dict[str, str], dict[str, common.Scan]]:
+    """The engine's answer for the subject in every readable release, by path; the releases that failed, why; and
+    the background scans of the releases in `slow` (a text where there is no usable index: `common.answer_scan`).
+    The same engine call as the "Am I in?" page and `apertura check` make, so the verdicts agree."""
     answers: dict[str, engine.Answer] = {}
     failed: dict[str, str] = {}
+    scans: dict[str, common.Scan] = {}
     for path in readable["path"].to_list():
         try:
-            answers[path] = common.answer(kind, value, path=path, prefix=prefix)
+            if path in slow:
+                scans[path] = common.answer_scan(kind, value, path=path, prefix=prefix)
+            else:
+                answers[path] = common.answer(kind, value, path=path, prefix=prefix)
         except queries.ReleaseAccessError as err:
             failed[path] = str(err)
-    return answers, failed
+    return answers, failed, scans
 
 
-def _text_scans(kind: str):
-    """For a text, before it is looked for: the releases without a usable membership index are scanned (every
-    text of their documents and ledger), so say how much that reads and about how long, then show a spinner."""
+def _slow(kind: str) -> list[tuple[str, dict]]:
+    """(path, manifest) of the releases a text is looked for by reading every text of (no usable membership index);
+    none for a domain or a URL."""
     if kind != "text":
-        return contextlib.nullcontext()
+        return []
     slow = []
     for path in readable["path"].to_list():
         try:
@@ -91,8 +96,12 @@ def _text_scans(kind: str):
                 slow.append((path, common._open(resolved, str(root)).manifest))
         except queries.ReleaseAccessError:
             continue  # said below, with the answers
-    if not slow:
-        return contextlib.nullcontext()
+    return slow
+
+
+def _scan_notice(slow: list[tuple[str, dict]]) -> tuple[str, str]:
+    """Before a text is looked for in releases without a usable index: how much that reads and about how long, and
+    how to build the index; returns `scan_phrase`'s (what, about) for the status while the scans run."""
     what, about = common.scan_phrase([m for _, m in slow], ("documents", "ledger"))
     names = ", ".join(common.code_span(p) for p, _ in slow[:5]) + (" …" if len(slow) > 5 else "")
     st.caption(
@@ -100,7 +109,23 @@ def _text_scans(kind: str):
         f"all {what}: that can take {about}. {common.code_span('apertura index <release>')} builds the index, which "
         "answers in milliseconds."
     )
-    return st.spinner(f"Reading the text of {what} ({about})…")
+    return what, about
+
+
+def _scanned(scans: dict[str, common.Scan], what: str, about: str) -> dict[str, engine.Answer] | None:
+    """The answers of the background scans, by path, once all are done (None until then: the status is shown); a
+    release whose scan failed gets its error on one line, and no verdict."""
+    if not scans:
+        return {}
+    if not common.scans_done(list(scans.values()), what, about):
+        return None
+    answers = {}
+    for path, job in scans.items():
+        if job.error is not None:
+            common.scan_failed(_public(job.error), f"Release {common.code_span(path)} could not be checked")
+        else:
+            answers[path] = job.result
+    return answers
 
 
 def _removed_state(a: engine.Answer) -> str:
@@ -346,15 +371,19 @@ valid = False
 if value.strip():
     try:
         engine.validate(kind, value, prefix=prefix)  # invalid input: its message, and no verdict anywhere below
-        with _text_scans(kind):
-            answers, failed = _answers(kind, value, prefix)
+        slow = _slow(kind)
+        scanning = _scan_notice(slow) if slow else ("", "")
+        answers, failed, scans = _answers(kind, value, prefix, [p for p, _ in slow])
     except ValueError as err:
         common.input_error(err)
     else:
         valid = True
         for path, why in failed.items():
             st.warning(f"Release {common.code_span(path)} cannot be opened: " + common.plain(_public(why)))
-        if answers:
+        scanned = _scanned(scans, *scanning)  # None while a scan runs: no verdict until every release answered
+        if scanned is not None:
+            answers |= scanned
+        if answers and scanned is not None:
             since = lineage.removed_since(readable, {p: {"verdict": _removed_state(a)} for p, a in answers.items()})
             entries = sorted({e for a in answers.values() for e in a.registry_entries})
             summary = _summary(answers, since, registry.entry_dates(entries, root=root))

@@ -5,16 +5,16 @@ With the release's membership index, the text box is a ranked full-text search (
 DuckDB substring filter reads every text (2.6 s on a million documents), the index answers in milliseconds.
 Without an index (or with one that no longer matches the release) the substring scan remains, and says so before
 it runs: how many documents it reads, about how long that takes (seconds on a million documents), and the command
-that builds the index; a spinner while it runs."""
+that builds the index. It runs in the background: the page says since when it reads, and shows the results when
+they are ready (a small release's at once)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
 import streamlit as st
 
-from audit_app import common, membership
+from audit_app import common, membership, queries
 from pipeline.index import MembershipIndexError
 
 st.title("Search & browse")
@@ -112,20 +112,39 @@ if text.strip() and index.usable:
     ranked_search()
     st.stop()
 
+
+def results(page: int) -> dict:
+    """One page of the filtered documents and their total. With a text filter (no usable index here) the query
+    reads every text, so it runs in the background (`common.scans_done`): until it is done the page says what is
+    read and since when, and stops; a failed scan shows its error and no result."""
+    kwargs = {**filters, "limit": page_size, "offset": (page - 1) * page_size}
+    if not text.strip():
+        return common.query("search", **kwargs)
+    job = common.query_scan("search", **kwargs)
+    if not common.scans_done([job], *scanned):
+        st.session_state["page"] = page  # kept while its widget is not drawn, for the rerun that shows the answer
+        st.stop()
+    if job.error is not None:
+        common.scan_failed(job.error, "The search could not be done")
+        st.stop()
+    return job.result
+
+
 # One query gives the page's rows and the total (a text filter then scans the text once, not twice); the page
 # number is read before its widget is drawn, since the widget's maximum depends on that total.
 requested = max(1, int(st.session_state.get("page") or 1))
 try:
-    with common.text_scan(index, "substring scan (slower)") if text.strip() else contextlib.nullcontext():
-        result = common.query("search", **filters, limit=page_size, offset=(requested - 1) * page_size)
+    queries.check_filters(**filters)  # the input validated first: a refused filter is never scanned
 except ValueError as err:
     common.input_error(err)
     st.stop()
+scanned = common.scan_notice(index, "substring scan (slower)") if text.strip() else ("", "")
+result = results(requested)
 total = result["total"]
 pages = max(1, -(-total // page_size))
 if requested > pages:  # e.g. a page number typed for an earlier, larger result
     st.session_state["page"] = requested = pages
-    result = common.query("search", **filters, limit=page_size, offset=(requested - 1) * page_size)
+    result = results(requested)
 page = int(st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="page"))
 rows = result["rows"]
 

@@ -57,6 +57,17 @@ def _restore_main_module():
         sys.modules["__main__"] = main
 
 
+@pytest.fixture(autouse=True)
+def _scans_answer_in_the_run(monkeypatch):
+    """A text looked for without an index is scanned in the background; the page waits `SCAN_WAIT_S` (0.5 s) for it
+    before showing the in-progress status. The test releases' scans take ~0.1 s, more on a loaded machine: the page
+    tests check the answer in the same run, so they wait up to a minute (the answer a browser's poll would show
+    later; tests/app/test_background_scans.py sets the app's short wait and checks the status)."""
+    from audit_app import common
+
+    monkeypatch.setattr(common, "SCAN_WAIT_S", 60.0)
+
+
 @pytest.fixture(scope="session")
 def app_release(planted, tmp_path_factory):
     """(data root, release directory, manifest, expectations by URL) of a release built by the pipeline."""

@@ -27,6 +27,7 @@ except ModuleNotFoundError:  # started as a script from a checkout without `pip 
 HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Apertura audit", page_icon=":material/fact_check:", layout="wide")
+common.warm_kernels()
 
 PAGES = {
     "overview": st.Page(HERE / "views/overview.py", title="Overview", icon=":material/dashboard:", default=True),

@@ -292,6 +292,12 @@ class IndexState:
         return self.index is not None
 
 
+@st.cache_resource(show_spinner=False)
+def warm_kernels() -> threading.Thread:
+    """The text kernels loaded once per server process, in the background (see membership.warm_kernels)."""
+    return membership.warm_kernels()
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _open_index(path: str, stamp: str) -> IndexState:
     """One opened index per release directory and index version (`stamp`), shared by all sessions: opening

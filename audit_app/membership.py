@@ -57,6 +57,22 @@ def warm_up(index: Any) -> threading.Thread:
     return thread
 
 
+def warm_kernels() -> threading.Thread:
+    """Fingerprints one fixed text in a daemon thread, once per server process (common.py caches it): checking a
+    pasted text against the registry (Rights holders) runs the pipeline's MinHash kernels with or without an
+    index, and their first load (~0.6 s) would otherwise be the first visitor's wait."""
+    from pipeline.config import DedupConfig
+    from pipeline.fingerprints import add_dedup_keys
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            add_dedup_keys(pl.DataFrame({"text": [WARM_UP_TEXT]}), DedupConfig())
+
+    thread = threading.Thread(target=run, name="apertura-kernel-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def open_membership(release: Path) -> Any:
     """`pipeline.index.open_index` (read-only: DuckDB file opened read_only, tantivy reader, mapped arrays).
 

@@ -11,7 +11,10 @@ of the session's release: `plain` (no index) and, where needed, `indexed` (with 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -411,3 +414,22 @@ def test_search_page_asked_while_its_scan_runs_is_the_page_shown(root, busy):
     at = at.run()
     assert not at.exception, at.exception
     assert f"{total:,} matching documents · showing 11–{min(total, 20)}" in texts(at)
+
+
+def test_the_text_kernels_are_loaded_in_the_background_when_the_app_starts(app_env):
+    """The Rights holders' text check fingerprints the text (the MinHash kernels) with or without an index: the app
+    loads them at start-up in a daemon thread, so the first visitor does not wait for them. In a fresh process,
+    since this one has long loaded them."""
+    script = (
+        "import sys, threading\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "AppTest.from_file('audit_app/app.py', default_timeout=120).run()\n"
+        "(warm,) = [t for t in threading.enumerate() if t.name == 'apertura-kernel-warm-up'] or [None]\n"
+        "warm is None or warm.join(120)\n"
+        "from pipeline.fingerprints import kernels\n"
+        "print(bool(kernels.signatures.signatures), bool(kernels.shingle_hashes.signatures))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[2], capture_output=True,
+                          text=True, timeout=300, env=os.environ.copy())  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["True", "True"]

@@ -70,7 +70,8 @@ TARGETS: dict[str, Target] = {
     ),
     "policies": Target(
         ("pipeline/optout/policies.py", "pipeline/optout/explain.py"),
-        ("tests/optout/test_explain_sample_web.py", "tests/optout/test_new_family.py",
+        ("tests/optout/test_optout_step.py", "tests/sources/test_split_scan.py",
+         "tests/optout/test_explain_sample_web.py", "tests/optout/test_new_family.py",
          "tests/hardening/test_policy_files.py", "tests/test_consent_everywhere.py"),
         None,
     ),
@@ -109,6 +110,12 @@ def scratch(name: str, target: Target) -> Path:
     where = WORK / name
     shutil.rmtree(where, ignore_errors=True)
     shutil.copytree(ROOT, where, ignore=IGNORE)
+    configure(where, target)
+    return where
+
+
+def configure(where: Path, target: Target) -> None:
+    """The work tree's pyproject.toml with mutmut's settings for `target` appended, into the scratch tree."""
     config = {
         "source_paths": ["pipeline/"],
         "only_mutate": list(target.modules),
@@ -123,9 +130,8 @@ def scratch(name: str, target: Target) -> Path:
         "forkserver_warmup": "collect",
     }
     lines = ["", "[tool.mutmut]", *(f"{k} = {json.dumps(v)}" for k, v in config.items()), ""]
-    with (where / "pyproject.toml").open("a", encoding="utf-8") as f:
-        f.write("\n".join(lines))
-    return where
+    (where / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text(encoding="utf-8") + "\n".join(lines),
+                                          encoding="utf-8")  # fmt: skip
 
 
 def run_target(name: str, target: Target, *, resume: bool = False) -> None:
@@ -135,14 +141,15 @@ def run_target(name: str, target: Target, *, resume: bool = False) -> None:
 
 def recheck_target(name: str, target: Target) -> None:
     """Run again only the mutants that survived the last run of `name`, against the work tree's tests as they are
-    now (copied into its scratch tree): the quick loop while writing tests for survivors (`--resume` checks the
-    ones a stopped run did not reach). A test that was only added cannot revive a killed mutant; after a test was
-    changed or removed, run the whole target again."""
+    now (copied into its scratch tree, with the target's test list as it is now): the quick loop while writing
+    tests for survivors (`--resume` checks the ones a stopped run did not reach). A test that was only added
+    cannot revive a killed mutant; after a test was changed or removed, run the whole target again."""
     where, results = WORK / name, WORK / f"{name}.json"
     if not (where / "mutants").is_dir() or not results.exists():
         raise SystemExit(f"{name} has no earlier run to recheck: run it whole first")
     names = [r["mutant"] for r in json.loads(results.read_text()) if r["status"] not in KILLED | UNCHECKED]
     shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
+    configure(where, target)  # the target's tests as they are listed now (a test file added to it since counts)
     # which tests reach which function is collected again: mutmut does it by itself for new tests only, and a
     # changed test may now reach a function it did not
     (where / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)

@@ -475,6 +475,7 @@ def measure(root: str, info: dict[str, Any], variant: str = "") -> list[dict[str
     # known) is let finish: a server that has been up a few seconds. Timed on its own below.
     from audit_app import common, membership, queries
 
+    common.warm_kernels().join()  # app.py starts it with the server (the pages run alone here): loaded by now
     opened = common._open(str(queries.resolve_release("release", Path(root))), str(Path(root).resolve()))
     # The Reports page just after the release opened, while its EU summary is computed in the background (the first
     # run of a variant: `_measure_runs` removes the kept summary) or read back from the user cache (later runs).

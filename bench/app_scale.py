@@ -427,8 +427,17 @@ def measure(root: str, info: dict[str, Any], variant: str = "") -> list[dict[str
 
     results: list[dict[str, Any]] = []
 
+    from streamlit.components.v2.component_manager import BidiComponentManager
+
+    # A server scans the installed packages for custom components once, when it starts (streamlit's
+    # runtime/runtime.py); AppTest scans on each instance's first run (~1 s: the metadata of every installed
+    # package), which would be counted in every first render below. One scan, untimed, shared by every page.
+    components = BidiComponentManager()
+    components.discover_and_register_components(start_file_watching=False)
+
     def page(name: str, **params: str) -> AppTest:
         at = AppTest.from_file(str(APP / "views" / f"{name}.py"), default_timeout=120)
+        at._bidi_component_manager = components
         for key, value in params.items():
             at.query_params[key] = value
         return at

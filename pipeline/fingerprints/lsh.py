@@ -170,8 +170,9 @@ class Clusters:
 
 def _agreement(sig: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 16_384) -> np.ndarray:
     """Share of equal values between signature rows a[i] and b[i] (the Jaccard estimate), in chunks so the
-    temporaries stay a few MB however many pairs there are."""
-    out = np.empty(len(a), dtype=np.float32)
+    temporaries stay a few MB however many pairs there are. In float64, so it meets `min_signature_agreement`
+    exactly: float32 would round 35 of 50 up to a threshold of 0.7000000001 and link the pair."""
+    out = np.empty(len(a), dtype=np.float64)
     for c in range(0, len(a), chunk):
         out[c : c + chunk] = (sig[a[c : c + chunk]] == sig[b[c : c + chunk]]).mean(axis=1)
     return out

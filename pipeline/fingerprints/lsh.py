@@ -129,8 +129,10 @@ class Clusters:
         final, exact = self.final[rows], self.exact[rows]
 
         def name(of: np.ndarray) -> pl.Series:
-            at = np.minimum(np.searchsorted(named, of), max(len(named) - 1, 0))
-            looked_up = named_ids.gather(at) if len(named) else pl.Series([None] * len(of), dtype=pl.String)
+            if not len(named):  # no verdict names another row
+                return ids
+            at = np.minimum(np.searchsorted(named, of), len(named) - 1)  # a row named by no one is its own
+            looked_up = named_ids.gather(at)
             return pl.select(pl.when(pl.Series(of == rows)).then(ids).otherwise(looked_up)).to_series()
 
         is_exact = exact != rows

@@ -129,8 +129,10 @@ class Clusters:
         final, exact = self.final[rows], self.exact[rows]
 
         def name(of: np.ndarray) -> pl.Series:
-            at = np.minimum(np.searchsorted(named, of), max(len(named) - 1, 0))
-            looked_up = named_ids.gather(at) if len(named) else pl.Series([None] * len(of), dtype=pl.String)
+            if not len(named):  # no verdict names another row
+                return ids
+            at = np.minimum(np.searchsorted(named, of), len(named) - 1)  # a row named by no one is its own
+            looked_up = named_ids.gather(at)
             return pl.select(pl.when(pl.Series(of == rows)).then(ids).otherwise(looked_up)).to_series()
 
         is_exact = exact != rows
@@ -170,8 +172,9 @@ class Clusters:
 
 def _agreement(sig: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 16_384) -> np.ndarray:
     """Share of equal values between signature rows a[i] and b[i] (the Jaccard estimate), in chunks so the
-    temporaries stay a few MB however many pairs there are."""
-    out = np.empty(len(a), dtype=np.float32)
+    temporaries stay a few MB however many pairs there are. In float64, so it meets `min_signature_agreement`
+    exactly: float32 would round 35 of 50 up to a threshold of 0.7000000001 and link the pair."""
+    out = np.empty(len(a), dtype=np.float64)
     for c in range(0, len(a), chunk):
         out[c : c + chunk] = (sig[a[c : c + chunk]] == sig[b[c : c + chunk]]).mean(axis=1)
     return out

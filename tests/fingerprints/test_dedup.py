@@ -9,6 +9,7 @@ import importlib
 import itertools
 import random
 import re
+from fractions import Fraction
 
 import numpy as np
 import polars as pl
@@ -20,12 +21,17 @@ from pipeline.fingerprints import (
     SIGNATURE_SPEC,
     add_dedup_keys,
     as_datasketch,
+    band_keys,
+    bucket_edges,
+    cluster,
     find_duplicates,
     norm_keys,
     normalise,
     shingle_hash,
+    signature_matrix,
     signature_spec,
 )
+from pipeline.fingerprints.minhash import POLY
 from tests.helpers.text_identity import reference_normalise
 
 CFG = DedupConfig()
@@ -182,8 +188,14 @@ def corpus() -> dict:
         {"id": [f"doc-{i:03d}" for i in range(len(docs))], "order": order, "text": docs},
         schema={"id": pl.String, "order": pl.Int64, "text": pl.String},
     )
-    keyed = add_dedup_keys(frame, CFG)
-    return {"docs": docs, "truth": truth, "keyed": keyed, "result": find_duplicates(keyed.lazy(), CFG)}
+    return {"docs": docs, "truth": truth, "keyed": add_dedup_keys(frame, CFG)}
+
+
+@pytest.fixture
+def result(corpus: dict) -> pl.DataFrame:
+    """The corpus' verdicts, computed in each test that checks them (not once per module): mutation testing
+    runs against a mutant only the tests that reached its function, and a module fixture reaches it in one."""
+    return find_duplicates(corpus["keyed"].lazy(), CFG)
 
 
 def _row(result: pl.DataFrame, i: int) -> dict:
@@ -194,8 +206,8 @@ def _order(corpus: dict, i: int) -> int:
     return corpus["keyed"]["order"][i]
 
 
-def test_output_shape_and_order(corpus: dict) -> None:
-    result, keyed = corpus["result"], corpus["keyed"]
+def test_output_shape_and_order(corpus: dict, result: pl.DataFrame) -> None:
+    keyed = corpus["keyed"]
     assert result.schema == pl.Schema(
         {
             "id": pl.String,
@@ -210,49 +222,49 @@ def test_output_shape_and_order(corpus: dict) -> None:
     assert set(result["reason"].drop_nulls().unique()) == {"dedup_exact", "dedup_near"}
 
 
-def test_high_jaccard_pairs_are_found(corpus: dict) -> None:
+def test_high_jaccard_pairs_are_found(corpus: dict, result: pl.DataFrame) -> None:
     for a, b in corpus["truth"]["high"]:
         true_j = jaccard(corpus["docs"][a], corpus["docs"][b])
         assert true_j >= 0.9
         keeper, dup = sorted((a, b), key=lambda i: _order(corpus, i))
-        row = _row(corpus["result"], dup)
+        row = _row(result, dup)
         assert row["reason"] == "dedup_near" and row["duplicate_of"] == f"doc-{keeper:03d}"
         assert row["cluster_id"] == f"doc-{keeper:03d}" and row["cluster_size"] == 2
         found = re.fullmatch(r"estimated jaccard (\d\.\d\d) with doc-(\d{3})", row["detail"])
         assert found and int(found[2]) == keeper and abs(float(found[1]) - true_j) < 0.15
-        keeper_row = _row(corpus["result"], keeper)
+        keeper_row = _row(result, keeper)
         assert keeper_row["reason"] is None and keeper_row["duplicate_of"] is None
         assert keeper_row["cluster_id"] == f"doc-{keeper:03d}" and keeper_row["cluster_size"] == 2
 
 
-def test_low_jaccard_pairs_are_not_merged(corpus: dict) -> None:
+def test_low_jaccard_pairs_are_not_merged(corpus: dict, result: pl.DataFrame) -> None:
     # With 14 x 8 LSH a pair at J=0.5 collides with probability 1-(1-0.5^8)^14 ~ 5%, at J=0.4 ~ 0.9%;
     # the corpus seed is fixed, so this is deterministic.
     for a, b in corpus["truth"]["low"]:
         assert 0.25 <= jaccard(corpus["docs"][a], corpus["docs"][b]) <= 0.5
         for i in (a, b):
-            row = _row(corpus["result"], i)
+            row = _row(result, i)
             assert row["reason"] is None and row["cluster_id"] is None and row["cluster_size"] == 1
 
 
-def test_exact_duplicates_up_to_case_punctuation_whitespace(corpus: dict) -> None:
+def test_exact_duplicates_up_to_case_punctuation_whitespace(corpus: dict, result: pl.DataFrame) -> None:
     for a, b in corpus["truth"]["exact"]:
         assert corpus["keyed"]["norm_sha256"][a] == corpus["keyed"]["norm_sha256"][b]
         keeper, dup = sorted((a, b), key=lambda i: _order(corpus, i))
-        row = _row(corpus["result"], dup)
+        row = _row(result, dup)
         assert row["reason"] == "dedup_exact" and row["duplicate_of"] == f"doc-{keeper:03d}"
         assert row["detail"] == f"same normalised text as doc-{keeper:03d}"
         assert row["cluster_id"] == f"doc-{keeper:03d}" and row["cluster_size"] == 2
 
 
-def test_chain_is_one_cluster_with_lowest_order_keeper(corpus: dict) -> None:
+def test_chain_is_one_cluster_with_lowest_order_keeper(corpus: dict, result: pl.DataFrame) -> None:
     chain, copy = corpus["truth"]["chain"]
     docs = corpus["docs"]
     assert all(jaccard(docs[x], docs[y]) >= 0.9 for x, y in itertools.pairwise(chain))
     assert jaccard(docs[chain[0]], docs[chain[-1]]) < 0.7  # the ends are linked only through the chain
     members = [*chain, copy]
     keeper = min(members, key=lambda i: _order(corpus, i))  # the exact copy may be the earliest
-    rows = [_row(corpus["result"], i) for i in members]
+    rows = [_row(result, i) for i in members]
     assert {r["cluster_id"] for r in rows} == {f"doc-{keeper:03d}"}
     assert {r["cluster_size"] for r in rows} == {len(members)}
     for i, r in zip(members, rows, strict=True):
@@ -261,14 +273,14 @@ def test_chain_is_one_cluster_with_lowest_order_keeper(corpus: dict) -> None:
         else:
             assert r["duplicate_of"] == f"doc-{keeper:03d}"
     exact_pair = sorted((chain[3], copy), key=lambda i: _order(corpus, i))
-    dup_row = _row(corpus["result"], exact_pair[1])
+    dup_row = _row(result, exact_pair[1])
     assert dup_row["reason"] == "dedup_exact"
     assert dup_row["detail"].startswith(f"same normalised text as doc-{exact_pair[0]:03d}")
 
 
-def test_unique_documents(corpus: dict) -> None:
+def test_unique_documents(corpus: dict, result: pl.DataFrame) -> None:
     for i in corpus["truth"]["unique"]:
-        row = _row(corpus["result"], i)
+        row = _row(result, i)
         assert row == {
             "id": f"doc-{i:03d}",
             "duplicate_of": None,
@@ -279,12 +291,12 @@ def test_unique_documents(corpus: dict) -> None:
         }
 
 
-def test_deterministic_under_shuffled_input(corpus: dict) -> None:
+def test_deterministic_under_shuffled_input(corpus: dict, result: pl.DataFrame) -> None:
     keyed = corpus["keyed"].drop("text")
     for seed in (1, 2):
         shuffled = keyed.sample(fraction=1.0, shuffle=True, seed=seed)
         assert shuffled["id"].to_list() != keyed["id"].to_list()
-        assert find_duplicates(shuffled, CFG).equals(corpus["result"])
+        assert find_duplicates(shuffled, CFG).equals(result)
 
 
 def test_exact_and_near_switches(corpus: dict) -> None:
@@ -391,3 +403,227 @@ def test_a_band_collision_merges_only_from_seventy_percent_signature_agreement(a
     assert fineweb["duplicate_of"].to_list() == [None, "a"]  # FineWeb's rule: any collision merges
     result = find_duplicates(candidates, CFG)
     assert result["duplicate_of"].to_list() == ([None, "a"] if merged else [None, None])
+
+
+def _planted(sigs: np.ndarray, ids: list[str] | None = None, orders: list[int] | None = None) -> pl.DataFrame:
+    """Candidates with the given (n, num_perm) signatures and distinct texts: only near-duplicate links apply."""
+    n = len(sigs)
+    return pl.DataFrame(
+        {
+            "id": ids or [f"d{i:05d}" for i in range(n)],
+            "order": orders or list(range(n)),
+            "norm_sha256": [f"{i:064x}" for i in range(n)],
+            "minhash": sigs.tolist(),
+        },
+        schema_overrides={"minhash": pl.List(pl.UInt32), "order": pl.Int64},
+    )
+
+
+def _reference_band_key(values: list[int]) -> int:
+    """The band key as the index format defines it, in plain integers mod 2^64."""
+    key = 0
+    for v in values:
+        key = (key * POLY + v + 1) % 2**64
+        key ^= key >> 29
+    return key
+
+
+def test_band_keys_are_the_membership_index_format() -> None:
+    """The membership index stores every entry's band keys (index/lsh_keys.npy) and a check recomputes the
+    query's: a changed formula would silently make every index built before it find no near copies. So the keys
+    are pinned to their definition (changing it means a new index format), each from its own band's rows."""
+    rng = np.random.default_rng(22)
+    for bands, rows in ((14, 8), (5, 8), (3, 2)):
+        sig = rng.integers(0, 2**32, (40, bands * rows), dtype=np.uint32)
+        sig[0] = 2**32 - 1  # the empty document's signature
+        keys = band_keys(sig, bands, rows)
+        assert keys.dtype == np.uint64 and keys.shape == (bands, len(sig))
+        for i, s in enumerate(sig.tolist()):
+            assert [int(k) for k in keys[:, i]] == [
+                _reference_band_key(s[b * rows : (b + 1) * rows]) for b in range(bands)
+            ]
+    first = band_keys(np.arange(112, dtype=np.uint32)[None, :], 14, 8)[:3, 0]
+    assert [hex(int(k)) for k in first] == ["0x9521831a3347533a", "0x42e26d87f03af59c", "0x32d2e420967cdb54"]
+
+
+def test_a_collision_in_the_last_band_alone_links_a_pair_and_one_differing_row_per_band_none() -> None:
+    """FineWeb's rule (no agreement check): two documents are linked iff some band of 8 rows agrees entirely."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 2**32 - 1, (3, NUM_PERM), dtype=np.uint32)
+    last_band = a[0] + 1
+    last_band[-CFG.rows_per_band :] = a[0, -CFG.rows_per_band :]  # only rows 104-111 agree
+    one_off = a[1].copy()
+    one_off[:: CFG.rows_per_band] += 1  # 98 of 112 agree, but every band has one differing row
+    sigs = np.vstack([a[0], last_band, a[1], one_off, a[2]])
+    result = find_duplicates(_planted(sigs), DedupConfig(min_signature_agreement=None))
+    assert result["duplicate_of"].to_list() == [None, "d00000", None, None, None]
+
+
+def test_bucket_edges_link_every_member_to_the_lowest_row_of_its_bucket() -> None:
+    """The contract an executor's own shuffle must meet (`bucket_edges`): with the agreement check, which row a
+    member is compared with decides the verdict, so it must be the bucket's lowest row, in buckets of any size."""
+    rng = np.random.default_rng(9)
+    keys = rng.integers(0, 25, (3, 3000)).astype(np.uint64)  # buckets of ~120 rows, far past a small-sort cutoff
+    expected = set()
+    for band in keys.tolist():
+        lowest: dict[int, int] = {}
+        for row, key in enumerate(band):
+            lowest.setdefault(key, row)
+            if lowest[key] != row:
+                expected.add((row, lowest[key]))
+    u, v = bucket_edges(keys)
+    assert list(zip(u.tolist(), v.tolist(), strict=True)) == sorted(expected)
+
+
+def test_a_path_of_single_links_is_one_cluster_kept_by_its_first_row() -> None:
+    """Ten documents each sharing one band with the next only (FineWeb's rule, no agreement check): every link
+    joins the cluster, however many hops the last is from the keeper."""
+    rng = np.random.default_rng(10)
+    sigs = rng.integers(0, 2**32 - 1, (10, NUM_PERM), dtype=np.uint32)
+    rows = CFG.rows_per_band
+    for i in range(9):
+        sigs[i + 1, i * rows : (i + 1) * rows] = sigs[i, i * rows : (i + 1) * rows]
+    for order in (list(range(10)), list(range(10))[::-1]):
+        result = find_duplicates(_planted(sigs, orders=order), DedupConfig(min_signature_agreement=None))
+        keeper = "d00000" if order[0] == 0 else "d00009"
+        assert result.filter(pl.col("id") != keeper)["duplicate_of"].to_list() == [keeper] * 9
+        assert result["cluster_id"].to_list() == [keeper] * 10 and result["cluster_size"].to_list() == [10] * 10
+
+
+def _release_verdicts(frame: pl.DataFrame, cfg: DedupConfig, part_rows: int) -> pl.DataFrame:
+    """What `pipeline.release` does: verdicts part by part, looking up only the ids of `named_rows()`."""
+    df = frame.sort("order", "id")
+    sig = signature_matrix(df["minhash"], cfg)
+    clusters = cluster(norm_keys(df["norm_sha256"]), band_keys(sig, cfg.bands, cfg.rows_per_band), cfg,
+                       lambda rows: sig[rows])  # fmt: skip
+    named = clusters.named_rows()
+    ids = df["id"]
+    names = (named, ids.gather(named))
+    mentioned = set(ids.gather(named))
+    parts = []
+    for start in range(0, df.height, part_rows):
+        rows = np.arange(start, min(start + part_rows, df.height))
+        parts.append(clusters.verdicts(ids.gather(rows), rows, names))
+    out = pl.concat(parts)
+    originals = out["detail"].str.extract(r"^same normalised text as ([^,]+)").drop_nulls()
+    assert mentioned == set(out["duplicate_of"].drop_nulls()) | set(originals)  # named: exactly the ids needed
+    return out
+
+
+def test_verdicts_looking_up_only_the_named_ids_equal_those_with_every_id(corpus: dict, result: pl.DataFrame) -> None:
+    """The release holds ids only for the rows a verdict names (keepers of others, exact originals): its verdicts
+    must be the in-memory ones, in parts of any size, including a highest named row and rows after every named one."""
+    keyed = corpus["keyed"].drop("text")
+    for part_rows in (1, 7, keyed.height):
+        assert _release_verdicts(keyed, CFG, part_rows).equals(result)
+    sig = np.random.default_rng(3).integers(0, 2**32 - 1, (4, NUM_PERM), dtype=np.uint32)
+    texts = pl.Series(["e" * 64, "1" * 64, "e" * 64, "2" * 64])
+    for frame in (
+        _planted(sig),  # nothing named at all
+        _planted(sig[[0, 1, 0, 2]]).with_columns(norm_sha256=texts),  # an exact pair, then a singleton
+        _planted(sig[[0, 1, 0, 2, 2, 3]]),  # two named rows, the last one referenced, a singleton after it
+        _planted(sig[[0, 0, 1]]),  # one named row, then a singleton
+    ):
+        assert _release_verdicts(frame, CFG, 2).equals(find_duplicates(frame, CFG))
+
+
+def test_exact_groups_need_both_halves_of_the_norm_key_and_are_led_by_their_lowest_row() -> None:
+    """128-bit keys: rows agreeing in one 64-bit half only are different texts (at 10^9 documents a 64-bit
+    collision is a few per cent likely); a group's keeper is its lowest row wherever its members are."""
+    norm = np.array([[7, 5], [2, 5], [7, 6], [7, 5], [2, 6], [2, 5], [7, 5]], dtype=np.uint64)
+    clusters = cluster(norm, np.zeros((0, 7), np.uint64), DedupConfig(near=False), lambda rows: None)
+    assert clusters.exact.tolist() == [0, 1, 2, 0, 4, 1, 0]
+    assert clusters.size.tolist() == [3, 2, 1, 3, 1, 2, 3]
+
+
+def test_norm_keys_are_two_different_hashes() -> None:
+    """The two halves are independently seeded hashes; the same hash twice would leave 64 bits of key."""
+    values = pl.Series([f"{i:064x}" for i in range(10_000)])
+    keys = norm_keys(values)
+    assert not (keys[:, 0] == keys[:, 1]).any()
+    assert len({tuple(k) for k in keys.tolist()}) == len(values)
+
+
+@pytest.mark.parametrize(
+    ("bands", "rows", "threshold", "agreeing", "merged"),
+    [
+        (14, 8, 0.75, 84, True),  # exactly 75 %: at the threshold links
+        (14, 8, 0.75, 83, False),
+        (10, 5, 0.7, 35, True),  # exactly 70 % of 50
+        (10, 5, 0.7000000001, 35, False),  # just above 70 %: a float32 estimate would round it down to 0.7
+    ],
+)
+def test_a_pair_agreeing_on_exactly_the_threshold_is_linked_and_just_below_it_not(
+    bands: int, rows: int, threshold: float, agreeing: int, merged: bool
+) -> None:
+    a = np.random.default_rng(agreeing).integers(0, 2**32 - 1, bands * rows, dtype=np.uint32)
+    b = a.copy()
+    b[agreeing:] += 1
+    cfg = DedupConfig(bands=bands, rows_per_band=rows, min_signature_agreement=threshold)
+    result = find_duplicates(_planted(np.vstack([a, b])), cfg)
+    assert result["duplicate_of"].to_list() == ([None, "d00000"] if merged else [None, None])
+
+
+def test_the_estimated_jaccard_is_the_agreeing_share_rounded_half_to_even() -> None:
+    """The detail shows k/num_perm to two decimals, ties to even (29 of 40 = 0.725 reads 0.72, 23 of 40 = 0.575
+    reads 0.58): the float32 share the clusters hold gives that for every k at 40 (and at 112) permutations, where
+    a float64 one would print 0.57."""
+    bands, rows = 5, 8
+    rng = np.random.default_rng(40)
+    sigs = []
+    for k in range(rows, bands * rows + 1):
+        a = rng.integers(0, 2**32 - 1, bands * rows, dtype=np.uint32)
+        b = a.copy()
+        b[k:] += 1
+        sigs += [a, b]
+    result = find_duplicates(_planted(np.vstack(sigs)), DedupConfig(bands=bands, rows_per_band=rows,
+                                                                     min_signature_agreement=None))  # fmt: skip
+    details = result["detail"].to_list()[1::2]
+    for k, detail in zip(range(rows, bands * rows + 1), details, strict=True):
+        j100 = round(Fraction(100 * k, bands * rows))
+        assert detail == f"estimated jaccard {j100 // 100}.{j100 % 100:02d} with d{2 * (k - rows):05d}"
+
+
+def test_agreement_is_checked_for_every_candidate_pair_of_a_large_batch() -> None:
+    """More candidate pairs than one chunk of the agreement check: pairs on both sides of the threshold,
+    interleaved, are each judged on their own signatures."""
+    pairs = 17_000
+    rng = np.random.default_rng(17)
+    a = rng.integers(0, 2**32 - 2, (pairs, NUM_PERM), dtype=np.uint32)
+    b = a.copy()
+    agreeing = np.where(np.arange(pairs) % 2, 79, 78)  # 70.5 % links, 69.6 % does not
+    b[np.arange(NUM_PERM)[None, :] >= agreeing[:, None]] += 1
+    sigs = np.empty((2 * pairs, NUM_PERM), dtype=np.uint32)
+    sigs[0::2], sigs[1::2] = a, b
+    result = find_duplicates(_planted(sigs), CFG)
+    linked = result["duplicate_of"].is_not_null().to_numpy()
+    assert not linked[0::2].any()
+    assert (linked[1::2] == (agreeing == 79)).all()
+
+
+def test_equal_orders_are_ranked_by_id_whatever_the_input_order() -> None:
+    frame = pl.DataFrame({"id": ["b", "a", "c"], "order": [3, 3, 1], "norm_sha256": ["f" * 64] * 3})
+    frame = frame.with_columns(minhash=pl.lit([5] * NUM_PERM, dtype=pl.List(pl.UInt32)))
+    for candidates in (frame, frame.reverse()):
+        result = find_duplicates(candidates, CFG)
+        assert result.rows() == [
+            ("c", None, None, None, "c", 3),
+            ("a", "c", "dedup_exact", "same normalised text as c", "c", 3),
+            ("b", "c", "dedup_exact", "same normalised text as c", "c", 3),
+        ]
+    frame = frame.with_columns(norm_sha256=pl.Series(["f" * 64, "f" * 64, "0" * 64]))
+    for candidates in (frame, frame.reverse()):
+        assert find_duplicates(candidates, DedupConfig(near=False))["duplicate_of"].to_list() == [None, None, "a"]
+
+
+def test_without_near_duplicates_the_signatures_are_not_read() -> None:
+    """Exact dedup alone needs only the text hashes: signatures of another length (or none) do not stop it,
+    as in the release, which reads them only for near-duplicates."""
+    frame = pl.DataFrame(
+        {"id": ["a", "b", "c"], "order": [0, 1, 2], "norm_sha256": ["1" * 64, "2" * 64, "1" * 64],
+         "minhash": [[1, 2, 3], None, [4]]},
+        schema_overrides={"minhash": pl.List(pl.UInt32)},
+    )  # fmt: skip
+    result = find_duplicates(frame, DedupConfig(near=False))
+    assert result["duplicate_of"].to_list() == [None, None, "a"]
+    assert result["cluster_id"].to_list() == ["a", None, "a"] and result["cluster_size"].to_list() == [2, 1, 2]

@@ -90,7 +90,12 @@ TARGETS: dict[str, Target] = {
         ("tests/test_text_identity.py", "tests/steps/test_language_pii.py"),
         99.0,  # 2026-12-06: 247 of 247 killed (100 %), 7 equivalent; first full run 94.1 %, survivors rechecked
     ),
-    "dedup": Target(("pipeline/fingerprints/lsh.py",), ("tests/fingerprints/test_dedup.py",), None),
+    "dedup": Target(
+        ("pipeline/fingerprints/lsh.py",),
+        ("tests/fingerprints/test_dedup.py",),
+        99.0,  # 2026-12-06 full run: 520 of 520 killed (100 %), 17 equivalent; first full run 89.4 % (the corpus
+        # verdicts were a module fixture, so mutmut ran only the first test using them; named_rows reached by none)
+    ),
     "derive": Target(("pipeline/derive.py",), ("tests/test_derive.py", "tests/test_registry_consent.py"), None),
     "membership": Target(
         ("pipeline/index/query.py", "pipeline/index/compare.py"),

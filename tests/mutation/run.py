@@ -174,8 +174,8 @@ def _mutmut(name: str, target: Target, where: Path, mutants: list[str]) -> None:
         link.symlink_to(shared, target_is_directory=True)
     print(f"mutate {name}: {', '.join(target.modules)} against {', '.join(target.tests)} (log {log})", flush=True)
     with log.open("w") as out:
-        code = subprocess.call([sys.executable, "-m", "mutmut", "run", "--max-children", "1", *mutants], cwd=where,
-                               env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        command = [sys.executable, "-m", "tests.mutation.widen", "run", "--max-children", "1", *mutants]
+        code = subprocess.call(command, cwd=where, env=env, stdout=out, stderr=subprocess.STDOUT)
     if code != 0:
         raise SystemExit(f"mutmut failed on {name} (exit {code}); see {log}")
     results = subprocess.run([sys.executable, "-m", "tests.mutation.run", "--collect"], cwd=where, env=env,

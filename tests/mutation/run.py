@@ -70,7 +70,7 @@ TARGETS: dict[str, Target] = {
     ),
     "policies": Target(
         ("pipeline/optout/policies.py", "pipeline/optout/explain.py"),
-        ("tests/optout/test_optout_step.py", "tests/sources/test_split_scan.py",
+        ("tests/optout/test_policy_index.py", "tests/optout/test_optout_step.py", "tests/sources/test_split_scan.py",
          "tests/optout/test_explain_sample_web.py", "tests/optout/test_new_family.py",
          "tests/hardening/test_policy_files.py", "tests/test_consent_everywhere.py"),
         None,

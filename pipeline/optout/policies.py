@@ -92,7 +92,10 @@ def _parse(site_file: families.SiteFile, row: dict, final: dict, hops: int) -> f
     if final["read_error"] is not None and final["read_error"] != "read_content_type":
         return "malformed", f"record unreadable: {final['read_error']}", None
     if status is not None and 300 <= status < 400 and not (hops > MAX_REDIRECTS and site_file.every_status):
-        return "redirect", f"redirect after {hops} hops not found in the inputs: no signal", None
+        why = f"redirect after {hops} hops not found in the inputs"
+        if hops > MAX_REDIRECTS:  # the chain was cut, not lost: its target may well be in the inputs
+            why = f"more than {MAX_REDIRECTS} redirects"
+        return "redirect", f"{why}: no signal", None
     if not site_file.every_status and not (status is not None and 200 <= status < 300):
         verdict = "not_found" if status is not None and 400 <= status < 500 else "unreachable"
         return verdict, f"HTTP {status}: no signal", None

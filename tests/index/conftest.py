@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.synthetic import make_page
+from tests.helpers.shared_build import build_once
 from tests.helpers.text_identity import soft_hyphens, zero_width
 from tests.helpers.warcs import Page, write_warc
 
@@ -102,14 +103,18 @@ def planted_index(tmp_path_factory) -> Planted:
     add("http://zw.mirror.test/kopie", titles[de1], [zero_width(p) for p in paragraphs[de1]], "de")
     contact = make_page(521, "http://en.contact.test/team", "en")
     add(contact.url, contact.title, [*contact.paragraphs[:-1], f"{contact.paragraphs[-1]} {CONTACT}"])
-    warc = root / "planted-index.warc.gz"
-    write_warc(warc, pages)
-    release = root / "rel"
-    result = CliRunner().invoke(
-        app, ["run", str(warc), "--out", str(release), "--extractor", "resiliparse", "--no-index"]
-    )
-    assert result.exit_code == 0, result.output
-    build_index(release)
+
+    def build(where: Path) -> None:
+        warc = where / "planted-index.warc.gz"
+        write_warc(warc, pages)
+        result = CliRunner().invoke(
+            app, ["run", str(warc), "--out", str(where / "rel"), "--extractor", "resiliparse", "--no-index"]
+        )
+        assert result.exit_code == 0, result.output
+        build_index(where / "rel")
+
+    # tests only read it (they change copies): `make mutate` shares one build between the membership mutants
+    release = build_once("APERTURA_INDEX_RELEASE", build, root) / "rel"
     removed = (
         "http://example.org/private/story",
         "http://mirror.test/copy-of-en-0",

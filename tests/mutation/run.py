@@ -99,8 +99,11 @@ TARGETS: dict[str, Target] = {
     "derive": Target(("pipeline/derive.py",), ("tests/test_derive.py", "tests/test_registry_consent.py"), None),
     "membership": Target(
         ("pipeline/index/query.py", "pipeline/index/compare.py"),
-        ("tests/index/test_check.py", "tests/index/test_text_identity.py"),
+        ("tests/index/test_check.py", "tests/index/test_reports.py", "tests/index/test_text_identity.py",
+         "tests/index/test_search.py", "tests/index/test_cli.py", "tests/index/test_compare.py",
+         "tests/index/test_text_reports.py"),
         None,
+        ("APERTURA_INDEX_RELEASE", "APERTURA_REPORTS_RELEASE"),  # the releases the tests read, built once
     ),
 }
 
@@ -139,12 +142,12 @@ def configure(where: Path, target: Target) -> None:
                                           encoding="utf-8")  # fmt: skip
 
 
-def run_target(name: str, target: Target, *, resume: bool = False) -> None:
+def run_target(name: str, target: Target, *, resume: bool = False, jobs: int = 1) -> None:
     where = WORK / name if resume and (WORK / name / "mutants").is_dir() else scratch(name, target)
-    _mutmut(name, target, where, [])
+    _mutmut(name, target, where, [], jobs)
 
 
-def recheck_target(name: str, target: Target) -> None:
+def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
     """Run again only the mutants that survived the last run of `name`, against the work tree's tests as they are
     now (copied into its scratch tree, with the target's test list as it is now): the quick loop while writing
     tests for survivors (`--resume` checks the ones a stopped run did not reach). A test that was only added
@@ -158,10 +161,10 @@ def recheck_target(name: str, target: Target) -> None:
     # which tests reach which function is collected again: mutmut does it by itself for new tests only, and a
     # changed test may now reach a function it did not
     (where / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
-    _mutmut(name, target, where, names)
+    _mutmut(name, target, where, names, jobs)
 
 
-def _mutmut(name: str, target: Target, where: Path, mutants: list[str]) -> None:
+def _mutmut(name: str, target: Target, where: Path, mutants: list[str], jobs: int) -> None:
     """`mutmut run` in the scratch tree `where` (all mutants not yet checked, or those named), then the results."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"APERTURA_HYPOTHESIS": "mutation"}
     env |= {name: str(where / ".shared" / name.lower()) for name in target.env}
@@ -174,7 +177,7 @@ def _mutmut(name: str, target: Target, where: Path, mutants: list[str]) -> None:
         link.symlink_to(shared, target_is_directory=True)
     print(f"mutate {name}: {', '.join(target.modules)} against {', '.join(target.tests)} (log {log})", flush=True)
     with log.open("w") as out:
-        command = [sys.executable, "-m", "tests.mutation.widen", "run", "--max-children", "1", *mutants]
+        command = [sys.executable, "-m", "tests.mutation.widen", "run", "--max-children", str(jobs), *mutants]
         code = subprocess.call(command, cwd=where, env=env, stdout=out, stderr=subprocess.STDOUT)
     if code != 0:
         raise SystemExit(f"mutmut failed on {name} (exit {code}); see {log}")
@@ -268,6 +271,8 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report from the last runs")
     parser.add_argument("--resume", action="store_true", help="go on with a stopped run (same tree, same tests)")
     parser.add_argument("--recheck", action="store_true", help="only the last survivors, against the tests now")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1: the tests' own "
+                        "thread pools use the other core)")
     parser.add_argument("--collect", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.collect:
@@ -277,9 +282,9 @@ def main() -> None:
     if not args.report_only:
         for name in names:
             if args.recheck:
-                recheck_target(name, TARGETS[name])
+                recheck_target(name, TARGETS[name], args.jobs)
             else:
-                run_target(name, TARGETS[name], resume=args.resume)
+                run_target(name, TARGETS[name], resume=args.resume, jobs=args.jobs)
     if not report(names):
         raise SystemExit("mutation score below the floor (see .mutate/report.md)")
 

@@ -375,3 +375,78 @@ def test_an_index_that_cannot_be_trusted_is_refused_with_its_reason(release, tmp
     _edit_info(copy, lambda info: [f.update(bytes=entries.stat().st_size) for f in info["files"]
                                    if f["path"] == "entries.duckdb"])  # fmt: skip
     assert _refusal(copy) == "entries.duckdb holds views or macros ('leak'), not an index"
+
+
+def _has(row: dict, word: str, fields: tuple[str, ...] = ("text", "title")) -> bool:
+    from pipeline.index.tokens import word_list
+
+    return any(word in word_list(row[f] or "") for f in fields)
+
+
+def test_search_counts_and_ranks_across_shards(index, docs):
+    word = "council"
+    expected = {d["id"] for d in docs.values() if _has(d, word)}
+    assert 10 < len(expected) < 100 and len(index.shards) > 1  # more hits than the default page, over 4 shards
+    report = index.search(word, limit=100)
+    assert report.total == len(expected) and {h.id for h in report.hits} == expected
+    assert [h.score for h in report.hits] == sorted((h.score for h in report.hits), reverse=True)
+    assert all(h.score == round(h.score, 4) > 0 for h in report.hits)
+    first_page = index.search(word)
+    assert len(first_page.hits) == 10 and first_page.total == len(expected)
+    assert [h.id for h in first_page.hits] == [h.id for h in report.hits[:10]]
+    assert len(index.search(word, limit=1).hits) == 1
+    assert (report.release, report.query, report.language) == (index.release_id, word, None)
+
+
+def test_a_search_hit_is_its_document(index, docs):
+    by_id = {d["id"]: d for d in docs.values()}
+    for hit in index.search("council library", limit=30).hits:
+        row = by_id[hit.id]
+        assert (hit.url, hit.title, hit.language, hit.status) == (row["url"], row["title"], row["language"], "in")
+        assert hit.snippet and hit.snippet in row["text"]  # a passage of the document, as stored
+        assert all(hit.snippet[a:b].lower() in ("council", "library") for a, b in hit.highlights)
+
+
+def test_a_quoted_word_must_be_in_the_text(index, docs):
+    word = "council"
+    in_text = {d["id"] for d in docs.values() if _has(d, word, ("text",))}
+    report = index.search(f'"{word}"', limit=100)
+    assert {h.id for h in report.hits} == in_text and report.total == len(in_text)
+
+
+def test_removed_records_are_found_only_when_asked(index, ledger):
+    gone = ledger["http://copy.blog.test/0"]
+    phrase = '"' + " ".join(gone["text"].split()[5:12]) + '"'
+    shown = index.search(phrase, limit=100, include_removed=True)
+    assert {gone["id"], gone["duplicate_of"]} <= {h.id for h in shown.hits}
+    assert {h.status for h in shown.hits if h.id == gone["id"]} == {"removed"}
+    assert gone["id"] not in {h.id for h in index.search(phrase, limit=100).hits}
+
+
+def test_search_language_filter_and_tags(index, docs):
+    english = {d["id"] for d in docs.values() if d["language"] == "en" and _has(d, "council")}
+    assert {h.id for h in index.search("council", language="en", limit=100).hits} == english
+    for tag in ("sr_Latn", "zh_hant", "fil"):  # ISO 639 codes with a script: accepted, no hits here
+        assert index.search("council", language=tag).total == 0
+
+
+@pytest.mark.parametrize(("query", "kwargs", "message"), [
+    ("", {}, "the search query is empty"),
+    ("\x00 ", {}, "the search query is empty"),
+    ("x" * 1_001, {}, "the search query is 1,001 characters; the limit is 1,000"),
+    ("council", {"limit": 0}, "--limit must be between 1 and 100"),
+    ("council", {"limit": 101}, "--limit must be between 1 and 100"),
+    ("council", {"language": "EN"}, "--lang 'EN' is not an ISO 639 code such as 'de'"),
+    ('"" ***', {}, "the search query has no words to look for"),
+])  # fmt: skip
+def test_bad_searches_are_refused_in_words(index, query, kwargs, message):
+    from pipeline.index import MembershipIndexError
+
+    with pytest.raises(MembershipIndexError) as err:
+        index.search(query, **kwargs)
+    assert str(err.value) == message
+
+
+def test_the_longest_search_and_the_widest_page_are_accepted(index):
+    assert index.search("council " + "x" * (1_000 - 8), limit=100).query == "council " + "x" * 992
+    assert index.search("coun\x00cil").query == "council"  # a NUL is dropped, not searched for

@@ -29,6 +29,11 @@ from tests.index.conftest import html, russian_paragraphs
 
 BLOG_POSTS = 22
 SHARD_DOCS = 8
+NEAR_COPY, NEAR_WORDS_CHANGED = "http://near.blog.test/1", 12
+
+
+def absent_words(count: int) -> list[str]:
+    return [f"zzv{i}" for i in range(count)]
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +61,10 @@ def release(tmp_path_factory) -> Path:
     first = make_page(800, "http://blog.test/p/0", "en")  # the same page (seed and URL) as the post above
     for copy in ("http://copy.blog.test/0", "http://copy.blog.test/1"):
         pages.append(Page(copy, html(first.title, list(first.paragraphs))))
+    second = make_page(801, "http://blog.test/p/1", "en")  # a near copy: the last passage of the post rewritten
+    *head, last = second.paragraphs
+    rewritten = " ".join(last.split()[:-NEAR_WORDS_CHANGED] + absent_words(NEAR_WORDS_CHANGED))
+    pages.append(Page(NEAR_COPY, html(second.title, [*head, rewritten])))
     add("http://blog.test/private/1", 860)
     pages.append(Page("http://blog.test/ru", html("Городская жизнь", russian_paragraphs(8), "ru")))
     add("http://gone.test/page", 870)
@@ -108,6 +117,8 @@ def test_the_release_is_as_built(docs, ledger):
     assert ledger["http://blog.test/private/1"]["stage"] == ledger["http://gone.test/page"]["stage"] == "optout"
     assert ledger["http://blog.test/ru"]["stage"] == "quality"
     assert {ledger[u]["reason"] for u in ("http://copy.blog.test/0", "http://copy.blog.test/1")} == {"dedup_exact"}
+    assert ledger[NEAR_COPY]["reason"] == "dedup_near"
+    assert ledger[NEAR_COPY]["duplicate_of"] == docs["http://blog.test/p/1"]["id"]
     assert {u for u in docs if "blog.test" in u} == {f"http://blog.test/p/{k}" for k in range(BLOG_POSTS)} | {
         "http://news.blog.test/x"}  # fmt: skip
     assert {u for u in docs if "shop.test" in u} == {
@@ -118,8 +129,10 @@ def test_the_release_is_as_built(docs, ledger):
 def test_the_index_is_read_across_shards(index, docs, ledger):
     with_text = len(docs) + sum(1 for r in ledger.values() if r["text"] is not None)
     assert len(index.shards) == -(-with_text // SHARD_DOCS) > 1
-    starts = [s.first for s in index.shards]
-    assert starts == [k * SHARD_DOCS for k in range(len(starts))]
+    starts = [s.first for s in index.shards]  # equal slices of the entries, each at most SHARD_DOCS
+    assert starts[0] == 0 and sum(s.entries for s in index.shards) == with_text
+    assert all(b.first == a.first + a.entries and 0 < a.entries <= SHARD_DOCS
+               for a, b in itertools.pairwise(index.shards))  # fmt: skip
     for shard, (a, b) in zip(index.shards, itertools.pairwise([*starts, None]), strict=True):
         assert shard.holds(a) and not shard.holds(a - 1)
         assert b is None or not shard.holds(b)
@@ -209,8 +222,9 @@ def test_a_site_partly_in(index, docs, ledger, manifest):
     kept = sorted((d for d in docs.values() if d["domain"].endswith("blog.test")), key=lambda d: d["id"])
     gone = sorted((r for r in ledger.values() if r["domain"].endswith("blog.test")), key=lambda r: r["id"])
     groups = domain_groups(ledger, "blog.test")
-    # two dedup copies, then one each by stage (not by reason): the opted-out post, the quality removal, robots.txt
-    assert [(s, n) for s, _, n in groups] == [("dedup", 2), ("optout", 1), ("quality", 1), ("read", 1)]
+    # two exact copies, then one each by stage (not by reason): the near copy, the opted-out post, the quality
+    # removal, robots.txt
+    assert [(s, n) for s, _, n in groups] == [("dedup", 2), ("dedup", 1), ("optout", 1), ("quality", 1), ("read", 1)]
     assert report.verdict == PARTLY
     assert report.summary == [
         f"PARTLY IN: {len(kept)} document(s) from blog.test (with subdomains) are in the training data; "
@@ -226,13 +240,13 @@ def test_a_site_partly_in(index, docs, ledger, manifest):
     assert {m.how[0] for m in report.matches + report.removed} == {"domain"}
     assert [m.id for m in report.removed] == [r["id"] for r in gone]
     keeper_urls = {m.id: m.duplicate_of_url for m in report.removed if m.duplicate_of}
-    assert set(keeper_urls.values()) == {docs["http://blog.test/p/0"]["url"]} and len(keeper_urls) == 2
+    assert sorted(keeper_urls.values()) == ["http://blog.test/p/0", "http://blog.test/p/0", "http://blog.test/p/1"]
 
 
 def test_fewer_examples_on_request(index):
     report = index.check_domain("blog.test", limit=3)
     assert len(report.matches) == 3 and len(report.removed) == 3
-    assert report.counts["removed"] == 5  # two copies, the opted-out post, the quality removal, robots.txt
+    assert report.counts["removed"] == 6  # three copies, the opted-out post, the quality removal, robots.txt
 
 
 def test_a_site_wholly_removed_and_a_site_never_seen(index, ledger):
@@ -450,3 +464,16 @@ def test_bad_searches_are_refused_in_words(index, query, kwargs, message):
 def test_the_longest_search_and_the_widest_page_are_accepted(index):
     assert index.search("council " + "x" * (1_000 - 8), limit=100).query == "council " + "x" * 992
     assert index.search("coun\x00cil").query == "council"  # a NUL is dropped, not searched for
+
+
+def test_a_copy_without_the_passage_is_named_through_the_document_it_duplicates(index, docs, ledger):
+    """The near copy lacks the post's last words: a check of those words finds the post, and names the copy
+    removed as its duplicate (its text does not hold them, so only the link to the post finds it)."""
+    post, copy = docs["http://blog.test/p/1"], ledger[NEAR_COPY]
+    passage = " ".join(post["text"].split()[-(NEAR_WORDS_CHANGED + 4) :])
+    report = index.check_text(passage)
+    assert report.verdict == IN and report.matches[0].id == post["id"]
+    named = {m.id: m for m in report.removed}
+    assert named[copy["id"]].how == ["duplicate_of_match"]
+    assert (named[copy["id"]].duplicate_of, named[copy["id"]].duplicate_of_url) == (post["id"], post["url"])
+    assert removed_sentence(copy, post) in report.summary

@@ -30,6 +30,9 @@ from tests.index.conftest import html, russian_paragraphs
 BLOG_POSTS = 22
 SHARD_DOCS = 8
 NEAR_COPY, NEAR_WORDS_CHANGED = "http://near.blog.test/1", 12
+MULTI = ["http://multi.test/p", "https://multi.test/p", "http://MULTI.test/p", "http://multi.test:80/p",
+         "https://multi.test:443/p", "http://multi.test/%70"]  # fmt: skip
+UNTITLED = "http://untitled.test/"
 
 
 def absent_words(count: int) -> list[str]:
@@ -65,6 +68,10 @@ def release(tmp_path_factory) -> Path:
     *head, last = second.paragraphs
     rewritten = " ".join(last.split()[:-NEAR_WORDS_CHANGED] + absent_words(NEAR_WORDS_CHANGED))
     pages.append(Page(NEAR_COPY, html(second.title, [*head, rewritten])))
+    for seed, url in enumerate(MULTI):  # one page, six spellings, six texts: six documents of one URL identity
+        add(url, 880 + seed)
+    pages.append(Page(UNTITLED, f"<html><body><article><p>{' '.join(make_page(890, UNTITLED, 'en').paragraphs)}"
+                                "</p></article></body></html>"))  # fmt: skip
     add("http://blog.test/private/1", 860)
     pages.append(Page("http://blog.test/ru", html("Городская жизнь", russian_paragraphs(8), "ru")))
     add("http://gone.test/page", 870)
@@ -335,21 +342,21 @@ def test_one_question_is_answered_as_asked(index):
 
 @pytest.fixture
 def clock(monkeypatch):
-    """A clock that moves 0.1234567 ms per reading, so a check's `elapsed_ms` is known: (readings - 1) steps."""
+    """A clock that moves 500.1234567 ms per reading, so a check's `elapsed_ms` is known: one step."""
     from pipeline.index import query
 
     ticks = itertools.count()
-    monkeypatch.setattr(query.time, "perf_counter", lambda: next(ticks) * 0.0001234567)
+    monkeypatch.setattr(query.time, "perf_counter", lambda: next(ticks) * 0.5001234567)
     return ticks
 
 
 def test_time_taken_is_in_milliseconds(index, clock):
-    assert index.check_url("http://shop.test/a").elapsed_ms == 0.12
-    assert index.check_domain("shop.test").elapsed_ms == 0.12
-    assert index.check_text("words to look for in this release").elapsed_ms == 0.12
-    assert index.search("bridge").elapsed_ms == 0.12
+    assert index.check_url("http://shop.test/a").elapsed_ms == 500.12
+    assert index.check_domain("shop.test").elapsed_ms == 500.12
+    assert index.check_text("words to look for in this release").elapsed_ms == 500.12
+    assert index.search("bridge").elapsed_ms == 500.12
     both = index.check(url="http://shop.test/a", domain="shop.test")
-    assert both.elapsed_ms == 0.24  # the parts' times added
+    assert both.elapsed_ms == 1000.24  # the parts' times added
 
 
 def _refusal(release: Path) -> str:
@@ -477,3 +484,69 @@ def test_a_copy_without_the_passage_is_named_through_the_document_it_duplicates(
     assert named[copy["id"]].how == ["duplicate_of_match"]
     assert (named[copy["id"]].duplicate_of, named[copy["id"]].duplicate_of_url) == (post["id"], post["url"])
     assert removed_sentence(copy, post) in report.summary
+
+
+def test_every_spelling_of_a_page_is_one_page(index, docs):
+    ids = sorted(docs[u]["id"] for u in MULTI)
+    assert len(set(ids)) == len(MULTI)  # six documents, kept: their texts differ
+    report = index.check_url("HTTPS://multi.test/p")
+    assert [m.id for m in report.matches] == ids and report.counts == {"documents": 6, "removed": 0}
+    assert report.summary == [f"IN: 6 document(s) of this release have this URL: {', '.join(ids[:5])}"]
+
+
+def test_a_page_without_a_title_is_found_without_one(index, docs):
+    doc = docs[UNTITLED]
+    phrase = " ".join(doc["text"].split()[3:6])
+    hits = {h.id: h for h in index.search(f'"{phrase}"', limit=100).hits}
+    assert doc["title"] is None and hits[doc["id"]].title is None and hits[doc["id"]].url == UNTITLED
+
+
+def test_the_release_is_named_by_its_manifest_not_its_folder(release, tmp_path):
+    import hashlib
+    import shutil
+
+    from pipeline.index import open_index
+
+    copy = Path(shutil.copytree(release, tmp_path / "renamed"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["release_id"] != "renamed" and open_index(copy).release_id == manifest["release_id"]
+    del manifest["release_id"]  # a manifest without an id (an index rebound to it): the folder's name
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    digest = hashlib.sha256((copy / "manifest.json").read_bytes()).hexdigest()
+    _edit_info(copy, lambda info: info.update(manifest_sha256=digest))
+    assert open_index(copy).release_id == "renamed"
+
+
+def test_more_ways_an_index_is_refused(release, tmp_path):
+    import shutil
+
+    from pipeline.index import MembershipIndexError, open_index
+
+    copy = Path(shutil.copytree(release, tmp_path / "r"))
+    manifest = copy / "manifest.json"
+    manifest.write_text(manifest.read_text() + " ")
+    assert _refusal(copy) == (f"the index in {copy / 'index'} was built for another manifest.json: rebuild it with "
+                              f"`apertura index {copy} --force`")  # fmt: skip
+    manifest.write_text("{")
+    assert _refusal(copy).startswith(f"{manifest} is not") and "JSON" in _refusal(copy)
+    shutil.copy(release / "manifest.json", manifest)
+
+    entries = copy / "index" / "entries.duckdb"
+    with duckdb.connect(str(entries)) as con:
+        con.execute("CREATE MACRO twice(x) AS x * 2")
+    _edit_info(copy, lambda info: [f.update(bytes=entries.stat().st_size) for f in info["files"]
+                                   if f["path"] == "entries.duckdb"])  # fmt: skip
+    assert _refusal(copy) == "entries.duckdb holds views or macros ('twice'), not an index"
+
+    other = Path(shutil.copytree(release, tmp_path / "other"))  # a fresh copy: the refused one's file is still open
+    entries = other / "index" / "entries.duckdb"
+    with duckdb.connect(str(entries)) as con:
+        for (name,) in con.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'entries'").fetchall():
+            con.execute(f'DROP INDEX "{name}"')
+        con.execute("ALTER TABLE entries RENAME TO gone")
+    _edit_info(other, lambda info: [f.update(bytes=entries.stat().st_size) for f in info["files"]
+                                    if f["path"] == "entries.duckdb"])  # fmt: skip
+    index = open_index(other)
+    with pytest.raises(MembershipIndexError) as err:
+        index.check_url("http://shop.test/a")
+    assert str(err.value) == "the index's entries cannot be read: CatalogException"

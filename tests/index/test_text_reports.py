@@ -186,3 +186,75 @@ def test_a_best_match_without_a_url_or_estimate(index):
     assert index._text_verdict(PARTLY, [part], 0.25, 40) == (
         "PARTLY IN: 25% of the text's 40 words appear in 1 document(s) (longest shared passage: 0 words, in k2 "
         "(http://c.test/)).")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "the text is empty: give the text to look for"),
+    ("\x00 \n", "the text is empty: give the text to look for"),
+    ("!!! ??? …", "the text has no words (only punctuation or symbols): nothing to look for"),
+    ("word " * 40_001, "the text is 200,005 characters long; the limit is 200,000: check it in parts (a few paragraphs "
+                       "each)"),
+])  # fmt: skip
+def test_a_text_that_cannot_be_checked_is_refused_in_words(index, text, message):
+    from pipeline.index import MembershipIndexError
+
+    with pytest.raises(MembershipIndexError) as err:
+        index.check_text(text)
+    assert str(err.value) == message
+
+
+def test_the_longest_text_allowed_is_checked(index):
+    text = ("word " * 40_000)[: index.config.max_query_chars]
+    assert len(text) == index.config.max_query_chars and index.check_text(text).verdict == NOT_IN
+
+
+def test_check_needs_a_question_and_a_url_that_is_one(index):
+    from pipeline.index import MembershipIndexError
+
+    with pytest.raises(MembershipIndexError) as err:
+        index.check()
+    assert str(err.value) == "give a text, a URL or a domain to check"
+    for empty in ("", "\x00"):
+        with pytest.raises(MembershipIndexError):
+            index.check_url(empty)
+
+
+def test_the_combined_verdict_is_the_strongest_part(index, rows):
+    words = rows[ESSAY]["text"].split()
+    partly = " ".join(words[100:112] + absent(30))  # a passage among words found nowhere
+    assert index.check_text(partly).verdict == PARTLY and index.check_domain("site.test").verdict == PARTLY
+    assert index.check(text=partly, domain="de.site.test").verdict == IN  # in beats partly
+    assert index.check(text=" ".join(absent(20)), domain="site.test").verdict == PARTLY  # partly beats not in
+
+
+def test_the_lead_of_a_kept_page_and_text_found_elsewhere_too(index, rows):
+    """A page that is in, asked with two words found in many documents: no removal named, three other
+    documents named as copies, in the text answer's order."""
+    from collections import Counter
+
+    kept = {u: r["text"] for u, r in rows.items() if "word_count" in r}  # the documents table's rows
+    pairs = Counter(p for t in kept.values() for p in {" ".join(t.split()[i : i + 2]) for i in range(len(t.split()))})
+    words, count = pairs.most_common(1)[0]
+    assert count >= 5
+    page = min(u for u, t in kept.items() if words in t)
+    text_only = index.check_text(words)
+    elsewhere = [m.url or m.id for m in text_only.matches if m.url != page]
+    assert len(elsewhere) >= 4
+    report = index.check(text=words, url=page)
+    assert report.summary[0] == f"{page}: {IN}; its text: {text_only.verdict} (copies in: {', '.join(elsewhere[:3])})."
+
+
+def test_two_words_are_looked_for_as_a_phrase(index, rows):
+    doc = rows["http://ru.site.test/statya"]
+    report = index.check_text(" ".join(doc["text"].split()[:2]))
+    assert report.verdict == PARTLY and doc["id"] in {m.id for m in report.matches}
+
+
+def test_nine_words_of_ten_in_order_are_contained(index, rows):
+    """9 verbatim words and one found nowhere: 90 % of the text, the `contained` threshold itself, is "in". The
+    sketch holds a document's n-grams every `stride` words, so of four consecutive starts some are found by it."""
+    cfg = index.config
+    assert cfg.contained == 0.9 and cfg.ngram == 8
+    words = rows[ESSAY]["text"].split()
+    verdicts = [index.check_text(" ".join([*words[s : s + 9], "zzqword"])).verdict for s in range(40, 44)]
+    assert IN in verdicts and set(verdicts) <= {IN, NOT_IN}

@@ -157,6 +157,7 @@ def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
         raise SystemExit(f"{name} has no earlier run to recheck: run it whole first")
     names = [r["mutant"] for r in json.loads(results.read_text()) if r["status"] not in KILLED | UNCHECKED]
     shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
+    shutil.rmtree(where / ".shared", ignore_errors=True)  # the tests' shared builds, as the tests now build them
     configure(where, target)  # the target's tests as they are listed now (a test file added to it since counts)
     # which tests reach which function is collected again: mutmut does it by itself for new tests only, and a
     # changed test may now reach a function it did not

@@ -106,3 +106,9 @@ def test_word_definition_agrees_on_every_document(docs):
 
 def test_cjk_characters_are_words():
     assert word_list("東京は日本") == ["東", "京", "は", "日", "本"]
+
+
+def test_every_hit_up_to_the_limit_is_returned(index):
+    """One shard, more hits than tantivy's default page of 10: all of them, as counted."""
+    report = index.search("the der la il one", limit=100)  # any of these words: most documents
+    assert 10 < report.total <= 100 and len(report.hits) == report.total

@@ -452,23 +452,6 @@ def test_search_language_filter_and_tags(index, docs):
         assert index.search("council", language=tag).total == 0
 
 
-@pytest.mark.parametrize(("query", "kwargs", "message"), [
-    ("", {}, "the search query is empty"),
-    ("\x00 ", {}, "the search query is empty"),
-    ("x" * 1_001, {}, "the search query is 1,001 characters; the limit is 1,000"),
-    ("council", {"limit": 0}, "--limit must be between 1 and 100"),
-    ("council", {"limit": 101}, "--limit must be between 1 and 100"),
-    ("council", {"language": "EN"}, "--lang 'EN' is not an ISO 639 code such as 'de'"),
-    ('"" ***', {}, "the search query has no words to look for"),
-])  # fmt: skip
-def test_bad_searches_are_refused_in_words(index, query, kwargs, message):
-    from pipeline.index import MembershipIndexError
-
-    with pytest.raises(MembershipIndexError) as err:
-        index.search(query, **kwargs)
-    assert str(err.value) == message
-
-
 def test_the_longest_search_and_the_widest_page_are_accepted(index):
     assert index.search("council " + "x" * (1_000 - 8), limit=100).query == "council " + "x" * 992
     assert index.search("coun\x00cil").query == "council"  # a NUL is dropped, not searched for

@@ -50,7 +50,7 @@ from pipeline.index.compare import jaccard, query_offsets, shared_spans, shingle
 from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, word_list, words
-from pipeline.release_read import ENTRIES_DB, ReleaseError, index_files, load_manifest, open_database
+from pipeline.release_read import ENTRIES_DB, IndexFiles, ReleaseError, index_files, load_manifest, open_database
 from pipeline.text_identity import (
     form_digests,
     normalise_text,
@@ -93,8 +93,6 @@ class MembershipIndex:
     """An opened `R/index/`: refuses to answer from an index built for another manifest."""
 
     def __init__(self, release: str | Path) -> None:
-        import tantivy
-
         self.release = Path(release)
         directory = self.release / INDEX_DIR
         try:
@@ -130,6 +128,16 @@ class MembershipIndex:
         self.dedup = self.info["dedup"]
         # read-only, external access off, configuration locked: a view stored in the file reads nothing else
         self.con = open_database(found.file(ENTRIES_DB))
+        try:
+            self._open_parts(found)
+        except BaseException:  # a refused index leaves no open file behind (a long-lived caller may rebuild it)
+            self.con.close()
+            raise
+
+    def _open_parts(self, found: IndexFiles) -> None:
+        """Everything after the entries file: refused if that file holds code, else the arrays and shards."""
+        import tantivy
+
         stored = self._rows(
             "SELECT view_name AS name FROM duckdb_views() WHERE NOT internal UNION ALL SELECT function_name "
             "FROM duckdb_functions() WHERE NOT internal AND function_type IN ('macro', 'table_macro')"

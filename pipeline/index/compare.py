@@ -15,13 +15,15 @@ from pipeline.text_identity import FORMAT_CHARACTERS, has_format
 
 
 def word_offsets(text: str, tokens: list[str]) -> list[tuple[int, int]]:
-    """Character offsets of each word in `text`, found in order in the lower-cased text; format characters,
-    which words skip, are skipped in the search and counted in the offsets."""
-    kept = [i for i, c in enumerate(text) if c not in FORMAT_CHARACTERS] if has_format(text) else None
+    """Character offsets of each word in `text`, found in order in the text lower-cased as `tokens.words` does
+    (no final-sigma rule). Format characters, which words skip, are skipped in the search; a character that
+    lower-cases to two ('İ' -> 'i̇') is searched in that form; offsets count both as they stand in `text`."""
+    kept: list[int] | None = [i for i, c in enumerate(text) if c not in FORMAT_CHARACTERS] if has_format(text) else None
     visible = "".join(text[i] for i in kept) if kept is not None else text
-    lower = visible.lower()
-    if len(lower) != len(visible):  # a few characters change length when lower-cased: offsets approximate
-        lower = "".join(c.lower()[:1] or c for c in visible)
+    lower = visible.replace("Σ", "σ").lower()
+    if len(lower) != len(visible):  # every lower-cased character points back at the character it came from
+        origin = [i for i, c in enumerate(visible) for _ in c.lower()]
+        kept = [kept[i] for i in origin] if kept is not None else origin
     out, pos = [], 0
     for token in tokens:
         k = lower.find(token, pos)
@@ -32,7 +34,7 @@ def word_offsets(text: str, tokens: list[str]) -> list[tuple[int, int]]:
             pos = k + len(token)
     if kept is None:
         return out
-    at = [*kept, len(text)]  # a visible offset -> its offset in `text`
+    at = [*kept, len(text)]  # a position in `lower` -> its position in `text`
     return [(at[a], at[b - 1] + 1 if b > a else at[a]) for a, b in out]
 
 

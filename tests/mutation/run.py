@@ -96,7 +96,14 @@ TARGETS: dict[str, Target] = {
         99.0,  # 2026-12-06 full run: 520 of 520 killed (100 %), 17 equivalent; first full run 89.4 % (the corpus
         # verdicts were a module fixture, so mutmut ran only the first test using them; named_rows reached by none)
     ),
-    "derive": Target(("pipeline/derive.py",), ("tests/test_derive.py", "tests/test_registry_consent.py"), None),
+    "derive": Target(
+        ("pipeline/derive.py",),
+        ("tests/test_derive.py", "tests/test_derive_snapshots.py", "tests/test_registry_consent.py",
+         "tests/test_relocation.py", "tests/optout/test_new_family.py", "tests/test_older_formats.py",
+         "tests/proofs/test_release_proofs.py", "tests/test_consent_everywhere.py"),  # snapshots, older and signed
+        # parents: derive's other paths
+        None,
+    ),
     "membership": Target(
         ("pipeline/index/query.py", "pipeline/index/compare.py"),
         ("tests/index/test_check.py", "tests/index/test_reports.py", "tests/index/test_text_identity.py",

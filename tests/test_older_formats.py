@@ -74,3 +74,28 @@ def test_a_format_5_parent_derives_a_format_6_child_with_its_paths_as_typed(form
     assert [e["path"] for e in child["inputs"]] == ["old.parquet"]
     report = verify_release(tmp_path / "child")
     assert report.ok, [c for c in report.checks if not c.ok]
+
+
+@pytest.mark.parametrize(("fixture", "child_version"), [(FORMAT4, 4), (FORMAT5, 6)])
+def test_an_older_parent_rewritten_by_derive_keeps_its_tables_schemas(fixture, child_version, tmp_path):
+    """A removal rewrites the parent's documents file: the child's file keeps the parent's columns and types
+    (the newest schema would add columns the child's format does not have), and the child verifies."""
+    import pyarrow.parquet as pq
+
+    from pipeline.optout.registry import Registry
+
+    parent = Path(shutil.copytree(fixture, tmp_path / fixture.name))
+    registry = Registry(tmp_path / "registry")
+    registry.add("domain", "old1.test", requester="Legal <legal@example.org>", effective_from="2020-01-01T00:00:00Z")
+    child = derive_release(parent, tmp_path / "child", registry=registry)
+    assert child["format_version"] == child_version
+    for table in ("documents", "signatures"):
+        before = sorted((parent / table).glob("*.parquet"))
+        after = sorted((tmp_path / "child" / table).glob("*.parquet"))
+        if not before:
+            continue
+        assert [pq.read_schema(f) for f in after] == [pq.read_schema(f) for f in before], table
+    urls = sorted(pq.read_table(tmp_path / "child" / "documents", columns=["url"]).column("url").to_pylist())
+    assert urls == ["http://old0.test/p", "http://old2.test/p"]
+    report = verify_release(tmp_path / "child")
+    assert report.ok, [c for c in report.checks if not c.ok]

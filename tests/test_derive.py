@@ -265,3 +265,54 @@ def test_registry_refuses_oversized_or_control_character_input(tmp_path):
     with pytest.raises(RegistryError, match="larger than"):
         reg.file_request("text", requester="A <a@x>", text="word " * 50_000)
     assert reg.pending().is_empty() and not (tmp_path / "reg").exists()
+
+
+# --- derive's own decisions, on a three-page parent (tests/fixtures/old_release_formats/format5) ---------------
+
+SMALL = Path(__file__).parent / "fixtures" / "old_release_formats" / "format5"  # old0/old1/old2.test, one page each
+
+
+def test_derive_applies_the_registry_as_it_stood_at_the_time_asked(tmp_path):
+    """An entry taking effect tomorrow removes nothing today and its page once derived for a later instant; the
+    child records the instant it was derived for, and its registry state as of that instant."""
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline.derive import derive_release
+
+    parent = Path(shutil.copytree(SMALL, tmp_path / "parent"))
+    registry = Registry(tmp_path / "registry")
+    registry.add("domain", "old1.test", requester="A <a@x>", effective_from="2020-01-01T00:00:00Z")
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    registry.add("domain", "old2.test", requester="B <b@x>", effective_from=tomorrow.isoformat())
+    later = (tomorrow + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    today = derive_release(parent, tmp_path / "today", registry=registry)
+    assert sorted(_docs(tmp_path / "today")["url"]) == ["http://old0.test/p", "http://old2.test/p"]
+    assert today["lineage"]["derived_at"] <= datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    child = derive_release(parent, tmp_path / "later", registry=registry, at=later)
+    assert _docs(tmp_path / "later")["url"].to_list() == ["http://old0.test/p"]
+    assert child["lineage"]["derived_at"] == later
+    assert child["lineage"]["registry"] == registry.state(later)
+    report = verify_release(tmp_path / "later")
+    assert report.ok, [c for c in report.checks if not c.ok]
+
+
+def test_derive_refuses_a_parent_that_does_not_verify_naming_the_failed_check(tmp_path):
+    from pipeline.derive import derive_release
+    from pipeline.release_read import ReleaseError
+
+    parent = Path(shutil.copytree(SMALL, tmp_path / "parent"))
+    part = next((parent / "documents").glob("*.parquet"))
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    part.write_bytes(data)
+    failed = [c for c in verify_release(parent).checks if not c.ok]
+    assert failed and "sha256" in failed[0].name
+    registry = Registry(tmp_path / "registry")
+    registry.add("domain", "old1.test", requester="A <a@x>", effective_from="2020-01-01T00:00:00Z")
+    with pytest.raises(ReleaseError) as err:
+        derive_release(parent, tmp_path / "child", registry=registry)
+    assert str(err.value) == (f"{parent} does not verify ({failed[0].name}: {failed[0].detail}); derive from a "
+                              "sound release")  # fmt: skip
+    assert not (tmp_path / "child").exists() and not (tmp_path / ".child.writing").exists()

@@ -316,3 +316,14 @@ def test_derive_refuses_a_parent_that_does_not_verify_naming_the_failed_check(tm
     assert str(err.value) == (f"{parent} does not verify ({failed[0].name}: {failed[0].detail}); derive from a "
                               "sound release")  # fmt: skip
     assert not (tmp_path / "child").exists() and not (tmp_path / ".child.writing").exists()
+
+
+def test_derive_refuses_an_instant_without_a_zone_naming_the_option(tmp_path):
+    from pipeline.derive import derive_release
+
+    parent = Path(shutil.copytree(SMALL, tmp_path / "parent"))
+    registry = Registry(tmp_path / "registry")
+    with pytest.raises(RegistryError) as err:
+        derive_release(parent, tmp_path / "child", registry=registry, at="2026-12-05T10:00")
+    assert str(err.value) == "--at '2026-12-05T10:00' has no time zone: add Z for UTC or an offset such as +01:00"
+    assert not (tmp_path / "child").exists()

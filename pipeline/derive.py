@@ -124,11 +124,12 @@ def _derive(
         raise ReleaseError(f"{parent} is format {manifest['format_version']}: derive needs format 2 or later")
     config = RunConfig.model_validate(manifest["config"])
     at = instant(at, "--at") if at else now_utc()
-    # a format 3 parent's child is format 4 (the same tables, plus commitments); a format 4 parent's stays 4 (its
-    # documents lack format 5's columns) and a format 5 parent's is 5 (with its own dataset card and Croissant);
-    # older ones keep their format
+    # a parent with commitments gets a child of the newest format with its tables' versions, with its own
+    # commitments: 4 stays 4 (its documents lack format 5's columns), 5 and 6 become 6 (with its own dataset card
+    # and Croissant). Older parents keep their format: a format 3 parent's child cannot be format 4, whose manifest
+    # needs each input's bytes by record type, which only reading the inputs again would tell
     tables = schemas.TABLE_VERSIONS[manifest["format_version"]]
-    committed = manifest["format_version"] >= 3
+    committed = manifest["format_version"] >= schemas.COMMITMENTS_FROM
     child_format = max(v for v, t in schemas.TABLE_VERSIONS.items() if t == tables) if committed else None
     parent_signature = _parent_signature(parent) if committed else None
 

@@ -576,7 +576,7 @@ def _verify_directory(
         _guarded(report, "conservation (inputs == kept + removed)", _check_counts, *args)
         if version >= 3:
             _guarded(report, "URL identities recompute (url_key, domain)", _check_url_identity, *args)
-        if version >= 4:
+        if version >= schemas.COMMITMENTS_FROM:
             _guarded(report, "conservation in bytes (record spans + unreadable spans = the file)", _check_bytes, *args)
         if version >= schemas.SOURCE_ROOT_FROM:
             _guarded(report, SOURCE_PATHS, _check_source_paths, *args)
@@ -595,7 +595,7 @@ def _verify_directory(
         for name, ok, detail in checks():
             report.add(name, ok, detail)
 
-    if manifest["format_version"] >= 4:
+    if manifest["format_version"] >= schemas.COMMITMENTS_FROM:
         manifest_sha256 = file_sha256(release / "manifest.json")
         _guarded(report, "commitments rebuild from the tables", add_all,
                  lambda: check_commitments(release, manifest, manifest_sha256))  # fmt: skip

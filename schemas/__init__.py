@@ -31,6 +31,7 @@ TABLE_VERSIONS: dict[int, dict[str, int]] = {
 }
 # Format 5: files beside the tables that describe the release to dataset tools (path -> kind in the manifest).
 DESCRIPTIONS: dict[str, str] = {"README.md": "dataset_card", "croissant.json": "croissant"}
+COMMITMENTS_FROM = 4  # the manifest's Merkle roots (pipeline/proofs/), and each input's `bytes_by_type`
 DESCRIPTIONS_FROM = 5
 SOURCE_ROOT_FROM = 6  # the manifest records `source_root` (null: input paths as typed)
 TABLES_BY_FORMAT: dict[int, tuple[str, ...]] = {version: tuple(t) for version, t in TABLE_VERSIONS.items()}

@@ -76,26 +76,50 @@ def test_a_format_5_parent_derives_a_format_6_child_with_its_paths_as_typed(form
     assert report.ok, [c for c in report.checks if not c.ok]
 
 
-@pytest.mark.parametrize(("fixture", "child_version"), [(FORMAT4, 4), (FORMAT5, 6)])
-def test_an_older_parent_rewritten_by_derive_keeps_its_tables_schemas(fixture, child_version, tmp_path):
+def _parent(version: int, where: Path) -> Path:
+    """A release of format `version`: 4 and 5 are fixtures written by the pipeline of their time, 1-3 are made from
+    format 4 as those formats differ (tests/helpers/old_formats.py)."""
+    from tests.helpers.old_formats import old_release
+
+    if version in (4, 5):
+        return Path(shutil.copytree(FORMAT4 if version == 4 else FORMAT5, where))
+    return old_release(where, version)
+
+
+@pytest.mark.parametrize(("version", "child_version"), [(2, 2), (3, 3), (4, 4), (5, 6)])
+def test_an_older_parent_rewritten_by_derive_keeps_its_tables_schemas(version, child_version, tmp_path):
     """A removal rewrites the parent's documents file: the child's file keeps the parent's columns and types
-    (the newest schema would add columns the child's format does not have), and the child verifies."""
+    (the newest schema would add columns the child's format does not have), and the child verifies. Parents
+    without commitments (formats 2 and 3) keep their format: a format 4 manifest needs each input's bytes by
+    record type, which derive cannot know."""
     import pyarrow.parquet as pq
 
     from pipeline.optout.registry import Registry
 
-    parent = Path(shutil.copytree(fixture, tmp_path / fixture.name))
+    parent = _parent(version, tmp_path / f"format{version}")
+    assert verify_release(parent).ok
     registry = Registry(tmp_path / "registry")
     registry.add("domain", "old1.test", requester="Legal <legal@example.org>", effective_from="2020-01-01T00:00:00Z")
     child = derive_release(parent, tmp_path / "child", registry=registry)
     assert child["format_version"] == child_version
+    assert ("commitments" in child) == (child_version >= 4) == (tmp_path / "child" / "commitments").is_dir()
     for table in ("documents", "signatures"):
         before = sorted((parent / table).glob("*.parquet"))
         after = sorted((tmp_path / "child" / table).glob("*.parquet"))
-        if not before:
-            continue
-        assert [pq.read_schema(f) for f in after] == [pq.read_schema(f) for f in before], table
+        assert before and [pq.read_schema(f) for f in after] == [pq.read_schema(f) for f in before], table
     urls = sorted(pq.read_table(tmp_path / "child" / "documents", columns=["url"]).column("url").to_pylist())
     assert urls == ["http://old0.test/p", "http://old2.test/p"]
     report = verify_release(tmp_path / "child")
     assert report.ok, [c for c in report.checks if not c.ok]
+
+
+def test_a_format_1_parent_is_refused_by_derive(tmp_path):
+    from pipeline.optout.registry import Registry
+    from pipeline.release_read import ReleaseError
+
+    parent = _parent(1, tmp_path / "format1")
+    assert verify_release(parent).ok  # it is sound, only too old: format 1 recorded no opt-out decisions
+    with pytest.raises(ReleaseError) as err:
+        derive_release(parent, tmp_path / "child", registry=Registry(tmp_path / "registry"))
+    assert str(err.value) == f"{parent} is format 1: derive needs format 2 or later"
+    assert not (tmp_path / "child").exists()

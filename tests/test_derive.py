@@ -19,6 +19,7 @@ from pipeline.cli import app
 from pipeline.optout.registry import Registry, RegistryError
 from pipeline.tables import file_sha256
 from pipeline.verify import verify_release
+from tests.helpers.old_formats import old_release
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 runner = CliRunner()
@@ -267,9 +268,8 @@ def test_registry_refuses_oversized_or_control_character_input(tmp_path):
     assert reg.pending().is_empty() and not (tmp_path / "reg").exists()
 
 
-# --- derive's own decisions, on a three-page parent (tests/fixtures/old_release_formats/format5) ---------------
+# --- derive's own decisions, on a three-page parent (the format 5 fixture) ---------------------------------
 
-SMALL = Path(__file__).parent / "fixtures" / "old_release_formats" / "format5"  # old0/old1/old2.test, one page each
 
 
 def test_derive_applies_the_registry_as_it_stood_at_the_time_asked(tmp_path):
@@ -279,7 +279,7 @@ def test_derive_applies_the_registry_as_it_stood_at_the_time_asked(tmp_path):
 
     from pipeline.derive import derive_release
 
-    parent = Path(shutil.copytree(SMALL, tmp_path / "parent"))
+    parent = old_release(tmp_path / "parent", 5)
     registry = Registry(tmp_path / "registry")
     registry.add("domain", "old1.test", requester="A <a@x>", effective_from="2020-01-01T00:00:00Z")
     tomorrow = datetime.now(UTC) + timedelta(days=1)
@@ -302,7 +302,7 @@ def test_derive_refuses_a_parent_that_does_not_verify_naming_the_failed_check(tm
     from pipeline.derive import derive_release
     from pipeline.release_read import ReleaseError
 
-    parent = Path(shutil.copytree(SMALL, tmp_path / "parent"))
+    parent = old_release(tmp_path / "parent", 5)
     part = next((parent / "documents").glob("*.parquet"))
     data = bytearray(part.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, other bytes
@@ -321,7 +321,7 @@ def test_derive_refuses_a_parent_that_does_not_verify_naming_the_failed_check(tm
 def test_derive_refuses_an_instant_without_a_zone_naming_the_option(tmp_path):
     from pipeline.derive import derive_release
 
-    parent = Path(shutil.copytree(SMALL, tmp_path / "parent"))
+    parent = old_release(tmp_path / "parent", 5)
     registry = Registry(tmp_path / "registry")
     with pytest.raises(RegistryError) as err:
         derive_release(parent, tmp_path / "child", registry=registry, at="2026-12-05T10:00")

@@ -17,9 +17,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.derive import derive_release
 from pipeline.verify import verify_release
-
-FORMAT4 = Path(__file__).parent / "fixtures" / "old_release_formats" / "format4"
-FORMAT5 = FORMAT4.parent / "format5"
+from tests.helpers.old_formats import FORMAT4, FORMAT5, old_release
 
 
 @pytest.fixture
@@ -76,16 +74,6 @@ def test_a_format_5_parent_derives_a_format_6_child_with_its_paths_as_typed(form
     assert report.ok, [c for c in report.checks if not c.ok]
 
 
-def _parent(version: int, where: Path) -> Path:
-    """A release of format `version`: 4 and 5 are fixtures written by the pipeline of their time, 1-3 are made from
-    format 4 as those formats differ (tests/helpers/old_formats.py)."""
-    from tests.helpers.old_formats import old_release
-
-    if version in (4, 5):
-        return Path(shutil.copytree(FORMAT4 if version == 4 else FORMAT5, where))
-    return old_release(where, version)
-
-
 @pytest.mark.parametrize(("version", "child_version"), [(2, 2), (3, 3), (4, 4), (5, 6)])
 def test_an_older_parent_rewritten_by_derive_keeps_its_tables_schemas(version, child_version, tmp_path):
     """A removal rewrites the parent's documents file: the child's file keeps the parent's columns and types
@@ -96,7 +84,7 @@ def test_an_older_parent_rewritten_by_derive_keeps_its_tables_schemas(version, c
 
     from pipeline.optout.registry import Registry
 
-    parent = _parent(version, tmp_path / f"format{version}")
+    parent = old_release(tmp_path / f"format{version}", version)
     assert verify_release(parent).ok
     registry = Registry(tmp_path / "registry")
     registry.add("domain", "old1.test", requester="Legal <legal@example.org>", effective_from="2020-01-01T00:00:00Z")
@@ -117,7 +105,7 @@ def test_a_format_1_parent_is_refused_by_derive(tmp_path):
     from pipeline.optout.registry import Registry
     from pipeline.release_read import ReleaseError
 
-    parent = _parent(1, tmp_path / "format1")
+    parent = old_release(tmp_path / "format1", 1)
     assert verify_release(parent).ok  # it is sound, only too old: format 1 recorded no opt-out decisions
     with pytest.raises(ReleaseError) as err:
         derive_release(parent, tmp_path / "child", registry=Registry(tmp_path / "registry"))

@@ -6,6 +6,7 @@ or the rate count. Ground truth by construction: the requests filed, the ids ret
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -59,6 +60,45 @@ def test_requests_are_folded_into_segments_and_read_the_same(tmp_path, monkeypat
     (tmp_path / "requests" / r._request_files()[ids[1]]).unlink()  # a request file removed by hand: no request
     assert r.pending()["request_id"].to_list() == [ids[0], *ids[2:]]
 
+
+
+def test_the_queue_reads_the_segments_and_only_the_loose_request_files_in_one_read(tmp_path, monkeypatch):
+    """What makes `pending()` fast at 100k requests (its docstring's promise): the rows of folded requests come
+    from their segments, and the request files no segment holds are read in one batch, never one by one."""
+    monkeypatch.setattr(reg, "SEGMENT_ROWS", 3)
+    r = Registry(tmp_path)
+    ids = [r.file_request("domain", f"site{i}.test", requester="Ann") for i in range(7)]
+    batches: list[list[str]] = []
+    one_by_one: list[Path] = []
+    read_requests, read_file = reg._read_requests, reg._read_file
+    monkeypatch.setattr(reg, "_read_requests", lambda paths, dedup: batches.append([p.name for p in paths])
+                        or read_requests(paths, dedup))  # fmt: skip
+    monkeypatch.setattr(reg, "_read_file", lambda path, *a: one_by_one.append(path) or read_file(path, *a))
+    assert r.pending()["request_id"].to_list() == ids
+    assert batches == [[r._request_files()[ids[6]]]] and one_by_one == []
+
+
+def test_a_damaged_segment_leaves_the_other_segments_requests_folded(tmp_path, monkeypatch):
+    """Only the damaged segment's requests are read from their own files again: the segments after it still hold
+    theirs, so one more request does not fold them all again."""
+    monkeypatch.setattr(reg, "SEGMENT_ROWS", 3)
+    r = Registry(tmp_path)
+    ids = [r.file_request("domain", f"site{i}.test", requester="Ann") for i in range(9)]
+    segments = sorted((tmp_path / "requests" / reg.SEGMENTS).glob("*.parquet"))
+    first = set(pl.read_parquet(segments[0])["request_id"])
+    segments[0].write_bytes(b"not parquet")
+    assert r._loose().keys() == first
+    assert r.pending()["request_id"].to_list() == ids
+
+
+def test_a_request_two_segments_hold_is_queued_once(tmp_path, monkeypatch):
+    """Two app processes folding at once can each write a segment holding the same requests."""
+    monkeypatch.setattr(reg, "SEGMENT_ROWS", 3)
+    r = Registry(tmp_path)
+    ids = [r.file_request("domain", f"site{i}.test", requester="Ann") for i in range(3)]
+    (segment,) = (tmp_path / "requests" / reg.SEGMENTS).glob("*.parquet")
+    segment.with_name("another.parquet").write_bytes(segment.read_bytes())
+    assert r.pending()["request_id"].to_list() == ids and r.pending_count() == 3
 
 def test_reading_an_empty_registry(tmp_path):
     r = Registry(tmp_path / "none")

@@ -288,7 +288,7 @@ def test_derive_removes_exactly_what_a_fresh_run_removes(corpus, parent, tmp_pat
     assert manifest["counts"]["kept"] == _kept(derived).height
 
 
-def test_a_release_never_names_who_opted_out(corpus, tmp_path):
+def test_a_release_names_the_entry_that_removed_a_record_never_who_opted_out(corpus, tmp_path):
     """The requester's name and contact stay in the registry: a release (ledger detail, evidence rule) is
     published, and names only the entry."""
     files, _ = corpus
@@ -298,6 +298,13 @@ def test_a_release_never_names_who_opted_out(corpus, tmp_path):
     build([str(f) for f in files], RunConfig(), out, registry=tmp_path / "registry", index=False)
     ledger = pl.read_parquet(out / "ledger" / "*.parquet").filter(pl.col("reason") == "optout_registry")
     assert ledger.height and all(entry.entry_id in d for d in ledger["detail"])
+    # each removal's evidence row says the registry decided and names the entry (schemas/optout_evidence.v1.json)
+    evidence = pl.read_parquet(out / "optout_evidence" / "*.parquet").filter(pl.col("kind") == "document")
+    by_registry = evidence.filter(pl.col("document_id").is_in(ledger["id"].implode()))
+    assert sorted(by_registry["document_id"]) == sorted(ledger["id"])
+    assert by_registry.select("signal", "verdict", "rule", "raw", "source_id", "source_file").unique().rows() == [
+        ("registry", "reserved", entry.describe(), entry.entry_id, entry.entry_id, str(tmp_path / "registry"))]
+    assert by_registry.select("agents", "raw_sha256", "fetched_at").null_count().row(0) == (ledger.height,) * 3
     for path in out.rglob("*"):
         if not path.is_file():
             continue

@@ -176,6 +176,24 @@ def test_the_request_count_does_not_depend_on_the_machines_time_zone(tmp_path, m
             time.tzset()
 
 
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Los_Angeles"])
+def test_instants_are_stored_in_utc_whatever_the_machines_zone(tmp_path, monkeypatch, zone):
+    """An instant stored with 'Z' must be UTC: a local time written with 'Z' is hours off on most machines."""
+    import time
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        before = datetime.now(UTC)
+        entry = Registry(tmp_path).add("domain", "a.test", requester="Ann", effective_from="2026-01-01T09:00:00+09:00")
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert before <= datetime.strptime(entry.received_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) <= after
+    assert entry.effective_from == "2026-01-01T00:00:00.000000Z"
+
 def test_a_requester_named_like_the_old_rule_text_is_cut_at_the_first_mention():
     old = "registry entry opt-1: domain a.test (requested by Ann (requested by Bo))"
     assert reg.without_requester(old) == "registry entry opt-1: domain a.test"

@@ -123,8 +123,24 @@ def test_an_entry_as_a_dict_has_no_minhash(tmp_path):
     assert entry.describe() == f"registry entry {entry.entry_id}: domain a.test"
 
 
+
+def test_entries_received_in_the_same_instant_are_all_stored(tmp_path, monkeypatch):
+    """A bulk import on a coarse clock: each entry's file is named by its own id, so none refuses another."""
+    monkeypatch.setattr(reg, "now_utc", lambda: "2026-12-05T10:00:00.000000Z")
+    r = Registry(tmp_path)
+    added = [r.add("domain", d, requester="Ann") for d in ("a.test", "b.test", "c.test")]
+    assert sorted(r.entries()["value"]) == ["a.test", "b.test", "c.test"]
+    assert {p.stem.rsplit("-", 1)[-1] for p in (tmp_path / "entries").glob("*.parquet")} == {
+        e.entry_id.removeprefix("opt-") for e in added}
+
 TEXT = " ".join(f"word{i}" for i in range(40))
 
+
+
+def test_a_text_entry_is_named_by_the_start_of_its_hash_never_its_text(tmp_path):
+    entry = Registry(tmp_path).add("text", requester="Ann", text=TEXT)
+    assert entry.describe() == f"registry entry {entry.entry_id}: text text sha256 {entry.value[:16]}…"
+    assert "word1" not in entry.describe() and entry.value not in entry.describe()
 
 def test_requests_hold_what_was_filed_and_nothing_else(tmp_path):
     r = Registry(tmp_path)

@@ -142,6 +142,34 @@ def test_a_text_entry_is_named_by_the_start_of_its_hash_never_its_text(tmp_path)
     assert entry.describe() == f"registry entry {entry.entry_id}: text text sha256 {entry.value[:16]}…"
     assert "word1" not in entry.describe() and entry.value not in entry.describe()
 
+
+def test_a_request_is_checked_at_the_door_each_limit_inclusive_with_one_line_saying_what(tmp_path):
+    """The app files what a stranger typed: each field's limit holds exactly, and the refusal names the field."""
+    r = Registry(tmp_path)
+
+    def refused(message: str, *args, **kwargs) -> None:
+        with pytest.raises(RegistryError) as err:
+            r.file_request(*args, **kwargs)
+        assert str(err.value) == message
+
+    refused("kind must be one of domain, url_prefix, text", "page", "a.test", requester="Ann")
+    for field, limit in (("requester", reg.MAX_FIELD_CHARS["requester"]), ("note", reg.MAX_FIELD_CHARS["note"])):
+        fields = {"requester": "Ann", field: "x" * limit}
+        r.file_request("domain", "a.test", **fields)  # at the limit: accepted
+        longer = fields | {field: "x" * (limit + 1)}
+        refused(f"{field} is longer than {limit} characters", "domain", "a.test", **longer)
+        refused(f"{field} contains control characters", "domain", "a.test", **(fields | {field: "Ann\x1b[2J"}))
+    refused("a requester (name and contact) is required", "domain", "a.test", requester=" \t ")
+    limit = reg.MAX_FIELD_CHARS["value"]
+    page = "https://a.test/" + "p" * (limit - len("https://a.test/"))
+    r.file_request("url_prefix", page, requester="Ann")
+    refused(f"value is longer than {limit} characters", "url_prefix", page + "p", requester="Ann")
+    words = " ".join(f"w{i:05d}" for i in range(reg.MAX_TEXT_BYTES // 7))  # 7 bytes a word with its space
+    text = words + "x" * (reg.MAX_TEXT_BYTES - len(words.encode()))
+    r.file_request("text", requester="Ann", text=text)  # exactly MAX_TEXT_BYTES: accepted
+    refused(f"the text is larger than {reg.MAX_TEXT_BYTES:,} bytes", "text", requester="Ann", text=text + "x")
+    assert r.pending_count() == 4
+
 def test_requests_hold_what_was_filed_and_nothing_else(tmp_path):
     r = Registry(tmp_path)
     with pytest.raises(RegistryError, match="the domain is empty"):

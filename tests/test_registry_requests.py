@@ -198,8 +198,13 @@ def test_approval_gives_each_entry_its_own_id_and_names_a_bad_instant(tmp_path):
     first, second = (r.file_request("domain", d, requester="Ann") for d in ("a.test", "b.test"))
     with pytest.raises(RegistryError, match=r"^effective_from 'tomorrow' is not an ISO 8601 date-time"):
         r.approve(first, effective_from="tomorrow")
+    with pytest.raises(RegistryError, match=r"^effective_from 'tomorrow' is not an ISO 8601 date-time"):
+        r.add("domain", "c.test", requester="Bo", effective_from="tomorrow")
+    with pytest.raises(RegistryError, match="the domain is empty"):
+        r.add("domain", requester="Bo")  # no value: refused, never stored as some default
     ids = [r.approve(first).entry_id, r.approve(second).entry_id, r.add("domain", "c.test", requester="Bo").entry_id]
-    assert len(set(ids)) == 3 and all(len(i) == len("opt-") + 12 for i in ids)
+    assert len(set(ids)) == 3 and all(i.startswith("opt-") and len(i) == len("opt-") + 12 for i in ids)
+    assert r.entries().height == 3
 
 
 def test_the_request_count_does_not_depend_on_the_machines_time_zone(tmp_path, monkeypatch):

@@ -104,6 +104,30 @@ def test_reading_an_empty_registry(tmp_path):
     r = Registry(tmp_path / "none")
     assert r.pending().height == 0 and r.pending_count() == 0 and r._request_files() == {}
     assert r.received_since(datetime(2000, 1, 1, tzinfo=UTC)) == 0
+    state = r.state("2026-01-01T00:00:00Z")  # what a release built with an empty registry records
+    assert (state["entries"], state["as_of"]) == (0, "2026-01-01T00:00:00Z")
+    assert r.covering("url", "https://a.test/", at="2026-01-01T00:00:00Z") == []
+    with pytest.raises(RegistryError, match=r"^as of 'yesterday' is not an ISO 8601 date-time"):
+        r.entries("yesterday")
+
+
+def test_the_state_depends_on_the_entries_not_on_their_files_names(tmp_path, monkeypatch):
+    """A registry copied by a tool that renames files, or entries written by another program, is the same state:
+    entries are ordered by receipt, then id (two received in one instant), whatever their files are called."""
+    instants = iter(["2026-12-05T10:00:00.000000Z"] * 3 + ["2026-12-05T09:00:00.000000Z"] * 3)
+    monkeypatch.setattr(reg, "now_utc", lambda: next(instants))
+    r = Registry(tmp_path / "a")
+    for domain in ("a.test", "b.test", "c.test", "d.test", "e.test", "f.test"):
+        r.add("domain", domain, requester="Ann")
+    files = sorted((tmp_path / "a" / "entries").glob("*.parquet"))
+    (tmp_path / "b" / "entries").mkdir(parents=True)
+    for i, file in enumerate(reversed(files)):  # names in the opposite order of receipt and id
+        (tmp_path / "b" / "entries" / f"{i}.parquet").write_bytes(file.read_bytes())
+    ordered = pl.read_parquet(files)  # `<received>-<id>.parquet`: the file names order them by receipt, then id
+    assert ordered["received_at"].is_sorted() and ordered["received_at"].n_unique() == 2
+    copy = Registry(tmp_path / "b")
+    assert copy.entries().equals(ordered) and r.entries().equals(ordered)
+    assert copy.state()["sha256"] == r.state()["sha256"]
 
 
 def test_a_rule_of_an_older_release_is_shown_without_the_requester():

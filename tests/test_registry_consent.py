@@ -198,7 +198,7 @@ def test_the_stored_form_is_shown(tmp_path):
     assert "https://news.example.ch/paywall/" in result.output
 
 
-def _write_entry(registry: Path, name: str, drop: str | None = None, **changes) -> None:
+def _write_entry(registry: Path, name: str, drop: str | list[str] | None = None, **changes) -> None:
     row = {"entry_id": "opt-000000000001", "kind": "domain", "value": "a.test", "minhash": None,
            "requester": REQUESTER, "note": "", "received_at": "2026-01-01T00:00:00.000000Z",
            "effective_from": "2026-01-01T00:00:00.000000Z", "request_id": None}  # fmt: skip
@@ -208,11 +208,21 @@ def _write_entry(registry: Path, name: str, drop: str | None = None, **changes) 
 
 
 MALFORMED = {
-    "missing-column": {"drop": "effective_from"},
+    "missing-column": {"drop": ["effective_from", "note"]},
     "unknown-kind": {"kind": "regex"},
     "short-minhash": {"kind": "text", "value": "ab" * 32, "minhash": [1, 2, 3]},
     "bad-instant": {"effective_from": "soon"},
+    "bad-received": {"received_at": "yesterday"},
     "bad-domain": {"value": "exa mple.org"},
+}
+PERMUTATIONS = RunConfig().dedup.bands * RunConfig().dedup.rows_per_band
+SAYS = {  # what the one line says is wrong, after the file's name
+    "missing-column": "missing column(s) note, effective_from",
+    "unknown-kind": "unknown kind 'regex' (known: domain, url_prefix, text)",
+    "short-minhash": f"opt-000000000001: the text's MinHash has 3 values, not {PERMUTATIONS}",
+    "bad-instant": "opt-000000000001: effective_from 'soon' is not an ISO 8601 date-time",
+    "bad-received": "opt-000000000001: received_at 'yesterday' is not an ISO 8601 date-time",
+    "bad-domain": "opt-000000000001: ",
 }
 
 
@@ -236,6 +246,13 @@ def test_a_malformed_registry_stops_run_verify_and_list_with_one_line(case, corp
     report = verify_release(parent, registry)
     failed = [c for c in report.checks if not c.ok]
     assert len(failed) == 1 and f"{case}.parquet" in failed[0].detail
+    if case == "not-parquet":  # the reader's own first line says why
+        with pytest.raises(Exception) as err:
+            pl.read_parquet(registry / "entries" / f"{case}.parquet")
+        says = f"unreadable ({str(err.value).splitlines()[0][:200]})"
+    else:
+        says = SAYS[case]
+    assert f"registry file {registry / 'entries' / case}.parquet: {says}" in failed[0].detail
 
 
 def test_legacy_effective_from_now_means_received(tmp_path):
@@ -244,10 +261,16 @@ def test_legacy_effective_from_now_means_received(tmp_path):
     assert [e.value for e in Registry(tmp_path / "registry").effective()] == ["a.test"]
 
 
-def test_registry_error_names_a_missing_column(tmp_path):
+def test_registry_error_names_a_missing_column_or_one_of_another_type(tmp_path):
     _write_entry(tmp_path / "registry", "x", drop="kind")
     with pytest.raises(RegistryError, match="missing column"):
         Registry(tmp_path / "registry").entries()
+    _write_entry(tmp_path / "other", "y")
+    path = tmp_path / "other" / "entries" / "y.parquet"
+    pl.read_parquet(path).with_columns(minhash=pl.lit("not a list")).write_parquet(path)
+    with pytest.raises(RegistryError) as err:
+        Registry(tmp_path / "other").entries()
+    assert str(err.value) == f"registry file {path}: a column has the wrong type"
 
 
 # --- derive = run -------------------------------------------------------------------------------------

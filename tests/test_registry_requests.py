@@ -371,6 +371,18 @@ def test_covering_answers_for_the_instant_asked(tmp_path):
     entry = r.add("domain", "a.test", requester="Ann", effective_from="2030-01-01T00:00:00Z")
     assert r.covering("url", "https://a.test/x", at="2029-06-01T00:00:00Z") == []
     assert r.covering("url", "https://a.test/x", at="2031-06-01T00:00:00Z") == [(entry, entry.describe())]
+    assert r.covering("url", "https://a.test/x", at="2030-01-01T01:00:00+01:00") == [(entry, entry.describe())]
+    with pytest.raises(RegistryError, match=r"^the time 'soon' is not an ISO 8601 date-time"):
+        r.covering("url", "https://a.test/x", at="soon")
+
+
+def test_an_entry_backdated_when_received_is_not_in_force_before_its_receipt(tmp_path):
+    """An entry received today with effective_from in 2020 holds from today for what was built before: a release
+    of 2025 could not have applied it."""
+    r = Registry(tmp_path)
+    entry = r.add("domain", "a.test", requester="Ann", effective_from="2020-01-01T00:00:00Z")
+    assert r.covering("url", "https://a.test/x", at="2025-01-01T00:00:00Z") == []
+    assert r.covering("url", "https://a.test/x") == [(entry, entry.describe())]
 
 
 def test_near_copies_are_judged_row_by_row(tmp_path):

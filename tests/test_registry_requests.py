@@ -156,6 +156,10 @@ def test_entries_received_in_the_same_instant_are_all_stored(tmp_path, monkeypat
     assert sorted(r.entries()["value"]) == ["a.test", "b.test", "c.test"]
     assert {p.stem.rsplit("-", 1)[-1] for p in (tmp_path / "entries").glob("*.parquet")} == {
         e.entry_id.removeprefix("opt-") for e in added}
+    for file in (tmp_path / "entries").glob("*.parquet"):  # any Parquet reader sees the documented types
+        assert pl.read_parquet_schema(file) == reg.ENTRY_SCHEMA
+    with pytest.raises(RegistryError, match=r"\.parquet exists: the registry never overwrites$"):
+        r.add("domain", "a.test", requester="Ann")  # the same row again: the same id, the same file
 
 TEXT = " ".join(f"word{i}" for i in range(40))
 

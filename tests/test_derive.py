@@ -271,7 +271,6 @@ def test_registry_refuses_oversized_or_control_character_input(tmp_path):
 # --- derive's own decisions, on a three-page parent (the format 5 fixture) ---------------------------------
 
 
-
 def test_derive_applies_the_registry_as_it_stood_at_the_time_asked(tmp_path):
     """An entry taking effect tomorrow removes nothing today and its page once derived for a later instant; the
     child records the instant it was derived for, and its registry state as of that instant."""

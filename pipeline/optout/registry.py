@@ -431,7 +431,8 @@ def _checked(frame: pl.DataFrame, id_column: str, dedup: DedupConfig, bad) -> pl
                 url_identity.normalise_domain(row["value"], public_suffix_ok=True)
             elif row["kind"] == "url_prefix":
                 url_identity.normalise_prefix(row["value"])
-            _received(row), _effective(row)
+            _received(row)
+            _effective(row)
         except (url_identity.BadUrl, RegistryError) as err:
             raise bad(f"{row[id_column]}: {err}") from None
     return frame

@@ -351,11 +351,16 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
     ).fetchall()
     table_reasons = {(s, r): n for s, r, n in by_reason}
     manifest_reasons = {(s, r): n for s, rs in counts["removed_by_stage"].items() for r, n in rs.items()}
-    report.add(
-        "removal reasons match the ledger",
-        table_reasons == manifest_reasons,
-        "" if table_reasons == manifest_reasons else f"ledger {table_reasons} vs manifest {manifest_reasons}",
-    )
+    problems = [] if table_reasons == manifest_reasons else [f"ledger {table_reasons} vs manifest {manifest_reasons}"]
+    if "optout" in manifest:  # the opt-out figures the card and `apertura` print (format 1 has none)
+        claimed = manifest["optout"]
+        by_signal = {r: n for (s, r), n in table_reasons.items() if s == "optout"}
+        if (claimed["removed"], claimed["removed_by_signal"]) != (sum(by_signal.values()), by_signal):
+            problems.append(
+                f"optout: the manifest says {claimed['removed']} removed {claimed['removed_by_signal']}, "
+                f"the ledger {sum(by_signal.values())} {by_signal}"
+            )
+    report.add("removal reasons match the ledger", not problems, "; ".join(problems))
 
     dup_ids = con.sql(
         "select id from (select id from read_parquet($docs) union all select id from read_parquet($ledger)) "

@@ -653,6 +653,26 @@ def test_reasons_the_manifest_moved_fail_the_reasons_check(release):
     assert _failed(release) == {REASONS}
 
 
+@pytest.mark.parametrize("change", ["one more removed", "one moved between signals"])
+def test_opt_out_figures_the_ledger_does_not_hold_fail_the_reasons_check(release, change):
+    """`optout.removed` and `optout.removed_by_signal` are what the card and `apertura` print for opt-outs."""
+    claimed = _manifest(release)["optout"]["removed_by_signal"]
+    assert len(claimed) >= 2, claimed  # the release removed for the TDM reservation and the registry
+
+    def lie(m: dict) -> None:
+        optout = m["optout"]
+        if change == "one more removed":
+            optout["removed"] += 1
+        else:
+            first, second = sorted(optout["removed_by_signal"])[:2]
+            optout["removed_by_signal"][first] += 1
+            optout["removed_by_signal"][second] -= 1
+
+    _edit_manifest(release, lie)
+    assert _failed(release) == {REASONS}
+    assert _detail(release, REASONS).startswith("optout: the manifest says ")
+
+
 def test_an_id_once_in_documents_and_once_in_the_ledger_fails_ids_unique(release):
     kept = _documents(release)["id"][0]
     row = _row(_ledger(release), reason="gopher_short_doc")

@@ -1086,6 +1086,7 @@ SIDECAR_DAMAGE = {
     "stale after a table change": "commitments.json gives the urls tree another root or size than the tables; "
     "the urls leaves differ from the tables",
     "an unlisted file": "extra.npy is not listed",
+    "another release named": "commitments.json names another release",
     "a listed path outside it": "'../manifest.json' is not a file name inside commitments/ (not read)",
     "a file missing": "unreadable (FileNotFoundError: ",
     "no commitments.json": "unreadable (FileNotFoundError: ",
@@ -1130,6 +1131,8 @@ def test_a_damaged_commitments_sidecar_fails_its_check(release, damage):
         info["trees"]["texts"]["leaves"] += 1
     elif damage == "another sidecar format":
         info["format_version"] += 1
+    elif damage == "another release named":  # bound to this manifest all the same
+        info["release_id"] = info["release_id"] + "-other"
     elif damage == "an unlisted file":
         (sidecar / "extra.npy").write_bytes(b"\0")
     elif damage == "a listed path outside it":  # its sha256 is right: only the path gives it away

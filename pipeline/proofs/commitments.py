@@ -287,11 +287,13 @@ def check_commitments(release: Path, manifest: dict, manifest_sha256: str) -> li
         if recorded == rebuilt.not_committed
         else f"the manifest says {recorded}, the tables give {rebuilt.not_committed}",
     ))  # fmt: skip
-    checks.append(_check_sidecar(release, manifest_sha256, rebuilt))
+    checks.append(_check_sidecar(release, manifest_sha256, manifest["release_id"], rebuilt))
     return checks
 
 
-def _check_sidecar(release: Path, manifest_sha256: str, rebuilt: Commitments) -> tuple[str, bool, str]:
+def _check_sidecar(
+    release: Path, manifest_sha256: str, release_id: str, rebuilt: Commitments
+) -> tuple[str, bool, str]:
     """A sidecar passes only if it is one `open_sidecar` (prove) would use and its leaves are the tables'."""
     name = f"commitments sidecar ({SIDECAR}/)"
     directory = release / SIDECAR
@@ -304,7 +306,7 @@ def _check_sidecar(release: Path, manifest_sha256: str, rebuilt: Commitments) ->
             return name, False, why
         if info.get("manifest_sha256") != manifest_sha256:
             return name, False, f"written for another manifest.json: delete {directory} (prove then uses the tables)"
-        problems = []
+        problems = [] if info.get("release_id") == release_id else [f"{SIDECAR_JSON} names another release"]
         for f in info["files"]:
             if Path(f["path"]).name != f["path"] or f["path"] in (".", ".."):  # a name in the sidecar, no path
                 problems.append(f"{f['path']!r} is not a file name inside {SIDECAR}/ (not read)")

@@ -140,6 +140,33 @@ def test_derived_manifest_records_lineage_and_counts(parent, planted, child):
             assert f["sha256"] == unchanged[f["path"]]  # earlier ledger and evidence files are kept byte for byte
 
 
+def test_a_derived_releases_child_adds_to_its_counts_and_numbers_its_parts_on(planted, child, tmp_path):
+    """A second derivation with one more registry entry: the opt-out figures the card prints add up over both
+    (verify compares them with the ledger), and each table's parts stay numbered 0, 1, 2 ... like the pipeline's:
+    the next derivation counts a table's parts to name its new one, so a gap would make it overwrite a copied part."""
+    registry = tmp_path / "registry"
+    shutil.copytree(planted[0], registry)
+    domain = _docs(child).group_by("domain").len().sort("len", "domain", descending=[True, False])["domain"][0]
+    gone = set(_docs(child).filter(pl.col("domain") == domain)["id"])
+    result = _invoke("optout", "add", "--domain", domain, "--requester", "B <b@example.org>", "--registry", registry)
+    assert result.exit_code == 0, result.output
+    grandchild = tmp_path / "r3"
+    result = _invoke("release", "derive", child, "--apply-optouts", "--registry", registry, "--out", grandchild)
+    assert result.exit_code == 0, result.output
+    assert verify_release(grandchild).ok
+    m, c = (json.loads((r / "manifest.json").read_text()) for r in (grandchild, child))
+    assert c["optout"]["removed_by_signal"]["optout_registry"] >= 4  # the child's own registry removals
+    assert m["optout"]["removed"] == c["optout"]["removed"] + len(gone)
+    assert m["optout"]["removed_by_signal"] == {
+        **c["optout"]["removed_by_signal"],
+        "optout_registry": c["optout"]["removed_by_signal"]["optout_registry"] + len(gone),
+    }
+    for table in {f["table"] for f in m["files"]}:
+        names = sorted(Path(f["path"]).name for f in m["files"] if f["table"] == table)
+        assert names == [f"part-{i:05d}.parquet" for i in range(len(names))], table
+    assert len([f for f in m["files"] if f["table"] == "ledger"]) == 3  # the pipeline's, the child's, its own
+
+
 def test_verify_passes_on_the_child_and_fails_on_the_parent_against_the_registry(parent, planted, child):
     registry, _, _ = planted
     assert verify_release(child).ok

@@ -157,15 +157,29 @@ def run_target(name: str, target: Target, *, resume: bool = False, jobs: int = 1
 
 
 def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
-    """Run again only the mutants that survived the last run of `name`, against the work tree's tests as they are
-    now (copied into its scratch tree, with the target's test list as it is now): the quick loop while writing
-    tests for survivors (`--resume` checks the ones a stopped run did not reach). A test that was only added
-    cannot revive a killed mutant; after a test was changed or removed, run the whole target again."""
+    """Run again only the mutants that survived the last run of `name`, against the work tree's tests and its other
+    code as they are now (copied into its scratch tree, with the target's test list as it is now): the quick loop
+    while writing tests for survivors, or a check that another module's stricter answer now kills them (`--resume`
+    checks the ones a stopped run did not reach). Survivors listed as equivalent are not run again. The mutated
+    modules must be as they were. A test that was only added cannot revive a killed mutant; after a test was
+    changed or removed, run the whole target again."""
     where, results = WORK / name, WORK / f"{name}.json"
     if not (where / "mutants").is_dir() or not results.exists():
         raise SystemExit(f"{name} has no earlier run to recheck: run it whole first")
-    names = [r["mutant"] for r in json.loads(results.read_text()) if r["status"] not in KILLED | UNCHECKED]
+    changed = [m for m in target.modules if (ROOT / m).read_bytes() != (where / m).read_bytes()]
+    if changed:
+        raise SystemExit(f"{', '.join(changed)} changed since {name}'s run: run {name} whole again")
+    equivalent = load_equivalent()  # listed ones cannot die: each would cost its whole widened test list
+    names = [r["mutant"] for r in json.loads(results.read_text()) if r["status"] not in KILLED | UNCHECKED
+             and (r["module"], function_of(r["mutant"]), r["change"].strip()) not in equivalent]  # fmt: skip
     shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
+    for tree in (where, where / "mutants"):  # the code the mutants run with, as it is now
+        for module in (ROOT / "pipeline").rglob("*.py"):
+            if (rel := module.relative_to(ROOT)).as_posix() not in target.modules:
+                (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(module, tree / rel)
+        for also in ALSO_COPY:
+            shutil.copytree(ROOT / also, tree / also, ignore=IGNORE, dirs_exist_ok=True)
     shutil.rmtree(where / ".shared", ignore_errors=True)  # the tests' shared builds, as the tests now build them
     configure(where, target)  # the target's tests as they are listed now (a test file added to it since counts)
     # which tests reach which function is collected again: mutmut does it by itself for new tests only, and a

@@ -103,7 +103,8 @@ TARGETS: dict[str, Target] = {
          "tests/test_relocation.py", "tests/optout/test_new_family.py", "tests/test_older_formats.py",
          "tests/proofs/test_release_proofs.py", "tests/test_consent_everywhere.py"),  # snapshots, older and signed
         # parents: derive's other paths
-        None,
+        99.0,  # 2026-12-06: 592 of 592 killed (100 %), 34 equivalent; its whole run left 5 alive, killed by a test
+        # of a derived release's child and by verify's opt-out figures and sidecar release id (rechecked)
     ),
     "membership": Target(
         ("pipeline/index/query.py", "pipeline/index/compare.py"),

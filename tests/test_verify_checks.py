@@ -1086,7 +1086,7 @@ SIDECAR_DAMAGE = {
     "stale after a table change": "commitments.json gives the urls tree another root or size than the tables; "
     "the urls leaves differ from the tables",
     "an unlisted file": "extra.npy is not listed",
-    "another release named": "commitments.json names another release",
+    "another release named": "commitments.json names release 'release-other', not 'release'",
     "a listed path outside it": "'../manifest.json' is not a file name inside commitments/ (not read)",
     "a file missing": "unreadable (FileNotFoundError: ",
     "no commitments.json": "unreadable (FileNotFoundError: ",

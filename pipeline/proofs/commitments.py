@@ -291,9 +291,7 @@ def check_commitments(release: Path, manifest: dict, manifest_sha256: str) -> li
     return checks
 
 
-def _check_sidecar(
-    release: Path, manifest_sha256: str, release_id: str, rebuilt: Commitments
-) -> tuple[str, bool, str]:
+def _check_sidecar(release: Path, manifest_sha256: str, release_id: str, rebuilt: Commitments) -> tuple[str, bool, str]:
     """A sidecar passes only if it is one `open_sidecar` (prove) would use and its leaves are the tables'."""
     name = f"commitments sidecar ({SIDECAR}/)"
     directory = release / SIDECAR
@@ -306,7 +304,9 @@ def _check_sidecar(
             return name, False, why
         if info.get("manifest_sha256") != manifest_sha256:
             return name, False, f"written for another manifest.json: delete {directory} (prove then uses the tables)"
-        problems = [] if info.get("release_id") == release_id else [f"{SIDECAR_JSON} names another release"]
+        problems = []
+        if (named := info.get("release_id")) != release_id:
+            problems.append(f"{SIDECAR_JSON} names release {str(named)[:80]!r}, not {release_id!r}")
         for f in info["files"]:
             if Path(f["path"]).name != f["path"] or f["path"] in (".", ".."):  # a name in the sidecar, no path
                 problems.append(f"{f['path']!r} is not a file name inside {SIDECAR}/ (not read)")

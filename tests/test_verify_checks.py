@@ -150,7 +150,8 @@ def _manifest(release: Path) -> dict:
 
 def _write_manifest(release: Path, manifest: dict, *, rebind_index: bool = True, rebind_sidecar: bool = True) -> None:
     """Write a changed manifest; re-point index.json (`rebind_index`) and the commitments sidecar's
-    commitments.json (`rebind_sidecar`) at it, as a forger would: both are bound to the manifest's sha256."""
+    commitments.json (`rebind_sidecar`) at it, as a forger would: both are bound to the manifest's sha256 (and
+    the sidecar names its release)."""
     data = json.dumps(manifest, indent=2).encode()
     (release / "manifest.json").write_bytes(data)
     for rebind, binding in ((rebind_index, release / "index" / "index.json"),
@@ -158,6 +159,8 @@ def _write_manifest(release: Path, manifest: dict, *, rebind_index: bool = True,
         if rebind and binding.is_file():
             info = json.loads(binding.read_text())
             info["manifest_sha256"] = hashlib.sha256(data).hexdigest()
+            if "release_id" in info:
+                info["release_id"] = manifest["release_id"]
             binding.write_text(json.dumps(info))
 
 

@@ -37,9 +37,11 @@ print(json.dumps({"imported": modules, "pages_failed": failed, "loaded": sorted(
 def test_every_app_module_and_page_loads_no_pipeline_runner(app_release):
     root, release, _, _ = app_release
     env = dict(os.environ, APERTURA_DATA_ROOT=str(root), APERTURA_RELEASE=str(release.relative_to(root)))
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(APP)], capture_output=True, text=True, env=env, timeout=600, check=True
+    out = subprocess.run(  # faulthandler: a native crash (seen once, SIGABRT under load) shows its Python stack
+        [sys.executable, "-X", "faulthandler", "-c", SCRIPT, str(APP)], capture_output=True, text=True, env=env,
+        timeout=600,
     )
+    assert out.returncode == 0, f"exit {out.returncode}; stderr ends:\n{out.stderr[-4000:]}"
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert "audit_app.verdict" in report["imported"] and len(report["imported"]) > 10
     assert report["pages_failed"] == []

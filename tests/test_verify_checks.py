@@ -21,6 +21,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
@@ -35,7 +36,7 @@ from pipeline.proofs.prove import Prover
 from pipeline.proofs.signing import new_keypair, sign_release
 from pipeline.synthetic import make_page
 from pipeline.tables import ROW_GROUP_SIZE, writer_options
-from pipeline.verify import VerifyReport, verify_release
+from pipeline.verify import VerifyReport, _first_line, verify_release
 from tests.helpers.corpus import planted_corpus
 from tests.helpers.reseal import reseal_descriptions
 from tests.helpers.warcs import Page, write_warc
@@ -390,6 +391,42 @@ def test_a_file_listed_with_another_schema_version_fails_table_schemas(release):
     assert _failed(release) == {SCHEMAS, DESCRIBED}
     assert "record set 'documents' is not a table of the release" in _detail(release, DESCRIBED)
     assert _detail(release, SCHEMAS) == "documents/part-00000.parquet: columns differ from documents.v1"
+
+
+def test_a_listed_file_that_is_not_parquet_fails_table_schemas_and_each_check_that_queries_it_says_why(built, tmp_path):
+    """A forger's file, listed with its sha256, that is no Parquet: `table schemas` names pyarrow's error, and each
+    check that queries the table is a failed finding, never a traceback, whose reason is the error's type and first
+    line cut to 300 characters (the release lies under a 240-character directory that DuckDB's message repeats)."""
+    release = tmp_path / ("r" * 240) / "release"
+    shutil.copytree(built[0], release, symlinks=True)
+    path = _part(release, "documents")
+    path.write_bytes(b"not a parquet file!!")
+    manifest = _manifest(release)
+    listed = next(f for f in manifest["files"] if f["table"] == "documents")
+    listed.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
+    reseal_descriptions(release, manifest)
+    _write_manifest(release, manifest)
+    with pytest.raises(Exception) as by_pyarrow:  # the references: what pyarrow and DuckDB say of this file
+        pq.read_metadata(path)
+    with pytest.raises(Exception) as by_duckdb:
+        duckdb.read_parquet(str(path)).fetchall()
+    assert "\n" not in str(by_pyarrow.value).strip() and len(str(by_duckdb.value).splitlines()[0]) > 300
+    failed = _failed(release)
+    assert {SCHEMAS, CONSERVATION, BYTES, HONOURED, REGISTRY_UNREADABLE} <= failed and FILES not in failed
+    assert _detail(release, SCHEMAS) == (
+        f"{listed['path']}: not a readable Parquet file ({by_pyarrow.type.__name__}: {str(by_pyarrow.value).strip()})"
+    )
+    for name in (CONSERVATION, BYTES, HONOURED, REGISTRY_UNREADABLE):
+        detail = _detail(release, name)
+        assert detail.startswith(f"could not be checked: {by_duckdb.type.__name__}: "), (name, detail)
+        reason = detail.removeprefix("could not be checked: ")
+        assert len(reason) == 300 and "\n" not in reason and str(release)[:100] in reason, (name, reason)
+
+
+def test_an_error_without_a_message_is_still_named_by_its_type():
+    """A check that fails with a bare exception (no message) is reported by the exception's name alone."""
+    assert _first_line(OSError()) == "OSError: "
+    assert _first_line(ValueError("\n  second line only\n")) == "ValueError: second line only"
 
 
 @pytest.mark.parametrize(

@@ -402,3 +402,19 @@ def test_near_copies_are_judged_row_by_row(tmp_path):
               "minhash": pl.List(pl.UInt32)}  # fmt: skip
     hits = reg.match(pl.DataFrame(rows, schema=schema), [entry])
     assert hits["id"].to_list() == ["near"] and hits["entry_id"].to_list() == [entry.entry_id]
+
+
+def test_an_unreadable_files_reason_is_the_readers_first_line_cut_at_200_characters(tmp_path):
+    """A directory named like a registry file (a partitioned copy dropped into entries/): Polars' first line names
+    the whole path, longer than the 200 characters the one-line error keeps."""
+    r = Registry(tmp_path)
+    r.add("domain", "a.test", requester="Ann")
+    odd = tmp_path / "entries" / f"{'x' * 200}.parquet"
+    odd.mkdir()
+    with pytest.raises(Exception) as by_polars:  # the reference: what the reader itself says
+        pl.read_parquet(odd)
+    first_line = str(by_polars.value).splitlines()[0]
+    assert len(first_line) > 200
+    with pytest.raises(RegistryError) as err:
+        r.entries()
+    assert str(err.value) == f"registry file {odd}: unreadable ({first_line[:200]})"

@@ -38,6 +38,7 @@ from pipeline.synthetic import make_page
 from pipeline.tables import ROW_GROUP_SIZE, writer_options
 from pipeline.verify import VerifyReport, _first_line, verify_release
 from tests.helpers.corpus import planted_corpus
+from tests.helpers.old_formats import old_release
 from tests.helpers.reseal import reseal_descriptions
 from tests.helpers.warcs import Page, write_warc
 
@@ -531,6 +532,27 @@ def test_an_edited_or_unlisted_description_fails_files_and_sha256(release, name)
     _edit_manifest(release, lambda m: m.update(descriptions=[d for d in m["descriptions"] if d["path"] != name]))
     assert _failed(release) - {SIDECAR} == {FILES}
     assert f"{name}: not listed in the manifest's descriptions" in _detail(release, FILES)
+
+
+@pytest.mark.parametrize("format_version", [5, 6])  # 5: the first format with descriptions (its fixture), 6: ours
+def test_a_description_listed_as_the_other_kind_fails_files_and_sha256(release, tmp_path, format_version):
+    """The card listed as a Croissant: the card is not listed as what it is, and is listed as what it is not."""
+    if format_version == 5:
+        release = old_release(tmp_path / "format5", 5)
+    _edit_manifest(release, lambda m: next(d for d in m["descriptions"] if d["path"] == "README.md").update(
+        kind="croissant"))  # fmt: skip
+    assert FILES in _failed(release)
+    assert _detail(release, FILES) == (
+        "README.md: not listed in the manifest's descriptions (as dataset_card); README.md: listed as croissant, "
+        "which it is not"
+    )
+
+
+def test_a_local_release_reports_no_fetched_copy_in_its_json(release):
+    """`verify --json` of a directory: the release, its verdict and checks, and no `fetched` (that is a remote's)."""
+    report = verify_release(release).to_dict()
+    assert list(report) == ["release", "ok", "checks"] and report["ok"] is True
+    assert report["checks"][0] == {"name": MANIFEST, "ok": True, "detail": _detail(release, MANIFEST)}
 
 
 def _card_edit(release: Path, old: str, new: str) -> None:

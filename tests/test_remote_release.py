@@ -261,9 +261,12 @@ def test_a_described_object_larger_than_recorded_is_never_downloaded(s3, publish
                     "not downloaded")  # fmt: skip
     assert len(stats.stderr.strip().splitlines()) == 1
     assert not list((tmp_path / "cache").rglob(f"{Path(part).name}*"))  # no copy, no temporary part either
+    ledger = _part(manifest, "ledger")  # listed after the refused part: still checked
+    _flip_middle_byte(store, f"{BUCKET}/padded/{ledger}")
     failed = _failed_checks(uri)
     assert part in failed["files and sha256"] and "not downloaded" in failed["files and sha256"]
     assert f"{part}: missing" not in failed["files and sha256"]  # said as the store holds it
+    assert f"{ledger}: sha256 differs from the manifest" in failed["files and sha256"]
 
 
 def test_reading_stops_past_the_recorded_size_whatever_the_listing_said(tmp_path):

@@ -14,6 +14,7 @@ RFC 9162 implementation here (`_mth`), their leaf counts from the construction.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -504,6 +505,28 @@ def test_a_missing_or_an_unlisted_file_fails_files_and_sha256(release, table):
     path.unlink()
     assert _failed(release) == {FILES}
     assert f"{table}/{path.name}: missing" in _detail(release, FILES)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [(PermissionError(errno.EACCES, "Permission denied"), "Permission denied"), (OSError("I/O failed"), "I/O failed")],
+    ids=["EACCES", "no errno"],
+)
+def test_a_file_the_system_cannot_read_fails_files_and_sha256_with_its_reason(release, monkeypatch, error, reason):
+    """An OS error while hashing a listed file (EACCES, which chmod cannot give root, the tests' user on CI; an
+    I/O error) is injected where verify reads it: the file is named with the system's reason, never a traceback."""
+    import pipeline.verify
+
+    part, hash_file = _part(release, "ledger"), pipeline.verify.file_sha256
+
+    def failing(path: Path) -> str:
+        if Path(path) == part:
+            raise error
+        return hash_file(path)
+
+    monkeypatch.setattr(pipeline.verify, "file_sha256", failing)
+    assert _failed(release) == {FILES}
+    assert _detail(release, FILES) == f"ledger/{part.name}: unreadable ({reason})"
 
 
 def test_every_file_problem_is_named(release):

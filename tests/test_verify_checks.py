@@ -616,6 +616,41 @@ def test_a_croissant_with_another_files_sha256_fails_the_description_check(relea
     assert "croissant.json: its files and sha256 differ from the manifest's" in _detail(release, DESCRIBED)
 
 
+def _relist_descriptions(release: Path) -> None:
+    """The manifest lists the card and Croissant as they now are (a forger's re-listing)."""
+    manifest = _manifest(release)
+    for d in manifest["descriptions"]:
+        path = release / d["path"]
+        d.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
+    _write_manifest(release, manifest)
+
+
+def test_a_card_that_leads_out_of_the_release_fails_the_description_check(release, tmp_path):
+    """README.md a symlink to a copy outside the release (same bytes, so its sha256 holds): never read."""
+    outside = tmp_path / "elsewhere.md"
+    shutil.copyfile(release / "README.md", outside)
+    (release / "README.md").unlink()
+    (release / "README.md").symlink_to(outside)
+    assert _failed(release) == {DESCRIBED}
+    assert _detail(release, DESCRIBED) == f"{release}: a description 'README.md' resolves outside the release"
+
+
+@pytest.mark.parametrize("extra", [0, 1], ids=["at the limit", "a byte over"])
+def test_a_card_over_the_size_limit_is_refused_unparsed(release, extra):
+    """The card padded to 64 MiB (parsed: it still describes the tables) or a byte more (refused, never parsed)."""
+    from pipeline.verify import MAX_DESCRIPTION_BYTES
+
+    card = release / "README.md"
+    with card.open("ab") as out:
+        out.write(b" " * (MAX_DESCRIPTION_BYTES + extra - card.stat().st_size))
+    _relist_descriptions(release)
+    if extra:
+        assert _failed(release) - {SIDECAR} == {DESCRIBED}
+        assert _detail(release, DESCRIBED) == "README.md: larger than 64 MiB, not parsed"
+    else:
+        assert _failed(release) - {SIDECAR} == set()
+
+
 # --- table schemas --------------------------------------------------------------------------------------------
 
 
@@ -1451,12 +1486,3 @@ def test_every_index_problem_is_named(release):
     (release / "index" / "extra.npy").write_bytes(b"\0")
     assert _failed(release) == {INDEX_FILES}
     assert _detail(release, INDEX_FILES) == "signatures.npy: missing; extra.npy: not listed in index.json"
-
-
-def test_a_card_that_leads_out_of_the_release_fails_the_description_check(release, tmp_path):
-    outside = tmp_path / "elsewhere.md"
-    shutil.copy(release / "README.md", outside)
-    (release / "README.md").unlink()
-    (release / "README.md").symlink_to(outside)  # the same bytes, so the sha256 still holds
-    assert _failed(release) == {DESCRIBED}
-    assert "resolves outside the release" in _detail(release, DESCRIBED)

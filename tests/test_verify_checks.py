@@ -19,6 +19,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -649,6 +651,60 @@ def test_a_card_over_the_size_limit_is_refused_unparsed(release, extra):
         assert _detail(release, DESCRIBED) == "README.md: larger than 64 MiB, not parsed"
     else:
         assert _failed(release) - {SIDECAR} == set()
+
+
+def _front_matter_and_body(release: Path) -> tuple[str, str]:
+    """The card as its front matter (both `---` lines) and the body after it."""
+    text = (release / "README.md").read_text(encoding="utf-8")
+    end = text.index("\n---\n", 4) + len("\n---\n")
+    return text[:end], text[end:]
+
+
+CARDS: dict[str, Callable[[str, str], str]] = {  # (front matter, body) -> the card
+    "front matter alone": lambda front, body: front,
+    "a rule in the body": lambda front, body: front + body + "\n---\n\nMore notes.\n",
+    "no front matter": lambda front, body: body,
+    "front matter not closed": lambda front, body: front.removesuffix("---\n") + body,
+    "configs not a list": lambda front, body: front.replace("configs:\n", "configs: none\nold_configs:\n") + body,
+}
+
+
+@pytest.mark.parametrize("card", CARDS)
+def test_a_card_is_read_by_its_front_matter_alone(release, card):
+    """The `configs:` come from the YAML between the card's first two `---` lines, whatever the body holds (a
+    horizontal rule, nothing at all); a card with no such front matter, or `configs:` that is no list, fails."""
+    (release / "README.md").write_text(CARDS[card](*_front_matter_and_body(release)), encoding="utf-8")
+    _relist_descriptions(release)
+    failed = _failed(release) - {SIDECAR}
+    if card in ("front matter alone", "a rule in the body"):
+        assert failed == set()
+    else:
+        assert failed == {DESCRIBED}
+        assert _detail(release, DESCRIBED).startswith("README.md: no YAML front matter with `configs:`; README.md: ")
+
+
+def test_verify_reads_the_descriptions_as_utf8_whatever_the_locale(release):
+    """A card and Croissant with non-ASCII text, verified by a Python whose locale is ASCII (C locale, no UTF-8
+    mode, no coercion): they are UTF-8 by the formats' definition, never read in the machine's encoding."""
+    card = release / "README.md"
+    card.write_text(card.read_text(encoding="utf-8").replace("\n## Loading", "\nDonnées, Übersicht.\n\n## Loading", 1),
+                    encoding="utf-8")  # fmt: skip
+    croissant = release / "croissant.json"
+    doc = json.loads(croissant.read_text(encoding="utf-8"))
+    doc["description"] = "Données ouvertes, Übersicht"
+    croissant.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    _relist_descriptions(release)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LC_") and k not in ("LANG", "PYTHONIOENCODING")}
+    env |= {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    script = (
+        "import json, locale, sys; from pipeline.verify import verify_release; "
+        "print(json.dumps([locale.getpreferredencoding(False), verify_release(sys.argv[1]).to_dict()]))"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(release)], env=env, capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], check=True)  # fmt: skip
+    encoding, report = json.loads(done.stdout)
+    assert encoding.lower() in ("ascii", "ansi_x3.4-1968"), encoding  # the test's premise: an ASCII locale
+    assert {c["name"] for c in report["checks"] if not c["ok"]} <= {SIDECAR}, report
 
 
 # --- table schemas --------------------------------------------------------------------------------------------

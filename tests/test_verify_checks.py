@@ -666,6 +666,8 @@ CARDS: dict[str, Callable[[str, str], str]] = {  # (front matter, body) -> the c
     "no front matter": lambda front, body: body,
     "front matter not closed": lambda front, body: front.removesuffix("---\n") + body,
     "configs not a list": lambda front, body: front.replace("configs:\n", "configs: none\nold_configs:\n") + body,
+    "data_files as one path": lambda front, body: front.replace(  # the Hub's short form of a one-file config
+        "  data_files:\n  - documents/part-00000.parquet\n", "  data_files: documents/part-00000.parquet\n") + body,
 }
 
 
@@ -676,11 +678,30 @@ def test_a_card_is_read_by_its_front_matter_alone(release, card):
     (release / "README.md").write_text(CARDS[card](*_front_matter_and_body(release)), encoding="utf-8")
     _relist_descriptions(release)
     failed = _failed(release) - {SIDECAR}
-    if card in ("front matter alone", "a rule in the body"):
+    if card in ("front matter alone", "a rule in the body", "data_files as one path"):
         assert failed == set()
     else:
         assert failed == {DESCRIBED}
         assert _detail(release, DESCRIBED).startswith("README.md: no YAML front matter with `configs:`; README.md: ")
+
+
+def test_a_release_that_kept_nothing_has_no_default_config(tmp_path):
+    """Every record removed (one page, reserved by its TDM header): the card has no documents config and no
+    default, and a card that makes another table the default fails."""
+    warc = tmp_path / "in.warc.gz"
+    url = "http://reserved.test/a"
+    write_warc(warc, [Page(url, make_page(80, url, "en").html(), extra_headers=(("tdm-reservation", "1"),))])
+    release = tmp_path / "release"
+    build([str(warc)], RunConfig(), release)
+    assert _documents(release).height == 0 and _ledger(release).height == 1  # the construction
+    assert _failed(release) == set()
+    front, body = _front_matter_and_body(release)
+    assert "default: true" not in front
+    card = front.replace("- config_name: ledger\n", "- config_name: ledger\n  default: true\n") + body
+    (release / "README.md").write_text(card, encoding="utf-8")
+    _relist_descriptions(release)
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert _detail(release, DESCRIBED) == "README.md: the default config is ['ledger'], not the documents"
 
 
 def test_verify_reads_the_descriptions_as_utf8_whatever_the_locale(release):

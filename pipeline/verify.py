@@ -154,13 +154,16 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
         odd = sorted(set(objects.items()) ^ set(expected.items()))[:3]
         problems.append(f"croissant.json: its files and sha256 differ from the manifest's, e.g. {odd}")
     versions = {f["table"]: f["schema_version"] for f in manifest["files"]}
-    for record_set in doc.get("recordSet", []):
+    record_sets = doc.get("recordSet", [])
+    for record_set in record_sets:
         table = record_set.get("@id")
         fields = [f.get("name") for f in record_set.get("field", [])]
         spec = schemas.table_spec(table, versions[table]) if table in versions else {"columns": []}
         columns = [c["name"] for c in spec["columns"]]
         if not columns or fields != columns:
             problems.append(f"croissant.json: record set {table!r} is not a table of the release with its columns")
+    if undescribed := sorted(set(versions) - {r.get("@id") for r in record_sets}):
+        problems.append(f"croissant.json: no record set describes {', '.join(undescribed)}")
     report.add(DESCRIBED, not problems, "; ".join(problems) or
                f"{len(meta['configs'])} configs and {len(objects)} Croissant files match the manifest")  # fmt: skip
 

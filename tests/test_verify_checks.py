@@ -653,6 +653,34 @@ def test_a_card_over_the_size_limit_is_refused_unparsed(release, extra):
         assert _failed(release) - {SIDECAR} == set()
 
 
+@pytest.mark.parametrize("section", ["distribution", "recordSet"])
+def test_a_croissant_without_its_files_or_its_record_sets_fails_the_description_check(release, section):
+    """A Croissant that lists no files, or describes no table's columns, does not describe the tables."""
+    croissant = release / "croissant.json"
+    doc = json.loads(croissant.read_text())
+    del doc[section]
+    croissant.write_text(json.dumps(doc))
+    _relist_descriptions(release)
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    files = _manifest(release)["files"]
+    expected = {
+        "distribution": "croissant.json: its files and sha256 differ from the manifest's, e.g. "
+        f"{sorted((f['path'], f['sha256']) for f in files)[:3]}",
+        "recordSet": f"croissant.json: no record set describes {', '.join(sorted({f['table'] for f in files}))}",
+    }
+    assert len(files) > 3 and _detail(release, DESCRIBED) == expected[section]
+
+
+def test_a_croissant_missing_one_record_set_fails_the_description_check(release):
+    croissant = release / "croissant.json"
+    doc = json.loads(croissant.read_text())
+    doc["recordSet"] = [r for r in doc["recordSet"] if r["@id"] != "ledger"]
+    croissant.write_text(json.dumps(doc))
+    _relist_descriptions(release)
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert _detail(release, DESCRIBED) == "croissant.json: no record set describes ledger"
+
+
 def _front_matter_and_body(release: Path) -> tuple[str, str]:
     """The card as its front matter (both `---` lines) and the body after it."""
     text = (release / "README.md").read_text(encoding="utf-8")

@@ -102,6 +102,12 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     ]
 
 
+LOADING = {  # the card's loading example: a line for each of these configs the card declares (none for an empty table)
+    "documents": 'documents = load_dataset("path/to/release", split="train")           # the kept documents (default)',
+    "ledger": 'ledger = load_dataset("path/to/release", "ledger", split="train")    # every removed record and why',
+}
+
+
 def dataset_card(release: Path, manifest: dict) -> str:
     """The card's text for `release` (its tables written, `manifest` the manifest being written for them)."""
     stats = _statistics(release, manifest)
@@ -134,8 +140,7 @@ def dataset_card(release: Path, manifest: dict) -> str:
         "```python",
         "from datasets import load_dataset",
         "",
-        'documents = load_dataset("path/to/release", split="train")           # the kept documents (default)',
-        'ledger = load_dataset("path/to/release", "ledger", split="train")    # every removed record and why',
+        *(LOADING[c["config_name"]] for c in meta["configs"] if c["config_name"] in LOADING),
         "```",
         "",
         "`manifest.json` lists every file with its sha256; `apertura verify path/to/release` re-checks the files, "

@@ -265,3 +265,29 @@ def test_the_apps_overview_shows_counted_tokens_when_every_document_has_them(fin
     assert counted["tokens"] == sum(len(t.split()) for t in texts) and "counted" in counted["token_formula"]
     estimated = queries.overview(queries.open_release(release, root=release.parent))
     assert estimated["tokens"] is None and estimated["token_formula"].startswith("approx.")
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["every record removed", "nothing removed"])
+def test_the_cards_loading_example_loads_only_what_the_release_has(tmp_path, monkeypatch, kept):
+    """A release with no kept document (one page reserved by its TDM header) or with no removal (one page kept):
+    each `load_dataset` line of the card's example runs and loads its rows; none names an empty table."""
+    datasets = pytest.importorskip("datasets")
+    from tests.helpers.warcs import Page, write_warc
+
+    for name in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    url = "http://only.test/a"
+    headers = () if kept else (("tdm-reservation", "1"),)
+    write_warc(tmp_path / "in.warc.gz", [Page(url, make_page(81, url, "en").html(), extra_headers=headers)])
+    release = tmp_path / "release"
+    manifest = build([str(tmp_path / "in.warc.gz")], RunConfig(), release)
+    assert manifest["counts"]["kept"] == int(kept) and manifest["counts"]["removed"] == int(not kept)  # construction
+    text = (release / "README.md").read_text()
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in example.splitlines() if "load_dataset(" in line and "import" not in line]
+    assert [line.split(" = ")[0] for line in lines] == (["documents"] if kept else ["ledger"])
+    for line in lines:
+        source = line.split("#")[0].replace('"path/to/release"', repr(str(release)))
+        loaded = eval(source.split(" = ", 1)[1], {"load_dataset": datasets.load_dataset})  # the card's own call
+        assert loaded.num_rows == 1

@@ -609,11 +609,7 @@ def test_a_croissant_with_another_files_sha256_fails_the_description_check(relea
     part = next(o for o in doc["distribution"] if o["@type"] == "cr:FileObject")
     part["sha256"] = "0" * 64
     croissant.write_text(json.dumps(doc))
-    manifest = _manifest(release)
-    for d in manifest["descriptions"]:  # the forger re-lists the edited Croissant, but not the table's sha256
-        path = release / d["path"]
-        d.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
-    _write_manifest(release, manifest)
+    _relist_descriptions(release)  # the forger re-lists the edited Croissant, but not the table's sha256
     assert _failed(release) - {SIDECAR} == {DESCRIBED}
     assert "croissant.json: its files and sha256 differ from the manifest's" in _detail(release, DESCRIBED)
 
@@ -679,6 +675,24 @@ def test_a_croissant_missing_one_record_set_fails_the_description_check(release)
     _relist_descriptions(release)
     assert _failed(release) - {SIDECAR} == {DESCRIBED}
     assert _detail(release, DESCRIBED) == "croissant.json: no record set describes ledger"
+
+
+@pytest.mark.parametrize("damage", ["no fields", "no such table"])
+def test_a_croissant_record_set_without_fields_or_for_no_table_is_named(release, damage):
+    """A record set that lists no fields, or describes a table the release does not have, is named, not a crash."""
+    croissant = release / "croissant.json"
+    doc = json.loads(croissant.read_text())
+    documents = next(r for r in doc["recordSet"] if r["@id"] == "documents")
+    if damage == "no fields":
+        del documents["field"]
+    else:
+        doc["recordSet"].append({**documents, "@id": "extra", "name": "extra"})
+    croissant.write_text(json.dumps(doc))
+    _relist_descriptions(release)
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    table = {"no fields": "documents", "no such table": "extra"}[damage]
+    expected = f"croissant.json: record set {table!r} is not a table of the release with its columns"
+    assert _detail(release, DESCRIBED) == expected
 
 
 def _front_matter_and_body(release: Path) -> tuple[str, str]:

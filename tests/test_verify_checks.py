@@ -397,6 +397,17 @@ def test_a_file_listed_with_another_schema_version_fails_table_schemas(release):
     assert _detail(release, SCHEMAS) == "documents/part-00000.parquet: columns differ from documents.v1"
 
 
+def test_a_file_listed_with_a_schema_version_apertura_lacks_fails_table_schemas_naming_it(release):
+    """A schema version no schemas/ file describes (a newer apertura's, or a forged one): the file is named, and the
+    Croissant cannot be checked against columns nobody knows."""
+    def list_documents_as_v99(manifest: dict) -> None:
+        next(f for f in manifest["files"] if f["table"] == "documents").update(schema_version=99)
+
+    _edit_manifest(release, list_documents_as_v99)
+    assert _failed(release) == {SCHEMAS, DESCRIBED}
+    assert _detail(release, SCHEMAS).startswith("documents/part-00000.parquet: no schema documents.v99 (")
+
+
 def test_a_listed_file_that_is_not_parquet_fails_table_schemas_and_each_check_that_queries_it_says_why(built, tmp_path):
     """A forger's file, listed with its sha256, that is no Parquet: `table schemas` names pyarrow's error, and each
     check that queries the table is a failed finding, never a traceback, whose reason is the error's type and first

@@ -56,7 +56,7 @@ def _read(name: str) -> dict[str, Any]:
 @cache
 def table_spec(table: str, version: int | None = None) -> dict[str, Any]:
     """The JSON description of one table: columns with type, nullability and meaning."""
-    return _read(f"{table}.v{version or TABLES[table]}.json")
+    return _read(f"{table}.v{TABLES[table] if version is None else version}.json")  # 0 is no version: refused
 
 
 @cache

@@ -388,24 +388,44 @@ def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
         assert detail == expected[damage]  # one line, not a whole validation report or an OS error
 
 
-def test_a_file_listed_with_another_schema_version_fails_table_schemas(release):
-    """The schema a file must have is the version the manifest lists for it, not the newest. (From format 5 the
-    Croissant, which declares the documents' real columns, no longer matches the listed version either.)"""
-    _edit_manifest(release, lambda m: next(f for f in m["files"] if f["table"] == "documents").update(schema_version=1))
-    assert _failed(release) == {SCHEMAS, DESCRIBED}
-    assert "record set 'documents' is not a table of the release" in _detail(release, DESCRIBED)
-    assert _detail(release, SCHEMAS) == "documents/part-00000.parquet: columns differ from documents.v1"
+@pytest.mark.parametrize("version", [1, 0, 99], ids=["older", "zero", "unknown"])
+def test_a_file_listed_with_another_schema_version_fails_table_schemas(release, version):
+    """The schema a file must have is the one its release's format holds: an older version (the schema of a release
+    relabelled as an older format), 0 (once read as "the newest") or one no apertura has are named, not read."""
+    def relist_documents(manifest: dict) -> None:
+        next(f for f in manifest["files"] if f["table"] == "documents").update(schema_version=version)
+
+    _edit_manifest(release, relist_documents)
+    assert _failed(release) == {SCHEMAS}
+    fmt = _manifest(release)["format_version"]
+    expected = f"documents/part-00000.parquet: listed as documents.v{version}; format {fmt} has documents.v3"
+    assert _detail(release, SCHEMAS) == expected
 
 
-def test_a_file_listed_with_a_schema_version_apertura_lacks_fails_table_schemas_naming_it(release):
-    """A schema version no schemas/ file describes (a newer apertura's, or a forged one): the file is named, and the
-    Croissant cannot be checked against columns nobody knows."""
-    def list_documents_as_v99(manifest: dict) -> None:
-        next(f for f in manifest["files"] if f["table"] == "documents").update(schema_version=99)
+@pytest.mark.parametrize("tables", ["v3 tables", "v1 tables"])
+def test_a_release_relabelled_as_an_older_format_fails_even_with_that_formats_schema_versions(release, tables):
+    """A downgrade: format 6 relabelled as format 1, which has no opt-out, registry, byte, description or commitment
+    checks. Its tables keep their versions (table schemas names each), or are relisted as format 1's (their columns
+    differ); the opt-out evidence it dropped from the list is still in the release (files names it)."""
+    def relabel(manifest: dict) -> None:
+        manifest["format_version"] = 1
+        for key in ("source_root", "descriptions", "commitments", "optout", "lineage"):
+            manifest.pop(key, None)
+        for entry in manifest["inputs"]:
+            entry.pop("bytes_by_type", None)
+        manifest["files"] = [f for f in manifest["files"] if f["table"] != "optout_evidence"]
+        if tables == "v1 tables":
+            for f in manifest["files"]:
+                f["schema_version"] = schemas.TABLE_VERSIONS[1][f["table"]]
 
-    _edit_manifest(release, list_documents_as_v99)
-    assert _failed(release) == {SCHEMAS, DESCRIBED}
-    assert _detail(release, SCHEMAS).startswith("documents/part-00000.parquet: no schema documents.v99 (")
+    _edit_manifest(release, relabel)
+    assert FILES in _failed(release)
+    assert _detail(release, FILES).startswith("optout_evidence/part-00000.parquet: not listed in the manifest")
+    (release / "optout_evidence" / "part-00000.parquet").unlink()  # the forger removes it too
+    assert _failed(release) == {SCHEMAS}
+    expected = {"v3 tables": "listed as documents.v3; format 1 has documents.v1",
+                "v1 tables": "columns differ from documents.v1"}[tables]  # fmt: skip
+    assert f"documents/part-00000.parquet: {expected}" in _detail(release, SCHEMAS)
 
 
 def test_a_listed_file_that_is_not_parquet_fails_table_schemas_and_each_check_that_queries_it_says_why(built, tmp_path):

@@ -4,9 +4,12 @@ Checks: the manifest is well-formed; every listed file exists with the listed si
 sha256 and nothing unlisted sits beside them; every table has its schema from `schemas/`; the
 conservation law holds per input and in total (eligible == kept + removed, recomputed from the
 Parquet with DuckDB); ids are unique; signatures align with documents; every `duplicate_of`
-points at a kept document; every row carries the manifest's config hash. From format 2: no kept
+points at a kept document; every row carries the manifest's config hash; each file's schema version is its
+format's. From format 2: no kept
 document has an opt-out decision that reserves it (zero violations), every opt-out removal has that
-evidence, and every evidence row is about a record the release accounts for. From format 4: conservation
+evidence, and every evidence row is about a record the release accounts for. From format 3: URL identities and
+text hashes recompute from the URLs and texts (the normalisation costs verify about what it cost the build). From
+format 4: conservation
 in bytes (the spans of an input's documents and ledger rows, unreadable spans included, do not overlap, and
 with the bytes of its other records they are the whole file), and the commitments (Merkle roots over the kept
 URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From format 5: the dataset card
@@ -475,6 +478,46 @@ def _check_url_identity(release: Path, manifest: dict, report: VerifyReport) -> 
     report.add(name, wrong == 0, f"{wrong} rows differ, e.g. {examples[:3]}" if wrong else "")
 
 
+TEXT_HASHES = "text hashes recompute (text_sha256, norm_sha256)"
+TEXT_BATCH_ROWS = 4_096  # texts hashed at a time: memory stays a few batches of text, whatever the release
+
+
+def _check_text_hashes(release: Path, manifest: dict, report: VerifyReport) -> None:
+    """Format 3: every text a release holds (its documents' and the ledger's kept ones) hashes to its `text_sha256`
+    and, normalised, to its `norm_sha256`. Dedup, the texts commitment and the membership index go by these hashes:
+    a text kept under another text's hashes would be answered "not in" while it is. Only with the normalisation
+    the release was built with (the manifest's signature spec)."""
+    import json
+
+    import polars as pl
+
+    from pipeline.fingerprints import SIGNATURE_SPEC, normalise
+    from pipeline.provenance import sha256_hex
+
+    try:
+        built_with = json.loads(manifest["software"]["minhash"])["normalisation"]
+    except (KeyError, TypeError, ValueError):
+        built_with = None
+    if built_with != (ours := SIGNATURE_SPEC["normalisation"]):
+        report.add(TEXT_HASHES, False, f"built with normalisation {built_with!r}; this apertura's is {ours!r}")
+        return
+    wrong, checked, examples = 0, 0, []
+    for table in ("documents", "ledger"):
+        for path in table_files(release, manifest, table):
+            columns = ["id", "text", "text_sha256", "norm_sha256"]
+            for batch in pq.ParquetFile(path).iter_batches(TEXT_BATCH_ROWS, columns=columns):
+                frame = pl.from_arrow(batch).filter(pl.col("text").is_not_null())
+                redone = (sha256_hex(frame["text"]), sha256_hex(normalise(frame["text"])))
+                bad = frame.filter(
+                    pl.col("text_sha256").ne_missing(redone[0]) | pl.col("norm_sha256").ne_missing(redone[1])
+                )
+                wrong, checked = wrong + bad.height, checked + frame.height
+                examples += bad["id"].head(3).to_list()
+    report.add(TEXT_HASHES, wrong == 0,
+               f"{wrong} of {checked} texts differ from their hashes, e.g. {examples[:3]}" if wrong else
+               f"{checked} texts match")  # fmt: skip
+
+
 def registry_matches(release: Path, manifest: dict, registry: Registry, at: str | None) -> pl.DataFrame:
     """(id, entry_id, kind, rule) for every document of `release` a registry entry in force at `at` covers: what
     `derive` removes, and what `verify` requires to be empty for a release that applied the registry."""
@@ -589,6 +632,7 @@ def _verify_directory(
         _guarded(report, "conservation (inputs == kept + removed)", _check_counts, *args)
         if version >= 3:
             _guarded(report, "URL identities recompute (url_key, domain)", _check_url_identity, *args)
+            _guarded(report, TEXT_HASHES, _check_text_hashes, *args)
         if version >= schemas.COMMITMENTS_FROM:
             _guarded(report, "conservation in bytes (record spans + unreadable spans = the file)", _check_bytes, *args)
         if version >= schemas.SOURCE_ROOT_FROM:

@@ -56,6 +56,7 @@ ALIGNED = "signatures aligned 1:1 with documents"
 DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
 ROW_HASH = "rows carry the manifest's config hash"
 URLS = "URL identities recompute (url_key, domain)"
+TEXT_HASHES = "text hashes recompute (text_sha256, norm_sha256)"
 BYTES = "conservation in bytes (record spans + unreadable spans = the file)"
 SOURCE_PATHS = "input paths recorded relative to the source root"
 DESCRIBED = "dataset card and Croissant describe the tables"
@@ -78,8 +79,9 @@ INDEX_FILES = "index files and sha256"
 
 # every check a format-6 release with a recorded registry and an index gets, in the order verify runs them
 ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
-              BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED,
-              COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES]  # fmt: skip
+              TEXT_HASHES, BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE,
+              REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS,
+              INDEX_FILES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -342,6 +344,8 @@ def test_the_untouched_release_says_what_it_checked(built):
     assert details[COMMIT_TEXTS] == f"root {roots['texts'][:16]}… (leaves {kept}) recomputes from the tables"
     assert details[NOT_COMMITTED] == "documents without url key: 0, removals without url key: 0"  # all http pages
     assert details[SIDECAR] == "matches the tables"
+    texts = kept + _ledger(release)["text"].is_not_null().sum()  # the ledger keeps a filtered or duplicate's text
+    assert details[TEXT_HASHES] == f"{texts} texts match" and texts > kept
     assert details[SIGNATURE] == "not signed (optional): `apertura release sign` signs it"
     assert all(details[name] == "" for name in (CONFIG_HASH, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
                                                 EXPLAINED, ORPHANS, REGISTRY_STATE))  # fmt: skip
@@ -1042,6 +1046,35 @@ def test_a_release_built_with_other_url_rules_fails_the_url_check(release):
     assert "rules 0; ada-url 4.0.0" in _detail(release, URLS)
 
 
+@pytest.mark.parametrize("table", ["documents", "ledger"])
+@pytest.mark.parametrize("edit", ["another text", "its case", "norm_sha256 alone"])
+def test_a_text_that_does_not_hash_to_its_hashes_fails_the_text_hash_check(release, table, edit):
+    """A kept text swapped under the old text's hashes (the texts commitment, dedup and the index go by them), one
+    whose normalised form is the same (only text_sha256 differs), or a norm_sha256 edited alone."""
+    frame = pl.read_parquet(_part(release, table))
+    row = _row(frame.with_columns(keeps=pl.col("text").is_not_null()), keeps=True)
+    text, norm = frame["text"][row], frame["norm_sha256"][row]
+    change = {"another text": {"text": "A page nobody would find in this release, kept under other hashes."},
+              "its case": {"text": text.swapcase()},
+              "norm_sha256 alone": {"norm_sha256": hashlib.sha256(b"x").hexdigest()}}[edit]  # fmt: skip
+    assert change.get("text") != text and change.get("norm_sha256") != norm
+    _rewrite(release, table, lambda f: _set(f, row, **change))
+    assert _failed(release) == {TEXT_HASHES}
+    detail = _detail(release, TEXT_HASHES)
+    assert detail.startswith("1 of ") and detail.endswith(f"texts differ from their hashes, e.g. {[frame['id'][row]]}")
+
+
+def test_a_release_built_with_another_normalisation_fails_the_text_hash_check(release):
+    def other_normalisation(manifest: dict) -> None:
+        spec = json.loads(manifest["software"]["minhash"])
+        spec["normalisation"] = spec["normalisation"].replace("14.0.0", "15.1.0")
+        manifest["software"]["minhash"] = json.dumps(spec, sort_keys=True)
+
+    _edit_manifest(release, other_normalisation)
+    assert _failed(release) == {TEXT_HASHES}
+    assert _detail(release, TEXT_HASHES).startswith("built with normalisation 'remove Unicode 15.1.0 format")
+
+
 # --- opt-out evidence -----------------------------------------------------------------------------------------
 
 
@@ -1311,14 +1344,19 @@ def test_a_commitment_the_tables_do_not_rebuild_fails_that_commitment(release, t
 @pytest.mark.parametrize("tree", ["urls", "texts"])
 def test_a_table_changed_behind_the_signed_roots_fails_that_commitment(release, tree):
     """Files resealed, the manifest's commitments left as signed, the sidecar (a cache) dropped: a removal moved to
-    another URL (url, url_key and domain agree, so the URL check passes) or a kept text replaced."""
+    another URL (url, url_key and domain agree, so the URL check passes) or a kept text replaced with its hashes."""
     if tree == "urls":
         row = _row(_ledger(release), reason="gopher_short_doc")
         moved = {"url": "http://elsewhere.test/x", "url_key": "elsewhere.test/x", "domain": "elsewhere.test"}
         _rewrite(release, "ledger", lambda f: _set(f, row, **moved), commitments=False)
     else:
+        from pipeline.text_identity import normalise_text
+
         row = _row(_documents(release), url="http://kept.test/c")
-        _rewrite(release, "documents", lambda f: _set(f, row, norm_sha256="ab" * 32), commitments=False)
+        text = "Another page, hashed as it is (the text hash check passes)."
+        replaced = {"text": text, "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                    "norm_sha256": hashlib.sha256(normalise_text(text).encode()).hexdigest()}  # fmt: skip
+        _rewrite(release, "documents", lambda f: _set(f, row, **replaced), commitments=False)
     shutil.rmtree(release / "commitments")
     name = {"urls": COMMIT_URLS, "texts": COMMIT_TEXTS}[tree]
     assert _failed(release) == {name}

@@ -110,6 +110,11 @@ def _check_files(release: Path, manifest: dict, report: VerifyReport, fetched: F
 
 DESCRIBED = "dataset card and Croissant describe the tables"
 MAX_DESCRIPTION_BYTES = 64 << 20  # a card or Croissant of a release with 100,000 parts is a few MiB
+# What a description may say about loading, and nothing else: any other key changes what a loader reads (a card
+# config's `data_dir`, `filters`, `columns` or `features`; a record set's inline `data`; a field's `transform`).
+CONFIG_KEYS = frozenset({"config_name", "data_files", "default"})
+RECORD_SET_KEYS = frozenset({"@type", "@id", "name", "description", "field", "key"})
+FIELD_KEYS = frozenset({"@type", "@id", "name", "description", "dataType", "source", "repeated"})
 
 
 def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> None:
@@ -139,6 +144,10 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
         problems.append("README.md: no YAML front matter with `configs:`")
         meta = {"configs": []}
     configs = {c.get("config_name"): c for c in meta["configs"] if isinstance(c, dict)}
+    for name, config in configs.items():
+        if extra := sorted(set(config) - CONFIG_KEYS):
+            problems.append(f"README.md: config {name!r} also sets {', '.join(map(str, extra))}, "
+                            "so `datasets` would not load just the listed parts")  # fmt: skip
     for name, table in CONFIGS.items():
         parts = sorted(f["path"] for f in manifest["files"] if f["table"] == table and f["rows"])
         found = configs.pop(name, {}).get("data_files", [])
@@ -150,22 +159,33 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
     if defaults != (["documents"] if kept else []):  # no documents: no config can be the default
         problems.append(f"README.md: the default config is {defaults!r}, not the documents")
     doc = json.loads(croissant.read_text(encoding="utf-8"))
-    objects = {o.get("contentUrl"): o.get("sha256") for o in doc.get("distribution", [])
-               if o.get("@type") == "cr:FileObject"}  # fmt: skip
+    distribution = doc.get("distribution", [])
+    objects = {o.get("contentUrl"): o.get("sha256") for o in distribution if o.get("@type") == "cr:FileObject"}
     expected = {f["path"]: f["sha256"] for f in manifest["files"]}
     if objects != expected:
         odd = sorted(set(objects.items()) ^ set(expected.items()))[:3]
         problems.append(f"croissant.json: its files and sha256 differ from the manifest's, e.g. {odd}")
     held = schemas.TABLE_VERSIONS[manifest["format_version"]]  # a listed version that differs: table schemas says so
     versions = {f["table"]: held[f["table"]] for f in manifest["files"] if f["table"] in held}
+    file_sets = {o.get("@id"): o.get("includes") for o in distribution if o.get("@type") == "cr:FileSet"}
+    parts = {f"{t}-parquet": [f["path"] for f in manifest["files"] if f["table"] == t] for t in versions}
+    others = [o.get("@type") for o in distribution if o.get("@type") not in ("cr:FileObject", "cr:FileSet")]
+    if file_sets != parts or others:
+        odd = sorted(set(file_sets) ^ set(parts)) or [k for k in parts if file_sets[k] != parts[k]] or others
+        problems.append(f"croissant.json: its file sets are not the tables' listed parts, e.g. {odd[:3]}")
     record_sets = doc.get("recordSet", [])
     for record_set in record_sets:
         table = record_set.get("@id")
-        fields = [f.get("name") for f in record_set.get("field", [])]
+        fields = record_set.get("field", [])
         spec = schemas.table_spec(table, versions[table]) if table in versions else {"columns": []}
         columns = [c["name"] for c in spec["columns"]]
-        if not columns or fields != columns:
+        source = {"fileSet": {"@id": f"{table}-parquet"}}  # every column read from the table's own parts
+        if not columns or [f.get("name") for f in fields] != columns:
             problems.append(f"croissant.json: record set {table!r} is not a table of the release with its columns")
+        elif set(record_set) - RECORD_SET_KEYS or any(
+            set(f) - FIELD_KEYS or f.get("source") != {**source, "extract": {"column": f.get("name")}} for f in fields
+        ):
+            problems.append(f"croissant.json: record set {table!r} does not read each column from the table's parts")
     if undescribed := sorted(set(versions) - {r.get("@id") for r in record_sets}):
         problems.append(f"croissant.json: no record set describes {', '.join(undescribed)}")
     report.add(DESCRIBED, not problems, "; ".join(problems) or

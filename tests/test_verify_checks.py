@@ -696,7 +696,8 @@ def test_a_croissant_without_its_files_or_its_record_sets_fails_the_description_
     files = _manifest(release)["files"]
     expected = {
         "distribution": "croissant.json: its files and sha256 differ from the manifest's, e.g. "
-        f"{sorted((f['path'], f['sha256']) for f in files)[:3]}",
+        f"{sorted((f['path'], f['sha256']) for f in files)[:3]}; croissant.json: its file sets are not the tables' "
+        f"listed parts, e.g. {sorted(f'{t}-parquet' for t in TABLES)[:3]}",
         "recordSet": f"croissant.json: no record set describes {', '.join(sorted({f['table'] for f in files}))}",
     }
     assert len(files) > 3 and _detail(release, DESCRIBED) == expected[section]
@@ -728,6 +729,82 @@ def test_a_croissant_record_set_without_fields_or_for_no_table_is_named(release,
     table = {"no fields": "documents", "no such table": "extra"}[damage]
     expected = f"croissant.json: record set {table!r} is not a table of the release with its columns"
     assert _detail(release, DESCRIBED) == expected
+
+
+def _shadow_documents(release: Path) -> str:
+    """A copy of the documents part outside the table folders (which verify searches for unlisted files), its first
+    text replaced: what a forger would have loaders read instead. Returns the text."""
+    shadow = release / "shadow" / "documents" / "part-00000.parquet"
+    shadow.parent.mkdir(parents=True)
+    shutil.copyfile(_part(release, "documents"), shadow)
+    text = "SHADOW TEXT the manifest never vouched for"
+    _write_table(shadow, _set(pl.read_parquet(shadow), 0, text=text))
+    return text
+
+
+def test_a_card_config_that_points_datasets_elsewhere_fails_the_description_check(release, tmp_path, monkeypatch):
+    """`data_dir: shadow` keeps `data_files` as listed, yet `datasets` resolves them under the shadow folder."""
+    import datasets
+
+    text = _shadow_documents(release)
+    _card_edit(release, "- config_name: documents\n", "- config_name: documents\n  data_dir: shadow\n")
+    for name, value in {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}.items():
+        monkeypatch.setenv(name, value)
+    loaded = datasets.load_dataset(str(release), "documents", split="train", cache_dir=str(tmp_path / "cache"))
+    assert text in loaded["text"]  # the claim verify must not make: `datasets` loads what the manifest vouches for
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert _detail(release, DESCRIBED) == (
+        "README.md: config 'documents' also sets data_dir, so `datasets` would not load just the listed parts")
+
+
+@pytest.mark.parametrize("key", ["filters", "columns", "features"])
+def test_a_card_config_with_any_other_loading_key_fails_the_description_check(release, key):
+    """Keys that make the Parquet builder drop rows or columns, or read them as other types."""
+    value = {"filters": "\n    - - [lang, '==', 'de']", "columns": " [id]", "features": " {}"}[key]
+    _card_edit(release, "- config_name: ledger\n", f"- config_name: ledger\n  {key}:{value}\n")
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert _detail(release, DESCRIBED) == (
+        f"README.md: config 'ledger' also sets {key}, so `datasets` would not load just the listed parts")
+
+
+@pytest.mark.parametrize("damage", ["includes elsewhere", "includes a part less", "another kind of file"])
+def test_a_croissant_file_set_that_is_not_the_tables_parts_fails_the_description_check(release, damage):
+    """mlcroissant reads a table's fields from its FileSet: one that includes a shadow folder's files (or drops a
+    part, or a distribution entry of another kind) is not what the manifest lists."""
+    _shadow_documents(release)
+    croissant = release / "croissant.json"
+    doc = json.loads(croissant.read_text())
+    file_set = next(o for o in doc["distribution"] if o["@id"] == "documents-parquet")
+    if damage == "includes elsewhere":
+        file_set["includes"] = ["shadow/documents/*.parquet"]
+    elif damage == "includes a part less":
+        file_set["includes"] = []
+    else:
+        doc["distribution"].append({"@type": "cr:FileSetx", "@id": "shadow", "includes": ["shadow/**"]})
+    croissant.write_text(json.dumps(doc))
+    _relist_descriptions(release)
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    odd = ["cr:FileSetx"] if damage == "another kind of file" else ["documents-parquet"]
+    assert _detail(release, DESCRIBED) == f"croissant.json: its file sets are not the tables' listed parts, e.g. {odd}"
+
+
+@pytest.mark.parametrize("damage", ["a field read from elsewhere", "a field transformed", "inline records"])
+def test_a_croissant_record_set_that_does_not_read_its_table_fails_the_description_check(release, damage):
+    croissant = release / "croissant.json"
+    doc = json.loads(croissant.read_text())
+    documents = next(r for r in doc["recordSet"] if r["@id"] == "documents")
+    text = next(f for f in documents["field"] if f["name"] == "text")
+    if damage == "a field read from elsewhere":
+        text["source"]["extract"] = {"column": "url"}
+    elif damage == "a field transformed":
+        text["source"]["transform"] = {"regex": "^(.{0,10})"}
+    else:
+        documents["data"] = [{"documents/text": "an inline record"}]
+    croissant.write_text(json.dumps(doc))
+    _relist_descriptions(release)
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    assert _detail(release, DESCRIBED) == (
+        "croissant.json: record set 'documents' does not read each column from the table's parts")
 
 
 def _front_matter_and_body(release: Path) -> tuple[str, str]:

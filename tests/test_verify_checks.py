@@ -1697,6 +1697,31 @@ def test_a_broken_index_json_fails_its_check(release, damage):
     assert expected in _detail(release, INDEX_JSON)
 
 
+def test_an_index_binding_that_is_no_hash_is_not_bound(release):
+    path = release / "index" / "index.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "manifest_sha256": 5}))
+    assert _failed(release) == {INDEX_BINDS}
+    assert _detail(release, INDEX_BINDS).startswith("built from manifest sha256 5…, current is ")
+
+
+@pytest.mark.parametrize("link", ["index", "index/index.json"])
+def test_an_index_leading_out_of_the_release_fails_as_the_reader_refuses_it(release, tmp_path, link):
+    """The index folder, or its index.json, a symlink to an identical copy outside: verify checks the index the
+    reader would open, and the reader refuses it (`release_read.index_files`)."""
+    from pipeline.release_read import ReleaseError, index_files
+
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(release / "index", outside)
+    target = release / link
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    target.symlink_to(outside if link == "index" else outside / "index.json")
+    with pytest.raises(ReleaseError, match="resolves outside the release"):
+        index_files(release)
+    assert _failed(release) == {INDEX_JSON}
+    what = {"index": "the index directory", "index/index.json": "the index description"}[link]
+    assert _detail(release, INDEX_JSON).endswith(f"{what} {Path(link).name!r} resolves outside the release")
+
+
 def test_an_index_built_from_another_manifest_fails_the_binding(release):
     bound = json.loads((release / "index" / "index.json").read_text())["manifest_sha256"]
     _edit_manifest(release, lambda m: m.update(release_id="renamed"), rebind_index=False)

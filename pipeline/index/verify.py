@@ -13,10 +13,13 @@ from pipeline.tables import file_sha256
 def verify_index(release: str | Path) -> list[tuple[str, bool, str]]:
     """(name, ok, detail) checks for `apertura verify`. A release without an index passes (it is optional)."""
     release = Path(release)
-    directory = release / INDEX_DIR
-    if not directory.exists():
+    if not (release / INDEX_DIR).exists():
         return [("index", True, "no membership index (optional): `apertura index` builds one")]
-    path = directory / INDEX_JSON
+    try:  # where the reader looks (`release_read.index_files`): never a directory leading out of the release
+        directory = inside(release, INDEX_DIR, "the index directory")
+        path = inside(directory, INDEX_JSON, "the index description")
+    except ReleaseError as err:
+        return [("index.json", False, str(err))]
     try:
         info = json.loads(path.read_text())
         files = info["files"] if info.get("format") == FORMAT else None
@@ -34,7 +37,7 @@ def verify_index(release: str | Path) -> list[tuple[str, bool, str]]:
         (
             "index binds to manifest",
             bound,
-            f"built from manifest sha256 {info.get('manifest_sha256', '?')[:16]}…"
+            f"built from manifest sha256 {str(info.get('manifest_sha256', '?'))[:16]}…"
             + ("" if bound else f", current is {current[:16]}…: rebuild with `apertura index --force`"),
         )
     )

@@ -465,12 +465,42 @@ def _check_optout(release: Path, manifest: dict, report: VerifyReport) -> None:
     report.add(
         "every opt-out removal has its evidence", unexplained == 0, f"{unexplained} without" if unexplained else ""
     )
+    report.add(*_misattributed(con, params))
     orphans = con.sql(
         "select count(*) from read_parquet($evidence) e where e.kind = 'document' and e.document_id not in "
         "(select id from read_parquet($docs) union all select id from read_parquet($ledger))",
         params=params,
     ).fetchall()[0][0]
     report.add("evidence rows are about records in the release", orphans == 0, f"{orphans} orphans" if orphans else "")
+
+
+ATTRIBUTED = "opt-out removals carry their evidence's reason"
+MISATTRIBUTED_SQL = """
+with reasons as (select unnest($signals) as signal, unnest($reasons) as reason),
+reserved as (
+    select e.document_id as id, r.reason from read_parquet($evidence) e join reasons r using (signal)
+    where e.kind = 'document' and e.verdict = 'reserved'
+)
+select l.id, l.stage, l.reason from read_parquet($ledger) l
+where l.id in (select id from reserved)
+  and (l.stage <> 'optout' or not exists (select 1 from reserved x where x.id = l.id and x.reason = l.reason))
+order by l.id
+"""
+
+
+def _misattributed(con: duckdb.DuckDBPyConnection, params: dict) -> tuple[str, bool, str]:
+    """A removed record that a signal reserved was removed by the opt-out stage, for one of the signals that reserved
+    it: relabelled as a quality removal, or credited to another signal, the opt-out figures would be false."""
+    from pipeline.optout.families import reason_for
+
+    evidence = {"evidence": params["evidence"]}
+    reserving = "select distinct signal from read_parquet($evidence) where kind = 'document' and verdict = 'reserved'"
+    signals = [s for (s,) in con.sql(reserving, params=evidence).fetchall() if s is not None]
+    reasons = [reason_for(s) for s in signals]
+    wrong = con.sql(
+        MISATTRIBUTED_SQL, params={**evidence, "ledger": params["ledger"], "signals": signals, "reasons": reasons}
+    ).fetchall()
+    return ATTRIBUTED, not wrong, f"{len(wrong)} removals, e.g. {wrong[:3]}" if wrong else ""
 
 
 def _check_url_identity(release: Path, manifest: dict, report: VerifyReport) -> None:

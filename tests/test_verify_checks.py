@@ -63,6 +63,7 @@ DESCRIBED = "dataset card and Croissant describe the tables"
 HONOURED = "opt-outs honoured (no kept document is reserved)"
 EXPLAINED = "every opt-out removal has its evidence"
 ORPHANS = "evidence rows are about records in the release"
+ATTRIBUTED = "opt-out removals carry their evidence's reason"
 REGISTRY_STATE = "registry state matches the one applied"
 REGISTRY_HONOURED = "registry opt-outs honoured (no document matches an entry)"
 REGISTRY_UNREADABLE = "registry opt-outs honoured"
@@ -79,7 +80,7 @@ INDEX_FILES = "index files and sha256"
 
 # every check a format-6 release with a recorded registry and an index gets, in the order verify runs them
 ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
-              TEXT_HASHES, BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED, ORPHANS, REGISTRY_STATE,
+              TEXT_HASHES, BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED, ATTRIBUTED, ORPHANS, REGISTRY_STATE,
               REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS,
               INDEX_FILES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
@@ -348,7 +349,7 @@ def test_the_untouched_release_says_what_it_checked(built):
     assert details[TEXT_HASHES] == f"{texts} texts match" and texts > kept
     assert details[SIGNATURE] == "not signed (optional): `apertura release sign` signs it"
     assert all(details[name] == "" for name in (CONFIG_HASH, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
-                                                EXPLAINED, ORPHANS, REGISTRY_STATE))  # fmt: skip
+                                                EXPLAINED, ATTRIBUTED, ORPHANS, REGISTRY_STATE))  # fmt: skip
 
 
 # --- manifest -------------------------------------------------------------------------------------------------
@@ -1189,6 +1190,31 @@ def test_evidence_about_a_record_the_release_does_not_hold_fails(release):
                                                               [row : row + 1]]))  # fmt: skip
     assert _failed(release) == {ORPHANS}
     assert _detail(release, ORPHANS) == "1 orphans"
+
+
+@pytest.mark.parametrize("relabel", ["as a quality removal", "as another signal's"])
+def test_an_opt_out_removal_relabelled_fails_the_attribution_check(release, relabel):
+    """The TDM reservation's removal relabelled in the ledger, every manifest figure moved with it (so the reasons
+    check passes): the opt-out figures would hide a reservation, or credit another signal with it."""
+    ledger = _ledger(release)
+    row = _row(ledger, reason="optout_tdmrep")
+    stage, reason = {"as a quality removal": ("quality", "gopher_short_doc"),
+                     "as another signal's": ("optout", "optout_robots")}[relabel]  # fmt: skip
+    _rewrite(release, "ledger", lambda f: _set(f, row, stage=stage, reason=reason), reseal=False)
+
+    def move(m: dict) -> None:
+        by_stage, optout = m["counts"]["removed_by_stage"], m["optout"]
+        del by_stage["optout"]["optout_tdmrep"], optout["removed_by_signal"]["optout_tdmrep"]
+        by_stage[stage][reason] = by_stage[stage].get(reason, 0) + 1
+        if stage == "optout":
+            optout["removed_by_signal"][reason] = 1
+        else:
+            optout["removed"] -= 1
+
+    _reseal(release)
+    _edit_manifest(release, move)
+    assert _failed(release) == {ATTRIBUTED}
+    assert _detail(release, ATTRIBUTED) == f"1 removals, e.g. {[(ledger['id'][row], stage, reason)]}"
 
 
 # --- the registry ---------------------------------------------------------------------------------------------

@@ -351,9 +351,20 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
         """,
         params={"docs": params["docs"], "ledger": params["ledger"]},
     ).fetchall()
+    # what the rows say of their input: the byte check and the ids go by its format and sha256
+    sources = dict(con.sql(
+        "select file_path, list_sort(list(distinct [source_sha256, source_format])) from "
+        "(select file_path, source_sha256, source_format from read_parquet($docs) union all "
+        "select file_path, source_sha256, source_format from read_parquet($ledger)) group by all",
+        params={"docs": params["docs"], "ledger": params["ledger"]},
+    ).fetchall())  # fmt: skip
     found = {path: (kept, removed) for path, kept, removed in per_source}
     problems = []
     for entry in manifest["inputs"]:
+        said = sources.get(entry["path"], [[entry["sha256"], entry["format"]]])
+        if said != [[entry["sha256"], entry["format"]]]:
+            problems.append(f"{entry['path']}: rows say sha256 and format {said[:3]}, manifest says "
+                            f"{[entry['sha256'], entry['format']]}")  # fmt: skip
         kept, removed = found.pop(entry["path"], (0, 0))
         if (kept, removed) != (entry["kept"], entry["removed"]):
             problems.append(

@@ -970,6 +970,27 @@ def test_rows_of_an_unlisted_input_fail_conservation(release):
     assert _detail(release, BYTES).startswith(f"{source}: {length:,} bytes unaccounted")
 
 
+@pytest.mark.parametrize("field", ["format", "sha256"])
+def test_an_input_its_rows_do_not_describe_fails_conservation(release, field):
+    """An input relabelled JSONL without byte counts (the byte law is for WARC-like inputs: it would skip it), or
+    given another sha256: its rows still say where they came from."""
+    entry = _manifest(release)["inputs"][1]
+
+    def relabel(m: dict) -> None:
+        changed = m["inputs"][1]
+        if field == "format":
+            changed.update(format="jsonl", bytes_by_type=None)
+        else:
+            changed.update(sha256=_other_hex(changed["sha256"]))
+
+    _edit_manifest(release, relabel)
+    assert _failed(release) == {CONSERVATION}
+    said = _manifest(release)["inputs"][1]
+    assert _detail(release, CONSERVATION) == (f"{entry['path']}: rows say sha256 and format "
+                                              f"{[[entry['sha256'], entry['format']]]}, manifest says "
+                                              f"{[said['sha256'], said['format']]}")  # fmt: skip
+
+
 @pytest.mark.parametrize("change", ["inputs", "kept and removed"])
 def test_lying_totals_fail_conservation(release, change):
     def lie(m: dict) -> None:

@@ -607,6 +607,11 @@ def _check_registry(release: Path, manifest: dict, report: VerifyReport, registr
     path = registry_path or (Path(recorded["path"]) if recorded else None)
     if path is None:
         return
+    if not path.is_dir():  # an empty registry would "match 0 entries": a reassurance about a registry nobody read
+        where = "" if registry_path else " (the path the release recorded)"
+        report.add("registry opt-outs honoured", False,
+                   f"no registry at {path}{where}: pass --registry with a copy of it to check it")  # fmt: skip
+        return
     registry = Registry(path)
     at = lineage.get("derived_at") or (recorded["as_of"] if recorded else None)
     try:

@@ -1294,6 +1294,22 @@ def test_registry_matches_are_named_with_their_entry_at_most_three(release):
     assert sum(f"'{i}'" in detail for i in moved) == 3 and detail.count(f"domain {OPTED_OUT}") == 3
 
 
+@pytest.mark.parametrize("given", [False, True], ids=["recorded path", "--registry"])
+def test_a_registry_that_is_not_there_is_named_never_matched_as_empty(release, tmp_path, given):
+    """Verified where the publisher's registry is not (a regulator's machine): an absent registry would hold no
+    entries, and "0 documents match the 0 entries" is a claim about a registry nobody read."""
+    absent = tmp_path / "absent"
+    if given:
+        assert _failed(release, absent) == {REGISTRY_UNREADABLE}
+    else:
+        _edit_manifest(release, lambda m: m["optout"]["registry"].update(path=str(absent)))
+        assert _failed(release) == {REGISTRY_UNREADABLE}
+    where = "" if given else " (the path the release recorded)"
+    assert _detail(release, REGISTRY_UNREADABLE) == (
+        f"no registry at {absent}{where}: pass --registry with a copy of it to check it")
+    assert REGISTRY_HONOURED not in _report(release, absent if given else None)
+
+
 def test_an_unreadable_registry_fails_the_registry_check_by_its_own_name(built, release, tmp_path):
     registry = _registry_copy(built, tmp_path)
     (registry / "entries" / "broken.parquet").write_bytes(b"PAR1 not really")

@@ -25,6 +25,7 @@ swapped, columns missing) is a failed finding with its reason, in text and in `-
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,6 +79,8 @@ def _check_files(release: Path, manifest: dict, report: VerifyReport, fetched: F
     withheld = fetched.withheld if fetched else frozenset()
     described = manifest.get("descriptions") or []  # format 5: the dataset card and the Croissant
     listed = {f["path"] for f in manifest["files"]} | {d["path"] for d in described}
+    paths = Counter(f["path"] for f in [*manifest["files"], *described])
+    problems += [f"{path}: listed {n} times" for path, n in sorted(paths.items()) if n > 1]
     if manifest["format_version"] >= schemas.DESCRIPTIONS_FROM:
         for name, kind in schemas.DESCRIPTIONS.items():
             if not any(d["path"] == name and d["kind"] == kind for d in described):

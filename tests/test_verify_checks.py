@@ -914,6 +914,23 @@ def test_a_column_of_another_type_fails_table_schemas(release, table):
     assert _failed(release) == {SCHEMAS}
 
 
+@pytest.mark.parametrize("table", ["optout_evidence", "ledger"])
+def test_a_file_listed_twice_fails_the_files_check(release, table):
+    """The evidence listed twice (ids are unique in documents and ledger only) would be read, and loaded, twice."""
+    _edit_manifest(release, lambda m: m["files"].append(next(f for f in m["files"] if f["table"] == table)))
+    assert FILES in _failed(release)
+    assert _detail(release, FILES) == f"{table}/part-00000.parquet: listed 2 times"
+
+
+def test_a_manifest_that_gives_a_key_twice_is_refused(release):
+    """json keeps the last of two `counts`, a first-wins reader (or a person) sees the other: it says two things."""
+    path = release / "manifest.json"
+    text = path.read_text()
+    path.write_text(text.replace('"counts": {', '"counts": {"kept": 999999}, "counts": {', 1))
+    assert _failed(release) == {MANIFEST}
+    assert _detail(release, MANIFEST) == f"{path} is not valid JSON: the key 'counts' is given twice in one object"
+
+
 # --- conservation: per input, with the totals left alone ----------------------------------------------------
 
 

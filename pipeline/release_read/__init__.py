@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,12 +55,21 @@ def inside(root: Path, relative: object, what: str) -> Path:
     return path
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that gives a key twice says two things (Python keeps the last, other readers the first)."""
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        repeated = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+        raise ValueError(f"the key {repeated!r} is given twice in one object")
+    return found
+
+
 def _read_json(path: Path, what: str) -> Any:
     try:
         if path.stat().st_size > MAX_JSON_BYTES:
             raise ReleaseError(f"{path} is larger than {MAX_JSON_BYTES >> 20} MiB: not a {what}")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError and a repeated key
         raise ReleaseError(f"{path} is not valid JSON: {err}") from None
     except OSError as err:
         raise ReleaseError(f"{path} cannot be read: {err.strerror or err}") from None

@@ -357,7 +357,13 @@ def verify(
             mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
             line = check.name + (f": {check.detail}" if check.detail else "")
             out.print(f"{mark} {escape(line)}", highlight=False)
-        out.print("[green]release verifies[/]" if report.ok else "[bold red]release does NOT verify[/]")
+        if not report.ok:
+            out.print("[bold red]release does NOT verify[/]")
+        elif pubkey:
+            out.print("[green]release verifies[/], signed with the key given")
+        else:  # a forger can rewrite every file consistently and sign with a key of their own
+            out.print("[green]release verifies[/]: its files agree with its manifest. Who published it is not "
+                      "checked: --pubkey with the publisher's public key checks that")  # fmt: skip
     if not report.ok:
         raise typer.Exit(1)
 

@@ -1668,6 +1668,25 @@ def test_a_signed_release_verifies_with_the_publishers_key_and_with_the_one_stor
     )
 
 
+@pytest.mark.parametrize("given", ["no key", "a forger's key stored", "the publisher's key"])
+def test_the_verdict_says_whether_who_published_it_was_checked(release, keys, given):
+    """A forger can rewrite every file consistently and sign with a key of their own stored beside the manifest:
+    without the publisher's key, "release verifies" says the files agree with the manifest, not who made them."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    sign_release(release, keys["other" if given == "a forger's key stored" else "publisher"])
+    args = ["--pubkey", str(_public(keys["publisher"]))] if given == "the publisher's key" else []
+    result = CliRunner().invoke(app, ["verify", str(release), *args])
+    assert result.exit_code == 0, result.output
+    unpinned = ("release verifies: its files agree with its manifest. Who published it is not checked: --pubkey "
+                "with the publisher's public key checks that")  # fmt: skip
+    pinned = "release verifies, signed with the key given"
+    said = " ".join(result.output.split())  # the last line, however the terminal wrapped it
+    assert said.endswith(pinned if given == "the publisher's key" else unpinned)
+
+
 SIGNATURE_DAMAGE = ["signature", "payload sha256", "manifest changed", "not an envelope", "other key", "key id",
                     "re-signed by a forger", "unsigned"]  # fmt: skip
 

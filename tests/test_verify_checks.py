@@ -14,6 +14,7 @@ RFC 9162 implementation here (`_mth`), their leaf counts from the construction.
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import hashlib
 import json
@@ -77,12 +78,13 @@ INDEX = "index"
 INDEX_JSON = "index.json"
 INDEX_BINDS = "index binds to manifest"
 INDEX_FILES = "index files and sha256"
+INDEX_ENTRIES = "index entries agree with the tables"
 
 # every check a format-6 release with a recorded registry and an index gets, in the order verify runs them
 ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
               TEXT_HASHES, BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED, ATTRIBUTED, ORPHANS, REGISTRY_STATE,
               REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS,
-              INDEX_FILES]  # fmt: skip
+              INDEX_FILES, INDEX_ENTRIES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -213,6 +215,8 @@ def _reseal(release: Path, *, rebind_index: bool = True, commitments: bool = Tru
         trees = build_commitments(release, manifest["files"])
         manifest["commitments"] = trees.section()
     reseal_descriptions(release, manifest)
+    if rebind_index:
+        _resync_index_entries(release, manifest)
     if not commitments:
         _write_manifest(release, manifest, rebind_index=rebind_index)
         return
@@ -220,6 +224,21 @@ def _reseal(release: Path, *, rebind_index: bool = True, commitments: bool = Tru
     if (release / "commitments").is_dir():
         data = (release / "manifest.json").read_bytes()
         trees.write_sidecar(release, hashlib.sha256(data).hexdigest(), manifest["release_id"])
+
+
+def _resync_index_entries(release: Path, manifest: dict) -> None:
+    """A thorough forger's index: its entries derived again from the tables as they now are (the index's own SQL),
+    entries.duckdb re-hashed in index.json. Tables that cannot be read that way are left to their checks."""
+    from pipeline.index.verify import TABLE_ENTRIES_SQL
+
+    path = release / "index" / "entries.duckdb"
+    if not path.is_file():
+        return
+    params = {"docs": [str(release / f["path"]) for f in manifest["files"] if f["table"] == "documents"],
+              "ledger": [str(release / f["path"]) for f in manifest["files"] if f["table"] == "ledger"]}  # fmt: skip
+    with contextlib.suppress(duckdb.Error):
+        _edit_index_entries(release, "create or replace table entries as select (row_number() over () - 1)::bigint "
+                            f"as entry, * from ({TABLE_ENTRIES_SQL})", params)  # fmt: skip
 
 
 def _rewrite(release: Path, table: str, change: Callable[[pl.DataFrame], pl.DataFrame], *, reseal: bool = True,
@@ -345,6 +364,7 @@ def test_the_untouched_release_says_what_it_checked(built):
     assert details[COMMIT_TEXTS] == f"root {roots['texts'][:16]}… (leaves {kept}) recomputes from the tables"
     assert details[NOT_COMMITTED] == "documents without url key: 0, removals without url key: 0"  # all http pages
     assert details[SIDECAR] == "matches the tables"
+    assert details[INDEX_ENTRIES] == f"{total} entries"  # one per document and per ledger row
     texts = kept + _ledger(release)["text"].is_not_null().sum()  # the ledger keeps a filtered or duplicate's text
     assert details[TEXT_HASHES] == f"{texts} texts match" and texts > kept
     assert details[SIGNATURE] == "not signed (optional): `apertura release sign` signs it"
@@ -1443,6 +1463,103 @@ def test_a_byte_count_of_bytes_by_type_that_is_off_fails_conservation_in_bytes(r
     }[edit]
 
 
+def _end(release: Path, path: str) -> int:
+    """The byte where the last of an input's documents and ledger rows ends."""
+    columns = ("file_path", "warc_record_offset", "warc_record_length")
+    spans = pl.concat([t.select(columns) for t in (_documents(release), _ledger(release))])
+    spans = spans.filter(pl.col("file_path") == path)
+    return int((spans["warc_record_offset"] + spans["warc_record_length"]).max())
+
+
+@pytest.mark.parametrize("short", [0, 1], ids=["ending at the file's end", "a byte past it"])
+def test_rows_are_judged_against_the_files_end(release, short):
+    """The input's size (and its request bytes) made to end exactly where its last row ends: still the whole file;
+    a byte less and the rows reach past the file."""
+    entry = _manifest(release)["inputs"][1]
+    end = _end(release, entry["path"])
+    cut = entry["bytes"] - end + short
+    assert end < entry["bytes"] and entry["bytes_by_type"]["request"] > cut  # the input ends with other records
+
+    def shrink(m: dict) -> None:
+        m["inputs"][1]["bytes"] -= cut
+        m["inputs"][1]["bytes_by_type"]["request"] -= cut
+
+    _edit_manifest(release, shrink)
+    if short:
+        assert _failed(release) == {BYTES}
+        assert _detail(release, BYTES) == f"{entry['path']}: rows reach byte {end:,} of a {end - 1:,}-byte file"
+    else:
+        assert _failed(release) == set()
+
+
+def test_inputs_without_bytes_by_type_are_each_named(release):
+    """Format 4 on, a WARC input without its bytes per record type cannot be checked: both such inputs named."""
+    inputs = _manifest(release)["inputs"][:2]
+    _edit_manifest(release, lambda m: [e.update(bytes_by_type=None) for e in m["inputs"][:2]])
+    assert _failed(release) == {BYTES}
+    assert _detail(release, BYTES) == "; ".join(f"{e['path']}: no bytes_by_type for a warc input" for e in inputs)
+
+
+def test_record_types_with_bytes_that_were_not_counted_fail_conservation_in_bytes(release):
+    entry = _manifest(release)["inputs"][1]
+    _edit_manifest(release, lambda m: m["inputs"][1]["bytes_by_type"].update(metadata=0))
+    assert _failed(release) == {BYTES}
+    counted = sorted(entry["records_by_type"])
+    assert _detail(release, BYTES) == (
+        f"{entry['path']}: record types with bytes {sorted([*counted, 'metadata'])} != record types counted {counted}")
+
+
+def test_a_row_without_a_byte_span_fails_conservation_in_bytes(release):
+    ledger = _ledger(release)
+    row = _row(ledger, reason="gopher_short_doc")
+    path, length = ledger["file_path"][row], ledger["warc_record_length"][row]
+    _rewrite(release, "ledger", lambda f: _set(f, row, warc_record_length=0))
+    assert _failed(release) == {BYTES}
+    assert _detail(release, BYTES) == (
+        f"{path}: 1 rows without a byte span; {path}: {length:,} bytes unaccounted (in no document, ledger row or "
+        f"other record): the rows cover {_covered(release, path):,}, the manifest gives "
+        f"{_covered(release, path) + length:,} to records that are rows")
+
+
+@pytest.mark.parametrize("lie", ["a span the ledger lacks", "a span whose reason is not unparsable"])
+def test_unreadable_spans_the_ledger_does_not_hold_as_said_fail_conservation_in_bytes(release, lie):
+    """The manifest counts an unreadable span the ledger does not have (its bytes taken from the requests, so the
+    file's size holds); or a ledger row made an unreadable span, the manifest moved with it, under its own reason."""
+    entry = _manifest(release)["inputs"][1]
+    path = entry["path"]
+    if lie == "a span the ledger lacks":
+        def count_one(m: dict) -> None:
+            changed = m["inputs"][1]
+            changed["records_by_type"]["unreadable"] = 1
+            changed["bytes_by_type"].update(unreadable=10, request=changed["bytes_by_type"]["request"] - 10)
+
+        _edit_manifest(release, count_one)
+        covered = _covered(release, path)
+        assert _failed(release) == {BYTES}
+        assert _detail(release, BYTES) == (
+            f"{path}: 10 bytes unaccounted (in no document, ledger row or other record): the rows cover "
+            f"{covered:,}, the manifest gives {covered + 10:,} to records that are rows; {path}: 0 unreadable spans "
+            "(0 bytes) in the ledger, the manifest says 1 (10 bytes)")
+        return
+    ledger = _ledger(release)
+    row = _row(ledger, file_path=path, reason="read_empty") if "read_empty" in set(
+        ledger.filter(pl.col("file_path") == path)["reason"]) else _row(ledger, file_path=path)  # fmt: skip
+    length = ledger["warc_record_length"][row]
+    _rewrite(release, "ledger", lambda f: _set(f, row, record_type="unreadable"), reseal=False)
+
+    def move(m: dict) -> None:
+        changed = next(e for e in m["inputs"] if e["path"] == path)
+        kind = ledger["record_type"][row]
+        changed["records_by_type"][kind] -= 1
+        changed["records_by_type"]["unreadable"] = 1
+        changed["bytes_by_type"].update({kind: changed["bytes_by_type"][kind] - length, "unreadable": length})
+
+    _reseal(release)
+    _edit_manifest(release, move)
+    assert _failed(release) == {BYTES}
+    assert _detail(release, BYTES) == f"{path}: 1 unreadable spans whose reason is not read_unparsable"
+
+
 def test_a_document_span_one_byte_short_fails_conservation_in_bytes(release):
     docs = _documents(release)
     row = _row(docs, url="http://kept.test/c")
@@ -1849,6 +1966,38 @@ def test_a_changed_index_file_fails_the_index_files_check(release, damage):
     expected = {"same size": "sha256 differs from index.json", "other size": "bytes, index.json says",
                 "missing": "signatures.npy: missing", "unlisted": "extra.npy: not listed in index.json"}  # fmt: skip
     assert expected[damage] in _detail(release, INDEX_FILES)
+
+
+def _edit_index_entries(release: Path, sql: str, params: dict) -> None:
+    """Change `entries.duckdb` and re-hash it in index.json (which the manifest does not list): a forged index."""
+    path = release / "index" / "entries.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(sql, params)
+    con.execute("checkpoint")
+    con.close()
+    index_json = release / "index" / "index.json"
+    info = json.loads(index_json.read_text())
+    entry = next(f for f in info["files"] if f["path"] == "entries.duckdb")
+    entry.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
+    index_json.write_text(json.dumps(info))
+
+
+@pytest.mark.parametrize("forgery", ["kept page said opted out", "entry dropped", "entry added"])
+def test_an_index_whose_entries_are_not_the_tables_fails_the_entries_check(release, forgery):
+    """A URL the release keeps answered "removed at stage optout (the rights holder opted out)", a kept page's entry
+    gone (its URL answered "not in"), or an entry for a page the release never held."""
+    kept = _documents(release).filter(pl.col("url") == "http://kept.test/c")["id"][0]
+    sql = {"kept page said opted out": "update entries set status = 'removed', stage = 'optout', "
+                                       "reason = 'optout_tdmrep' where id = $id",
+           "entry dropped": "delete from entries where id = $id",
+           "entry added": "insert into entries select * replace (entry + 1000 as entry, id || 'x' as id) "
+                          "from entries where id = $id"}[forgery]  # fmt: skip
+    _edit_index_entries(release, sql, {"id": kept})
+    assert _failed(release) == {INDEX_ENTRIES}
+    counts = {"kept page said opted out": (1, 1), "entry dropped": (0, 1), "entry added": (1, 0)}[forgery]
+    named = {"kept page said opted out": [kept], "entry dropped": [], "entry added": [kept + "x"]}[forgery]
+    assert _detail(release, INDEX_ENTRIES) == (
+        f"{counts[0]} entries the tables do not hold, {counts[1]} rows the index lacks, e.g. {named}")
 
 
 def test_tantivy_lock_files_are_not_part_of_the_index(release):

@@ -81,30 +81,41 @@ from read_parquet($ledger)
 """
 
 
+# Each distinct entry counted on both sides in one pass over the index (NULLs group as equal, as in EXCEPT ALL).
+COMPARE_SQL = """
+with sides as (
+    select {columns}, 1 as in_index, 0 as in_tables from entries
+    union all
+    select {columns}, 0, 1 from ({tables})
+), counted as (select {columns}, sum(in_index) as n_index, sum(in_tables) as n_tables from sides group by all)
+select coalesce(sum(greatest(n_index - n_tables, 0)), 0)::bigint,
+       coalesce(sum(greatest(n_tables - n_index, 0)), 0)::bigint,
+       coalesce((list(id order by id) filter (where n_index > n_tables))[1:3], []),
+       coalesce(sum(n_index), 0)::bigint
+from counted
+"""
+
+
 def _entries_agree(release: Path, directory: Path) -> tuple[str, bool, str]:
     """The index's entries are the release's documents and ledger rows, column for column: an index rebuilt by a
     forger (and re-hashed in index.json, which the manifest does not list) could answer "removed: opted out" for
     a URL the release keeps. Format 3 on (the tables hold the URL identity the index stores). The full-text and
-    near-copy structures are checked by their sha256 only."""
-    import duckdb
-
-    from pipeline.release_read import load_manifest, table_files
+    near-copy structures are checked by their sha256 only. The index file is opened as its readers open it
+    (read-only, locked: a view stored in it reads nothing else), its entries streamed into a connection that
+    reads only the release's tables."""
+    from pipeline.release_read import connect, load_manifest, open_database, table_files
 
     manifest = load_manifest(release)
     if manifest["format_version"] < 3:
         return ENTRIES_AGREE, True, "format 1-2: no URL identity in the tables to compare (not checked)"
-    con = duckdb.connect(str(inside(directory, "entries.duckdb", "index file")), read_only=True)
-    params = {"docs": table_files(release, manifest, "documents"), "ledger": table_files(release, manifest, "ledger")}
-    con.execute("create temp table release_entries as " + TABLE_ENTRIES_SQL, params)
     columns = ", ".join(ENTRY_COLUMNS)
-    differ = "select {c} from {a} except all select {c} from {b}"
-    only_index, only_tables = (
-        con.sql(f"select count(*) from ({differ.format(c=columns, a=a, b=b)})").fetchall()[0][0]
-        for a, b in (("entries", "release_entries"), ("release_entries", "entries"))
-    )
+    docs, ledger = (table_files(release, manifest, table) for table in ("documents", "ledger"))
+    with open_database(inside(directory, "entries.duckdb", "index file")) as index, connect([*docs, *ledger]) as con:
+        con.register("entries", index.sql(f"select {columns} from entries").to_arrow_reader())
+        compare = con.sql(COMPARE_SQL.format(columns=columns, tables=TABLE_ENTRIES_SQL), params={"docs": docs,
+                                                                                                  "ledger": ledger})
+        ((only_index, only_tables, examples, entries),) = compare.fetchall()
     if only_index == only_tables == 0:
-        return ENTRIES_AGREE, True, f"{con.sql('select count(*) from entries').fetchall()[0][0]} entries"
-    examples = con.sql(f"select id from ({differ.format(c=columns, a='entries', b='release_entries')}) "
-                       "order by id limit 3").fetchall()  # fmt: skip
+        return ENTRIES_AGREE, True, f"{entries} entries"
     return ENTRIES_AGREE, False, (f"{only_index} entries the tables do not hold, {only_tables} rows the index "
-                                  f"lacks, e.g. {[i for (i,) in examples]}")  # fmt: skip
+                                  f"lacks, e.g. {examples}")  # fmt: skip

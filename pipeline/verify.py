@@ -3,7 +3,9 @@
 Checks: the manifest is well-formed; every listed file exists with the listed size, row count and sha256 and nothing
 unlisted sits beside them; every table has its schema from `schemas/`; the conservation law holds per input and in
 total (eligible == kept + removed, recomputed from the Parquet with DuckDB; an input's rows carry its sha256 and
-format); ids are unique; signatures align with documents; every `duplicate_of` points at a kept document; every row
+format); the figures printed beside it add up (each input's eligible records are its records of the eligible types,
+the totals by record type are the inputs' sums, the funnel runs from every eligible record to the kept documents
+and removes at each stage what the ledger removed there); ids are unique; signatures align with documents; every `duplicate_of` points at a kept document; every row
 carries the manifest's config hash; each file's schema version is its format's. From format 2: no kept document has
 an opt-out decision that reserves it (zero violations), every opt-out removal has that evidence and carries the
 reason of a signal that reserved it, and every evidence row is about a record the release accounts for. From format
@@ -404,6 +406,7 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
                 f"the ledger {sum(by_signal.values())} {by_signal}"
             )
     report.add("removal reasons match the ledger", not problems, "; ".join(problems))
+    report.add(FIGURES, *_figures_add_up(manifest, table_reasons))
 
     dup_ids = con.sql(
         "select id from (select id from read_parquet($docs) union all select id from read_parquet($ledger)) "
@@ -445,6 +448,54 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
     ).fetchall()
     foreign = sorted({h for (h,) in hashes} - {manifest["config_hash"]})
     report.add("rows carry the manifest's config hash", not foreign, f"other hashes: {foreign}" if foreign else "")
+
+
+FIGURES = "funnel and record counts add up"
+
+
+def _figures_add_up(manifest: dict, ledger_reasons: dict[tuple[str, str], int]) -> tuple[bool, str]:
+    """The figures the dataset card and `apertura` print beside the conservation law are that law's: each input's
+    eligible records are its records of the eligible types, the totals by record type are the inputs' sums, and the
+    funnel starts with every eligible record, loses at each stage what the ledger removed there and ends with the
+    kept documents. Otherwise a card could show a funnel (or record counts) the tables contradict."""
+    from pipeline.derive import DERIVE_STAGE
+    from pipeline.release import REGISTRY_STAGE
+    from pipeline.sources.base import ELIGIBLE_TYPES
+
+    counts, problems = manifest["counts"], []
+    by_type: Counter[str] = Counter()
+    for entry in manifest["inputs"]:
+        by_type.update(entry["records_by_type"])
+        of_eligible_types = sum(n for t, n in entry["records_by_type"].items() if t in ELIGIBLE_TYPES)
+        if entry["eligible"] != of_eligible_types:
+            problems.append(
+                f"{entry['path']}: {entry['eligible']} eligible records, {of_eligible_types} of the eligible types "
+                f"({', '.join(sorted(ELIGIBLE_TYPES))}) in its records_by_type"
+            )
+    if _nonzero(by_type) != _nonzero(counts["records_by_type"]):
+        problems.append(f"totals: records_by_type {counts['records_by_type']}, the inputs' sum {_nonzero(by_type)}")
+    stages, expected_in = counts["stages"], counts["inputs"]
+    funnel: Counter[str] = Counter()
+    for stage in stages:
+        if (stage["in"], stage["out"]) != (expected_in, expected_in - stage["removed"]):
+            problems.append(
+                f"funnel: {stage['stage']} takes {stage['in']}, removes {stage['removed']} and passes on "
+                f"{stage['out']}, after {expected_in} records"
+            )
+        expected_in = stage["out"]
+        funnel["optout" if stage["stage"] in (REGISTRY_STAGE, DERIVE_STAGE) else stage["stage"]] += stage["removed"]
+    if expected_in != counts["kept"]:
+        problems.append(f"funnel: ends with {expected_in} records, {counts['kept']} kept")
+    ledger: Counter[str] = Counter()
+    for (stage, _), n in ledger_reasons.items():
+        ledger[stage] += n
+    if _nonzero(funnel) != _nonzero(ledger):
+        problems.append(f"funnel: removes {_nonzero(funnel)} by stage, the ledger {_nonzero(ledger)}")
+    return not problems, "; ".join(problems) or f"{len(stages)} stages from {counts['inputs']} to {counts['kept']}"
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {key: n for key, n in sorted(counts.items()) if n != 0}
 
 
 VIOLATIONS_SQL = """

@@ -132,12 +132,10 @@ def test_verify_fails_when_an_unreadable_span_is_dropped_and_recounted(release, 
     counts["removed_by_stage"]["read"]["read_unparsable"] -= 1
     if not counts["removed_by_stage"]["read"]["read_unparsable"]:
         del counts["removed_by_stage"]["read"]["read_unparsable"]
-    for stage in counts["stages"]:
-        stage["in"] -= 1
-        stage["out"] -= stage["stage"] == "read"
-    stage = counts["stages"][0]
-    stage["removed"] -= 1
-    stage["out"] = stage["in"] - stage["removed"]
+    first = counts["stages"][0]  # the read stage takes one record less and removes one less: the rest is as it was
+    assert first["stage"] == "read"
+    first["in"] -= 1
+    first["removed"] -= 1
     manifest["commitments"]["not_committed"]["removals_without_url_key"] -= 1  # the span had no URL to commit to
     resign(copy, manifest)
     problems = failed(verify_release(copy))

@@ -52,6 +52,7 @@ FILES = "files and sha256"
 SCHEMAS = "table schemas"
 CONSERVATION = "conservation (inputs == kept + removed)"
 REASONS = "removal reasons match the ledger"
+FIGURES = "funnel and record counts add up"
 IDS = "ids unique across documents and ledger"
 ALIGNED = "signatures aligned 1:1 with documents"
 DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
@@ -81,10 +82,10 @@ INDEX_FILES = "index files and sha256"
 INDEX_ENTRIES = "index entries agree with the tables"
 
 # every check a format-6 release with a recorded registry and an index gets, in the order verify runs them
-ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
-              TEXT_HASHES, BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED, ATTRIBUTED, ORPHANS, REGISTRY_STATE,
-              REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS,
-              INDEX_FILES, INDEX_ENTRIES]  # fmt: skip
+ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, FIGURES, IDS, ALIGNED, DUPLICATE_OF,
+              ROW_HASH, URLS, TEXT_HASHES, BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED, ATTRIBUTED, ORPHANS,
+              REGISTRY_STATE, REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED, SIDECAR, SIGNATURE,
+              INDEX_BINDS, INDEX_FILES, INDEX_ENTRIES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -178,6 +179,18 @@ def _edit_manifest(release: Path, change: Callable[[dict], None], *, rebind_inde
     manifest = _manifest(release)
     change(manifest)
     _write_manifest(release, manifest, rebind_index=rebind_index)
+
+
+def _move_in_funnel(manifest: dict, from_stage: str, to_stage: str) -> None:
+    """Move one removal between two stages of the manifest's funnel, every stage's in and out kept in step (as a
+    forger who moved the ledger's row would)."""
+    stages = manifest["counts"]["stages"]
+    next(s for s in stages if s["stage"] == from_stage)["removed"] -= 1
+    next(s for s in stages if s["stage"] == to_stage)["removed"] += 1
+    remaining = manifest["counts"]["inputs"]
+    for stage in stages:
+        stage.update({"in": remaining, "out": remaining - stage["removed"]})
+        remaining = stage["out"]
 
 
 def _part(release: Path, table: str) -> Path:
@@ -346,6 +359,7 @@ def test_the_untouched_release_says_what_it_checked(built):
     kept = sum(e.stage is None for e in expect.values()) + 1  # http://kept.test/c
     assert details[CONSERVATION] == f"{total} = {kept} kept + {total - kept} removed"
     assert details[MANIFEST] == "format 6, release release"
+    assert details[FIGURES] == f"{len(_manifest(release)['counts']['stages'])} stages from {total} to {kept}"
     assert details[SOURCE_PATHS] == "no source root: input paths recorded as typed"  # built without --source-root
     assert details[FILES] == "6 files match"  # one part file per table, the dataset card and the Croissant
     assert details[SCHEMAS] == "every file matches schemas/"
@@ -956,20 +970,25 @@ def test_a_manifest_that_gives_a_key_twice_is_refused(release):
 
 @pytest.mark.parametrize("delta", [-1, +1])
 def test_one_inputs_eligible_count_off_by_one_fails_conservation(release, delta):
-    """The totals stay right: only the per-input law (eligible == kept + removed, both ways) can see it."""
+    """The totals stay right: only the per-input law (eligible == kept + removed, both ways) can see it, and the
+    input's own record counts, which no longer add up to its eligible records."""
     entry = _manifest(release)["inputs"][1]
     _edit_manifest(release, lambda m: m["inputs"][1].update(eligible=m["inputs"][1]["eligible"] + delta))
-    assert _failed(release) == {CONSERVATION}
+    assert _failed(release) == {CONSERVATION, FIGURES}
     accounted = entry["kept"] + entry["removed"]
     assert _detail(release, CONSERVATION) == (
         f"{entry['path']}: {entry['eligible'] + delta} eligible records but {accounted} accounted for"
+    )
+    assert _detail(release, FIGURES) == (
+        f"{entry['path']}: {entry['eligible'] + delta} eligible records, {entry['eligible']} of the eligible types "
+        "(conversion, resource, response, row, unreadable) in its records_by_type"
     )
 
 
 def test_two_inputs_off_are_both_named(release):
     inputs = _manifest(release)["inputs"][:2]
     _edit_manifest(release, lambda m: [e.update(eligible=e["eligible"] + 1) for e in m["inputs"][:2]])
-    assert _failed(release) == {CONSERVATION}
+    assert _failed(release) == {CONSERVATION, FIGURES}
     assert _detail(release, CONSERVATION) == "; ".join(
         f"{e['path']}: {e['eligible'] + 1} eligible records but {e['eligible']} accounted for" for e in inputs
     )
@@ -980,7 +999,12 @@ def test_an_input_without_eligible_records_conserves(release):
     empty = {"path": "/inputs/only-requests.warc.gz", "sha256": "0" * 64, "bytes": 10, "format": "warc",
              "records_by_type": {"request": 1}, "eligible": 0, "kept": 0, "removed": 0,
              "read_stopped": None, "bytes_by_type": {"request": 10}}  # fmt: skip
-    _edit_manifest(release, lambda m: m["inputs"].append(empty))
+
+    def add(m: dict) -> None:
+        m["inputs"].append(empty)
+        m["counts"]["records_by_type"]["request"] += 1
+
+    _edit_manifest(release, add)
     assert _failed(release) == set()
 
 
@@ -1038,7 +1062,7 @@ def test_lying_totals_fail_conservation(release, change):
             m["counts"]["removed"] -= 1
 
     _edit_manifest(release, lie)
-    assert _failed(release) == {CONSERVATION}
+    assert _failed(release) == {CONSERVATION, FIGURES}  # the funnel no longer starts (ends) with them either
 
 
 # --- removal reasons, ids, signatures, duplicate_of, config hash of rows ----------------------------------------
@@ -1081,6 +1105,71 @@ def test_opt_out_figures_the_ledger_does_not_hold_fail_the_reasons_check(release
     _edit_manifest(release, lie)
     assert _failed(release) == {REASONS}
     assert _detail(release, REASONS).startswith("optout: the manifest says ")
+
+
+# --- the funnel and the record counts the card prints -----------------------------------------------------------
+
+
+def _stages(release: Path) -> dict[str, dict]:
+    return {s["stage"]: s for s in _manifest(release)["counts"]["stages"]}
+
+
+def test_a_removal_moved_between_funnel_stages_fails_the_figures_check(release):
+    """Every in and out still chains and every total holds: only the ledger says where the removal happened."""
+    assert _stages(release)["quality"]["removed"] >= 1
+    _edit_manifest(release, lambda m: _move_in_funnel(m, "quality", "language"))
+    assert _failed(release) == {FIGURES}
+    assert _detail(release, FIGURES).startswith("funnel: removes {") and "by stage, the ledger {" in _detail(
+        release, FIGURES)
+
+
+@pytest.mark.parametrize("end", ["in", "out"])
+def test_a_funnel_stage_that_does_not_chain_fails_the_figures_check(release, end):
+    stage = _stages(release)["language"]
+
+    def lie(m: dict) -> None:
+        next(s for s in m["counts"]["stages"] if s["stage"] == "language")[end] += 1
+
+    _edit_manifest(release, lie)
+    assert _failed(release) == {FIGURES}
+    takes, passes = stage["in"] + (end == "in"), stage["out"] + (end == "out")
+    after = stage["in"]
+    said = (f"funnel: language takes {takes}, removes {stage['removed']} and passes on {passes}, after {after} "
+            "records")  # fmt: skip
+    assert _detail(release, FIGURES).startswith(said)
+
+
+def test_a_funnel_that_ends_short_of_the_kept_documents_fails_the_figures_check(release):
+    """The last stage passes on one record less, as if one more was removed, without a ledger row for it."""
+    kept = _manifest(release)["counts"]["kept"]
+
+    def lie(m: dict) -> None:
+        m["counts"]["stages"][-1]["removed"] += 1
+        m["counts"]["stages"][-1]["out"] -= 1
+
+    _edit_manifest(release, lie)
+    assert _failed(release) == {FIGURES}
+    assert f"funnel: ends with {kept - 1} records, {kept} kept" in _detail(release, FIGURES)
+
+
+def test_record_types_that_are_not_the_inputs_sum_fail_the_figures_check(release):
+    _edit_manifest(release, lambda m: m["counts"]["records_by_type"].update(request=0, response=10**6))
+    assert _failed(release) == {FIGURES}
+    assert _detail(release, FIGURES).startswith("totals: records_by_type {")
+
+
+def test_rows_counted_as_records_of_another_type_fail_the_figures_check(release):
+    """One response of an input counted as a request, in the input and the totals: eligible and every row stay."""
+    entry = _manifest(release)["inputs"][1]
+
+    def recount(m: dict) -> None:
+        for counts in (m["inputs"][1]["records_by_type"], m["counts"]["records_by_type"]):
+            counts.update(response=counts["response"] - 1, request=counts.get("request", 0) + 1)
+
+    _edit_manifest(release, recount)
+    assert _failed(release) == {FIGURES}
+    assert _detail(release, FIGURES).startswith(
+        f"{entry['path']}: {entry['eligible']} eligible records, {entry['eligible'] - 1} of the eligible types")
 
 
 def test_an_id_once_in_documents_and_once_in_the_ledger_fails_ids_unique(release):
@@ -1268,6 +1357,7 @@ def test_an_opt_out_removal_relabelled_fails_the_attribution_check(release, rela
             optout["removed_by_signal"][reason] = 1
         else:
             optout["removed"] -= 1
+            _move_in_funnel(m, "optout", stage)
 
     _reseal(release)
     _edit_manifest(release, move)
@@ -1535,7 +1625,7 @@ def test_unreadable_spans_the_ledger_does_not_hold_as_said_fail_conservation_in_
 
         _edit_manifest(release, count_one)
         covered = _covered(release, path)
-        assert _failed(release) == {BYTES}
+        assert _failed(release) == {BYTES, FIGURES}  # the span is not among the input's eligible records either
         assert _detail(release, BYTES) == (
             f"{path}: 10 bytes unaccounted (in no document, ledger row or other record): the rows cover "
             f"{covered:,}, the manifest gives {covered + 10:,} to records that are rows; {path}: 0 unreadable spans "
@@ -1553,6 +1643,8 @@ def test_unreadable_spans_the_ledger_does_not_hold_as_said_fail_conservation_in_
         changed["records_by_type"][kind] -= 1
         changed["records_by_type"]["unreadable"] = 1
         changed["bytes_by_type"].update({kind: changed["bytes_by_type"][kind] - length, "unreadable": length})
+        totals = m["counts"]["records_by_type"]
+        totals.update({kind: totals[kind] - 1, "unreadable": totals.get("unreadable", 0) + 1})
 
     _reseal(release)
     _edit_manifest(release, move)
@@ -2013,7 +2105,8 @@ def test_the_json_report_says_what_the_checks_say(release):
     report = verify_release(release)
     data = json.loads(json.dumps(report.to_dict()))
     assert data["release"] == str(release) and data["ok"] is False
-    assert [(c["name"], c["ok"]) for c in data["checks"]] == [(name, name != CONSERVATION) for name in ALL_CHECKS]
+    failed = {CONSERVATION, FIGURES}
+    assert [(c["name"], c["ok"]) for c in data["checks"]] == [(name, name not in failed) for name in ALL_CHECKS]
     assert data["checks"][ALL_CHECKS.index(CONSERVATION)]["detail"] == next(
         c.detail for c in report.checks if c.name == CONSERVATION
     )

@@ -1,24 +1,23 @@
 """`apertura verify`: check a release from its files alone, the way an outside auditor would.
 
 Checks: the manifest is well-formed; every listed file exists with the listed size, row count and sha256 and nothing
-unlisted sits beside them; every table has its schema from `schemas/`; the conservation law holds per input and in
-total (eligible == kept + removed, recomputed from the Parquet with DuckDB; an input's rows carry its sha256 and
-format); the figures printed beside it add up (each input's eligible records are its records of the eligible types,
-the totals by record type are the inputs' sums, the funnel runs from every eligible record to the kept documents
-and removes at each stage what the ledger removed there); ids are unique; signatures align with documents; every `duplicate_of` points at a kept document; every row
-carries the manifest's config hash; each file's schema version is its format's. From format 2: no kept document has
-an opt-out decision that reserves it (zero violations), every opt-out removal has that evidence and carries the
-reason of a signal that reserved it, and every evidence row is about a record the release accounts for. From format
-3: URL identities and text hashes recompute from the URLs and texts (the normalisation costs verify about what it
+unlisted sits beside them; every table has its schema from `schemas/`; the conservation law holds per input and in total
+(eligible == kept + removed, recomputed from the Parquet with DuckDB; an input's rows carry its sha256 and format); the
+figures printed beside it add up (each input's eligible records are its records of the eligible types, the totals by
+record type are the inputs' sums, the funnel runs from every eligible record to the kept documents and removes at each
+stage what the ledger removed there); ids are unique; signatures align with documents; every `duplicate_of` points at a
+kept document; every row carries the manifest's config hash; each file's schema version is its format's. From format 2:
+no kept document has an opt-out decision that reserves it (zero violations), every opt-out removal has that evidence and
+carries the reason of a signal that reserved it, and every evidence row is about a record the release accounts for. From
+format 3: URL identities and text hashes recompute from the URLs and texts (the normalisation costs verify about what it
 cost the build). From format 4: conservation in bytes (the spans of an input's documents and ledger rows, unreadable
-spans included, do not overlap, and with the bytes of its other records they are the whole file), and the
-commitments (Merkle roots over the kept URLs, texts and removals) rebuild from the tables
-(`pipeline.proofs.commitments`). From format 5: the dataset card (`README.md`) and the Croissant (`croissant.json`)
-are listed with their sha256 and describe exactly the listed table files, and say nothing else about loading
-(`datasets` and `mlcroissant` then load what the manifest vouches for). From format 6: with a `source_root`, every
-local input path the release records is relative to it (a release moved with its inputs re-checks their bytes under
-another root). Any release: a signature beside the manifest verifies (with `pubkey`, the publisher's key, when
-given).
+spans included, do not overlap, and with the bytes of its other records they are the whole file), and the commitments
+(Merkle roots over the kept URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From
+format 5: the dataset card (`README.md`) and the Croissant (`croissant.json`) are listed with their sha256 and describe
+exactly the listed table files, and say nothing else about loading (`datasets` and `mlcroissant` then load what the
+manifest vouches for). From format 6: with a `source_root`, every local input path the release records is relative to it
+(a release moved with its inputs re-checks their bytes under another root). Any release: a signature beside the manifest
+verifies (with `pubkey`, the publisher's key, when given).
 
 `verify` never crashes on what it reads: a check that cannot run (a listed file that is not Parquet, tables
 swapped, columns missing) is a failed finding with its reason, in text and in `--json`.

@@ -214,6 +214,7 @@ MALFORMED = {
     "bad-instant": {"effective_from": "soon"},
     "bad-received": {"received_at": "yesterday"},
     "bad-domain": {"value": "exa mple.org"},
+    "bad-prefix": {"kind": "url_prefix", "value": "http://exa mple.org/"},
     "no-id": {"entry_id": ""},
     "no-value": {"value": ""},
 }
@@ -225,6 +226,8 @@ SAYS = {  # what the one line says is wrong, after the file's name
     "bad-instant": "opt-000000000001: effective_from 'soon' is not an ISO 8601 date-time",
     "bad-received": "opt-000000000001: received_at 'yesterday' is not an ISO 8601 date-time",
     "bad-domain": "opt-000000000001: ",
+    "bad-prefix": "opt-000000000001: not a URL prefix (it must start with http:// or https:// and a host): "
+    "'http://exa mple.org/'",
     "no-id": "a row without entry_id",
     "no-value": "opt-000000000001: no value",
 }

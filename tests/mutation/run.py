@@ -88,8 +88,8 @@ TARGETS: dict[str, Target] = {
     "registry": Target(
         ("pipeline/optout/registry.py",),
         ("tests/optout/test_registry_match.py", "tests/test_registry_requests.py", "tests/test_registry_consent.py"),
-        None,  # 2026-12-06: second run stopped after 798 of 1069 (90.9 %; consent tests cost up to a minute a mutant):
-        # no floor until a whole run
+        99.0,  # 2026-12-07: third run whole, 1011 of 1011 killed (100 %), 59 equivalent; 95.8 % before its 43
+        # survivors (nearly all in `match`) were rechecked against tests/optout/test_registry_match.py
     ),
     "url_identity": Target(
         ("pipeline/url_identity.py",),

@@ -5,19 +5,22 @@ unlisted sits beside them; every table has its schema from `schemas/`; the conse
 (eligible == kept + removed, recomputed from the Parquet with DuckDB; an input's rows carry its sha256 and format); the
 figures printed beside it add up (each input's eligible records are its records of the eligible types, the totals by
 record type are the inputs' sums, the funnel runs from every eligible record to the kept documents and removes at each
-stage what the ledger removed there); ids are unique; signatures align with documents; every `duplicate_of` points at a
-kept document; every row carries the manifest's config hash; each file's schema version is its format's. From format 2:
-no kept document has an opt-out decision that reserves it (zero violations), every opt-out removal has that evidence and
-carries the reason of a signal that reserved it, and every evidence row is about a record the release accounts for. From
-format 3: URL identities and text hashes recompute from the URLs and texts (the normalisation costs verify about what it
-cost the build). From format 4: conservation in bytes (the spans of an input's documents and ledger rows, unreadable
-spans included, do not overlap, and with the bytes of its other records they are the whole file), and the commitments
-(Merkle roots over the kept URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From
-format 5: the dataset card (`README.md`) and the Croissant (`croissant.json`) are listed with their sha256 and describe
-exactly the listed table files, and say nothing else about loading (`datasets` and `mlcroissant` then load what the
-manifest vouches for). From format 6: with a `source_root`, every local input path the release records is relative to it
-(a release moved with its inputs re-checks their bytes under another root). Any release: a signature beside the manifest
-verifies (with `pubkey`, the publisher's key, when given).
+stage what the ledger removed there; the opt-out summary's agents and switch are the config's, its policy files the
+evidence's); ids are unique; signatures align with documents; every `duplicate_of` points at a kept document; every row
+carries the manifest's config hash; each file's schema version is its format's. From format 2: no kept document has an
+opt-out decision that reserves it (zero violations), every opt-out removal has that evidence and carries the reason of a
+signal that reserved it, and every evidence row is about a record the release accounts for. From format 3: URL
+identities and text hashes recompute from the URLs and texts (the normalisation costs verify about what it cost the
+build). From format 4: conservation in bytes (the spans of an input's documents and ledger rows, unreadable spans
+included, do not overlap, and with the bytes of its other records they are the whole file), and the commitments (Merkle
+roots over the kept URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From format 5:
+the dataset card (`README.md`) and the Croissant (`croissant.json`) are listed with their sha256 and describe exactly
+the listed table files, and say nothing else about loading (`datasets` and `mlcroissant` then load what the manifest
+vouches for). From format 6: with a `source_root`, every local input path the release records is relative to it (a
+release moved with its inputs re-checks their bytes under another root). With a registry (given, or recorded by the
+release): its recorded state (hash, entry count) recomputes, every entry the release's removals cite was in force at the
+recorded instant, and no document matches an entry in force then. Any release: a signature beside the manifest verifies
+(with `pubkey`, the publisher's key, when given).
 
 `verify` never crashes on what it reads: a check that cannot run (a listed file that is not Parquet, tables
 swapped, columns missing) is a failed finding with its reason, in text and in `--json`.
@@ -405,7 +408,12 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
                 f"the ledger {sum(by_signal.values())} {by_signal}"
             )
     report.add("removal reasons match the ledger", not problems, "; ".join(problems))
-    report.add(FIGURES, *_figures_add_up(manifest, table_reasons))
+    policy_files = None
+    if "optout" in manifest:  # format 2 on: the policy files the card says were read are the evidence's
+        evidence = {"evidence": table_files(release, manifest, "optout_evidence")}
+        count = "select count(*) from read_parquet($evidence) where kind = 'policy_file'"
+        policy_files = con.sql(count, params=evidence).fetchall()[0][0]
+    report.add(FIGURES, *_figures_add_up(manifest, table_reasons, policy_files))
 
     dup_ids = con.sql(
         "select id from (select id from read_parquet($docs) union all select id from read_parquet($ledger)) "
@@ -452,11 +460,14 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
 FIGURES = "funnel and record counts add up"
 
 
-def _figures_add_up(manifest: dict, ledger_reasons: dict[tuple[str, str], int]) -> tuple[bool, str]:
+def _figures_add_up(
+    manifest: dict, ledger_reasons: dict[tuple[str, str], int], policy_files: int | None
+) -> tuple[bool, str]:
     """The figures the dataset card and `apertura` print beside the conservation law are that law's: each input's
     eligible records are its records of the eligible types, the totals by record type are the inputs' sums, and the
     funnel starts with every eligible record, loses at each stage what the ledger removed there and ends with the
-    kept documents. Otherwise a card could show a funnel (or record counts) the tables contradict."""
+    kept documents. The opt-out summary names the agents and switch the (hashed) config recorded, and counts the
+    policy files the evidence holds. Otherwise a card could show figures the tables or the config contradict."""
     from pipeline.derive import DERIVE_STAGE
     from pipeline.release import REGISTRY_STAGE
     from pipeline.sources.base import ELIGIBLE_TYPES
@@ -490,6 +501,13 @@ def _figures_add_up(manifest: dict, ledger_reasons: dict[tuple[str, str], int]) 
         ledger[stage] += n
     if _nonzero(funnel) != _nonzero(ledger):
         problems.append(f"funnel: removes {_nonzero(funnel)} by stage, the ledger {_nonzero(ledger)}")
+    if policy_files is not None:
+        said, configured = manifest["optout"], manifest["config"].get("optout", {})
+        for key in ("enabled", "agents"):
+            if key in configured and said[key] != configured[key]:
+                problems.append(f"optout: {key} {said[key]!r}, the config says {configured[key]!r}")
+        if said["policy_files"] != policy_files:
+            problems.append(f"optout: {said['policy_files']} policy files, {policy_files} in the evidence")
     return not problems, "; ".join(problems) or f"{len(stages)} stages from {counts['inputs']} to {counts['kept']}"
 
 
@@ -647,6 +665,31 @@ def registry_matches(release: Path, manifest: dict, registry: Registry, at: str 
     return match(frame, registry.effective(at))
 
 
+CITED_ENTRIES_SQL = """
+select distinct source_id from read_parquet($evidence)
+where kind = 'document' and signal = 'registry' and verdict = 'reserved' order by source_id
+"""
+
+
+def _registry_state(
+    release: Path, manifest: dict, registry: Registry, recorded: dict, at: str | None
+) -> tuple[bool, str]:
+    """The registry recorded (its hash and entry count at the recorded `as_of`) is this registry's, and every entry
+    the release's removals cite was in force when they were made: an `as_of` moved back to before the entries (with
+    that earlier state's hash) would otherwise hide them from the match below."""
+    state, problems = registry.state(recorded["as_of"]), []
+    if state["sha256"] != recorded["sha256"]:
+        problems.append(f"{registry.path} at {recorded['as_of']} hashes to {state['sha256']}")
+    if state["entries"] != recorded["entries"]:
+        problems.append(f"{state['entries']} entries at {recorded['as_of']}, the release says {recorded['entries']}")
+    in_force = {e.entry_id for e in registry.effective(at)}
+    evidence = {"evidence": table_files(release, manifest, "optout_evidence")}
+    cited = [entry for (entry,) in duckdb.connect().sql(CITED_ENTRIES_SQL, params=evidence).fetchall()]
+    if late := [entry for entry in cited if entry not in in_force]:
+        problems.append(f"removals cite entries not in force at {at}: {late[:5]}")
+    return not problems, "; ".join(problems)
+
+
 def _check_registry(release: Path, manifest: dict, report: VerifyReport, registry_path: Path | None) -> None:
     """With a registry: its recorded state recomputes from the registry files (no entry was edited or
     dropped), and no document matches an opt-out in force when the release was built or derived (or now,
@@ -667,14 +710,8 @@ def _check_registry(release: Path, manifest: dict, report: VerifyReport, registr
     at = lineage.get("derived_at") or (recorded["as_of"] if recorded else None)
     try:
         if recorded:
-            state = registry.state(recorded["as_of"])
-            report.add(
-                "registry state matches the one applied",
-                state["sha256"] == recorded["sha256"],
-                ""
-                if state["sha256"] == recorded["sha256"]
-                else f"{path} at {recorded['as_of']} hashes to {state['sha256']}",
-            )
+            state = _registry_state(release, manifest, registry, recorded, at)
+            report.add("registry state matches the one applied", *state)
         hits = registry_matches(release, manifest, registry, at)
     except (RegistryError, OSError) as err:
         report.add("registry opt-outs honoured", False, f"cannot read the registry {path}: {err}")

@@ -1172,6 +1172,40 @@ def test_rows_counted_as_records_of_another_type_fail_the_figures_check(release)
         f"{entry['path']}: {entry['eligible']} eligible records, {entry['eligible'] - 1} of the eligible types")
 
 
+@pytest.mark.parametrize("lie", ["a policy file more", "an agent fewer", "switched off"])
+def test_an_opt_out_summary_the_evidence_or_config_contradicts_fails_the_figures_check(release, lie):
+    """The card's opt-out section: how many policy files were read (the evidence holds one row per fetch) and which
+    agents' reservations were honoured (the hashed config says)."""
+    said = _manifest(release)["optout"]
+    assert said["policy_files"] == 0 and said["enabled"] and len(said["agents"]) > 1  # no site file among the inputs
+
+    def change(m: dict) -> None:
+        if lie == "a policy file more":
+            m["optout"]["policy_files"] += 1
+        elif lie == "an agent fewer":
+            m["optout"]["agents"] = m["optout"]["agents"][1:]
+        else:
+            m["optout"]["enabled"] = False
+
+    _edit_manifest(release, change)
+    assert _failed(release) == {FIGURES}
+    expect = {"a policy file more": "optout: 1 policy files, 0 in the evidence",
+              "an agent fewer": f"optout: agents {said['agents'][1:]!r}, the config says {said['agents']!r}",
+              "switched off": "optout: enabled False, the config says True"}[lie]  # fmt: skip
+    assert _detail(release, FIGURES) == expect
+
+
+def test_a_policy_file_fetch_the_summary_does_not_count_fails_the_figures_check(release):
+    def add_fetch(frame: pl.DataFrame) -> pl.DataFrame:
+        fetch = _set(frame.head(1), 0, kind="policy_file", document_id=None, signal="robots.txt", verdict="observed",
+                     url="http://kept.test/robots.txt", agents=None)  # fmt: skip
+        return pl.concat([frame, fetch])
+
+    _rewrite(release, "optout_evidence", add_fetch)
+    assert _failed(release) == {FIGURES}
+    assert _detail(release, FIGURES) == "optout: 0 policy files, 1 in the evidence"
+
+
 def test_an_id_once_in_documents_and_once_in_the_ledger_fails_ids_unique(release):
     kept = _documents(release)["id"][0]
     row = _row(_ledger(release), reason="gopher_short_doc")
@@ -1388,6 +1422,27 @@ def test_a_dropped_registry_entry_fails_the_registry_state(built, release, tmp_p
     for entry in (registry / "entries").glob("*.parquet"):
         entry.unlink()
     assert _failed(release, registry) == {REGISTRY_STATE}
+
+
+def test_a_registry_applied_before_its_entries_is_contradicted_by_the_removals_it_cites(built, release):
+    """`as_of` moved back to before the one entry, with that empty state's hash and count: the match then sees no
+    entry in force and passes, but the release removed two pages for that entry, so it was in force."""
+    _, registry = built
+    (entry_id,) = pl.read_parquet(registry / "entries" / "*.parquet")["entry_id"].to_list()
+    early = "2000-01-01T00:00:00.000000Z"
+    empty = Registry(registry).state(early)  # what a forger computes with apertura's own code
+    assert empty["entries"] == 0
+    _edit_manifest(release, lambda m: m["optout"]["registry"].update(as_of=early, sha256=empty["sha256"], entries=0))
+    assert _failed(release) == {REGISTRY_STATE}
+    assert _detail(release, REGISTRY_STATE) == f"removals cite entries not in force at {early}: {[entry_id]}"
+
+
+def test_a_registry_entry_count_that_is_not_the_registrys_fails_the_registry_state(release):
+    recorded = _manifest(release)["optout"]["registry"]
+    _edit_manifest(release, lambda m: m["optout"]["registry"].update(entries=recorded["entries"] + 1))
+    assert _failed(release) == {REGISTRY_STATE}
+    assert _detail(release, REGISTRY_STATE) == (
+        f"{recorded['entries']} entries at {recorded['as_of']}, the release says {recorded['entries'] + 1}")
 
 
 def test_a_kept_document_on_a_subdomain_of_an_opted_out_domain_fails_the_registry_check(release):

@@ -104,8 +104,8 @@ def test_a_text_whose_estimate_is_exactly_the_threshold_is_covered():
 def test_a_near_copy_names_its_estimate_to_two_places_and_its_entrys_kind():
     entry, frame = _texts([100], 120)  # 100 of 120: 0.8333…
     (row,) = match(frame, [entry]).iter_rows(named=True)
-    assert row == {"id": "agree-100", "entry_id": "t1", "kind": "text",
-                   "rule": f"registry entry t1: text text sha256 {'ab' * 8}… (near copy, estimated Jaccard 0.83)"}  # fmt: skip
+    rule = f"registry entry t1: text text sha256 {'ab' * 8}… (near copy, estimated Jaccard 0.83)"
+    assert row == {"id": "agree-100", "entry_id": "t1", "kind": "text", "rule": rule}
 
 
 def test_a_record_two_entries_cover_is_answered_once_by_the_first_in_registry_order():

@@ -354,9 +354,12 @@ def verify(
         _print_json(report.to_dict())
     else:
         for check in report.checks:
-            mark = "[green]ok  [/]" if check.ok else "[bold red]FAIL[/]"
+            mark = "[bold red]FAIL[/]" if not check.ok else "[green]ok  [/]" if check.checked else "[dim]--  [/]"
             line = check.name + (f": {check.detail}" if check.detail else "")
             out.print(f"{mark} {escape(line)}", highlight=False)
+        if report.not_checked:
+            names = ", ".join(c.name for c in report.not_checked)
+            out.print(f"[dim]not checked (--): {escape(names)}[/]", highlight=False)
         if not report.ok:
             out.print("[bold red]release does NOT verify[/]")
         elif pubkey:

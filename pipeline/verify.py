@@ -54,6 +54,7 @@ class Check:
     name: str
     ok: bool
     detail: str = ""
+    checked: bool = True  # False: nothing to check it against here (ok, but no promise): the detail says why
 
 
 @dataclass
@@ -66,8 +67,12 @@ class VerifyReport:
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
 
-    def add(self, name: str, ok: bool, detail: str = "") -> None:
-        self.checks.append(Check(name, bool(ok), detail))
+    @property
+    def not_checked(self) -> list[Check]:
+        return [c for c in self.checks if not c.checked]
+
+    def add(self, name: str, ok: bool, detail: str = "", checked: bool = True) -> None:
+        self.checks.append(Check(name, bool(ok), detail, bool(checked)))
 
     def to_dict(self) -> dict:
         fetched = {"fetched": self.fetched} if self.fetched else {}
@@ -699,7 +704,9 @@ def _check_registry(release: Path, manifest: dict, report: VerifyReport, registr
     lineage = manifest.get("lineage") or {}
     recorded = lineage.get("registry") or manifest["optout"].get("registry")
     path = registry_path or (Path(recorded["path"]) if recorded else None)
-    if path is None:
+    if path is None:  # said, so that "release verifies" is not read as "every opt-out of the registry honoured"
+        report.add("registry opt-outs honoured", True, "not checked: the release applied no registry and none was "
+                   "given (--registry checks one)", checked=False)  # fmt: skip
         return
     if not path.is_dir():  # an empty registry would "match 0 entries": a reassurance about a registry nobody read
         where = "" if registry_path else " (the path the release recorded)"
@@ -803,8 +810,8 @@ def _verify_directory(
     from pipeline.proofs.signing import check_release_signature
 
     def add_all(checks) -> None:
-        for name, ok, detail in checks():
-            report.add(name, ok, detail)
+        for finding in checks():
+            report.add(*finding)
 
     if manifest["format_version"] >= schemas.COMMITMENTS_FROM:
         manifest_sha256 = file_sha256(release / "manifest.json")
@@ -814,8 +821,8 @@ def _verify_directory(
     from pipeline.index import verify_index
 
     try:
-        for name, ok, detail in verify_index(release):
-            report.add(name, ok, detail)
+        for finding in verify_index(release):
+            report.add(*finding)
     except Exception as err:  # an index that cannot even be read is a finding too
         report.add("index", False, f"could not be checked: {_first_line(err)}")
     return report

@@ -647,7 +647,7 @@ def test_a_local_release_reports_no_fetched_copy_in_its_json(release):
     """`verify --json` of a directory: the release, its verdict and checks, and no `fetched` (that is a remote's)."""
     report = verify_release(release).to_dict()
     assert list(report) == ["release", "ok", "checks"] and report["ok"] is True
-    assert report["checks"][0] == {"name": MANIFEST, "ok": True, "detail": _detail(release, MANIFEST)}
+    assert report["checks"][0] == {"name": MANIFEST, "ok": True, "detail": _detail(release, MANIFEST), "checked": True}
 
 
 def _card_edit(release: Path, old: str, new: str) -> None:
@@ -1949,6 +1949,30 @@ def test_the_verdict_says_whether_who_published_it_was_checked(release, keys, gi
     pinned = "release verifies, signed with the key given"
     said = " ".join(result.output.split())  # the last line, however the terminal wrapped it
     assert said.endswith(pinned if given == "the publisher's key" else unpinned)
+
+
+@pytest.mark.parametrize("case", ["unsigned", "no registry"])
+def test_what_verify_could_not_check_is_marked_apart_from_what_passed(release, keys, case):
+    """An unsigned release, or one that applied no registry verified without one, passes: but nothing was checked
+    there, and a regulator reading a column of "ok" would take it for a promise. Each is marked `--`, named under
+    the checks, and `checked: false` in the JSON; every other check is checked."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    if case == "no registry":  # signed, so that the registry is the one thing not checked
+        _edit_manifest(release, lambda m: m["optout"].update(registry=None))
+        sign_release(release, keys["publisher"])
+    name = {"unsigned": SIGNATURE, "no registry": REGISTRY_UNREADABLE}[case]
+    report = verify_release(release)
+    assert report.ok and [c.name for c in report.not_checked] == [name]
+    assert [c["name"] for c in report.to_dict()["checks"] if not c["checked"]] == [name]
+    result = CliRunner().invoke(app, ["verify", str(release)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert sum(line.startswith("--   ") for line in lines) == 1
+    assert next(line for line in lines if line.startswith("--   ")).startswith(f"--   {name}: ")
+    assert f"not checked (--): {name}" in " ".join(result.output.split())
 
 
 SIGNATURE_DAMAGE = ["signature", "payload sha256", "manifest changed", "not an envelope", "other key", "key id",

@@ -28,9 +28,9 @@ def signature_state(path: Path) -> tuple[str, str]:
     """('verified' | 'unsigned' | 'failed', what to say) for the signature beside the manifest."""
     from pipeline.proofs.signing import ENVELOPE, check_release_signature
 
+    [(_, ok, detail)] = check_release_signature(path)
     if not (path / ENVELOPE).is_file():
         return "unsigned", "Not signed: the provider signs a release with `apertura release sign`."
-    [(_, ok, detail)] = check_release_signature(path)  # signed: (name, ok, detail), checked
     return ("verified", detail) if ok else ("failed", detail)
 
 

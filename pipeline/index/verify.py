@@ -11,9 +11,8 @@ from pipeline.release_read import ReleaseError, inside
 from pipeline.tables import file_sha256
 
 
-def verify_index(release: str | Path) -> list[tuple]:
-    """(name, ok, detail[, checked]) checks for `apertura verify`. A release without an index passes (it is
-    optional)."""
+def verify_index(release: str | Path) -> list[tuple[str, bool, str]]:
+    """(name, ok, detail) checks for `apertura verify`. A release without an index passes (it is optional)."""
     release = Path(release)
     if not (release / INDEX_DIR).exists():
         return [("index", True, "no membership index (optional): `apertura index` builds one")]
@@ -97,7 +96,7 @@ from counted
 """
 
 
-def _entries_agree(release: Path, directory: Path) -> tuple:
+def _entries_agree(release: Path, directory: Path) -> tuple[str, bool, str]:
     """The index's entries are the release's documents and ledger rows, column for column: an index rebuilt by a
     forger (and re-hashed in index.json, which the manifest does not list) could answer "removed: opted out" for
     a URL the release keeps. Format 3 on (the tables hold the URL identity the index stores). The full-text and
@@ -108,7 +107,7 @@ def _entries_agree(release: Path, directory: Path) -> tuple:
 
     manifest = load_manifest(release)
     if manifest["format_version"] < 3:
-        return ENTRIES_AGREE, True, "format 1-2: no URL identity in the tables to compare (not checked)", False
+        return ENTRIES_AGREE, True, "format 1-2: no URL identity in the tables to compare (not checked)"
     columns = ", ".join(ENTRY_COLUMNS)
     docs, ledger = (table_files(release, manifest, table) for table in ("documents", "ledger"))
     with open_database(inside(directory, "entries.duckdb", "index file")) as index, connect([*docs, *ledger]) as con:

@@ -40,7 +40,7 @@ def write_bundle(release: Path, out: Path) -> dict:
     if out.exists():
         raise BundleError(f"{out} already exists: choose a new --out")
     checks = signing.check_release_signature(release)
-    name, ok, detail = checks[0][:3]
+    name, ok, detail = checks[0]
     if not (release / signing.ENVELOPE).is_file():
         raise BundleError(f"{release} is not signed: run `apertura release sign {release} --key KEY` first")
     if not ok:

@@ -226,16 +226,18 @@ def check_envelope(manifest_bytes: bytes, envelope: dict[str, Any], public_key: 
     return kid
 
 
-def check_release_signature(release: Path, pubkey: Path | None = None) -> list[tuple]:
-    """(name, ok, detail[, checked]) for `apertura verify`: the signature beside the manifest, with `pubkey` (the
-    publisher's key) or else the key stored beside it; an unsigned release passes, not checked, unless a key was
-    given."""
-    name = "manifest signature (manifest.dsse.json)"
+SIGNATURE_CHECK = "manifest signature (manifest.dsse.json)"
+
+
+def check_release_signature(release: Path, pubkey: Path | None = None) -> list[tuple[str, bool, str]]:
+    """(name, ok, detail) for `apertura verify`: the signature beside the manifest, with `pubkey` (the publisher's
+    key) or else the key stored beside it; an unsigned release passes unless a key was given."""
+    name = SIGNATURE_CHECK
     envelope_path = release / ENVELOPE
     if not envelope_path.is_file():
         if pubkey is not None:
             return [(name, False, f"--pubkey given but the release is not signed (no {ENVELOPE})")]
-        return [(name, True, "not signed (optional): `apertura release sign` signs it", False)]
+        return [(name, True, "not signed (optional): `apertura release sign` signs it")]
     try:
         envelope = parse_envelope(envelope_path.read_bytes(), ENVELOPE)
         stored = release / PUBLIC_KEY

@@ -676,9 +676,7 @@ where kind = 'document' and signal = 'registry' and verdict = 'reserved' order b
 """
 
 
-def _registry_state(
-    release: Path, manifest: dict, registry: Registry, recorded: dict, at: str | None
-) -> tuple[bool, str]:
+def _registry_state(release: Path, manifest: dict, registry: Registry, recorded: dict) -> tuple[bool, str]:
     """The registry recorded (its hash and entry count at the recorded `as_of`) is this registry's, and every entry
     the release's removals cite was in force when they were made: an `as_of` moved back to before the entries (with
     that earlier state's hash) would otherwise hide them from the match below."""
@@ -687,11 +685,18 @@ def _registry_state(
         problems.append(f"{registry.path} at {recorded['as_of']} hashes to {state['sha256']}")
     if state["entries"] != recorded["entries"]:
         problems.append(f"{state['entries']} entries at {recorded['as_of']}, the release says {recorded['entries']}")
-    in_force = {e.entry_id for e in registry.effective(at)}
+    # a removal was made when the release, or the one it was derived from, applied the registry: the latest of
+    # those instants (a child derived with an earlier `--at` keeps its parent's removals)
+    from pipeline.optout.registry import parse_instant
+
+    lineage = manifest.get("lineage") or {}
+    applied = [recorded["as_of"], (manifest["optout"].get("registry") or {}).get("as_of"), lineage.get("derived_at")]
+    latest = max((a for a in applied if a), key=lambda a: parse_instant(a, "as of"))
+    in_force = {e.entry_id for e in registry.effective(latest)}
     evidence = {"evidence": table_files(release, manifest, "optout_evidence")}
     cited = [entry for (entry,) in duckdb.connect().sql(CITED_ENTRIES_SQL, params=evidence).fetchall()]
     if late := [entry for entry in cited if entry not in in_force]:
-        problems.append(f"removals cite entries not in force at {at}: {late[:5]}")
+        problems.append(f"removals cite entries not in force at {latest}: {late[:5]}")
     return not problems, "; ".join(problems)
 
 
@@ -717,7 +722,7 @@ def _check_registry(release: Path, manifest: dict, report: VerifyReport, registr
     at = lineage.get("derived_at") or (recorded["as_of"] if recorded else None)
     try:
         if recorded:
-            state = _registry_state(release, manifest, registry, recorded, at)
+            state = _registry_state(release, manifest, registry, recorded)
             report.add("registry state matches the one applied", *state)
         hits = registry_matches(release, manifest, registry, at)
     except (RegistryError, OSError) as err:

@@ -1528,6 +1528,17 @@ def test_a_derived_release_verifies_against_the_registry_at_its_derivation(deriv
     assert _detail(child, REGISTRY_HONOURED).startswith(in_force)
 
 
+def test_a_child_derived_at_an_instant_before_its_parents_removals_keeps_them_and_verifies(built, tmp_path):
+    """`derive --at` an instant before the registry entry the parent's removals cite: the child holds those removals
+    (made when the parent applied the registry), so they are judged at the latest instant the release records."""
+    registry = _registry_copy(built, tmp_path)
+    early = "2001-01-01T00:00:00.000000Z"
+    derive_release(built[0], tmp_path / "child", registry=Registry(registry), at=early)
+    cited = set(_ledger(tmp_path / "child").filter(pl.col("reason") == "optout_registry")["url"])
+    assert cited == {f"http://{OPTED_OUT}/a", f"http://news.{OPTED_OUT}/b"}  # the parent's removals, kept
+    assert _failed(tmp_path / "child") == set()
+
+
 def test_a_document_of_a_domain_opted_out_at_the_derivation_fails_the_child(child):
     """kept.test was added to the registry after the parent was built: only the derivation's time and registry
     state say it was in force."""

@@ -60,10 +60,10 @@ from pipeline.text_identity import (
     text_sha256,
 )
 
-_EMPTY = np.uint32(0xFFFFFFFF)
 MAX_BUCKET = 2_000  # LSH bucket members examined per band (a huge bucket is boilerplate; its best are kept)
 MAX_PHRASES = 12  # sketch hits sent to the full-text index as phrase queries (spread over the text)
 MAX_SEARCH_CHARS = 1_000
+SMALL_SITE = 2_000  # records of a site read in one lookup, its examples chosen here; a larger site: two LIMITs
 
 
 def _stored_text(doc: Any) -> str:
@@ -289,9 +289,7 @@ class MembershipIndex:
         # 2. near-duplicates: LSH candidates, best by estimate
         dedup = self.dedup
         sig = add_dedup_keys(pl.DataFrame({"text": [released]}), _dedup_cfg(dedup))["minhash"][0].to_numpy()
-        estimates: dict[int, float] = {}
-        if not (sig == _EMPTY).all():
-            estimates = self._near_candidates(sig.astype(np.uint32))
+        estimates = self._near_candidates(sig)  # a text without shingles has none: the index holds none such
         near = sorted(estimates, key=lambda e: -estimates[e])[: cfg.max_candidates]
 
         # 3. partial overlap: sketch over all query n-grams, then phrase queries for the positive ones
@@ -483,7 +481,7 @@ class MembershipIndex:
         n_in = sum(g["n"] for g in groups if g["status"] == "in")
         by_reason = [g for g in groups if g["status"] == "removed"]
         n_removed = sum(g["n"] for g in by_reason)
-        if n_in + n_removed <= 2_000:  # small site: one lookup, examples chosen here (cheaper than two LIMITs)
+        if n_in + n_removed <= SMALL_SITE:  # one lookup, examples chosen here; either way the lowest entries
             rows = self._rows(f"SELECT entry, status FROM {source}", **params)
             picked = []
             for status in ("in", "removed"):
@@ -493,7 +491,8 @@ class MembershipIndex:
                 r["entry"]
                 for status in ("in", "removed")
                 for r in self._rows(
-                    f"SELECT entry FROM {source} WHERE status = $s LIMIT $n", **params, s=status, n=int(limit)
+                    f"SELECT entry FROM {source} WHERE status = $s ORDER BY entry LIMIT $n",
+                    **params, s=status, n=int(limit),
                 )
             ]
         examples = sorted(self._entries(picked).values(), key=lambda r: (r["status"], r["id"]))

@@ -775,7 +775,7 @@ def _verify_directory(
         report.add("manifest", False, f"manifest.json has format_version {version!r}: not a format this apertura reads")
         return report
     try:
-        jsonschema.validate(manifest, schemas.manifest_schema(version))
+        schemas.validate_manifest(manifest, version)
     except (jsonschema.ValidationError, FileNotFoundError) as err:
         report.add("manifest", False, f"manifest.json does not match its schema: {getattr(err, 'message', err)}")
         return report

@@ -78,6 +78,25 @@ def manifest_schema(version: int = FORMAT_VERSION) -> dict[str, Any]:
 
 
 @cache
+def _manifest_validator(version: int) -> Any:
+    import jsonschema
+
+    schema = manifest_schema(version)
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema)
+
+
+def validate_manifest(manifest: Any, version: int = FORMAT_VERSION) -> None:
+    """`jsonschema.validate(manifest, manifest_schema(version))` (the same error: the best match), with the schema
+    itself checked once: checking it at every call was a quarter of verifying a small release."""
+    import jsonschema
+
+    if (error := jsonschema.exceptions.best_match(_manifest_validator(version).iter_errors(manifest))) is not None:
+        raise error
+
+
+@cache
 def proof_schema(version: int = 2) -> dict[str, Any]:
     """The JSON Schema of a proof from `apertura prove` (pipeline/proofs/; it writes 2, verify-proof reads 1 and 2)."""
     return _read(f"proof.v{version}.json")

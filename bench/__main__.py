@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], bool]] = {
     "app_scale": ("bench.app_scale", [], ["--docs", "100000", "--ledger", "30000"], False),
     "index_scale": ("bench.index_scale", [], ["--docs", "100000"], False),
     "proofs_scale": ("bench.proofs_scale", ["scale"], ["scale", "--docs", "100000", "--removed", "40000"], False),
+    "verify_scale": ("bench.verify_scale", [], ["--pages", "2000", "--repeat", "1"], False),
 }
 
 

@@ -476,8 +476,8 @@ class MembershipIndex:
             source = f"(SELECT entry, status, stage, reason FROM entries WHERE {cond})"
         else:  # `sites` lists every entry under each suffix of its domain: subdomains come by index lookup
             source = "(SELECT entry, status, stage, reason FROM sites WHERE site = $domain)"
-        groups = self._rows(f"SELECT status, stage, reason, count(*) AS n FROM {source} GROUP BY ALL", **params)
-        groups.sort(key=lambda g: (-g["n"], g["stage"] or "", g["reason"] or ""))
+        groups = self._rows(f"SELECT status, stage, reason, count(*) AS n FROM {source} GROUP BY ALL "
+                            "ORDER BY n DESC, stage NULLS FIRST, reason NULLS FIRST", **params)  # fmt: skip
         n_in = sum(g["n"] for g in groups if g["status"] == "in")
         by_reason = [g for g in groups if g["status"] == "removed"]
         n_removed = sum(g["n"] for g in by_reason)

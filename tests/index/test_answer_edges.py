@@ -30,6 +30,7 @@ SHARD_DOCS = 16  # texts per full-text shard of this index
 WORD, WORD_COPIES = "Zygomorphic", 12
 SHORT = "Seven quiet herons crossed the dawn river."  # fewer words than the sketch's n-gram: never 'contained'
 CONTACT_URL, SHORT_URL = "http://en.contact.test/team", "http://short.test/note"
+MIXED = "mixed.test"
 
 
 def bare(text: str) -> str:
@@ -51,6 +52,12 @@ def edges(tmp_path_factory) -> Path:
     pages.append(Page(contact.url, html(contact.title, [*contact.paragraphs[:-1], last])))
     pages.append(Page(SHORT_URL, bare(SHORT)))
     pages += [Page(f"http://word{k}.test/", bare(WORD)) for k in range(WORD_COPIES)]
+    pages += [  # a page removed for each of three opt-out signals (and the robots.txt, a policy file)
+        Page(f"http://{MIXED}/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain"),
+        Page(f"http://{MIXED}/private/a", bare(SHORT)),
+        Page(f"http://{MIXED}/b", '<html><head><meta name="robots" content="noai"></head><body><p>b</p></body></html>'),
+        Page(f"http://{MIXED}/c", bare(SHORT), extra_headers=(("tdm-reservation", "1"),)),
+    ]
     config = {"pii": {"emails": False}, "quality": {q: {"enabled": False} for q in ("gopher", "c4", "fineweb")}}
 
     def build(where: Path) -> None:
@@ -174,3 +181,12 @@ def test_a_large_sites_examples_are_chosen_as_a_small_sites(index, monkeypatch, 
     assert len(large.matches) == min(limit, large.counts["documents"]) and (large.matches or large.removed)
     assert len(large.removed) == min(limit, large.counts["removed"])
     assert all(m.status == "in" for m in large.matches) and all(m.status == "removed" for m in large.removed)
+
+
+def test_a_sites_removals_are_listed_by_count_then_stage_then_reason(edges_index):
+    report = edges_index.check_domain(MIXED)
+    reasons = list(report.counts["removed_by_reason"])  # "stage/reason", one record each: the robots.txt too
+    assert sorted(r.split("/")[0] for r in reasons) == ["optout"] * 3 + ["read"]  # the construction
+    assert report.counts == {"documents": 0, "removed": 4, "removed_by_reason": dict.fromkeys(reasons, 1)}
+    assert reasons == sorted(reasons)
+    assert [line.split("(")[1].split(")")[0] for line in report.summary[1:]] == [r.split("/")[1] for r in reasons]

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import jsonschema
@@ -132,8 +132,6 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
     """Format 5: the dataset card's `configs:` load exactly the listed parts of each table with rows (documents by
     default), and the Croissant lists exactly the table files with their sha256 and each table's columns, so that
     `datasets` and `mlcroissant` read what the manifest vouches for and nothing else."""
-    import json
-
     import yaml
 
     from pipeline.reports.card import CONFIGS
@@ -148,7 +146,11 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
         if path.stat().st_size > MAX_DESCRIPTION_BYTES:
             report.add(DESCRIBED, False, f"{path.name}: larger than {MAX_DESCRIPTION_BYTES >> 20} MiB, not parsed")
             return
-    text = card.read_text(encoding="utf-8")
+    try:
+        text = card.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        report.add(DESCRIBED, False, f"README.md: not UTF-8 text ({err.reason} at byte {err.start})")
+        return
     head, sep, _ = text.removeprefix("---\n").partition("\n---\n")
     meta = yaml.safe_load(head) if text.startswith("---\n") and sep else None
     if not isinstance(meta, dict) or not isinstance(meta.get("configs"), list):
@@ -169,7 +171,10 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
     kept = any(f["table"] == "documents" and f["rows"] for f in manifest["files"])
     if defaults != (["documents"] if kept else []):  # no documents: no config can be the default
         problems.append(f"README.md: the default config is {defaults!r}, not the documents")
-    doc = json.loads(croissant.read_text(encoding="utf-8"))
+    doc, unreadable = _read_croissant(croissant)
+    if unreadable:
+        report.add(DESCRIBED, False, "; ".join([*problems, f"croissant.json: {unreadable}"]))
+        return
     distribution = doc.get("distribution", [])
     objects = {o.get("contentUrl"): o.get("sha256") for o in distribution if o.get("@type") == "cr:FileObject"}
     expected = {f["path"]: f["sha256"] for f in manifest["files"]}
@@ -201,6 +206,25 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
         problems.append(f"croissant.json: no record set describes {', '.join(undescribed)}")
     report.add(DESCRIBED, not problems, "; ".join(problems) or
                f"{len(meta['configs'])} configs and {len(objects)} Croissant files match the manifest")  # fmt: skip
+
+
+def _read_croissant(path: Path) -> tuple[dict, str | None]:
+    """The Croissant as the description check reads it, or why it cannot be read: not JSON, or not shaped as a
+    Croissant (an object whose distribution, record sets and their fields are lists of objects)."""
+    import json
+
+    try:
+        doc = json.loads(path.read_bytes())
+    except ValueError as err:  # JSONDecodeError, and UnicodeDecodeError for bytes that are no UTF-8/16/32 text
+        return {}, f"not JSON ({_first_line(err)})"
+
+    def objects(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+    if not (isinstance(doc, dict) and objects(doc.get("distribution", [])) and objects(doc.get("recordSet", []))
+            and all(objects(r.get("field", [])) for r in doc.get("recordSet", []))):  # fmt: skip
+        return {}, "not a Croissant object (its distribution, record sets and their fields are lists of objects)"
+    return doc, None
 
 
 def _check_schemas(release: Path, manifest: dict, report: VerifyReport) -> None:
@@ -777,7 +801,8 @@ def _verify_directory(
     try:
         schemas.validate_manifest(manifest, version)
     except (jsonschema.ValidationError, FileNotFoundError) as err:
-        report.add("manifest", False, f"manifest.json does not match its schema: {getattr(err, 'message', err)}")
+        where = "" if getattr(err, "json_path", "$") == "$" else f" at {err.json_path}"  # e.g. $.files[0]
+        report.add("manifest", False, f"manifest.json does not match its schema{where}: {getattr(err, 'message', err)}")
         return report
     report.add("manifest", True, f"format {manifest['format_version']}, release {manifest['release_id']}")
     try:

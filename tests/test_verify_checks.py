@@ -390,7 +390,7 @@ def test_the_untouched_release_says_what_it_checked(built):
 
 
 @pytest.mark.parametrize("damage", ["not json", "no counts", "other format", "missing", "no version", "version 99",
-                                    "version true"])  # fmt: skip
+                                    "version true", "a file without bytes"])  # fmt: skip
 def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
     path = release / "manifest.json"
     if damage == "not json":
@@ -407,6 +407,8 @@ def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
             manifest["format_version"] = 99
         elif damage == "version true":  # JSON true is no version, although Python takes it for 1
             manifest["format_version"] = True
+        elif damage == "a file without bytes":
+            del manifest["files"][1]["bytes"]
         else:
             manifest["format"] = "other-release"
         path.write_text(json.dumps(manifest))
@@ -420,6 +422,7 @@ def test_a_broken_manifest_fails_the_manifest_check_and_stops(release, damage):
         "no version": "manifest.json does not match its schema: 'format_version' is a required property",
         "version 99": "manifest.json has format_version 99: not a format this apertura reads",
         "version true": "manifest.json has format_version True: not a format this apertura reads",
+        "a file without bytes": "manifest.json does not match its schema at $.files[1]: 'bytes' is a required property",
     }
     detail = _detail(release, MANIFEST)
     assert detail.startswith(expected[damage])
@@ -682,6 +685,35 @@ def test_a_croissant_with_another_files_sha256_fails_the_description_check(relea
     _relist_descriptions(release)  # the forger re-lists the edited Croissant, but not the table's sha256
     assert _failed(release) - {SIDECAR} == {DESCRIBED}
     assert "croissant.json: its files and sha256 differ from the manifest's" in _detail(release, DESCRIBED)
+
+
+UNREADABLE_CROISSANT = "not a Croissant object (its distribution, record sets and their fields are lists of objects)"
+
+
+@pytest.mark.parametrize("damage", ["card not UTF-8", "Croissant not JSON", "Croissant a list", "a file of the "
+                                    "distribution a string", "a field a string"])  # fmt: skip
+def test_a_description_that_cannot_be_read_fails_the_description_check_saying_why(release, damage):
+    croissant = release / "croissant.json"
+    doc = json.loads(croissant.read_text())
+    if damage == "card not UTF-8":
+        (release / "README.md").write_bytes(b"---\n\xff---\n")
+    elif damage == "Croissant not JSON":
+        croissant.write_text('{"@type": ')
+    else:
+        if damage == "Croissant a list":
+            doc = [doc]
+        elif damage.startswith("a file"):
+            doc["distribution"].append("documents/part-00000.parquet")
+        else:
+            doc["recordSet"][0]["field"].append("url")
+        croissant.write_text(json.dumps(doc))
+    _relist_descriptions(release)  # the forger lists the damaged file as it now is
+    assert _failed(release) - {SIDECAR} == {DESCRIBED}
+    expected = {
+        "card not UTF-8": "README.md: not UTF-8 text (invalid start byte at byte 4)",
+        "Croissant not JSON": "croissant.json: not JSON (JSONDecodeError: Expecting value: line 1 column 11 (char 10))",
+    }
+    assert _detail(release, DESCRIBED) == expected.get(damage, f"croissant.json: {UNREADABLE_CROISSANT}")
 
 
 def _relist_descriptions(release: Path) -> None:

@@ -1571,6 +1571,18 @@ def test_a_child_derived_at_an_instant_before_its_parents_removals_keeps_them_an
     assert _failed(tmp_path / "child") == set()
 
 
+def test_a_grandchild_derived_without_the_registry_keeps_its_parents_later_removals_and_verifies(derived, tmp_path):
+    """The child removed kept.test for an entry received after the original build; the grandchild, derived from it
+    without the registry, records only the build's registry state: those removals were made by its derivation, the
+    latest instant it records, and are judged there (at the build's instant the entry was not in force yet)."""
+    derive_release(derived[0], tmp_path / "grandchild")
+    manifest = _manifest(tmp_path / "grandchild")
+    assert manifest["lineage"]["registry"] is None  # the construction: the build's state is the one recorded
+    ledger = pl.read_parquet(tmp_path / "grandchild" / "ledger" / "*.parquet")  # the parent's parts and the child's
+    assert "http://kept.test/c" in set(ledger.filter(pl.col("reason") == "optout_registry")["url"])
+    assert _failed(tmp_path / "grandchild", derived[1]) == set()
+
+
 def test_a_document_of_a_domain_opted_out_at_the_derivation_fails_the_child(child):
     """kept.test was added to the registry after the parent was built: only the derivation's time and registry
     state say it was in force."""

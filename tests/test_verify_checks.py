@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -1581,6 +1582,22 @@ def test_a_grandchild_derived_without_the_registry_keeps_its_parents_later_remov
     ledger = pl.read_parquet(tmp_path / "grandchild" / "ledger" / "*.parquet")  # the parent's parts and the child's
     assert "http://kept.test/c" in set(ledger.filter(pl.col("reason") == "optout_registry")["url"])
     assert _failed(tmp_path / "grandchild", derived[1]) == set()
+
+
+def test_instants_written_with_an_offset_are_compared_as_instants(derived, child):
+    """The child's derivation instant written as the same instant at UTC-01:00 (ISO 8601 allows it): an hour less in
+    the text, so compared as text it would fall before the build and the child's removals for kept.test (an entry
+    received after the build) would seem made before the entry was in force."""
+
+    def at_minus_one_hour(manifest: dict) -> None:
+        lineage = manifest["lineage"]
+        instant = datetime.fromisoformat(lineage["derived_at"]).astimezone(timezone(timedelta(hours=-1)))
+        assert lineage["registry"]["as_of"] == lineage["derived_at"]  # the construction: one instant, stored in UTC
+        lineage["derived_at"] = lineage["registry"]["as_of"] = instant.isoformat()
+        assert lineage["derived_at"] < manifest["optout"]["registry"]["as_of"]  # as text, before the build
+
+    _edit_manifest(child, at_minus_one_hour)
+    assert _failed(child, derived[1]) == set()
 
 
 def test_a_document_of_a_domain_opted_out_at_the_derivation_fails_the_child(child):

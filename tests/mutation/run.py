@@ -10,6 +10,7 @@ Every run happens in a scratch copy of the tree under `.mutate/<target>/`, so th
     python -m tests.mutation.run --report-only    # rebuild the report from the last runs
     python -m tests.mutation.run --resume verify  # go on with a stopped run
     python -m tests.mutation.run --recheck robots # only the last run's survivors, against the tests as they are now
+    python -m tests.mutation.run --update verify  # after a change: the changed functions' mutants, the rest kept
 
 A surviving mutant is either a missing test (write it) or equivalent: it cannot change any answer. Equivalent
 ones are listed, each with its reason, in `tests/mutation/equivalent.toml` and leave the score's denominator.
@@ -183,12 +184,35 @@ def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
     equivalent = load_equivalent()  # listed ones cannot die: each would cost its whole widened test list
     names = [r["mutant"] for r in json.loads(results.read_text()) if r["status"] not in KILLED | UNCHECKED
              and (r["module"], function_of(r["mutant"]), r["change"].strip()) not in equivalent]  # fmt: skip
+    _refresh(where, target, modules=False)
+    _mutmut(name, target, where, names, jobs)
+
+
+def update_target(name: str, target: Target, jobs: int = 1) -> None:
+    """Bring a finished or stopped run up to the work tree: its modules, other code and tests as they are now are
+    copied into its scratch tree, and mutmut, which keeps the result of every mutant of a function whose code did not
+    change (it hashes each function), tests the mutants of changed and new functions and those not yet checked.
+    Hours of a whole run become minutes after a small change. Valid while tests were only added since the run (as
+    for `--recheck`), and as long as an unchanged function's mutants do not depend on a changed function's answers
+    (a killed mutant is not tested again): a whole run settles both."""
+    if not (WORK / name / "mutants").is_dir():
+        raise SystemExit(f"{name} has no earlier run to update: run it whole first")
+    _refresh(WORK / name, target, modules=True)
+    _mutmut(name, target, WORK / name, [], jobs)
+
+
+def _refresh(where: Path, target: Target, *, modules: bool) -> None:
+    """The scratch tree's tests, code and data as the work tree's now; the target's modules too with `modules`
+    (mutmut regenerates their mutants, as their copy is newer than its mutated one)."""
     shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
-    for tree in (where, where / "mutants"):  # the code the mutants run with, as it is now
-        for module in (ROOT / "pipeline").rglob("*.py"):
-            if (rel := module.relative_to(ROOT)).as_posix() not in target.modules:
+    for module in (ROOT / "pipeline").rglob("*.py"):
+        rel = module.relative_to(ROOT)
+        mutated = rel.as_posix() in target.modules
+        for tree in [where] if mutated else [where, where / "mutants"]:  # the code the mutants run with, as now
+            if modules or not mutated:
                 (tree / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(module, tree / rel)
+    for tree in (where, where / "mutants"):
         for also in ALSO_COPY:
             shutil.copytree(ROOT / also, tree / also, ignore=IGNORE, dirs_exist_ok=True)
     shutil.rmtree(where / ".shared", ignore_errors=True)  # the tests' shared builds, as the tests now build them
@@ -196,7 +220,6 @@ def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
     # which tests reach which function is collected again: mutmut does it by itself for new tests only, and a
     # changed test may now reach a function it did not
     (where / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
-    _mutmut(name, target, where, names, jobs)
 
 
 def _mutmut(name: str, target: Target, where: Path, mutants: list[str], jobs: int) -> None:
@@ -306,6 +329,8 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report from the last runs")
     parser.add_argument("--resume", action="store_true", help="go on with a stopped run (same tree, same tests)")
     parser.add_argument("--recheck", action="store_true", help="only the last survivors, against the tests now")
+    parser.add_argument("--update", action="store_true", help="a run brought up to the code and tests now: only "
+                        "the mutants of changed functions (and those not yet checked) are tested")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1: the tests' own "
                         "thread pools use the other core)")
     parser.add_argument("--collect", action="store_true", help=argparse.SUPPRESS)
@@ -318,6 +343,8 @@ def main() -> None:
         for name in names:
             if args.recheck:
                 recheck_target(name, TARGETS[name], args.jobs)
+            elif args.update:
+                update_target(name, TARGETS[name], args.jobs)
             else:
                 run_target(name, TARGETS[name], resume=args.resume, jobs=args.jobs)
     if not report(names):

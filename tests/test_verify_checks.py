@@ -1470,6 +1470,21 @@ def test_a_registry_applied_before_its_entries_is_contradicted_by_the_removals_i
     assert _detail(release, REGISTRY_STATE) == f"removals cite entries not in force at {early}: {[entry_id]}"
 
 
+def test_a_registry_state_wrong_in_every_way_names_each_problem(built, release):
+    """`as_of` moved back alone: the hash and the entry count recorded are no longer the registry's at that instant,
+    and the removals cite an entry not in force then. One detail, its three problems in order."""
+    _, registry = built
+    (entry_id,) = pl.read_parquet(registry / "entries" / "*.parquet")["entry_id"].to_list()
+    early, recorded = "2000-01-01T00:00:00.000000Z", _manifest(release)["optout"]["registry"]
+    _edit_manifest(release, lambda m: m["optout"]["registry"].update(as_of=early))
+    assert _failed(release) == {REGISTRY_STATE}
+    assert _detail(release, REGISTRY_STATE) == "; ".join([
+        f"{Registry(registry).path} at {early} hashes to {Registry(registry).state(early)['sha256']}",
+        f"0 entries at {early}, the release says {recorded['entries']}",
+        f"removals cite entries not in force at {early}: {[entry_id]}",
+    ])  # fmt: skip
+
+
 def test_a_registry_entry_count_that_is_not_the_registrys_fails_the_registry_state(release):
     recorded = _manifest(release)["optout"]["registry"]
     _edit_manifest(release, lambda m: m["optout"]["registry"].update(entries=recorded["entries"] + 1))

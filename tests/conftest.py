@@ -53,6 +53,25 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+def pytest_collection_finish(session):
+    if os.environ.get("APERTURA_HYPOTHESIS") == "mutation":
+        _load_kernels()
+
+
+def _load_kernels() -> None:
+    """`make mutate` forks each mutant's tests from a process that has only collected them: the compiled kernels
+    loaded there once (numba's import and its compiler's set-up, ~0.8 s) are not loaded again by every mutant.
+    numpy only: a Polars or DuckDB thread pool started before the fork would hang the forks."""
+    import numpy as np
+
+    from pipeline.fingerprints.normalisation import compiled
+
+    def read_only(values: list[int], dtype: type) -> np.ndarray:  # the arrays `utf8_buffers` hands the kernels
+        return np.frombuffer(np.asarray(values, dtype).tobytes(), dtype)
+
+    compiled().normalise_ascii(read_only([97], np.uint8), read_only([0, 1], np.int64))
+
+
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("APERTURA_HYPOTHESIS") == "mutation":
         # `make mutate` stops at the first failure: the tests of a whole untampered result go first, so most

@@ -704,23 +704,30 @@ def _registry_state(release: Path, manifest: dict, registry: Registry, recorded:
     """The registry recorded (its hash and entry count at the recorded `as_of`) is this registry's, and every entry
     the release's removals cite was in force when they were made: an `as_of` moved back to before the entries (with
     that earlier state's hash) would otherwise hide them from the match below."""
+    from pipeline.optout.registry import RegistryError, parse_instant
+
+    # a removal was made when the release, or the one it was derived from, applied the registry: the latest of
+    # those instants (a child derived with an earlier `--at` keeps its parent's removals)
+    lineage = manifest.get("lineage") or {}
+    applied = {"lineage.registry.as_of": (lineage.get("registry") or {}).get("as_of"),
+               "lineage.derived_at": lineage.get("derived_at"),
+               "optout.registry.as_of": (manifest["optout"].get("registry") or {}).get("as_of")}  # fmt: skip
+    try:
+        instants = {value: parse_instant(value, f"the manifest's {name}") for name, value in applied.items() if value}
+    except RegistryError as err:  # the manifest's fault, not the registry's: this check fails naming the instant
+        return False, str(err)
     state, problems = registry.state(recorded["as_of"]), []
     if state["sha256"] != recorded["sha256"]:
         problems.append(f"{registry.path} at {recorded['as_of']} hashes to {state['sha256']}")
     if state["entries"] != recorded["entries"]:
         problems.append(f"{state['entries']} entries at {recorded['as_of']}, the release says {recorded['entries']}")
-    # a removal was made when the release, or the one it was derived from, applied the registry: the latest of
-    # those instants (a child derived with an earlier `--at` keeps its parent's removals)
-    from pipeline.optout.registry import parse_instant
-
-    lineage = manifest.get("lineage") or {}
-    applied = [recorded["as_of"], (manifest["optout"].get("registry") or {}).get("as_of"), lineage.get("derived_at")]
-    latest = max((a for a in applied if a), key=lambda a: parse_instant(a, "as of"))
+    latest = max(instants, key=instants.__getitem__)
     in_force = {e.entry_id for e in registry.effective(latest)}
     evidence = {"evidence": table_files(release, manifest, "optout_evidence")}
     cited = [entry for (entry,) in duckdb.connect().sql(CITED_ENTRIES_SQL, params=evidence).fetchall()]
     if late := [entry for entry in cited if entry not in in_force]:
-        problems.append(f"removals cite entries not in force at {latest}: {late[:5]}")
+        more = f" and {len(late) - 5} more" if len(late) > 5 else ""
+        problems.append(f"removals cite entries not in force at {latest}: {late[:5]}{more}")
     return not problems, "; ".join(problems)
 
 

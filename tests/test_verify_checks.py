@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -825,14 +826,17 @@ def test_a_card_config_that_points_datasets_elsewhere_fails_the_description_chec
         "README.md: config 'documents' also sets data_dir, so `datasets` would not load just the listed parts")
 
 
-@pytest.mark.parametrize("key", ["filters", "columns", "features"])
-def test_a_card_config_with_any_other_loading_key_fails_the_description_check(release, key):
-    """Keys that make the Parquet builder drop rows or columns, or read them as other types."""
-    value = {"filters": "\n    - - [lang, '==', 'de']", "columns": " [id]", "features": " {}"}[key]
-    _card_edit(release, "- config_name: ledger\n", f"- config_name: ledger\n  {key}:{value}\n")
+@pytest.mark.parametrize("keys", [["filters"], ["columns"], ["features"], ["features", "columns"]])
+def test_a_card_config_with_any_other_loading_key_fails_the_description_check(release, keys):
+    """Keys that make the Parquet builder drop rows or columns, or read them as other types; several are named
+    together, in order."""
+    value = {"filters": "\n    - - [lang, '==', 'de']", "columns": " [id]", "features": " {}"}
+    added = "".join(f"  {key}:{value[key]}\n" for key in keys)
+    _card_edit(release, "- config_name: ledger\n", f"- config_name: ledger\n{added}")
     assert _failed(release) - {SIDECAR} == {DESCRIBED}
     assert _detail(release, DESCRIBED) == (
-        f"README.md: config 'ledger' also sets {key}, so `datasets` would not load just the listed parts")
+        f"README.md: config 'ledger' also sets {', '.join(sorted(keys))}, so `datasets` would not load just the "
+        "listed parts")
 
 
 @pytest.mark.parametrize("damage", ["includes elsewhere", "includes a part less", "another kind of file"])
@@ -1483,6 +1487,41 @@ def test_a_registry_state_wrong_in_every_way_names_each_problem(built, release):
         f"0 entries at {early}, the release says {recorded['entries']}",
         f"removals cite entries not in force at {early}: {[entry_id]}",
     ])  # fmt: skip
+
+
+def test_removals_citing_more_than_five_entries_not_in_force_name_five_and_count_the_rest(built, release):
+    """Seven entries cited by the registry's removals, none in force at the (moved back) `as_of`: the detail names
+    the first five in order and says how many more, rather than a list as long as the registry."""
+    early = "2000-01-01T00:00:00.000000Z"
+    empty = Registry(built[1]).state(early)
+    evidence = _evidence(release)
+    row = _row(evidence, kind="document", signal="registry")
+    more = [f"opt-{n:012d}" for n in range(990, 996)]
+    cited = sorted({evidence["source_id"][row], *more})
+    assert len(cited) == 7  # the construction: the build's one entry and six more, all cited
+
+    def cite_all(frame: pl.DataFrame) -> pl.DataFrame:
+        return pl.concat([frame, *(_set(frame, row, source_id=entry)[row : row + 1] for entry in more)])
+
+    _rewrite(release, "optout_evidence", cite_all)
+    _edit_manifest(release, lambda m: m["optout"]["registry"].update(as_of=early, sha256=empty["sha256"], entries=0))
+    assert REGISTRY_STATE in _failed(release)
+    assert _detail(release, REGISTRY_STATE) == f"removals cite entries not in force at {early}: {cited[:5]} and 2 more"
+
+
+@pytest.mark.parametrize("field", ["lineage.registry.as_of", "lineage.derived_at", "optout.registry.as_of"])
+def test_an_instant_of_the_manifest_that_is_not_one_fails_the_registry_state_naming_it(child, field):
+    """A derived release records three instants its removals were made at or after; one that does not parse is the
+    manifest's fault, named by its place in the manifest, not a registry that "cannot be read"."""
+
+    def unparseable(manifest: dict) -> None:
+        *parents, name = field.split(".")
+        functools.reduce(dict.__getitem__, parents, manifest)[name] = "soon"
+
+    _edit_manifest(child, unparseable)
+    assert REGISTRY_STATE in _failed(child) <= {REGISTRY_STATE, REGISTRY_UNREADABLE}
+    assert _detail(child, REGISTRY_STATE) == (
+        f"the manifest's {field} 'soon' is not an ISO 8601 date-time (e.g. 2026-12-05T10:00:00Z)")
 
 
 def test_a_registry_entry_count_that_is_not_the_registrys_fails_the_registry_state(release):

@@ -7,14 +7,19 @@ Every run happens in a scratch copy of the tree under `.mutate/<target>/`, so th
 
     python -m tests.mutation.run                  # every target; report in .mutate/report.md, exit 1 below a floor
     python -m tests.mutation.run verify robots    # some targets
-    python -m tests.mutation.run --report-only    # rebuild the report from the last runs
-    python -m tests.mutation.run --resume verify  # go on with a stopped run
+    python -m tests.mutation.run --report-only    # rebuild the report from the recorded runs
+    python -m tests.mutation.run --resume verify  # go on with a stopped run, here or from its record (any clone)
     python -m tests.mutation.run --recheck robots # only the last run's survivors, against the tests as they are now
     python -m tests.mutation.run --update verify  # after a change: the changed functions' mutants, the rest kept
 
 A surviving mutant is either a missing test (write it) or equivalent: it cannot change any answer. Equivalent
 ones are listed, each with its reason, in `tests/mutation/equivalent.toml` and leave the score's denominator.
 Score per target = killed / (mutants - equivalent); a timeout counts as killed, "no tests" as survived.
+
+Each run is recorded in `tests/mutation/results/<target>.json` (committed): every mutant's exit code, the hash of
+each mutated function and the diff of every mutant not killed. The report is built from the records, and a run
+stopped on one machine goes on from its record on another (a fresh clone keeps nothing of `.mutate/`): mutmut keeps
+the result of every mutant whose function's code is unchanged and tests the rest.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".mutate"
+RESULTS = Path(__file__).with_name("results")  # one record per target, committed
 EQUIVALENT = Path(__file__).with_name("equivalent.toml")
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 UNCHECKED = {"not checked", "check was interrupted by user", "skipped"}
@@ -164,8 +170,29 @@ def configure(where: Path, target: Target) -> None:
 
 
 def run_target(name: str, target: Target, *, resume: bool = False, jobs: int = 1) -> None:
-    where = WORK / name if resume and (WORK / name / "mutants").is_dir() else scratch(name, target)
+    """A whole run in a fresh scratch tree; with `resume`, the stopped run here goes on, or, if there is none, the
+    recorded one (its results kept for every function whose code is unchanged)."""
+    if resume and (WORK / name / "mutants").is_dir():
+        where = WORK / name
+    else:
+        where = scratch(name, target)
+        if resume:
+            seed(where, name)
     _mutmut(name, target, where, [], jobs)
+
+
+def seed(where: Path, name: str) -> None:
+    """mutmut's per-module state in a fresh scratch tree, from the target's record: mutmut then regenerates the
+    mutants and keeps each recorded result whose function hashes as recorded."""
+    record = RESULTS / f"{name}.json"
+    if not record.exists():
+        raise SystemExit(f"{name} has no run here and no record ({record}): run it whole first")
+    for module, state in json.loads(record.read_text())["modules"].items():
+        meta = where / "mutants" / f"{module}.meta"
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        kept = {key: state[key] for key in ("hash_by_function_name", "exit_code_by_key")}
+        meta.write_text(json.dumps({**kept, "type_check_error_by_key": {}, "durations_by_key": {},
+                                    "estimated_durations_by_key": {}}))  # fmt: skip
 
 
 def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
@@ -175,14 +202,14 @@ def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
     checks the ones a stopped run did not reach). Survivors listed as equivalent are not run again. The mutated
     modules must be as they were. A test that was only added cannot revive a killed mutant; after a test was
     changed or removed, run the whole target again."""
-    where, results = WORK / name, WORK / f"{name}.json"
+    where, results = WORK / name, RESULTS / f"{name}.json"
     if not (where / "mutants").is_dir() or not results.exists():
-        raise SystemExit(f"{name} has no earlier run to recheck: run it whole first")
+        raise SystemExit(f"{name} has no earlier run here to recheck: run it whole first (or --resume it)")
     changed = [m for m in target.modules if (ROOT / m).read_bytes() != (where / m).read_bytes()]
     if changed:
         raise SystemExit(f"{', '.join(changed)} changed since {name}'s run: run {name} whole again")
     equivalent = load_equivalent()  # listed ones cannot die: each would cost its whole widened test list
-    names = [r["mutant"] for r in json.loads(results.read_text()) if r["status"] not in KILLED | UNCHECKED
+    names = [r["mutant"] for r in mutants(results) if r["status"] not in KILLED | UNCHECKED
              and (r["module"], function_of(r["mutant"]), r["change"].strip()) not in equivalent]  # fmt: skip
     _refresh(where, target, modules=False)
     _mutmut(name, target, where, names, jobs)
@@ -195,8 +222,9 @@ def update_target(name: str, target: Target, jobs: int = 1) -> None:
     Hours of a whole run become minutes after a small change. Valid while tests were only added since the run (as
     for `--recheck`), and as long as an unchanged function's mutants do not depend on a changed function's answers
     (a killed mutant is not tested again): a whole run settles both."""
-    if not (WORK / name / "mutants").is_dir():
-        raise SystemExit(f"{name} has no earlier run to update: run it whole first")
+    if not (WORK / name / "mutants").is_dir():  # a fresh clone: the recorded run, with today's code and tests
+        run_target(name, target, resume=True, jobs=jobs)
+        return
     _refresh(WORK / name, target, modules=True)
     _mutmut(name, target, WORK / name, [], jobs)
 
@@ -236,31 +264,59 @@ def _mutmut(name: str, target: Target, where: Path, mutants: list[str], jobs: in
     print(f"mutate {name}: {', '.join(target.modules)} against {', '.join(target.tests)} (log {log})", flush=True)
     with log.open("w") as out:
         command = [sys.executable, "-m", "tests.mutation.widen", "run", "--max-children", str(jobs), *mutants]
-        code = subprocess.call(command, cwd=where, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            code = subprocess.call(command, cwd=where, env=env, stdout=out, stderr=subprocess.STDOUT)
+        finally:  # Ctrl-C included: the mutants checked so far are recorded, and a later --resume goes on from them
+            record(name, where, env)
     if code != 0:
         raise SystemExit(f"mutmut failed on {name} (exit {code}); see {log}")
-    results = subprocess.run([sys.executable, "-m", "tests.mutation.run", "--collect"], cwd=where, env=env,
-                             check=True, capture_output=True, text=True).stdout  # fmt: skip
-    (WORK / f"{name}.json").write_text(results)
+
+
+def record(name: str, where: Path, env: dict[str, str] | None = None) -> None:
+    """The scratch tree's results, finished or not, as the target's record (written whole, then renamed)."""
+    # this file, not the scratch tree's copy of it (as old as the run): mutmut's settings are read from `where`
+    results = subprocess.run([sys.executable, __file__, "--collect"], cwd=where, env=env, check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    temporary = RESULTS / f".{name}.json.tmp"
+    temporary.write_text(results, encoding="utf-8")
+    temporary.replace(RESULTS / f"{name}.json")
 
 
 def collect() -> None:
-    """Inside a scratch tree after `mutmut run`: every mutant's status and, unless killed, its diff (JSON)."""
-    from mutmut.__main__ import SourceFileMutationData, status_by_exit_code, walk_mutatable_files
+    """Inside a scratch tree: mutmut's state of each mutated module (function hashes, exit codes) and the diff of
+    every mutant checked and not killed (JSON, an entry a line, so that a record's changes read well in a diff)."""
+    from mutmut import __version__
+    from mutmut.__main__ import SourceFileMutationData, walk_mutatable_files
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
-    rows = []
+    modules = {}
     for path in walk_mutatable_files():
         data = SourceFileMutationData(path=path)
         data.load()
+        if not data.exit_code_by_key:
+            continue
+        changes = {}
         for key, code in data.exit_code_by_key.items():
-            status = status_by_exit_code[code]
-            change = ""
-            if status not in KILLED:
+            if status(code) not in KILLED | UNCHECKED:
                 diff = get_diff_for_mutant(key, path=path).splitlines()[2:]
-                change = "\n".join(line.rstrip() for line in diff if line[:1] in "+-")
-            rows.append({"module": str(path), "mutant": key, "status": status, "change": change})
-    json.dump(rows, sys.stdout)
+                changes[key] = "\n".join(line.rstrip() for line in diff if line[:1] in "+-")
+        modules[str(path)] = {"hash_by_function_name": data.hash_by_function_name,
+                              "exit_code_by_key": data.exit_code_by_key, "changes": changes}  # fmt: skip
+    json.dump({"mutmut": __version__, "modules": modules}, sys.stdout, indent=0, ensure_ascii=False)
+
+
+def status(exit_code: int | None) -> str:
+    from mutmut.stats import status_by_exit_code
+
+    return status_by_exit_code[exit_code]
+
+
+def mutants(record: Path) -> list[dict[str, str]]:
+    """Every mutant of a record: its module, name, status and, if checked and not killed, its diff."""
+    modules = json.loads(record.read_text(encoding="utf-8"))["modules"]
+    return [{"module": module, "mutant": key, "status": status(code), "change": state["changes"].get(key, "")}
+            for module, state in modules.items() for key, code in state["exit_code_by_key"].items()]  # fmt: skip
 
 
 def function_of(mutant: str) -> str:
@@ -282,11 +338,11 @@ def report(names: list[str]) -> bool:
              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     details: list[str] = []
     for name in names:
-        source = WORK / f"{name}.json"
+        source = RESULTS / f"{name}.json"
         if not source.exists():
             lines.append(f"| {name} | not run | | | | | {TARGETS[name].floor or 'no floor yet'} |")
             continue
-        rows = json.loads(source.read_text())
+        rows = mutants(source)
         unchecked = [r for r in rows if r["status"] in UNCHECKED]  # a run stopped early: reported, not scored
         rows = [r for r in rows if r["status"] not in UNCHECKED]
         killed = [r for r in rows if r["status"] in KILLED]
@@ -326,8 +382,10 @@ def report(names: list[str]) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", choices=[[], *TARGETS], help="default: all")
-    parser.add_argument("--report-only", action="store_true", help="only rebuild the report from the last runs")
-    parser.add_argument("--resume", action="store_true", help="go on with a stopped run (same tree, same tests)")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild the report from the records (a "
+                        "stopped run here recorded first)")
+    parser.add_argument("--resume", action="store_true", help="go on with a stopped run: the one here (same tree, "
+                        "same tests) or, in a fresh clone, the recorded one")
     parser.add_argument("--recheck", action="store_true", help="only the last survivors, against the tests now")
     parser.add_argument("--update", action="store_true", help="a run brought up to the code and tests now: only "
                         "the mutants of changed functions (and those not yet checked) are tested")
@@ -339,7 +397,11 @@ def main() -> None:
         collect()
         return
     names = args.targets or list(TARGETS)
-    if not args.report_only:
+    if args.report_only:  # a run stopped here (Ctrl-C, a machine given back) counts as far as it went
+        for name in names:
+            if (WORK / name / "mutants").is_dir():
+                record(name, WORK / name)
+    else:
         for name in names:
             if args.recheck:
                 recheck_target(name, TARGETS[name], args.jobs)

@@ -236,10 +236,11 @@ def _refresh(where: Path, target: Target, *, modules: bool) -> None:
     for module in (ROOT / "pipeline").rglob("*.py"):
         rel = module.relative_to(ROOT)
         mutated = rel.as_posix() in target.modules
+        if mutated and not modules:
+            continue
         for tree in [where] if mutated else [where, where / "mutants"]:  # the code the mutants run with, as now
-            if modules or not mutated:
-                (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(module, tree / rel)
+            (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(module, tree / rel)
     for tree in (where, where / "mutants"):
         for also in ALSO_COPY:
             shutil.copytree(ROOT / also, tree / also, ignore=IGNORE, dirs_exist_ok=True)

@@ -326,8 +326,11 @@ def function_of(mutant: str) -> str:
 
 
 def load_equivalent() -> dict[tuple[str, str, str], str]:
-    data = tomllib.loads(EQUIVALENT.read_text(encoding="utf-8")) if EQUIVALENT.exists() else {}
-    return {(e["module"], e["function"], e["change"].strip()): e["reason"] for e in data.get("equivalent", [])}
+    entries = tomllib.loads(EQUIVALENT.read_text(encoding="utf-8")).get("equivalent", []) if EQUIVALENT.exists() else []
+    keys = [(e["module"], e["function"], e["change"].strip()) for e in entries]
+    if twice := sorted({key[1] for key in keys if keys.count(key) > 1}):  # a copy outlives its original as stale
+        raise SystemExit(f"{EQUIVALENT.name} lists a mutant twice (in {', '.join(twice)}): remove the copy")
+    return {key: e["reason"] for key, e in zip(keys, entries, strict=True)}
 
 
 def report(names: list[str]) -> bool:

@@ -5,19 +5,19 @@ unlisted sits beside them; every table has its schema from `schemas/`; the conse
 (eligible == kept + removed, recomputed from the Parquet with DuckDB; an input's rows carry its sha256 and format); the
 figures printed beside it add up (each input's eligible records are its records of the eligible types, the totals by
 record type are the inputs' sums, the funnel runs from every eligible record to the kept documents and removes at each
-stage what the ledger removed there; the opt-out summary's agents and switch are the config's, its policy files the
-evidence's); ids are unique; signatures align with documents; every `duplicate_of` points at a kept document; every row
-carries the manifest's config hash; each file's schema version is its format's. From format 2: no kept document has an
-opt-out decision that reserves it (zero violations), every opt-out removal has that evidence and carries the reason of a
-signal that reserved it, and every evidence row is about a record the release accounts for. From format 3: URL
-identities and text hashes recompute from the URLs and texts (the normalisation costs verify about what it cost the
-build). From format 4: conservation in bytes (the spans of an input's documents and ledger rows, unreadable spans
-included, do not overlap, and with the bytes of its other records they are the whole file), and the commitments (Merkle
-roots over the kept URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From format 5:
-the dataset card (`README.md`) and the Croissant (`croissant.json`) are listed with their sha256 and describe exactly
-the listed table files, and say nothing else about loading (`datasets` and `mlcroissant` then load what the manifest
-vouches for). From format 6: with a `source_root`, every local input path the release records is relative to it (a
-release moved with its inputs re-checks their bytes under another root). With a registry (given, or recorded by the
+stage what the ledger removed there; the opt-out summary's agents and switch are the config's, its policy files and
+their sites the evidence's); ids are unique; signatures align with documents; every `duplicate_of` points at a kept
+document; every row carries the manifest's config hash; each file's schema version is its format's. From format 2: no
+kept document has an opt-out decision that reserves it (zero violations), every opt-out removal has that evidence and
+carries the reason of a signal that reserved it, and every evidence row is about a record the release accounts for. From
+format 3: URL identities and text hashes recompute from the URLs and texts (the normalisation costs verify about what it
+cost the build). From format 4: conservation in bytes (the spans of an input's documents and ledger rows, unreadable
+spans included, do not overlap, and with the bytes of its other records they are the whole file), and the commitments
+(Merkle roots over the kept URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From
+format 5: the dataset card (`README.md`) and the Croissant (`croissant.json`) are listed with their sha256 and describe
+exactly the listed table files, and say nothing else about loading (`datasets` and `mlcroissant` then load what the
+manifest vouches for). From format 6: with a `source_root`, every local input path the release records is relative to it
+(a release moved with its inputs re-checks their bytes under another root). With a registry (given, or recorded by the
 release): its recorded state (hash, entry count) recomputes, every entry the release's removals cite was in force at the
 recorded instant, and no document matches an entry in force then. Any release: a signature beside the manifest verifies
 (with `pubkey`, the publisher's key, when given).
@@ -438,10 +438,14 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
             )
     report.add("removal reasons match the ledger", not problems, "; ".join(problems))
     policy_files = None
-    if "optout" in manifest:  # format 2 on: the policy files the card says were read are the evidence's
+    if "optout" in manifest:  # format 2 on: the policy files the card says were read, and their sites, are the
+        # evidence's (a site counts when one of its files was parsed: a 404 tdmrep.json alone is no policy)
+        from pipeline.optout.policies import UNPARSED_SQL
+
         evidence = {"evidence": table_files(release, manifest, "optout_evidence")}
-        count = "select count(*) from read_parquet($evidence) where kind = 'policy_file'"
-        policy_files = con.sql(count, params=evidence).fetchall()[0][0]
+        count = (f"select count(*), count(distinct origin) filter (where not ({UNPARSED_SQL})) "
+                 "from read_parquet($evidence) where kind = 'policy_file'")  # fmt: skip
+        policy_files = con.sql(count, params=evidence).fetchall()[0]
     report.add(FIGURES, *_figures_add_up(manifest, table_reasons, policy_files))
 
     dup_ids = con.sql(
@@ -490,13 +494,14 @@ FIGURES = "funnel and record counts add up"
 
 
 def _figures_add_up(
-    manifest: dict, ledger_reasons: dict[tuple[str, str], int], policy_files: int | None
+    manifest: dict, ledger_reasons: dict[tuple[str, str], int], policy_files: tuple[int, int] | None
 ) -> tuple[bool, str]:
     """The figures the dataset card and `apertura` print beside the conservation law are that law's: each input's
     eligible records are its records of the eligible types, the totals by record type are the inputs' sums, and the
     funnel starts with every eligible record, loses at each stage what the ledger removed there and ends with the
     kept documents. The opt-out summary names the agents and switch the (hashed) config recorded, and counts the
-    policy files the evidence holds. Otherwise a card could show figures the tables or the config contradict."""
+    policy files the evidence holds and the sites one of them was parsed for. Otherwise a card could show figures
+    the tables or the config contradict."""
     from pipeline.derive import DERIVE_STAGE
     from pipeline.release import REGISTRY_STAGE
     from pipeline.sources.base import ELIGIBLE_TYPES
@@ -535,8 +540,11 @@ def _figures_add_up(
         for key in ("enabled", "agents"):
             if key in configured and said[key] != configured[key]:
                 problems.append(f"optout: {key} {said[key]!r}, the config says {configured[key]!r}")
-        if said["policy_files"] != policy_files:
-            problems.append(f"optout: {said['policy_files']} policy files, {policy_files} in the evidence")
+        files, origins = policy_files
+        if said["policy_files"] != files:
+            problems.append(f"optout: {said['policy_files']} policy files, {files} in the evidence")
+        if said["origins"] != origins:
+            problems.append(f"optout: policy files of {said['origins']} sites, {origins} in the evidence")
     return not problems, "; ".join(problems) or f"{len(stages)} stages from {counts['inputs']} to {counts['kept']}"
 
 

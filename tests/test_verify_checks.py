@@ -34,7 +34,7 @@ import pytest
 
 import schemas
 from pipeline.cli import build
-from pipeline.config import RunConfig
+from pipeline.config import ReadConfig, RunConfig
 from pipeline.derive import derive_release
 from pipeline.optout.registry import Registry
 from pipeline.proofs.commitments import build_commitments
@@ -1233,14 +1233,47 @@ def test_an_opt_out_summary_the_evidence_or_config_contradicts_fails_the_figures
 
 
 def test_a_policy_file_fetch_the_summary_does_not_count_fails_the_figures_check(release):
+    """A parsed robots.txt of kept.test added to the evidence: a policy file and a site the summary does not count."""
+
     def add_fetch(frame: pl.DataFrame) -> pl.DataFrame:
-        fetch = _set(frame.head(1), 0, kind="policy_file", document_id=None, signal="robots.txt", verdict="observed",
-                     url="http://kept.test/robots.txt", agents=None)  # fmt: skip
+        robots = {"url": "http://kept.test/robots.txt", "origin": "kept.test", "signal": "robots.txt",
+                  "verdict": "observed", "rule": "1 groups (rules)"}  # fmt: skip
+        fetch = _set(frame.head(1), 0, kind="policy_file", document_id=None, agents=None, **robots)
         return pl.concat([frame, fetch])
 
     _rewrite(release, "optout_evidence", add_fetch)
     assert _failed(release) == {FIGURES}
-    assert _detail(release, FIGURES) == "optout: 0 policy files, 1 in the evidence"
+    assert _detail(release, FIGURES) == (
+        "optout: 0 policy files, 1 in the evidence; optout: policy files of 0 sites, 1 in the evidence")
+
+
+def test_the_sites_with_policy_files_are_those_one_was_parsed_for(tmp_path):
+    """`optout.origins` counts the sites with a parsed policy file: a robots.txt answered 404 is one (RFC 9309: it
+    allows), a malformed tdmrep.json too (it is read, and may still reserve); a tdmrep.json that is not there, an
+    ai.txt that redirects out of the crawl or a robots.txt too large to read is no policy. Six sites with one fetch
+    each, three with a policy by construction: the build says so, verify agrees, and a figure counting every site
+    with a fetch fails it."""
+    page = "<html><body><p>" + "A page about nothing in particular, written to be kept. " * 12 + "</p></body></html>"
+    fetches = [
+        Page("http://parsed.test/robots.txt", b"User-agent: *\nAllow: /\n", content_type="text/plain"),
+        Page("http://allowed.test/robots.txt", b"", status=404, content_type="text/plain"),
+        Page("http://malformed.test/.well-known/tdmrep.json", b"{not json", content_type="application/json"),
+        Page("http://missing.test/.well-known/tdmrep.json", b"gone", status=404, content_type="text/plain"),
+        Page("http://moved.test/ai.txt", b"", status=301, extra_headers=(("Location", "http://elsewhere.test/ai"),)),
+        Page("http://huge.test/robots.txt", b"#" * (ReadConfig().max_payload_bytes + 1), content_type="text/plain"),
+    ]
+    sites = [fetch.url.split("/")[2] for fetch in fetches]
+    write_warc(tmp_path / "in.warc.gz", [*fetches, *(Page(f"http://{site}/p", page.encode()) for site in sites)])
+    build([str(tmp_path / "in.warc.gz")], RunConfig(), tmp_path / "release")
+    verdicts = dict(_evidence(tmp_path / "release").filter(pl.col("kind") == "policy_file")
+                    .select("origin", "verdict").iter_rows())  # fmt: skip
+    assert verdicts == {"parsed.test": "observed", "allowed.test": "not_found", "malformed.test": "malformed",
+                        "missing.test": "not_found", "moved.test": "redirect", "huge.test": "malformed"}  # fmt: skip
+    assert _manifest(tmp_path / "release")["optout"]["origins"] == 3  # parsed, allowed, malformed
+    assert _failed(tmp_path / "release") == set()
+    _edit_manifest(tmp_path / "release", lambda m: m["optout"].update(origins=6))
+    assert _failed(tmp_path / "release") == {FIGURES}
+    assert _detail(tmp_path / "release", FIGURES) == "optout: policy files of 6 sites, 3 in the evidence"
 
 
 def test_an_id_once_in_documents_and_once_in_the_ledger_fails_ids_unique(release):

@@ -25,6 +25,13 @@ from pipeline.url_identity import domain_expr, site_key
 
 RAW_CHARS = 2_000  # characters of a policy file kept in the evidence row (its sha256 covers all of it)
 MAX_REDIRECTS = robots.MAX_REDIRECTS
+# the rule texts of a fetch that gave no policy (`_parse` parsed nothing), and the evidence rows they mark: every
+# other policy-file row was parsed, so its origin is one of the manifest's `optout.origins` (which verify recounts)
+UNREADABLE, NO_SIGNAL = "record unreadable: ", ": no signal"
+UNPARSED_SQL = (
+    f"(verdict = 'malformed' and starts_with(rule, '{UNREADABLE}')) or "
+    f"(verdict in ('redirect', 'not_found', 'unreachable') and ends_with(rule, '{NO_SIGNAL}'))"
+)
 
 
 def redirect_target(url: str, headers: str | None) -> str | None:
@@ -90,15 +97,15 @@ def _parse(site_file: families.SiteFile, row: dict, final: dict, hops: int) -> f
     """(verdict, rule, parsed file or None) for one policy-file fetch after following its redirects."""
     status = final["http_status"]
     if final["read_error"] is not None and final["read_error"] != "read_content_type":
-        return "malformed", f"record unreadable: {final['read_error']}", None
+        return "malformed", f"{UNREADABLE}{final['read_error']}", None
     if status is not None and 300 <= status < 400 and not (hops > MAX_REDIRECTS and site_file.every_status):
         why = f"redirect after {hops} hops not found in the inputs"
         if hops > MAX_REDIRECTS:  # the chain was cut, not lost: its target may well be in the inputs
             why = f"more than {MAX_REDIRECTS} redirects"
-        return "redirect", f"{why}: no signal", None
+        return "redirect", f"{why}{NO_SIGNAL}", None
     if not site_file.every_status and not (status is not None and 200 <= status < 300):
         verdict = "not_found" if status is not None and 400 <= status < 500 else "unreachable"
-        return verdict, f"HTTP {status}: no signal", None
+        return verdict, f"HTTP {status}{NO_SIGNAL}", None
     fetch = families.Fetch(row["url"], status, final["payload"], final["content_type"], row["date"], hops)
     return site_file.parse(fetch)
 

@@ -40,6 +40,7 @@ RESULTS = Path(__file__).with_name("results")  # one record per target, committe
 EQUIVALENT = Path(__file__).with_name("equivalent.toml")
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 UNCHECKED = {"not checked", "check was interrupted by user", "skipped"}
+SKIPPED = 34  # mutmut's exit code for "skipped": what `widen` marks a mutant listed as equivalent with, unrun
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
         raise SystemExit(f"{', '.join(changed)} changed since {name}'s run: run {name} whole again")
     equivalent = load_equivalent()  # listed ones cannot die: each would cost its whole widened test list
     names = [r["mutant"] for r in mutants(results) if r["status"] not in KILLED | UNCHECKED
-             and (r["module"], function_of(r["mutant"]), r["change"].strip()) not in equivalent]  # fmt: skip
+             and key_of(r) not in equivalent]  # fmt: skip
     _refresh(where, target, modules=False)
     _mutmut(name, target, where, names, jobs)
 
@@ -289,7 +290,6 @@ def collect() -> None:
     every mutant checked and not killed (JSON, an entry a line, so that a record's changes read well in a diff)."""
     from mutmut import __version__
     from mutmut.__main__ import SourceFileMutationData, walk_mutatable_files
-    from mutmut.mutation.diff_apply import get_diff_for_mutant
 
     modules = {}
     for path in walk_mutatable_files():
@@ -297,14 +297,19 @@ def collect() -> None:
         data.load()
         if not data.exit_code_by_key:
             continue
-        changes = {}
-        for key, code in data.exit_code_by_key.items():
-            if status(code) not in KILLED | UNCHECKED:
-                diff = get_diff_for_mutant(key, path=path).splitlines()[2:]
-                changes[key] = "\n".join(line.rstrip() for line in diff if line[:1] in "+-")
+        changes = {key: change_of(key, path) for key, code in data.exit_code_by_key.items()
+                   if status(code) not in KILLED | {"not checked"}}  # fmt: skip
         modules[str(path)] = {"hash_by_function_name": data.hash_by_function_name,
                               "exit_code_by_key": data.exit_code_by_key, "changes": changes}  # fmt: skip
     json.dump({"mutmut": __version__, "modules": modules}, sys.stdout, indent=0, ensure_ascii=False)
+
+
+def change_of(mutant: str, path: Path | str) -> str:
+    """The mutant's diff, its changed lines only (what `equivalent.toml` lists); inside a scratch tree."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    diff = get_diff_for_mutant(mutant, path=path).splitlines()[2:]
+    return "\n".join(line.rstrip() for line in diff if line[:1] in "+-")
 
 
 def status(exit_code: int | None) -> str:
@@ -323,6 +328,11 @@ def mutants(record: Path) -> list[dict[str, str]]:
 def function_of(mutant: str) -> str:
     """`pipeline.verify.x__check_counts__mutmut_12` -> `x__check_counts` (stable while the function's code is)."""
     return mutant.rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0]
+
+
+def key_of(row: dict[str, str]) -> tuple[str, str, str]:
+    """A mutant's row as `equivalent.toml` keys it: module, function, diff."""
+    return row["module"], function_of(row["mutant"]), row["change"].strip()
 
 
 def load_equivalent() -> dict[tuple[str, str, str], str]:
@@ -347,17 +357,18 @@ def report(names: list[str]) -> bool:
             lines.append(f"| {name} | not run | | | | | {TARGETS[name].floor or 'no floor yet'} |")
             continue
         rows = mutants(source)
-        unchecked = [r for r in rows if r["status"] in UNCHECKED]  # a run stopped early: reported, not scored
-        rows = [r for r in rows if r["status"] not in UNCHECKED]
+        # a run stopped early: reported, not scored; a mutant skipped as listed equivalent is scored as one
+        unchecked = [r for r in rows if r["status"] in UNCHECKED and not (r["status"] == "skipped" and key_of(r)
+                                                                            in equivalent)]  # fmt: skip
+        rows = [r for r in rows if r not in unchecked]
         killed = [r for r in rows if r["status"] in KILLED]
         rest = [r for r in rows if r["status"] not in KILLED]
         same = []
         alive = []
         for r in rest:
-            key = (r["module"], function_of(r["mutant"]), r["change"].strip())
-            (same if key in equivalent else alive).append(r)
-            if key in equivalent:
-                used.add(key)
+            (same if key_of(r) in equivalent else alive).append(r)
+            if key_of(r) in equivalent:
+                used.add(key_of(r))
         counted = len(rows) - len(same)
         score = 100.0 * len(killed) / counted if counted else 100.0
         floor = TARGETS[name].floor
@@ -370,7 +381,7 @@ def report(names: list[str]) -> bool:
             details += [f"### {r['mutant']} ({r['status']})", "```diff", r["change"], "```", ""]
         if same:
             details += [f"## {name}: equivalent", ""]
-            details += [f"- `{r['mutant']}`: {equivalent[(r['module'], function_of(r['mutant']), r['change'].strip())]}"
+            details += [f"- `{r['mutant']}`{' (not run)' if r['status'] == 'skipped' else ''}: {equivalent[key_of(r)]}"
                         for r in same] + [""]  # fmt: skip
     stale = set(equivalent) - used
     if stale and set(names) == set(TARGETS):
@@ -395,8 +406,12 @@ def main() -> None:
                         "the mutants of changed functions (and those not yet checked) are tested")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1: the tests' own "
                         "thread pools use the other core)")
+    parser.add_argument("--run-equivalent", action="store_true", help="also run the mutants listed as equivalent "
+                        "(skipped by default: they cannot die, and cost every test of their files; run, a killed one "
+                        "shows its entry is stale)")  # fmt: skip
     parser.add_argument("--collect", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    os.environ["APERTURA_MUTATE_EQUIVALENT"] = "run" if args.run_equivalent else "skip"  # read by widen.py
     if args.collect:
         collect()
         return

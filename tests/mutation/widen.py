@@ -14,10 +14,16 @@ run, 2026-12-06: about a minute per killed mutant). Each file's tests are run to
 order the target lists them (its own tests first: a file whose fixtures start a server or build a release, but
 whose tests look fast once fixtures are not counted, goes last), so a fixture is built at most once per mutant and
 most mutants die before the costly files' turn.
+
+A mutant listed as equivalent (`equivalent.toml`, matched by module, function and diff) cannot die, so it would
+cost every test of its files each run (about an hour of verify's run): it is marked skipped before the run
+(`APERTURA_MUTATE_EQUIVALENT=skip`, what `tests.mutation.run` sets unless asked to run them) and reported as
+equivalent, not run. Running them (`--run-equivalent`) finds entries a later test kills: stale ones.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -64,10 +70,50 @@ def _run_tests_by_file(self: PytestRunner, *, mutant_name: str | None, tests: An
 
 PytestRunner.run_tests = _run_tests_by_file
 
-if __name__ == "__main__":
-    # this module was imported as `tests.mutation.widen` from the scratch tree; pytest, run by mutmut inside
-    # `mutants/`, must import `tests` (and its conftest) from there: a forked child inherits the modules loaded here
-    # (a resumed run failed with ImportPathMismatchError on tests.conftest)
+_create_mutants = mutmut_main.create_mutants
+
+
+def _create_mutants_skipping_equivalent(max_children: int) -> Any:
+    stats = _create_mutants(max_children)
+    if os.environ.get("APERTURA_MUTATE_EQUIVALENT") == "skip":
+        _skip_listed_equivalent()
+        _forget_tests()  # imported from the scratch tree for the list: the forks must import their own
+    return stats
+
+
+def _skip_listed_equivalent() -> None:
+    """Mark each mutant not yet checked that `equivalent.toml` lists as skipped (mutmut's exit code 34): mutmut
+    then leaves it, as it leaves any mutant with a result. Only the diffs of functions with a listed entry are made."""
+    from mutmut.mutation.data import SourceFileMutationData
+
+    from tests.mutation.run import SKIPPED, change_of, function_of, load_equivalent
+
+    listed = load_equivalent()
+    functions = {(module, function) for module, function, _ in listed}
+    for path in mutmut_main.walk_mutatable_files():
+        data = SourceFileMutationData(path=path)
+        data.load()
+        skipped = [key for key, code in data.exit_code_by_key.items() if code is None
+                   and (str(path), function_of(key)) in functions
+                   and (str(path), function_of(key), change_of(key, path)) in listed]  # fmt: skip
+        for key in skipped:
+            data.exit_code_by_key[key] = SKIPPED
+        if skipped:
+            data.save()
+            print(f"    {path}: {len(skipped)} listed as equivalent, not run", flush=True)
+
+
+mutmut_main.create_mutants = _create_mutants_skipping_equivalent
+
+
+def _forget_tests() -> None:
+    """This module was imported as `tests.mutation.widen` from the scratch tree; pytest, run by mutmut inside
+    `mutants/`, must import `tests` (and its conftest) from there: a forked child inherits the modules loaded here
+    (a resumed run failed with ImportPathMismatchError on tests.conftest)."""
     for name in [m for m in sys.modules if m == "tests" or m.startswith("tests.")]:
         del sys.modules[name]
+
+
+if __name__ == "__main__":
+    _forget_tests()
     mutmut_main.cli()

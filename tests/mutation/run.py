@@ -11,6 +11,7 @@ Every run happens in a scratch copy of the tree under `.mutate/<target>/`, so th
     python -m tests.mutation.run --resume verify  # go on with a stopped run, here or from its record (any clone)
     python -m tests.mutation.run --recheck robots # only the last run's survivors, against the tests as they are now
     python -m tests.mutation.run --update verify  # after a change: the changed functions' mutants, the rest kept
+    python -m tests.mutation.run --run-equivalent robots  # the mutants listed as equivalent run too (skipped else)
 
 A surviving mutant is either a missing test (write it) or equivalent: it cannot change any answer. Equivalent
 ones are listed, each with its reason, in `tests/mutation/equivalent.toml` and leave the score's denominator.
@@ -356,11 +357,10 @@ def report(names: list[str]) -> bool:
         if not source.exists():
             lines.append(f"| {name} | not run | | | | | {TARGETS[name].floor or 'no floor yet'} |")
             continue
-        rows = mutants(source)
-        # a run stopped early: reported, not scored; a mutant skipped as listed equivalent is scored as one
-        unchecked = [r for r in rows if r["status"] in UNCHECKED and not (r["status"] == "skipped" and key_of(r)
-                                                                            in equivalent)]  # fmt: skip
-        rows = [r for r in rows if r not in unchecked]
+        rows, unchecked = [], []  # a run stopped early: unchecked ones are reported, not scored
+        for r in mutants(source):  # a mutant skipped as listed equivalent is scored as one
+            scored = r["status"] not in UNCHECKED or (r["status"] == "skipped" and key_of(r) in equivalent)
+            (rows if scored else unchecked).append(r)
         killed = [r for r in rows if r["status"] in KILLED]
         rest = [r for r in rows if r["status"] not in KILLED]
         same = []

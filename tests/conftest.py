@@ -58,6 +58,15 @@ def pytest_collection_finish(session):
         _load_kernels()
 
 
+def pytest_runtest_logreport(report):
+    """`make mutate`: the test that killed a mutant, appended to $APERTURA_MUTATE_KILLS, so the next mutants of the
+    same function run it first (`tests/mutation/widen.py`)."""
+    kills, mutant = os.environ.get("APERTURA_MUTATE_KILLS"), os.environ.get("MUTANT_UNDER_TEST", "")
+    if report.failed and kills and "__mutmut_" in mutant:
+        with open(kills, "a", encoding="utf-8") as out:
+            out.write(f"{mutant}\t{report.nodeid}\n")
+
+
 def _load_kernels() -> None:
     """`make mutate` forks each mutant's tests from a process that has only collected them: the compiled kernels
     loaded there once (numba's import and its compiler's set-up, ~0.8 s) are not loaded again by every mutant.

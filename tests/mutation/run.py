@@ -257,6 +257,7 @@ def _mutmut(name: str, target: Target, where: Path, mutants: list[str], jobs: in
     """`mutmut run` in the scratch tree `where` (all mutants not yet checked, or those named), then the results."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"APERTURA_HYPOTHESIS": "mutation"}
     env |= {name: str(where / ".shared" / name.lower()) for name in target.env}
+    env["APERTURA_MUTATE_KILLS"] = str(where / "kills.tsv")  # which test killed which mutant (widen.py reads it)
     log = WORK / f"{name}.log"
     # tests/conftest.py finds the shared fixtures two levels above tests/ (/work/shared/fixtures for a work tree);
     # mutmut runs the tests from `<where>/mutants/tests`, so without this link every test needing them skipped and

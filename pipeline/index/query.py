@@ -63,6 +63,7 @@ from pipeline.text_identity import (
 MAX_BUCKET = 2_000  # LSH bucket members examined per band (a huge bucket is boilerplate; its best are kept)
 MAX_PHRASES = 12  # sketch hits sent to the full-text index as phrase queries (spread over the text)
 MAX_SEARCH_CHARS = 1_000
+LISTED = 200  # matches of one URL, or exact copies of one text, a report lists; its counts are of all of them
 SMALL_SITE = 2_000  # records of a site read in one lookup, its examples chosen here; a larger site: two LIMITs
 
 
@@ -281,7 +282,9 @@ class MembershipIndex:
         exact = self._rows(f"SELECT * FROM entries WHERE text_sha256 IN ({_in(digests)})", **_params(digests))
         if norms:
             exact += self._rows(f"SELECT * FROM entries WHERE norm_sha256 IN ({_in(norms)})", **_params(norms))
-        exact = sorted({r["entry"]: r for r in exact}.values(), key=lambda r: r["entry"])[:200]
+        exact = sorted({r["entry"]: r for r in exact}.values(), key=lambda r: r["entry"])  # documents first
+        same_text = sum(1 for r in exact if r["status"] == "in")
+        exact = exact[:LISTED]
         how: dict[int, set[str]] = {}
         for r in exact:
             how.setdefault(r["entry"], set()).add("exact" if r["text_sha256"] in digests else "normalised")
@@ -417,7 +420,7 @@ class MembershipIndex:
                 "documents": len(found_in),
                 "removed": len(removed),
                 "overlap": round(overlap_all, 4),
-                "same_text_documents": sum(1 for r in exact if r["status"] == "in"),  # exact or normalised, <= 200
+                "same_text_documents": same_text,  # exact or normalised, all of them (the matches list LISTED)
             },
             sketch=sketch,
             index=self._index_info(),
@@ -439,15 +442,16 @@ class MembershipIndex:
                 twins=url_identity.near_miss_keys(key),
             )
         ]  # fmt: skip
-        rows = sorted(rows, key=lambda r: (r["status"], r["id"]))[:200]
+        n_in, n_removed = (sum(1 for r in rows if r["status"] == status) for status in ("in", "removed"))
+        rows = sorted(rows, key=lambda r: (r["status"], r["id"]))[:LISTED]  # listed: kept documents first
         found = [self._match(r, "url") for r in rows if r["status"] == "in"]
         removed = [self._match(r, "url") for r in rows if r["status"] == "removed"]
         self._duplicate_urls(removed)
         verdict = IN if found else NOT_IN
         if found:
-            head = f"IN: {len(found)} document(s) of this release have this URL: " + ", ".join(m.id for m in found[:5])
+            head = f"IN: {n_in} document(s) of this release have this URL: " + ", ".join(m.id for m in found[:5])
         elif removed:
-            head = f"NOT IN: this URL was crawled but removed ({len(removed)} record(s))."
+            head = f"NOT IN: this URL was crawled but removed ({n_removed} record(s))."
         else:
             head = "NOT IN: this release has no record of this URL."
         if similar:
@@ -459,7 +463,7 @@ class MembershipIndex:
             summary=[head, *(_removed_sentence(m) for m in removed)],
             matches=found,
             removed=removed,
-            counts={"documents": len(found), "removed": len(removed)},
+            counts={"documents": n_in, "removed": n_removed},
             index=self._index_info(),
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )

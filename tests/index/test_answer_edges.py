@@ -1,8 +1,8 @@
 """Membership answers at their edges, each built so that the answer is known: a release that kept e-mail
 addresses (its pii step had them switched off), a kept page of seven words and twelve copies of a one-word page
 (quality filters off, so the short texts stay; the copies span two full-text shards), a near copy that is not
-contained, a text at exactly the near-duplicate threshold, a passage that starts with a replaced address, and a
-site's examples chosen as a large site's are."""
+contained, a text at exactly the near-duplicate threshold, a passage that starts with a replaced address, a
+site's examples chosen as a large site's are, and a URL with more records than a report lists."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ WORD, WORD_COPIES = "Zygomorphic", 12
 SHORT = "Seven quiet herons crossed the dawn river."  # fewer words than the sketch's n-gram: never 'contained'
 CONTACT_URL, SHORT_URL = "http://en.contact.test/team", "http://short.test/note"
 MIXED = "mixed.test"
+AGAIN_URL, AGAIN_KEPT = "http://again.test/daily", 3  # one URL fetched four times: three texts kept, one reserved
 
 
 def bare(text: str) -> str:
@@ -58,6 +59,10 @@ def edges(tmp_path_factory) -> Path:
         Page(f"http://{MIXED}/b", '<html><head><meta name="robots" content="noai"></head><body><p>b</p></body></html>'),
         Page(f"http://{MIXED}/c", bare(SHORT), extra_headers=(("tdm-reservation", "1"),)),
     ]
+    again = [make_page(740 + k, AGAIN_URL, "en") for k in range(AGAIN_KEPT + 1)]
+    pages += [Page(AGAIN_URL, html(p.title, list(p.paragraphs))) for p in again[:AGAIN_KEPT]]
+    pages.append(Page(AGAIN_URL, html(again[-1].title, list(again[-1].paragraphs)),
+                      extra_headers=(("tdm-reservation", "1"),)))  # fmt: skip
     config = {"pii": {"emails": False}, "quality": {q: {"enabled": False} for q in ("gopher", "c4", "fineweb")}}
 
     def build(where: Path) -> None:
@@ -190,3 +195,14 @@ def test_a_sites_removals_are_listed_by_count_then_stage_then_reason(edges_index
     assert report.counts == {"documents": 0, "removed": 4, "removed_by_reason": dict.fromkeys(reasons, 1)}
     assert reasons == sorted(reasons)
     assert [line.split("(")[1].split(")")[0] for line in report.summary[1:]] == [r.split("/")[1] for r in reasons]
+
+
+def test_a_urls_counts_are_of_all_its_records_when_the_report_lists_fewer(edges_index, monkeypatch):
+    """Three kept documents and a reserved one at one URL, with a report that lists two: the counts and the summary
+    say three and one, the list holds the kept ones first."""
+    monkeypatch.setattr(membership_query, "LISTED", 2)
+    report = edges_index.check_url(AGAIN_URL)
+    assert report.verdict == "in"
+    assert report.counts == {"documents": AGAIN_KEPT, "removed": 1}
+    assert [m.status for m in report.matches] == ["in", "in"] and report.removed == []
+    assert report.summary[0].startswith(f"IN: {AGAIN_KEPT} document(s) of this release have this URL: ")

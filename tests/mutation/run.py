@@ -32,12 +32,14 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".mutate"
 RESULTS = Path(__file__).with_name("results")  # one record per target, committed
+KILLS = "kills.tsv"  # in a scratch tree: each killed mutant and the test that killed it
 EQUIVALENT = Path(__file__).with_name("equivalent.toml")
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 UNCHECKED = {"not checked", "check was interrupted by user", "skipped"}
@@ -186,15 +188,19 @@ def run_target(name: str, target: Target, *, resume: bool = False, jobs: int = 1
 def seed(where: Path, name: str) -> None:
     """mutmut's per-module state in a fresh scratch tree, from the target's record: mutmut then regenerates the
     mutants and keeps each recorded result whose function hashes as recorded."""
-    record = RESULTS / f"{name}.json"
-    if not record.exists():
-        raise SystemExit(f"{name} has no run here and no record ({record}): run it whole first")
-    for module, state in json.loads(record.read_text())["modules"].items():
+    source = RESULTS / f"{name}.json"
+    if not source.exists():
+        raise SystemExit(f"{name} has no run here and no record ({source}): run it whole first")
+    record = json.loads(source.read_text(encoding="utf-8"))
+    for module, state in record["modules"].items():
         meta = where / "mutants" / f"{module}.meta"
         meta.parent.mkdir(parents=True, exist_ok=True)
         kept = {key: state[key] for key in ("hash_by_function_name", "exit_code_by_key")}
         meta.write_text(json.dumps({**kept, "type_check_error_by_key": {}, "durations_by_key": {},
                                     "estimated_durations_by_key": {}}))  # fmt: skip
+    with (where / KILLS).open("w", encoding="utf-8") as kills:  # as widen.py reads them: a mutant's name, a test
+        for function, tests in record.get("killers", {}).items():
+            kills.writelines(f"{function}__mutmut_0\t{test}\n" for test, n in tests.items() for _ in range(n))
 
 
 def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
@@ -257,7 +263,7 @@ def _mutmut(name: str, target: Target, where: Path, mutants: list[str], jobs: in
     """`mutmut run` in the scratch tree `where` (all mutants not yet checked, or those named), then the results."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"APERTURA_HYPOTHESIS": "mutation"}
     env |= {name: str(where / ".shared" / name.lower()) for name in target.env}
-    env["APERTURA_MUTATE_KILLS"] = str(where / "kills.tsv")  # which test killed which mutant (widen.py reads it)
+    env["APERTURA_MUTATE_KILLS"] = str(where / KILLS)  # which test killed which mutant (widen.py reads it)
     log = WORK / f"{name}.log"
     # tests/conftest.py finds the shared fixtures two levels above tests/ (/work/shared/fixtures for a work tree);
     # mutmut runs the tests from `<where>/mutants/tests`, so without this link every test needing them skipped and
@@ -303,7 +309,13 @@ def collect() -> None:
                    if status(code) not in KILLED | {"not checked"}}  # fmt: skip
         modules[str(path)] = {"hash_by_function_name": data.hash_by_function_name,
                               "exit_code_by_key": data.exit_code_by_key, "changes": changes}  # fmt: skip
-    json.dump({"mutmut": __version__, "modules": modules}, sys.stdout, indent=0, ensure_ascii=False)
+    killers: dict[str, Counter[str]] = {}  # per function, the tests that killed its mutants (widen.py runs them first)
+    if Path(KILLS).exists():
+        for line in Path(KILLS).read_text(encoding="utf-8").splitlines():
+            mutant, _, test = line.partition("\t")
+            killers.setdefault(function_of(mutant), Counter())[test] += 1
+    record = {"mutmut": __version__, "modules": modules, "killers": killers}
+    json.dump(record, sys.stdout, indent=0, ensure_ascii=False, sort_keys=True)
 
 
 def change_of(mutant: str, path: Path | str) -> str:

@@ -79,10 +79,3 @@ def _load_kernels() -> None:
         return np.frombuffer(np.asarray(values, dtype).tobytes(), dtype)
 
     compiled().normalise_ascii(read_only([97], np.uint8), read_only([0, 1], np.int64))
-
-
-def pytest_collection_modifyitems(config, items):
-    if os.environ.get("APERTURA_HYPOTHESIS") == "mutation":
-        # `make mutate` stops at the first failure: the tests of a whole untampered result go first, so most
-        # mutants die in one test instead of after a random half of the file
-        items.sort(key=lambda item: "untouched" not in item.name)

@@ -74,13 +74,14 @@ def _killers_first(mutant: str | None, tests: list[str]) -> list[str]:
     mutants mostly die in the same few tests, which file order can put last (verify's run, 2026-12-07: a mutant of
     `_check_optout` ran a hundred tests before the one that checks its answer, ~20 s a mutant). The kills are what
     tests/conftest.py appends to $APERTURA_MUTATE_KILLS as each mutant dies."""
-    kills = os.environ.get("APERTURA_MUTATE_KILLS")
-    if not mutant or not kills or not os.path.exists(kills):
-        return tests
-    function = mutant.rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0]  # as tests.mutation.run.function_of
-    with open(kills, encoding="utf-8") as lines:
-        killed_by = Counter(test for killed, _, test in (line.rstrip("\n").partition("\t") for line in lines)
-                            if killed.rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0] == function)  # fmt: skip
+    kills, killed_by = os.environ.get("APERTURA_MUTATE_KILLS"), Counter()
+    if mutant and kills and os.path.exists(kills):
+        function = mutant.rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0]  # as tests.mutation.run.function_of
+        with open(kills, encoding="utf-8") as lines:
+            killed_by = Counter(test for killed, _, test in (line.rstrip("\n").partition("\t") for line in lines)
+                                if killed.rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0] == function)  # fmt: skip
+    if not killed_by:  # a function's first mutants: the tests of a whole, untampered result check most answers
+        killed_by = Counter(test for test in tests if "untouched" in test)
     first = sorted((test for test in tests if test in killed_by), key=lambda test: -killed_by[test])
     return first + [test for test in tests if test not in killed_by]
 

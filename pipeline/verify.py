@@ -7,20 +7,21 @@ figures printed beside it add up (each input's eligible records are its records 
 record type are the inputs' sums, the funnel runs from every eligible record to the kept documents and removes at each
 stage what the ledger removed there; the opt-out summary's agents and switch are the config's, its policy files and
 their sites the evidence's); ids are unique; signatures align with documents; every `duplicate_of` points at a kept
-document; every row carries the manifest's config hash; each file's schema version is its format's. From format 2: no
-kept document has an opt-out decision that reserves it (zero violations), every opt-out removal has that evidence and
-carries the reason of a signal that reserved it, and every evidence row is about a record the release accounts for. From
-format 3: URL identities and text hashes recompute from the URLs and texts (the normalisation costs verify about what it
-cost the build). From format 4: conservation in bytes (the spans of an input's documents and ledger rows, unreadable
-spans included, do not overlap, and with the bytes of its other records they are the whole file), and the commitments
-(Merkle roots over the kept URLs, texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From
-format 5: the dataset card (`README.md`) and the Croissant (`croissant.json`) are listed with their sha256 and describe
-exactly the listed table files, and say nothing else about loading (`datasets` and `mlcroissant` then load what the
-manifest vouches for). From format 6: with a `source_root`, every local input path the release records is relative to it
-(a release moved with its inputs re-checks their bytes under another root). With a registry (given, or recorded by the
-release): its recorded state (hash, entry count) recomputes, every entry the release's removals cite was in force at the
-recorded instant, and no document matches an entry in force then. Any release: a signature beside the manifest verifies
-(with `pubkey`, the publisher's key, when given).
+document and an exact duplicate's twin (named in its detail) has its normalised text; every row carries the manifest's
+config hash; each file's schema version is its format's. From format 2: no kept document has an opt-out decision that
+reserves it (zero violations), every opt-out removal has that evidence and carries the reason of a signal that reserved
+it, and every evidence row is about a record the release accounts for. From format 3: URL identities and text hashes
+recompute from the URLs and texts (the normalisation costs verify about what it cost the build). From format 4:
+conservation in bytes (the spans of an input's documents and ledger rows, unreadable spans included, do not overlap, and
+with the bytes of its other records they are the whole file), and the commitments (Merkle roots over the kept URLs,
+texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From format 5: the dataset card
+(`README.md`) and the Croissant (`croissant.json`) are listed with their sha256 and describe exactly the listed table
+files, and say nothing else about loading (`datasets` and `mlcroissant` then load what the manifest vouches for). From
+format 6: with a `source_root`, every local input path the release records is relative to it (a release moved with its
+inputs re-checks their bytes under another root). With a registry (given, or recorded by the release): its recorded
+state (hash, entry count) recomputes, every entry the release's removals cite was in force at the recorded instant, and
+no document matches an entry in force then. Any release: a signature beside the manifest verifies (with `pubkey`, the
+publisher's key, when given).
 
 `verify` never crashes on what it reads: a check that cannot run (a listed file that is not Parquet, tables
 swapped, columns missing) is a failed finding with its reason, in text and in `--json`.
@@ -468,19 +469,6 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
         "signatures aligned 1:1 with documents", misaligned == 0, f"{misaligned} rows differ" if misaligned else ""
     )
 
-    # a kept copy may itself be removed later by a retroactive opt-out (release derive): then it is in the ledger
-    dangling = con.sql(
-        "select count(*) from read_parquet($ledger) where duplicate_of is not null "
-        "and duplicate_of not in (select id from read_parquet($docs)) "
-        "and duplicate_of not in (select id from read_parquet($ledger) where stage = 'optout')",
-        params={"docs": params["docs"], "ledger": params["ledger"]},
-    ).fetchall()[0][0]
-    report.add(
-        "every duplicate_of is a kept (or since opted-out) document",
-        dangling == 0,
-        f"{dangling} dangling" * bool(dangling),
-    )
-
     hashes = con.sql(
         "select distinct config_hash from (select config_hash from read_parquet($docs) "
         "union all select config_hash from read_parquet($ledger))",
@@ -491,6 +479,22 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
 
 
 FIGURES = "funnel and record counts add up"
+DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
+EXACT_TWINS = "every exact duplicate has its twin's normalised text"
+# A removal as an exact duplicate names its twin in its detail ("same normalised text as <id>", the dedup step's
+# wording since format 1); the twin, kept or removed, must hold the same normalised text, or any record could be
+# called a copy of any other.
+EXACT_TWINS_SQL = r"""
+with exact as (
+  select id, norm_sha256, regexp_extract(detail, '^same normalised text as ([^,\s]+)', 1) as twin
+  from read_parquet($ledger) where reason = 'dedup_exact'
+), texts as (
+  select id, norm_sha256 from read_parquet($docs) union all select id, norm_sha256 from read_parquet($ledger)
+)
+select exact.id, coalesce(bool_or(texts.norm_sha256 = exact.norm_sha256), false) as twinned
+from exact left join texts on texts.id = exact.twin
+group by exact.id order by exact.id
+"""
 
 
 def _figures_add_up(
@@ -546,6 +550,25 @@ def _figures_add_up(
         if said["origins"] != origins:
             problems.append(f"optout: policy files of {said['origins']} sites, {origins} in the evidence")
     return not problems, "; ".join(problems) or f"{len(stages)} stages from {counts['inputs']} to {counts['kept']}"
+
+
+def _check_duplicates(release: Path, manifest: dict, report: VerifyReport) -> None:
+    """Every removal as a duplicate points at a record the release holds, and an exact duplicate's twin has its
+    normalised text."""
+    con = duckdb.connect()
+    params = {"docs": table_files(release, manifest, "documents"), "ledger": table_files(release, manifest, "ledger")}
+    # a kept copy may itself be removed later by a retroactive opt-out (release derive): then it is in the ledger
+    dangling = con.sql(
+        "select count(*) from read_parquet($ledger) where duplicate_of is not null "
+        "and duplicate_of not in (select id from read_parquet($docs)) "
+        "and duplicate_of not in (select id from read_parquet($ledger) where stage = 'optout')",
+        params=params,
+    ).fetchall()[0][0]
+    report.add(DUPLICATE_OF, dangling == 0, f"{dangling} dangling" * bool(dangling))
+    exact = con.sql(EXACT_TWINS_SQL, params=params).fetchall()
+    untwinned = [i for i, twinned in exact if not twinned]
+    report.add(EXACT_TWINS, not untwinned, f"{len(untwinned)} of {len(exact)} not, e.g. {untwinned[:3]}" if untwinned
+               else f"{len(exact)} exact duplicates, each of its twin's text")  # fmt: skip
 
 
 def _nonzero(counts: dict[str, int]) -> dict[str, int]:
@@ -836,6 +859,7 @@ def _verify_directory(
         _check_schemas(release, manifest, report)  # the checks below run anyway: one that cannot is a finding
         version, args = manifest["format_version"], (release, manifest, report)
         _guarded(report, "conservation (inputs == kept + removed)", _check_counts, *args)
+        _guarded(report, DUPLICATE_OF, _check_duplicates, *args)
         if version >= 3:
             _guarded(report, "URL identities recompute (url_key, domain)", _check_url_identity, *args)
             _guarded(report, TEXT_HASHES, _check_text_hashes, *args)

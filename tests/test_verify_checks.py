@@ -58,6 +58,7 @@ FIGURES = "funnel and record counts add up"
 IDS = "ids unique across documents and ledger"
 ALIGNED = "signatures aligned 1:1 with documents"
 DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
+EXACT_TWINS = "every exact duplicate has its twin's normalised text"
 ROW_HASH = "rows carry the manifest's config hash"
 URLS = "URL identities recompute (url_key, domain)"
 TEXT_HASHES = "text hashes recompute (text_sha256, norm_sha256)"
@@ -84,10 +85,10 @@ INDEX_FILES = "index files and sha256"
 INDEX_ENTRIES = "index entries agree with the tables"
 
 # every check a format-6 release with a recorded registry and an index gets, in the order verify runs them
-ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, FIGURES, IDS, ALIGNED, DUPLICATE_OF,
-              ROW_HASH, URLS, TEXT_HASHES, BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED, ATTRIBUTED, ORPHANS,
-              REGISTRY_STATE, REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED, SIDECAR, SIGNATURE,
-              INDEX_BINDS, INDEX_FILES, INDEX_ENTRIES]  # fmt: skip
+ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, FIGURES, IDS, ALIGNED, ROW_HASH,
+              DUPLICATE_OF, EXACT_TWINS, URLS, TEXT_HASHES, BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED,
+              ATTRIBUTED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED,
+              SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES, INDEX_ENTRIES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -356,6 +357,8 @@ def test_the_untouched_release_passes_every_check_and_runs_them_all(built):
 def test_the_untouched_release_says_what_it_checked(built):
     release, _ = built
     details = {c.name: c.detail for c in verify_release(release).checks}
+    exact = _ledger(release).filter(pl.col("reason") == "dedup_exact").height
+    assert exact >= 1 and details[EXACT_TWINS] == f"{exact} exact duplicates, each of its twin's text"
     _, expect = planted_corpus()
     total = len(expect) + 4  # the planted pages and the four consent pages
     kept = sum(e.stage is None for e in expect.values()) + 1  # http://kept.test/c
@@ -1276,8 +1279,15 @@ def test_the_sites_with_policy_files_are_those_one_was_parsed_for(tmp_path):
     assert _detail(tmp_path / "release", FIGURES) == "optout: policy files of 6 sites, 3 in the evidence"
 
 
+def _untwinned_rows(release: Path) -> list[int]:
+    """Rows of the documents no exact duplicate names as its twin: tampering with a twin fails EXACT_TWINS too."""
+    details = _ledger(release).filter(pl.col("reason") == "dedup_exact")["detail"]
+    twins = {detail.removeprefix("same normalised text as ").split(",")[0] for detail in details}
+    return [row for row, doc_id in enumerate(_documents(release)["id"]) if doc_id not in twins]
+
+
 def test_an_id_once_in_documents_and_once_in_the_ledger_fails_ids_unique(release):
-    kept = _documents(release)["id"][0]
+    kept = _documents(release)["id"][_untwinned_rows(release)[0]]
     row = _row(_ledger(release), reason="gopher_short_doc")
     _rewrite(release, "ledger", lambda f: _set(f, row, id=kept))
     assert _failed(release) == {IDS}
@@ -1285,9 +1295,9 @@ def test_an_id_once_in_documents_and_once_in_the_ledger_fails_ids_unique(release
 
 
 def test_an_id_twice_in_documents_fails_ids_unique(release):
-    first = _documents(release)["id"][0]
+    first, second = _untwinned_rows(release)[:2]
     for table in ("documents", "signatures"):  # both, so the signatures stay aligned
-        _rewrite(release, table, lambda f: _set(f, 1, id=first), reseal=False)
+        _rewrite(release, table, lambda f: _set(f, second, id=_documents(release)["id"][first]), reseal=False)
     _reseal(release)
     assert _failed(release) == {IDS}
 
@@ -1306,6 +1316,22 @@ def test_a_duplicate_of_that_is_not_a_kept_document_fails(release, target):
     _rewrite(release, "ledger", lambda f: _set(f, row, duplicate_of=points_at))
     assert _failed(release) == {DUPLICATE_OF}
     assert _detail(release, DUPLICATE_OF) == "1 dangling"
+
+
+@pytest.mark.parametrize("twin", ["another text", "no record", "none named"])
+def test_an_exact_duplicate_without_its_twins_text_fails(release, twin):
+    """A removal as an exact duplicate names its twin ("same normalised text as <id>"): a twin of another text, one
+    the release does not hold, or none at all would let any record be called a copy of any other."""
+    ledger, documents = _ledger(release), _documents(release)
+    row = _row(ledger, reason="dedup_exact")
+    named = ledger["detail"][row].removeprefix("same normalised text as ").split(",")[0]
+    assert documents.filter(pl.col("id") == named)["norm_sha256"].to_list() == [ledger["norm_sha256"][row]]
+    other = documents.filter(pl.col("norm_sha256") != ledger["norm_sha256"][row])["id"][0]
+    detail = {"another text": f"same normalised text as {other}", "no record": "same normalised text as 0000-0",
+              "none named": "an exact duplicate"}[twin]  # fmt: skip
+    _rewrite(release, "ledger", lambda f: _set(f, row, detail=detail))
+    assert _failed(release) == {EXACT_TWINS}
+    assert _detail(release, EXACT_TWINS) == f"1 of 1 not, e.g. {[ledger['id'][row]]}"
 
 
 def test_a_duplicate_of_an_opted_out_document_is_accepted(release):
@@ -1381,7 +1407,8 @@ def test_a_text_that_does_not_hash_to_its_hashes_fails_the_text_hash_check(relea
     """A kept text swapped under the old text's hashes (the texts commitment, dedup and the index go by them), one
     whose normalised form is the same (only text_sha256 differs), or a norm_sha256 edited alone."""
     frame = pl.read_parquet(_part(release, table))
-    row = _row(frame.with_columns(keeps=pl.col("text").is_not_null()), keeps=True)
+    untwinned = _untwinned_rows(release) if table == "documents" else range(frame.height)
+    row = next(row for row in untwinned if frame["text"][row] is not None)
     text, norm = frame["text"][row], frame["norm_sha256"][row]
     change = {"another text": {"text": "A page nobody would find in this release, kept under other hashes."},
               "its case": {"text": text.swapcase()},

@@ -674,11 +674,18 @@ def test_a_card_config_that_loads_another_file_fails_the_description_check(relea
     assert "config 'ledger' loads ['ledger/*.parquet']" in _detail(release, DESCRIBED)
 
 
-def test_a_card_whose_default_is_the_ledger_fails_the_description_check(release):
+@pytest.mark.parametrize("croissant", ["readable", "not JSON"])
+def test_a_card_whose_default_is_the_ledger_fails_the_description_check(release, croissant):
+    """With an unreadable Croissant beside it, both problems are named, the card's first."""
     _card_edit(release, "  default: true\n", "")
     _card_edit(release, "- config_name: ledger\n", "- config_name: ledger\n  default: true\n")
+    if croissant == "not JSON":
+        (release / "croissant.json").write_text('{"@type": ')
+        _relist_descriptions(release)
     assert _failed(release) - {SIDECAR} == {DESCRIBED}
-    assert _detail(release, DESCRIBED) == "README.md: the default config is ['ledger'], not the documents"
+    also = {"readable": "", "not JSON": "; croissant.json: not JSON (JSONDecodeError: Expecting value: line 1 column "
+            "11 (char 10))"}[croissant]  # fmt: skip
+    assert _detail(release, DESCRIBED) == f"README.md: the default config is ['ledger'], not the documents{also}"
 
 
 def test_a_croissant_with_another_files_sha256_fails_the_description_check(release):

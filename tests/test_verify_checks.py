@@ -703,7 +703,7 @@ UNREADABLE_CROISSANT = "not a Croissant object (its distribution, record sets an
 
 
 @pytest.mark.parametrize("damage", ["card not UTF-8", "Croissant not JSON", "Croissant a list", "a file of the "
-                                    "distribution a string", "a field a string"])  # fmt: skip
+                                    "distribution a string", "a record set a string", "a field a string"])  # fmt: skip
 def test_a_description_that_cannot_be_read_fails_the_description_check_saying_why(release, damage):
     croissant = release / "croissant.json"
     doc = json.loads(croissant.read_text())
@@ -716,6 +716,8 @@ def test_a_description_that_cannot_be_read_fails_the_description_check_saying_wh
             doc = [doc]
         elif damage.startswith("a file"):
             doc["distribution"].append("documents/part-00000.parquet")
+        elif damage.startswith("a record set"):
+            doc["recordSet"].append("ledger")
         else:
             doc["recordSet"][0]["field"].append("url")
         croissant.write_text(json.dumps(doc))

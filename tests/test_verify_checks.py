@@ -978,13 +978,24 @@ def test_a_row_count_the_file_does_not_have_fails_table_schemas(release, table):
 
 
 def test_every_schema_problem_is_named(release):
+    """A file listed with another version is named, and the files after it are still checked."""
     two = ("ledger", "signatures")
-    _edit_manifest(release, lambda m: [f.update(rows=10**6) for f in m["files"] if f["table"] in two])
+
+    def misstate(manifest: dict) -> None:
+        for f in manifest["files"]:
+            if f["table"] in two:
+                f["rows"] = 10**6
+            elif f["table"] == "documents":
+                f["schema_version"] = 99
+
+    _edit_manifest(release, misstate)
     assert _failed(release) == {SCHEMAS}
     rows = {t: pq.read_metadata(_part(release, t)).num_rows for t in two}
-    assert _detail(release, SCHEMAS) == "; ".join(
-        f"{t}/part-00000.parquet: {rows[t]} rows, manifest says 1000000" for t in two
-    )  # two problems, one line, in manifest order
+    fmt = _manifest(release)["format_version"]
+    assert _detail(release, SCHEMAS) == "; ".join([
+        f"documents/part-00000.parquet: listed as documents.v99; format {fmt} has documents.v3",
+        *(f"{t}/part-00000.parquet: {rows[t]} rows, manifest says 1000000" for t in two),
+    ])  # fmt: skip  # three problems, one line, in manifest order
 
 
 @pytest.mark.parametrize("table", TABLES)

@@ -486,6 +486,8 @@ def test_a_listed_file_that_is_not_parquet_fails_table_schemas_and_each_check_th
     manifest = _manifest(release)
     listed = next(f for f in manifest["files"] if f["table"] == "documents")
     listed.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
+    ledger = next(f for f in manifest["files"] if f["table"] == "ledger")
+    ledger["rows"] += 1  # a file after it with a problem of its own: still checked, and named
     reseal_descriptions(release, manifest)
     _write_manifest(release, manifest)
     with pytest.raises(Exception) as by_pyarrow:  # the references: what pyarrow and DuckDB say of this file
@@ -497,6 +499,7 @@ def test_a_listed_file_that_is_not_parquet_fails_table_schemas_and_each_check_th
     assert {SCHEMAS, CONSERVATION, BYTES, HONOURED, REGISTRY_UNREADABLE} <= failed and FILES not in failed
     assert _detail(release, SCHEMAS) == (
         f"{listed['path']}: not a readable Parquet file ({by_pyarrow.type.__name__}: {str(by_pyarrow.value).strip()})"
+        f"; {ledger['path']}: {ledger['rows'] - 1} rows, manifest says {ledger['rows']}"
     )
     for name in (CONSERVATION, BYTES, HONOURED, REGISTRY_UNREADABLE):
         detail = _detail(release, name)
@@ -1851,6 +1854,22 @@ def test_inputs_without_bytes_by_type_are_each_named(release):
     _edit_manifest(release, lambda m: [e.update(bytes_by_type=None) for e in m["inputs"][:2]])
     assert _failed(release) == {BYTES}
     assert _detail(release, BYTES) == "; ".join(f"{e['path']}: no bytes_by_type for a warc input" for e in inputs)
+
+
+def test_a_wet_input_is_held_to_conservation_in_bytes_and_a_jsonl_one_is_not(tmp_path):
+    """WET files are WARC files (conversion records): their bytes are accounted for like a WARC's. A JSON Lines
+    input has no records to span; its bytes are only hashed."""
+    pages = [make_page(80 + i, f"http://wet.test/{i}", "en") for i in range(2)]
+    wet, jsonl = tmp_path / "x.warc.wet.gz", tmp_path / "x.jsonl"
+    write_warc(wet, [Page(p.url, p.text, content_type="text/plain", record_type="conversion") for p in pages],
+               with_requests=False)  # fmt: skip
+    jsonl.write_text(json.dumps({"id": "j", "text": make_page(90, "http://j.test/", "en").text}) + "\n")
+    release = tmp_path / "release"
+    build([str(wet), str(jsonl)], RunConfig(), release)
+    assert _failed(release) == set()
+    _edit_manifest(release, lambda m: [e.update(bytes_by_type=None) for e in m["inputs"]])
+    assert _failed(release) == {BYTES}
+    assert _detail(release, BYTES) == f"{wet}: no bytes_by_type for a wet input"
 
 
 def test_record_types_with_bytes_that_were_not_counted_fail_conservation_in_bytes(release):

@@ -1872,6 +1872,17 @@ def test_a_wet_input_is_held_to_conservation_in_bytes_and_a_jsonl_one_is_not(tmp
     assert _detail(release, BYTES) == f"{wet}: no bytes_by_type for a wet input"
 
 
+def test_an_arc_input_is_held_to_conservation_in_bytes(fixtures_dir, tmp_path):
+    """A real ARC file (warcio's example): its records' bytes are accounted for like a WARC's."""
+    arc = fixtures_dir / "warc" / "warcio" / "example.arc.gz"
+    release = tmp_path / "release"
+    build([str(arc)], RunConfig(), release)
+    assert _manifest(release)["inputs"][0]["format"] == "arc" and _failed(release) == set()
+    _edit_manifest(release, lambda m: m["inputs"][0].update(bytes_by_type=None))
+    assert _failed(release) == {BYTES}
+    assert _detail(release, BYTES) == f"{arc}: no bytes_by_type for a arc input"
+
+
 def test_record_types_with_bytes_that_were_not_counted_fail_conservation_in_bytes(release):
     entry = _manifest(release)["inputs"][1]
     _edit_manifest(release, lambda m: m["inputs"][1]["bytes_by_type"].update(metadata=0))

@@ -347,9 +347,10 @@ SOURCE_PATHS = "input paths recorded relative to the source root"
 
 def _check_source_paths(release: Path, manifest: dict, report: VerifyReport) -> None:
     """Format 6: with a source root, it is absolute and every local input path the release records (the manifest's
-    inputs and opt-out snapshots, documents' and ledger's `file_path`) is relative to it, POSIX, with no `.` or `..`
-    part, so the release moved with its inputs re-checks their bytes under another root (that the rows name only
-    listed inputs is the conservation check's). Without one (null) the paths were recorded as typed."""
+    inputs and opt-out snapshots) is relative to it, POSIX, with no `.` or `..` part, so the release moved with its
+    inputs re-checks their bytes under another root. The documents' and ledger's `file_path` are these paths: that
+    the rows name only listed inputs is the conservation check's. Without a root (null) the paths were recorded as
+    typed."""
     from pathlib import PurePosixPath
 
     from pipeline.source_paths import is_clean_relative, is_url
@@ -358,12 +359,8 @@ def _check_source_paths(release: Path, manifest: dict, report: VerifyReport) -> 
     if root is None:
         report.add(SOURCE_PATHS, True, "no source root: input paths recorded as typed")
         return
-    rows = duckdb.connect().sql(
-        "select distinct file_path from read_parquet($files) order by 1",
-        params={"files": table_files(release, manifest, "documents") + table_files(release, manifest, "ledger")},
-    ).fetchall()
     listed = [e["path"] for e in manifest["inputs"]] + [s["path"] for s in manifest["optout"]["snapshots"]]
-    recorded = list(dict.fromkeys([*listed, *(path for (path,) in rows if path is not None)]))
+    recorded = list(dict.fromkeys(listed))
     problems = [] if PurePosixPath(root).is_absolute() else [f"source_root {root!r} is not an absolute path"]
     bad = [path for path in recorded if not is_url(path) and not is_clean_relative(path)]
     problems += [f"{path!r} is not a path relative to the source root" for path in bad[:5]]

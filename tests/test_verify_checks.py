@@ -527,6 +527,28 @@ def test_a_source_root_the_recorded_paths_are_not_relative_to_fails_the_source_p
     assert expect in _detail(release, SOURCE_PATHS)
 
 
+@pytest.mark.parametrize("snapshot", ["snapshots/robots.warc.gz", "/elsewhere/robots.warc.gz", "../robots.warc.gz"])
+def test_an_opt_out_snapshot_is_held_to_the_source_root_like_an_input(release, snapshot):
+    """A rooted release whose inputs are recorded relative to its root: a snapshot recorded the same way passes, one
+    recorded as an absolute path or outside the root is named."""
+    inputs = [e["path"] for e in _manifest(release)["inputs"]]
+    root = os.path.commonpath(inputs)
+
+    def rooted(manifest: dict) -> None:
+        manifest["source_root"] = root
+        for entry in manifest["inputs"]:
+            entry["path"] = os.path.relpath(entry["path"], root)
+        manifest["optout"]["snapshots"] = [{"path": snapshot, "sha256": "0" * 64, "bytes": 0}]
+
+    _edit_manifest(release, rooted)  # (the rows' file_path, no longer the inputs' paths, fail conservation)
+    if snapshot.startswith("snapshots/"):
+        assert SOURCE_PATHS not in _failed(release)
+        assert _detail(release, SOURCE_PATHS) == f"{len(inputs) + 1} local input paths relative to {root}"
+    else:
+        assert SOURCE_PATHS in _failed(release)
+        assert _detail(release, SOURCE_PATHS) == f"{snapshot!r} is not a path relative to the source root"
+
+
 def test_a_changed_config_fails_the_config_hash(release):
     _edit_manifest(release, lambda m: m["config"].update(batch_size=m["config"]["batch_size"] + 1))
     assert _failed(release) == {CONFIG_HASH}

@@ -1137,6 +1137,24 @@ def test_an_input_its_rows_do_not_describe_fails_conservation(release, field):
                                               f"{[said['sha256'], said['format']]}")  # fmt: skip
 
 
+def test_rows_of_one_input_that_name_four_files_show_three(release):
+    """An input's rows carrying four sha256 values (three rewritten): the detail shows the first three pairs, in
+    order, not the whole list."""
+    entry = _manifest(release)["inputs"][1]
+    rows = [r for r, path in enumerate(_documents(release)["file_path"]) if path == entry["path"]][:3]
+    others = [str(n) * 64 for n in (1, 2, 3)]
+
+    def relabel(frame: pl.DataFrame) -> pl.DataFrame:
+        for row, sha in zip(rows, others, strict=True):
+            frame = _set(frame, row, source_sha256=sha)
+        return frame
+
+    _rewrite(release, "documents", relabel)
+    assert CONSERVATION in _failed(release)
+    pairs = sorted([sha, entry["format"]] for sha in [entry["sha256"], *others])
+    assert _detail(release, CONSERVATION).startswith(f"{entry['path']}: rows say sha256 and format {pairs[:3]}, ")
+
+
 @pytest.mark.parametrize("change", ["inputs", "kept and removed"])
 def test_lying_totals_fail_conservation(release, change):
     def lie(m: dict) -> None:
@@ -1160,6 +1178,17 @@ def test_a_changed_removal_reason_fails_the_reasons_check(release):
     assert _detail(release, REASONS).startswith("ledger {(") and "('quality', 'gopher_top_2_gram'): 2" in _detail(
         release, REASONS
     )
+
+
+def test_an_opt_out_removal_given_another_signal_names_both_figures_it_breaks(release):
+    """An opt-out removal relabelled as another signal's in the ledger: the removal reasons no longer match the
+    manifest's, nor do its opt-out figures; one detail names both, the reasons first."""
+    row = _row(_ledger(release), reason="optout_tdmrep")
+    _rewrite(release, "ledger", lambda f: _set(f, row, reason="optout_noai"))
+    assert REASONS in _failed(release)
+    ledger, figures = _detail(release, REASONS).split("; ")
+    assert ledger.startswith("ledger {") and "('optout', 'optout_noai'): 1" in ledger
+    assert figures.startswith("optout: the manifest says ") and "'optout_noai': 1" in figures.split("the ledger")[1]
 
 
 def test_reasons_the_manifest_moved_fail_the_reasons_check(release):

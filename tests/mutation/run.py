@@ -204,12 +204,12 @@ def seed(where: Path, name: str) -> None:
 
 
 def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
-    """Run again only the mutants that survived the last run of `name`, against the work tree's tests and its other
-    code as they are now (copied into its scratch tree, with the target's test list as it is now): the quick loop
-    while writing tests for survivors, or a check that another module's stricter answer now kills them (`--resume`
-    checks the ones a stopped run did not reach). Survivors listed as equivalent are not run again. The mutated
-    modules must be as they were. A test that was only added cannot revive a killed mutant; after a test was
-    changed or removed, run the whole target again."""
+    """Run again only the mutants that survived the last run of `name` (and those that timed out), against the work
+    tree's tests and its other code as they are now (copied into its scratch tree, with the target's test list as it is
+    now): the quick loop while writing tests for survivors, or a check that another module's stricter answer now
+    kills them (`--resume` checks the ones a stopped run did not reach). Survivors listed as equivalent are not run
+    again. The mutated modules must be as they were. A test that was only added cannot revive a killed mutant; after
+    a test was changed or removed, run the whole target again."""
     where, results = WORK / name, RESULTS / f"{name}.json"
     if not (where / "mutants").is_dir() or not results.exists():
         raise SystemExit(f"{name} has no earlier run here to recheck: run it whole first (or --resume it)")
@@ -217,8 +217,13 @@ def recheck_target(name: str, target: Target, jobs: int = 1) -> None:
     if changed:
         raise SystemExit(f"{', '.join(changed)} changed since {name}'s run: run {name} whole again")
     equivalent = load_equivalent()  # listed ones cannot die: each would cost its whole widened test list
-    names = [r["mutant"] for r in mutants(results) if r["status"] not in KILLED | UNCHECKED
-             and key_of(r) not in equivalent]  # fmt: skip
+    # a timeout too: mutmut counts it as killed (an endless loop), but a fork can hang on its own (verify's run,
+    # 2026-12-07: two mutants timed out that their tests killed in seconds when run again)
+    names = [r["mutant"] for r in mutants(results) if r["status"] == "timeout"
+             or (r["status"] not in KILLED | UNCHECKED and key_of(r) not in equivalent)]  # fmt: skip
+    if not names:  # mutmut given no names would run every mutant not yet checked
+        print(f"{name}: no survivor or timeout to recheck", flush=True)
+        return
     _refresh(where, target, modules=False)
     _mutmut(name, target, where, names, jobs)
 

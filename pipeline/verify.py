@@ -50,6 +50,9 @@ if TYPE_CHECKING:
     from pipeline.release_read.remote import Fetched
 
 
+EXAMPLES = 3  # rows a failed finding names: enough to look them up, one line however many rows fail
+
+
 @dataclass
 class Check:
     name: str
@@ -180,7 +183,7 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
     objects = {o.get("contentUrl"): o.get("sha256") for o in distribution if o.get("@type") == "cr:FileObject"}
     expected = {f["path"]: f["sha256"] for f in manifest["files"]}
     if objects != expected:
-        odd = sorted(set(objects.items()) ^ set(expected.items()))[:3]
+        odd = sorted(set(objects.items()) ^ set(expected.items()))[:EXAMPLES]
         problems.append(f"croissant.json: its files and sha256 differ from the manifest's, e.g. {odd}")
     held = schemas.TABLE_VERSIONS[manifest["format_version"]]  # a listed version that differs: table schemas says so
     versions = {f["table"]: held[f["table"]] for f in manifest["files"] if f["table"] in held}
@@ -189,7 +192,7 @@ def _check_descriptions(release: Path, manifest: dict, report: VerifyReport) -> 
     others = [o.get("@type") for o in distribution if o.get("@type") not in ("cr:FileObject", "cr:FileSet")]
     if file_sets != parts or others:
         odd = sorted(set(file_sets) ^ set(parts)) or [k for k in parts if file_sets[k] != parts[k]] or others
-        problems.append(f"croissant.json: its file sets are not the tables' listed parts, e.g. {odd[:3]}")
+        problems.append(f"croissant.json: its file sets are not the tables' listed parts, e.g. {odd[:EXAMPLES]}")
     record_sets = doc.get("recordSet", [])
     for record_set in record_sets:
         table = record_set.get("@id")
@@ -395,7 +398,7 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
     for entry in manifest["inputs"]:
         said = sources.get(entry["path"], [[entry["sha256"], entry["format"]]])
         if said != [[entry["sha256"], entry["format"]]]:
-            problems.append(f"{entry['path']}: rows say sha256 and format {said[:3]}, manifest says "
+            problems.append(f"{entry['path']}: rows say sha256 and format {said[:EXAMPLES]}, manifest says "
                             f"{[entry['sha256'], entry['format']]}")  # fmt: skip
         kept, removed = found.pop(entry["path"], (0, 0))
         if (kept, removed) != (entry["kept"], entry["removed"]):
@@ -564,7 +567,8 @@ def _check_duplicates(release: Path, manifest: dict, report: VerifyReport) -> No
     report.add(DUPLICATE_OF, dangling == 0, f"{dangling} dangling" * bool(dangling))
     exact = con.sql(EXACT_TWINS_SQL, params=params).fetchall()
     untwinned = [i for i, twinned in exact if not twinned]
-    report.add(EXACT_TWINS, not untwinned, f"{len(untwinned)} of {len(exact)} not, e.g. {untwinned[:3]}" if untwinned
+    report.add(EXACT_TWINS, not untwinned,
+               f"{len(untwinned)} of {len(exact)} not, e.g. {untwinned[:EXAMPLES]}" if untwinned
                else f"{len(exact)} exact duplicates, each of its twin's text")  # fmt: skip
 
 
@@ -592,7 +596,7 @@ def _check_optout(release: Path, manifest: dict, report: VerifyReport) -> None:
     report.add(
         "opt-outs honoured (no kept document is reserved)",
         not violations,
-        f"{len(violations)} violations, e.g. {violations[:3]}" if violations else "0 violations",
+        f"{len(violations)} violations, e.g. {violations[:EXAMPLES]}" if violations else "0 violations",
     )
     unexplained = con.sql(
         "select count(*) from read_parquet($ledger) l where l.stage = 'optout' and not exists "
@@ -637,7 +641,7 @@ def _misattributed(con: duckdb.DuckDBPyConnection, params: dict) -> tuple[str, b
     wrong = con.sql(
         MISATTRIBUTED_SQL, params={**evidence, "ledger": params["ledger"], "signals": signals, "reasons": reasons}
     ).fetchall()
-    return ATTRIBUTED, not wrong, f"{len(wrong)} removals, e.g. {wrong[:3]}" if wrong else ""
+    return ATTRIBUTED, not wrong, f"{len(wrong)} removals, e.g. {wrong[:EXAMPLES]}" if wrong else ""
 
 
 def _check_url_identity(release: Path, manifest: dict, report: VerifyReport) -> None:
@@ -661,8 +665,8 @@ def _check_url_identity(release: Path, manifest: dict, report: VerifyReport) -> 
                 pl.col("url_key").ne_missing(redone["k"]) | pl.col("domain").ne_missing(redone["d"])
             )
             wrong += bad.height
-            examples += bad["id"].head(3).to_list()
-    report.add(name, wrong == 0, f"{wrong} rows differ, e.g. {examples[:3]}" if wrong else "")
+            examples += bad["id"].head(EXAMPLES).to_list()
+    report.add(name, wrong == 0, f"{wrong} rows differ, e.g. {examples[:EXAMPLES]}" if wrong else "")
 
 
 TEXT_HASHES = "text hashes recompute (text_sha256, norm_sha256)"
@@ -699,9 +703,9 @@ def _check_text_hashes(release: Path, manifest: dict, report: VerifyReport) -> N
                     pl.col("text_sha256").ne_missing(redone[0]) | pl.col("norm_sha256").ne_missing(redone[1])
                 )
                 wrong, checked = wrong + bad.height, checked + frame.height
-                examples += bad["id"].head(3).to_list()
+                examples += bad["id"].head(EXAMPLES).to_list()
     report.add(TEXT_HASHES, wrong == 0,
-               f"{wrong} of {checked} texts differ from their hashes, e.g. {examples[:3]}" if wrong else
+               f"{wrong} of {checked} texts differ from their hashes, e.g. {examples[:EXAMPLES]}" if wrong else
                f"{checked} texts match")  # fmt: skip
 
 
@@ -787,7 +791,7 @@ def _check_registry(release: Path, manifest: dict, report: VerifyReport, registr
     except (RegistryError, OSError) as err:
         report.add("registry opt-outs honoured", False, f"cannot read the registry {path}: {err}")
         return
-    shown = hits.head(3).select("id", "rule").rows()
+    shown = hits.head(EXAMPLES).select("id", "rule").rows()
     when = f"in force at {at}" if at else "in force now"
     report.add(
         "registry opt-outs honoured (no document matches an entry)",

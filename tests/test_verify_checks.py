@@ -34,7 +34,7 @@ import pytest
 
 import schemas
 from pipeline.cli import build
-from pipeline.config import ReadConfig, RunConfig
+from pipeline.config import ReadConfig, RunConfig, config_hash
 from pipeline.derive import derive_release
 from pipeline.optout.registry import Registry
 from pipeline.proofs.commitments import build_commitments
@@ -1434,6 +1434,18 @@ def test_a_consistent_other_config_fails_only_the_rows_check(release):
     assert _failed(release) == {ROW_HASH}
 
 
+def test_a_config_recorded_without_its_optout_section_is_judged_not_a_crash(release):
+    """A hand-written config may leave out the opt-out section (it loads: the defaults fill it in) and be hashed as
+    written: verify still compares the manifest's opt-out figures with it, and only the rows' hash disagrees."""
+
+    def without_optout(m: dict) -> None:
+        del m["config"]["optout"]
+        m["config_hash"] = config_hash(m["config"])
+
+    _edit_manifest(release, without_optout)
+    assert _failed(release) == {ROW_HASH}
+
+
 # --- URL identities -------------------------------------------------------------------------------------------
 
 
@@ -1775,18 +1787,20 @@ def test_a_grandchild_derived_without_the_registry_keeps_its_parents_later_remov
 
 
 def test_instants_written_with_an_offset_are_compared_as_instants(derived, child):
-    """The child's derivation instant written as the same instant at UTC-01:00 (ISO 8601 allows it): an hour less in
+    """The child's derivation instant written as the same instant at UTC-23:59 (ISO 8601 allows it): a day less in
     the text, so compared as text it would fall before the build and the child's removals for kept.test (an entry
-    received after the build) would seem made before the entry was in force."""
+    received after the build) would seem made before the entry was in force. (The westmost offset, not an hour's:
+    the build may be shared by tests for hours, and an hour less would not bring the text before it.)"""
 
-    def at_minus_one_hour(manifest: dict) -> None:
+    def at_minus_a_day(manifest: dict) -> None:
         lineage = manifest["lineage"]
-        instant = datetime.fromisoformat(lineage["derived_at"]).astimezone(timezone(timedelta(hours=-1)))
+        westmost = timezone(-timedelta(hours=23, minutes=59))
+        instant = datetime.fromisoformat(lineage["derived_at"]).astimezone(westmost)
         assert lineage["registry"]["as_of"] == lineage["derived_at"]  # the construction: one instant, stored in UTC
         lineage["derived_at"] = lineage["registry"]["as_of"] = instant.isoformat()
         assert lineage["derived_at"] < manifest["optout"]["registry"]["as_of"]  # as text, before the build
 
-    _edit_manifest(child, at_minus_one_hour)
+    _edit_manifest(child, at_minus_a_day)
     assert _failed(child, derived[1]) == set()
 
 

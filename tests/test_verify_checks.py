@@ -994,6 +994,15 @@ def test_verify_reads_the_descriptions_as_utf8_whatever_the_locale(release):
 # --- table schemas --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("version", sorted(schemas.TABLE_VERSIONS))
+def test_each_formats_manifest_schema_lists_exactly_the_tables_that_format_holds(version):
+    """The schemas check looks a listed table up in its format's tables, trusting the manifest's JSON Schema (checked
+    first) to refuse any other: a format whose schema allowed one more table would crash verify, one fewer would
+    refuse its releases."""
+    files = schemas.manifest_schema(version)["properties"]["files"]["items"]["properties"]
+    assert sorted(files["table"]["enum"]) == sorted(schemas.TABLE_VERSIONS[version])
+
+
 @pytest.mark.parametrize("table", TABLES)
 def test_a_row_count_the_file_does_not_have_fails_table_schemas(release, table):
     _edit_manifest(release, lambda m: next(f for f in m["files"] if f["table"] == table).update(rows=10**6))

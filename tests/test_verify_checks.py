@@ -1417,6 +1417,34 @@ def test_an_exact_duplicate_without_its_twins_text_fails(release, twin):
     assert _detail(release, EXACT_TWINS) == f"1 of 1 not, e.g. {[ledger['id'][row]]}"
 
 
+def test_an_exact_duplicate_whose_text_was_dropped_cannot_borrow_a_twins_hash(release):
+    """Its text blanked, a removal can carry any document's hash and name it as its twin: the text-hash check has
+    nothing to hash again. The config keeps removed records' text, so a duplicate without it fails."""
+    ledger, documents = _ledger(release), _documents(release)
+    row = _row(ledger, reason="dedup_exact")
+    other = documents.filter(pl.col("norm_sha256") != ledger["norm_sha256"][row]).row(0, named=True)
+    assert _manifest(release)["config"]["ledger_keep_text"] is True  # the construction: RunConfig's default
+    _rewrite(release, "ledger", lambda f: _set(f, row, text=None, norm_sha256=other["norm_sha256"],
+                                               duplicate_of=other["id"],
+                                               detail=f"same normalised text as {other['id']}"))  # fmt: skip
+    assert _failed(release) == {EXACT_TWINS}
+    assert _detail(release, EXACT_TWINS) == f"1 keep no text though the config keeps it, e.g. {[ledger['id'][row]]}"
+
+
+def test_exact_twins_of_a_release_that_keeps_no_removed_text_pass_without_a_promise(built, tmp_path):
+    """Built with `ledger_keep_text` off, a duplicate's hash is all there is: the check passes, says on what, and
+    is listed as not checked rather than as a proof."""
+    inputs = sorted(str(p) for p in built[0].parent.glob("in-*.warc.gz"))
+    release = tmp_path / "textless"
+    build(inputs, RunConfig(ledger_keep_text=False), release, registry=built[1])
+    exact = _ledger(release).filter(pl.col("reason") == "dedup_exact").height
+    assert exact >= 1 and _failed(release) == set()
+    check = next(c for c in _LAST[str(release)].checks if c.name == EXACT_TWINS)
+    assert not check.checked
+    assert check.detail == (f"{exact} exact duplicates, each of its twin's text ({exact} by recorded hashes alone: "
+                            "a text not kept cannot be hashed again)")  # fmt: skip
+
+
 def test_a_duplicate_of_an_opted_out_document_is_accepted(release):
     """A keeper removed later by an opt-out (release derive) leaves its copies pointing at a ledger row."""
     ledger = _ledger(release)

@@ -1445,6 +1445,17 @@ def test_exact_twins_of_a_release_that_keeps_no_removed_text_pass_without_a_prom
                             "a text not kept cannot be hashed again)")  # fmt: skip
 
 
+def test_a_release_that_applied_no_registry_says_its_registry_check_was_not_made(built, tmp_path):
+    """Without a registry applied or given, "0 documents match" would be a reassurance about nothing: the check
+    passes as not checked and says how to make it."""
+    release = tmp_path / "no-registry"
+    build([str(built[0].parent / "in-0.warc.gz")], RunConfig(), release)
+    assert _failed(release) == set()
+    check = next(c for c in _LAST[str(release)].checks if c.name == "registry opt-outs honoured")
+    assert not check.checked
+    assert check.detail == "not checked: the release applied no registry and none was given (--registry checks one)"
+
+
 def test_a_duplicate_of_an_opted_out_document_is_accepted(release):
     """A keeper removed later by an opt-out (release derive) leaves its copies pointing at a ledger row."""
     ledger = _ledger(release)
@@ -1552,6 +1563,17 @@ def test_a_release_built_with_another_normalisation_fails_the_text_hash_check(re
     _edit_manifest(release, other_normalisation)
     assert _failed(release) == {TEXT_HASHES}
     assert _detail(release, TEXT_HASHES).startswith("built with normalisation 'remove Unicode 15.1.0 format")
+
+
+@pytest.mark.parametrize("minhash", ["{}", "not json"])
+def test_a_release_that_records_no_normalisation_fails_the_text_hash_check_saying_so(release, minhash):
+    """Without the normalisation it was built with, nothing says its norm_sha256 can be recomputed here."""
+    from pipeline.fingerprints import SIGNATURE_SPEC
+
+    _edit_manifest(release, lambda m: m["software"].update(minhash=minhash))
+    assert TEXT_HASHES in _failed(release)
+    ours = SIGNATURE_SPEC["normalisation"]
+    assert _detail(release, TEXT_HASHES) == f"built with normalisation None; this apertura's is {ours!r}"
 
 
 # --- opt-out evidence -----------------------------------------------------------------------------------------

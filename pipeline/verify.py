@@ -10,8 +10,9 @@ their sites the evidence's); ids are unique; signatures align with documents; ev
 document and an exact duplicate's twin (named in its detail) has its normalised text; every row carries the manifest's
 config hash; each file's schema version is its format's. From format 2: no kept document has an opt-out decision that
 reserves it (zero violations), every opt-out removal has that evidence and carries the reason of a signal that reserved
-it, and every evidence row is about a record the release accounts for. From format 3: URL identities and text hashes
-recompute from the URLs and texts (the normalisation costs verify about what it cost the build). From format 4:
+it, and every evidence row is about a record the release accounts for. From format 3: URL identities, text hashes and
+the documents' MinHash signatures recompute from the URLs and texts (the normalisation and signing cost verify about
+what they cost the build). From format 4:
 conservation in bytes (the spans of an input's documents and ledger rows, unreadable spans included, do not overlap, and
 with the bytes of its other records they are the whole file), and the commitments (Merkle roots over the kept URLs,
 texts and removals) rebuild from the tables (`pipeline.proofs.commitments`). From format 5: the dataset card
@@ -39,7 +40,7 @@ import jsonschema
 import pyarrow.parquet as pq
 
 import schemas
-from pipeline.config import RunConfig, config_hash
+from pipeline.config import DedupConfig, RunConfig, config_hash
 from pipeline.release_read import ReleaseError, inside, load_manifest, table_files
 from pipeline.tables import file_sha256
 
@@ -465,9 +466,7 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
         """,
         params={"docs": params["docs"], "sigs": params["sigs"]},
     ).fetchall()[0][0]
-    report.add(
-        "signatures aligned 1:1 with documents", misaligned == 0, f"{misaligned} rows differ" if misaligned else ""
-    )
+    report.add(ALIGNED, misaligned == 0, f"{misaligned} rows differ" if misaligned else "")
 
     hashes = con.sql(
         "select distinct config_hash from (select config_hash from read_parquet($docs) "
@@ -479,6 +478,7 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
 
 
 FIGURES = "funnel and record counts add up"
+ALIGNED = "signatures aligned 1:1 with documents"
 DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
 EXACT_TWINS = "every exact duplicate has its twin's normalised text"
 # A removal as an exact duplicate names its twin in its detail ("same normalised text as <id>", the dedup step's
@@ -724,6 +724,119 @@ def _check_text_hashes(release: Path, manifest: dict, report: VerifyReport) -> N
                f"{checked} texts match")  # fmt: skip
 
 
+SIGNATURES = "signatures recompute from the documents' texts (MinHash)"
+SIGNATURE_BATCH_ROWS = 4_096  # documents signed again at a time, beside their stored signatures
+
+
+def _signing(manifest: dict, report: VerifyReport, name: str) -> DedupConfig | None:
+    """The dedup settings of the (hashed) config to sign texts with, or None with finding `name` added: not made if
+    the config does not load (the config hash check's failure), failed if the spec the release records is not the
+    one this apertura signs with for those settings."""
+    import json
+
+    from pipeline.fingerprints.spec import signature_spec
+
+    try:
+        dedup = RunConfig.model_validate(manifest["config"]).dedup
+    except ValueError:
+        report.add(name, True, "not made: the config does not load (see 'config hash')", checked=False)
+        return None
+    try:
+        built_with = json.loads(manifest["software"]["minhash"])
+    except (KeyError, TypeError, ValueError):
+        built_with = {}
+    ours = signature_spec(dedup)
+    if differ := sorted(k for k in ours.keys() | built_with.keys() if built_with.get(k) != ours.get(k)):
+        report.add(name, False, f"built with another signature spec than this apertura's (its {', '.join(differ)})")
+        return None
+    return dedup
+
+
+def _check_signatures(release: Path, manifest: dict, report: VerifyReport) -> None:
+    """Format 3: every document's stored MinHash signature is the one its text gives with the dedup settings of the
+    (hashed) config. Near-duplicate removal and the membership index's near answers go by these: a signature made
+    of another text would answer a near copy of this one "not in". Only with the signature spec the release was
+    built with. Row by row beside the documents; rows that do not line up are the alignment check's finding, and this
+    check then makes no promise."""
+    from itertools import zip_longest
+
+    import polars as pl
+
+    from pipeline.fingerprints import add_dedup_keys
+    from pipeline.release_read import even_batches
+
+    if (dedup := _signing(manifest, report, SIGNATURES)) is None:
+        return
+    wrong, checked, examples = 0, 0, []
+    docs = even_batches(table_files(release, manifest, "documents"), ["id", "text"], SIGNATURE_BATCH_ROWS)
+    sigs = even_batches(table_files(release, manifest, "signatures"), ["id", "minhash"], SIGNATURE_BATCH_ROWS)
+    for texts, stored in zip_longest(docs, sigs):
+        if texts is None or stored is None or texts["id"] != stored["id"]:  # no promise about rows that do not pair
+            lined_up = f"not made: the signatures do not line up with the documents (see '{ALIGNED}')"
+            report.add(SIGNATURES, True, lined_up, checked=False)
+            return
+        frame = pl.from_arrow(texts)
+        redone = add_dedup_keys(frame.select("text"), dedup)["minhash"]
+        bad = frame.filter(redone.ne_missing(pl.from_arrow(stored["minhash"])))
+        wrong, checked = wrong + bad.height, checked + frame.height
+        examples += bad["id"].head(EXAMPLES).to_list()
+    report.add(SIGNATURES, wrong == 0,
+               f"{wrong} of {checked} documents' signatures differ from their texts', e.g. {examples[:EXAMPLES]}"
+               if wrong else f"{checked} signatures match")  # fmt: skip
+
+
+NEAR = "every near duplicate's Jaccard estimate recomputes with its keeper"
+# a near duplicate's detail says "estimated jaccard 0.83 with <keeper id>": its text (when kept) signed again
+# beside the keeper's stored signature (when it is a document's: checked above)
+NEAR_SQL = r"""
+select l.id, l.text, l.duplicate_of,
+       regexp_extract(l.detail, '^estimated jaccard ([0-9]+\.[0-9]{2}) with (\S+)$', ['estimate', 'keeper']) as said,
+       s.minhash as keeper_signature
+from read_parquet($ledger) l left join read_parquet($sigs) s on s.id = l.duplicate_of
+where l.reason = 'dedup_near'
+order by l.id
+"""
+
+
+def _check_near_estimates(release: Path, manifest: dict, report: VerifyReport) -> None:
+    """Format 3: a removal as a near duplicate names its keeper and their estimated Jaccard similarity. Clusters
+    link through chains, so the estimate may be low; it must be the one their signatures give, or "a near copy
+    of X" is a label nobody can check. Where the removal kept no text, or its keeper is no longer a document,
+    the estimate rests on the recorded detail alone: said, and not promised."""
+    import numpy as np
+    import polars as pl
+
+    from pipeline.fingerprints import add_dedup_keys, signature_matrix
+
+    if (dedup := _signing(manifest, report, NEAR)) is None:
+        return
+    params = {"ledger": table_files(release, manifest, "ledger"), "sigs": table_files(release, manifest, "signatures")}
+    near = duckdb.connect().sql(NEAR_SQL, params=params).pl()
+    said = near["said"].struct.unnest()
+    misnamed = near.filter(said["keeper"].ne_missing(near["duplicate_of"]) | said["estimate"].eq(""))["id"]
+    both = near.filter(pl.col("text").is_not_null() & pl.col("keeper_signature").is_not_null()
+                       & ~pl.col("id").is_in(misnamed.implode()))  # fmt: skip
+    off = []
+    if both.height:
+        own = signature_matrix(add_dedup_keys(both.select("text"), dedup)["minhash"], dedup)
+        agreement = (own == signature_matrix(both["keeper_signature"], dedup)).mean(axis=1)
+        estimate = both["said"].struct.field("estimate").cast(pl.Float64).to_numpy()
+        off = both.filter(pl.Series(np.abs(agreement - estimate) > 0.005 + 1e-9))["id"].to_list()
+    wrong = sorted([*misnamed, *off])
+    problems = [f"{len(wrong)} of {near.height} not, e.g. {wrong[:EXAMPLES]}"] if wrong else []
+    textless = near.filter(pl.col("text").is_null())["id"].to_list()
+    if textless and manifest["config"].get("ledger_keep_text", True):  # as for exact duplicates
+        problems.append(f"{len(textless)} keep no text though the config keeps it, e.g. {textless[:EXAMPLES]}")
+    if problems:
+        report.add(NEAR, False, "; ".join(problems))
+        return
+    unchecked = near.height - both.height
+    detail = f"{near.height} near duplicates, each as similar to its keeper as it says"
+    if unchecked:
+        detail += f" ({unchecked} by their recorded detail alone: a text not kept cannot be signed again)"
+    report.add(NEAR, True, detail, checked=not unchecked)
+
+
 def registry_matches(release: Path, manifest: dict, registry: Registry, at: str | None) -> pl.DataFrame:
     """(id, entry_id, kind, rule) for every document of `release` a registry entry in force at `at` covers: what
     `derive` removes, and what `verify` requires to be empty for a release that applied the registry."""
@@ -879,6 +992,8 @@ def _verify_directory(
         if version >= 3:
             _guarded(report, "URL identities recompute (url_key, domain)", _check_url_identity, *args)
             _guarded(report, TEXT_HASHES, _check_text_hashes, *args)
+            _guarded(report, SIGNATURES, _check_signatures, *args)
+            _guarded(report, NEAR, _check_near_estimates, *args)
         if version >= schemas.COMMITMENTS_FROM:
             _guarded(report, "conservation in bytes (record spans + unreadable spans = the file)", _check_bytes, *args)
         if version >= schemas.SOURCE_ROOT_FROM:

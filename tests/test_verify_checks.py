@@ -36,6 +36,7 @@ import schemas
 from pipeline.cli import build
 from pipeline.config import ReadConfig, RunConfig, config_hash
 from pipeline.derive import derive_release
+from pipeline.fingerprints import add_dedup_keys
 from pipeline.optout.registry import Registry
 from pipeline.proofs.commitments import build_commitments
 from pipeline.proofs.prove import Prover
@@ -62,6 +63,8 @@ EXACT_TWINS = "every exact duplicate has its twin's normalised text"
 ROW_HASH = "rows carry the manifest's config hash"
 URLS = "URL identities recompute (url_key, domain)"
 TEXT_HASHES = "text hashes recompute (text_sha256, norm_sha256)"
+SIGNATURES = "signatures recompute from the documents' texts (MinHash)"
+NEAR = "every near duplicate's Jaccard estimate recomputes with its keeper"
 BYTES = "conservation in bytes (record spans + unreadable spans = the file)"
 SOURCE_PATHS = "input paths recorded relative to the source root"
 DESCRIBED = "dataset card and Croissant describe the tables"
@@ -86,9 +89,9 @@ INDEX_ENTRIES = "index entries agree with the tables"
 
 # every check a format-6 release with a recorded registry and an index gets, in the order verify runs them
 ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, FIGURES, IDS, ALIGNED, ROW_HASH,
-              DUPLICATE_OF, EXACT_TWINS, URLS, TEXT_HASHES, BYTES, SOURCE_PATHS, DESCRIBED, HONOURED, EXPLAINED,
-              ATTRIBUTED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED,
-              SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES, INDEX_ENTRIES]  # fmt: skip
+              DUPLICATE_OF, EXACT_TWINS, URLS, TEXT_HASHES, SIGNATURES, NEAR, BYTES, SOURCE_PATHS, DESCRIBED,
+              HONOURED, EXPLAINED, ATTRIBUTED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS,
+              NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES, INDEX_ENTRIES]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -265,6 +268,22 @@ def _rewrite(release: Path, table: str, change: Callable[[pl.DataFrame], pl.Data
         _reseal(release, commitments=commitments)
 
 
+def _sign(release: Path, row: int, signature: list[int]) -> None:
+    """Document `row`'s stored MinHash signature replaced (files not resealed)."""
+
+    def resign(frame: pl.DataFrame) -> pl.DataFrame:
+        values = frame["minhash"].to_list()
+        values[row] = signature
+        return frame.with_columns(pl.Series("minhash", values, dtype=frame.schema["minhash"]))
+
+    _rewrite(release, "signatures", resign, reseal=False)
+
+
+def _signature_of(text: str) -> list[int]:
+    """What a thorough forger stores beside a text it swapped in: the text's own signature."""
+    return add_dedup_keys(pl.DataFrame({"text": [text]}), RunConfig().dedup)["minhash"][0].to_list()
+
+
 def _set(frame: pl.DataFrame, row: int, **values) -> pl.DataFrame:
     """`frame` with the given columns of one row replaced by literals."""
     index = pl.int_range(pl.len()) == row
@@ -386,6 +405,9 @@ def test_the_untouched_release_says_what_it_checked(built):
     assert details[INDEX_ENTRIES] == f"{total} entries"  # one per document and per ledger row
     texts = kept + _ledger(release)["text"].is_not_null().sum()  # the ledger keeps a filtered or duplicate's text
     assert details[TEXT_HASHES] == f"{texts} texts match" and texts > kept
+    assert details[SIGNATURES] == f"{kept} signatures match"
+    near = _ledger(release).filter(pl.col("reason") == "dedup_near").height
+    assert near >= 1 and details[NEAR] == f"{near} near duplicates, each as similar to its keeper as it says"
     assert details[SIGNATURE] == "not signed (optional): `apertura release sign` signs it"
     assert all(details[name] == "" for name in (CONFIG_HASH, REASONS, IDS, ALIGNED, DUPLICATE_OF, ROW_HASH, URLS,
                                                 EXPLAINED, ATTRIBUTED, ORPHANS, REGISTRY_STATE))  # fmt: skip
@@ -556,9 +578,13 @@ def test_a_changed_config_fails_the_config_hash(release):
 
 
 def test_a_config_that_does_not_load_fails_the_config_hash(release):
+    """Only there: the checks that sign texts with its dedup settings say they were not made, and why."""
     _edit_manifest(release, lambda m: m["config"].update(batch_size="many"))
     assert _failed(release) == {CONFIG_HASH}
     assert _detail(release, CONFIG_HASH).startswith("config does not load")
+    unmade = [(c.name, c.detail) for c in _LAST[str(release)].checks if not c.checked]
+    assert (SIGNATURES, "not made: the config does not load (see 'config hash')") in unmade
+    assert (NEAR, "not made: the config does not load (see 'config hash')") in unmade
 
 
 # --- files and sha256: per table, same-size edits included ---------------------------------------------------
@@ -1386,9 +1412,14 @@ def test_an_id_twice_in_documents_fails_ids_unique(release):
 
 
 def test_signatures_out_of_document_order_fail_alignment(release):
+    """Compared row by row, each with another document's text, they would fail the signature check too: it makes no
+    promise instead, and says why."""
     _rewrite(release, "signatures", lambda f: pl.concat([f[1:2], f[0:1], f[2:]]))
     assert _failed(release) == {ALIGNED}
     assert _detail(release, ALIGNED) == "2 rows differ"
+    signatures = next(c for c in _LAST[str(release)].checks if c.name == SIGNATURES)
+    assert not signatures.checked
+    assert signatures.detail == f"not made: the signatures do not line up with the documents (see '{ALIGNED}')"
 
 
 @pytest.mark.parametrize("target", ["no record", "a quality removal"])
@@ -1431,18 +1462,21 @@ def test_an_exact_duplicate_whose_text_was_dropped_cannot_borrow_a_twins_hash(re
     assert _detail(release, EXACT_TWINS) == f"1 keep no text though the config keeps it, e.g. {[ledger['id'][row]]}"
 
 
-def test_exact_twins_of_a_release_that_keeps_no_removed_text_pass_without_a_promise(built, tmp_path):
-    """Built with `ledger_keep_text` off, a duplicate's hash is all there is: the check passes, says on what, and
-    is listed as not checked rather than as a proof."""
+def test_duplicates_of_a_release_that_keeps_no_removed_text_pass_without_a_promise(built, tmp_path):
+    """Built with `ledger_keep_text` off, a duplicate's hash and its estimate are all there is: the twin and the
+    near-estimate checks pass, say on what, and are listed as not checked rather than as proofs."""
     inputs = sorted(str(p) for p in built[0].parent.glob("in-*.warc.gz"))
     release = tmp_path / "textless"
     build(inputs, RunConfig(ledger_keep_text=False), release, registry=built[1])
-    exact = _ledger(release).filter(pl.col("reason") == "dedup_exact").height
-    assert exact >= 1 and _failed(release) == set()
-    check = next(c for c in _LAST[str(release)].checks if c.name == EXACT_TWINS)
-    assert not check.checked
-    assert check.detail == (f"{exact} exact duplicates, each of its twin's text ({exact} by recorded hashes alone: "
-                            "a text not kept cannot be hashed again)")  # fmt: skip
+    ledger = _ledger(release)
+    exact, near = (ledger.filter(pl.col("reason") == reason).height for reason in ("dedup_exact", "dedup_near"))
+    assert exact >= 1 and near >= 1 and _failed(release) == set()
+    checks = {c.name: c for c in _LAST[str(release)].checks}
+    assert not checks[EXACT_TWINS].checked and not checks[NEAR].checked
+    assert checks[EXACT_TWINS].detail == (f"{exact} exact duplicates, each of its twin's text ({exact} by recorded "
+                                          "hashes alone: a text not kept cannot be hashed again)")  # fmt: skip
+    assert checks[NEAR].detail == (f"{near} near duplicates, each as similar to its keeper as it says ({near} by "
+                                   "their recorded detail alone: a text not kept cannot be signed again)")  # fmt: skip
 
 
 def test_a_release_that_applied_no_registry_says_its_registry_check_was_not_made(built, tmp_path):
@@ -1548,6 +1582,8 @@ def test_a_text_that_does_not_hash_to_its_hashes_fails_the_text_hash_check(relea
               "its case": {"text": text.swapcase()},
               "norm_sha256 alone": {"norm_sha256": hashlib.sha256(b"x").hexdigest()}}[edit]  # fmt: skip
     assert change.get("text") != text and change.get("norm_sha256") != norm
+    if table == "documents" and "text" in change:  # signed as what it is now: the signature check passes
+        _sign(release, row, _signature_of(change["text"]))
     _rewrite(release, table, lambda f: _set(f, row, **change))
     assert _failed(release) == {TEXT_HASHES}
     detail = _detail(release, TEXT_HASHES)
@@ -1561,8 +1597,9 @@ def test_a_release_built_with_another_normalisation_fails_the_text_hash_check(re
         manifest["software"]["minhash"] = json.dumps(spec, sort_keys=True)
 
     _edit_manifest(release, other_normalisation)
-    assert _failed(release) == {TEXT_HASHES}
+    assert _failed(release) == {TEXT_HASHES, SIGNATURES, NEAR}  # signatures are made of normalised text too
     assert _detail(release, TEXT_HASHES).startswith("built with normalisation 'remove Unicode 15.1.0 format")
+    assert _detail(release, SIGNATURES) == "built with another signature spec than this apertura's (its normalisation)"
 
 
 @pytest.mark.parametrize("minhash", ["{}", "not json"])
@@ -1574,6 +1611,74 @@ def test_a_release_that_records_no_normalisation_fails_the_text_hash_check_sayin
     assert TEXT_HASHES in _failed(release)
     ours = SIGNATURE_SPEC["normalisation"]
     assert _detail(release, TEXT_HASHES) == f"built with normalisation None; this apertura's is {ours!r}"
+
+
+
+@pytest.mark.parametrize("signed_as", ["another document", "one value changed"])
+def test_a_signature_that_is_not_its_texts_fails_the_signature_check(release, signed_as):
+    """The membership index copies these signatures and answers near copies by them: a document signed as another
+    text, or with one value changed, would let a near copy of it be answered "not in"."""
+    signatures = pl.read_parquet(_part(release, "signatures"))
+    row = _untwinned_rows(release)[0]
+    stored = signatures["minhash"][row].to_list()
+    forged = {"another document": signatures["minhash"][row - 1 if row else row + 1].to_list(),
+              "one value changed": [stored[0] ^ 1, *stored[1:]]}[signed_as]  # fmt: skip
+    assert forged != stored
+    _sign(release, row, forged)
+    _reseal(release)
+    assert _failed(release) == {SIGNATURES}
+    assert _detail(release, SIGNATURES) == (f"1 of {signatures.height} documents' signatures differ from their "
+                                            f"texts', e.g. {[signatures['id'][row]]}")  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "value"), [("seed", 2), ("num_perm", 128), ("scheme", "affine64")])
+def test_a_release_recorded_with_another_signature_spec_fails_both_signature_checks(release, key, value):
+    """Signatures made another way cannot be made again here: compared anyway, every one (and every estimate made
+    of two) would differ."""
+
+    def other_spec(manifest: dict) -> None:
+        spec = json.loads(manifest["software"]["minhash"])
+        assert spec[key] != value
+        manifest["software"]["minhash"] = json.dumps(spec | {key: value}, sort_keys=True)
+
+    _edit_manifest(release, other_spec)
+    assert _failed(release) == {SIGNATURES, NEAR}
+    assert _detail(release, SIGNATURES) == f"built with another signature spec than this apertura's (its {key})"
+
+
+
+def _near_row(release: Path) -> tuple[pl.DataFrame, int, str, float]:
+    """The ledger, a near duplicate's row, its keeper and its estimate, read from the detail the dedup step wrote."""
+    ledger = _ledger(release)
+    row = _row(ledger, reason="dedup_near")
+    estimate, keeper = ledger["detail"][row].removeprefix("estimated jaccard ").split(" with ")
+    assert keeper == ledger["duplicate_of"][row]  # the construction: the detail names the keeper
+    return ledger, row, keeper, float(estimate)
+
+
+@pytest.mark.parametrize("forged", ["a higher estimate", "another keeper", "another keeper in the detail alone",
+                                    "another keeper in duplicate_of alone"])
+def test_a_near_duplicate_that_is_not_as_similar_as_it_says_fails(release, forged):
+    """"A near copy of X (estimated Jaccard 0.83)" is what a rights holder reads for a removed page: the estimate is
+    made again from its kept text and the keeper's signature, and the keeper named must be the duplicate_of."""
+    ledger, row, keeper, estimate = _near_row(release)
+    other = _documents(release)["id"][next(r for r in _untwinned_rows(release)
+                                           if _documents(release)["id"][r] != keeper)]  # fmt: skip
+    change = {"a higher estimate": {"detail": f"estimated jaccard {estimate + 0.01:.2f} with {keeper}"},  # one step
+              "another keeper": {"detail": f"estimated jaccard {estimate:.2f} with {other}", "duplicate_of": other},
+              "another keeper in the detail alone": {"detail": f"estimated jaccard {estimate:.2f} with {other}"},
+              "another keeper in duplicate_of alone": {"duplicate_of": other}}[forged]  # fmt: skip
+    assert estimate <= 0.99  # the construction: a near duplicate, not an exact one
+    _rewrite(release, "ledger", lambda f: _set(f, row, **change))
+    assert _failed(release) == {NEAR}
+    assert _detail(release, NEAR) == f"1 of 1 not, e.g. {[ledger['id'][row]]}"
+
+
+def test_a_near_duplicate_whose_text_was_dropped_fails_where_the_config_keeps_it(release):
+    ledger, row, _, _ = _near_row(release)
+    _rewrite(release, "ledger", lambda f: _set(f, row, text=None))
+    assert _failed(release) == {NEAR}
+    assert _detail(release, NEAR) == f"1 keep no text though the config keeps it, e.g. {[ledger['id'][row]]}"
 
 
 # --- opt-out evidence -----------------------------------------------------------------------------------------
@@ -2127,7 +2232,8 @@ def test_a_commitment_the_tables_do_not_rebuild_fails_that_commitment(release, t
 @pytest.mark.parametrize("tree", ["urls", "texts"])
 def test_a_table_changed_behind_the_signed_roots_fails_that_commitment(release, tree):
     """Files resealed, the manifest's commitments left as signed, the sidecar (a cache) dropped: a removal moved to
-    another URL (url, url_key and domain agree, so the URL check passes) or a kept text replaced with its hashes."""
+    another URL (url, url_key and domain agree, so the URL check passes) or a kept text replaced with its hashes and
+    its signature."""
     if tree == "urls":
         row = _row(_ledger(release), reason="gopher_short_doc")
         moved = {"url": "http://elsewhere.test/x", "url_key": "elsewhere.test/x", "domain": "elsewhere.test"}
@@ -2139,6 +2245,7 @@ def test_a_table_changed_behind_the_signed_roots_fails_that_commitment(release, 
         text = "Another page, hashed as it is (the text hash check passes)."
         replaced = {"text": text, "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
                     "norm_sha256": hashlib.sha256(normalise_text(text).encode()).hexdigest()}  # fmt: skip
+        _sign(release, row, _signature_of(text))
         _rewrite(release, "documents", lambda f: _set(f, row, **replaced), commitments=False)
     shutil.rmtree(release / "commitments")
     name = {"urls": COMMIT_URLS, "texts": COMMIT_TEXTS}[tree]

@@ -37,7 +37,6 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -54,7 +53,7 @@ from pipeline.index.config import IndexConfig
 from pipeline.index.sketch import Sketch
 from pipeline.index.tokens import ANALYZER, analyzer, gram_hashes, word_hashes, words
 from pipeline.locks import OutputLocked, output_lock
-from pipeline.release_read import MANIFEST, ReleaseError, load_manifest, table_files
+from pipeline.release_read import MANIFEST, ReleaseError, even_batches, load_manifest, table_batches, table_files
 from pipeline.tables import file_sha256
 from pipeline.text_identity import strip_format
 from pipeline.url_identity import domain_expr, url_key_expr
@@ -131,32 +130,6 @@ def _release_freed_memory() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
-
-
-def _batches(files: list[str], columns: list[str], rows: int) -> Iterator[pa.RecordBatch]:
-    """Record batches read through a small buffer, one column chunk at a time: pyarrow's defaults (pre-buffered,
-    threaded reads) hold several row groups of text at once (330 MB at 20k-row groups, measured)."""
-    for path in files:
-        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
-        present = [c for c in columns if c in parquet.schema_arrow.names]
-        yield from parquet.iter_batches(batch_size=rows, columns=present, use_threads=False)
-
-
-def _even_batches(files: list[str], columns: list[str], rows: int) -> Iterator[pa.Table]:
-    """Batches of exactly `rows` rows (the last one shorter) across file boundaries, so two tables written in
-    the same order (documents and their signatures) can be read side by side without holding either."""
-    pending: list[pa.RecordBatch] = []
-    held = 0
-    for batch in _batches(files, columns, rows):
-        pending.append(batch)
-        held += batch.num_rows
-        while held >= rows:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, rows)
-            rest = table.slice(rows)
-            pending, held = rest.to_batches(), rest.num_rows
-    if held:
-        yield pa.Table.from_batches(pending)
 
 
 class _RowWriter:
@@ -356,15 +329,15 @@ class _Builder:
         n_docs = sum(f["rows"] for f in manifest["files"] if f["table"] == "documents")
         ledger_files = table_files(self.release, manifest, "ledger")
         n_ledger_text = 0
-        for batch in _batches(ledger_files, ["text"], cfg.batch_rows):
+        for batch in table_batches(ledger_files, ["text"], cfg.batch_rows):
             n_ledger_text += batch.num_rows - batch.column("text").null_count
         n_sig = n_docs + n_ledger_text
         sig = _RowWriter(self.staging / "signatures.npy", np.dtype(np.uint32), (n_sig, self.num_perm))
         self.text = _TextShards(self.staging / "text", cfg, n_sig)  # the entries with text: documents first
 
         # Documents and their signatures (same order, same ids) read side by side, batch by batch.
-        docs = _even_batches(table_files(self.release, manifest, "documents"), DOC_COLUMNS, cfg.batch_rows)
-        sigs = _even_batches(table_files(self.release, manifest, "signatures"), ["id", "minhash"], cfg.batch_rows)
+        docs = even_batches(table_files(self.release, manifest, "documents"), DOC_COLUMNS, cfg.batch_rows)
+        sigs = even_batches(table_files(self.release, manifest, "signatures"), ["id", "minhash"], cfg.batch_rows)
         row = 0
         for batch in docs:
             t = time.perf_counter()
@@ -390,7 +363,7 @@ class _Builder:
 
         # Ledger: rows with text get signatures and full text (status 'removed'); all get an entry.
         with_text, without = row, n_sig
-        for batch in _batches(ledger_files, LEDGER_COLUMNS, cfg.batch_rows):
+        for batch in table_batches(ledger_files, LEDGER_COLUMNS, cfg.batch_rows):
             frame = pl.from_arrow(batch)
             if "text" not in frame.columns:
                 frame = frame.with_columns(text=pl.lit(None, pl.String))

@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import duckdb
+    import pyarrow as pa
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "apertura-release"
@@ -114,6 +117,36 @@ def table_files(release: Path, manifest: dict, table: str, *, must_exist: bool =
         if must_exist and not resolved.is_file():
             raise ReleaseError(f"{release} is incomplete: {p} is missing")
     return [str(release / p) for p in paths]
+
+
+def table_batches(files: list[str], columns: list[str], rows: int) -> Iterator[pa.RecordBatch]:
+    """Record batches read through a small buffer, one column chunk at a time: pyarrow's defaults (pre-buffered,
+    threaded reads) hold several row groups of text at once (330 MB at 20k-row groups, measured)."""
+    import pyarrow.parquet as pq
+
+    for path in files:
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        yield from parquet.iter_batches(batch_size=rows, columns=present, use_threads=False)
+
+
+def even_batches(files: list[str], columns: list[str], rows: int) -> Iterator[pa.Table]:
+    """Batches of exactly `rows` rows (the last one shorter) across file boundaries, so two tables written in
+    the same order (documents and their signatures) can be read side by side without holding either."""
+    import pyarrow as pa
+
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in table_batches(files, columns, rows):
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending)
 
 
 def unexpected_tables(manifest: dict, known: tuple[str, ...]) -> list[str]:

@@ -36,6 +36,8 @@ TIMED = {
     "counts_and_figures": ("pipeline.verify", "_check_counts"),
     "url_identities": ("pipeline.verify", "_check_url_identity"),
     "text_hashes": ("pipeline.verify", "_check_text_hashes"),
+    "signatures": ("pipeline.verify", "_check_signatures"),
+    "near_estimates": ("pipeline.verify", "_check_near_estimates"),
     "bytes": ("pipeline.verify", "_check_bytes"),
     "descriptions": ("pipeline.verify", "_check_descriptions"),
     "optout": ("pipeline.verify", "_check_optout"),

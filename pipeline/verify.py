@@ -555,6 +555,12 @@ def _figures_add_up(
     return not problems, "; ".join(problems) or f"{len(stages)} stages from {counts['inputs']} to {counts['kept']}"
 
 
+def _keeps_removed_text(manifest: dict) -> bool:
+    """Whether the recorded config keeps the text of filtered and duplicate records: a config recorded before the
+    field existed kept it (the field's default, which it hashes without)."""
+    return manifest["config"].get("ledger_keep_text", RunConfig.model_fields["ledger_keep_text"].default)
+
+
 def _check_duplicates(release: Path, manifest: dict, report: VerifyReport) -> None:
     """Every removal as a duplicate points at a record the release holds, and an exact duplicate's twin has its
     normalised text: by hashes the text-hash check recomputed where the texts were kept (as the config says they
@@ -576,7 +582,7 @@ def _check_duplicates(release: Path, manifest: dict, report: VerifyReport) -> No
     textless = [i for i, _, kept_text, _ in exact if not kept_text]
     recorded_only = sum(not (kept_text and twin_kept_text) for _, _, kept_text, twin_kept_text in exact)
     problems = [f"{len(untwinned)} of {len(exact)} not, e.g. {untwinned[:EXAMPLES]}"] if untwinned else []
-    if textless and manifest["config"].get("ledger_keep_text", True):  # RunConfig's default
+    if textless and _keeps_removed_text(manifest):
         problems.append(f"{len(textless)} keep no text though the config keeps it, e.g. {textless[:EXAMPLES]}")
     if problems:
         report.add(EXACT_TWINS, False, "; ".join(problems))
@@ -825,7 +831,7 @@ def _check_near_estimates(release: Path, manifest: dict, report: VerifyReport) -
     wrong = sorted([*misnamed, *off])
     problems = [f"{len(wrong)} of {near.height} not, e.g. {wrong[:EXAMPLES]}"] if wrong else []
     textless = near.filter(pl.col("text").is_null())["id"].to_list()
-    if textless and manifest["config"].get("ledger_keep_text", True):  # as for exact duplicates
+    if textless and _keeps_removed_text(manifest):
         problems.append(f"{len(textless)} keep no text though the config keeps it, e.g. {textless[:EXAMPLES]}")
     if problems:
         report.add(NEAR, False, "; ".join(problems))
@@ -967,9 +973,9 @@ def _verify_directory(
         return report
     try:
         schemas.validate_manifest(manifest, version)
-    except (jsonschema.ValidationError, FileNotFoundError) as err:
-        where = "" if getattr(err, "json_path", "$") == "$" else f" at {err.json_path}"  # e.g. $.files[0]
-        report.add("manifest", False, f"manifest.json does not match its schema{where}: {getattr(err, 'message', err)}")
+    except jsonschema.ValidationError as err:  # every format this apertura reads has its schema (checked above)
+        where = "" if err.json_path == "$" else f" at {err.json_path}"  # e.g. $.files[0]
+        report.add("manifest", False, f"manifest.json does not match its schema{where}: {err.message}")
         return report
     report.add("manifest", True, f"format {manifest['format_version']}, release {manifest['release_id']}")
     try:

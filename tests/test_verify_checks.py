@@ -1462,6 +1462,35 @@ def test_an_exact_duplicate_whose_text_was_dropped_cannot_borrow_a_twins_hash(re
     assert _detail(release, EXACT_TWINS) == f"1 keep no text though the config keeps it, e.g. {[ledger['id'][row]]}"
 
 
+def test_a_duplicate_without_its_text_and_of_another_twin_is_named_for_both(release):
+    ledger, documents = _ledger(release), _documents(release)
+    row = _row(ledger, reason="dedup_exact")
+    other = documents.filter(pl.col("norm_sha256") != ledger["norm_sha256"][row])["id"][0]
+    _rewrite(release, "ledger", lambda f: _set(f, row, text=None, detail=f"same normalised text as {other}"))
+    assert _failed(release) == {EXACT_TWINS}
+    ids = [ledger["id"][row]]
+    assert _detail(release, EXACT_TWINS) == (f"1 of 1 not, e.g. {ids}; 1 keep no text though the config keeps it, "
+                                             f"e.g. {ids}")  # fmt: skip
+
+
+def test_a_config_recorded_before_ledger_keep_text_existed_keeps_removed_text(release):
+    """Such a release was built keeping removed records' text (the field's default, hashed without it): a duplicate
+    that has none was blanked."""
+    ledger = _ledger(release)
+    row = _row(ledger, reason="dedup_exact")
+
+    def without_the_field(m: dict) -> None:
+        del m["config"]["ledger_keep_text"]
+        m["config_hash"] = config_hash(m["config"])
+
+    _edit_manifest(release, without_the_field)
+    recorded = _manifest(release)["config_hash"]
+    _rewrite(release, "documents", lambda f: f.with_columns(config_hash=pl.lit(recorded)), reseal=False)
+    _rewrite(release, "ledger", lambda f: _set(f, row, text=None).with_columns(config_hash=pl.lit(recorded)))
+    assert _failed(release) == {EXACT_TWINS}
+    assert _detail(release, EXACT_TWINS) == f"1 keep no text though the config keeps it, e.g. {[ledger['id'][row]]}"
+
+
 def test_duplicates_of_a_release_that_keeps_no_removed_text_pass_without_a_promise(built, tmp_path):
     """Built with `ledger_keep_text` off, a duplicate's hash and its estimate are all there is: the twin and the
     near-estimate checks pass, say on what, and are listed as not checked rather than as proofs."""
@@ -1674,11 +1703,15 @@ def test_a_near_duplicate_that_is_not_as_similar_as_it_says_fails(release, forge
     assert _detail(release, NEAR) == f"1 of 1 not, e.g. {[ledger['id'][row]]}"
 
 
-def test_a_near_duplicate_whose_text_was_dropped_fails_where_the_config_keeps_it(release):
-    ledger, row, _, _ = _near_row(release)
-    _rewrite(release, "ledger", lambda f: _set(f, row, text=None))
+@pytest.mark.parametrize("also_misnamed", [False, True])
+def test_a_near_duplicate_whose_text_was_dropped_fails_where_the_config_keeps_it(release, also_misnamed):
+    ledger, row, keeper, estimate = _near_row(release)
+    detail = f"estimated jaccard {estimate:.2f} with {'0000000000000000-0' if also_misnamed else keeper}"
+    _rewrite(release, "ledger", lambda f: _set(f, row, text=None, detail=detail))
     assert _failed(release) == {NEAR}
-    assert _detail(release, NEAR) == f"1 keep no text though the config keeps it, e.g. {[ledger['id'][row]]}"
+    ids = [ledger["id"][row]]
+    textless = f"1 keep no text though the config keeps it, e.g. {ids}"
+    assert _detail(release, NEAR) == (f"1 of 1 not, e.g. {ids}; {textless}" if also_misnamed else textless)
 
 
 # --- opt-out evidence -----------------------------------------------------------------------------------------

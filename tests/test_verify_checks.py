@@ -1660,19 +1660,66 @@ def test_a_signature_that_is_not_its_texts_fails_the_signature_check(release, si
                                             f"texts', e.g. {[signatures['id'][row]]}")  # fmt: skip
 
 
-@pytest.mark.parametrize(("key", "value"), [("seed", 2), ("num_perm", 128), ("scheme", "affine64")])
+@pytest.mark.parametrize(("key", "value"), [("seed", 2), ("num_perm", 128), ("scheme", "affine64"), ("seed", None)])
 def test_a_release_recorded_with_another_signature_spec_fails_both_signature_checks(release, key, value):
     """Signatures made another way cannot be made again here: compared anyway, every one (and every estimate made
-    of two) would differ."""
+    of two) would differ. A key the record lacks (None: left out) is another spec too."""
 
     def other_spec(manifest: dict) -> None:
         spec = json.loads(manifest["software"]["minhash"])
         assert spec[key] != value
-        manifest["software"]["minhash"] = json.dumps(spec | {key: value}, sort_keys=True)
+        changed = {k: v for k, v in spec.items() if k != key} if value is None else spec | {key: value}
+        manifest["software"]["minhash"] = json.dumps(changed, sort_keys=True)
 
     _edit_manifest(release, other_spec)
     assert _failed(release) == {SIGNATURES, NEAR}
     assert _detail(release, SIGNATURES) == f"built with another signature spec than this apertura's (its {key})"
+
+
+@pytest.mark.parametrize("minhash", ["{}", "not json"])
+def test_a_release_that_records_no_signature_spec_fails_both_signature_checks_naming_every_key(release, minhash):
+    from pipeline.fingerprints import SIGNATURE_SPEC
+
+    _edit_manifest(release, lambda m: m["software"].update(minhash=minhash))
+    assert {SIGNATURES, NEAR} <= _failed(release)
+    keys = ", ".join(sorted(SIGNATURE_SPEC))
+    assert _detail(release, SIGNATURES) == f"built with another signature spec than this apertura's (its {keys})"
+
+
+@pytest.fixture
+def small_batches(monkeypatch) -> int:
+    """Signatures compared two rows at a time, so a 14-document release spans batches."""
+    import pipeline.verify
+
+    monkeypatch.setattr(pipeline.verify, "SIGNATURE_BATCH_ROWS", 2)
+    return 2
+
+
+def test_forged_signatures_in_several_batches_are_all_counted_and_named_in_order(release, small_batches):
+    rows = _untwinned_rows(release)
+    forged = [rows[0], rows[-1]]
+    assert forged[1] // small_batches > forged[0] // small_batches  # in two batches
+    signatures = pl.read_parquet(_part(release, "signatures"))
+    for row in forged:
+        stored = signatures["minhash"][row].to_list()
+        _sign(release, row, [stored[0] ^ 1, *stored[1:]])
+    _reseal(release)
+    assert _failed(release) == {SIGNATURES}
+    ids = [signatures["id"][row] for row in forged]
+    assert _detail(release, SIGNATURES) == (f"2 of {signatures.height} documents' signatures differ from their "
+                                            f"texts', e.g. {ids}")  # fmt: skip
+
+
+@pytest.mark.parametrize("short_by", [1, 2])
+def test_signatures_that_run_out_are_left_to_the_alignment_check(release, small_batches, short_by):
+    """Fewer signatures than documents, ending inside a batch or with whole batches of documents left over: those
+    documents are not compared, and not a second failure."""
+    height = pl.read_parquet(_part(release, "signatures")).height
+    assert height % small_batches == 0  # the construction: two rows short end at a batch boundary
+    _rewrite(release, "signatures", lambda f: f.head(height - short_by))
+    assert _failed(release) == {ALIGNED}
+    signatures = next(c for c in _LAST[str(release)].checks if c.name == SIGNATURES)
+    assert not signatures.checked and signatures.detail.startswith("not made: the signatures do not line up")
 
 
 
@@ -1686,7 +1733,7 @@ def _near_row(release: Path) -> tuple[pl.DataFrame, int, str, float]:
 
 
 @pytest.mark.parametrize("forged", ["a higher estimate", "another keeper", "another keeper in the detail alone",
-                                    "another keeper in duplicate_of alone"])
+                                    "another keeper in duplicate_of alone", "a detail of another form"])
 def test_a_near_duplicate_that_is_not_as_similar_as_it_says_fails(release, forged):
     """"A near copy of X (estimated Jaccard 0.83)" is what a rights holder reads for a removed page: the estimate is
     made again from its kept text and the keeper's signature, and the keeper named must be the duplicate_of."""
@@ -1696,7 +1743,8 @@ def test_a_near_duplicate_that_is_not_as_similar_as_it_says_fails(release, forge
     change = {"a higher estimate": {"detail": f"estimated jaccard {estimate + 0.01:.2f} with {keeper}"},  # one step
               "another keeper": {"detail": f"estimated jaccard {estimate:.2f} with {other}", "duplicate_of": other},
               "another keeper in the detail alone": {"detail": f"estimated jaccard {estimate:.2f} with {other}"},
-              "another keeper in duplicate_of alone": {"duplicate_of": other}}[forged]  # fmt: skip
+              "another keeper in duplicate_of alone": {"duplicate_of": other},
+              "a detail of another form": {"detail": f"a near copy of {keeper}"}}[forged]  # fmt: skip
     assert estimate <= 0.99  # the construction: a near duplicate, not an exact one
     _rewrite(release, "ledger", lambda f: _set(f, row, **change))
     assert _failed(release) == {NEAR}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import errno
 import functools
 import hashlib
@@ -1749,6 +1750,57 @@ def test_a_near_duplicate_that_is_not_as_similar_as_it_says_fails(release, forge
     _rewrite(release, "ledger", lambda f: _set(f, row, **change))
     assert _failed(release) == {NEAR}
     assert _detail(release, NEAR) == f"1 of 1 not, e.g. {[ledger['id'][row]]}"
+
+
+def test_an_estimate_written_from_a_rounding_half_passes(release):
+    """A near duplicate agreeing with its keeper on 98 of 112 signature values (0.875) is written "0.88" (the dedup
+    step rounds halves to even, as numpy's rint does): 0.005 from the agreement itself. A true release, so the
+    check must pass it; the near row is rewritten as such a pair, its text found here by changing words of the
+    keeper's until exactly 98 values agree."""
+    from pipeline.text_identity import normalise_text
+
+    _, row, keeper, _ = _near_row(release)
+    kept = _documents(release).filter(pl.col("id") == keeper)["text"][0]
+    signature = pl.read_parquet(_part(release, "signatures")).filter(pl.col("id") == keeper)["minhash"][0].to_list()
+    words = kept.split(" ")
+
+    def changed(start: int, count: int) -> str:
+        return " ".join("Zwischenbemerkung" if i >= start and (i - start) % 7 == 0 and i < start + 7 * count else w
+                        for i, w in enumerate(words))  # fmt: skip
+
+    def agreeing(text: str) -> int:
+        return sum(a == b for a, b in zip(_signature_of(text), signature, strict=True))
+
+    assert len(signature) == 112
+    text = next(t for t in (changed(s, c) for s in range(len(words)) for c in range(1, 8)) if agreeing(t) == 98)
+    rewritten = {"text": text, "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                 "norm_sha256": hashlib.sha256(normalise_text(text).encode()).hexdigest(),
+                 "detail": f"estimated jaccard 0.88 with {keeper}"}  # fmt: skip
+    _rewrite(release, "ledger", lambda f: _set(f, row, **rewritten))
+    assert _failed(release) == set()
+    assert _detail(release, NEAR) == "1 near duplicates, each as similar to its keeper as it says"
+
+
+def test_near_duplicates_of_different_similarity_are_each_compared_with_their_own_estimate(tmp_path):
+    """Two near copies of one article, three and seven words changed: two removals with different estimates, each
+    true, so the build passes (an agreement averaged over the removals, not taken per pair, would fail it)."""
+    original = make_page(5, "http://en.news.test/original", "en")
+
+    def copy(changes: int) -> Page:
+        paragraphs = list(original.paragraphs)
+        for k in range(changes):
+            words = paragraphs[k % len(paragraphs)].split()
+            words[4 + k // len(paragraphs)] = "Zwischenbemerkung"
+            paragraphs[k % len(paragraphs)] = " ".join(words)
+        url = f"http://mirror.test/{changes}-words-changed"
+        return Page(url, dataclasses.replace(original, url=url, paragraphs=tuple(paragraphs)).html())
+
+    write_warc(tmp_path / "in.warc.gz", [Page(original.url, original.html()), copy(3), copy(7)])
+    build([str(tmp_path / "in.warc.gz")], RunConfig(), tmp_path / "release")
+    near = _ledger(tmp_path / "release").filter(pl.col("reason") == "dedup_near")
+    assert near.height == 2 and near["detail"].n_unique() == 2  # the construction: two estimates
+    assert _failed(tmp_path / "release") == set()
+    assert _detail(tmp_path / "release", NEAR) == "2 near duplicates, each as similar to its keeper as it says"
 
 
 @pytest.mark.parametrize("also_misnamed", [False, True])

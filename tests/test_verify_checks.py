@@ -29,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
@@ -87,12 +88,13 @@ INDEX_JSON = "index.json"
 INDEX_BINDS = "index binds to manifest"
 INDEX_FILES = "index files and sha256"
 INDEX_ENTRIES = "index entries agree with the tables"
+INDEX_NEAR = "index near-copy lookups read the documents' signatures"
 
 # every check a format-6 release with a recorded registry and an index gets, in the order verify runs them
 ALL_CHECKS = [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, FIGURES, IDS, ALIGNED, ROW_HASH,
               DUPLICATE_OF, EXACT_TWINS, URLS, TEXT_HASHES, SIGNATURES, NEAR, BYTES, SOURCE_PATHS, DESCRIBED,
               HONOURED, EXPLAINED, ATTRIBUTED, ORPHANS, REGISTRY_STATE, REGISTRY_HONOURED, COMMIT_URLS, COMMIT_TEXTS,
-              NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES, INDEX_ENTRIES]  # fmt: skip
+              NOT_COMMITTED, SIDECAR, SIGNATURE, INDEX_BINDS, INDEX_FILES, INDEX_ENTRIES, INDEX_NEAR]  # fmt: skip
 TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
@@ -257,8 +259,32 @@ def _resync_index_entries(release: Path, manifest: dict) -> None:
     params = {"docs": [str(release / f["path"]) for f in manifest["files"] if f["table"] == "documents"],
               "ledger": [str(release / f["path"]) for f in manifest["files"] if f["table"] == "ledger"]}  # fmt: skip
     with contextlib.suppress(duckdb.Error):
-        _edit_index_entries(release, "create or replace table entries as select (row_number() over () - 1)::bigint "
-                            f"as entry, * from ({TABLE_ENTRIES_SQL})", params)  # fmt: skip
+        _edit_index_entries(release, "create or replace table entries as select * replace (entry::bigint as entry) "
+                            f"from ({TABLE_ENTRIES_SQL})", params)  # fmt: skip
+    _resync_index_signatures(release, manifest)
+
+
+def _resync_index_signatures(release: Path, manifest: dict) -> None:
+    """The forger's near-copy structures: the documents' rows of `signatures.npy` copied from the signatures table
+    as it now is, the LSH bands made again from them (apertura's own `band_keys`), all re-hashed in index.json."""
+    from pipeline.fingerprints import band_keys
+
+    try:
+        table = pl.read_parquet([release / f["path"] for f in manifest["files"] if f["table"] == "signatures"])
+        stored = np.array(table["minhash"].to_list(), dtype=np.uint32)
+    except Exception:  # a table damaged on purpose is left to its checks
+        return
+    signatures = np.load(release / "index" / "signatures.npy")
+    if stored.ndim != 2 or stored.shape[1] != signatures.shape[1]:
+        return
+    signatures[: min(len(stored), len(signatures))] = stored[: len(signatures)]
+    signed = np.flatnonzero((signatures != np.uint32(0xFFFFFFFF)).any(axis=1))
+    keys = band_keys(signatures[signed], 14, 8)  # the default dedup settings the release was built with
+    order = np.argsort(keys, axis=1, kind="stable")
+    sorted_keys = np.take_along_axis(keys, order, axis=1)
+    for name, array in {"signatures": signatures, "lsh_keys": sorted_keys, "lsh_entries": signed[order]}.items():
+        np.save(release / "index" / f"{name}.npy", array)
+        _rehash_index_file(release, f"{name}.npy")
 
 
 def _rewrite(release: Path, table: str, change: Callable[[pl.DataFrame], pl.DataFrame], *, reseal: bool = True,
@@ -405,6 +431,8 @@ def test_the_untouched_release_says_what_it_checked(built):
     assert details[SIDECAR] == "matches the tables"
     assert details[INDEX_ENTRIES] == f"{total} entries"  # one per document and per ledger row
     texts = kept + _ledger(release)["text"].is_not_null().sum()  # the ledger keeps a filtered or duplicate's text
+    assert details[INDEX_NEAR] == (f"{kept} documents' signatures, 14 LSH bands of {texts} signed entries "
+                                   f"({texts - kept} removed rows' signatures by sha256 only)")  # fmt: skip
     assert details[TEXT_HASHES] == f"{texts} texts match" and texts > kept
     assert details[SIGNATURES] == f"{kept} signatures match"
     near = _ledger(release).filter(pl.col("reason") == "dedup_near").height
@@ -1689,10 +1717,13 @@ def test_a_release_that_records_no_signature_spec_fails_both_signature_checks_na
 
 @pytest.fixture
 def small_batches(monkeypatch) -> int:
-    """Signatures compared two rows at a time, so a 14-document release spans batches."""
+    """Signatures compared two rows at a time (the release's with its texts, the index's with the release's), so a
+    14-document release spans batches."""
+    import pipeline.index.verify
     import pipeline.verify
 
     monkeypatch.setattr(pipeline.verify, "SIGNATURE_BATCH_ROWS", 2)
+    monkeypatch.setattr(pipeline.index.verify, "SIGNATURE_ROWS", 2)
     return 2
 
 
@@ -1719,8 +1750,10 @@ def test_signatures_that_run_out_are_left_to_the_alignment_check(release, small_
     assert height % small_batches == 0  # the construction: two rows short end at a batch boundary
     _rewrite(release, "signatures", lambda f: f.head(height - short_by))
     assert _failed(release) == {ALIGNED}
-    signatures = next(c for c in _LAST[str(release)].checks if c.name == SIGNATURES)
-    assert not signatures.checked and signatures.detail.startswith("not made: the signatures do not line up")
+    checks = {c.name: c for c in _LAST[str(release)].checks}
+    assert not checks[SIGNATURES].checked and checks[SIGNATURES].detail.startswith("not made: the signatures do not")
+    assert not checks[INDEX_NEAR].checked and checks[INDEX_NEAR].detail == (
+        f"not made: the release's signatures do not line up with its {height} documents (see '{ALIGNED}')")
 
 
 
@@ -2741,36 +2774,126 @@ def test_a_changed_index_file_fails_the_index_files_check(release, damage):
     assert expected[damage] in _detail(release, INDEX_FILES)
 
 
-def _edit_index_entries(release: Path, sql: str, params: dict) -> None:
-    """Change `entries.duckdb` and re-hash it in index.json (which the manifest does not list): a forged index."""
-    path = release / "index" / "entries.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute(sql, params)
-    con.execute("checkpoint")
-    con.close()
+def _rehash_index_file(release: Path, name: str) -> None:
+    """Re-hash a changed index file in index.json (which the manifest does not list): a forged index."""
+    path = release / "index" / name
     index_json = release / "index" / "index.json"
     info = json.loads(index_json.read_text())
-    entry = next(f for f in info["files"] if f["path"] == "entries.duckdb")
+    entry = next(f for f in info["files"] if f["path"] == name)
     entry.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
     index_json.write_text(json.dumps(info))
 
 
-@pytest.mark.parametrize("forgery", ["kept page said opted out", "entry dropped", "entry added"])
+def _edit_index_entries(release: Path, sql: str, params: dict) -> None:
+    """Change `entries.duckdb` and re-hash it."""
+    con = duckdb.connect(str(release / "index" / "entries.duckdb"))
+    con.execute(sql, params)
+    con.execute("checkpoint")
+    con.close()
+    _rehash_index_file(release, "entries.duckdb")
+
+
+@pytest.mark.parametrize("forgery", ["kept page said opted out", "entry dropped", "entry added", "renumbered"])
 def test_an_index_whose_entries_are_not_the_tables_fails_the_entries_check(release, forgery):
     """A URL the release keeps answered "removed at stage optout (the rights holder opted out)", a kept page's entry
-    gone (its URL answered "not in"), or an entry for a page the release never held."""
+    gone (its URL answered "not in"), an entry for a page the release never held, or a kept page's entry number
+    swapped with a removed row's (a near copy or text found at its signature row answered "removed")."""
     kept = _documents(release).filter(pl.col("url") == "http://kept.test/c")["id"][0]
+    removed = _ledger(release).filter(pl.col("text").is_not_null())["id"][0]
     sql = {"kept page said opted out": "update entries set status = 'removed', stage = 'optout', "
                                        "reason = 'optout_tdmrep' where id = $id",
            "entry dropped": "delete from entries where id = $id",
            "entry added": "insert into entries select * replace (entry + 1000 as entry, id || 'x' as id) "
-                          "from entries where id = $id"}[forgery]  # fmt: skip
-    _edit_index_entries(release, sql, {"id": kept})
+                          "from entries where id = $id",
+           "renumbered": "update entries set entry = (select sum(entry) from entries where id in ($id, $other)) "
+                         "- entry where id in ($id, $other)"}[forgery]  # fmt: skip
+    _edit_index_entries(release, sql, {"id": kept} | ({"other": removed} if forgery == "renumbered" else {}))
     assert _failed(release) == {INDEX_ENTRIES}
-    counts = {"kept page said opted out": (1, 1), "entry dropped": (0, 1), "entry added": (1, 0)}[forgery]
-    named = {"kept page said opted out": [kept], "entry dropped": [], "entry added": [kept + "x"]}[forgery]
+    counts = {"kept page said opted out": (1, 1), "entry dropped": (0, 1), "entry added": (1, 0),
+              "renumbered": (2, 2)}[forgery]  # fmt: skip
+    named = {"kept page said opted out": [kept], "entry dropped": [], "entry added": [kept + "x"],
+             "renumbered": sorted([kept, removed])}[forgery]  # fmt: skip
     assert _detail(release, INDEX_ENTRIES) == (
         f"{counts[0]} entries the tables do not hold, {counts[1]} rows the index lacks, e.g. {named}")
+
+
+def _edit_index_array(release: Path, name: str, change: Callable[[np.ndarray], np.ndarray]) -> None:
+    path = release / "index" / f"{name}.npy"
+    np.save(path, change(np.load(path)))
+    _rehash_index_file(release, name + ".npy")
+
+
+def _index_row(release: Path, id_: str) -> int:
+    """The entry number (signature row) the index gives a document."""
+    with duckdb.connect(str(release / "index" / "entries.duckdb"), read_only=True) as con:
+        return con.execute("select entry from entries where id = $id", {"id": id_}).fetchall()[0][0]
+
+
+@pytest.mark.parametrize("forgery", ["a document row", "a band's entry", "a document out of every band",
+                                     "another seed", "other bands"])  # fmt: skip
+def test_an_index_whose_near_copy_structures_are_not_the_signatures_fails(release, forgery):
+    """A near copy is found through the LSH bands, then compared with the signatures found: a kept page's row
+    signed otherwise, a band pointing elsewhere, a page left out of every band or signatures made with other dedup
+    settings would each answer "not in" for a near copy of it. Index files re-hashed in index.json, as a forger
+    would: only this check sees it."""
+    kept = _documents(release).filter(pl.col("url") == "http://kept.test/c")["id"][0]
+    row = _index_row(release, kept)
+    signed = len(np.load(release / "index" / "signatures.npy"))  # every entry with a text has shingles here
+
+    def flip(array: np.ndarray) -> np.ndarray:
+        array[row, 0] ^= 1
+        return array
+
+    def point_elsewhere(entries: np.ndarray) -> np.ndarray:
+        entries[3, entries[3] == row] = (row + 1) % signed
+        return entries
+
+    def leave_out(name: str) -> Callable[[np.ndarray], np.ndarray]:
+        keep = np.load(release / "index" / "lsh_entries.npy") != row
+        return lambda array: np.stack([band[keep[b]] for b, band in enumerate(array)])
+
+    def settings(change: dict) -> None:
+        index_json = release / "index" / "index.json"
+        info = json.loads(index_json.read_text())
+        info["dedup"].update(change)
+        index_json.write_text(json.dumps(info))
+
+    if forgery == "a document row":
+        _edit_index_array(release, "signatures", flip)
+    elif forgery == "a band's entry":
+        _edit_index_array(release, "lsh_entries", point_elsewhere)
+    elif forgery == "a document out of every band":
+        for name in ("lsh_keys", "lsh_entries"):
+            _edit_index_array(release, name, leave_out(name))
+    else:
+        settings({"seed": 2} if forgery == "another seed" else {"bands": 16, "rows_per_band": 7})
+    assert _failed(release) == {INDEX_NEAR}
+    detail = _detail(release, INDEX_NEAR)
+    if forgery == "a document row":
+        assert detail == f"1 of {_documents(release).height} documents' rows of signatures.npy are not their " \
+                         f"signatures, e.g. {[kept]}"
+    elif forgery == "a band's entry":
+        assert detail == "LSH bands [3] do not hold the keys of the signatures"
+    elif forgery == "a document out of every band":
+        assert detail == f"lsh_keys.npy (14, {signed - 1}) and lsh_entries.npy (14, {signed - 1}), not (14, {signed} " \
+                         "signed entries)"
+    else:
+        assert detail.startswith("index.json's dedup settings {") and detail.endswith("} are not the release's")
+
+
+def test_index_signature_rows_forged_in_several_batches_are_all_named(release, small_batches):
+    documents = _documents(release)
+    forged = [0, documents.height - 1]  # the first and the last batch
+
+    def flip(array: np.ndarray) -> np.ndarray:
+        array[forged, 0] ^= 1
+        return array
+
+    _edit_index_array(release, "signatures", flip)
+    assert _failed(release) == {INDEX_NEAR}
+    named = [documents["id"][row] for row in forged]
+    assert _detail(release, INDEX_NEAR) == (f"2 of {documents.height} documents' rows of signatures.npy are not "
+                                            f"their signatures, e.g. {named}")  # fmt: skip
 
 
 def test_tantivy_lock_files_are_not_part_of_the_index(release):

@@ -62,7 +62,7 @@ INDEX_DIR = "index"
 INDEX_JSON = "index.json"
 FORMAT = "apertura-index"
 FORMAT_VERSION = 3  # 2: text shards under text/NNNNN/; 3: entries carry `url_key`, words skip format characters
-_EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a text without shingles
+EMPTY_SIGNATURE = np.uint32(0xFFFFFFFF)  # signature value of a text without shingles
 _LSH_ROWS = 65_536  # signatures read at a time while computing band keys (29 MB of uint32 at 112 perms)
 LOCK_FILES = (".tantivy-meta.lock", ".tantivy-writer.lock")  # tantivy's own, empty, not part of the index
 
@@ -423,7 +423,7 @@ class _Builder:
         with open(valid_path, "wb") as valid_out:
             for start in range(0, n, _LSH_ROWS):
                 block = _read_rows(path, start, min(n, start + _LSH_ROWS))
-                ok = (block != _EMPTY).any(axis=1)
+                ok = (block != EMPTY_SIGNATURE).any(axis=1)
                 valid_out.write((np.flatnonzero(ok) + start).astype(np.int64).tobytes())
                 keys = band_keys(block[ok], bands, rows)
                 for b in range(bands):

@@ -1,18 +1,29 @@
-"""`verify_index`: the sidecar index binds to the release's current manifest, no index file changed, and its
-entries are the release's documents and ledger rows."""
+"""`verify_index`: the sidecar index binds to the release's current manifest, no index file changed, its entries
+are the release's documents and ledger rows, and its near-copy lookups read the documents' signatures."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from pipeline.index.build import FORMAT, INDEX_DIR, INDEX_JSON, LOCK_FILES, manifest_sha256
+from pipeline.index.build import (
+    EMPTY_SIGNATURE,
+    FORMAT,
+    INDEX_DIR,
+    INDEX_JSON,
+    LOCK_FILES,
+    dedup_config,
+    manifest_sha256,
+)
 from pipeline.release_read import ReleaseError, inside
 from pipeline.tables import file_sha256
 
+# (name, ok, detail), or with a fourth value False: passed without a promise ("not made", said why)
+IndexCheck = tuple[str, bool, str] | tuple[str, bool, str, bool]
 
-def verify_index(release: str | Path) -> list[tuple[str, bool, str]]:
-    """(name, ok, detail) checks for `apertura verify`. A release without an index passes (it is optional)."""
+
+def verify_index(release: str | Path) -> list[IndexCheck]:
+    """Checks for `apertura verify`. A release without an index passes (it is optional)."""
     release = Path(release)
     if not (release / INDEX_DIR).exists():
         return [("index", True, "no membership index (optional): `apertura index` builds one")]
@@ -28,7 +39,7 @@ def verify_index(release: str | Path) -> list[tuple[str, bool, str]]:
         return [("index.json", False, f"{path}: unreadable ({err})")]
     if files is None:
         return [("index.json", False, f"{path}: not an apertura index (format {info.get('format')!r})")]
-    checks: list[tuple[str, bool, str]] = []
+    checks: list[IndexCheck] = []
     try:
         current = manifest_sha256(release)
     except OSError as err:
@@ -63,21 +74,35 @@ def verify_index(release: str | Path) -> list[tuple[str, bool, str]]:
     checks.append(("index files and sha256", not problems, "; ".join(problems) or f"{len(files)} files match"))
     if bound and not problems:  # the files are the ones index.json names: are they about this release's tables?
         checks.append(_entries_agree(release, directory))
+        checks.append(_near_copies_agree(release, directory, info))
     return checks
 
 
 ENTRIES_AGREE = "index entries agree with the tables"
 # What a URL, id or text-hash lookup answers from: each entry is a document ('in') or a ledger row ('removed').
-ENTRY_COLUMNS = ("status", "id", "url", "url_key", "domain", "language", "title", "text_sha256", "norm_sha256",
-                 "stage", "reason", "detail", "duplicate_of", "has_text")  # fmt: skip
+ENTRY_COLUMNS = ("entry", "status", "id", "url", "url_key", "domain", "language", "title", "text_sha256",
+                 "norm_sha256", "stage", "reason", "detail", "duplicate_of", "has_text")  # fmt: skip
+# Entries are numbered as the index builds them (a near-copy or full-text hit is an entry number): documents in
+# release order, then the ledger rows with text, then the rest, each in file order (read as such, not assumed).
 TABLE_ENTRIES_SQL = """
-select 'in' as status, id, url, url_key, domain, language, title, text_sha256, norm_sha256, null as stage,
+with documents as (
+    select row_number() over (order by list_position($docs, filename), file_row_number) - 1 as entry, id, url,
+           url_key, domain, language, title, text_sha256, norm_sha256
+    from read_parquet($docs, filename = true, file_row_number = true)
+), ledger as (
+    select row_number() over (partition by text is null order by list_position($ledger, filename), file_row_number)
+           - 1 as n, id, url, url_key, domain, language, title, text_sha256, norm_sha256, stage, reason, detail,
+           duplicate_of, text is not null as has_text
+    from read_parquet($ledger, filename = true, file_row_number = true)
+)
+select entry, 'in' as status, id, url, url_key, domain, language, title, text_sha256, norm_sha256, null as stage,
        null as reason, null as detail, null as duplicate_of, true as has_text
-from read_parquet($docs)
+from documents
 union all
-select 'removed', id, url, url_key, domain, language, title, text_sha256, norm_sha256, stage, reason, detail,
-       duplicate_of, text is not null
-from read_parquet($ledger)
+select n + (select count(*) from documents) + if(has_text, 0, (select count(*) from ledger where has_text)),
+       'removed', id, url, url_key, domain, language, title, text_sha256, norm_sha256, stage, reason, detail,
+       duplicate_of, has_text
+from ledger
 """
 
 
@@ -99,10 +124,10 @@ from counted
 def _entries_agree(release: Path, directory: Path) -> tuple[str, bool, str]:
     """The index's entries are the release's documents and ledger rows, column for column: an index rebuilt by a
     forger (and re-hashed in index.json, which the manifest does not list) could answer "removed: opted out" for
-    a URL the release keeps. Format 3 on (the tables hold the URL identity the index stores). The full-text and
-    near-copy structures are checked by their sha256 only. The index file is opened as its readers open it
-    (read-only, locked: a view stored in it reads nothing else), its entries streamed into a connection that
-    reads only the release's tables."""
+    a URL the release keeps; entry numbers too (a lookup's hit is a number). Format 3 on (the tables hold the URL
+    identity the index stores). The full-text structures are checked by their sha256 only. The index file is
+    opened as its readers open it (read-only, locked: a view stored in it reads nothing else), its entries
+    streamed into a connection that reads only the release's tables."""
     from pipeline.release_read import connect, load_manifest, open_database, table_files
 
     manifest = load_manifest(release)
@@ -112,10 +137,82 @@ def _entries_agree(release: Path, directory: Path) -> tuple[str, bool, str]:
     docs, ledger = (table_files(release, manifest, table) for table in ("documents", "ledger"))
     with open_database(inside(directory, "entries.duckdb", "index file")) as index, connect([*docs, *ledger]) as con:
         con.register("entries", index.sql(f"select {columns} from entries").to_arrow_reader())
-        compare = con.sql(COMPARE_SQL.format(columns=columns, tables=TABLE_ENTRIES_SQL), params={"docs": docs,
-                                                                                                  "ledger": ledger})
+        compare = con.sql(
+            COMPARE_SQL.format(columns=columns, tables=TABLE_ENTRIES_SQL), params={"docs": docs, "ledger": ledger}
+        )
         ((only_index, only_tables, examples, entries),) = compare.fetchall()
     if only_index == only_tables == 0:
         return ENTRIES_AGREE, True, f"{entries} entries"
     return ENTRIES_AGREE, False, (f"{only_index} entries the tables do not hold, {only_tables} rows the index "
                                   f"lacks, e.g. {examples}")  # fmt: skip
+
+
+NEAR_COPIES = "index near-copy lookups read the documents' signatures"
+SIGNATURE_ROWS = 65_536  # signature rows compared at a time (29 MB of uint32 at 112 values)
+
+
+def _near_copies_agree(release: Path, directory: Path, info: dict) -> IndexCheck:
+    """A near copy is looked up by its LSH band keys (`lsh_keys.npy`, `lsh_entries.npy`), then compared with the
+    signatures found (`signatures.npy`): a document's row signed as another text, left out of a band or made with
+    other dedup settings answers "not in" for a near copy of it. So: the settings are the release's, the
+    documents' rows are the release's signatures (which verify recomputes from the texts), and every band holds
+    exactly the keys the signature rows give. The removed rows' signatures (made from their texts when the index
+    was built) are held to their sha256 only: said in the detail."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from pipeline.fingerprints import band_keys
+    from pipeline.release_read import even_batches, load_manifest, table_files
+
+    manifest = load_manifest(release)
+    dedup = dedup_config(manifest)
+    if info.get("dedup") != dedup.model_dump(mode="json"):
+        return NEAR_COPIES, False, f"index.json's dedup settings {info.get('dedup')} are not the release's"
+    bands, rows = dedup.bands, dedup.rows_per_band
+    arrays = {name: np.load(inside(directory, f"{name}.npy", "index file"), mmap_mode="r")
+              for name in ("signatures", "lsh_keys", "lsh_entries")}  # fmt: skip
+    signatures = arrays["signatures"]
+    documents = sum(pq.read_metadata(path).num_rows for path in table_files(release, manifest, "documents"))
+    if signatures.ndim != 2 or signatures.shape[1] != bands * rows or len(signatures) < documents:
+        return NEAR_COPIES, False, (f"signatures.npy has shape {signatures.shape}, not ({documents} documents or "
+                                    f"more, {bands * rows})")  # fmt: skip
+    differ, row = [], 0
+    docs, sigs = (even_batches(table_files(release, manifest, table), columns, SIGNATURE_ROWS)
+                  for table, columns in (("documents", ["id"]), ("signatures", ["id", "minhash"])))  # fmt: skip
+    for batch in docs:
+        ids = batch.column("id")
+        signed_batch = next(sigs, None)
+        if signed_batch is None or not ids.equals(signed_batch.column("id")) or row + len(ids) > documents:
+            break
+        values = signed_batch.column("minhash").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        stored = np.asarray(signatures[row : row + len(ids)])
+        differ += [ids[i].as_py() for i in np.flatnonzero((stored != values.reshape(stored.shape)).any(axis=1))]
+        row += len(ids)
+    if row != documents or next(sigs, None) is not None:
+        return NEAR_COPIES, True, (f"not made: the release's signatures do not line up with its {documents} "
+                                   "documents (see 'signatures aligned 1:1 with documents')"), False  # fmt: skip
+    if differ:
+        return NEAR_COPIES, False, (f"{len(differ)} of {documents} documents' rows of signatures.npy are not their "
+                                    f"signatures, e.g. {differ[:3]}")  # fmt: skip
+    signed = np.concatenate(
+        [
+            np.flatnonzero((signatures[start : start + SIGNATURE_ROWS] != EMPTY_SIGNATURE).any(axis=1)) + start
+            for start in range(0, len(signatures), SIGNATURE_ROWS)
+        ]
+        or [np.empty(0, np.int64)]
+    )
+    keys, entries = arrays["lsh_keys"], arrays["lsh_entries"]
+    if keys.shape != entries.shape or keys.shape != (bands, len(signed)):
+        return NEAR_COPIES, False, (f"lsh_keys.npy {keys.shape} and lsh_entries.npy {entries.shape}, not ({bands}, "
+                                    f"{len(signed)} signed entries)")  # fmt: skip
+    wrong = []
+    for band in range(bands):
+        expected = band_keys(np.asarray(signatures[signed, band * rows : (band + 1) * rows]), 1, rows)[0]
+        order = np.argsort(expected, kind="stable")  # as built: equal keys in entry order
+        if not (np.array_equal(keys[band], expected[order]) and np.array_equal(entries[band], signed[order])):
+            wrong.append(band)
+    if wrong:
+        return NEAR_COPIES, False, f"LSH bands {wrong} do not hold the keys of the signatures"
+    removed = len(signatures) - documents
+    return NEAR_COPIES, True, (f"{documents} documents' signatures, {bands} LSH bands of {len(signed)} signed "
+                               f"entries ({removed} removed rows' signatures by sha256 only)")  # fmt: skip

@@ -2896,6 +2896,36 @@ def test_index_signature_rows_forged_in_several_batches_are_all_named(release, s
                                             f"their signatures, e.g. {named}")  # fmt: skip
 
 
+@pytest.mark.parametrize("entry", ["a link out of the release", "not an object"])
+def test_a_listed_index_file_that_cannot_be_opened_as_one_is_named_and_the_rest_still_checked(release, tmp_path, entry):
+    """An index file listed as a link to an identical copy outside the release (its reader refuses it), or a listed
+    entry that is no file description: named, and the files listed after it still checked (the last one deleted)."""
+    index = release / "index"
+    info = json.loads((index / "index.json").read_text())
+    first, last = info["files"][0]["path"], info["files"][-1]["path"]
+    if entry == "a link out of the release":
+        shutil.copy(index / first, tmp_path / "copy")
+        (index / first).unlink()
+        (index / first).symlink_to(tmp_path / "copy")
+        named = f"{index.resolve()}: index file {first!r} resolves outside the release"
+    else:
+        info["files"].insert(0, first)
+        (index / "index.json").write_text(json.dumps(info))
+        named = f"{index.resolve()}: index file None is not a relative path"
+    (index / last).unlink()
+    assert _failed(release) == {INDEX_FILES}
+    assert _detail(release, INDEX_FILES) == f"{named}; {last}: missing"
+
+
+def test_an_index_that_cannot_be_read_fails_saying_so(release):
+    """An entries file that is no database (re-hashed, so only its reading sees it): the index is a finding, not a
+    crash of verify and not a pass."""
+    (release / "index" / "entries.duckdb").write_bytes(b"not a database" * 1000)
+    _rehash_index_file(release, "entries.duckdb")
+    assert _failed(release) == {INDEX}
+    assert _detail(release, INDEX).startswith("could not be checked: ")
+
+
 def test_tantivy_lock_files_are_not_part_of_the_index(release):
     for lock in (release / "index" / "text").rglob(".tantivy-*.lock"):
         lock.unlink()

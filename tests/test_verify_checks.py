@@ -2829,8 +2829,8 @@ def _index_row(release: Path, id_: str) -> int:
         return con.execute("select entry from entries where id = $id", {"id": id_}).fetchall()[0][0]
 
 
-@pytest.mark.parametrize("forgery", ["a document row", "a band's entry", "a document out of every band",
-                                     "another seed", "other bands"])  # fmt: skip
+@pytest.mark.parametrize("forgery", ["a document row", "a band's entry", "a document out of every band", "another seed",
+                                     "other bands", "other shingles", "settings not an object"])  # fmt: skip
 def test_an_index_whose_near_copy_structures_are_not_the_signatures_fails(release, forgery):
     """A near copy is found through the LSH bands, then compared with the signatures found: a kept page's row
     signed otherwise, a band pointing elsewhere, a page left out of every band or signatures made with other dedup
@@ -2852,10 +2852,10 @@ def test_an_index_whose_near_copy_structures_are_not_the_signatures_fails(releas
         keep = np.load(release / "index" / "lsh_entries.npy") != row
         return lambda array: np.stack([band[keep[b]] for b, band in enumerate(array)])
 
-    def settings(change: dict) -> None:
+    def settings(change: dict | str) -> None:
         index_json = release / "index" / "index.json"
         info = json.loads(index_json.read_text())
-        info["dedup"].update(change)
+        info["dedup"] = info["dedup"] | change if isinstance(change, dict) else change
         index_json.write_text(json.dumps(info))
 
     if forgery == "a document row":
@@ -2866,7 +2866,8 @@ def test_an_index_whose_near_copy_structures_are_not_the_signatures_fails(releas
         for name in ("lsh_keys", "lsh_entries"):
             _edit_index_array(release, name, leave_out(name))
     else:
-        settings({"seed": 2} if forgery == "another seed" else {"bands": 16, "rows_per_band": 7})
+        settings({"another seed": {"seed": 2}, "other bands": {"bands": 16, "rows_per_band": 7},
+                  "other shingles": {"ngram_size": 4}, "settings not an object": "14x8"}[forgery])  # fmt: skip
     assert _failed(release) == {INDEX_NEAR}
     detail = _detail(release, INDEX_NEAR)
     if forgery == "a document row":
@@ -2878,7 +2879,18 @@ def test_an_index_whose_near_copy_structures_are_not_the_signatures_fails(releas
         assert detail == f"lsh_keys.npy (14, {signed - 1}) and lsh_entries.npy (14, {signed - 1}), not (14, {signed} " \
                          "signed entries)"
     else:
-        assert detail.startswith("index.json's dedup settings {") and detail.endswith("} are not the release's")
+        assert detail.startswith("index.json's dedup settings ")
+        assert detail.endswith(" are not the release's (ngram_size, bands, rows_per_band, seed)")
+
+
+def test_index_settings_a_lookup_does_not_sign_with_may_be_missing(release):
+    """An index.json written before a dedup setting existed (or without those a lookup never reads) is read with
+    their defaults, as a lookup reads it: not a failure."""
+    index_json = release / "index" / "index.json"
+    info = json.loads(index_json.read_text())
+    info["dedup"] = {k: v for k, v in info["dedup"].items() if k in ("ngram_size", "bands", "rows_per_band", "seed")}
+    index_json.write_text(json.dumps(info))
+    assert _failed(release) == set()
 
 
 def test_index_signature_rows_forged_in_several_batches_are_all_named(release, small_batches):

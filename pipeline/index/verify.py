@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.config import DedupConfig
 from pipeline.index.build import (
     EMPTY_SIGNATURE,
     FORMAT,
@@ -148,6 +149,7 @@ def _entries_agree(release: Path, directory: Path) -> tuple[str, bool, str]:
 
 
 NEAR_COPIES = "index near-copy lookups read the documents' signatures"
+LOOKUP_SETTINGS = ("ngram_size", "bands", "rows_per_band", "seed")  # what a lookup signs its text and bands with
 SIGNATURE_ROWS = 65_536  # signature rows compared at a time (29 MB of uint32 at 112 values)
 
 
@@ -167,8 +169,13 @@ def _near_copies_agree(release: Path, directory: Path, info: dict) -> IndexCheck
 
     manifest = load_manifest(release)
     dedup = dedup_config(manifest)
-    if info.get("dedup") != dedup.model_dump(mode="json"):
-        return NEAR_COPIES, False, f"index.json's dedup settings {info.get('dedup')} are not the release's"
+    try:  # as a lookup reads them (an older index.json may lack a setting added since: its default)
+        recorded = DedupConfig(**info["dedup"])
+    except (KeyError, TypeError, ValueError):  # pydantic's ValidationError is a ValueError
+        recorded = None
+    if recorded is None or any(getattr(recorded, key) != getattr(dedup, key) for key in LOOKUP_SETTINGS):
+        return NEAR_COPIES, False, (f"index.json's dedup settings {info.get('dedup')} are not the release's "
+                                    f"({', '.join(LOOKUP_SETTINGS)})")  # fmt: skip
     bands, rows = dedup.bands, dedup.rows_per_band
     arrays = {name: np.load(inside(directory, f"{name}.npy", "index file"), mmap_mode="r")
               for name in ("signatures", "lsh_keys", "lsh_entries")}  # fmt: skip

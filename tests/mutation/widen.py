@@ -123,6 +123,21 @@ def _skip_listed_equivalent() -> None:
 
 mutmut_main.create_mutants = _create_mutants_skipping_equivalent
 
+_collect_or_load_stats = mutmut_main.collect_or_load_stats
+
+
+def _collect_stats_skipping_equivalent(*args: Any, **kwargs: Any) -> None:
+    """mutmut resets results after making the mutants (those of a function whose callees or tests changed): the
+    listed equivalents among them are skipped again (verify's update of 2026-12-07 ran about twenty of them, each
+    with the whole test list)."""
+    _collect_or_load_stats(*args, **kwargs)
+    if os.environ.get("APERTURA_MUTATE_EQUIVALENT") == "skip":
+        _skip_listed_equivalent()
+        _forget_tests()
+
+
+mutmut_main.collect_or_load_stats = _collect_stats_skipping_equivalent
+
 
 def _forget_tests() -> None:
     """This module was imported as `tests.mutation.widen` from the scratch tree; pytest, run by mutmut inside

@@ -99,6 +99,18 @@ TABLES = ("documents", "ledger", "signatures", "optout_evidence")
 OPTED_OUT = "optedout.test"  # the registry's one domain entry
 
 
+# the checks each older format adds (its tables and manifest hold what they compare); an older release carries no
+# index and applied no registry here, so it gets "index" and the registry's "not checked" line instead of theirs
+ADDED_BY_FORMAT = {
+    1: [MANIFEST, CONFIG_HASH, FILES, SCHEMAS, CONSERVATION, REASONS, FIGURES, IDS, ALIGNED, ROW_HASH, DUPLICATE_OF,
+        EXACT_TWINS, SIGNATURE, INDEX],
+    2: [HONOURED, EXPLAINED, ATTRIBUTED, ORPHANS, REGISTRY_UNREADABLE],  # the opt-out evidence
+    3: [URLS, TEXT_HASHES, SIGNATURES, NEAR],  # URL identity, norm_sha256 and the signature spec recorded
+    4: [BYTES, COMMIT_URLS, COMMIT_TEXTS, NOT_COMMITTED, SIDECAR],  # bytes by record type, Merkle commitments
+    5: [DESCRIBED],  # the dataset card and the Croissant
+}
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, Path]:
     """(release, registry): the release applied the registry and has its index. Tests only read it (they tamper
@@ -547,7 +559,7 @@ def test_a_listed_file_that_is_not_parquet_fails_table_schemas_and_each_check_th
         duckdb.read_parquet(str(path)).fetchall()
     assert "\n" not in str(by_pyarrow.value).strip() and len(str(by_duckdb.value).splitlines()[0]) > 300
     reading_documents = {CONSERVATION, DUPLICATE_OF, URLS, TEXT_HASHES, SIGNATURES, BYTES, HONOURED,
-                         REGISTRY_UNREADABLE, "commitments rebuild from the tables", INDEX}  # fmt: skip
+                         REGISTRY_UNREADABLE, COMMITMENTS, INDEX}  # fmt: skip
     assert _failed(release) == {SCHEMAS, *reading_documents}  # each by its own name, none left out
     for name in reading_documents:
         assert _detail(release, name).startswith("could not be checked: "), name
@@ -560,6 +572,29 @@ def test_a_listed_file_that_is_not_parquet_fails_table_schemas_and_each_check_th
         assert detail.startswith(f"could not be checked: {by_duckdb.type.__name__}: "), (name, detail)
         reason = detail.removeprefix("could not be checked: ")
         assert len(reason) == 300 and "\n" not in reason and str(release)[:100] in reason, (name, reason)
+
+
+COMMITMENTS = "commitments rebuild from the tables"
+
+
+@pytest.mark.parametrize(("table", "reading"), [
+    ("signatures", {CONSERVATION, SIGNATURES, NEAR, REGISTRY_UNREADABLE, INDEX}),
+    ("ledger", {CONSERVATION, DUPLICATE_OF, URLS, TEXT_HASHES, NEAR, BYTES, HONOURED, COMMITMENTS, INDEX}),
+    ("optout_evidence", {CONSERVATION, HONOURED, REGISTRY_UNREADABLE}),
+])  # fmt: skip
+def test_any_table_that_is_not_parquet_fails_exactly_the_checks_that_read_it(release, table, reading):
+    """Each check that reads the table (the alignment is the counts', the keepers' signatures the near check's, the
+    matches the registry's, the cited entries the opt-out checks') is a failed finding under its own name."""
+    path = _part(release, table)
+    path.write_bytes(b"not a parquet file!!")
+    manifest = _manifest(release)
+    next(f for f in manifest["files"] if f["table"] == table).update(
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)  # fmt: skip
+    reseal_descriptions(release, manifest)
+    _write_manifest(release, manifest)
+    assert _failed(release) == {SCHEMAS, *reading}
+    failing = {c.name: c.detail for c in _LAST[str(release)].checks if not c.ok}  # the counts' conservation line
+    assert all(failing[name].startswith("could not be checked: ") for name in reading)  # passed before the crash
 
 
 def test_an_error_without_a_message_is_still_named_by_its_type():
@@ -718,6 +753,15 @@ def test_an_edited_or_unlisted_description_fails_files_and_sha256(release, name)
     _edit_manifest(release, lambda m: m.update(descriptions=[d for d in m["descriptions"] if d["path"] != name]))
     assert _failed(release) - {SIDECAR} == {FILES}
     assert f"{name}: not listed in the manifest's descriptions" in _detail(release, FILES)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
+def test_each_older_format_gets_every_check_its_release_can_answer_and_passes(version, tmp_path):
+    """A check is made from the format that first holds what it compares, on: one left out would pass a release
+    unchecked, one made too early would fail a true older release."""
+    report = verify_release(old_release(tmp_path / "old", version))
+    assert {c.name for c in report.checks} == {name for v in range(1, version + 1) for name in ADDED_BY_FORMAT[v]}
+    assert report.ok, [c for c in report.checks if not c.ok]
 
 
 @pytest.mark.parametrize("format_version", [5, 6])  # 5: the first format with descriptions (its fixture), 6: ours

@@ -2979,10 +2979,14 @@ def test_a_listed_index_file_that_cannot_be_opened_as_one_is_named_and_the_rest_
 def test_an_index_that_cannot_be_read_fails_saying_so(release):
     """An entries file that is no database (re-hashed, so only its reading sees it): the index is a finding, not a
     crash of verify and not a pass."""
-    (release / "index" / "entries.duckdb").write_bytes(b"not a database" * 1000)
+    path = release / "index" / "entries.duckdb"
+    path.write_bytes(b"not a database" * 1000)
     _rehash_index_file(release, "entries.duckdb")
+    with pytest.raises(duckdb.Error) as by_duckdb:  # the reference: what DuckDB says of this file
+        duckdb.connect(str(path), read_only=True)
     assert _failed(release) == {INDEX}
-    assert _detail(release, INDEX).startswith("could not be checked: ")
+    reason = str(by_duckdb.value).splitlines()[0]
+    assert _detail(release, INDEX) == f"could not be checked: {by_duckdb.type.__name__}: {reason}"
 
 
 def test_tantivy_lock_files_are_not_part_of_the_index(release):

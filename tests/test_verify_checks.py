@@ -2877,7 +2877,8 @@ def _index_row(release: Path, id_: str) -> int:
 
 
 @pytest.mark.parametrize("forgery", ["a document row", "a band's entry", "a document out of every band", "another seed",
-                                     "other bands", "other shingles", "settings not an object"])  # fmt: skip
+                                     "other bands", "other shingles", "settings not an object", "a row short",
+                                     "one dimension"])  # fmt: skip
 def test_an_index_whose_near_copy_structures_are_not_the_signatures_fails(release, forgery):
     """A near copy is found through the LSH bands, then compared with the signatures found: a kept page's row
     signed otherwise, a band pointing elsewhere, a page left out of every band or signatures made with other dedup
@@ -2915,6 +2916,10 @@ def test_an_index_whose_near_copy_structures_are_not_the_signatures_fails(releas
     elif forgery == "a document out of every band":
         for name in ("lsh_keys", "lsh_entries"):
             _edit_index_array(release, name, leave_out(name))
+    elif forgery == "a row short":  # fewer rows than the release has documents
+        _edit_index_array(release, "signatures", lambda array: array[: _documents(release).height - 1])
+    elif forgery == "one dimension":
+        _edit_index_array(release, "signatures", np.ravel)
     else:
         settings({"another seed": {"seed": 2}, "other bands": {"bands": 16, "rows_per_band": 7},
                   "other shingles": {"ngram_size": 4}, "settings not an object": "14x8"}[forgery])  # fmt: skip
@@ -2925,6 +2930,10 @@ def test_an_index_whose_near_copy_structures_are_not_the_signatures_fails(releas
                          f"signatures, e.g. {[kept]}"
     elif forgery == "a band's entry":
         assert detail == "LSH bands [3] do not hold the keys of the signatures"
+    elif forgery in ("a row short", "one dimension"):
+        documents = _documents(release).height
+        shape = (documents - 1, 112) if forgery == "a row short" else (signed * 112,)
+        assert detail == f"signatures.npy has shape {shape}, not ({documents} documents or more, 112)"
     elif forgery == "a document out of every band":
         assert detail == f"lsh_keys.npy (14, {signed - 1}) and lsh_entries.npy (14, {signed - 1}), not (14, {signed} " \
                          "signed entries)"

@@ -190,7 +190,7 @@ def _near_copies_agree(release: Path, directory: Path, info: dict) -> IndexCheck
     for batch in docs:
         ids = batch.column("id")
         signed_batch = next(sigs, None)
-        if signed_batch is None or not ids.equals(signed_batch.column("id")) or row + len(ids) > documents:
+        if signed_batch is None or not ids.equals(signed_batch.column("id")):
             break
         values = signature_matrix(pl.from_arrow(signed_batch.column("minhash")), dedup)  # pyarrow's would import pandas
         stored = np.asarray(signatures[row : row + len(ids)])

@@ -795,6 +795,19 @@ def _card_edit(release: Path, old: str, new: str) -> None:
     _write_manifest(release, manifest)
 
 
+def test_a_card_whose_front_matter_is_not_yaml_fails_the_description_check(release):
+    """Front matter `datasets` cannot parse: a failed finding with the YAML parser's reason, never a traceback."""
+    import yaml
+
+    _card_edit(release, "configs:\n", "configs: [unclosed\n")
+    front = (release / "README.md").read_text().removeprefix("---\n").partition("\n---\n")[0]
+    with pytest.raises(yaml.YAMLError) as by_yaml:  # the reference: what the YAML parser says of it
+        yaml.safe_load(front)
+    assert _failed(release) == {DESCRIBED}
+    reason = str(by_yaml.value).strip().splitlines()[0]
+    assert _detail(release, DESCRIBED) == f"could not be checked: {by_yaml.type.__name__}: {reason}"
+
+
 def test_a_card_config_that_loads_another_file_fails_the_description_check(release):
     _card_edit(release, "  - ledger/part-00000.parquet", "  - ledger/*.parquet")
     assert _failed(release) - {SIDECAR} == {DESCRIBED}
@@ -2953,8 +2966,9 @@ def test_index_settings_a_lookup_does_not_sign_with_may_be_missing(release):
 
 
 def test_index_signature_rows_forged_in_several_batches_are_all_named(release, small_batches):
+    """Four rows forged, in the first, second and last batches: all counted, the first three named."""
     documents = _documents(release)
-    forged = [0, documents.height - 1]  # the first and the last batch
+    forged = [0, 1, 2, documents.height - 1]
 
     def flip(array: np.ndarray) -> np.ndarray:
         array[forged, 0] ^= 1
@@ -2962,8 +2976,8 @@ def test_index_signature_rows_forged_in_several_batches_are_all_named(release, s
 
     _edit_index_array(release, "signatures", flip)
     assert _failed(release) == {INDEX_NEAR}
-    named = [documents["id"][row] for row in forged]
-    assert _detail(release, INDEX_NEAR) == (f"2 of {documents.height} documents' rows of signatures.npy are not "
+    named = [documents["id"][row] for row in forged[:3]]
+    assert _detail(release, INDEX_NEAR) == (f"4 of {documents.height} documents' rows of signatures.npy are not "
                                             f"their signatures, e.g. {named}")  # fmt: skip
 
 

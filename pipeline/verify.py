@@ -374,10 +374,15 @@ def _check_source_paths(release: Path, manifest: dict, report: VerifyReport) -> 
     report.add(SOURCE_PATHS, not problems, "; ".join(problems) or f"{local} local input paths relative to {root}")
 
 
+def _count_files(release: Path, manifest: dict) -> dict[str, list[str]]:
+    """The parameters the count checks query by: each table's files, in the manifest's order."""
+    return {name: table_files(release, manifest, table) for name, table in
+            (("docs", "documents"), ("ledger", "ledger"), ("sigs", "signatures"))}  # fmt: skip
+
+
 def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
+    files = _count_files(release, manifest)
     con = duckdb.connect()
-    params = {name: table_files(release, manifest, table) for name, table in
-              (("docs", "documents"), ("ledger", "ledger"), ("sigs", "signatures"))}  # fmt: skip
     per_source = con.sql(
         """
         with d as (select file_path, count(*) as kept from read_parquet($docs) group by all),
@@ -385,14 +390,14 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
         select coalesce(d.file_path, l.file_path) as file_path, coalesce(kept, 0), coalesce(removed, 0)
         from d full outer join l on d.file_path = l.file_path
         """,
-        params={"docs": params["docs"], "ledger": params["ledger"]},
+        params={"docs": files["docs"], "ledger": files["ledger"]},
     ).fetchall()
     # what the rows say of their input: the byte check and the ids go by its format and sha256
     sources = dict(con.sql(
         "select file_path, list_sort(list(distinct [source_sha256, source_format])) from "
         "(select file_path, source_sha256, source_format from read_parquet($docs) union all "
         "select file_path, source_sha256, source_format from read_parquet($ledger)) group by all",
-        params={"docs": params["docs"], "ledger": params["ledger"]},
+        params={"docs": files["docs"], "ledger": files["ledger"]},
     ).fetchall())  # fmt: skip
     found = {path: (kept, removed) for path, kept, removed in per_source}
     problems = []
@@ -419,15 +424,24 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
     ):
         problems.append(f"totals: {counts['inputs']} inputs != {counts['kept']} kept + {counts['removed']} removed")
     report.add(
-        "conservation (inputs == kept + removed)",
+        CONSERVATION,
         not problems,
         "; ".join(problems) or f"{counts['inputs']} = {counts['kept']} kept + {counts['removed']} removed",
     )
 
-    by_reason = con.sql(
-        "select stage, reason, count(*) from read_parquet($ledger) group by all", params={"ledger": params["ledger"]}
+
+def _ledger_reasons(release: Path, manifest: dict) -> dict[tuple[str, str], int]:
+    """The ledger's removals by (stage, reason): what the manifest's figures must repeat."""
+    rows = duckdb.connect().sql(
+        "select stage, reason, count(*) from read_parquet($ledger) group by all",
+        params={"ledger": table_files(release, manifest, "ledger")},
     ).fetchall()
-    table_reasons = {(s, r): n for s, r, n in by_reason}
+    return {(stage, reason): n for stage, reason, n in rows}
+
+
+def _check_reasons(release: Path, manifest: dict, report: VerifyReport) -> None:
+    table_reasons = _ledger_reasons(release, manifest)
+    counts = manifest["counts"]
     manifest_reasons = {(s, r): n for s, rs in counts["removed_by_stage"].items() for r, n in rs.items()}
     problems = [] if table_reasons == manifest_reasons else [f"ledger {table_reasons} vs manifest {manifest_reasons}"]
     if "optout" in manifest:  # the opt-out figures the card and `apertura` print (format 1 has none)
@@ -438,7 +452,10 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
                 f"optout: the manifest says {claimed['removed']} removed {claimed['removed_by_signal']}, "
                 f"the ledger {sum(by_signal.values())} {by_signal}"
             )
-    report.add("removal reasons match the ledger", not problems, "; ".join(problems))
+    report.add(REASONS, not problems, "; ".join(problems))
+
+
+def _check_figures(release: Path, manifest: dict, report: VerifyReport) -> None:
     policy_files = None
     if "optout" in manifest:  # format 2 on: the policy files the card says were read, and their sites, are the
         # evidence's (a site counts when one of its files was parsed: a 404 tdmrep.json alone is no policy)
@@ -447,38 +464,58 @@ def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
         evidence = {"evidence": table_files(release, manifest, "optout_evidence")}
         count = (f"select count(*), count(distinct origin) filter (where not ({UNPARSED_SQL})) "
                  "from read_parquet($evidence) where kind = 'policy_file'")  # fmt: skip
-        policy_files = con.sql(count, params=evidence).fetchall()[0]
-    report.add(FIGURES, *_figures_add_up(manifest, table_reasons, policy_files))
+        policy_files = duckdb.connect().sql(count, params=evidence).fetchall()[0]
+    report.add(FIGURES, *_figures_add_up(manifest, _ledger_reasons(release, manifest), policy_files))
 
-    dup_ids = con.sql(
+
+def _check_ids(release: Path, manifest: dict, report: VerifyReport) -> None:
+    files = _count_files(release, manifest)
+    dup_ids = duckdb.connect().sql(
         "select id from (select id from read_parquet($docs) union all select id from read_parquet($ledger)) "
         "group by id having count(*) > 1 limit 5",
-        params={"docs": params["docs"], "ledger": params["ledger"]},
+        params={"docs": files["docs"], "ledger": files["ledger"]},
     ).fetchall()
-    report.add("ids unique across documents and ledger", not dup_ids, f"repeated: {dup_ids}" if dup_ids else "")
+    report.add(IDS_UNIQUE, not dup_ids, f"repeated: {dup_ids}" if dup_ids else "")
 
-    misaligned = con.sql(
+
+def _check_aligned(release: Path, manifest: dict, report: VerifyReport) -> None:
+    """Row n of the signatures is document n's, both read in file order (the manifest's files, each's rows)."""
+    files = _count_files(release, manifest)
+    misaligned = duckdb.connect().sql(
         """
         select count(*) from
-          (select id, row_number() over () as n from read_parquet($docs)) d
-          full outer join (select id, row_number() over () as n from read_parquet($sigs)) s using (n)
+          (select id, row_number() over (order by list_position($docs, filename), file_row_number) as n
+           from read_parquet($docs, filename = true, file_row_number = true)) d
+          full outer join
+          (select id, row_number() over (order by list_position($sigs, filename), file_row_number) as n
+           from read_parquet($sigs, filename = true, file_row_number = true)) s
+          using (n)
         where d.id is distinct from s.id
         """,
-        params={"docs": params["docs"], "sigs": params["sigs"]},
+        params={"docs": files["docs"], "sigs": files["sigs"]},
     ).fetchall()[0][0]
     report.add(ALIGNED, misaligned == 0, f"{misaligned} rows differ" if misaligned else "")
 
-    hashes = con.sql(
+
+def _check_row_hashes(release: Path, manifest: dict, report: VerifyReport) -> None:
+    files = _count_files(release, manifest)
+    hashes = duckdb.connect().sql(
         "select distinct config_hash from (select config_hash from read_parquet($docs) "
         "union all select config_hash from read_parquet($ledger))",
-        params={"docs": params["docs"], "ledger": params["ledger"]},
+        params={"docs": files["docs"], "ledger": files["ledger"]},
     ).fetchall()
     foreign = sorted({h for (h,) in hashes} - {manifest["config_hash"]})
-    report.add("rows carry the manifest's config hash", not foreign, f"other hashes: {foreign}" if foreign else "")
+    report.add(ROW_HASHES, not foreign, f"other hashes: {foreign}" if foreign else "")
 
 
+CONSERVATION = "conservation (inputs == kept + removed)"
+REASONS = "removal reasons match the ledger"
+IDS_UNIQUE = "ids unique across documents and ledger"
+ROW_HASHES = "rows carry the manifest's config hash"
 FIGURES = "funnel and record counts add up"
 ALIGNED = "signatures aligned 1:1 with documents"
+COUNT_CHECKS = ((CONSERVATION, _check_counts), (REASONS, _check_reasons), (FIGURES, _check_figures),
+                (IDS_UNIQUE, _check_ids), (ALIGNED, _check_aligned), (ROW_HASHES, _check_row_hashes))  # fmt: skip
 DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
 EXACT_TWINS = "every exact duplicate has its twin's normalised text"
 # A removal as an exact duplicate names its twin in its detail ("same normalised text as <id>", the dedup step's
@@ -606,36 +643,43 @@ order by d.id
 """
 
 
+def _optout_files(release: Path, manifest: dict) -> dict[str, list[str]]:
+    return {"docs": table_files(release, manifest, "documents"), "ledger": table_files(release, manifest, "ledger"),
+            "evidence": table_files(release, manifest, "optout_evidence")}  # fmt: skip
+
+
 def _check_optout(release: Path, manifest: dict, report: VerifyReport) -> None:
-    con = duckdb.connect()
-    params = {
-        "docs": table_files(release, manifest, "documents"),
-        "ledger": table_files(release, manifest, "ledger"),
-        "evidence": table_files(release, manifest, "optout_evidence"),
-    }
-    violations = con.sql(VIOLATIONS_SQL, params={k: params[k] for k in ("docs", "evidence")}).fetchall()
+    files = _optout_files(release, manifest)
+    violations = duckdb.connect().sql(VIOLATIONS_SQL, params={k: files[k] for k in ("docs", "evidence")}).fetchall()
     report.add(
-        "opt-outs honoured (no kept document is reserved)",
+        HONOURED,
         not violations,
         f"{len(violations)} violations, e.g. {violations[:EXAMPLES]}" if violations else "0 violations",
     )
-    unexplained = con.sql(
+
+
+def _check_explained(release: Path, manifest: dict, report: VerifyReport) -> None:
+    files = _optout_files(release, manifest)
+    unexplained = duckdb.connect().sql(
         "select count(*) from read_parquet($ledger) l where l.stage = 'optout' and not exists "
         "(select 1 from read_parquet($evidence) e where e.document_id = l.id and e.verdict = 'reserved')",
-        params={k: params[k] for k in ("ledger", "evidence")},
+        params={k: files[k] for k in ("ledger", "evidence")},
     ).fetchall()[0][0]
-    report.add(
-        "every opt-out removal has its evidence", unexplained == 0, f"{unexplained} without" if unexplained else ""
-    )
-    report.add(*_misattributed(con, params))
-    orphans = con.sql(
+    report.add(EXPLAINED, unexplained == 0, f"{unexplained} without" if unexplained else "")
+
+
+def _check_orphans(release: Path, manifest: dict, report: VerifyReport) -> None:
+    orphans = duckdb.connect().sql(
         "select count(*) from read_parquet($evidence) e where e.kind = 'document' and e.document_id not in "
         "(select id from read_parquet($docs) union all select id from read_parquet($ledger))",
-        params=params,
+        params=_optout_files(release, manifest),
     ).fetchall()[0][0]
-    report.add("evidence rows are about records in the release", orphans == 0, f"{orphans} orphans" if orphans else "")
+    report.add(ORPHANS, orphans == 0, f"{orphans} orphans" if orphans else "")
 
 
+HONOURED = "opt-outs honoured (no kept document is reserved)"
+EXPLAINED = "every opt-out removal has its evidence"
+ORPHANS = "evidence rows are about records in the release"
 ATTRIBUTED = "opt-out removals carry their evidence's reason"
 MISATTRIBUTED_SQL = """
 with reasons as (select unnest($signals) as signal, unnest($reasons) as reason),
@@ -650,20 +694,24 @@ order by l.id
 """
 
 
-def _misattributed(con: duckdb.DuckDBPyConnection, params: dict) -> tuple[str, bool, str]:
+def _check_attributed(release: Path, manifest: dict, report: VerifyReport) -> None:
     """A removed record that a signal reserved was removed by the opt-out stage, for one of the signals that reserved
     it: relabelled as a quality removal, or credited to another signal, the opt-out figures would be false."""
     from pipeline.optout.families import reason_for
 
-    evidence = {"evidence": params["evidence"]}
+    con, files = duckdb.connect(), _optout_files(release, manifest)
+    evidence = {"evidence": files["evidence"]}
     reserving = "select distinct signal from read_parquet($evidence) where kind = 'document' and verdict = 'reserved'"
     signals = [s for (s,) in con.sql(reserving, params=evidence).fetchall() if s is not None]
     reasons = [reason_for(s) for s in signals]
     wrong = con.sql(
-        MISATTRIBUTED_SQL, params={**evidence, "ledger": params["ledger"], "signals": signals, "reasons": reasons}
+        MISATTRIBUTED_SQL, params={**evidence, "ledger": files["ledger"], "signals": signals, "reasons": reasons}
     ).fetchall()
-    return ATTRIBUTED, not wrong, f"{len(wrong)} removals, e.g. {wrong[:EXAMPLES]}" if wrong else ""
+    report.add(ATTRIBUTED, not wrong, f"{len(wrong)} removals, e.g. {wrong[:EXAMPLES]}" if wrong else "")
 
+
+OPTOUT_CHECKS = ((HONOURED, _check_optout), (EXPLAINED, _check_explained), (ATTRIBUTED, _check_attributed),
+                 (ORPHANS, _check_orphans))  # fmt: skip
 
 def _check_url_identity(release: Path, manifest: dict, report: VerifyReport) -> None:
     """Format 3: every `url_key` and `domain` is what the URL identity computes from `url`, so lookups and
@@ -993,7 +1041,8 @@ def _verify_directory(
     try:
         _check_schemas(release, manifest, report)  # the checks below run anyway: one that cannot is a finding
         version, args = manifest["format_version"], (release, manifest, report)
-        _guarded(report, "conservation (inputs == kept + removed)", _check_counts, *args)
+        for name, check in COUNT_CHECKS:  # each under its own name: one that cannot run leaves the others'
+            _guarded(report, name, check, *args)
         _guarded(report, DUPLICATE_OF, _check_duplicates, *args)
         if version >= 3:
             _guarded(report, "URL identities recompute (url_key, domain)", _check_url_identity, *args)
@@ -1007,7 +1056,8 @@ def _verify_directory(
         if version >= schemas.DESCRIPTIONS_FROM:
             _guarded(report, DESCRIBED, _check_descriptions, *args)
         if "optout_evidence" in schemas.TABLES_BY_FORMAT[version]:
-            _guarded(report, "opt-outs honoured (no kept document is reserved)", _check_optout, *args)
+            for name, check in OPTOUT_CHECKS:
+                _guarded(report, name, check, *args)
             _guarded(report, "registry opt-outs honoured", _check_registry, *args, registry)
     except ReleaseError as err:  # e.g. a listed part file that resolves outside the release
         report.add("tables readable inside the release", False, str(err))

@@ -380,7 +380,7 @@ def _count_files(release: Path, manifest: dict) -> dict[str, list[str]]:
             (("docs", "documents"), ("ledger", "ledger"), ("sigs", "signatures"))}  # fmt: skip
 
 
-def _check_counts(release: Path, manifest: dict, report: VerifyReport) -> None:
+def _check_conservation(release: Path, manifest: dict, report: VerifyReport) -> None:
     files = _count_files(release, manifest)
     con = duckdb.connect()
     per_source = con.sql(
@@ -514,7 +514,7 @@ IDS_UNIQUE = "ids unique across documents and ledger"
 ROW_HASHES = "rows carry the manifest's config hash"
 FIGURES = "funnel and record counts add up"
 ALIGNED = "signatures aligned 1:1 with documents"
-COUNT_CHECKS = ((CONSERVATION, _check_counts), (REASONS, _check_reasons), (FIGURES, _check_figures),
+COUNT_CHECKS = ((CONSERVATION, _check_conservation), (REASONS, _check_reasons), (FIGURES, _check_figures),
                 (IDS_UNIQUE, _check_ids), (ALIGNED, _check_aligned), (ROW_HASHES, _check_row_hashes))  # fmt: skip
 DUPLICATE_OF = "every duplicate_of is a kept (or since opted-out) document"
 EXACT_TWINS = "every exact duplicate has its twin's normalised text"

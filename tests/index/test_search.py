@@ -112,3 +112,22 @@ def test_every_hit_up_to_the_limit_is_returned(index):
     """One shard, more hits than tantivy's default page of 10: all of them, as counted."""
     report = index.search("the der la il one", limit=100)  # any of these words: most documents
     assert 10 < report.total <= 100 and len(report.hits) == report.total
+
+
+def _has_run(tokens: list[str], run: list[str]) -> bool:
+    return any(tokens[i : i + len(run)] == run for i in range(len(tokens) - len(run) + 1))
+
+
+@pytest.mark.parametrize("word_in_doc", [True, False], ids=["word in the document", "word elsewhere"])
+def test_a_quoted_phrase_and_a_loose_word_are_both_required(index, docs, word_in_doc):
+    """The phrase's own words are not loose words: the hits are exactly the kept documents that hold the phrase
+    and the other word (counted here from their texts), so a document with the phrase alone is no hit."""
+    doc_id, text = docs["http://de.site.test/a/1"]
+    tokens = word_list(text)
+    phrase = tokens[10:16]
+    others = [w for url, (_, t) in sorted(docs.items()) if url != "http://de.site.test/a/1" for w in word_list(t)]
+    word = next(w for w in (tokens[30:] if word_in_doc else others) if w not in phrase and (w in tokens) == word_in_doc)
+    expected = {i for i, t in docs.values() if _has_run(word_list(t), phrase) and word in word_list(t)}
+    report = index.search(f'"{" ".join(phrase)}" {word}', limit=100)
+    assert {h.id for h in report.hits} == expected and report.total == len(expected)
+    assert (doc_id in expected) == word_in_doc

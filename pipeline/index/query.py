@@ -64,6 +64,10 @@ MAX_BUCKET = 2_000  # LSH bucket members examined per band (a huge bucket is boi
 MAX_PHRASES = 12  # sketch hits sent to the full-text index as phrase queries (spread over the text)
 MAX_SEARCH_CHARS = 1_000
 LISTED = 200  # matches of one URL, or exact copies of one text, a report lists; its counts are of all of them
+LISTED_DUPLICATES = 50  # removed duplicates of a text's documents a report lists; it counts all of them
+PHRASE_DEPTH = 2  # a phrase search returns up to this many times max_candidates documents
+VERIFIED_DEPTH = 3  # candidates a text check verifies on their texts: this many times max_candidates
+SNIPPET_CHARS = 240  # characters of a search hit's snippet
 SMALL_SITE = 2_000  # records of a site read in one lookup, its examples chosen here; a larger site: two LIMITs
 
 
@@ -245,7 +249,7 @@ class MembershipIndex:
         ]
         query = tantivy.Query.boolean_query(subqueries)
         found = {}
-        for _, shard, address in self._search(query, self.config.max_candidates * 2)[0]:
+        for _, shard, address in self._search(query, self.config.max_candidates * PHRASE_DEPTH)[0]:
             doc = shard.searcher.doc(address)
             found[doc["entry"][0]] = _stored_text(doc)
         return found
@@ -284,6 +288,8 @@ class MembershipIndex:
             exact += self._rows(f"SELECT * FROM entries WHERE norm_sha256 IN ({_in(norms)})", **_params(norms))
         exact = sorted({r["entry"]: r for r in exact}.values(), key=lambda r: r["entry"])  # documents first
         same_text = sum(1 for r in exact if r["status"] == "in")
+        removed_ids = {r["id"] for r in exact if r["status"] == "removed"}  # counted whole, listed in part
+        capped = len(exact) > LISTED  # a candidate left unverified: the figures below are lower bounds
         exact = exact[:LISTED]
         how: dict[int, set[str]] = {}
         for r in exact:
@@ -311,7 +317,11 @@ class MembershipIndex:
             span_n = len(tokens)
 
         # 4. verify every candidate on its real text
-        candidates = list(dict.fromkeys([*how, *near, *phrase]))[: 3 * cfg.max_candidates]
+        candidates = list(dict.fromkeys([*how, *near, *phrase]))
+        # fewer phrase candidates than one search returns, in all: no search stopped at its limit
+        capped |= len(estimates) > cfg.max_candidates or len(phrase) >= PHRASE_DEPTH * cfg.max_candidates
+        capped |= len(candidates) > VERIFIED_DEPTH * cfg.max_candidates
+        candidates = candidates[: VERIFIED_DEPTH * cfg.max_candidates]
         info = self._entries(candidates)
         texts = {e: phrase[e] for e in candidates if e in phrase}
         texts |= self._texts([e for e in candidates if info.get(e, {}).get("has_text") and e not in phrase])
@@ -358,13 +368,18 @@ class MembershipIndex:
             matches[e] = m
 
         ranked = sorted(matches.values(), key=_rank)
-        found_in = [m for m in ranked if m.status == "in"][: cfg.max_candidates]
+        in_ranked = [m for m in ranked if m.status == "in"]
+        found_in = in_ranked[: cfg.max_candidates]
+        capped |= len(in_ranked) > len(found_in)  # the removed duplicates counted are the listed documents'
         removed = [m for m in ranked if m.status == "removed"][: cfg.max_candidates]
+        removed_ids |= {m.id for m in ranked if m.status == "removed"}
         # copies removed as duplicates of a matching document are copies of this text too
         if found_in:
             ids = [m.id for m in found_in]
             dup_rows = self._rows(f"SELECT * FROM entries WHERE duplicate_of IN ({_in(ids)})", **_params(ids))
-            dup_rows = sorted((r for r in dup_rows if r["status"] == "removed"), key=lambda r: r["id"])[:50]
+            dup_rows = sorted((r for r in dup_rows if r["status"] == "removed"), key=lambda r: r["id"])
+            removed_ids |= {r["id"] for r in dup_rows}
+            dup_rows = dup_rows[:LISTED_DUPLICATES]
             seen = {m.id for m in removed}
             removed += [self._match(r, "duplicate_of_match") for r in dup_rows if r["id"] not in seen]
         self._duplicate_urls(removed)
@@ -383,10 +398,13 @@ class MembershipIndex:
             "ngrams_positive": int(positive.sum()),
             "guaranteed_from_words": n + self.config.stride - 1,
         }
-        summary = [self._text_verdict(verdict, found_in, overlap_all, len(tokens))]
+        found = (same_text, len(in_ranked), capped)
+        summary = [self._text_verdict(verdict, found_in, found, overlap_all, len(tokens))]
         if changed := release_form_changes(raw, released):
             summary.append(f"Compared as the release stores texts: {changed}.")
         summary += [_removed_sentence(m) for m in removed]
+        if len(removed_ids) > len(removed):
+            summary.append(f"{len(removed_ids) - len(removed):,} more removed copies are counted but not listed.")
         summary.append(
             f"Sketch: {sketch['ngrams_positive']} of {sketch['ngrams_tested']} word {n}-grams of the text test "
             f"positive (false-positive rate per n-gram {_pct(sketch['false_positive_rate_configured'])} configured, "
@@ -417,8 +435,9 @@ class MembershipIndex:
             matches=found_in,
             removed=removed,
             counts={
-                "documents": len(found_in),
-                "removed": len(removed),
+                "documents": len(in_ranked),  # verified; the matches list max_candidates of them
+                "removed": len(removed_ids),  # every removed copy found; `removed` lists some
+                "lower_bounds": capped,  # a search stopped at its limit: more documents may hold passages of it
                 "overlap": round(overlap_all, 4),
                 "same_text_documents": same_text,  # exact or normalised, all of them (the matches list LISTED)
             },
@@ -625,7 +644,7 @@ class MembershipIndex:
         for score, shard, address in found:
             if id(shard) not in generators:  # one per shard that has hits: it reads that shard's terms
                 generators[id(shard)] = tantivy.SnippetGenerator.create(shard.searcher, text_query, schema, "text")
-                generators[id(shard)].set_max_num_chars(240)
+                generators[id(shard)].set_max_num_chars(SNIPPET_CHARS)
             doc = shard.searcher.doc(address)
             snippet = generators[id(shard)].snippet_from_doc(doc)
             fragment = snippet.fragment()
@@ -666,14 +685,19 @@ class MembershipIndex:
         return {"manifest_sha256": self.info["manifest_sha256"], "near_threshold": self.config.near_threshold,
                 "contained": self.config.contained}
 
-    def _text_verdict(self, verdict: str, found: list[Match], overlap: float, n_words: int) -> str:
+    def _text_verdict(
+        self, verdict: str, listed: list[Match], found: tuple[int, int, bool], overlap: float, n_words: int
+    ) -> str:
+        """`found`: the documents holding the same text (all of them), those verified to match, and whether a
+        search stopped at its limit (then that count is a lower bound)."""
         if verdict == NOT_IN:
             return "NOT IN: no document of this release contains this text, a near copy of it or a passage of it."
-        best = found[0]
+        same_text, matching, capped = found
+        best = listed[0]
         where = f"{best.id} ({best.url or 'no URL'})"
         if "exact" in best.how or "normalised" in best.how:
             kind = "an exact copy" if "exact" in best.how else "the same text up to case, punctuation and spacing"
-            return f"IN: {kind} is in {len(found)} document(s), e.g. {where}."
+            return f"IN: {kind} is in {same_text} document(s), e.g. {where}."
         if "near_duplicate" in best.how:
             return (
                 f"IN: a near copy is in the training data: {where}, Jaccard {best.jaccard:.2f} verified on the text "
@@ -681,9 +705,10 @@ class MembershipIndex:
             )
         if "contained" in best.how:
             return f"IN: {_pct(best.overlap or 0)} of the text's words appear, in order, in {where}."
-        longest = max((s.words for m in found for s in m.spans), default=0)
+        longest = max((s.words for m in listed for s in m.spans), default=0)
         return (
-            f"PARTLY IN: {_pct(overlap)} of the text's {n_words} words appear in {len(found)} document(s) "
+            f"PARTLY IN: {_pct(overlap)} of the text's {n_words} words appear in {'at least ' if capped else ''}"
+            f"{matching} document(s) "
             f"(longest shared passage: {longest} words, in {where})."
         )
 

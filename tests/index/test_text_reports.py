@@ -42,7 +42,7 @@ def test_an_exact_copy_in_full(index, rows):
                             "text_sha256": doc["text_sha256"], "norm_sha256": doc["norm_sha256"],
                             "release_form": ""}  # fmt: skip
     assert report.counts == {"documents": len(report.matches), "removed": len(report.removed), "overlap": 1.0,
-                             "same_text_documents": 1}  # fmt: skip
+                             "same_text_documents": 1, "lower_bounds": False}  # fmt: skip
     cfg = index.config
     assert report.sketch["guaranteed_from_words"] == cfg.ngram + cfg.stride - 1
     assert report.summary[-1] == ("Records removed as opted out carry no text, so a text cannot be matched to them: "
@@ -182,13 +182,15 @@ def test_a_removed_copy_in_one_sentence():
 
 def test_a_best_match_without_a_url_or_estimate(index):
     best = Match(id="k1", status="in", how=["near_duplicate"], jaccard=0.91)
-    assert index._text_verdict(IN, [best], 0.9, 50) == (
+    assert index._text_verdict(IN, [best], (0, 1, False), 0.9, 50) == (
         "IN: a near copy is in the training data: k1 (no URL), Jaccard 0.91 verified on the text (MinHash estimate "
         "n/a).")
     part = Match(id="k2", status="in", how=["overlap"], url="http://c.test/")
-    assert index._text_verdict(PARTLY, [part], 0.25, 40) == (
+    assert index._text_verdict(PARTLY, [part], (0, 1, False), 0.25, 40) == (
         "PARTLY IN: 25% of the text's 40 words appear in 1 document(s) (longest shared passage: 0 words, in k2 "
         "(http://c.test/)).")
+    assert index._text_verdict(PARTLY, [part], (0, 3, True), 0.25, 40).startswith(  # a search stopped at its limit
+        "PARTLY IN: 25% of the text's 40 words appear in at least 3 document(s) (")
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -1,0 +1,121 @@
+"""The figures of a text check, on a release built to know them: how many documents hold the same text, how many
+removed copies there are and in how many documents a passage appears, beyond the lists a report caps.
+
+The release: a page quoted (one paragraph) by two others; a page quoted by more pages than a phrase search returns
+(2 x max_candidates); a page fetched under 80 URLs, 79 of them removed as exact duplicates (more than a report lists).
+Expected figures are read from the release's own tables with DuckDB and Polars, never from the engine."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.index.tokens import word_list
+from pipeline.synthetic import make_page
+from tests.helpers.shared_build import build_once
+from tests.helpers.warcs import Page, write_warc
+from tests.index.conftest import html
+
+QUOTED, CROWDED, COPIED = "http://quoted.test/a", "http://crowded.test/a", "http://copied.test/a"
+QUOTERS, CROWD, COPIES = 2, 45, 80
+ABSENT = " ".join(f"qqv{i}" for i in range(60))  # words no page has: a passage among them is only partly in
+
+
+@pytest.fixture(scope="module")
+def counts_release(tmp_path_factory) -> Path:
+    from pipeline.cli import app
+    from pipeline.index import build_index
+
+    quoted, crowded, copied = (make_page(900 + k, url, "en") for k, url in enumerate((QUOTED, CROWDED, COPIED)))
+    pages = [Page(p.url, html(p.title, list(p.paragraphs))) for p in (quoted, crowded)]
+    for k in range(QUOTERS + CROWD):  # each its own page around one quoted paragraph
+        source = quoted if k < QUOTERS else crowded
+        own = make_page(1000 + k, f"http://quoting{k}.test/p", "en")
+        pages.append(Page(own.url, html(own.title, [*own.paragraphs[:3], source.paragraphs[1]])))
+    pages += [Page(f"http://copy{k}.test/a" if k else COPIED, html(copied.title, list(copied.paragraphs)))
+              for k in range(COPIES)]  # fmt: skip
+
+    def build(where: Path) -> None:
+        warc = where / "counts.warc.gz"
+        write_warc(warc, pages)
+        result = CliRunner().invoke(app, ["run", str(warc), "--out", str(where / "rel"), "--no-index"])
+        assert result.exit_code == 0, result.output
+        build_index(where / "rel")
+
+    # tests only read it: `make mutate` shares one build between the membership mutants
+    return build_once("APERTURA_COUNTS_RELEASE", build, tmp_path_factory.mktemp("counts")) / "rel"
+
+
+@pytest.fixture(scope="module")
+def counts_index(counts_release):
+    from pipeline.index import open_index
+
+    return open_index(counts_release)
+
+
+def _table(release: Path, table: str) -> list[dict]:
+    rel = duckdb.sql(f"SELECT * FROM read_parquet('{release}/{table}/*.parquet')")
+    return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
+
+
+def _holding(release: Path, passage: str) -> int:
+    """Kept documents whose words hold the passage's words in a row."""
+    run = word_list(passage)
+    return sum(
+        any(words[i : i + len(run)] == run for i in range(len(words) - len(run) + 1))
+        for words in (word_list(d["text"]) for d in _table(release, "documents"))
+    )
+
+
+def _paragraph(release: Path, url: str) -> str:
+    """The second paragraph of the kept page at `url`, as the release stores it (the one its quoters copied)."""
+    (text,) = [d["text"] for d in _table(release, "documents") if d["url"] == url]
+    return [p for p in text.split("\n") if p.strip()][2]  # the title's line, then the paragraphs
+
+
+def test_an_exact_copy_is_counted_among_the_documents_with_the_same_text_only(counts_release, counts_index):
+    """Two other documents quote a paragraph of it: they are matches (a passage), not documents holding the text."""
+    (doc,) = [d for d in _table(counts_release, "documents") if d["url"] == QUOTED]
+    report = counts_index.check_text(doc["text"])
+    same = sum(d["norm_sha256"] == doc["norm_sha256"] for d in _table(counts_release, "documents"))
+    assert same == 1 and _holding(counts_release, _paragraph(counts_release, QUOTED)) == 1 + QUOTERS
+    assert report.summary[0] == f"IN: an exact copy is in {same} document(s), e.g. {doc['id']} ({QUOTED})."
+    assert report.counts["same_text_documents"] == same
+    assert report.counts["documents"] == len(report.matches) == 1 + QUOTERS  # the quoters match as passages
+    assert {m.url for m in report.matches[1:]} == {f"http://quoting{k}.test/p" for k in range(QUOTERS)}
+
+
+def test_a_passage_in_a_few_documents_is_counted_exactly(counts_release, counts_index):
+    passage = _paragraph(counts_release, QUOTED)
+    report = counts_index.check_text(f"{passage} {ABSENT}")
+    holding = _holding(counts_release, passage)
+    assert report.verdict == "partly in" and report.counts["lower_bounds"] is False
+    assert re.search(r" appear in (\d+) document\(s\) ", report.summary[0]).group(1) == str(holding)
+    assert report.counts["documents"] == holding == 1 + QUOTERS
+
+
+def test_a_passage_in_more_documents_than_a_search_returns_is_counted_as_at_least(counts_release, counts_index):
+    """More documents hold it than a phrase search returns: the count is of those verified, said to be a lower
+    bound, and never more than hold it."""
+    passage = _paragraph(counts_release, CROWDED)
+    holding = _holding(counts_release, passage)
+    assert holding == 1 + CROWD > 2 * counts_index.config.max_candidates
+    report = counts_index.check_text(f"{passage} {ABSENT}")
+    stated = int(re.search(r" appear in at least (\d+) document\(s\) ", report.summary[0]).group(1))
+    assert counts_index.config.max_candidates < stated <= holding and report.counts["documents"] == stated
+    assert report.counts["lower_bounds"] is True and len(report.matches) == counts_index.config.max_candidates
+
+
+def test_every_removed_copy_is_counted_and_those_not_listed_are_said(counts_release, counts_index):
+    (doc,) = [d for d in _table(counts_release, "documents") if d["url"] == COPIED]
+    copies = [r for r in _table(counts_release, "ledger") if r["norm_sha256"] == doc["norm_sha256"]]
+    assert len(copies) == COPIES - 1 and {r["reason"] for r in copies} == {"dedup_exact"}
+    report = counts_index.check_text(doc["text"])
+    assert report.counts["removed"] == len(copies) > len(report.removed)
+    assert {m.id for m in report.removed} <= {r["id"] for r in copies}
+    unlisted = len(copies) - len(report.removed)
+    assert f"{unlisted:,} more removed copies are counted but not listed." in report.summary

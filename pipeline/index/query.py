@@ -318,8 +318,10 @@ class MembershipIndex:
 
         # 4. verify every candidate on its real text
         candidates = list(dict.fromkeys([*how, *near, *phrase]))
-        # fewer phrase candidates than one search returns, in all: no search stopped at its limit
+        # fewer phrase candidates than one search returns, in all: no search stopped at its limit; more sketch
+        # hits than phrases searched: a document holding only an unsearched passage was not looked for
         capped |= len(estimates) > cfg.max_candidates or len(phrase) >= PHRASE_DEPTH * cfg.max_candidates
+        capped |= len(hit_positions) > MAX_PHRASES
         capped |= len(candidates) > VERIFIED_DEPTH * cfg.max_candidates
         candidates = candidates[: VERIFIED_DEPTH * cfg.max_candidates]
         info = self._entries(candidates)

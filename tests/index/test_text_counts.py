@@ -2,7 +2,8 @@
 removed copies there are and in how many documents a passage appears, beyond the lists a report caps.
 
 The release: a page quoted (one paragraph) by two others; a page quoted by more pages than a phrase search returns
-(2 x max_candidates); a page fetched under 80 URLs, 79 of them removed as exact duplicates (more than a report lists).
+(2 x max_candidates); a page fetched under 80 URLs, 79 of them removed as exact duplicates (more than a report lists);
+a page the quality filter removes, fetched under 70 URLs (no copy kept: more removed copies than a check verifies).
 Expected figures are read from the release's own tables with DuckDB and Polars, never from the engine."""
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.index import query as membership_query
 from pipeline.index.tokens import word_list
 from pipeline.synthetic import make_page
 from tests.helpers.shared_build import build_once
 from tests.helpers.warcs import Page, write_warc
-from tests.index.conftest import html
+from tests.index.conftest import html, russian_paragraphs
 
 QUOTED, CROWDED, COPIED = "http://quoted.test/a", "http://crowded.test/a", "http://copied.test/a"
-QUOTERS, CROWD, COPIES = 2, 45, 80
+QUOTERS, CROWD, COPIES, POOR_COPIES = 2, 45, 80, 70
+POOR = "http://poor0.test/a"  # its text repeats enough 5-grams for the quality filter (gopher_dup_5_gram)
 ABSENT = " ".join(f"qqv{i}" for i in range(60))  # words no page has: a passage among them is only partly in
 
 
@@ -38,6 +41,8 @@ def counts_release(tmp_path_factory) -> Path:
         pages.append(Page(own.url, html(own.title, [*own.paragraphs[:3], source.paragraphs[1]])))
     pages += [Page(f"http://copy{k}.test/a" if k else COPIED, html(copied.title, list(copied.paragraphs)))
               for k in range(COPIES)]  # fmt: skip
+    pages += [Page(f"http://poor{k}.test/a", html("Городская жизнь", russian_paragraphs(8), "ru"))
+              for k in range(POOR_COPIES)]  # fmt: skip
 
     def build(where: Path) -> None:
         warc = where / "counts.warc.gz"
@@ -90,7 +95,8 @@ def test_an_exact_copy_is_counted_among_the_documents_with_the_same_text_only(co
 
 
 def test_a_passage_in_a_few_documents_is_counted_exactly(counts_release, counts_index):
-    passage = _paragraph(counts_release, QUOTED)
+    """Few enough words that each of its n-grams the sketch knows is searched (no more than MAX_PHRASES)."""
+    passage = " ".join(_paragraph(counts_release, QUOTED).split()[:16])
     report = counts_index.check_text(f"{passage} {ABSENT}")
     holding = _holding(counts_release, passage)
     assert report.verdict == "partly in" and report.counts["lower_bounds"] is False
@@ -119,3 +125,26 @@ def test_every_removed_copy_is_counted_and_those_not_listed_are_said(counts_rele
     assert {m.id for m in report.removed} <= {r["id"] for r in copies}
     unlisted = len(copies) - len(report.removed)
     assert f"{unlisted:,} more removed copies are counted but not listed." in report.summary
+
+
+def test_removed_copies_of_a_text_no_document_holds_are_all_counted(counts_release, counts_index):
+    """No copy was kept, so none is a duplicate of a document: the removed copies are counted from the text's hashes,
+    beyond the candidates a check verifies (3 x max_candidates)."""
+    (poor,) = [r for r in _table(counts_release, "ledger") if r["url"] == POOR]
+    copies = [r for r in _table(counts_release, "ledger") if r["norm_sha256"] == poor["norm_sha256"]]
+    assert len(copies) == POOR_COPIES > 3 * counts_index.config.max_candidates and poor["text"]
+    assert not [d for d in _table(counts_release, "documents") if d["norm_sha256"] == poor["norm_sha256"]]
+    report = counts_index.check_text(poor["text"])
+    assert report.verdict == "not in" and report.counts["removed"] == POOR_COPIES
+    unlisted = POOR_COPIES - len(report.removed)
+    assert unlisted > 0 and f"{unlisted:,} more removed copies are counted but not listed." in report.summary
+
+
+def test_a_passage_with_more_sketch_hits_than_phrases_searched_is_counted_as_at_least(counts_release, counts_index):
+    """The whole paragraph: more of its n-grams test positive than phrases are searched, so a document holding only
+    an unsearched part of it would not be found: its count (here every holder, found by any phrase) is a lower bound."""
+    passage = _paragraph(counts_release, QUOTED)
+    report = counts_index.check_text(f"{passage} {ABSENT}")
+    assert report.sketch["ngrams_positive"] > membership_query.MAX_PHRASES
+    holding = _holding(counts_release, passage)
+    assert f" appear in at least {holding} document(s) " in report.summary[0] and report.counts["lower_bounds"]

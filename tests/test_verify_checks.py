@@ -1298,6 +1298,9 @@ def test_lying_totals_fail_conservation(release, change):
 
     _edit_manifest(release, lie)
     assert _failed(release) == {CONSERVATION, FIGURES}  # the funnel no longer starts (ends) with them either
+    counts = _manifest(release)["counts"]
+    assert _detail(release, CONSERVATION) == (
+        f"totals: {counts['inputs']} inputs != {counts['kept']} kept + {counts['removed']} removed")
 
 
 # --- removal reasons, ids, signatures, duplicate_of, config hash of rows ----------------------------------------

@@ -92,6 +92,8 @@ def test_an_exact_copy_is_counted_among_the_documents_with_the_same_text_only(co
     assert report.counts["same_text_documents"] == same
     assert report.counts["documents"] == len(report.matches) == 1 + QUOTERS  # the quoters match as passages
     assert {m.url for m in report.matches[1:]} == {f"http://quoting{k}.test/p" for k in range(QUOTERS)}
+    assert report.counts["removed"] == len(report.removed) == 0
+    assert not [line for line in report.summary if "more removed copies" in line]  # nothing left unlisted
 
 
 def test_a_passage_in_a_few_documents_is_counted_exactly(counts_release, counts_index):
@@ -136,6 +138,7 @@ def test_removed_copies_of_a_text_no_document_holds_are_all_counted(counts_relea
     assert not [d for d in _table(counts_release, "documents") if d["norm_sha256"] == poor["norm_sha256"]]
     report = counts_index.check_text(poor["text"])
     assert report.verdict == "not in" and report.counts["removed"] == POOR_COPIES
+    assert {m.id for m in report.removed} <= {r["id"] for r in copies}
     unlisted = POOR_COPIES - len(report.removed)
     assert unlisted > 0 and f"{unlisted:,} more removed copies are counted but not listed." in report.summary
 
@@ -148,3 +151,18 @@ def test_a_passage_with_more_sketch_hits_than_phrases_searched_is_counted_as_at_
     assert report.sketch["ngrams_positive"] > membership_query.MAX_PHRASES
     holding = _holding(counts_release, passage)
     assert f" appear in at least {holding} document(s) " in report.summary[0] and report.counts["lower_bounds"]
+
+
+def test_removed_near_copies_are_counted_beside_the_documents_holding_a_passage(counts_release, counts_index):
+    """A passage of the quoted page, then the whole removed page: the documents holding the passage are counted,
+    and the removed copies found as near copies (no duplicate of a document) are counted as well as listed, more
+    of them than a check verifies: a lower bound, said."""
+    (poor,) = [r for r in _table(counts_release, "ledger") if r["url"] == POOR]
+    copies = {r["id"] for r in _table(counts_release, "ledger") if r["norm_sha256"] == poor["norm_sha256"]}
+    quoted = " ".join(_paragraph(counts_release, QUOTED).split()[:16])
+    report = counts_index.check_text(f"{quoted} {poor['text']}")
+    assert report.verdict == "partly in" and report.counts["documents"] == _holding(counts_release, quoted)
+    listed = {m.id for m in report.removed}
+    assert all("near_duplicate" in m.how for m in report.removed)
+    assert listed and listed <= copies and len(listed) <= report.counts["removed"] <= len(copies)
+    assert report.counts["lower_bounds"] is True  # more near copies than max_candidates

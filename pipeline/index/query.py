@@ -235,24 +235,36 @@ class MembershipIndex:
         est = (np.asarray(self.signatures[cands]) == signature[None, :]).mean(axis=1)
         return dict(zip(cands.tolist(), est.tolist(), strict=True))
 
-    def _phrase_candidates(self, tokens: list[str], hit_positions: np.ndarray, n: int) -> dict[int, str]:
-        """Documents containing some of the query's sketch-positive n-grams (phrase queries, BM25 order), with
-        their stored text (loaded anyway to read the entry number)."""
+    def _phrase_candidates(
+        self, tokens: list[str], hit_positions: np.ndarray, n: int
+    ) -> tuple[dict[int, str], dict[int, str], bool]:
+        """Documents, then removed texts, containing some of the query's sketch-positive n-grams (phrase queries,
+        BM25 order), with their stored text (loaded anyway to read the entry number), and whether a search
+        stopped at its limit. Searched apart, so that removed texts (short ones rank first) never crowd a
+        document out of the candidates."""
         import tantivy
 
         if len(hit_positions) == 0:
-            return {}
+            return {}, {}, False
         chosen = hit_positions[np.linspace(0, len(hit_positions) - 1, min(MAX_PHRASES, len(hit_positions))).astype(int)]
         subqueries = [
             (tantivy.Occur.Should, tantivy.Query.phrase_query(self.schema, "text", tokens[p : p + n]))
             for p in sorted(set(chosen.tolist()))
         ]
         query = tantivy.Query.boolean_query(subqueries)
-        found = {}
-        for _, shard, address in self._search(query, self.config.max_candidates * PHRASE_DEPTH)[0]:
-            doc = shard.searcher.doc(address)
-            found[doc["entry"][0]] = _stored_text(doc)
-        return found
+        limit = self.config.max_candidates * PHRASE_DEPTH
+        found: tuple[dict[int, str], dict[int, str]] = ({}, {})
+        stopped = False
+        for status, into in zip(("in", "removed"), found, strict=True):
+            status_query = tantivy.Query.term_query(self.schema, "status", status)
+            hits = self._search(
+                tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, status_query)]), limit
+            )[0]
+            stopped |= len(hits) == limit
+            for _, shard, address in hits:
+                doc = shard.searcher.doc(address)
+                into[doc["entry"][0]] = _stored_text(doc)
+        return *found, stopped
 
     # ------------------------------------------------------------------------------------------ checks
 
@@ -307,21 +319,28 @@ class MembershipIndex:
         grams = gram_hashes(hashes, counts, n, 1)
         positive = self.sketch.contains(grams) if len(grams) else np.zeros(0, bool)
         hit_positions = np.flatnonzero(positive)
+        whole = (np.array([0]), len(tokens))  # the whole text as one phrase
         if len(tokens) >= n:
-            phrase = self._phrase_candidates(tokens, hit_positions, n)
-            if len(tokens) < n + cfg.stride - 1:  # may hold no stored n-gram: the whole text as one phrase too
-                phrase |= self._phrase_candidates(tokens, np.array([0]), len(tokens))
+            # a text shorter than n + stride - 1 words may hold no stored n-gram: searched whole too
+            searches = [(hit_positions, n), *([whole] if len(tokens) < n + cfg.stride - 1 else [])]
             span_n = n
-        else:  # too short for the sketch: the whole text as one phrase
-            phrase = self._phrase_candidates(tokens, np.array([0]), len(tokens)) if len(tokens) >= 2 else {}
+        else:  # too short for the sketch
+            searches = [whole] if len(tokens) >= 2 else []
             span_n = len(tokens)
+        kept_phrase: dict[int, str] = {}
+        removed_phrase: dict[int, str] = {}
+        for positions, length in searches:
+            kept, removed_texts, stopped = self._phrase_candidates(tokens, positions, length)
+            kept_phrase |= kept
+            removed_phrase |= removed_texts
+            capped |= stopped
+        phrase = kept_phrase | removed_phrase
 
-        # 4. verify every candidate on its real text
-        candidates = list(dict.fromkeys([*how, *near, *phrase]))
-        # fewer phrase candidates than one search returns, in all: no search stopped at its limit; more sketch
-        # hits than phrases searched: a document holding only an unsearched passage was not looked for
-        capped |= len(estimates) > cfg.max_candidates or len(phrase) >= PHRASE_DEPTH * cfg.max_candidates
-        capped |= len(hit_positions) > MAX_PHRASES
+        # 4. verify every candidate on its real text, documents first: removed copies never crowd one out
+        kept_exact = [r["entry"] for r in exact if r["status"] == "in"]
+        candidates = list(dict.fromkeys([*kept_exact, *near, *kept_phrase, *how, *removed_phrase]))
+        # more sketch hits than phrases searched: a document holding only an unsearched passage was not looked for
+        capped |= len(estimates) > cfg.max_candidates or len(hit_positions) > MAX_PHRASES
         capped |= len(candidates) > VERIFIED_DEPTH * cfg.max_candidates
         candidates = candidates[: VERIFIED_DEPTH * cfg.max_candidates]
         info = self._entries(candidates)

@@ -3,7 +3,8 @@ removed copies there are and in how many documents a passage appears, beyond the
 
 The release: a page quoted (one paragraph) by two others; a page quoted by more pages than a phrase search returns
 (2 x max_candidates); a page fetched under 80 URLs, 79 of them removed as exact duplicates (more than a report lists);
-a page the quality filter removes, fetched under 70 URLs (no copy kept: more removed copies than a check verifies).
+a page the quality filter removes, fetched under 70 URLs (no copy kept: more removed copies than a check verifies);
+a page two of whose sentences are also, alone, on 45 short pages the quality filter removes.
 Expected figures are read from the release's own tables with DuckDB and Polars, never from the engine."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.index.conftest import html, russian_paragraphs
 
 QUOTED, CROWDED, COPIED = "http://quoted.test/a", "http://crowded.test/a", "http://copied.test/a"
 QUOTERS, CROWD, COPIES, POOR_COPIES = 2, 45, 80, 70
+SHADOWED, SHORT_PAGES = "http://shadowed.test/a", 45
 POOR = "http://poor0.test/a"  # its text repeats enough 5-grams for the quality filter (gopher_dup_5_gram)
 ABSENT = " ".join(f"qqv{i}" for i in range(60))  # words no page has: a passage among them is only partly in
 
@@ -33,8 +35,12 @@ def counts_release(tmp_path_factory) -> Path:
     from pipeline.cli import app
     from pipeline.index import build_index
 
-    quoted, crowded, copied = (make_page(900 + k, url, "en") for k, url in enumerate((QUOTED, CROWDED, COPIED)))
-    pages = [Page(p.url, html(p.title, list(p.paragraphs))) for p in (quoted, crowded)]
+    quoted, crowded, copied, shadowed = (
+        make_page(900 + k, url, "en") for k, url in enumerate((QUOTED, CROWDED, COPIED, SHADOWED))
+    )
+    pages = [Page(p.url, html(p.title, list(p.paragraphs))) for p in (quoted, crowded, shadowed)]
+    pages += [Page(f"http://short{k}.test/a", html(f"Note {k}", [_two_sentences(shadowed.paragraphs[1])]))
+              for k in range(SHORT_PAGES)]  # fmt: skip
     for k in range(QUOTERS + CROWD):  # each its own page around one quoted paragraph
         source = quoted if k < QUOTERS else crowded
         own = make_page(1000 + k, f"http://quoting{k}.test/p", "en")
@@ -60,6 +66,10 @@ def counts_index(counts_release):
     from pipeline.index import open_index
 
     return open_index(counts_release)
+
+
+def _two_sentences(paragraph: str) -> str:
+    return " ".join(paragraph.split(". ")[:2]) + "."
 
 
 def _table(release: Path, table: str) -> list[dict]:
@@ -166,3 +176,16 @@ def test_removed_near_copies_are_counted_beside_the_documents_holding_a_passage(
     assert all("near_duplicate" in m.how for m in report.removed)
     assert listed and listed <= copies and len(listed) <= report.counts["removed"] <= len(copies)
     assert report.counts["lower_bounds"] is True  # more near copies than max_candidates
+
+
+def test_a_document_is_found_however_many_removed_texts_hold_the_passage(counts_release, counts_index):
+    """Two sentences of a kept page, also the whole text of 45 short pages the quality filter removed (which rank
+    first by BM25: they are short): more removed texts than a phrase search returns never hide the document."""
+    (doc,) = [d for d in _table(counts_release, "documents") if d["url"] == SHADOWED]
+    passage = _two_sentences(_paragraph(counts_release, SHADOWED))
+    shorts = [r for r in _table(counts_release, "ledger") if r["url"].startswith("http://short")]
+    assert len(shorts) == SHORT_PAGES > 2 * counts_index.config.max_candidates
+    assert _holding(counts_release, passage) == 1 and {r["stage"] for r in shorts} == {"quality"}
+    report = counts_index.check_text(f"{passage} {ABSENT}")
+    assert report.verdict == "partly in", report.summary[0]
+    assert [m.id for m in report.matches] == [doc["id"]]

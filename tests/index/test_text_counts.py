@@ -133,6 +133,7 @@ def test_every_removed_copy_is_counted_and_those_not_listed_are_said(counts_rele
     copies = [r for r in _table(counts_release, "ledger") if r["norm_sha256"] == doc["norm_sha256"]]
     assert len(copies) == COPIES - 1 and {r["reason"] for r in copies} == {"dedup_exact"}
     report = counts_index.check_text(doc["text"])
+    assert report.verdict == "in" and report.matches[0].id == doc["id"]  # the document, before 79 removed copies
     assert report.counts["removed"] == len(copies) > len(report.removed)
     assert {m.id for m in report.removed} <= {r["id"] for r in copies}
     unlisted = len(copies) - len(report.removed)
@@ -189,3 +190,14 @@ def test_a_document_is_found_however_many_removed_texts_hold_the_passage(counts_
     report = counts_index.check_text(f"{passage} {ABSENT}")
     assert report.verdict == "partly in", report.summary[0]
     assert [m.id for m in report.matches] == [doc["id"]]
+    # 19 of its words: no more n-grams than phrases searched; the removed texts' search stops at its limit
+    report = counts_index.check_text(" ".join(passage.split()[:19]) + f" {ABSENT}")
+    assert report.sketch["ngrams_positive"] <= membership_query.MAX_PHRASES
+    assert [m.id for m in report.matches] == [doc["id"]] and report.counts["lower_bounds"] is True
+    assert " appear in at least 1 document(s) " in report.summary[0]
+
+
+def test_a_text_found_nowhere_is_no_lower_bound(counts_index):
+    report = counts_index.check_text(ABSENT)
+    assert report.verdict == "not in" and report.counts["lower_bounds"] is False
+    assert report.counts["documents"] == report.counts["removed"] == 0

@@ -134,8 +134,8 @@ TARGETS: dict[str, Target] = {
         ("tests/index/test_check.py", "tests/index/test_reports.py", "tests/index/test_text_identity.py",
          "tests/index/test_search.py", "tests/index/test_cli.py", "tests/index/test_compare.py",
          "tests/index/test_text_reports.py", "tests/index/test_answer_edges.py", "tests/index/test_text_counts.py"),
-        95.0,  # 2026-12-06: second whole run 89.1 % (first 67.7 %: no search, CLI or whole-report tests in its
-        # list), 96.0 % once its survivors were rechecked against the tests written for them
+        98.0,  # 2026-12-07: whole run on its code 99.4 %, then updated after the text checks' counts changed and
+        # its survivors rechecked: 99.2 % (1957 killed, 83 equivalent, 16 alive); first run 67.7 %
         ("APERTURA_INDEX_RELEASE", "APERTURA_REPORTS_RELEASE", "APERTURA_EDGES_RELEASE",
          "APERTURA_COUNTS_RELEASE"),  # releases built once
     ),

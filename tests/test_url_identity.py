@@ -277,6 +277,8 @@ def test_near_misses_are_the_trailing_slash_and_www_twins() -> None:
     assert near_miss_keys("a.test/x") == ["a.test/x/", "www.a.test/x"]
     assert near_miss_keys("www.a.test/x/") == ["a.test/x/", "www.a.test/x"]
     assert near_miss_keys("a.test/x/y") == ["a.test/x/y/", "www.a.test/x/y"]
+    assert near_miss_keys("a.test/BOX/") == ["a.test/BOX", "www.a.test/BOX/"]  # only the slash comes off
+    assert all("/" in k for k in near_miss_keys("a.test/"))  # a site's root keeps its path: never the bare host
 
 
 def test_prefix_entries_are_stored_with_https_assumed_and_empty_ones_refused() -> None:
@@ -309,8 +311,9 @@ def test_the_site_is_the_key_up_to_the_first_slash() -> None:
 
 
 def test_an_empty_typed_url_is_refused_with_what_to_give() -> None:
-    with pytest.raises(BadUrl, match="the URL is empty: give one"):
+    with pytest.raises(BadUrl) as refused:
         user_url("  ")
+    assert str(refused.value) == "the URL is empty: give one, e.g. https://example.org/page"
     assert user_url("A.test/x") == "http://a.test/x"
 
 

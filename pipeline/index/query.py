@@ -236,26 +236,27 @@ class MembershipIndex:
         return dict(zip(cands.tolist(), est.tolist(), strict=True))
 
     def _phrase_candidates(
-        self, tokens: list[str], hit_positions: np.ndarray, n: int
+        self, tokens: list[str], hit_positions: np.ndarray, n: int, statuses: tuple[str, ...] = ("in", "removed")
     ) -> tuple[dict[int, str], dict[int, str], bool]:
         """Documents, then removed texts, containing some of the query's sketch-positive n-grams (phrase queries,
         BM25 order), with their stored text (loaded anyway to read the entry number), and whether a search
         stopped at its limit. Searched apart, so that removed texts (short ones rank first) never crowd a
-        document out of the candidates."""
+        document out of the candidates. All the positions given are searched: the caller chooses them."""
         import tantivy
 
         if len(hit_positions) == 0:
             return {}, {}, False
-        chosen = hit_positions[np.linspace(0, len(hit_positions) - 1, min(MAX_PHRASES, len(hit_positions))).astype(int)]
         subqueries = [
             (tantivy.Occur.Should, tantivy.Query.phrase_query(self.schema, "text", tokens[p : p + n]))
-            for p in sorted(set(chosen.tolist()))
+            for p in sorted(set(hit_positions.tolist()))
         ]
         query = tantivy.Query.boolean_query(subqueries)
         limit = self.config.max_candidates * PHRASE_DEPTH
         found: tuple[dict[int, str], dict[int, str]] = ({}, {})
         stopped = False
         for status, into in zip(("in", "removed"), found, strict=True):
+            if status not in statuses:
+                continue
             status_query = tantivy.Query.term_query(self.schema, "status", status)
             hits = self._search(
                 tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, status_query)]), limit
@@ -312,6 +313,7 @@ class MembershipIndex:
         sig = add_dedup_keys(pl.DataFrame({"text": [released]}), _dedup_cfg(dedup))["minhash"][0].to_numpy()
         estimates = self._near_candidates(sig)  # a text without shingles has none: the index holds none such
         near = sorted(estimates, key=lambda e: -estimates[e])[: cfg.max_candidates]
+        capped |= len(estimates) > cfg.max_candidates
 
         # 3. partial overlap: sketch over all query n-grams, then phrase queries for the positive ones
         n = cfg.ngram
@@ -330,17 +332,23 @@ class MembershipIndex:
         kept_phrase: dict[int, str] = {}
         removed_phrase: dict[int, str] = {}
         for positions, length in searches:
-            kept, removed_texts, stopped = self._phrase_candidates(tokens, positions, length)
+            spread = np.linspace(0, len(positions) - 1, min(MAX_PHRASES, len(positions))).astype(int)
+            kept, removed_texts, stopped = self._phrase_candidates(tokens, positions[spread], length)
             kept_phrase |= kept
             removed_phrase |= removed_texts
             capped |= stopped
+        if len(hit_positions) > MAX_PHRASES:
+            if kept_phrase:  # more sketch hits than phrases searched: a document holding only an unsearched
+                capped = True  # passage was not looked for
+            else:  # no document found yet: every hit is searched (a passage among the sketch's false positives of
+                # a long text, 1 in 100 n-grams, would else be answered "not in")
+                kept_phrase, _, stopped = self._phrase_candidates(tokens, hit_positions, n, ("in",))
+                capped |= stopped
         phrase = kept_phrase | removed_phrase
 
         # 4. verify every candidate on its real text, documents first: removed copies never crowd one out
         kept_exact = [r["entry"] for r in exact if r["status"] == "in"]
         candidates = list(dict.fromkeys([*kept_exact, *near, *kept_phrase, *how, *removed_phrase]))
-        # more sketch hits than phrases searched: a document holding only an unsearched passage was not looked for
-        capped |= len(estimates) > cfg.max_candidates or len(hit_positions) > MAX_PHRASES
         capped |= len(candidates) > VERIFIED_DEPTH * cfg.max_candidates
         candidates = candidates[: VERIFIED_DEPTH * cfg.max_candidates]
         info = self._entries(candidates)

@@ -9,6 +9,7 @@ Expected figures are read from the release's own tables with DuckDB and Polars, 
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
@@ -195,6 +196,23 @@ def test_a_document_is_found_however_many_removed_texts_hold_the_passage(counts_
     assert report.sketch["ngrams_positive"] <= membership_query.MAX_PHRASES
     assert [m.id for m in report.matches] == [doc["id"]] and report.counts["lower_bounds"] is True
     assert " appear in at least 1 document(s) " in report.summary[0]
+
+
+def test_a_passage_among_the_false_positives_of_a_long_text_is_found(counts_release, counts_index):
+    """A long text of words no page has tests positive on a few in 1,000 of its n-grams (the sketch's false
+    positives), many times more than phrases are searched; a passage of a kept page (12 words: enough to hold a
+    stored n-gram) set anywhere in it is found (it was answered "not in" unless a searched phrase fell inside it)."""
+    rng = random.Random(12)
+    filler = ["qz" + "".join(rng.choices("bcdfghjklmnpqrstvwxz", k=6)) for _ in range(20_000)]
+    alone = counts_index.check_text(" ".join(filler))
+    assert alone.verdict == "not in" and alone.sketch["ngrams_positive"] > 5 * membership_query.MAX_PHRASES
+    (doc,) = [d for d in _table(counts_release, "documents") if d["url"] == QUOTED]
+    passage = " ".join(doc["text"].split()[-12:])  # its last paragraph: no other page quotes it
+    assert _holding(counts_release, passage) == 1
+    for at in range(1_000, len(filler), 3_000):
+        report = counts_index.check_text(" ".join([*filler[:at], passage, *filler[at:]]))
+        assert report.verdict == "partly in", (at, report.summary[0])
+        assert [m.id for m in report.matches] == [doc["id"]] and report.counts["documents"] == 1
 
 
 def test_a_text_found_nowhere_is_no_lower_bound(counts_index):

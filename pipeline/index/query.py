@@ -236,7 +236,7 @@ class MembershipIndex:
         return dict(zip(cands.tolist(), est.tolist(), strict=True))
 
     def _phrase_candidates(
-        self, tokens: list[str], hit_positions: np.ndarray, n: int, statuses: tuple[str, ...] = ("in", "removed")
+        self, tokens: list[str], hit_positions: np.ndarray, n: int
     ) -> tuple[dict[int, str], dict[int, str], bool]:
         """Documents, then removed texts, containing some of the query's sketch-positive n-grams (phrase queries,
         BM25 order), with their stored text (loaded anyway to read the entry number), and whether a search
@@ -255,8 +255,6 @@ class MembershipIndex:
         found: tuple[dict[int, str], dict[int, str]] = ({}, {})
         stopped = False
         for status, into in zip(("in", "removed"), found, strict=True):
-            if status not in statuses:
-                continue
             status_query = tantivy.Query.term_query(self.schema, "status", status)
             hits = self._search(
                 tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, status_query)]), limit
@@ -342,7 +340,8 @@ class MembershipIndex:
                 capped = True  # passage was not looked for
             else:  # no document found yet: every hit is searched (a passage among the sketch's false positives of
                 # a long text, 1 in 100 n-grams, would else be answered "not in")
-                kept_phrase, _, stopped = self._phrase_candidates(tokens, hit_positions, n, ("in",))
+                kept_phrase, removed_texts, stopped = self._phrase_candidates(tokens, hit_positions, n)
+                removed_phrase |= removed_texts
                 capped |= stopped
         phrase = kept_phrase | removed_phrase
 

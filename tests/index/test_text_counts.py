@@ -117,6 +117,16 @@ def test_a_passage_in_a_few_documents_is_counted_exactly(counts_release, counts_
     assert report.counts["documents"] == holding == 1 + QUOTERS
 
 
+def test_a_passage_with_as_many_sketch_hits_as_phrases_searched_is_counted_exactly(counts_release, counts_index):
+    """The first words of the quoted paragraph, as many as give exactly MAX_PHRASES positive n-grams: every one of
+    them is searched, so the count of its holders is exact, not a lower bound."""
+    words = _paragraph(counts_release, QUOTED).split()
+    reports = {k: counts_index.check_text(f"{' '.join(words[:k])} {ABSENT}") for k in range(9, len(words))}
+    (k,) = [k for k, r in reports.items() if r.sketch["ngrams_positive"] == membership_query.MAX_PHRASES][:1]
+    assert reports[k].counts["lower_bounds"] is False and reports[k].verdict == "partly in"
+    assert reports[k].counts["documents"] == _holding(counts_release, " ".join(words[:k])) == 1 + QUOTERS
+
+
 def test_a_passage_in_more_documents_than_a_search_returns_is_counted_as_at_least(counts_release, counts_index):
     """More documents hold it than a phrase search returns: the count is of those verified, said to be a lower
     bound, and never more than hold it."""

@@ -31,6 +31,7 @@ from pipeline.fingerprints import (
     signature_matrix,
     signature_spec,
 )
+from pipeline.fingerprints.lsh import _agreement
 from pipeline.fingerprints.minhash import POLY
 from tests.helpers.text_identity import reference_normalise
 
@@ -599,6 +600,16 @@ def test_agreement_is_checked_for_every_candidate_pair_of_a_large_batch() -> Non
     linked = result["duplicate_of"].is_not_null().to_numpy()
     assert not linked[0::2].any()
     assert (linked[1::2] == (agreeing == 79)).all()
+
+
+def test_the_agreement_of_every_pair_is_computed_chunk_after_chunk() -> None:
+    """Chunks of 4 pairs over 11 (the last one short): each pair's share of equal values, as numpy computes it
+    for all pairs at once."""
+    rng = np.random.default_rng(3)
+    sig = rng.integers(0, 3, (20, NUM_PERM), dtype=np.uint32)  # few values: agreements spread over 0..1
+    a, b = rng.integers(0, 20, 11), rng.integers(0, 20, 11)
+    expected = (sig[a] == sig[b]).mean(axis=1)
+    assert np.array_equal(_agreement(sig, a, b, chunk=4), expected) and len(set(expected.tolist())) > 5
 
 
 def test_equal_orders_are_ranked_by_id_whatever_the_input_order() -> None:

@@ -713,6 +713,7 @@ def _check_attributed(release: Path, manifest: dict, report: VerifyReport) -> No
 OPTOUT_CHECKS = ((HONOURED, _check_optout), (EXPLAINED, _check_explained), (ATTRIBUTED, _check_attributed),
                  (ORPHANS, _check_orphans))  # fmt: skip
 
+
 def _check_url_identity(release: Path, manifest: dict, report: VerifyReport) -> None:
     """Format 3: every `url_key` and `domain` is what the URL identity computes from `url`, so lookups and
     opt-outs that go by them see every record. Only with the rules the release was built with."""

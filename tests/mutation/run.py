@@ -92,8 +92,8 @@ TARGETS: dict[str, Target] = {
     ),
     "policies": Target(
         ("pipeline/optout/policies.py", "pipeline/optout/explain.py", "pipeline/optout/families.py"),
-        ("tests/optout/test_policy_index.py", "tests/test_reasons.py", "tests/optout/test_optout_step.py",
-         "tests/sources/test_split_scan.py",
+        ("tests/optout/test_policy_index.py", "tests/optout/test_families.py", "tests/test_reasons.py",
+         "tests/optout/test_optout_step.py", "tests/sources/test_split_scan.py",
          "tests/optout/test_explain_sample_web.py", "tests/optout/test_new_family.py",
          "tests/hardening/test_policy_files.py", "tests/test_consent_everywhere.py"),
         99.0,  # 2026-12-06 whole run: 354 of 354 killed (100 %), 6 equivalent; first run 66.1 % (too narrow a test

@@ -15,8 +15,9 @@
    a few sizes to see how the build's memory grows with the number of documents.
 3. In another fresh process, after one warm-up query per kind: latency of `--queries` queries of each kind:
    exact (a whole document), near (a real-signature document with one word in 60 replaced: shingle
-   Jaccard ~0.85), partial (60 words of a document), absent (100 words never in the corpus), url, domain,
-   search (2-3 words, half with a language filter); p50/p99 and the share answered as expected.
+   Jaccard ~0.85), partial (60 words of a document), absent (100 words never in the corpus), absent_long (10,000
+   such words), passage_in_long (12 words of a document among 10,000 absent ones), url, domain, search (2-3 words,
+   half with a language filter); p50/p99 and the share answered as expected.
 4. Sketch false-positive rate per n-gram, measured on `--absent` paragraphs of 60 words from a vocabulary
    disjoint from the corpus (so every positive is a false one), against the configured rate.
 
@@ -260,6 +261,12 @@ def queries(release: str, samples_path: str, n_queries: int, n_absent: int, seed
         a = int(rng.integers(0, max(1, len(w) - 60)))
         return " ".join(w[a : a + 60])
 
+    def in_long(text: str) -> str:
+        """12 words of a document (enough to hold a stored n-gram) at a random place in 10,000 absent words."""
+        w, filler = text.split(), absent_text(10_000).split()
+        a, at = int(rng.integers(0, max(1, len(w) - 12))), int(rng.integers(0, len(filler)))
+        return " ".join([*filler[:at], *w[a : a + 12], *filler[at:]])
+
     def pick(pool: list[dict[str, Any]]) -> dict[str, Any]:
         return pool[int(rng.integers(0, len(pool)))]
 
@@ -272,6 +279,9 @@ def queries(release: str, samples_path: str, n_queries: int, n_absent: int, seed
         "near": (lambda: (index.check_text, (near(pick(real)["text"]),), {}), ("in",)),
         "partial": (lambda: (index.check_text, (partial(pick(samples)["text"]),), {}), ("in",)),
         "absent": (lambda: (index.check_text, (absent_text(100),), {}), ("not in",)),
+        # a long text: ~1 in 100 of its n-grams are the sketch's false positives, more than the phrases searched first
+        "absent_long": (lambda: (index.check_text, (absent_text(10_000),), {}), ("not in",)),
+        "passage_in_long": (lambda: (index.check_text, (in_long(pick(samples)["text"]),), {}), ("partly in", "in")),
         "url": (lambda: (index.check_url, (pick(samples)["url"],), {}), ("in",)),
         "domain": (lambda: (index.check_domain, (pick(samples)["domain"],), {}), ("in", "partly in")),
         "search": (

@@ -1,7 +1,7 @@
 """`make mutate`: mutation testing of the proof code, one module at a time, with the tests that cover it.
 
 The modules whose answers people rely on (`verify`, the opt-out decisions, the registry, URL and text identity,
-dedup clustering and PII redaction, `derive`, the membership verdicts) are mutated by mutmut, each run only
+dedup clustering and PII redaction, `derive`, the membership index and the one answer) are mutated by mutmut, each run only
 against the tests mapped to it in `TARGETS` (all the tests would take days; these take minutes to an hour).
 Every run happens in a scratch copy of the tree under `.mutate/<target>/`, so the work tree is never touched.
 
@@ -140,6 +140,16 @@ TARGETS: dict[str, Target] = {
         # after the full phrase search: 99.0 % (1966 killed, 83 equivalent, 19 alive); first run 67.7 %
         ("APERTURA_INDEX_RELEASE", "APERTURA_REPORTS_RELEASE", "APERTURA_EDGES_RELEASE",
          "APERTURA_COUNTS_RELEASE"),  # releases built once
+    ),
+    "answer": Target(  # the one place deciding the domain / URL / text verdicts of the app's pages and `check`
+        ("pipeline/index/answer.py",),
+        ("tests/index/test_answer_edges.py", "tests/app/test_one_answer.py", "tests/app/test_queries.py",
+         "tests/app/test_rights_releases.py", "tests/app/test_background_scans.py", "tests/app/test_index_pages.py",
+         "tests/app/test_pages.py", "tests/hardening/test_app_hostile.py", "tests/hardening/test_cli_hostile.py",
+         "tests/index/test_cli.py", "tests/index/test_reports.py", "tests/index/test_text_reports.py",
+         "tests/index/test_text_identity.py", "tests/test_reasons.py", "tests/test_consent_everywhere.py"),
+        None,
+        ("APERTURA_INDEX_RELEASE", "APERTURA_REPORTS_RELEASE", "APERTURA_EDGES_RELEASE"),
     ),
 }
 

@@ -1,8 +1,8 @@
 """`make mutate`: mutation testing of the proof code, one module at a time, with the tests that cover it.
 
 The modules whose answers people rely on (`verify`, the opt-out decisions, the registry, URL and text identity,
-dedup clustering and PII redaction, `derive`, the membership index and the one answer) are mutated by mutmut, each run only
-against the tests mapped to it in `TARGETS` (all the tests would take days; these take minutes to an hour).
+dedup clustering and PII redaction, `derive`, the membership index and the one answer) are mutated by mutmut, each
+run only against the tests mapped to it in `TARGETS` (all the tests would take days; these take minutes to hours).
 Every run happens in a scratch copy of the tree under `.mutate/<target>/`, so the work tree is never touched.
 
     python -m tests.mutation.run                  # every target; report in .mutate/report.md, exit 1 below a floor

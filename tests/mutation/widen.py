@@ -29,8 +29,9 @@ from collections import Counter
 from typing import Any
 
 import mutmut.__main__ as mutmut_main
+import pytest
 from mutmut.configuration import config
-from mutmut.runners.harness import PytestRunner
+from mutmut.runners.harness import PytestRunner, change_cwd
 
 _collect = mutmut_main.run_stats_collection
 
@@ -66,7 +67,27 @@ _run_tests = PytestRunner.run_tests
 
 
 def _run_tests_by_file(self: PytestRunner, *, mutant_name: str | None, tests: Any) -> int:
-    return _run_tests(self, mutant_name=mutant_name, tests=_killers_first(mutant_name, _by_file(tests)))
+    if not tests:  # mutmut's forced-fail run: the target's whole selection
+        return _run_tests(self, mutant_name=mutant_name, tests=tests)
+    wanted = _killers_first(mutant_name, _by_file(tests))
+    files = list(dict.fromkeys(test.split("::")[0] for test in wanted))
+    with change_cwd("mutants"):
+        return int(self.execute_pytest(self._pytest_args_regular_run(files), plugins=[_Select(wanted)]))
+
+
+class _Select:
+    """Keeps of the collected tests those named, in the order named. The files are given to pytest, not the tests:
+    pytest escapes a test id's backslashes and non-ASCII characters (`[\\xe9]`) and cannot select a test by that
+    id, so a command line naming one is a usage error, which mutmut records as a timeout, i.e. killed (the answer
+    target's first run, 2026-12-07: every mutant of the functions the hostile-input tests reach, untested)."""
+
+    def __init__(self, tests: list[str]) -> None:
+        self.rank = {test: n for n, test in enumerate(tests)}
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in self.rank])
+        items[:] = sorted((item for item in items if item.nodeid in self.rank), key=lambda item: self.rank[item.nodeid])
 
 
 def _killers_first(mutant: str | None, tests: list[str]) -> list[str]:

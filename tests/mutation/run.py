@@ -43,6 +43,9 @@ KILLS = "kills.tsv"  # in a scratch tree: each killed mutant and the test that k
 EQUIVALENT = Path(__file__).with_name("equivalent.toml")
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 UNCHECKED = {"not checked", "check was interrupted by user", "skipped"}
+# the test runner raised in the fork (pytest's usage error among others), so no test ran: mutmut calls it a timeout,
+# i.e. killed; here it is neither killed nor unchecked, so it lowers the score and `--recheck` runs it again
+RUNNER_FAILED = 255
 SKIPPED = 34  # mutmut's exit code for "skipped": what `widen` marks a mutant listed as equivalent with, unrun
 
 
@@ -349,7 +352,7 @@ def change_of(mutant: str, path: Path | str) -> str:
 def status(exit_code: int | None) -> str:
     from mutmut.stats import status_by_exit_code
 
-    return status_by_exit_code[exit_code]
+    return "runner failed" if exit_code == RUNNER_FAILED else status_by_exit_code[exit_code]
 
 
 def mutants(record: Path) -> list[dict[str, str]]:

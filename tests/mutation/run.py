@@ -146,13 +146,14 @@ TARGETS: dict[str, Target] = {
     ),
     "answer": Target(  # the one place deciding the domain / URL / text verdicts of the app's pages and `check`
         ("pipeline/index/answer.py",),
-        ("tests/index/test_answer_edges.py", "tests/app/test_one_answer.py", "tests/app/test_queries.py",
-         "tests/app/test_rights_releases.py", "tests/app/test_background_scans.py", "tests/app/test_index_pages.py",
-         "tests/app/test_pages.py", "tests/hardening/test_app_hostile.py", "tests/hardening/test_cli_hostile.py",
-         "tests/index/test_cli.py", "tests/index/test_reports.py", "tests/index/test_text_reports.py",
-         "tests/index/test_text_identity.py", "tests/test_reasons.py", "tests/test_consent_everywhere.py"),
+        ("tests/index/test_answer.py", "tests/index/test_answer_edges.py", "tests/app/test_one_answer.py",
+         "tests/app/test_queries.py", "tests/app/test_rights_releases.py", "tests/app/test_background_scans.py",
+         "tests/app/test_index_pages.py", "tests/app/test_pages.py", "tests/hardening/test_app_hostile.py",
+         "tests/hardening/test_cli_hostile.py", "tests/index/test_cli.py", "tests/index/test_reports.py",
+         "tests/index/test_text_reports.py", "tests/index/test_text_identity.py", "tests/test_reasons.py",
+         "tests/test_consent_everywhere.py"),
         None,
-        ("APERTURA_INDEX_RELEASE", "APERTURA_REPORTS_RELEASE", "APERTURA_EDGES_RELEASE"),
+        ("APERTURA_INDEX_RELEASE", "APERTURA_REPORTS_RELEASE", "APERTURA_EDGES_RELEASE", "APERTURA_THIN_RELEASE"),
     ),
 }
 

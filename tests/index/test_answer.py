@@ -1,0 +1,140 @@
+"""`pipeline.index.answer`, the one place deciding a domain / URL / text verdict, on releases whose records are known
+by construction: `apertura check --json` holds the whole answer (each figure and row compared with the release's own
+Parquet), and without a membership index a text is compared in the form this release stores it (its own pii
+switches), inside stored texts from 8 characters on, and inside the raw text a record removed before the pii step
+keeps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.index import answer as engine
+from pipeline.synthetic import make_page
+from tests.helpers.shared_build import build_once
+from tests.helpers.warcs import Page, write_warc
+from tests.index.conftest import CONTACT, PUBLIC_IP, html
+from tests.index.test_answer_edges import AGAIN_KEPT, AGAIN_URL, CONTACT_URL, FILLERS, edges, stored  # noqa: F401
+
+THIN_URL = "http://thin.test/note"  # one sentence with an e-mail and a public IP: removed by quality, before pii
+
+
+def _json_check(release: Path, *args: str) -> dict:
+    result = CliRunner().invoke(app, ["check", str(release), *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _rows(release: Path, table: str, where: str, **params: object) -> list[dict]:
+    query = f"SELECT * FROM read_parquet($files) WHERE {where} ORDER BY ALL"
+    return duckdb.sql(query, params={"files": f"{release}/{table}/*.parquet", **params}).pl().to_dicts()
+
+
+@pytest.fixture(scope="module")
+def bare(edges, tmp_path_factory) -> Path:  # noqa: F811
+    """The edges release without its membership index: texts are compared by the release's tables only."""
+    return shutil.copytree(edges, tmp_path_factory.mktemp("bare") / "rel", ignore=shutil.ignore_patterns("index"))
+
+
+@pytest.fixture(scope="module")
+def thin(tmp_path_factory) -> Path:
+    """A kept article and a one-sentence page (quality removes it before the pii step, so the ledger keeps its
+    text raw: the e-mail address and the public IP as crawled); built with e-mails not redacted."""
+
+    def build(where: Path) -> None:
+        kept = make_page(760, "http://kept.test/a", "en")
+        thin_page = Page(THIN_URL, f'<html lang="en"><body><p>{CONTACT}</p></body></html>')
+        write_warc(where / "thin.warc.gz", [Page(kept.url, html(kept.title, list(kept.paragraphs))), thin_page])
+        (where / "config.json").write_text(json.dumps({"pii": {"emails": False}}), encoding="utf-8")
+        result = CliRunner().invoke(app, ["run", str(where / "thin.warc.gz"), "--out", str(where / "rel"), "--config",
+                                          str(where / "config.json"), "--no-index"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+
+    return build_once("APERTURA_THIN_RELEASE", build, tmp_path_factory.mktemp("thin")) / "rel"
+
+
+def test_check_json_of_a_url_is_the_whole_answer(edges):  # noqa: F811
+    """Three kept texts and one reserved at one URL: every key of the JSON, each figure and row as the Parquet has."""
+    out = _json_check(edges, "--url", AGAIN_URL)
+    assert set(out) == {"release", "kind", "query", "verdict", "headline", "details", "summary", "method", "counts",
+                        "reasons", "matches", "removed", "similar", "text_sha256", "elapsed_ms"}  # fmt: skip
+    manifest = json.loads((edges / "manifest.json").read_text(encoding="utf-8"))
+    assert [out[k] for k in ("release", "kind", "query", "verdict")] == [manifest["release_id"], "url", AGAIN_URL, "in"]
+    assert out["summary"] == [out["headline"], *out["details"]] and out["headline"].startswith("In the training data")
+    assert f"{AGAIN_KEPT} documents" in out["headline"] and "documents and ledger" in out["method"]
+    assert out["counts"] == {"documents": AGAIN_KEPT, "removed": 1, "optout_removed": 1}
+    kept = sorted(_rows(edges, "documents", "url = $url", url=AGAIN_URL), key=lambda d: d["id"])  # one URL: by id
+    (reserved,) = _rows(edges, "ledger", "url = $url", url=AGAIN_URL)
+    assert [m["id"] for m in out["matches"]] == [d["id"] for d in kept] and len(kept) == AGAIN_KEPT
+    fields = ("id", "reason", "detail")
+    assert [[r[k] for k in fields] for r in out["removed"]] == [[reserved[k] for k in fields]]
+    (evidence,) = _rows(edges, "optout_evidence", "document_id = $id AND verdict = 'reserved'", id=reserved["id"])
+    assert out["reasons"] == [{"stage": "optout", "reason": reserved["reason"], "signal": evidence["signal"],
+                               "rule": evidence["rule"], "registry_entry": None, "records": 1,
+                               "evidence_fetched_at": evidence["fetched_at"]}]  # fmt: skip
+    assert out["similar"] == [] and out["text_sha256"] is None and out["elapsed_ms"] >= 0
+
+
+def test_check_json_of_a_text_adds_the_index_figures_to_its_own(edges):  # noqa: F811
+    from pipeline.index import open_index
+
+    _, text = stored(edges, "http://en.filler.test/0")
+    article = edges.parent / "filler-0.txt"  # beside the release, not in it
+    article.write_text(text, encoding="utf-8")
+    out = _json_check(edges, "--text-file", str(article))
+    report = open_index(edges).check_text(text)
+    assert out["verdict"] == report.verdict == "in" and out["kind"] == "text"
+    assert out["sketch"] == json.loads(json.dumps(report.sketch, default=str))
+    assert out["index"] == json.loads(json.dumps(report.index, default=str)) and out["index"]
+    ours = {"documents": 1, "removed": 0, "optout_removed": 0}  # one filler page holds it
+    assert out["counts"] == {**json.loads(json.dumps(report.counts, default=str)), **ours}
+    assert out["text_sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_without_an_index_a_text_is_compared_as_this_release_redacts(bare):
+    """The edges release kept e-mail addresses (its pii step had them off) and replaced a public IP: the contact page
+    as crawled is found whole once its IP, and only its IP, is replaced."""
+    doc_id, text = stored(bare, CONTACT_URL)
+    crawled = text.replace("<IP_ADDRESS>", PUBLIC_IP)
+    assert crawled != text
+    found = engine.check(bare, "text", crawled)
+    assert found.verdict == engine.IN and found.documents == 1 and found.document_rows["id"].to_list() == [doc_id]
+    assert found.text_sha256 == hashlib.sha256(crawled.encode("utf-8")).hexdigest()
+    assert any("1 IP address replaced" in line for line in found.details), found.details
+
+
+def test_without_an_index_a_text_of_eight_characters_is_looked_for_inside_texts(bare):
+    texts = pq.read_table(bare / "documents", columns=["text"])["text"].to_pylist()
+    _, filler = stored(bare, "http://en.filler.test/1")
+    start = next(k for k in range(len(filler)) if not filler[k].isspace() and not filler[k + 7].isspace()
+                 and sum(filler[k : k + 8] in t for t in texts) < len(texts))  # fmt: skip
+    eight = filler[start : start + 8]
+    holders = sum(eight in t for t in texts)
+    found = engine.check(bare, "text", eight)
+    assert (found.verdict, found.documents) == (engine.IN, holders) and eight not in texts
+    seven = eight[:7]
+    assert seven.strip() == seven and seven not in texts
+    shorter = engine.check(bare, "text", seven)  # compared whole only: no document is these 7 characters
+    assert (shorter.verdict, shorter.documents) == (engine.NOT_FOUND, 0)
+    assert any(f"shorter than {engine.MIN_SUBSTRING_CHARS} characters" in line for line in shorter.details)
+
+
+def test_without_an_index_a_removed_records_raw_text_is_searched_as_pasted(thin):
+    """Quality removed the one-sentence page before the pii step, so the ledger holds it with its public IP: a part of
+    it with the IP is found there as pasted (its release form, with the IP replaced, is in no text)."""
+    (record,) = _rows(thin, "ledger", "url = $url", url=THIN_URL)
+    assert PUBLIC_IP in record["text"] and record["stage"] == "quality"
+    part = CONTACT[CONTACT.index("reach") :]
+    found = engine.check(thin, "text", part)
+    assert (found.verdict, found.documents, found.removed) == (engine.NOT_FOUND, 0, 1)
+    assert found.ledger_rows["id"].to_list() == [record["id"]]
+    assert found.headline.startswith("Not found: ") and found.headline.endswith(" 1 removed record held it.")
+    assert "so this does not mean the text is not in the training data. " in found.headline  # its own sentence

@@ -563,13 +563,13 @@ def check(
     the release opened read-only (release_read.ReleaseError), its membership index used for a text when usable."""
     subject = validate(kind, value, prefix=prefix, subdomains=subdomains)
     tables = open_tables(release)
-    index, why = None, "this release has no membership index"
-    if subject.kind == "text":
-        from pipeline.index.build import MembershipIndexError
-        from pipeline.index.query import open_index
+    if subject.kind != "text":
+        return answer(tables, subject)
+    from pipeline.index.build import MembershipIndexError
+    from pipeline.index.query import open_index
 
-        try:
-            index = open_index(release)
-        except MembershipIndexError as err:
-            why = f"the membership index cannot be used: {err}"
-    return answer(tables, subject, index=index, no_index=why)
+    try:
+        index = open_index(release)
+    except MembershipIndexError as err:  # missing or unusable: its message says which, and how to build one
+        return answer(tables, subject, no_index=f"the membership index cannot be used: {err}")
+    return answer(tables, subject, index=index)

@@ -69,7 +69,7 @@ def test_check_json_of_a_url_is_the_whole_answer(edges):  # noqa: F811
     manifest = json.loads((edges / "manifest.json").read_text(encoding="utf-8"))
     assert [out[k] for k in ("release", "kind", "query", "verdict")] == [manifest["release_id"], "url", AGAIN_URL, "in"]
     assert out["summary"] == [out["headline"], *out["details"]] and out["headline"].startswith("In the training data")
-    assert f"{AGAIN_KEPT} documents" in out["headline"] and "documents and ledger" in out["method"]
+    assert f"{AGAIN_KEPT} documents for {AGAIN_URL}." in out["headline"] and "documents and ledger" in out["method"]
     assert out["counts"] == {"documents": AGAIN_KEPT, "removed": 1, "optout_removed": 1}
     kept = sorted(_rows(edges, "documents", "url = $url", url=AGAIN_URL), key=lambda d: d["id"])  # one URL: by id
     (reserved,) = _rows(edges, "ledger", "url = $url", url=AGAIN_URL)
@@ -138,3 +138,27 @@ def test_without_an_index_a_removed_records_raw_text_is_searched_as_pasted(thin)
     assert found.ledger_rows["id"].to_list() == [record["id"]]
     assert found.headline.startswith("Not found: ") and found.headline.endswith(" 1 removed record held it.")
     assert "so this does not mean the text is not in the training data. " in found.headline  # its own sentence
+
+
+def test_a_url_prefix_counts_every_page_under_it_and_says_so(edges):  # noqa: F811
+    prefix = AGAIN_URL.rsplit("/", 1)[0] + "/"
+    found = engine.check(edges, "url", prefix, prefix=True)
+    assert (found.verdict, found.documents, found.removed) == (engine.PARTLY, AGAIN_KEPT, 1)
+    assert f"pages whose address starts with {prefix}" in found.headline
+    exact = engine.check(edges, "url", prefix)  # the site's root page alone: no record
+    assert (exact.verdict, exact.documents, exact.removed) == (engine.NOT_IN, 0, 0)
+
+
+def test_a_domain_holds_its_subdomains_unless_asked_otherwise(edges):  # noqa: F811
+    """Every filler page is on en.filler.test; filler.test itself has no record."""
+    out = _json_check(edges, "--domain", "filler.test")
+    assert (out["verdict"], out["counts"]["documents"], out["counts"]["removed"]) == ("in", FILLERS, 0)
+    alone = engine.check(edges, "domain", "filler.test", subdomains=False)
+    assert (alone.verdict, alone.documents, alone.removed) == (engine.NOT_IN, 0, 0)
+
+
+def test_without_a_usable_index_a_text_answer_says_why_and_how_to_build_one(bare, tmp_path):
+    found = engine.check(bare, "text", "Seven quiet herons crossed the dawn river.")
+    assert found.verdict == engine.IN and found.report is None
+    assert "membership index cannot be used" in found.method and f"apertura index {bare}" in found.method
+    assert any("membership index cannot be used" in line for line in found.details), found.details

@@ -22,7 +22,17 @@ from pipeline.synthetic import make_page
 from tests.helpers.shared_build import build_once
 from tests.helpers.warcs import Page, write_warc
 from tests.index.conftest import CONTACT, PUBLIC_IP, html
-from tests.index.test_answer_edges import AGAIN_KEPT, AGAIN_URL, CONTACT_URL, FILLERS, edges, stored  # noqa: F401
+from tests.index.test_answer_edges import (  # noqa: F401 (edges: the fixture)
+    AGAIN_KEPT,
+    AGAIN_URL,
+    CONTACT_URL,
+    FILLERS,
+    MIXED,
+    WORD,
+    WORD_COPIES,
+    edges,
+    stored,
+)
 
 THIN_URL = "http://thin.test/note"  # one sentence with an e-mail and a public IP: removed by quality, before pii
 
@@ -162,3 +172,63 @@ def test_without_a_usable_index_a_text_answer_says_why_and_how_to_build_one(bare
     assert found.verdict == engine.IN and found.report is None
     assert "membership index cannot be used" in found.method and f"apertura index {bare}" in found.method
     assert any("membership index cannot be used" in line for line in found.details), found.details
+
+
+@pytest.mark.parametrize(
+    ("domain", "kept", "removed", "headline"),
+    [
+        ("en.filler.test", FILLERS, 0, "In the training data: {kept} documents from {site}."),
+        ("again.test", AGAIN_KEPT, 1, "Partly in the training data: {kept} documents from {site} are in; 1 other "
+         "record from it were removed."),
+        (MIXED, 0, 4, "Not in the training data: all 4 records from {site} were removed."),
+        ("nothing.test", 0, 0, "Not in the training data: this release has no record from {site}."),
+    ],
+)
+def test_a_domains_headline_says_its_counts(edges, domain, kept, removed, headline):  # noqa: F811
+    """The sentence a rights holder reads first, for each of the four cases, with the counts of the construction."""
+    found = engine.check(edges, "domain", domain)
+    assert (found.documents, found.removed) == (kept, removed)
+    assert found.headline == headline.format(kept=kept, site=f"{domain} (with its subdomains)")
+    verdicts = {(True, False): engine.IN, (True, True): engine.PARTLY}
+    assert found.verdict == verdicts.get((kept > 0, removed > 0), engine.NOT_IN)
+    hosts = found.hosts.to_dicts()
+    assert hosts == ([{"domain": domain, "documents": kept, "removed": removed}] if kept or removed else [])
+
+
+def test_each_removal_reason_is_one_sentence_with_its_step_and_count(edges):  # noqa: F811
+    from pipeline.reasons import reason_text, step_name
+
+    found = engine.check(edges, "domain", MIXED)
+    ledger = _rows(edges, "ledger", "domain = $domain", domain=MIXED)
+    expected = sorted(
+        f"1 record removed by {step_name(r['stage'], r['reason'])}: {reason_text(r['reason'], r['stage']).rstrip('.')} "
+        f"({r['reason']})."
+        for r in ledger
+    )
+    assert sorted(found.details) == expected and len(expected) == 4
+    words = engine.check(edges, "text", WORD)  # one kept copy, the others removed as its exact duplicates
+    assert any(line.startswith(f"{WORD_COPIES - 1} records removed by ") for line in words.details), words.details
+
+
+def test_a_url_with_no_record_names_its_spellings_with_records(edges):  # noqa: F811
+    found = engine.check(edges, "url", AGAIN_URL + "/")
+    assert (found.verdict, found.documents, found.removed) == (engine.NOT_IN, 0, 0)
+    assert found.similar == [AGAIN_URL]
+    assert any(AGAIN_URL in line and "trailing slash" in line for line in found.details)
+    assert found.headline == f"Not in the training data: this release has no record of {AGAIN_URL}/."
+
+
+def test_index_matches_become_rows_with_their_figures(edges):  # noqa: F811
+    from pipeline.index import open_index
+
+    _, text = stored(edges, "http://en.filler.test/2")
+    found = engine.check(edges, "text", text)
+    report = open_index(edges).check_text(text)
+    rows = found.document_rows.to_dicts()
+    assert [r["id"] for r in rows] == [m.id for m in report.matches] and rows
+    for row, match in zip(rows, report.matches, strict=True):
+        assert row == {"id": match.id, "url": match.url, "how": ", ".join(match.how), "jaccard": match.jaccard,
+                       "estimated_jaccard": match.estimated_jaccard, "overlap": match.overlap,
+                       "longest_span_words": max((s.words for s in match.spans), default=0),
+                       "language": match.language, "title": match.title}  # fmt: skip
+    assert found.ledger_rows.is_empty() and "stage" in found.ledger_rows.columns

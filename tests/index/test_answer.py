@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -79,7 +80,8 @@ def test_check_json_of_a_url_is_the_whole_answer(edges):  # noqa: F811
     manifest = json.loads((edges / "manifest.json").read_text(encoding="utf-8"))
     assert [out[k] for k in ("release", "kind", "query", "verdict")] == [manifest["release_id"], "url", AGAIN_URL, "in"]
     assert out["summary"] == [out["headline"], *out["details"]] and out["headline"].startswith("In the training data")
-    assert f"{AGAIN_KEPT} documents for {AGAIN_URL}." in out["headline"] and "documents and ledger" in out["method"]
+    assert f"{AGAIN_KEPT} documents for {AGAIN_URL}." in out["headline"]
+    assert out["method"] == "the release's documents and ledger"
     assert out["counts"] == {"documents": AGAIN_KEPT, "removed": 1, "optout_removed": 1}
     kept = sorted(_rows(edges, "documents", "url = $url", url=AGAIN_URL), key=lambda d: d["id"])  # one URL: by id
     (reserved,) = _rows(edges, "ledger", "url = $url", url=AGAIN_URL)
@@ -102,6 +104,7 @@ def test_check_json_of_a_text_adds_the_index_figures_to_its_own(edges):  # noqa:
     out = _json_check(edges, "--text-file", str(article))
     report = open_index(edges).check_text(text)
     assert out["verdict"] == report.verdict == "in" and out["kind"] == "text"
+    assert out["method"] == "the membership index (exact, near copies, shared passages)"
     assert out["sketch"] == json.loads(json.dumps(report.sketch, default=str))
     assert out["index"] == json.loads(json.dumps(report.index, default=str)) and out["index"]
     ours = {"documents": 1, "removed": 0, "optout_removed": 0}  # one filler page holds it
@@ -168,9 +171,12 @@ def test_a_domain_holds_its_subdomains_unless_asked_otherwise(edges):  # noqa: F
 
 
 def test_without_a_usable_index_a_text_answer_says_why_and_how_to_build_one(bare, tmp_path):
+    started = time.perf_counter()
     found = engine.check(bare, "text", "Seven quiet herons crossed the dawn river.")
-    assert found.verdict == engine.IN and found.report is None
-    assert "membership index cannot be used" in found.method and f"apertura index {bare}" in found.method
+    took_ms = (time.perf_counter() - started) * 1000
+    assert found.verdict == engine.IN and found.report is None and 0 < found.elapsed_ms <= took_ms
+    assert found.method.startswith("exact and verbatim copies only (the membership index cannot be used: ")
+    assert found.method.endswith(f"run `apertura index {bare}`)")
     assert any("membership index cannot be used" in line for line in found.details), found.details
 
 
@@ -232,3 +238,56 @@ def test_index_matches_become_rows_with_their_figures(edges):  # noqa: F811
                        "longest_span_words": max((s.words for s in match.spans), default=0),
                        "language": match.language, "title": match.title}  # fmt: skip
     assert found.ledger_rows.is_empty() and "stage" in found.ledger_rows.columns
+
+
+VALID = [  # (kind, as typed, as compared and shown): what a user may type for each kind
+    ("domain", "HTTPS://Example.ORG/", "example.org"),  # a scheme, case and a trailing slash are no part of a domain
+    ("domain", "example.org.", "example.org"),
+    ("domain", "  example.org:8080 ", "example.org:8080"),
+    ("domain", "exam\x00ple.org", "example.org"),  # a NUL byte (a pasted binary) is dropped, never compared
+    ("url", "HTTP://Example.org:80/a", "http://example.org/a"),
+    ("text", "  one  ", "your text (1 word)"),
+    ("text", "two words", "your text (2 words)"),
+    ("text", "x" * engine.MAX_TEXT_CHARS, "your text (1 word)"),  # at the limit: accepted whole
+]
+
+
+@pytest.mark.parametrize(("kind", "typed", "shown"), VALID, ids=lambda v: repr(v)[:24])
+def test_valid_input_is_compared_in_its_one_spelling(kind, typed, shown):
+    subject = engine.validate(kind, typed, prefix=True, subdomains=False)  # each kept by the kind it belongs to only
+    assert (subject.kind, subject.shown) == (kind, shown)
+    assert (subject.prefix, subject.subdomains) == (kind == "url", kind != "domain")
+    assert subject.value == (typed.replace("\x00", "") if kind == "text" else typed.replace("\x00", "").strip())
+
+
+DOMAIN_HELP = "give a site's domain, such as example.org (a port may follow: example.org:8080)"
+URL_HELP = "give a web page's address, such as https://example.org/page"
+TEXT_HELP = "give a text of a few words or more, such as a paragraph of your article"
+INVALID = [  # (kind, input, the whole message: what is wrong, and what is expected)
+    ("page", "x", "choose what to check: a domain, a URL or a text (not 'page')"),
+    ("text", " \n ", f"the text is empty: {TEXT_HELP}"),
+    ("text", None, f"the text is empty: {TEXT_HELP}"),
+    ("text", "!!! ???", f"there is no word to look for: {TEXT_HELP}"),
+    ("text", "x" * (engine.MAX_TEXT_CHARS + 1), "the text is 100,001 characters long; the limit is 100,000 characters: "
+     "check it in parts (a few paragraphs each)"),
+    ("domain", "  ", f"the domain is empty: {DOMAIN_HELP}"),
+    ("domain", "a" * (engine.MAX_DOMAIN_CHARS + 1), "the domain is 301 characters long; the limit is 300 characters"),
+    ("domain", "a" * engine.MAX_DOMAIN_CHARS, f"{'a' * 80!r} is not a domain: {DOMAIN_HELP}"),  # quoted: 80 at most
+    ("domain", "example .org", f"'example .org' is not a domain: {DOMAIN_HELP}"),
+    ("domain", "example.org/page", f"'example.org/page' is not a domain: {DOMAIN_HELP}"),
+    ("domain", "example.org?q", f"'example.org?q' is not a domain: {DOMAIN_HELP}"),
+    ("domain", "example.org#top", f"'example.org#top' is not a domain: {DOMAIN_HELP}"),
+    ("domain", "a*b.org", f"'a*b.org' is not a domain: {DOMAIN_HELP}"),
+    ("url", "", f"the URL is empty: {URL_HELP}"),
+    ("url", "https://exa mple.org/", f"'https://exa mple.org/' is not a URL (it has spaces): {URL_HELP}"),
+    ("url", "ftp://example.org/", f"'ftp://example.org/' is not a URL: {URL_HELP}"),
+    ("url", "https://a*b.org/", f"'https://a*b.org/' is not a URL: {URL_HELP}"),
+    ("url", "https://" + "a" * engine.MAX_URL_CHARS, "the URL is 8,008 characters long; the limit is 8,000 characters"),
+]
+
+
+@pytest.mark.parametrize(("kind", "value", "message"), INVALID, ids=lambda v: repr(v)[:24])
+def test_invalid_input_is_refused_with_what_is_expected(kind, value, message):
+    with pytest.raises(engine.InvalidInput) as refused:
+        engine.validate(kind, value)
+    assert str(refused.value) == message

@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -291,3 +292,41 @@ def test_invalid_input_is_refused_with_what_is_expected(kind, value, message):
     with pytest.raises(engine.InvalidInput) as refused:
         engine.validate(kind, value)
     assert str(refused.value) == message
+
+
+def test_an_index_answer_is_the_index_report_in_the_pages_words(edges):  # noqa: F811
+    """For a text found whole, one found in part and one absent: the verdict and sentences are the index report's
+    (its leading "IN:" / "PARTLY IN:" / "NOT IN:" said in words), after one sentence per removal reason; the figures
+    count the report's documents and removed records; the row of a removed copy says which kept text it duplicates."""
+    from pipeline.index import open_index
+    from pipeline.reasons import reason_text, step_name
+
+    index = open_index(edges)
+    _, filler = stored(edges, "http://en.filler.test/3")
+    half = " ".join(filler.split()[:60]) + " " + " ".join(f"unheard{k}" for k in range(60))
+    words = {"IN:": "In the training data:", "PARTLY IN:": "Partly in the training data:",
+             "NOT IN:": "Not in the training data:"}  # fmt: skip
+    for text, verdict in ((WORD, engine.IN), (half, engine.PARTLY), ("unheard words " * 20, engine.NOT_IN)):
+        found, report = engine.check(edges, "text", text), index.check_text(text)
+        assert found.verdict == report.verdict == verdict
+        (lead,) = [k for k in words if report.summary[0].startswith(k + " ")]
+        assert found.headline == words[lead] + report.summary[0][len(lead) :]
+        removed = _rows(edges, "ledger", "list_contains($ids, id)", ids=[m.id for m in report.removed] or [""])
+        reasons = Counter((r["stage"], r["reason"]) for r in removed)
+        lines = [
+            f"{n} record{'' if n == 1 else 's'} removed by {step_name(stage, reason)}: "
+            f"{reason_text(reason, stage).rstrip('.')} ({reason})."
+            for (stage, reason), n in reasons.items()
+        ]
+        assert sorted(found.details[: len(lines)]) == sorted(lines)
+        assert found.details[len(lines) :] == [line for line in report.summary[1:] if not line.startswith("A copy")]
+        assert (found.documents, found.removed) == (len(report.matches), len(report.removed))
+        assert found.text_sha256 == report.query["text_sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest()
+    word = engine.check(edges, "text", WORD)
+    rows = word.ledger_rows.to_dicts()
+    assert len(rows) == WORD_COPIES - 1 and word.documents == 1
+    (keeper,) = word.document_rows.to_dicts()
+    for row, match in zip(rows, index.check_text(WORD).removed, strict=True):
+        assert (row["id"], row["stage"], row["reason"]) == (match.id, "dedup", "dedup_exact")
+        assert (row["duplicate_of"], row["duplicate_of_url"]) == (keeper["id"], keeper["url"])
+        assert row["detail"] == match.detail and row["url"] == match.url

@@ -158,9 +158,21 @@ def test_a_url_prefix_counts_every_page_under_it_and_says_so(edges):  # noqa: F8
     prefix = AGAIN_URL.rsplit("/", 1)[0] + "/"
     found = engine.check(edges, "url", prefix, prefix=True)
     assert (found.verdict, found.documents, found.removed) == (engine.PARTLY, AGAIN_KEPT, 1)
-    assert f"pages whose address starts with {prefix}" in found.headline
+    pages = f"pages whose address starts with {prefix}"
+    assert found.headline == (f"Partly in the training data: {AGAIN_KEPT} documents for {pages} are in; 1 other "
+                              "record were removed.")  # fmt: skip
     exact = engine.check(edges, "url", prefix)  # the site's root page alone: no record
     assert (exact.verdict, exact.documents, exact.removed) == (engine.NOT_IN, 0, 0)
+
+
+def test_a_url_whose_records_were_all_removed_says_so_with_their_count(edges):  # noqa: F811
+    page = engine.check(edges, "url", f"http://{MIXED}/b")
+    assert (page.verdict, page.documents, page.removed, page.optout_removed) == (engine.NOT_IN, 0, 1, 1)
+    assert page.headline == f"Not in the training data: http://{MIXED}/b was crawled but removed (1 record)."
+    site = engine.check(edges, "url", f"http://{MIXED}/", prefix=True)
+    assert (site.verdict, site.documents, site.removed, site.optout_removed) == (engine.NOT_IN, 0, 4, 3)
+    assert site.headline == (f"Not in the training data: pages whose address starts with http://{MIXED}/ were crawled "
+                             "but removed (4 records).")  # fmt: skip
 
 
 def test_a_domain_holds_its_subdomains_unless_asked_otherwise(edges):  # noqa: F811

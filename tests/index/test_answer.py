@@ -181,6 +181,19 @@ def test_a_domain_holds_its_subdomains_unless_asked_otherwise(edges):  # noqa: F
     assert (out["verdict"], out["counts"]["documents"], out["counts"]["removed"]) == ("in", FILLERS, 0)
     alone = engine.check(edges, "domain", "filler.test", subdomains=False)
     assert (alone.verdict, alone.documents, alone.removed) == (engine.NOT_IN, 0, 0)
+    assert alone.headline == "Not in the training data: this release has no record from filler.test."
+
+
+def test_a_text_the_index_finds_no_word_in_is_refused_with_its_reason(edges):  # noqa: F811
+    """`___` is a word to the input check (\\w) but none to the index's tokens: refused, with the index's reason."""
+    from pipeline.index import open_index
+    from pipeline.index.build import MembershipIndexError
+
+    with pytest.raises(MembershipIndexError) as from_index:
+        open_index(edges).check_text("___")
+    with pytest.raises(engine.InvalidInput) as refused:
+        engine.check(edges, "text", "___")
+    assert str(refused.value) == str(from_index.value) and "no words" in str(refused.value)
 
 
 def test_without_a_usable_index_a_text_answer_says_why_and_how_to_build_one(bare, tmp_path):

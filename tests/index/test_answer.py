@@ -73,6 +73,33 @@ def thin(tmp_path_factory) -> Path:
     return build_once("APERTURA_THIN_RELEASE", build, tmp_path_factory.mktemp("thin")) / "rel"
 
 
+@pytest.fixture(scope="module")
+def textless(tmp_path_factory) -> Path:
+    """One article crawled at two URLs, built with `ledger_keep_text` off: the removed copy keeps its digests only."""
+
+    def build(where: Path) -> None:
+        page = make_page(761, "http://one.test/a", "en")
+        body = html(page.title, list(page.paragraphs))
+        write_warc(where / "twice.warc.gz", [Page(page.url, body), Page("http://two.test/a", body)])
+        (where / "config.json").write_text(json.dumps({"ledger_keep_text": False}), encoding="utf-8")
+        result = CliRunner().invoke(app, ["run", str(where / "twice.warc.gz"), "--out", str(where / "rel"),
+                                          "--config", str(where / "config.json")])  # fmt: skip
+        assert result.exit_code == 0, result.output
+
+    return build_once("APERTURA_TEXTLESS_RELEASE", build, tmp_path_factory.mktemp("textless")) / "rel"
+
+
+def test_a_copy_known_by_its_digest_alone_shares_no_passage(textless):
+    """The removed copy has no text to compare: found by its digest, it is shown with no shared passage (0 words)."""
+    (kept,) = _rows(textless, "documents", "true")
+    (copy,) = _rows(textless, "ledger", "true")
+    assert copy["text"] is None and copy["duplicate_of"] == kept["id"]
+    found = engine.check(textless, "text", kept["text"])
+    (row,) = found.ledger_rows.to_dicts()
+    assert (row["id"], row["longest_span_words"]) == (copy["id"], 0)
+    assert found.document_rows["longest_span_words"].to_list() == [len(kept["text"].split())]
+
+
 def test_check_json_of_a_url_is_the_whole_answer(edges):  # noqa: F811
     """Three kept texts and one reserved at one URL: every key of the JSON, each figure and row as the Parquet has."""
     out = _json_check(edges, "--url", AGAIN_URL)

@@ -153,7 +153,8 @@ TARGETS: dict[str, Target] = {
          "tests/test_consent_everywhere.py"),  # the app's other page tests (rendering, hostile boxes) left out: a
         # survivor cost them all (~2 min a mutant), and the pages' verdicts are the one-answer tests'
         None,
-        ("APERTURA_INDEX_RELEASE", "APERTURA_REPORTS_RELEASE", "APERTURA_EDGES_RELEASE", "APERTURA_THIN_RELEASE"),
+        ("APERTURA_INDEX_RELEASE", "APERTURA_REPORTS_RELEASE", "APERTURA_EDGES_RELEASE", "APERTURA_THIN_RELEASE",
+         "APERTURA_TEXTLESS_RELEASE"),
     ),
 }
 

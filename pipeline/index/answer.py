@@ -201,7 +201,8 @@ def validate(kind: str, value: str | None, *, prefix: bool = False, subdomains: 
         canonical = url_identity.user_url(text)
     except url_identity.BadUrl:
         raise InvalidInput(f"{text[:80]!r} is not a URL: give {EXPECTED['url']}") from None
-    if not url_identity.is_host_name(url_identity.site_key(canonical) or ""):
+    site = url_identity.site_key(canonical)
+    if site is None or not url_identity.is_host_name(site):
         raise InvalidInput(f"{text[:80]!r} is not a URL: give {EXPECTED['url']}")
     return Subject("url", text, canonical, prefix=prefix)
 

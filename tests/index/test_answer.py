@@ -302,6 +302,7 @@ VALID = [  # (kind, as typed, as compared and shown): what a user may type for e
     ("text", "  one  ", "your text (1 word)"),
     ("text", "two words", "your text (2 words)"),
     ("text", "x" * engine.MAX_TEXT_CHARS, "your text (1 word)"),  # at the limit: accepted whole
+    ("url", "https://example.org/" + "a" * (engine.MAX_URL_CHARS - 20), "https://example.org/" + "a" * 7980),
 ]
 
 
@@ -331,10 +332,12 @@ INVALID = [  # (kind, input, the whole message: what is wrong, and what is expec
     ("domain", "example.org?q", f"'example.org?q' is not a domain: {DOMAIN_HELP}"),
     ("domain", "example.org#top", f"'example.org#top' is not a domain: {DOMAIN_HELP}"),
     ("domain", "a*b.org", f"'a*b.org' is not a domain: {DOMAIN_HELP}"),
+    ("domain", "https://example.org/X/", f"'https://example.org/X/' is not a domain: {DOMAIN_HELP}"),  # a path
     ("url", "", f"the URL is empty: {URL_HELP}"),
     ("url", "https://exa mple.org/", f"'https://exa mple.org/' is not a URL (it has spaces): {URL_HELP}"),
     ("url", "ftp://example.org/", f"'ftp://example.org/' is not a URL: {URL_HELP}"),
     ("url", "https://a*b.org/", f"'https://a*b.org/' is not a URL: {URL_HELP}"),
+    ("url", "https://a*b.org/" + "p" * 100, f"{('https://a*b.org/' + 'p' * 64)!r} is not a URL: {URL_HELP}"),
     ("url", "https://" + "a" * engine.MAX_URL_CHARS, "the URL is 8,008 characters long; the limit is 8,000 characters"),
 ]
 
@@ -382,3 +385,33 @@ def test_an_index_answer_is_the_index_report_in_the_pages_words(edges):  # noqa:
         assert (row["id"], row["stage"], row["reason"]) == (match.id, "dedup", "dedup_exact")
         assert (row["duplicate_of"], row["duplicate_of_url"]) == (keeper["id"], keeper["url"])
         assert row["detail"] == match.detail and row["url"] == match.url
+
+
+def test_examples_are_capped_and_counts_are_not(edges, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(engine, "EXAMPLES", 2)
+    site = engine.check(edges, "domain", "filler.test")
+    assert site.documents == FILLERS and site.document_rows["url"].to_list() == sorted(site.document_rows["url"])
+    assert site.document_rows.height == 2
+    removed = engine.check(edges, "url", f"http://{MIXED}/", prefix=True)
+    assert (removed.removed, removed.optout_removed) == (4, 3)
+    assert (removed.ledger_rows.height, removed.optout_rows.height) == (2, 2)
+
+
+def test_removal_sentences_follow_the_counts_then_stage_then_reason(edges):  # noqa: F811
+    """Four reasons with one record each: in stage then reason order, every time (a hash grouping would shuffle)."""
+    for _ in range(3):
+        found = engine.check(edges, "domain", MIXED)
+        reasons = [line.rsplit("(", 1)[1].rstrip(").") for line in found.details]
+        assert reasons == ["optout_noai", "optout_robots", "optout_tdmrep", "read_policy_file"]
+
+
+def test_a_reason_code_no_sentence_describes_is_said_by_its_stage():
+    """A user step's own reason code: the sentence is its stage's (`reason_text` given the stage)."""
+    import polars as pl
+
+    from pipeline.reasons import reason_text, step_name
+
+    reasons = pl.DataFrame({"stage": ["quality"], "reason": ["house_rule_7"], "records": [2]})
+    expected = f"2 records removed by {step_name('quality', 'house_rule_7')}: {reason_text('house_rule_7', 'quality')}"
+    assert engine._reason_lines(reasons) == [expected.rstrip(".") + " (house_rule_7)."]
+    assert reason_text("house_rule_7", "quality") != reason_text("house_rule_7")  # the stage is what says it

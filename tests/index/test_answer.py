@@ -37,6 +37,7 @@ from tests.index.test_answer_edges import (  # noqa: F401 (edges: the fixture)
 )
 
 THIN_URL = "http://thin.test/note"  # one sentence with an e-mail and a public IP: removed by quality, before pii
+TWINS = ("http://twins.test/p", "http://www.twins.test/p/")  # two spellings of http://twins.test/p/, each kept
 
 
 def _json_check(release: Path, *args: str) -> dict:
@@ -58,13 +59,14 @@ def bare(edges, tmp_path_factory) -> Path:  # noqa: F811
 
 @pytest.fixture(scope="module")
 def thin(tmp_path_factory) -> Path:
-    """A kept article and a one-sentence page (quality removes it before the pii step, so the ledger keeps its
-    text raw: the e-mail address and the public IP as crawled); built with e-mails not redacted."""
+    """Kept articles (two at near-miss spellings of one address) and a one-sentence page (quality removes it
+    before the pii step, so the ledger keeps its text raw: the e-mail address and the public IP as crawled); built
+    with e-mails not redacted."""
 
     def build(where: Path) -> None:
-        kept = make_page(760, "http://kept.test/a", "en")
+        kept = [make_page(760 + k, url, "en") for k, url in enumerate(("http://kept.test/a", *TWINS))]
         thin_page = Page(THIN_URL, f'<html lang="en"><body><p>{CONTACT}</p></body></html>')
-        write_warc(where / "thin.warc.gz", [Page(kept.url, html(kept.title, list(kept.paragraphs))), thin_page])
+        write_warc(where / "thin.warc.gz", [*(Page(p.url, html(p.title, list(p.paragraphs))) for p in kept), thin_page])
         (where / "config.json").write_text(json.dumps({"pii": {"emails": False}}), encoding="utf-8")
         result = CliRunner().invoke(app, ["run", str(where / "thin.warc.gz"), "--out", str(where / "rel"), "--config",
                                           str(where / "config.json"), "--no-index"])  # fmt: skip
@@ -248,6 +250,7 @@ def test_a_domains_headline_says_its_counts(edges, domain, kept, removed, headli
     found = engine.check(edges, "domain", domain)
     assert (found.documents, found.removed) == (kept, removed)
     assert found.headline == headline.format(kept=kept, site=f"{domain} (with its subdomains)")
+    assert found.method == "the release's documents and ledger"
     verdicts = {(True, False): engine.IN, (True, True): engine.PARTLY}
     assert found.verdict == verdicts.get((kept > 0, removed > 0), engine.NOT_IN)
     hosts = found.hosts.to_dicts()
@@ -269,11 +272,19 @@ def test_each_removal_reason_is_one_sentence_with_its_step_and_count(edges):  # 
     assert any(line.startswith(f"{WORD_COPIES - 1} records removed by ") for line in words.details), words.details
 
 
+SPELLINGS = ("Addresses are compared as the same page whatever their spelling: http and https, upper and lower case "
+             "in the host, a default port, %-escaped letters and a trailing dot in the host.")  # every URL answer's
+
+
 def test_a_url_with_no_record_names_its_spellings_with_records(edges):  # noqa: F811
     found = engine.check(edges, "url", AGAIN_URL + "/")
     assert (found.verdict, found.documents, found.removed) == (engine.NOT_IN, 0, 0)
     assert found.similar == [AGAIN_URL]
-    assert any(AGAIN_URL in line and "trailing slash" in line for line in found.details)
+    assert found.details == [
+        f"It has records at an address that differs only by a trailing slash or 'www.': {AGAIN_URL}. Check those "
+        "addresses too.",
+        SPELLINGS,
+    ]
     assert found.headline == f"Not in the training data: this release has no record of {AGAIN_URL}/."
 
 
@@ -415,3 +426,19 @@ def test_a_reason_code_no_sentence_describes_is_said_by_its_stage():
     expected = f"2 records removed by {step_name('quality', 'house_rule_7')}: {reason_text('house_rule_7', 'quality')}"
     assert engine._reason_lines(reasons) == [expected.rstrip(".") + " (house_rule_7)."]
     assert reason_text("house_rule_7", "quality") != reason_text("house_rule_7")  # the stage is what says it
+    registry = pl.DataFrame({"stage": ["optout"], "reason": ["optout_registry"], "records": [1]})
+    (line,) = engine._reason_lines(registry)  # a registry removal: stage optout in the ledger, its own step
+    assert line.startswith(f"1 record removed by {step_name('optout', 'optout_registry')}: ")
+    assert step_name("optout", "optout_registry") != step_name("optout")
+
+
+def test_answer_without_an_index_or_a_reason_says_the_release_has_none(bare):
+    found = engine.answer(engine.open_tables(bare), engine.validate("text", "Seven quiet herons crossed the river."))
+    assert found.method == "exact and verbatim copies only (this release has no membership index)"
+
+
+def test_every_near_miss_spelling_with_records_is_named(thin):
+    found = engine.check(thin, "url", "http://twins.test/p/")
+    assert (found.verdict, found.similar) == (engine.NOT_IN, sorted(TWINS))
+    assert found.details[0] == (f"It has records at an address that differs only by a trailing slash or 'www.': "
+                                f"{TWINS[0]}, {TWINS[1]}. Check those addresses too.")  # fmt: skip

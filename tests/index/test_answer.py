@@ -250,7 +250,7 @@ def test_a_domains_headline_says_its_counts(edges, domain, kept, removed, headli
     found = engine.check(edges, "domain", domain)
     assert (found.documents, found.removed) == (kept, removed)
     assert found.headline == headline.format(kept=kept, site=f"{domain} (with its subdomains)")
-    assert found.method == "the release's documents and ledger"
+    assert found.method == "the release's documents and ledger" and found.similar == []
     verdicts = {(True, False): engine.IN, (True, True): engine.PARTLY}
     assert found.verdict == verdicts.get((kept > 0, removed > 0), engine.NOT_IN)
     hosts = found.hosts.to_dicts()
@@ -349,6 +349,9 @@ INVALID = [  # (kind, input, the whole message: what is wrong, and what is expec
     ("url", "ftp://example.org/", f"'ftp://example.org/' is not a URL: {URL_HELP}"),
     ("url", "https://a*b.org/", f"'https://a*b.org/' is not a URL: {URL_HELP}"),
     ("url", "https://a*b.org/" + "p" * 100, f"{('https://a*b.org/' + 'p' * 64)!r} is not a URL: {URL_HELP}"),
+    ("url", "ftp://" + "p" * 100, f"{('ftp://' + 'p' * 74)!r} is not a URL: {URL_HELP}"),  # each quoted to 80
+    ("url", "https://a b/" + "p" * 100, f"{('https://a b/' + 'p' * 68)!r} is not a URL (it has spaces): {URL_HELP}"),
+    ("k" * 50, "x", f"choose what to check: a domain, a URL or a text (not {'k' * 40!r})"),
     ("url", "https://" + "a" * engine.MAX_URL_CHARS, "the URL is 8,008 characters long; the limit is 8,000 characters"),
 ]
 

@@ -275,3 +275,18 @@ def test_a_text_check_says_which_releases_it_scans_and_how_much(env, tmp_path, m
     assert _rights_verdicts(at) == {"r1": "in", "r2": "in"}  # and both still answer
     at = _rights("url", "https://example.org/")  # a URL never reads the texts: nothing said
     assert "Without a membership index" not in texts(at)
+
+
+def test_a_text_removed_at_a_rights_holders_request_names_its_registry_entry(env):
+    """The derived release removed the opted-out domain's documents (their texts not kept, their digests kept): a
+    document's text, checked by the index, is "not in", with the removal's evidence naming the registry entry."""
+    from pipeline.index import answer as engine
+
+    documents = pl.read_parquet(env["r1"] / "documents" / "*.parquet").filter(pl.col("domain") == env["domain"])
+    doc_id, text = documents.row(0, named=True)["id"], documents.row(0, named=True)["text"]
+    found = engine.check(env["r2"], "text", text)
+    assert found.report is not None and found.verdict == engine.NOT_IN
+    assert (found.documents, found.optout_removed) == (0, found.removed) and found.removed >= 1
+    rows = found.optout_rows.to_dicts()
+    assert doc_id in {r["id"] for r in rows} and {r["id"] for r in rows} <= env["ids"]
+    assert {(r["reason"], r["signal"], r["source_id"]) for r in rows} == {("optout_registry", "registry", env["entry"])}

@@ -125,11 +125,11 @@ def test_check_json_of_a_url_is_the_whole_answer(edges):  # noqa: F811
     assert out["similar"] == [] and out["text_sha256"] is None and out["elapsed_ms"] >= 0
 
 
-def test_check_json_of_a_text_adds_the_index_figures_to_its_own(edges):  # noqa: F811
+def test_check_json_of_a_text_adds_the_index_figures_to_its_own(edges, tmp_path):  # noqa: F811
     from pipeline.index import open_index
 
     _, text = stored(edges, "http://en.filler.test/0")
-    article = edges.parent / "filler-0.txt"  # beside the release, not in it
+    article = tmp_path / "filler-0.txt"  # not beside the release: `make mutate` shares it between processes
     article.write_text(text, encoding="utf-8")
     out = _json_check(edges, "--text-file", str(article))
     report = open_index(edges).check_text(text)

@@ -71,6 +71,10 @@ def _run_tests_by_file(self: PytestRunner, *, mutant_name: str | None, tests: An
         return _run_tests(self, mutant_name=mutant_name, tests=tests)
     wanted = _killers_first(mutant_name, _by_file(tests))
     files = list(dict.fromkeys(test.split("::")[0] for test in wanted))
+    # the fork server collected the tests once already (its warm-up), and pytest keeps the ids it generated for a
+    # parametrized test on the test's mark, then escapes them again when the same module is collected a second time
+    # (`[\\]` becomes `[\\\\]`): imported afresh, the test modules are collected as mutmut's stats named them
+    _forget_tests()
     with change_cwd("mutants"):
         return int(self.execute_pytest(self._pytest_args_regular_run(files), plugins=[_Select(wanted)]))
 
@@ -79,13 +83,21 @@ class _Select:
     """Keeps of the collected tests those named, in the order named. The files are given to pytest, not the tests:
     pytest escapes a test id's backslashes and non-ASCII characters (`[\\xe9]`) and cannot select a test by that
     id, so a command line naming one is a usage error, which mutmut records as a timeout, i.e. killed (the answer
-    target's first run, 2026-12-07: every mutant of the functions the hostile-input tests reach, untested)."""
+    target's first run, 2026-12-07: every mutant of the functions the hostile-input tests reach, untested).
+
+    A named test that was not collected is a usage error too (exit code 4: mutmut's runner raises, the fork exits
+    255, "runner failed" in tests.mutation.run), never a silent pass: the second collection's ids (above) dropped
+    the hostile-input tests from every mutant's run, and `_clean`'s two mutants that only they kill "survived"
+    (the answer target, 2026-12-08)."""
 
     def __init__(self, tests: list[str]) -> None:
         self.rank = {test: n for n, test in enumerate(tests)}
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        missing = self.rank.keys() - {item.nodeid for item in items}
+        if missing:
+            raise pytest.UsageError(f"{len(missing)} of the tests to run were not collected: {sorted(missing)[:3]}")
         config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in self.rank])
         items[:] = sorted((item for item in items if item.nodeid in self.rank), key=lambda item: self.rank[item.nodeid])
 

@@ -4,7 +4,8 @@ removed copies there are and in how many documents a passage appears, beyond the
 The release: a page quoted (one paragraph) by two others; a page quoted by more pages than a phrase search returns
 (2 x max_candidates); a page fetched under 80 URLs, 79 of them removed as exact duplicates (more than a report lists);
 a page the quality filter removes, fetched under 70 URLs (no copy kept: more removed copies than a check verifies);
-a page two of whose sentences are also, alone, on 45 short pages the quality filter removes.
+a page two of whose sentences are also, alone, on 45 short pages the quality filter removes; a page nothing else
+shares a word run with; a long text of made-up words (no language) fetched under two URLs, both removed.
 Expected figures are read from the release's own tables with DuckDB and Polars, never from the engine."""
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ QUOTERS, CROWD, COPIES, POOR_COPIES = 2, 45, 80, 70
 SHADOWED, SHORT_PAGES = "http://shadowed.test/a", 45
 POOR = "http://poor0.test/a"  # its text repeats enough 5-grams for the quality filter (gopher_dup_5_gram)
 ABSENT = " ".join(f"qqv{i}" for i in range(60))  # words no page has: a passage among them is only partly in
+ALONE, NOISE, NOISE_COPIES = "http://alone.test/a", "http://noise0.test/a", 2
+_NOISE_RNG = random.Random(7)
+NOISE_WORDS = ["qx" + "".join(_NOISE_RNG.choices("bcdfghjklmnpqrstvwxz", k=6)) for _ in range(10_000)]
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +40,12 @@ def counts_release(tmp_path_factory) -> Path:
     from pipeline.cli import app
     from pipeline.index import build_index
 
-    quoted, crowded, copied, shadowed = (
-        make_page(900 + k, url, "en") for k, url in enumerate((QUOTED, CROWDED, COPIED, SHADOWED))
+    quoted, crowded, copied, shadowed, alone = (
+        make_page(900 + k, url, "en") for k, url in enumerate((QUOTED, CROWDED, COPIED, SHADOWED, ALONE))
     )
-    pages = [Page(p.url, html(p.title, list(p.paragraphs))) for p in (quoted, crowded, shadowed)]
+    pages = [Page(p.url, html(p.title, list(p.paragraphs))) for p in (quoted, crowded, shadowed, alone)]
+    noise = [" ".join(NOISE_WORDS[k : k + 100]) for k in range(0, len(NOISE_WORDS), 100)]
+    pages += [Page(f"http://noise{k}.test/a", html("Qxv", noise)) for k in range(NOISE_COPIES)]
     pages += [Page(f"http://short{k}.test/a", html(f"Note {k}", [_two_sentences(shadowed.paragraphs[1])]))
               for k in range(SHORT_PAGES)]  # fmt: skip
     for k in range(QUOTERS + CROWD):  # each its own page around one quoted paragraph
@@ -229,3 +235,58 @@ def test_a_text_found_nowhere_is_no_lower_bound(counts_index):
     report = counts_index.check_text(ABSENT)
     assert report.verdict == "not in" and report.counts["lower_bounds"] is False
     assert report.counts["documents"] == report.counts["removed"] == 0
+
+
+def test_caps_reached_exactly_leave_the_figures_exact(counts_release, counts_index, monkeypatch):
+    """A page nothing else shares a word run with, checked whole with every cap at what it meets: one exact copy and
+    a report listing one (LISTED), one near candidate and one verified (max_candidates), one candidate and one
+    verified (VERIFIED_DEPTH x max_candidates), as many phrases searched as its n-grams test positive: nothing was
+    left unverified, so its figures are exact. One exact copy more than a report lists is a lower bound."""
+    (doc,) = [d for d in _table(counts_release, "documents") if d["url"] == ALONE]
+    assert sum(r["norm_sha256"] == doc["norm_sha256"] for r in _table(counts_release, "ledger")) == 0
+    assert _holding(counts_release, " ".join(word_list(doc["text"])[5:17])) == 1  # its passages: in it alone
+    positive = counts_index.check_text(doc["text"]).sketch["ngrams_positive"]
+    assert positive > membership_query.MAX_PHRASES  # each of them searched below
+    monkeypatch.setattr(membership_query, "MAX_PHRASES", positive)
+    monkeypatch.setattr(counts_index, "config", counts_index.config.model_copy(update={"max_candidates": 1}))
+    monkeypatch.setattr(membership_query, "VERIFIED_DEPTH", 1)
+    monkeypatch.setattr(membership_query, "LISTED", 1)
+    report = counts_index.check_text(doc["text"])
+    assert report.verdict == "in" and [m.id for m in report.matches] == [doc["id"]]
+    assert report.counts["same_text_documents"] == report.counts["documents"] == 1
+    assert report.counts["lower_bounds"] is False and " at least " not in report.summary[0]
+    monkeypatch.setattr(membership_query, "LISTED", 0)
+    assert counts_index.check_text(doc["text"]).counts["lower_bounds"] is True
+
+
+def test_more_exact_copies_than_listed_stay_a_lower_bound_whatever_is_searched_after(
+    counts_release, counts_index, monkeypatch
+):
+    """A long text of made-up words, both its copies removed: more exact copies than a report lists (1 here) make
+    its figures lower bounds, and the searches after (near copies, phrases: more sketch hits than phrases searched,
+    no document found, so every hit is searched) find fewer than their limits: they must not clear it."""
+    copies = [r for r in _table(counts_release, "ledger") if r["url"].startswith("http://noise")]
+    assert len(copies) == NOISE_COPIES == len({r["norm_sha256"] for r in copies}) + 1 and copies[0]["text"]
+    monkeypatch.setattr(membership_query, "LISTED", 1)
+    report = counts_index.check_text(copies[0]["text"])
+    assert report.sketch["ngrams_positive"] > membership_query.MAX_PHRASES  # the sketch's false positives
+    assert report.verdict == "not in" and report.counts["removed"] == NOISE_COPIES
+    assert {m.id for m in report.removed} == {r["id"] for r in copies}
+    assert report.counts["lower_bounds"] is True
+
+
+def test_a_short_text_finds_the_removed_texts_holding_its_n_grams_not_only_the_whole(counts_release, counts_index):
+    """Nine words of the shadowed page's sentences that 45 removed short pages hold too, then a word no page has: a
+    text shorter than n + stride - 1 words is searched by its n-grams and whole. The whole finds nothing; the
+    removed texts holding its n-grams are still candidates, verified and listed."""
+    (doc,) = [d for d in _table(counts_release, "documents") if d["url"] == SHADOWED]
+    words = _two_sentences(_paragraph(counts_release, SHADOWED)).split()
+    shorts = {r["id"] for r in _table(counts_release, "ledger") if r["url"].startswith("http://short")}
+    texts = [" ".join([*words[s : s + 9], "qqv0"]) for s in range(8)]
+    reports = [r for r in map(counts_index.check_text, texts) if r.sketch["ngrams_positive"]]
+    assert reports, "no start of the passage gives a stored n-gram"
+    report = reports[0]
+    assert len(word_list(texts[0])) < counts_index.config.ngram + counts_index.config.stride - 1
+    assert [m.id for m in report.matches] == [doc["id"]]
+    assert report.removed and {m.id for m in report.removed} <= shorts  # each holding 9 of its 10 words in a row
+    assert all(m.overlap == 0.9 for m in report.removed)

@@ -30,7 +30,7 @@ QUOTERS, CROWD, COPIES, POOR_COPIES = 2, 45, 80, 70
 SHADOWED, SHORT_PAGES = "http://shadowed.test/a", 45
 POOR = "http://poor0.test/a"  # its text repeats enough 5-grams for the quality filter (gopher_dup_5_gram)
 ABSENT = " ".join(f"qqv{i}" for i in range(60))  # words no page has: a passage among them is only partly in
-ALONE, NOISE, NOISE_COPIES = "http://alone.test/a", "http://noise0.test/a", 2
+ALONE, NOISE_COPIES = "http://alone.test/a", 2
 _NOISE_RNG = random.Random(7)
 NOISE_WORDS = ["qx" + "".join(_NOISE_RNG.choices("bcdfghjklmnpqrstvwxz", k=6)) for _ in range(10_000)]
 

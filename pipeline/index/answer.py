@@ -279,6 +279,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
+def _verb(n: int, one: str, many: str) -> str:
+    """The verb agreeing with a count: "1 other record was removed", "2 ... were"."""
+    return one if n == 1 else many
+
+
 def _evidence(tables: Tables, cond: str, params: dict[str, Any], *, rows: bool = True) -> dict[str, Any]:
     """Counts, reasons (with the opt-out evidence that reserved each removal) and, with `rows`, example rows of the
     records matching `cond` (a condition over documents / ledger columns with bound `params`)."""
@@ -379,11 +384,12 @@ def _answer_domain(tables: Tables, subject: Subject) -> dict[str, Any]:
         head = f"In the training data: {_plural(n, 'document')} from {site}."
     elif verdict == PARTLY:
         head = (
-            f"Partly in the training data: {_plural(n, 'document')} from {site} are in; "
-            f"{_plural(r, 'other record')} from it were removed."
+            f"Partly in the training data: {_plural(n, 'document')} from {site} {_verb(n, 'is', 'are')} in; "
+            f"{_plural(r, 'other record')} from it {_verb(r, 'was', 'were')} removed."
         )
     elif r:
-        head = f"Not in the training data: all {_plural(r, 'record')} from {site} were removed."
+        every = "the one record" if r == 1 else f"all {_plural(r, 'record')}"
+        head = f"Not in the training data: {every} from {site} {_verb(r, 'was', 'were')} removed."
     else:
         head = f"Not in the training data: this release has no record from {site}."
     return found | {"verdict": verdict, "headline": head, "details": _reason_lines(found["reasons"])}
@@ -404,8 +410,8 @@ def _answer_url(tables: Tables, subject: Subject) -> dict[str, Any]:
         head = f"In the training data: {_plural(n, 'document')} for {target}."
     elif verdict == PARTLY:
         head = (
-            f"Partly in the training data: {_plural(n, 'document')} for {target} are in; "
-            f"{_plural(r, 'other record')} were removed."
+            f"Partly in the training data: {_plural(n, 'document')} for {target} {_verb(n, 'is', 'are')} in; "
+            f"{_plural(r, 'other record')} {_verb(r, 'was', 'were')} removed."
         )
     elif r:
         head = (

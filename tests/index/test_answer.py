@@ -77,12 +77,13 @@ def thin(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def textless(tmp_path_factory) -> Path:
-    """One article crawled at two URLs, built with `ledger_keep_text` off: the removed copy keeps its digests only."""
+    """One article crawled at two URLs of one site, built with `ledger_keep_text` off: the removed copy keeps its
+    digests only."""
 
     def build(where: Path) -> None:
         page = make_page(761, "http://one.test/a", "en")
         body = html(page.title, list(page.paragraphs))
-        write_warc(where / "twice.warc.gz", [Page(page.url, body), Page("http://two.test/a", body)])
+        write_warc(where / "twice.warc.gz", [Page(page.url, body), Page("http://one.test/b", body)])
         (where / "config.json").write_text(json.dumps({"ledger_keep_text": False}), encoding="utf-8")
         result = CliRunner().invoke(app, ["run", str(where / "twice.warc.gz"), "--out", str(where / "rel"),
                                           "--config", str(where / "config.json")])  # fmt: skip
@@ -100,6 +101,21 @@ def test_a_copy_known_by_its_digest_alone_shares_no_passage(textless):
     (row,) = found.ledger_rows.to_dicts()
     assert (row["id"], row["longest_span_words"]) == (copy["id"], 0)
     assert found.document_rows["longest_span_words"].to_list() == [len(kept["text"].split())]
+
+
+def test_headlines_agree_with_a_count_of_one(textless, thin):
+    """One kept copy and one removed on one site; a site whose one record was removed: singular verbs."""
+    site = engine.check(textless, "domain", "one.test")
+    assert (site.verdict, site.documents, site.removed) == (engine.PARTLY, 1, 1)
+    assert site.headline == ("Partly in the training data: 1 document from one.test (with its subdomains) is in; "
+                             "1 other record from it was removed.")  # fmt: skip
+    pages = engine.check(textless, "url", "http://one.test/", prefix=True)
+    assert (pages.verdict, pages.documents, pages.removed) == (engine.PARTLY, 1, 1)
+    assert pages.headline == ("Partly in the training data: 1 document for pages whose address starts with "
+                              "http://one.test/ is in; 1 other record was removed.")  # fmt: skip
+    gone = engine.check(thin, "domain", "thin.test")
+    assert (gone.verdict, gone.documents, gone.removed) == (engine.NOT_IN, 0, 1)
+    assert gone.headline == "Not in the training data: the one record from thin.test (with its subdomains) was removed."
 
 
 def test_check_json_of_a_url_is_the_whole_answer(edges):  # noqa: F811
@@ -189,7 +205,7 @@ def test_a_url_prefix_counts_every_page_under_it_and_says_so(edges):  # noqa: F8
     assert (found.verdict, found.documents, found.removed) == (engine.PARTLY, AGAIN_KEPT, 1)
     pages = f"pages whose address starts with {prefix}"
     assert found.headline == (f"Partly in the training data: {AGAIN_KEPT} documents for {pages} are in; 1 other "
-                              "record were removed.")  # fmt: skip
+                              "record was removed.")  # fmt: skip
     exact = engine.check(edges, "url", prefix)  # the site's root page alone: no record
     assert (exact.verdict, exact.documents, exact.removed) == (engine.NOT_IN, 0, 0)
 
@@ -240,7 +256,7 @@ def test_without_a_usable_index_a_text_answer_says_why_and_how_to_build_one(bare
     [
         ("en.filler.test", FILLERS, 0, "In the training data: {kept} documents from {site}."),
         ("again.test", AGAIN_KEPT, 1, "Partly in the training data: {kept} documents from {site} are in; 1 other "
-         "record from it were removed."),
+         "record from it was removed."),
         (MIXED, 0, 4, "Not in the training data: all 4 records from {site} were removed."),
         ("nothing.test", 0, 0, "Not in the training data: this release has no record from {site}."),
     ],

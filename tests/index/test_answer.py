@@ -38,6 +38,7 @@ from tests.index.test_answer_edges import (  # noqa: F401 (edges: the fixture)
 
 THIN_URL = "http://thin.test/note"  # one sentence with an e-mail and a public IP: removed by quality, before pii
 TWINS = ("http://twins.test/p", "http://www.twins.test/p/")  # two spellings of http://twins.test/p/, each kept
+MANY = ("http://many.test/a", "http://many.test/b", "http://many.test/c")  # one text: one copy kept, two removed
 
 
 def _json_check(release: Path, *args: str) -> dict:
@@ -77,13 +78,15 @@ def thin(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def textless(tmp_path_factory) -> Path:
-    """One article crawled at two URLs of one site, built with `ledger_keep_text` off: the removed copy keeps its
-    digests only."""
+    """One article crawled at two URLs of one site, another at three of another, built with `ledger_keep_text` off:
+    each removed copy keeps its digests only."""
 
     def build(where: Path) -> None:
-        page = make_page(761, "http://one.test/a", "en")
-        body = html(page.title, list(page.paragraphs))
-        write_warc(where / "twice.warc.gz", [Page(page.url, body), Page("http://one.test/b", body)])
+        pages = []
+        for seed, urls in ((761, ("http://one.test/a", "http://one.test/b")), (762, MANY)):
+            page = make_page(seed, urls[0], "en")
+            pages += [Page(url, html(page.title, list(page.paragraphs))) for url in urls]
+        write_warc(where / "twice.warc.gz", pages)
         (where / "config.json").write_text(json.dumps({"ledger_keep_text": False}), encoding="utf-8")
         result = CliRunner().invoke(app, ["run", str(where / "twice.warc.gz"), "--out", str(where / "rel"),
                                           "--config", str(where / "config.json")])  # fmt: skip
@@ -94,8 +97,8 @@ def textless(tmp_path_factory) -> Path:
 
 def test_a_copy_known_by_its_digest_alone_shares_no_passage(textless):
     """The removed copy has no text to compare: found by its digest, it is shown with no shared passage (0 words)."""
-    (kept,) = _rows(textless, "documents", "true")
-    (copy,) = _rows(textless, "ledger", "true")
+    (kept,) = _rows(textless, "documents", "starts_with(url, 'http://one.test/')")
+    (copy,) = _rows(textless, "ledger", "starts_with(url, 'http://one.test/')")
     assert copy["text"] is None and copy["duplicate_of"] == kept["id"]
     found = engine.check(textless, "text", kept["text"])
     (row,) = found.ledger_rows.to_dicts()
@@ -104,7 +107,8 @@ def test_a_copy_known_by_its_digest_alone_shares_no_passage(textless):
 
 
 def test_headlines_agree_with_a_count_of_one(textless, thin):
-    """One kept copy and one removed on one site; a site whose one record was removed: singular verbs."""
+    """One kept copy and one removed on one site, one kept and two removed on another; a site whose one record was
+    removed: each verb agrees with its count."""
     site = engine.check(textless, "domain", "one.test")
     assert (site.verdict, site.documents, site.removed) == (engine.PARTLY, 1, 1)
     assert site.headline == ("Partly in the training data: 1 document from one.test (with its subdomains) is in; "
@@ -113,6 +117,13 @@ def test_headlines_agree_with_a_count_of_one(textless, thin):
     assert (pages.verdict, pages.documents, pages.removed) == (engine.PARTLY, 1, 1)
     assert pages.headline == ("Partly in the training data: 1 document for pages whose address starts with "
                               "http://one.test/ is in; 1 other record was removed.")  # fmt: skip
+    site = engine.check(textless, "domain", "many.test")
+    assert (site.verdict, site.documents, site.removed) == (engine.PARTLY, 1, 2)
+    assert site.headline == ("Partly in the training data: 1 document from many.test (with its subdomains) is in; "
+                             "2 other records from it were removed.")  # fmt: skip
+    pages = engine.check(textless, "url", "http://many.test/", prefix=True)
+    assert pages.headline == ("Partly in the training data: 1 document for pages whose address starts with "
+                              "http://many.test/ is in; 2 other records were removed.")  # fmt: skip
     gone = engine.check(thin, "domain", "thin.test")
     assert (gone.verdict, gone.documents, gone.removed) == (engine.NOT_IN, 0, 1)
     assert gone.headline == "Not in the training data: the one record from thin.test (with its subdomains) was removed."
